@@ -1,0 +1,55 @@
+"""``RawRecord``: one record exactly as a member sent it.
+
+Raw payloads are kept byte for byte so that normalising or dedupe rules can
+change and everything can be rebuilt without harvesting again.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+#: How the payload is serialised.  ``iso2709``: one ISO 2709 record (any
+#: character set; the normaliser decides).  ``marcxml``: one MARCXML
+#: ``<record>`` element as UTF-8 bytes.  ``xml``: other XML metadata
+#: (``oai_dc`` and friends), the metadata element as UTF-8 bytes.
+SYNTAXES = ("iso2709", "marcxml", "xml")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A harvested record (or a deletion notice) for one member.
+
+    ``format`` is the record format the source declares (``marc21``,
+    ``unimarc``, ``cnmarc``, ``oai_dc``, or ``auto`` to let the normaliser
+    detect it); ``syntax`` is how the bytes are serialised (see SYNTAXES).
+    A deletion has ``deleted=True`` and an empty payload.
+    """
+
+    source: str
+    local_id: str
+    payload: bytes = b""
+    syntax: str = "iso2709"
+    format: str = "marc21"
+    datestamp: str | None = None
+    deleted: bool = False
+    content_hash: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.syntax not in SYNTAXES:
+            raise ValueError(f"unknown syntax {self.syntax!r}; expected one of {SYNTAXES}")
+        if not self.local_id:
+            raise ValueError(f"record from {self.source!r} has an empty local id")
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", content_hash(self.payload, self.deleted))
+
+
+def content_hash(payload: bytes, deleted: bool = False) -> str:
+    """SHA-256 of the payload; deletions hash to a fixed marker.
+
+    Used to tell "updated" from "unchanged" when a member re-sends a record
+    (file dumps are re-read in full every time; OAI members re-send on any
+    datestamp bump).
+    """
+    if deleted:
+        return "deleted"
+    return hashlib.sha256(payload).hexdigest()

@@ -1,0 +1,146 @@
+"""The one record model every later stage reads.
+
+Plain dataclasses, JSON-serialisable with :meth:`Record.to_dict` /
+:meth:`Record.from_dict`, so records can be stored, compared and rebuilt
+without the MARC they came from.  Field names follow what catalogue users
+say (title, contributors, publisher), not MARC tag numbers; ``provenance``
+keeps the tag-level evidence where it matters (880 parallel scripts).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: Formats a record can have; dedupe never merges across them.
+FORMATS = (
+    "book", "ebook", "serial", "eserial", "article", "map", "score", "recording", "music-recording",
+    "video", "image", "kit", "manuscript", "software", "microform", "mixed", "other",
+)
+
+
+@dataclass
+class Contributor:
+    """A person, organisation or meeting responsible for the work."""
+
+    name: str
+    role: str = ""            # relator term or code as given ($e / $4)
+    kind: str = "person"      # person | organisation | meeting
+    primary: bool = False     # main entry (1XX) rather than added entry (7XX)
+
+
+@dataclass
+class Classification:
+    scheme: str               # lcc | ddc | clc | udc | other
+    value: str
+
+
+@dataclass
+class Holding:
+    """One member's copy (or holding) of the item, as its ILS described it.
+
+    ``source`` is the member id from sources.yaml; the library's display name
+    and region come from there, not from the record.  ``library`` is the
+    branch or sub-library code inside that member.
+    """
+
+    source: str
+    local_id: str = ""
+    library: str = ""
+    location: str = ""
+    call_number: str = ""
+    barcode: str = ""
+    status: str = ""
+    volume: str = ""
+    note: str = ""
+
+
+@dataclass
+class ParallelField:
+    """An 880 field: the same datum in its original script (CJK, Hebrew, Cyrillic…)."""
+
+    tag: str                  # the tag it pairs with (245, 100, 260, …)
+    text: str
+    script: str = ""          # $6 script identification code, e.g. "$1" (CJK), "(N" (Cyrillic)
+
+
+@dataclass
+class Record:
+    """A normalised bibliographic record from one member."""
+
+    source: str
+    local_id: str
+    record_format: str = "marc21"          # marc21 | unimarc | cnmarc | oai_dc (what it came in as)
+    control_number: str = ""               # 001
+    isbns: list[str] = field(default_factory=list)          # valid, as ISBN-13 digits
+    invalid_isbns: list[str] = field(default_factory=list)  # as given, kept apart
+    issns: list[str] = field(default_factory=list)          # NNNN-NNNN
+    oclc_numbers: list[str] = field(default_factory=list)   # digits only
+    lccns: list[str] = field(default_factory=list)          # normalised LCCN
+    other_ids: list[str] = field(default_factory=list)      # scheme:value, e.g. "calis:CAL 012…"
+    title: str = ""
+    subtitle: str = ""
+    part: str = ""                          # number and name of part ($n $p)
+    responsibility: str = ""                # statement of responsibility ($c)
+    contributors: list[Contributor] = field(default_factory=list)
+    edition: str = ""
+    publisher: str = ""
+    place: str = ""
+    year: int | None = None
+    extent: str = ""
+    languages: list[str] = field(default_factory=list)      # ISO 639-2/B codes
+    format: str = "book"                                     # one of FORMATS
+    subjects: list[str] = field(default_factory=list)
+    classifications: list[Classification] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+    summary: str = ""
+    notes: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    parallel: list[ParallelField] = field(default_factory=list)
+    holdings: list[Holding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)       # repairs made while reading
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.local_id)
+
+    @property
+    def full_title(self) -> str:
+        parts = [self.title]
+        if self.subtitle:
+            parts.append(": " + self.subtitle)
+        if self.part:
+            parts.append(". " + self.part)
+        return "".join(parts).strip()
+
+    @property
+    def main_author(self) -> str:
+        for c in self.contributors:
+            if c.primary:
+                return c.name
+        return self.contributors[0].name if self.contributors else ""
+
+    def completeness(self) -> int:
+        """How much this record says; the merged display prefers the fullest."""
+        score = 0
+        for f in fields(self):
+            if f.name in ("source", "local_id", "record_format", "holdings", "warnings"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                score += min(len(value), 5)
+            elif value not in (None, "", 0):
+                score += 2
+        return score
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Record":
+        data = dict(data)
+        data["contributors"] = [Contributor(**c) for c in data.get("contributors", [])]
+        data["classifications"] = [Classification(**c) for c in data.get("classifications", [])]
+        data["parallel"] = [ParallelField(**p) for p in data.get("parallel", [])]
+        data["holdings"] = [Holding(**h) for h in data.get("holdings", [])]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,138 @@
+"""The store of normalised records (one row per member record).
+
+Each row carries the JSON of a :class:`~normaliser.model.Record` and a change
+sequence (counter ``record_seq``) so dedupe can pick up exactly what changed.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, func, select, update
+from sqlalchemy.engine import Engine
+
+from harvester.db import metadata, next_value, utcnow, write_lock
+
+from .model import Record
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("local_id", String(255), nullable=False),
+    Column("raw_seq", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("data", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source", "local_id", name="uq_records_source_local"),
+)
+Index("ix_records_seq", records.c.seq)
+
+RECORD_SEQ = "record_seq"
+
+
+class RecordStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = write_lock(engine)
+
+    def put(self, items: Iterable[tuple[Record | None, str, str, int]]) -> int:
+        """Store ``(record, source, local_id, raw_seq)``; ``record=None`` marks it deleted.
+
+        One transaction per call; returns how many rows changed.
+        """
+        items = list(items)
+        if not items:
+            return 0
+        now = utcnow()
+        with self._lock, self.engine.begin() as conn:
+            seq = next_value(conn, RECORD_SEQ, len(items)) - len(items) + 1
+            existing = set()
+            by_source: dict[str, list[str]] = {}
+            for _, source, local_id, _ in items:
+                by_source.setdefault(source, []).append(local_id)
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    rows = conn.execute(select(records.c.local_id).where(
+                        records.c.source == source, records.c.local_id.in_(ids[i:i + 500])))
+                    existing.update((source, r[0]) for r in rows)
+            inserts = []
+            for record, source, local_id, raw_seq in items:
+                values = dict(raw_seq=raw_seq, deleted=record is None, seq=seq, updated_at=now,
+                              data="{}" if record is None else json.dumps(record.to_dict(), ensure_ascii=False))
+                if (source, local_id) in existing:
+                    if record is None:
+                        values.pop("data")  # keep the last good description for history
+                    conn.execute(update(records).where(records.c.source == source,
+                                                       records.c.local_id == local_id).values(**values))
+                elif record is not None:
+                    inserts.append(dict(source=source, local_id=local_id, **values))
+                seq += 1
+            if inserts:
+                conn.execute(records.insert(), inserts)
+        return len(items)
+
+    def changed_since(self, seq: int, batch: int = 2000) -> Iterator[tuple[int, str, str, Record | None]]:
+        """``(seq, source, local_id, record or None if deleted)`` after ``seq``, in order."""
+        last = seq
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(records.c.seq, records.c.source, records.c.local_id,
+                                           records.c.deleted, records.c.data)
+                                    .where(records.c.seq > last).order_by(records.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for s, source, local_id, deleted, data in rows:
+                yield s, source, local_id, None if deleted else Record.from_dict(json.loads(data))
+            last = rows[-1][0]
+
+    def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(records.c.data, records.c.deleted).where(
+                records.c.source == source, records.c.local_id == local_id)).first()
+        if row is None or (row[1] and not include_deleted):
+            return None
+        return Record.from_dict(json.loads(row[0]))
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+        """Live records for the given (source, local_id) keys."""
+        out: dict[tuple[str, str], Record] = {}
+        by_source: dict[str, list[str]] = {}
+        for source, local_id in keys:
+            by_source.setdefault(source, []).append(local_id)
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    rows = conn.execute(select(records.c.local_id, records.c.data).where(
+                        records.c.source == source, records.c.deleted.is_(False),
+                        records.c.local_id.in_(ids[i:i + 500])))
+                    for local_id, data in rows:
+                        out[(source, local_id)] = Record.from_dict(json.loads(data))
+        return out
+
+    def iter_live(self, batch: int = 5000) -> Iterator[Record]:
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(records.c.id, records.c.data).where(
+                    records.c.deleted.is_(False), records.c.id > last).order_by(records.c.id).limit(batch)).all()
+            if not rows:
+                return
+            for _, data in rows:
+                yield Record.from_dict(json.loads(data))
+            last = rows[-1][0]
+
+    def count(self, source: str | None = None) -> int:
+        query = select(func.count()).select_from(records).where(records.c.deleted.is_(False))
+        if source is not None:
+            query = query.where(records.c.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def counts_by_source(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(records.c.source, func.count()).where(records.c.deleted.is_(False))
+                                .group_by(records.c.source))
+            return {s: int(n) for s, n in rows}
