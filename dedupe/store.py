@@ -157,3 +157,78 @@ def _cluster(row) -> Cluster:
         members=[tuple(m) for m in json.loads(row["members"])],
         match_keys=json.loads(row["match_keys"]),
     )
+
+
+# Each member record's match keys and current cluster: what clustering reads,
+# so a build never has to re-read every full record to re-cluster.
+dedupe_members = Table(
+    "dedupe_members",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("local_id", String(255), primary_key=True),
+    Column("keys", Text, nullable=False),
+    Column("cluster_id", String(32), index=True),
+)
+
+
+class MemberStore:
+    """Match keys and cluster assignment of every live member record."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = write_lock(engine)
+
+    def load(self) -> dict[tuple[str, str], tuple[list[str], str | None]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(dedupe_members.c.source, dedupe_members.c.local_id,
+                                       dedupe_members.c.keys, dedupe_members.c.cluster_id))
+            return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
+
+    def apply(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
+              assignments: dict[tuple[str, str], str]) -> None:
+        """Write keys of changed records, drop removed ones, store cluster ids — one transaction."""
+        with self._lock, self.engine.begin() as conn:
+            for source, local_id in removed:
+                conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
+                                                           dedupe_members.c.local_id == local_id))
+            for (source, local_id), keys in upserts.items():
+                conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
+                                                           dedupe_members.c.local_id == local_id))
+            if upserts:
+                conn.execute(dedupe_members.insert(), [
+                    dict(source=s, local_id=l, keys=json.dumps(k, ensure_ascii=False),
+                         cluster_id=assignments.get((s, l)))
+                    for (s, l), k in upserts.items()
+                ])
+            for (source, local_id), cid in assignments.items():
+                if (source, local_id) in upserts:
+                    continue
+                conn.execute(update(dedupe_members).where(dedupe_members.c.source == source,
+                                                          dedupe_members.c.local_id == local_id)
+                             .values(cluster_id=cid))
+
+    def cluster_of(self, source: str, local_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(dedupe_members.c.cluster_id).where(
+                dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
+        return None if row is None else row[0]
+
+
+def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
+    """Age rank of cluster ids (their creation sequence), for 'the oldest id wins'."""
+    ids = list(ids)
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            for cid, seq in conn.execute(select(clusters.c.id, clusters.c.created_seq)
+                                         .where(clusters.c.id.in_(ids[i:i + 500]))):
+                out[cid] = seq
+    return out
+
+
+def id_ever_used(engine: Engine, cluster_id: str) -> bool:
+    with engine.connect() as conn:
+        if conn.execute(select(clusters.c.id).where(clusters.c.id == cluster_id)).first():
+            return True
+        return conn.execute(select(cluster_redirects.c.old_id)
+                            .where(cluster_redirects.c.old_id == cluster_id)).first() is not None

@@ -123,7 +123,8 @@ class Source:
         }
         if isbn and self.opac_isbn_url and (not self.opac_ids_stable or not self.opac_url):
             return self.opac_isbn_url.format(**values)
-        if self.opac_url and local_id and (self.opac_ids_stable or not self.opac_isbn_url):
+        if self.opac_url and local_id:
+            # An unstable id without an ISBN: the record link is the best we have.
             return self.opac_url.format(**values)
         return None
 

@@ -1,0 +1,29 @@
+# Two commands on a fresh machine:
+#   make demo   — virtualenv, demo consortium, whole pipeline, catalogue on http://127.0.0.1:5000
+#   make test   — everything the tests need, then the whole suite (what CI runs)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export UNIONCAT_CACHE ?= $(CURDIR)/.cache
+
+.PHONY: demo test install bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/unioncat demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/pipeline.py --records 50000
+
+clean:
+	rm -rf var demo/build .pytest_cache

@@ -1,0 +1,263 @@
+"""The ``unioncat`` command line.
+
+Domain errors become CLI errors here and only here (as in datasette): a bad
+``sources.yaml`` prints the file, source and key and exits 2; a failed source
+makes the exit status 1 after every other source was still harvested.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from harvester.config import ConfigError
+
+from . import pipeline
+from .settings import load_settings
+
+EXIT_SOURCE_FAILED = 1
+EXIT_USAGE = 2
+
+
+class Context:
+    def __init__(self, sources: str | None, data: str | None, verbose: int):
+        self.flags = {"sources_path": sources, "data_dir": data}
+        self.verbose = verbose
+        self._cat: pipeline.Catalogue | None = None
+
+    @property
+    def settings(self):
+        try:
+            return load_settings(**self.flags)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def catalogue(self) -> pipeline.Catalogue:
+        if self._cat is None:
+            try:
+                self._cat = pipeline.Catalogue(self.settings)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._cat
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr so stdout stays clean for --json output."""
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--sources", "sources", metavar="FILE", envvar="UNIONCAT_SOURCES",
+              help="Consortium file (env UNIONCAT_SOURCES; default ./sources.yaml).")
+@click.option("--data", "data", metavar="DIR", envvar="UNIONCAT_DATA",
+              help="Data folder for the database and index (env UNIONCAT_DATA; default ./var).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="unioncat")
+@click.pass_context
+def main(ctx: click.Context, sources: str | None, data: str | None, verbose: int) -> None:
+    """Harvest member library catalogues into one union catalogue."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Context(sources, data, verbose)
+    ctx.call_on_close(lambda: ctx.obj._cat.close() if ctx.obj._cat else None)
+
+
+# -- sources -------------------------------------------------------------------------
+
+@main.group()
+def sources() -> None:
+    """List and check the member libraries in sources.yaml."""
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def sources_list(obj: Context, as_json: bool) -> None:
+    """Every member library with its protocol, region and schedule."""
+    cat = obj.catalogue()
+    rows = [{"id": s.id, "name": s.name, "region": s.region, "protocol": s.protocol, "format": s.format,
+             "endpoint": s.url or (str(s.path) if s.path else None), "schedule": s.schedule_text,
+             "enabled": s.enabled, "ils": s.ils} for s in cat.sources.sources]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{cat.sources.consortium.name}: {len(rows)} member libraries in "
+               f"{len(cat.sources.regions)} regions")
+    for r in rows:
+        flag = "" if r["enabled"] else "  (disabled)"
+        click.echo(f"  {r['id']:<16} {r['protocol']:<6} {r['region']:<12} {r['name']}  "
+                   f"[{r['schedule'] or 'every run'}]{flag}")
+
+
+@sources.command("check")
+@click.argument("ids", nargs=-1)
+@click.pass_obj
+def sources_check(obj: Context, ids: tuple[str, ...]) -> None:
+    """Validate sources.yaml and probe each endpoint (OAI-PMH Identify, file present)."""
+    from harvester.probe import probe_source
+
+    cat = obj.catalogue()
+    click.echo(f"{cat.sources.path}: valid, {len(cat.sources.sources)} sources")
+    failed = 0
+    for source in _select(cat, ids, include_disabled=True):
+        result = probe_source(source)
+        mark = "ok  " if result.ok else "FAIL"
+        failed += not result.ok
+        click.echo(f"  {mark} {source.id:<16} {result.message} ({result.latency_ms:.0f} ms)")
+    if failed:
+        raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+def _select(cat: pipeline.Catalogue, ids, include_disabled: bool = False):
+    try:
+        if ids:
+            return pipeline.select_sources(cat, ids)
+        return list(cat.sources.sources) if include_disabled else pipeline.select_sources(cat)
+    except KeyError as exc:
+        raise click.UsageError(exc.args[0]) from None
+
+
+# -- harvest, build, run -------------------------------------------------------------
+
+def _report_harvest(reports) -> int:
+    failed = [r for r in reports if r.status != "ok"]
+    for r in failed:
+        say(f"FAILED {r.source}: {r.error}")
+    return EXIT_SOURCE_FAILED if failed else 0
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--full", is_flag=True, help="Re-harvest everything; records the member no longer has are deleted.")
+@click.pass_obj
+def harvest(obj: Context, ids: tuple[str, ...], full: bool) -> None:
+    """Harvest the given sources (default: every enabled source)."""
+    cat = obj.catalogue()
+    reports = pipeline.harvest(cat, _select(cat, ids), full=full, progress=say)
+    raise SystemExit(_report_harvest(reports))
+
+
+@main.command()
+@click.option("--reindex", is_flag=True, help="Rebuild the search index from every cluster.")
+@click.pass_obj
+def build(obj: Context, reindex: bool) -> None:
+    """Normalise, deduplicate and index whatever changed."""
+    pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Full re-harvest of the due sources.")
+@click.pass_obj
+def run(obj: Context, full: bool) -> None:
+    """Harvest every enabled source that is due, then build."""
+    cat = obj.catalogue()
+    due = pipeline.due_sources(cat)
+    say(f"{len(due)} of {len(cat.sources.sources)} sources due: {', '.join(s.id for s in due) or 'none'}")
+    reports = pipeline.harvest(cat, due, full=full, progress=say)
+    pipeline.build(cat, progress=say)
+    raise SystemExit(_report_harvest(reports))
+
+
+# -- search and records ---------------------------------------------------------------
+
+@main.command()
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--filter", "filters", multiple=True, metavar="FACET=VALUE",
+              help="Facet filter, e.g. --filter region=Nanjing (repeatable).")
+@click.pass_obj
+def search(obj: Context, query: tuple[str, ...], as_json: bool, limit: int, offset: int,
+           filters: tuple[str, ...]) -> None:
+    """Search the catalogue."""
+    from .present import search_json
+
+    cat = obj.catalogue()
+    parsed: dict[str, list[str]] = {}
+    for f in filters:
+        if "=" not in f:
+            raise click.UsageError(f"--filter {f!r}: expected FACET=VALUE")
+        k, v = f.split("=", 1)
+        parsed.setdefault(k, []).append(v)
+    result = search_json(cat, " ".join(query), parsed, offset=offset, limit=limit)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"{result['total']} hits")
+    for hit in result["hits"]:
+        libs = ", ".join(dict.fromkeys(h["library"] for h in hit["holdings"]))
+        click.echo(f"  {hit['id']}  {hit['title']}  ({hit.get('year') or 'n.d.'}; {hit.get('format')})")
+        click.echo(f"      held by {hit['library_count']}: {libs}")
+
+
+@main.command()
+@click.argument("cluster_id")
+@click.option("--format", "fmt", type=click.Choice(["json", "marc", "marcxml"]), default="json", show_default=True)
+@click.pass_obj
+def record(obj: Context, cluster_id: str, fmt: str) -> None:
+    """Print one catalogue record (json), or its member records as harvested (marc, marcxml)."""
+    from .present import record_json, member_marc
+
+    cat = obj.catalogue()
+    live = cat.clusters.resolve(cluster_id)
+    if live is None:
+        raise click.ClickException(f"no record {cluster_id!r}")
+    cluster = cat.clusters.get(live)
+    if fmt == "json":
+        click.echo(json.dumps(record_json(cat, cluster), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.buffer.write(member_marc(cat, cluster, fmt))
+
+
+# -- serve and status ------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, threads: int) -> None:
+    """Serve the web catalogue."""
+    from waitress import serve as waitress_serve
+
+    from .webapp import make_app
+
+    app = make_app(obj.catalogue())
+    say(f"serving {obj.catalogue().sources.consortium.name} on http://{host}:{port}/")
+    waitress_serve(app, host=host, port=port, threads=threads)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """The last harvest of every source and the size of the catalogue."""
+    from .present import status_json
+
+    data = status_json(obj.catalogue())
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    t = data["totals"]
+    click.echo(f"{t['raw_records']} raw records, {t['records']} normalised, {t['clusters']} catalogue entries "
+               f"({t['shared_clusters']} held by several libraries), {t['quarantined']} quarantined")
+    for s in data["sources"]:
+        run = s["last_run"]
+        if run is None:
+            line = "never harvested"
+        else:
+            line = (f"{run['status']} {run['finished_at'] or run['started_at']}: +{run['added']} ~{run['updated']} "
+                    f"-{run['deleted']} !{run['quarantined']}")
+            if run.get("error"):
+                line += f" — {run['error']}"
+        click.echo(f"  {s['id']:<16} {s['records']:>7} records  {line}")
+    if any(s["last_run"] and s["last_run"]["status"] not in ("ok", "running") for s in data["sources"]):
+        raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+def run_main() -> None:  # pragma: no cover
+    main()

@@ -1,0 +1,64 @@
+"""Real records at scale: the Library of Congress ``BooksAll.2016.part01.utf8``.
+
+The file (250,000 MARC21 records, UTF-8) ships inside the pymarc 5.4.0 sdist
+on PyPI.  We never commit it: it is fetched with ``pip download`` on first
+use and cached (``UNIONCAT_CACHE``, default ``~/.cache/unioncat``).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+SDIST = "pymarc-5.4.0.tar.gz"
+MEMBER = "pymarc-5.4.0/BooksAll.2016.part01.utf8"
+RECORDS = 250_000
+
+
+def loc_file(cache_dir: Path, log=print) -> Path:
+    """Path of the extracted LoC file, downloading and extracting it once."""
+    cache_dir = Path(cache_dir)
+    target = cache_dir / "BooksAll.2016.part01.utf8"
+    if target.exists() and target.stat().st_size > 200_000_000:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    sdist = cache_dir / SDIST
+    if not sdist.exists():
+        log(f"downloading the pymarc 5.4.0 sdist (76 MB) into {cache_dir} for the LoC sample records")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                        "pymarc==5.4.0", "-d", str(cache_dir)], check=True)
+    log(f"extracting {MEMBER}")
+    partial = target.with_suffix(".part")
+    with tarfile.open(sdist, "r:gz") as tar:
+        src = tar.extractfile(MEMBER)
+        if src is None:
+            raise RuntimeError(f"{sdist} has no {MEMBER}")
+        with src, open(partial, "wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+    partial.replace(target)
+    return target
+
+
+def iter_chunks(path: Path, limit: int | None = None, skip: int = 0) -> Iterator[bytes]:
+    """Raw ISO 2709 records (bytes incl. the 0x1D terminator), streamed."""
+    n = 0
+    buffer = b""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            buffer += block
+            *records, buffer = buffer.split(b"\x1d")
+            for rec in records:
+                if not rec.strip():
+                    continue
+                n += 1
+                if n <= skip:
+                    continue
+                yield rec + b"\x1d"
+                if limit is not None and n - skip >= limit:
+                    return

@@ -1,0 +1,290 @@
+"""The pipeline: harvest → normalise → dedupe → index, each stage incremental.
+
+Each stage reads what changed since its checkpoint (a counter in the
+database) and moves the checkpoint only after its output is committed, so an
+interrupted build resumes and a second build with nothing new does nothing.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from harvester.config import Source, SourcesFile, load_sources
+from harvester.db import get_value, make_engine, metadata, set_value
+from harvester.harvest import HarvestReport, harvest_source
+from harvester.store import QuarantinedItem, RawStore
+from normaliser import normalise
+from normaliser.errors import RecordError
+from normaliser.store import RecordStore
+from dedupe.build import DedupeReport, dedupe_changes
+from dedupe.store import ClusterStore, MemberStore
+from index.documents import to_document
+from index.embedded import EmbeddedIndex
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+NORMALISE_CHECKPOINT = "normalise_from_raw_seq"
+DEDUPE_CHECKPOINT = "dedupe_from_record_seq"
+INDEX_CHECKPOINT = "index_from_cluster_seq"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+class Catalogue:
+    """The opened stores and the consortium file: what every command works on."""
+
+    def __init__(self, settings: Settings, sources: SourcesFile | None = None):
+        self.settings = settings
+        self.sources = sources if sources is not None else load_sources(settings.sources_path)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.database_url)
+        metadata.create_all(self.engine)
+        self.raw = RawStore(self.engine)
+        self.records = RecordStore(self.engine)
+        self.clusters = ClusterStore(self.engine)
+        self.members = MemberStore(self.engine)
+        self._index: EmbeddedIndex | None = None
+
+    @property
+    def index(self) -> EmbeddedIndex:
+        if self._index is None:
+            self._index = EmbeddedIndex(self.settings.index_dir)
+        return self._index
+
+    def libraries(self) -> dict[str, tuple[str, str]]:
+        """Member id → (display name, region), for documents and pages."""
+        return {s.id: (s.name, s.region) for s in self.sources.sources}
+
+    def source_order(self) -> dict[str, int]:
+        return {s.id: i for i, s in enumerate(self.sources.sources)}
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        self.engine.dispose()
+
+
+# -- harvest -------------------------------------------------------------------
+
+def select_sources(cat: Catalogue, ids: Iterable[str] = ()) -> list[Source]:
+    ids = list(ids)
+    if not ids:
+        return [s for s in cat.sources.sources if s.enabled]
+    known = cat.sources.by_id()
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise KeyError(f"unknown source(s) {', '.join(missing)}; known: {', '.join(known)}")
+    return [known[i] for i in ids]
+
+
+def due_sources(cat: Catalogue, now: datetime | None = None) -> list[Source]:
+    """Enabled sources whose schedule says a harvest is due (no schedule: always due)."""
+    now = now or datetime.now(timezone.utc)
+    last = cat.raw.last_runs()
+    due = []
+    for source in cat.sources.sources:
+        if not source.enabled:
+            continue
+        run = last.get(source.id)
+        if source.schedule is None or run is None or run["status"] != "ok":
+            due.append(source)
+            continue
+        started = run["started_at"]
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=timezone.utc)
+        if now - started >= source.schedule:
+            due.append(source)
+    return due
+
+
+def harvest(cat: Catalogue, sources: list[Source], full: bool = False,
+            progress: Progress = _quiet) -> list[HarvestReport]:
+    """Harvest sources side by side (one thread each, up to the worker setting)."""
+    def one(source: Source) -> HarvestReport:
+        progress(f"[{source.id}] harvesting ({source.protocol}{', full' if full else ''})")
+
+        def page(p) -> None:
+            progress(f"[{source.id}] page {p.page}: {p.records} records so far "
+                     f"(+{p.counts.added} ~{p.counts.updated} -{p.counts.deleted} "
+                     f"!{p.counts.quarantined})")
+
+        report = harvest_source(source, cat.raw, full=full, progress=page)
+        c = report.counts
+        progress(f"[{source.id}] {report.status}: {c.added} added, {c.updated} updated, {c.deleted} deleted, "
+                 f"{c.unchanged} unchanged, {c.quarantined} quarantined in {report.duration:.1f}s"
+                 + (f" — {report.error}" if report.error else ""))
+        return report
+
+    if not sources:
+        return []
+    workers = max(1, min(cat.settings.harvest_workers, len(sources)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harvest") as pool:
+        return list(pool.map(one, sources))
+
+
+# -- normalise -------------------------------------------------------------------
+
+@dataclass
+class NormaliseReport:
+    normalised: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+
+
+def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000) -> NormaliseReport:
+    """Normalise every raw record changed since the checkpoint; quarantine failures."""
+    report = NormaliseReport()
+    started = time.perf_counter()
+    sources = cat.sources.by_id()
+    with cat.engine.connect() as conn:
+        since = get_value(conn, NORMALISE_CHECKPOINT)
+    pending: list = []
+    bad: list[QuarantinedItem] = []
+    resolved: list[tuple[str, str]] = []
+    last_seq = since
+
+    def flush() -> None:
+        nonlocal pending, bad, resolved
+        cat.records.put(pending)
+        cat.raw.quarantine(bad)
+        for source_id, local_id in resolved:
+            cat.raw.resolve_quarantine(source_id, local_id, "normalise")
+        with cat.engine.begin() as conn:
+            set_value(conn, NORMALISE_CHECKPOINT, last_seq)
+        pending, bad, resolved = [], [], []
+
+    had_quarantine = {(q["source"], q["local_id"]) for q in cat.raw.quarantined(stage="normalise", limit=100000)}
+    for row in cat.raw.changed_since(since):
+        raw = row.record
+        last_seq = row.seq
+        if raw.deleted:
+            pending.append((None, raw.source, raw.local_id, row.seq))
+            report.deleted += 1
+        else:
+            source = sources.get(raw.source)
+            try:
+                record = normalise(raw, source.holdings if source else ())
+            except RecordError as exc:
+                bad.append(QuarantinedItem(raw.source, raw.local_id, str(exc), raw.payload, stage="normalise"))
+                report.quarantined += 1
+            except Exception as exc:  # a bug, not bad data: keep the evidence and go on
+                log.error("normalising %s/%s failed:\n%s", raw.source, raw.local_id, traceback.format_exc())
+                bad.append(QuarantinedItem(raw.source, raw.local_id, f"internal error: {exc!r}",
+                                           raw.payload, stage="normalise"))
+                report.quarantined += 1
+            else:
+                pending.append((record, raw.source, raw.local_id, row.seq))
+                report.normalised += 1
+                if (raw.source, raw.local_id) in had_quarantine:
+                    resolved.append((raw.source, raw.local_id))
+        if len(pending) + len(bad) >= batch:
+            flush()
+            progress(f"normalised {report.normalised} records ({report.quarantined} quarantined)")
+    flush()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# -- dedupe and index ---------------------------------------------------------------
+
+def dedupe_stage(cat: Catalogue, progress: Progress = _quiet) -> DedupeReport:
+    with cat.engine.connect() as conn:
+        since = get_value(conn, DEDUPE_CHECKPOINT)
+    report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
+                            source_order=cat.source_order(), progress=progress)
+    with cat.engine.begin() as conn:
+        set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
+    return report
+
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    total: int = 0
+
+
+def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False,
+                batch: int = 5000) -> IndexReport:
+    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters."""
+    report = IndexReport()
+    started = time.perf_counter()
+    index = cat.index
+    with cat.engine.connect() as conn:
+        since = get_value(conn, INDEX_CHECKPOINT)
+    if reindex or (since and index.count() == 0 and cat.clusters.count() > 0):
+        index.clear()
+        since = 0
+    libraries = cat.libraries()
+    last = since
+    docs: list[dict] = []
+    gone: list[str] = []
+
+    def flush() -> None:
+        nonlocal docs, gone
+        if gone:
+            index.delete(gone)
+        if docs:
+            index.add(docs)
+        index.commit()
+        with cat.engine.begin() as conn:
+            set_value(conn, INDEX_CHECKPOINT, last)
+        docs, gone = [], []
+
+    for seq, cluster_id, cluster in cat.clusters.changed_since(since):
+        last = seq
+        if cluster is None:
+            gone.append(cluster_id)
+            report.deleted += 1
+        else:
+            docs.append(to_document(cluster, libraries))
+            report.indexed += 1
+        if len(docs) + len(gone) >= batch:
+            flush()
+            progress(f"indexed {report.indexed} clusters")
+    flush()
+    report.total = index.count()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class BuildReport:
+    normalise: NormaliseReport = field(default_factory=NormaliseReport)
+    dedupe: DedupeReport = field(default_factory=DedupeReport)
+    index: IndexReport = field(default_factory=IndexReport)
+
+
+def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) -> BuildReport:
+    """Normalise, dedupe and index whatever changed since the last build."""
+    out = BuildReport()
+    progress("normalising changed records")
+    out.normalise = normalise_stage(cat, progress)
+    n = out.normalise
+    progress(f"normalise: {n.normalised} records, {n.deleted} deletions, {n.quarantined} quarantined "
+             f"in {n.seconds:.1f}s")
+    progress("deduplicating")
+    out.dedupe = dedupe_stage(cat, progress)
+    d = out.dedupe
+    progress(f"dedupe: {d.records_changed} records changed, {d.clusters_written} clusters written, "
+             f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused")
+    progress("indexing")
+    out.index = index_stage(cat, progress, reindex=reindex)
+    i = out.index
+    progress(f"index: {i.indexed} clusters indexed, {i.deleted} removed, {i.total} in the index "
+             f"({i.seconds:.1f}s)")
+    return out
