@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .keys import SIGNATURE, WEAK_KINDS
+
 RecordKey = tuple[str, str]  # (source, local_id)
 
 
@@ -56,12 +58,21 @@ def group_records(record_keys: Mapping[RecordKey, Iterable[str]], max_block: int
 
     A huge block is a bad identifier (an ISBN printed in thousands of
     records, a generic title) rather than one edition; it is reported and
-    never used to merge.
+    never used to merge.  Weak keys (title keys) are vetoed between records
+    whose signatures (``sig:`` entries, e.g. OCLC numbers) conflict: in such
+    a block only records agreeing on their signature join, and records
+    without one join only when the block is unambiguous.
     """
     by_key: dict[str, list[RecordKey]] = defaultdict(list)
+    signature: dict[RecordKey, frozenset[str]] = {}
     for rec, keys in record_keys.items():
+        sig = []
         for k in keys:
-            by_key[k].append(rec)
+            if k.startswith(SIGNATURE):
+                sig.append(k)
+            else:
+                by_key[k].append(rec)
+        signature[rec] = frozenset(sig)
     uf = UnionFind()
     refused: dict[str, int] = {}
     used: dict[RecordKey, list[str]] = defaultdict(list)
@@ -71,17 +82,47 @@ def group_records(record_keys: Mapping[RecordKey, Iterable[str]], max_block: int
             continue
         if len(members) < 2:
             continue
-        first = members[0]
-        for other in members[1:]:
-            uf.union(first, other)
-        for m in members:
-            used[m].append(key)
+        parts = _compatible_parts(members, signature) if key.startswith(WEAK_KINDS) else [members]
+        for part in parts:
+            if len(part) < 2:
+                continue
+            for other in part[1:]:
+                uf.union(part[0], other)
+            for m in part:
+                used[m].append(key)
     components: dict[RecordKey, list[RecordKey]] = defaultdict(list)
     for rec in record_keys:
         components[uf.find(rec)].append(rec)
     groups = [sorted(g) for g in components.values()]
     groups.sort(key=lambda g: g[0])
     return Grouping(groups=groups, keys_used=dict(used), refused_keys=refused)
+
+
+def _compatible_parts(members: list[RecordKey], signature: Mapping[RecordKey, frozenset[str]]) -> list[list[RecordKey]]:
+    """Split a weak-key block so records with conflicting signatures never meet."""
+    signed: list[tuple[set[str], list[RecordKey]]] = []
+    unsigned: list[RecordKey] = []
+    for m in members:
+        sig = signature.get(m, frozenset())
+        if not sig:
+            unsigned.append(m)
+            continue
+        overlapping = [g for g in signed if g[0] & sig]
+        if overlapping:
+            first = overlapping[0]
+            first[0].update(sig)
+            first[1].append(m)
+            for g in overlapping[1:]:
+                first[0].update(g[0])
+                first[1].extend(g[1])
+                signed.remove(g)
+        else:
+            signed.append((set(sig), [m]))
+    if len(signed) <= 1:
+        return [unsigned + (signed[0][1] if signed else [])]
+    # Several different manifestations share the title: a record without a
+    # signature cannot be placed, so it stays on its own.
+    return [g[1] for g in signed]
 
 
 @dataclass

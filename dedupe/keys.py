@@ -12,6 +12,9 @@ from normaliser.model import Record
 from normaliser.text import match_key
 
 _SURNAME_SPLIT = re.compile(r"[,，]")
+SIGNATURE = "sig:"
+#: Key kinds that only hold when the records' signatures do not conflict.
+WEAK_KINDS = ("title:",)
 
 
 def author_key(record: Record) -> str:
@@ -37,7 +40,11 @@ def match_keys(record: Record) -> list[str]:
     * ``issn:{format}:{issn}:{title}`` — an ISSN alone is shared by every
       issue and supplement of a serial, so it needs the title beside it;
     * ``title:{format}:{title}|{author}|{year}`` — only when title and year
-      are known (a bare title would merge every "Annual report").
+      are known (a bare title would merge every "Annual report");
+    * ``sig:oclc:{number}`` — not a match key but the record's signature:
+      two records whose OCLC numbers are both known and differ are different
+      manifestations, so a title key never joins them (1900 "Ivanhoe"s from
+      different publishers share title, author and year).
     """
     fmt = record.format or "other"
     keys = [f"isbn:{fmt}:{i}" for i in dict.fromkeys(record.isbns)]
@@ -47,4 +54,5 @@ def match_keys(record: Record) -> list[str]:
         keys += [f"issn:{fmt}:{i}:{title}" for i in dict.fromkeys(record.issns)]
         if record.year:
             keys.append(f"title:{fmt}:{title}|{author_key(record)}|{record.year}")
+    keys += [f"{SIGNATURE}oclc:{n}" for n in dict.fromkeys(record.oclc_numbers)]
     return keys

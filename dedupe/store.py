@@ -166,7 +166,7 @@ dedupe_members = Table(
     metadata,
     Column("source", String(64), primary_key=True),
     Column("local_id", String(255), primary_key=True),
-    Column("keys", Text, nullable=False),
+    Column("match_keys", Text, nullable=False),
     Column("cluster_id", String(32), index=True),
 )
 
@@ -181,7 +181,7 @@ class MemberStore:
     def load(self) -> dict[tuple[str, str], tuple[list[str], str | None]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(dedupe_members.c.source, dedupe_members.c.local_id,
-                                       dedupe_members.c.keys, dedupe_members.c.cluster_id))
+                                       dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
             return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
 
     def apply(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
@@ -196,7 +196,7 @@ class MemberStore:
                                                            dedupe_members.c.local_id == local_id))
             if upserts:
                 conn.execute(dedupe_members.insert(), [
-                    dict(source=s, local_id=l, keys=json.dumps(k, ensure_ascii=False),
+                    dict(source=s, local_id=l, match_keys=json.dumps(k, ensure_ascii=False),
                          cluster_id=assignments.get((s, l)))
                     for (s, l), k in upserts.items()
                 ])

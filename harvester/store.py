@@ -304,6 +304,18 @@ class RawStore:
             ).mappings().first()
         return None if row is None else _raw_row(row)
 
+    def last_seen(self, source: str) -> datetime | None:
+        """When a record of ``source`` was last seen (None if never).
+
+        ``seen_at`` has one-second resolution, so a run that starts within the
+        second its predecessor ended waits for the clock to move on before
+        taking its start as the "not seen since" mark for deletions.
+        """
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.max(raw_records.c.seen_at)).where(raw_records.c.source == source)
+            ).scalar_one_or_none()
+
     def count(self, source: str | None = None, include_deleted: bool = False) -> int:
         query = select(func.count()).select_from(raw_records)
         if source is not None:

@@ -120,3 +120,17 @@ def test_grouping_is_transitive_and_order_independent(seed):
     keys = {("s", str(i)): [f"k{rng.randrange(30)}"] for i in range(40)}
     shuffled = dict(sorted(keys.items(), key=lambda _: rng.random()))
     assert group_records(keys).groups == group_records(shuffled).groups
+
+
+def test_title_key_is_vetoed_between_different_oclc_numbers():
+    """Two 1900 'Ivanhoe's from different publishers share title, author and year but not OCLC numbers."""
+    a = rec("a", "1", title="Ivanhoe : a romance", oclc_numbers=["1307313"])
+    b = rec("b", "1", title="Ivanhoe : a romance", oclc_numbers=["1933701"])
+    a2 = rec("c", "1", title="IVANHOE : A ROMANCE", oclc_numbers=["1307313"])
+    bare = rec("d", "1", title="Ivanhoe : a romance")
+    groups = group_records({r.key: match_keys(r) for r in (a, b, a2, bare)}).groups
+    assert [("a", "1"), ("c", "1")] in groups
+    assert [("b", "1")] in groups and [("d", "1")] in groups  # ambiguous: the bare record stays alone
+    # with only one manifestation in the block, the record without OCLC number joins it
+    groups = group_records({r.key: match_keys(r) for r in (a, a2, bare)}).groups
+    assert groups == [[("a", "1"), ("c", "1"), ("d", "1")]]

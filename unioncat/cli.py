@@ -167,11 +167,11 @@ def run(obj: Context, full: bool) -> None:
 @click.argument("query", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--filter", "filters", multiple=True, metavar="FACET=VALUE",
               help="Facet filter, e.g. --filter region=Nanjing (repeatable).")
 @click.pass_obj
-def search(obj: Context, query: tuple[str, ...], as_json: bool, limit: int, offset: int,
+def search(obj: Context, query: tuple[str, ...], as_json: bool, limit: int, page: int,
            filters: tuple[str, ...]) -> None:
     """Search the catalogue."""
     from .present import search_json
@@ -183,7 +183,7 @@ def search(obj: Context, query: tuple[str, ...], as_json: bool, limit: int, offs
             raise click.UsageError(f"--filter {f!r}: expected FACET=VALUE")
         k, v = f.split("=", 1)
         parsed.setdefault(k, []).append(v)
-    result = search_json(cat, " ".join(query), parsed, offset=offset, limit=limit)
+    result = search_json(cat, " ".join(query), parsed, page=page, limit=limit)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -206,11 +206,10 @@ def record(obj: Context, cluster_id: str, fmt: str) -> None:
     live = cat.clusters.resolve(cluster_id)
     if live is None:
         raise click.ClickException(f"no record {cluster_id!r}")
-    cluster = cat.clusters.get(live)
     if fmt == "json":
-        click.echo(json.dumps(record_json(cat, cluster), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(record_json(cat, live), ensure_ascii=False, indent=2))
     else:
-        sys.stdout.buffer.write(member_marc(cat, cluster, fmt))
+        sys.stdout.buffer.write(member_marc(cat, live, fmt))
 
 
 # -- serve and status ------------------------------------------------------------------
@@ -224,7 +223,7 @@ def serve(obj: Context, host: str, port: int, threads: int) -> None:
     """Serve the web catalogue."""
     from waitress import serve as waitress_serve
 
-    from .webapp import make_app
+    from .present import make_app
 
     app = make_app(obj.catalogue())
     say(f"serving {obj.catalogue().sources.consortium.name} on http://{host}:{port}/")
@@ -243,20 +242,59 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
     t = data["totals"]
-    click.echo(f"{t['raw_records']} raw records, {t['records']} normalised, {t['clusters']} catalogue entries "
-               f"({t['shared_clusters']} held by several libraries), {t['quarantined']} quarantined")
+    click.echo(f"{data['consortium']}: {t['raw_records']} raw records, {t['normalised']} normalised, "
+               f"{t['clusters']} catalogue entries ({t['shared_clusters']} held by several libraries), "
+               f"{t['quarantined']} quarantined")
     for s in data["sources"]:
         run = s["last_run"]
         if run is None:
             line = "never harvested"
         else:
-            line = (f"{run['status']} {run['finished_at'] or run['started_at']}: +{run['added']} ~{run['updated']} "
-                    f"-{run['deleted']} !{run['quarantined']}")
+            c = run["counts"]
+            line = (f"{run['status']} {run['finished_at'] or run['started_at']}: +{c['added']} ~{c['updated']} "
+                    f"-{c['deleted']} !{c['quarantined']}")
             if run.get("error"):
                 line += f" — {run['error']}"
         click.echo(f"  {s['id']:<16} {s['records']:>7} records  {line}")
     if any(s["last_run"] and s["last_run"]["status"] not in ("ok", "running") for s in data["sources"]):
         raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+@main.command()
+@click.option("--records", default=2000, show_default=True, type=click.IntRange(10, 250_000),
+              help="LoC records to share out among the six demo libraries.")
+@click.option("--serve/--no-serve", "serve_after", default=True, show_default=True,
+              help="Serve the catalogue when the pipeline is done.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--oai-port", default=8081, show_default=True, type=int,
+              help="Port of the demo OAI-PMH member (must match sources.yaml).")
+@click.pass_obj
+def demo(obj: Context, records: int, serve_after: bool, host: str, port: int, oai_port: int) -> None:
+    """Build the demo consortium, run the whole pipeline and serve the catalogue."""
+    from .demo import build_demo, serve_oai_member
+
+    settings = obj.settings
+    out_dir = settings.sources_path.resolve().parent / "demo" / "build"
+    build_demo(out_dir, settings.cache_dir, records=records, log=say)
+    url, stop = serve_oai_member(out_dir, port=oai_port)
+    say(f"demo OAI-PMH member serving at {url}")
+    try:
+        cat = obj.catalogue()
+        reports = pipeline.harvest(cat, pipeline.select_sources(cat), progress=say)
+        pipeline.build(cat, progress=say)
+        code = _report_harvest(reports)
+        say(f"{cat.clusters.count()} catalogue entries, {cat.clusters.count_shared()} held by several libraries")
+        if serve_after:
+            from waitress import serve as waitress_serve
+
+            from .present import make_app
+
+            say(f"serving {cat.sources.consortium.name} on http://{host}:{port}/  (Ctrl-C to stop)")
+            waitress_serve(make_app(cat, use_open_index=True), host=host, port=port, threads=8)
+    finally:
+        stop()
+    raise SystemExit(code)
 
 
 def run_main() -> None:  # pragma: no cover

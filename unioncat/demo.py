@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pymarc
@@ -25,6 +25,7 @@ from stdnum import isbn as stdisbn
 from .loc import iter_chunks, loc_file
 
 OAI_PORT = 8081
+DEMO_DATESTAMP = datetime(2026, 1, 5, 8, 0, 0, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,22 @@ def _seu(rec, i):
         Subfield("o", f"{cls} {item}".strip()), Subfield("p", f"SEU{i:07d}"), Subfield("y", "BK")]))
 
 
+def _isbn10_hyphenated(value: str) -> str:
+    """``9780306406157 (pbk.)`` → ``0-306-40615-2 (pbk.)``: how an older ILS keeps ISBNs."""
+    digits, _, rest = value.partition(" ")
+    if not stdisbn.is_valid(digits):
+        return value
+    compact = stdisbn.compact(digits)
+    if len(compact) == 13 and compact.startswith("978"):
+        compact = stdisbn.to_isbn10(compact)
+    return " ".join(p for p in (stdisbn.format(compact), rest) if p)
+
+
 def _njnu(rec, i):
     _replace_001(rec, f"b{1000000 + i}")
     for f in rec.get_fields("020"):
-        for sf in f.subfields:
-            if sf.code == "a":
-                digits = sf.value.split(" ")[0]
-                if stdisbn.is_valid(digits):
-                    try:
-                        sf.value = stdisbn.format(stdisbn.to_isbn10(digits) if len(stdisbn.compact(digits)) == 13
-                                                  else digits)
-                    except Exception:  # an ISBN-13 with a 979 prefix has no ISBN-10
-                        sf.value = stdisbn.format(digits)
+        f.subfields = [Subfield(sf.code, _isbn10_hyphenated(sf.value)) if sf.code == "a" else sf
+                       for sf in f.subfields]
     cls, item = _call_number(rec)
     rec.add_field(Field(tag="945", indicators=[" ", " "], subfields=[
         Subfield("a", f"{cls} {item}".strip()), Subfield("i", f"NJNU{i:07d}"), Subfield("l", "suiyuan"),
@@ -113,9 +118,7 @@ def _suda(rec, i):
 def _xjtlu(rec, i):
     _replace_001(rec, f"in{i:08d}")
     for f in rec.get_fields("245"):  # catalogued in capitals: dedupe must not care
-        for sf in f.subfields:
-            if sf.code in ("a", "b"):
-                sf.value = sf.value.upper()
+        f.subfields = [Subfield(sf.code, sf.value.upper()) if sf.code in ("a", "b") else sf for sf in f.subfields]
     cls, item = _call_number(rec)
     rec.add_field(Field(tag="952", indicators=["f", "f"], subfields=[
         Subfield("a", "XJTLU"), Subfield("b", "SIP"), Subfield("c", "Central Library"),
@@ -184,20 +187,15 @@ def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, log=print) -
     return counts
 
 
-def oai_records(xml_path: Path, prefix: str = "oai:seu.demo.edu.cn:"):
-    """The OAI member's records for the loopback provider (datestamps one second apart)."""
-    from lxml import etree
+def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
+    """Serve the OAI member's records with the ``oaipmh`` server on loopback; returns (url, stop).
 
-    from .demo_provider import OaiRecord
+    Datestamps are fixed, so restarting the demo does not make every record
+    look new to an incremental harvest.
+    """
+    from .demo_provider import make_app, records_from_files, serve
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
-    tree = etree.parse(str(xml_path), parser)
-    ns = "{http://www.loc.gov/MARC21/slim}"
-    base = datetime(2026, 1, 5, 8, 0, 0, tzinfo=timezone.utc)
-    out = []
-    for n, rec in enumerate(tree.getroot().iter(f"{ns}record")):
-        control = rec.find(f"{ns}controlfield[@tag='001']")
-        ident = prefix + (control.text.strip() if control is not None and control.text else str(n))
-        out.append(OaiRecord(identifier=ident, datestamp=base + timedelta(seconds=n), sets=["books"],
-                             deleted=False, marcxml=etree.tostring(rec, encoding="utf-8")))
-    return out
+    records = records_from_files([Path(out_dir) / "oai" / "seu.xml"], prefix="oai:seu.demo.edu.cn:",
+                                 datestamp=DEMO_DATESTAMP, sets=["books"])
+    app = make_app(records, repository_name="Southeast University Library (unioncat demo)", batch_size=100)
+    return serve(app, host="127.0.0.1", port=port)

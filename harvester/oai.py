@@ -1,0 +1,461 @@
+"""OAI-PMH client: Identify and ListRecords page by page, on top of sickle.
+
+sickle gives us the protocol's vocabulary (the verbs and their parameters,
+``Header`` and ``ResumptionToken`` models, the response wrapper); we replace
+the two parts a union catalogue cannot live with:
+
+* transport — sickle retries only 503 with ``Retry-After`` as an integer and
+  never retries a refused connection or a timeout.  Here one retry policy
+  (:data:`RETRY_STATUS`, exponential backoff, ``Retry-After`` in seconds or as
+  an HTTP date, capped by ``source.retry_after_max``) covers every request;
+* parsing — sickle's parser recovers silently from broken XML; ours
+  (:mod:`harvester.xmlsafe`) refuses DTDs and reports breakage.
+
+Paging is explicit (:meth:`OAIClient.list_records` yields one :class:`Page`
+at a time with the token of the next page) so the caller can commit each page
+together with its resumption token.
+"""
+from __future__ import annotations
+
+import copy
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import requests
+from lxml import etree
+from sickle.app import Sickle
+from sickle.models import Header
+from sickle.response import OAIResponse
+
+from .config import Source
+from .raw import RawRecord
+from .store import QuarantinedItem
+from .xmlsafe import InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars
+
+log = logging.getLogger(__name__)
+
+OAI_NS = "http://www.openarchives.org/OAI/2.0/"
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+#: HTTP statuses worth another try: the server is busy, throttling or briefly broken.
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+DAY = "YYYY-MM-DD"
+SECONDS = "YYYY-MM-DDThh:mm:ssZ"
+_DATESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?Z?)?$")
+
+
+def _q(name: str) -> str:
+    return f"{{{OAI_NS}}}{name}"
+
+
+# -- errors ------------------------------------------------------------------
+class HarvestError(Exception):
+    """Anything that stops a harvest of one source (after retries)."""
+
+
+class TransportError(HarvestError):
+    """The repository could not be reached or kept failing at the HTTP level."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"{url}: {reason}")
+
+
+class BadResponse(HarvestError):
+    """The repository answered, but not with usable OAI-PMH."""
+
+
+class ResumptionTokenLoop(BadResponse):
+    """The repository handed back a resumption token it had already given."""
+
+
+class OAIError(HarvestError):
+    """An ``<error code=…>`` in an OAI-PMH response; one subclass per code."""
+
+    code = "unknown"
+
+    def __init__(self, message: str = "", code: str | None = None):
+        if code is not None:
+            self.code = code
+        self.message = message
+        super().__init__(f"OAI-PMH error {self.code}: {message}".rstrip(": "))
+
+
+class BadArgument(OAIError):
+    code = "badArgument"
+
+
+class BadResumptionToken(OAIError):
+    code = "badResumptionToken"
+
+
+class BadVerb(OAIError):
+    code = "badVerb"
+
+
+class CannotDisseminateFormat(OAIError):
+    code = "cannotDisseminateFormat"
+
+
+class IdDoesNotExist(OAIError):
+    code = "idDoesNotExist"
+
+
+class NoRecordsMatch(OAIError):
+    code = "noRecordsMatch"
+
+
+class NoMetadataFormats(OAIError):
+    code = "noMetadataFormats"
+
+
+class NoSetHierarchy(OAIError):
+    code = "noSetHierarchy"
+
+
+OAI_ERRORS: dict[str, type[OAIError]] = {
+    cls.code: cls for cls in (BadArgument, BadResumptionToken, BadVerb, CannotDisseminateFormat,
+                              IdDoesNotExist, NoRecordsMatch, NoMetadataFormats, NoSetHierarchy)
+}
+
+
+# -- datestamps --------------------------------------------------------------
+def format_datestamp(value: str, granularity: str) -> str:
+    """``value`` in the repository's granularity (asking a day repository for
+    seconds is a ``badArgument``).  Unrecognised values are returned as is."""
+    match = _DATESTAMP.match(value.strip())
+    if not match:
+        return value
+    day, clock = match.groups()
+    if granularity == DAY:
+        return day
+    return f"{day}T{clock or '00:00:00'}Z"
+
+
+def datestamp_key(value: str | None) -> str:
+    """A sortable form of a datestamp of either granularity."""
+    if not value:
+        return ""
+    return format_datestamp(value, SECONDS)
+
+
+def later(a: str | None, b: str | None) -> str | None:
+    """The later of two datestamps (None counts as the earliest)."""
+    if not a:
+        return b
+    if not b:
+        return a
+    return b if datestamp_key(b) > datestamp_key(a) else a
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: an integer or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+# -- results -------------------------------------------------------------------
+@dataclass(frozen=True)
+class RepositoryInfo:
+    """What Identify says about a repository."""
+
+    repository_name: str
+    base_url: str
+    protocol_version: str
+    granularity: str
+    earliest_datestamp: str | None
+    deleted_record: str | None
+
+
+@dataclass
+class Page:
+    """One ListRecords response: its records, the unusable ones, and the next token."""
+
+    number: int
+    records: list[RawRecord] = field(default_factory=list)
+    quarantined: list[QuarantinedItem] = field(default_factory=list)
+    token: str | None = None
+    complete_list_size: str | None = None
+    cursor: str | None = None
+
+    @property
+    def high_water(self) -> str | None:
+        best = None
+        for rec in self.records:
+            best = later(best, rec.datestamp)
+        return best
+
+
+# -- the client ---------------------------------------------------------------
+class _SafeResponse(OAIResponse):
+    """sickle's response wrapper, holding a tree parsed once by :mod:`xmlsafe`."""
+
+    def __init__(self, http_response: requests.Response, params: dict, tree: etree._Element):
+        super().__init__(http_response, params)
+        self._tree = tree
+
+    @property
+    def xml(self) -> etree._Element:
+        return self._tree
+
+
+class _Sickle(Sickle):
+    """sickle with our transport and parser plugged into ``harvest``."""
+
+    def __init__(self, endpoint: str, fetch: Callable[[dict], _SafeResponse]):
+        super().__init__(endpoint, max_retries=0)
+        self._fetch = fetch
+
+    def harvest(self, **kwargs: str) -> _SafeResponse:
+        return self._fetch(kwargs)
+
+
+class OAIClient:
+    """An OAI-PMH client for one member, with its retry and politeness settings.
+
+    ``backoff`` is the first wait after a failure; each further failure
+    doubles it, never beyond ``source.retry_after_max``.
+    """
+
+    def __init__(self, source: Source, session: requests.Session | None = None, backoff: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        if not source.url:
+            raise ValueError(f"source {source.id!r} has no OAI-PMH URL")
+        self.source = source
+        self.url = source.url
+        self.session = session or requests.Session()
+        self.backoff = backoff
+        self._sleep = sleep
+        self._last_request: float | None = None
+        self.sickle = _Sickle(source.url, self._fetch)
+        self.requests_made = 0
+
+    # transport
+    def _polite(self) -> None:
+        if self.source.delay and self._last_request is not None:
+            wait = self.source.delay - (time.monotonic() - self._last_request)
+            if wait > 0:
+                self._sleep(wait)
+
+    def _wait(self, attempt: int, response: requests.Response | None) -> float:
+        cap = self.source.retry_after_max
+        if response is not None:
+            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            if asked is not None:
+                return min(asked, cap)
+        return min(self.backoff * (2 ** attempt), cap)
+
+    def _request(self, params: dict) -> requests.Response:
+        """GET with retries; returns a 2xx/3xx response or raises :class:`TransportError`."""
+        url = requests.Request("GET", self.url, params=params).prepare().url or self.url
+        attempts = self.source.max_retries + 1
+        for attempt in range(attempts):
+            self._polite()
+            response = None
+            try:
+                response = self.session.get(self.url, params=params, timeout=self.source.timeout)
+                problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                problem = _describe(exc)
+            finally:
+                self._last_request = time.monotonic()
+                self.requests_made += 1
+            if response is not None:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRY_STATUS:
+                    raise TransportError(url, problem)
+            if attempt + 1 == attempts:
+                break
+            wait = self._wait(attempt, response)
+            log.warning("%s: %s; retry %d of %d in %.1f s", url, problem, attempt + 1,
+                        self.source.max_retries, wait)
+            self._sleep(wait)
+        raise TransportError(url, f"{problem} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
+
+    def _fetch(self, params: dict) -> _SafeResponse:
+        response = self._request(params)
+        url = response.url or self.url
+        content = response.content
+        try:
+            tree = parse_xml(content)
+        except UnsafeXMLError as exc:
+            raise BadResponse(f"{url}: {exc}") from None
+        except InvalidXMLError as exc:
+            cleaned, dropped = strip_illegal_chars(content)
+            if not dropped:
+                raise BadResponse(f"{url}: invalid XML in response: {exc}") from None
+            try:
+                tree = parse_xml(cleaned)
+            except InvalidXMLError:
+                raise BadResponse(f"{url}: invalid XML in response: {exc}") from None
+            log.warning("%s: dropped %d control character(s) that XML forbids", url, dropped)
+        if tree.tag != _q("OAI-PMH"):
+            kind = response.headers.get("Content-Type", "?")
+            raise BadResponse(f"{url}: not an OAI-PMH response (root element <{etree.QName(tree).localname}>, "
+                              f"Content-Type {kind})")
+        error = tree.find(_q("error"))
+        if error is not None:
+            code = error.get("code", "unknown")
+            cls = OAI_ERRORS.get(code, OAIError)
+            raise cls((error.text or "").strip(), code=code)
+        return _SafeResponse(response, params, tree)
+
+    # verbs
+    def identify(self) -> RepositoryInfo:
+        tree = self.sickle.harvest(verb="Identify").xml
+        node = tree.find(_q("Identify"))
+        if node is None:
+            raise BadResponse(f"{self.url}: Identify response without an <Identify> element")
+
+        def text(name: str) -> str | None:
+            value = node.findtext(_q(name))
+            return value.strip() if value else None
+
+        granularity = text("granularity") or DAY
+        return RepositoryInfo(
+            repository_name=text("repositoryName") or "", base_url=text("baseURL") or self.url,
+            protocol_version=text("protocolVersion") or "", granularity=granularity,
+            earliest_datestamp=text("earliestDatestamp"), deleted_record=text("deletedRecord"),
+        )
+
+    def list_records(self, from_: str | None = None, until: str | None = None,
+                     token: str | None = None) -> Iterator[Page]:
+        """Yield ListRecords pages from ``from_`` (or resume at ``token``).
+
+        ``noRecordsMatch`` ends the list without error.  A token the server has
+        already handed out raises :class:`ResumptionTokenLoop` instead of
+        looping forever.
+        """
+        seen: set[str] = set()
+        if token:
+            params = {"verb": "ListRecords", "resumptionToken": token}
+            seen.add(token)
+        else:
+            params = {"verb": "ListRecords", "metadataPrefix": self.source.metadata_prefix}
+            if self.source.set:
+                params["set"] = self.source.set
+            if from_:
+                params["from"] = from_
+            if until:
+                params["until"] = until
+        number = 0
+        while True:
+            try:
+                tree = self.sickle.harvest(**params).xml
+            except NoRecordsMatch:
+                return
+            number += 1
+            page = self._page(tree, number)
+            if page.token and page.token in seen:
+                raise ResumptionTokenLoop(
+                    f"{self.url}: the repository sent resumption token {page.token!r} again "
+                    f"(page {number}); stopping instead of looping")
+            yield page
+            if not page.token:
+                return
+            seen.add(page.token)
+            params = {"verb": "ListRecords", "resumptionToken": page.token}
+
+    def _page(self, tree: etree._Element, number: int) -> Page:
+        container = tree.find(_q("ListRecords"))
+        if container is None:
+            raise BadResponse(f"{self.url}: ListRecords response without a <ListRecords> element")
+        page = Page(number=number)
+        for element in container.iterfind(_q("record")):
+            item = to_raw(self.source, element)
+            (page.records if isinstance(item, RawRecord) else page.quarantined).append(item)
+        token = container.find(_q("resumptionToken"))
+        if token is not None:
+            page.token = (token.text or "").strip() or None
+            page.cursor = token.get("cursor")
+            page.complete_list_size = token.get("completeListSize")
+        return page
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line reason for a requests exception, without urllib3's object reprs."""
+    inner = exc.args[0] if exc.args else exc
+    text = str(getattr(inner, "reason", None) or inner)
+    match = re.search(r"\[Errno -?\d+\][^'\")]*|[Rr]ead timed out[^'\")]*|timed out", text)
+    return f"{type(exc).__name__}: {match.group(0).strip() if match else text}"
+
+
+# -- records ------------------------------------------------------------------
+def _is_marc_record(element: etree._Element) -> bool:
+    """A MARC ``record``: in the MARC21 slim namespace, or un-namespaced with
+    MARC children.  Alma writes ``<record>`` without a namespace declaration,
+    which inside an OAI-PMH envelope whose default namespace is OAI's *parses*
+    as an OAI element: that counts as un-namespaced too."""
+    qname = etree.QName(element)
+    if qname.localname != "record":
+        return False
+    if qname.namespace == MARC_NS:
+        return True
+    return qname.namespace in (None, OAI_NS) and any(
+        isinstance(child.tag, str) and etree.QName(child).localname in ("leader", "controlfield", "datafield")
+        and etree.QName(child).namespace == qname.namespace for child in element)
+
+
+def _without_oai_namespace(element: etree._Element) -> None:
+    """Undo the OAI namespace an undeclared MARC record inherited from the envelope."""
+    for node in element.iter():
+        if isinstance(node.tag, str) and node.tag.startswith(f"{{{OAI_NS}}}"):
+            node.tag = etree.QName(node).localname
+
+
+def to_raw(source: Source, element: etree._Element) -> RawRecord | QuarantinedItem:
+    """One OAI ``<record>`` as a :class:`RawRecord`, or why it cannot be one."""
+    header_el = element.find(_q("header"))
+    if header_el is None:
+        return QuarantinedItem(source.id, None, f"source {source.id!r}: OAI record without a <header>",
+                               etree.tostring(element))
+    header = Header(header_el)
+    identifier = (header.identifier or "").strip()
+    if not identifier:
+        return QuarantinedItem(source.id, None, f"source {source.id!r}: OAI record without an identifier",
+                               etree.tostring(element))
+    datestamp = (header.datestamp or "").strip() or None
+    marcish = "marc" in source.metadata_prefix.lower()
+    if header.deleted:
+        return RawRecord(source=source.id, local_id=identifier, syntax="marcxml" if marcish else "xml",
+                         format=source.format, datestamp=datestamp, deleted=True)
+    metadata = element.find(_q("metadata"))
+    child = None
+    if metadata is not None:
+        child = next((c for c in metadata if isinstance(c.tag, str)), None)
+    if child is None:
+        return QuarantinedItem(source.id, identifier,
+                               f"source {source.id!r}: record {identifier!r} has no metadata",
+                               etree.tostring(element))
+    qname = etree.QName(child)
+    if qname.localname == "collection" and qname.namespace in (MARC_NS, OAI_NS, None):
+        records = [c for c in child if isinstance(c.tag, str) and _is_marc_record(c)]
+        if len(records) == 1:
+            child = records[0]
+    payload_el = copy.deepcopy(child)
+    if etree.QName(child).namespace == OAI_NS:
+        _without_oai_namespace(payload_el)
+    etree.cleanup_namespaces(payload_el)
+    payload = etree.tostring(payload_el, encoding="UTF-8", xml_declaration=False)
+    return RawRecord(source=source.id, local_id=identifier, payload=payload,
+                     syntax="marcxml" if _is_marc_record(child) else "xml",
+                     format=source.format, datestamp=datestamp, deleted=False)

@@ -1,0 +1,124 @@
+"""What every search backend does, independent of the engine behind it.
+
+The semantics here are the contract: the embedded (tantivy) backend and the
+Elasticsearch backend must give the same answers to the same ``SearchQuery``.
+
+* ``text`` is what a reader typed.  It is never parsed as engine syntax: words
+  must all match (in any searchable field), ``"quoted words"`` must match as a
+  phrase, a word starting with ``-`` must not match.  Chinese, Japanese and
+  Korean text is matched character by character as a phrase, so ``中国``
+  finds ``中国历史``.  A text that is an ISBN (10 or 13, with or without
+  hyphens) matches that ISBN exactly, whichever form the record had.
+* ``fields`` are advanced-search fields (``title``, ``author``, ``subject``,
+  ``publisher``, ``isbn``), each with the same word rules, all ANDed.
+* ``filters`` narrow by facet value: every value given must match (drill-down),
+  so facet counts always describe the current result set.  ``year`` also takes
+  ranges: ``"1990-1999"``, ``"1990-"``, ``"-1999"``.
+* ``sort``: ``relevance`` (default), ``year`` (oldest first), ``-year`` (newest
+  first) or ``title``; records without a year sort last either way.
+* ``offset + limit`` is capped at :data:`MAX_WINDOW`, like Elasticsearch's
+  ``max_result_window``; ``limit=0`` asks for the count and facets only.
+* ``add`` replaces a document with the same ``id``; nothing added, deleted or
+  cleared is visible to searches until ``commit``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+#: Facets every backend computes, in display order.
+FACETS = ("library", "region", "language", "format", "year", "subject")
+#: Advanced-search fields.
+FIELDS = ("title", "author", "subject", "publisher", "isbn")
+SORTS = ("relevance", "year", "-year", "title")
+MAX_WINDOW = 10_000
+DEFAULT_FACET_SIZE = 30
+
+_YEAR_RANGE = re.compile(r"^\s*(\d{1,4})?\s*[-–]\s*(\d{1,4})?\s*$")
+
+
+class SearchError(Exception):
+    """The search backend failed (not the reader's query, which never fails)."""
+
+
+class QueryError(SearchError, ValueError):
+    """A ``SearchQuery`` that cannot be run (unknown sort, facet or field)."""
+
+
+@dataclass
+class SearchQuery:
+    text: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    offset: int = 0
+    limit: int = 20
+    sort: str = "relevance"
+    fields: dict[str, str] = field(default_factory=dict)
+    #: which facets to compute (None: all of :data:`FACETS`) and how many values each
+    facets: tuple[str, ...] | None = None
+    facet_size: int = DEFAULT_FACET_SIZE
+
+    def validate(self) -> "SearchQuery":
+        """Check names and clamp numbers; raise :class:`QueryError` for programming errors."""
+        if self.sort not in SORTS:
+            raise QueryError(f"unknown sort {self.sort!r}; expected one of {', '.join(SORTS)}")
+        for name in self.filters:
+            if name not in FACETS:
+                raise QueryError(f"unknown filter {name!r}; expected one of {', '.join(FACETS)}")
+        for name in self.fields:
+            if name not in FIELDS:
+                raise QueryError(f"unknown field {name!r}; expected one of {', '.join(FIELDS)}")
+        for name in self.facets or ():
+            if name not in FACETS:
+                raise QueryError(f"unknown facet {name!r}; expected one of {', '.join(FACETS)}")
+        self.offset = min(max(int(self.offset), 0), MAX_WINDOW)
+        self.limit = min(max(int(self.limit), 0), MAX_WINDOW - self.offset)
+        self.facet_size = max(int(self.facet_size), 1)
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip() and not any(v.strip() for v in self.fields.values()) and not any(
+            self.filters.values())
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    doc: dict
+
+
+@dataclass
+class SearchResults:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]]
+    took_ms: float
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    def add(self, docs: Iterable[dict]) -> None: ...
+    def delete(self, ids: Iterable[str]) -> None: ...
+    def commit(self) -> None: ...
+    def search(self, q: SearchQuery) -> SearchResults: ...
+    def get(self, id: str) -> dict | None: ...
+    def count(self) -> int: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def year_range(value: str) -> tuple[int | None, int | None] | None:
+    """``"1990"`` → (1990, 1990); ``"1990-1999"``, ``"1990-"``, ``"-1999"``; None if not a year."""
+    value = value.strip()
+    if value.isdigit() and len(value) <= 4:
+        return int(value), int(value)
+    match = _YEAR_RANGE.match(value)
+    if not match or not any(match.groups()):
+        return None
+    low, high = (int(g) if g else None for g in match.groups())
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    return low, high

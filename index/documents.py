@@ -1,0 +1,126 @@
+"""A cluster becomes one search document: what result lists and facets need.
+
+Pure: no I/O, no engine types.  Every backend indexes exactly this dict, and
+``SearchBackend.get`` gives it back unchanged, so the web app can render a
+result row (and its holdings) without touching the database.
+
+Keys:
+
+``id``, ``title`` (full title), ``title_alt`` (880 and other-script titles),
+``title_sort``, ``author`` (main author), ``authors`` (main first, then every
+other contributor), ``responsibility``, ``year``, ``format``, ``languages``,
+``subjects``, ``isbns`` (ISBN-13 and the derived ISBN-10), ``invalid_isbns``,
+``issns``, ``publisher``, ``place``, ``edition``, ``series``,
+``classifications`` ([{scheme, value}]), ``holdings`` ([{source, library,
+region, call_number, location, status, local_id}]), ``libraries`` (member
+source ids: the library facet), ``regions``, ``library_count``, ``all``
+(every searchable word in one text).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from dedupe.model import Cluster
+from normaliser.model import Record
+
+from .querytext import isbn_forms
+
+_TITLE_TAGS = ("245", "246", "240", "130", "490", "830")
+_NAME_TAGS = ("100", "110", "111", "700", "710", "711")
+_LEADING = re.compile(r"^[\W_]+", re.UNICODE)
+
+
+def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> dict:
+    """The search document for ``cluster``; ``libraries`` maps source id → (display name, region)."""
+    rec = cluster.record
+    holdings = holdings_of(cluster, libraries)
+    sources = list(dict.fromkeys(h["source"] for h in holdings))
+    regions = [r for r in dict.fromkeys(h["region"] for h in holdings) if r]
+    isbns = list(dict.fromkeys(form for i in rec.isbns for form in isbn_forms(i)))
+    invalid = list(dict.fromkeys(re.sub(r"[\s-]", "", i).upper() for i in rec.invalid_isbns if i.strip()))
+    authors = _authors(rec)
+    title_alt = [p.text for p in rec.parallel if p.tag in _TITLE_TAGS and p.text]
+    doc = {
+        "id": cluster.id,
+        "title": rec.full_title,
+        "title_alt": title_alt,
+        "title_sort": sort_key(rec.full_title or (title_alt[0] if title_alt else "")),
+        "author": authors[0] if authors else "",
+        "authors": authors,
+        "responsibility": rec.responsibility,
+        "year": rec.year,
+        "format": rec.format or "other",
+        "languages": list(dict.fromkeys(rec.languages)),
+        "subjects": list(dict.fromkeys(s for s in rec.subjects if s)),
+        "isbns": isbns,
+        "invalid_isbns": invalid,
+        "issns": list(dict.fromkeys(rec.issns)),
+        "publisher": rec.publisher,
+        "place": rec.place,
+        "edition": rec.edition,
+        "series": list(rec.series),
+        "classifications": [{"scheme": c.scheme, "value": c.value} for c in rec.classifications],
+        "holdings": holdings,
+        "libraries": sources,
+        "regions": regions,
+        "library_count": len(sources),
+    }
+    doc["all"] = _all_text(rec, doc)
+    return doc
+
+
+def sort_key(title: str) -> str:
+    """Case- and accent-insensitive title key, leading punctuation dropped (``"[The] …"`` → ``the] …``)."""
+    text = unicodedata.normalize("NFKD", title)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _LEADING.sub("", text).casefold()[:200]
+
+
+def _authors(rec: Record) -> list[str]:
+    names = []
+    main = rec.main_author
+    if main:
+        names.append(main)
+    names.extend(c.name for c in rec.contributors if c.name)
+    names.extend(p.text for p in rec.parallel if p.tag in _NAME_TAGS and p.text)
+    return list(dict.fromkeys(names))
+
+
+def holdings_of(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> list[dict]:
+    """Every copy, grouped by member in the order members joined; a member whose
+    record carried no holdings fields still holds the item (one row, its record id)."""
+    first_local: dict[str, str] = {}
+    for source, local_id in cluster.members:
+        first_local.setdefault(source, local_id)
+    order = list(dict.fromkeys([*cluster.sources, *(h.source for h in cluster.record.holdings)]))
+    by_source: dict[str, list[dict]] = {s: [] for s in order}
+    for h in cluster.record.holdings:
+        by_source[h.source].append(_holding(h.source, libraries, local_id=h.local_id or first_local.get(h.source, ""),
+                                            call_number=h.call_number, location=h.location, status=h.status,
+                                            branch=h.library, volume=h.volume))
+    for source in order:
+        if not by_source[source]:
+            by_source[source].append(_holding(source, libraries, local_id=first_local.get(source, "")))
+    return [h for source in order for h in by_source[source]]
+
+
+def _holding(source: str, libraries: Mapping[str, tuple[str, str]], **values: str) -> dict:
+    name, region = libraries.get(source, (source, ""))
+    out = {"source": source, "library": name, "region": region, "call_number": "", "location": "",
+           "status": "", "local_id": "", "branch": "", "volume": ""}
+    out.update({k: v or "" for k, v in values.items()})
+    return out
+
+
+def _all_text(rec: Record, doc: dict) -> str:
+    parts: list[str] = [doc["title"], *doc["title_alt"], *doc["authors"], rec.responsibility, rec.edition,
+                        rec.publisher, rec.place, *doc["subjects"], *rec.series, rec.summary, *rec.notes,
+                        *doc["isbns"], *doc["invalid_isbns"], *doc["issns"], *getattr(rec, "invalid_issns", []),
+                        *rec.oclc_numbers, *rec.lccns,
+                        *(c.value for c in rec.classifications), rec.control_number,
+                        *(p.text for p in rec.parallel if p.text)]
+    if rec.year:
+        parts.append(str(rec.year))
+    return "\n".join(dict.fromkeys(p for p in parts if p))

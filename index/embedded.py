@@ -1,0 +1,315 @@
+"""The embedded search backend: a tantivy index in a directory, no server.
+
+One process writes (the pipeline; tantivy's own lock file enforces it), any
+number read (the web app).  A reader notices a commit from another process by
+the change of the index's ``meta.json`` and reloads before the next search.
+
+Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han
+character, kana and other CJK ideograph is a token of its own, runs of other
+letters and digits are words; all lowercased and accent-folded.  A query word
+that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
+phrase, so a two-character Chinese word finds exactly the titles that contain
+it.  Custom analyzers are not stored in the index, so every ``EmbeddedIndex``
+registers it on open.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import tantivy
+from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
+
+from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults, year_range
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
+
+TOKENIZER = "unioncat"
+#: Han characters and kana one per token; runs of any other letters, marks and digits as words.
+TOKEN_PATTERN = (r"\p{Han}|[\p{Hiragana}\p{Katakana}]"
+                 r"|[[\p{L}\p{N}\p{M}]--\p{Han}--\p{Hiragana}--\p{Katakana}]+")
+DEFAULT_HEAP = 128_000_000
+
+#: Fields a free-text word is looked up in, with their boosts.
+TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0))
+#: Facet name → fast field holding its values.
+FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
+                "year": "year", "subject": "subject_facet"}
+SORT_FIELDS = {"year": ("year", Order.Asc), "-year": ("year", Order.Desc), "title": ("title_sort", Order.Asc)}
+
+
+def analyzer() -> tantivy.TextAnalyzer:
+    return (TextAnalyzerBuilder(Tokenizer.regex(TOKEN_PATTERN))
+            .filter(Filter.remove_long(60)).filter(Filter.lowercase()).filter(Filter.ascii_fold()).build())
+
+
+def build_schema() -> tantivy.Schema:
+    sb = SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
+    for name, _ in TEXT_FIELDS:
+        sb.add_text_field(name, tokenizer_name=TOKENIZER)
+    for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "title_sort"):
+        sb.add_text_field(name, tokenizer_name="raw", fast=True)
+    sb.add_integer_field("year", indexed=True, fast=True)
+    sb.add_integer_field("library_count", indexed=True, fast=True)
+    sb.add_bytes_field("_source", stored=True)
+    return sb.build()
+
+
+class IndexSchemaError(SearchError):
+    """The directory holds an index built with another schema: rebuild it."""
+
+
+class EmbeddedIndex:
+    """:class:`~index.backend.SearchBackend` on tantivy.  ``path=None`` keeps the index in memory."""
+
+    def __init__(self, path: Path | str | None, heap_size: int = DEFAULT_HEAP):
+        self.path = Path(path) if path is not None else None
+        self.heap_size = heap_size
+        self.schema = build_schema()
+        self._analyzer = analyzer()
+        self._lock = threading.RLock()
+        self._writer: tantivy.IndexWriter | None = None
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._index = Index(self.schema, str(self.path) if self.path else None, reuse=True)
+        except ValueError as exc:
+            raise IndexSchemaError(f"{self.path}: {exc}; this index was built by another version of "
+                                   "unioncat: delete the directory and rebuild the index") from exc
+        self._index.register_tokenizer(TOKENIZER, self._analyzer)
+        self._meta_stamp = self._stamp()
+
+    # -- writing -------------------------------------------------------------
+    def add(self, docs: Iterable[dict]) -> None:
+        """Index documents from :func:`index.documents.to_document`, replacing any with the same id."""
+        with self._lock:
+            writer = self._get_writer()
+            for doc in docs:
+                writer.delete_documents_by_term("id", doc["id"])
+                writer.add_document(self._to_tantivy(doc))
+
+    def delete(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            writer = self._get_writer()
+            for doc_id in ids:
+                writer.delete_documents_by_term("id", doc_id)
+
+    def clear(self) -> None:
+        """Delete every document (visible at the next commit, so a rebuild swaps in one go)."""
+        with self._lock:
+            self._get_writer().delete_all_documents()
+
+    def commit(self) -> None:
+        with self._lock:
+            if self._writer is None:
+                return
+            self._writer.commit()
+            self._reload()
+
+    def close(self) -> None:
+        """Release the writer (and its lock file); uncommitted changes are dropped."""
+        with self._lock:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.rollback()
+                writer.wait_merging_threads()
+
+    def __enter__(self) -> "EmbeddedIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------
+    def search(self, q: SearchQuery) -> SearchResults:
+        q.validate()
+        started = time.perf_counter()
+        query = self._query(q)
+        searcher = self._searcher()
+        limit = max(q.limit, 1)  # tantivy panics on limit 0
+        sort = SORT_FIELDS.get(q.sort)
+        result = _guard(lambda: searcher.search(query, limit, count=True, offset=q.offset,
+                                                order_by_field=sort[0] if sort else None,
+                                                order=sort[1] if sort else Order.Desc))
+        hits = []
+        if q.limit:
+            for key, address in result.hits:
+                doc = _source(searcher.doc(address))
+                hits.append(Hit(id=doc["id"], score=float(key) if sort is None else 0.0, doc=doc))
+        facets = self._facets(searcher, query, q)
+        took = (time.perf_counter() - started) * 1000
+        return SearchResults(total=result.count, hits=hits, facets=facets, took_ms=round(took, 2))
+
+    def get(self, id: str) -> dict | None:
+        searcher = self._searcher()
+        result = _guard(lambda: searcher.search(Query.term_query(self.schema, "id", id), 1))
+        return _source(searcher.doc(result.hits[0][1])) if result.hits else None
+
+    def count(self) -> int:
+        return self._searcher().num_docs
+
+    def stats(self) -> dict:
+        searcher = self._searcher()
+        size = 0
+        if self.path is not None:
+            size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return {"backend": "embedded", "path": str(self.path) if self.path else None,
+                "documents": searcher.num_docs, "segments": searcher.num_segments, "size_bytes": size}
+
+    # -- internals -----------------------------------------------------------
+    def _get_writer(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            self._writer = self._index.writer(self.heap_size)
+        return self._writer
+
+    def _stamp(self) -> tuple | None:
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path / "meta.json")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _reload(self) -> None:
+        self._index.reload()
+        self._meta_stamp = self._stamp()
+
+    def _searcher(self) -> tantivy.Searcher:
+        """A searcher on the latest commit, from this or any other process."""
+        if self.path is not None and self._stamp() != self._meta_stamp:
+            with self._lock:
+                self._reload()
+        return self._index.searcher()
+
+    def _to_tantivy(self, doc: dict) -> Document:
+        d = Document()
+        d.add_text("id", doc["id"])
+        for text in [doc.get("title", ""), *doc.get("title_alt", [])]:
+            _add_text(d, "title", text)
+        for name in doc.get("authors", []) or [doc.get("author", "")]:
+            _add_text(d, "author", name)
+        for subject in doc.get("subjects", []):
+            _add_text(d, "subject", subject)
+            d.add_text("subject_facet", subject)
+        _add_text(d, "publisher", doc.get("publisher", ""))
+        _add_text(d, "all", doc.get("all", ""))
+        for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
+            d.add_text("isbn", value)
+        for value in doc.get("issns", []):
+            d.add_text("issn", value)
+        for field, key in (("library", "libraries"), ("region", "regions"), ("language", "languages")):
+            for value in dict.fromkeys(doc.get(key, [])):
+                if value:
+                    d.add_text(field, value)
+        d.add_text("format", doc.get("format") or "other")
+        d.add_text("title_sort", doc.get("title_sort", ""))
+        if doc.get("year") is not None:
+            d.add_integer("year", int(doc["year"]))
+        d.add_integer("library_count", int(doc.get("library_count", 0)))
+        d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+        return d
+
+    def _query(self, q: SearchQuery) -> Query:
+        must: list[Query] = []
+        must_not: list[Query] = []
+        should_isbn = None
+        text = q.text.strip()
+        isbn = as_isbn13(text)
+        if isbn:
+            must.append(self._isbn_query(isbn))
+        else:
+            issn = as_issn(text)
+            if issn:  # an ISSN, or the same characters as words
+                should_isbn = Query.term_query(self.schema, "issn", issn)
+            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not)
+            if should_isbn is not None and must:
+                must = [Query.boolean_query([(tantivy.Occur.Should, should_isbn),
+                                             (tantivy.Occur.Should, _all_of(must))])]
+        for name, value in q.fields.items():
+            if not value or not value.strip():
+                continue
+            if name == "isbn":
+                isbn = as_isbn13(value)
+                compact = value.replace("-", "").replace(" ", "").upper()
+                must.append(self._isbn_query(isbn) if isbn else Query.term_query(self.schema, "isbn", compact))
+            else:
+                self._clauses(parse_text(value), ((name, 1.0),), must, must_not)
+        for name, values in q.filters.items():
+            for value in values:
+                must.append(self._filter(name, value))
+        if not must:
+            must.append(Query.all_query())
+        return _all_of(must, must_not)
+
+    def _isbn_query(self, isbn13: str) -> Query:
+        return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
+
+    def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query]) -> None:
+        for clause in clauses:
+            query = None
+            if not clause.phrase and as_isbn13(clause.text):
+                query = self._isbn_query(as_isbn13(clause.text))
+            else:
+                tokens = self._analyzer.analyze(clause.text)
+                if tokens:
+                    per_field = [self._match(name, tokens, boost) for name, boost in fields]
+                    query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
+            if query is not None:
+                (must_not if clause.negated else must).append(query)
+
+    def _match(self, field: str, tokens: list[str], boost: float) -> Query:
+        if len(tokens) == 1:
+            query = Query.term_query(self.schema, field, tokens[0])
+        else:
+            query = Query.phrase_query(self.schema, field, tokens)
+        return query if boost == 1.0 else Query.boost_query(query, boost)
+
+    def _filter(self, name: str, value: str) -> Query:
+        if name == "year":
+            bounds = year_range(value)
+            if bounds is None:
+                return Query.empty_query()
+            return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
+        return Query.term_query(self.schema, FACET_FIELDS[name], value)
+
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> dict[str, list[tuple[str, int]]]:
+        names = q.facets if q.facets is not None else FACETS
+        if not names:
+            return {}
+        spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size}} for name in names}
+        result = _guard(lambda: searcher.aggregate(query, spec))
+        return {name: [(str(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])]
+                for name in names}
+
+
+def _add_text(doc: Document, field: str, text: str) -> None:
+    if text:
+        doc.add_text(field, text)
+
+
+def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
+    if len(must) == 1 and not must_not:
+        return must[0]
+    return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
+                               [(tantivy.Occur.MustNot, m) for m in must_not])
+
+
+def _source(doc: Document) -> dict:
+    return json.loads(doc.get_first("_source"))
+
+
+def _guard(call):
+    """Run an engine call; a Rust panic (a BaseException) becomes a :class:`SearchError`."""
+    try:
+        return call()
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except Exception as exc:
+        raise SearchError(f"search engine error: {exc}") from exc
+    except BaseException as exc:  # pyo3 PanicException
+        raise SearchError(f"search engine panic: {exc}") from exc

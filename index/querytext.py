@@ -1,0 +1,77 @@
+"""Reading what a reader typed, the same way for every backend.
+
+Readers type words, sometimes ``"a phrase"``, sometimes ``-notthis``, often an
+ISBN copied with hyphens from a book.  Nothing here is engine query syntax, so
+a stray quote, colon or bracket is just punctuation and never an error.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from stdnum import isbn as _isbn
+from stdnum import issn as _issn
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_ISBN_LIKE = re.compile(r"^(?:isbn[\s:：]*)?([0-9][0-9\s-]{8,20}[0-9xX])$", re.IGNORECASE)
+_ISSN_LIKE = re.compile(r"^(?:issn[\s:：]*)?(\d{4}-\d{3}[\dxX]|(?<=[\s:：])\d{7}[\dxX])$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One unit of a reader's query: a word or a quoted phrase, maybe negated."""
+
+    text: str
+    phrase: bool = False
+    negated: bool = False
+
+
+def parse_text(text: str) -> list[Clause]:
+    """Split a query into words and quoted phrases; ``-word`` excludes.
+
+    An unclosed quote runs to the end; empty quotes and a lone ``-`` are dropped.
+    """
+    clauses = []
+    for match in _TOKEN.finditer(text or ""):
+        neg, quoted, word = match.groups()
+        if word is not None:
+            negated = word.startswith("-") and len(word) > 1
+            word = word[1:] if negated else word
+            if word.strip("-"):
+                clauses.append(Clause(word, phrase=False, negated=negated))
+        elif quoted and quoted.strip():
+            clauses.append(Clause(quoted.strip(), phrase=True, negated=bool(neg)))
+    return clauses
+
+
+def as_isbn13(text: str) -> str | None:
+    """The ISBN-13 digits if ``text`` is nothing but a valid ISBN-10 or -13 (hyphens, spaces, "ISBN" ok)."""
+    match = _ISBN_LIKE.match((text or "").strip())
+    if not match:
+        return None
+    compact = re.sub(r"[\s-]", "", match.group(1)).upper()
+    if len(compact) not in (10, 13) or not _isbn.is_valid(compact):
+        return None
+    return _isbn.to_isbn13(compact)
+
+
+def as_issn(text: str) -> str | None:
+    """``NNNN-NNNX`` if ``text`` is a valid ISSN written with its hyphen or after "ISSN"."""
+    match = _ISSN_LIKE.match((text or "").strip())
+    if not match:
+        return None
+    compact = match.group(1).replace("-", "").upper()
+    if not _issn.is_valid(compact):
+        return None
+    return f"{compact[:4]}-{compact[4:]}"
+
+
+def isbn_forms(isbn13: str) -> list[str]:
+    """An ISBN-13 and, for 978 ISBNs, its ISBN-10: the forms a document is found by."""
+    forms = [isbn13]
+    if isbn13.startswith("978"):
+        try:
+            forms.append(_isbn.to_isbn10(isbn13))
+        except Exception:  # stdnum raises its own ValidationError subclasses
+            pass
+    return forms

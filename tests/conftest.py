@@ -1,0 +1,26 @@
+"""Generic fixtures: a fresh SQLite database with every table, and its raw store."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+import dedupe.store  # noqa: F401 - registers the cluster tables on the shared MetaData
+import normaliser.store  # noqa: F401 - registers the record tables on the shared MetaData
+from harvester.db import make_engine, metadata, sqlite_url
+from harvester.store import RawStore
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Engine:
+    """A temporary SQLite database (a file, so subprocesses can share it) with all tables."""
+    engine = make_engine(sqlite_url(tmp_path / "unioncat.db"))
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(db: Engine) -> RawStore:
+    return RawStore(db)

@@ -1,0 +1,253 @@
+"""Reading member dumps (ISO 2709, MARCXML) and harvesting them into the raw store."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from pymarc import Field, Record
+
+from harvester import files
+from harvester.config import Source
+from harvester.files import DumpError, StreamBroken, read_path
+from harvester.harvest import harvest_source
+from harvester.raw import RawRecord
+from harvester.store import QuarantinedItem
+from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
+
+
+def split(items) -> tuple[list[RawRecord], list[QuarantinedItem]]:
+    items = list(items)
+    return [i for i in items if isinstance(i, RawRecord)], [i for i in items if isinstance(i, QuarantinedItem)]
+
+
+def file_source(path: Path, **kw) -> Source:
+    return Source(id="dump", name="Dump library", region="East", protocol="file", path=path, **kw)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# -- ISO 2709 ---------------------------------------------------------------------
+def test_iso2709_records_keep_their_exact_bytes_and_001(tmp_path):
+    recs = [make_record(f"b{i}", title=f"Title {i}") for i in range(3)]
+    path = write(tmp_path / "dump.mrc", b"".join(iso2709(r) for r in recs))
+
+    good, bad = split(read_path(path, "lib"))
+
+    assert not bad
+    assert [r.local_id for r in good] == ["b0", "b1", "b2"]
+    assert [r.payload for r in good] == [iso2709(r) for r in recs]
+    assert {(r.syntax, r.format, r.source) for r in good} == {("iso2709", "marc21", "lib")}
+
+
+def test_records_without_001_get_file_and_position(tmp_path):
+    path = write(tmp_path / "sub" / "x.dat", iso2709(make_record("a")) + iso2709(make_record(None)))
+    good, _ = split(read_path(tmp_path, "lib"))
+    assert [r.local_id for r in good] == ["a", "sub/x.dat#2"]
+
+
+def test_broken_leader_is_quarantined_and_the_rest_read(tmp_path):
+    broken = b"abcde" + iso2709(make_record("2"))[5:]
+    path = write(tmp_path / "d.mrc", iso2709(make_record("1")) + broken + iso2709(make_record("3")))
+
+    good, bad = split(read_path(path, "lib"))
+
+    assert [r.local_id for r in good] == ["1", "3"]
+    assert len(bad) == 1 and not isinstance(bad[0], StreamBroken)
+    assert "bad leader: record length 'abcde' is not a number" in bad[0].reason
+    assert bad[0].local_id == "d.mrc#2" and bad[0].payload == broken
+
+
+def test_wrong_leader_length_is_not_trusted(tmp_path):
+    # UTF-8 exports often count characters, not bytes: the terminator decides.
+    data = iso2709(make_record("1", title="Über Ünïcode"))
+    wrong = b"00010" + data[5:]
+    path = write(tmp_path / "d.mrc", wrong + iso2709(make_record("2")))
+    good, bad = split(read_path(path, "lib"))
+    assert [r.local_id for r in good] == ["1", "2"] and good[0].payload == wrong and not bad
+
+
+def test_truncated_last_record_means_an_incomplete_dump(tmp_path):
+    whole = iso2709(make_record("2"))
+    path = write(tmp_path / "d.mrc", iso2709(make_record("1")) + whole[: len(whole) // 2])
+    good, bad = split(read_path(path, "lib"))
+    assert [r.local_id for r in good] == ["1"]
+    assert len(bad) == 1 and isinstance(bad[0], StreamBroken) and "truncated" in bad[0].reason
+
+
+def test_last_record_missing_only_its_terminator_is_kept(tmp_path):
+    last = iso2709(make_record("2"))
+    path = write(tmp_path / "d.mrc", iso2709(make_record("1")) + last[:-1])
+    good, bad = split(read_path(path, "lib"))
+    assert [r.local_id for r in good] == ["1", "2"] and good[1].payload == last and not bad
+
+
+def test_directory_pointing_past_the_end_is_quarantined(tmp_path):
+    data = bytearray(iso2709(make_record("1")))
+    cut = data[:60] + data[-1:]  # keeps the leader and part of the directory, then the terminator
+    cut[12:17] = b"00025"
+    path = write(tmp_path / "d.mrc", bytes(cut) + iso2709(make_record("2")))
+    good, bad = split(read_path(path, "lib"))
+    assert [r.local_id for r in good] == ["2"] and len(bad) == 1
+
+
+def test_trailing_junk_and_blank_lines(tmp_path):
+    path = write(tmp_path / "d.mrc", iso2709(make_record("1")) + b"\r\n" + iso2709(make_record("2"))
+                 + b"\n#junk#")
+    good, bad = split(read_path(path, "lib"))
+    assert [r.local_id for r in good] == ["1", "2"]
+    assert len(bad) == 1 and "trailing junk" in bad[0].reason and not isinstance(bad[0], StreamBroken)
+    newline_only = write(tmp_path / "e.mrc", iso2709(make_record("3")) + b"\n")
+    assert split(read_path(newline_only, "lib"))[1] == []
+
+
+def test_invalid_utf8_is_stored_raw_for_the_normaliser(tmp_path, store):
+    data = iso2709(make_record("u1", title="Title ok"))
+    assert data[9:10] == b"a"  # declares UTF-8
+    bad_bytes = data.replace(b"Title ok", b"Title \xff\xfe")
+    write(tmp_path / "d.mrc", bad_bytes)
+    report = harvest_source(file_source(tmp_path / "d.mrc"), store)
+    assert report.status == "ok" and report.counts.added == 1
+    assert store.get("dump", "u1").record.payload == bad_bytes
+
+
+def test_001_in_any_character_set(tmp_path):
+    rec = Record(force_utf8=False)
+    rec.add_field(Field(tag="001", data="x"))
+    rec.add_field(Field(tag="245", indicators=[" ", " "], subfields=[]))
+    data = rec.as_marc()
+    latin = data.replace(b"x\x1e", b"\xe9\x1e", 1)  # a Latin-1 é in 001
+    good, _ = split(read_path(write(tmp_path / "l.mrc", latin), "lib"))
+    assert good[0].local_id == "é"
+    gb = rec.as_marc().replace(b"x\x1e", "书".encode("gb2312") + b"\x1e", 1)
+    gb = b"%05d" % len(gb) + gb[5:]
+    gb = gb[:24] + b"001" + b"%04d" % 3 + gb[31:]  # fix the 001 length in the directory
+    good, _ = split(read_path(write(tmp_path / "g.mrc", gb), "lib", encoding="gb2312"))
+    assert good[0].local_id == "书"
+
+
+def test_records_across_read_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_BLOCK", 7)
+    recs = [make_record(str(i)) for i in range(5)]
+    path = write(tmp_path / "d.mrc", b"".join(iso2709(r) for r in recs))
+    good, bad = split(read_path(path, "lib"))
+    assert [r.payload for r in good] == [iso2709(r) for r in recs] and not bad
+
+
+# -- MARCXML -----------------------------------------------------------------------------
+def test_marcxml_collection_with_and_without_namespace(tmp_path):
+    recs = [make_record("x1", title="One"), make_record(None, title="Two")]
+    for name, ns in (("ns.xml", True), ("plain.xml", False)):
+        good, bad = split(read_path(write(tmp_path / name, collection(recs, namespace=ns)), "lib"))
+        assert not bad
+        assert [r.local_id for r in good] == ["x1", f"{name}#2"]
+        assert {r.syntax for r in good} == {"marcxml"}
+        root = etree.fromstring(good[0].payload)
+        assert etree.QName(root).localname == "record"
+        assert etree.QName(root).namespace == (MARC_NS if ns else None)
+        prefix = f"{{{MARC_NS}}}" if ns else ""
+        assert root.findtext(f"{prefix}datafield/{prefix}subfield") in ("Author, Ann", "One")
+
+
+def test_single_record_and_rootless_files(tmp_path):
+    one = write(tmp_path / "one.xml", b'<?xml version="1.0" encoding="UTF-8"?>\n' + marcxml(make_record("s1")))
+    assert [r.local_id for r in split(read_path(one, "lib"))[0]] == ["s1"]
+    rootless = write(tmp_path / "many.marcxml", marcxml(make_record("r1")) + b"\n" + marcxml(make_record("r2")))
+    good, bad = split(read_path(rootless, "lib"))
+    assert [r.local_id for r in good] == ["r1", "r2"] and not bad
+    assert good[1].payload == etree.tostring(etree.fromstring(marcxml(make_record("r2"))))
+
+
+def test_marc_records_inside_an_oai_response_file(tmp_path):
+    body = (b'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords><record><header>'
+            b"<identifier>oai:x:1</identifier></header><metadata>" + marcxml(make_record("o1"))
+            + b"</metadata></record></ListRecords></OAI-PMH>")
+    good, _ = split(read_path(write(tmp_path / "page.xml", body), "lib"))
+    assert [r.local_id for r in good] == ["o1"]
+
+
+def test_broken_xml_is_quarantined_with_the_parser_message(tmp_path):
+    data = collection([make_record("k1"), make_record("k2")]).replace(b"</collection>", b"<record><leader>")
+    good, bad = split(read_path(write(tmp_path / "b.xml", data), "lib"))
+    assert [r.local_id for r in good] == ["k1", "k2"]
+    assert len(bad) == 1 and isinstance(bad[0], StreamBroken)
+    assert "not well-formed XML" in bad[0].reason and "line" in bad[0].reason and "b.xml" in bad[0].reason
+
+
+def test_folder_is_read_recursively_in_order_with_patterns(tmp_path):
+    write(tmp_path / "b" / "2.mrc", iso2709(make_record("b2")))
+    write(tmp_path / "a.xml", collection([make_record("a1")]))
+    write(tmp_path / "b" / "1.iso", iso2709(make_record("b1")))
+    write(tmp_path / "notes.txt", b"not a dump")
+    assert [r.local_id for r in read_path(tmp_path, "lib")] == ["a1", "b1", "b2"]
+    assert [r.local_id for r in read_path(tmp_path, "lib", pattern="*.mrc, *.iso")] == ["b1", "b2"]
+
+
+def test_missing_empty_and_unmatched_paths_are_clear_errors(tmp_path):
+    with pytest.raises(DumpError, match="no such file"):
+        list(read_path(tmp_path / "nope.mrc", "lib"))
+    with pytest.raises(DumpError, match="empty file"):
+        list(read_path(write(tmp_path / "empty.mrc", b""), "lib"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write(folder / "readme.txt", b"x")
+    with pytest.raises(DumpError, match="no files matching"):
+        list(read_path(folder, "lib"))
+
+
+# -- harvesting files ------------------------------------------------------------------------
+def test_file_harvest_is_incremental_by_content_hash_and_deletes_what_left(tmp_path, store):
+    path = tmp_path / "dump.mrc"
+    write(path, b"".join(iso2709(make_record(str(i), title=f"T{i}")) for i in range(1, 6)))
+    source = file_source(path, format="marc21")
+    first = harvest_source(source, store)
+    assert first.status == "ok" and first.counts.added == 5
+
+    again = harvest_source(source, store)
+    assert (again.counts.unchanged, again.counts.added, again.counts.updated) == (5, 0, 0)
+
+    write(path, b"".join(iso2709(make_record(str(i), title="changed" if i == 2 else f"T{i}")) for i in (1, 2, 3)))
+    third = harvest_source(source, store)
+    assert (third.counts.updated, third.counts.unchanged, third.counts.deleted) == (1, 2, 2)
+    assert store.local_ids("dump") == ["1", "2", "3"] and store.get("dump", "5").record.deleted
+    assert [r["status"] for r in store.runs("dump")] == ["ok", "ok", "ok"]
+
+
+def test_incomplete_dump_does_not_delete(tmp_path, store):
+    path = tmp_path / "dump.mrc"
+    records = [iso2709(make_record(str(i))) for i in range(1, 5)]
+    write(path, b"".join(records))
+    harvest_source(file_source(path), store)
+    write(path, records[0] + records[1][:40])  # a transfer cut short
+    report = harvest_source(file_source(path), store)
+    assert report.status == "ok" and report.counts.quarantined == 1 and report.counts.deleted == 0
+    assert store.count("dump") == 4
+
+
+def test_duplicate_001_is_quarantined(tmp_path, store):
+    write(tmp_path / "d.mrc", iso2709(make_record("1", title="first")) + iso2709(make_record("1", title="second")))
+    report = harvest_source(file_source(tmp_path / "d.mrc"), store)
+    assert report.counts.added == 1 and report.counts.quarantined == 1
+    assert b"first" in store.get("dump", "1").record.payload
+    assert "duplicate" in store.quarantined("dump")[0]["reason"]
+
+
+def test_file_harvest_batches_and_quarantine(tmp_path, store):
+    recs = b"".join(iso2709(make_record(str(i))) for i in range(1200)) + b"abcde" + b"0" * 30 + b"\x1d"
+    write(tmp_path / "big.mrc", recs)
+    pages = []
+    report = harvest_source(file_source(tmp_path / "big.mrc"), store, progress=pages.append)
+    assert report.counts.added == 1200 and report.counts.quarantined == 1
+    assert len(pages) == 3 and pages[-1].counts.added == 1200
+    assert store.count_quarantined("dump") == 1
+
+
+def test_missing_path_is_a_failed_run(tmp_path, store):
+    report = harvest_source(file_source(tmp_path / "gone.mrc"), store)
+    assert report.status == "failed"
+    assert "'dump'" in report.error and "gone.mrc" in report.error and "no such file" in report.error
+    assert store.runs("dump")[0]["status"] == "failed"

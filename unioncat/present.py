@@ -1,0 +1,95 @@
+"""What the CLI prints, taken from the web app's own JSON views.
+
+``unioncat search --json`` and ``/search.json`` must never disagree, so the
+CLI asks the app in-process (as datasette's internal client does) instead of
+shaping the same data a second time.
+"""
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pymarc
+from flask import Flask
+
+from web import create_app
+
+from .pipeline import Catalogue
+
+
+def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False) -> Flask:
+    """The web app over this catalogue's stores and index."""
+    config: dict[str, Any] = {
+        "SOURCES": cat.sources,
+        "DB_ENGINE": cat.engine,
+        "SECRET_KEY": cat.settings.secret_key,
+        "STAFF_PASSWORD": cat.settings.staff_password,
+        "PAGE_SIZE": page_size,
+    }
+    if use_open_index:
+        config["SEARCH_BACKEND"] = cat.index
+    else:
+        config["INDEX_PATH"] = cat.settings.index_dir
+    return create_app(config)
+
+
+def _get_json(app: Flask, path: str, params: list[tuple[str, str]] | None = None) -> dict:
+    with app.test_client() as client:
+        response = client.get(path, query_string=params or [])
+    if response.status_code != 200:
+        raise LookupError(f"{path}: HTTP {response.status_code}")
+    return response.get_json()
+
+
+def search_json(cat: Catalogue, text: str, filters: dict[str, list[str]], page: int = 1, limit: int = 10) -> dict:
+    """The ``/search.json`` answer for a query (``{"total", "hits", "facets", …}``)."""
+    params = [("q", text), ("page", str(page))]
+    params += [("f", f"{name}:{value}") for name, values in filters.items() for value in values]
+    return _get_json(make_app(cat, page_size=limit, use_open_index=True), "/search.json", params)
+
+
+def record_json(cat: Catalogue, cluster_id: str) -> dict:
+    return _get_json(make_app(cat, use_open_index=True), f"/record/{cluster_id}.json")
+
+
+def status_json(cat: Catalogue) -> dict:
+    """The staff status data (the same function the staff page uses), plus pipeline totals."""
+    from web.staff import status_view
+
+    app = make_app(cat, use_open_index=True)
+    with app.app_context():
+        data = status_view()
+    data["totals"]["raw_records"] = cat.raw.count()
+    data["totals"]["normalised"] = cat.records.count()
+    data["totals"]["shared_clusters"] = cat.clusters.count_shared()
+    return json.loads(json.dumps(data, default=str))
+
+
+def member_marc(cat: Catalogue, cluster_id: str, fmt: str) -> bytes:
+    """The member records behind a catalogue entry, as harvested, for copy cataloguing.
+
+    ``marc``: ISO 2709 (MARCXML members converted); ``marcxml``: one collection.
+    """
+    cluster = cat.clusters.get(cluster_id)
+    if cluster is None:
+        raise LookupError(cluster_id)
+    records: list[pymarc.Record] = []
+    raw_iso: list[bytes] = []
+    for source, local_id in cluster.members:
+        row = cat.raw.get(source, local_id)
+        if row is None or row.record.deleted:
+            continue
+        raw = row.record
+        if raw.syntax == "iso2709":
+            raw_iso.append(raw.payload)
+            records.append(pymarc.Record(data=raw.payload, to_unicode=True, force_utf8=True))
+        elif raw.syntax == "marcxml":
+            records.extend(r for r in pymarc.parse_xml_to_array(io.BytesIO(raw.payload)) if r is not None)
+            raw_iso.append(records[-1].as_marc())
+    if fmt == "marc":
+        return b"".join(raw_iso)
+    out = [b'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="http://www.loc.gov/MARC21/slim">\n']
+    out += [pymarc.record_to_xml(r, namespace=True) + b"\n" for r in records]
+    out.append(b"</collection>\n")
+    return b"".join(out)

@@ -1,0 +1,116 @@
+"""The catalogue's web app: search, record pages with holdings and links, staff status.
+
+``create_app(config)`` is the only entry point.  Config keys:
+
+``SOURCES``
+    the consortium file: a :class:`harvester.config.SourcesFile`, or a path to ``sources.yaml`` (required)
+``DB_ENGINE`` / ``DATABASE_URL``
+    a SQLAlchemy engine, or a URL to make one (one of them required); the app only reads
+``SEARCH_BACKEND`` / ``INDEX_PATH``
+    a :class:`index.backend.SearchBackend`, or a zero-argument factory called on first use;
+    or the directory of an embedded index (one of them required)
+``SECRET_KEY``
+    signs the session cookie; without one a random key is made (sessions end at restart)
+``STAFF_PASSWORD``
+    the staff sign-in password; unset (the default) disables the staff area
+``PAGE_SIZE``
+    results per page (default 20)
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from harvester.config import SourcesFile, load_sources
+from harvester.db import make_engine
+
+from . import csrf, errors, present
+from .context import Services
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "SOURCES": None,
+    "DB_ENGINE": None,
+    "DATABASE_URL": None,
+    "SEARCH_BACKEND": None,
+    "INDEX_PATH": None,
+    "SECRET_KEY": None,
+    "STAFF_PASSWORD": None,
+    "PAGE_SIZE": 20,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "JSON_SORT_KEYS": False,
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.update(config or {})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        log.info("no SECRET_KEY configured: using a random one; sessions end when the app restarts")
+    app.extensions["unioncat"] = Services(sources=_sources(app.config), engine=_engine(app.config),
+                                          backend_config=_backend(app.config))
+    app.jinja_env.autoescape = True  # every template, whatever its extension
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    app.json.ensure_ascii = False     # readable CJK in the JSON twins
+    app.json.sort_keys = False
+    present.init_app(app)
+    csrf.init_app(app)
+    errors.register(app)
+
+    from . import record, search, staff
+    app.register_blueprint(search.bp)
+    app.register_blueprint(record.bp)
+    app.register_blueprint(staff.bp)
+    app.after_request(_security_headers)
+    return app
+
+
+def _sources(config) -> SourcesFile:
+    value = config["SOURCES"]
+    if isinstance(value, SourcesFile):
+        return value
+    if isinstance(value, (str, Path)):
+        return load_sources(value)
+    raise ValueError("create_app: SOURCES must be a harvester.config.SourcesFile or the path of sources.yaml")
+
+
+def _engine(config):
+    if config["DB_ENGINE"] is not None:
+        return config["DB_ENGINE"]
+    if config["DATABASE_URL"]:
+        return make_engine(config["DATABASE_URL"])
+    raise ValueError("create_app: give DB_ENGINE (an SQLAlchemy engine) or DATABASE_URL")
+
+
+def _backend(config):
+    if config["SEARCH_BACKEND"] is not None:
+        value = config["SEARCH_BACKEND"]
+        if not hasattr(value, "search") and not callable(value):
+            raise ValueError("create_app: SEARCH_BACKEND must be a SearchBackend or a factory returning one")
+        return value
+    if config["INDEX_PATH"]:
+        path = Path(config["INDEX_PATH"])
+
+        def open_index():
+            from index.embedded import EmbeddedIndex
+            return EmbeddedIndex(path)
+        return open_index
+    raise ValueError("create_app: give SEARCH_BACKEND (a SearchBackend or factory) or INDEX_PATH")
+
+
+def _security_headers(response):
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response

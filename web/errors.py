@@ -1,0 +1,84 @@
+"""Domain errors and the one handler that turns them (and HTTP errors) into responses.
+
+Views raise what went wrong in the catalogue's words; only :func:`handle_error`
+knows HTTP status codes.  A path ending in ``.json`` gets a JSON error body,
+everything else the HTML error page.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from index.backend import QueryError, SearchError
+
+log = logging.getLogger(__name__)
+
+
+class WebError(Exception):
+    """Base of the errors views raise; ``message`` is shown to the user."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(message)
+        self.message = message
+
+
+class RecordNotFound(WebError):
+    def __init__(self, record_id: str):
+        super().__init__(f"There is no record {record_id!r} in the catalogue. It may have been withdrawn "
+                         "by every library that held it.")
+        self.record_id = record_id
+
+
+class StaffDisabled(WebError):
+    def __init__(self):
+        super().__init__("The staff area is disabled: no staff password is configured. "
+                         "Set STAFF_PASSWORD (UNIONCAT_STAFF_PASSWORD) and restart the web app.")
+
+
+class LoginRequired(WebError):
+    def __init__(self):
+        super().__init__("Please sign in to the staff area.")
+
+
+class CSRFError(WebError):
+    def __init__(self):
+        super().__init__("The form had expired or did not come from this site. Go back, reload the page "
+                         "and try again.")
+
+
+#: domain error → (HTTP status, title)
+STATUS = {
+    RecordNotFound: (404, "Record not found"),
+    StaffDisabled: (503, "Staff area disabled"),
+    LoginRequired: (401, "Sign in required"),
+    CSRFError: (400, "Form rejected"),
+    QueryError: (400, "Bad search"),
+    SearchError: (503, "Search unavailable"),
+}
+
+
+def handle_error(exc: Exception):
+    if isinstance(exc, HTTPException):
+        status, title, message = exc.code or 500, exc.name, exc.description or ""
+    else:
+        status, title = next((v for cls, v in STATUS.items() if isinstance(exc, cls)), (500, "Error"))
+        message = getattr(exc, "message", "") or str(exc)
+        if status >= 500:
+            log.error("%s: %s", title, exc, exc_info=exc)
+    if request.path.endswith(".json") or request.accept_mimetypes.best == "application/json":
+        response = jsonify({"error": {"status": status, "title": title, "message": message}})
+    else:
+        response = render_template("error.html", status=status, title=title, message=message)
+    if isinstance(exc, HTTPException):
+        headers = dict(exc.get_headers())
+        headers.pop("Content-Type", None)
+        return response, status, headers
+    return response, status
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_error)
+    for cls in (WebError, *STATUS):
+        app.register_error_handler(cls, handle_error)

@@ -1,0 +1,112 @@
+"""The record page (``/record/<id>``) and its JSON twin (``/record/<id>.json``).
+
+Ids are permalinks: an id retired by a merge answers 301 to the live cluster
+that now holds its records; an id never seen (or withdrawn everywhere) is 404.
+The page reads the cluster from the store, not the index, so it is exact even
+while the index catches up.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from dedupe.model import Cluster
+from index.documents import holdings_of
+
+from . import links
+from .context import services
+from .errors import RecordNotFound
+
+bp = Blueprint("record", __name__)
+
+#: which 880 parallel fields are shown beside which part of the description
+PARALLEL_GROUPS = {
+    "title": ("245", "246", "240", "130"),
+    "contributors": ("100", "110", "111", "700", "710", "711"),
+    "edition": ("250",),
+    "publication": ("260", "264"),
+    "series": ("490", "800", "810", "830"),
+    "subjects": ("600", "610", "611", "630", "650", "651"),
+    "summary": ("520",),
+    "notes": tuple(f"5{n:02d}" for n in range(100) if n != 20),
+}
+
+
+@bp.get("/record/<cluster_id>", defaults={"fmt": "html"})
+@bp.get("/record/<cluster_id>.json", defaults={"fmt": "json"})
+def record(cluster_id: str, fmt: str):
+    svc = services()
+    live = svc.clusters.resolve(cluster_id)
+    if live is None:
+        raise RecordNotFound(cluster_id)
+    if live != cluster_id:
+        return redirect(url_for("record.record", cluster_id=live, fmt=fmt), 301)
+    cluster = svc.clusters.get(live)
+    if cluster is None:  # withdrawn between resolve and get
+        raise RecordNotFound(cluster_id)
+    data = record_view(cluster)
+    if fmt == "json":
+        return jsonify(data)
+    return render_template("record.html", **data)
+
+
+def record_view(cluster: Cluster) -> dict:
+    svc = services()
+    rec = cluster.record
+    consortium = svc.sources.consortium
+    permalink = _absolute(url_for("record.record", cluster_id=cluster.id, fmt="html"))
+    holdings = holdings_by_library(cluster)
+    home = svc.source(request.args.get("home", ""))
+    description = rec.to_dict()
+    description.pop("holdings")
+    description.pop("warnings")
+    description["full_title"] = rec.full_title
+    description["main_author"] = rec.main_author
+    return {
+        "id": cluster.id,
+        "permalink": permalink,
+        "record": description,
+        "parallel": parallel_groups(cluster),
+        "holdings": holdings,
+        "library_count": len(holdings),
+        "members": [{"source": s, "local_id": i} for s, i in cluster.members],
+        "match_keys": cluster.match_keys,
+        "citation": links.citation(rec, permalink),
+        "links": {
+            "ill": links.ill_url(rec, consortium.ill_url, home.ill_url if home else None, rft_id=permalink,
+                                 params=consortium.ill_params),
+            "ask": links.ask_url(consortium.ask_url, rec, permalink),
+            "login": links.login_url(consortium.login_url, _absolute(request.full_path.rstrip("?"))),
+        },
+    }
+
+
+def holdings_by_library(cluster: Cluster) -> list[dict]:
+    """Holdings grouped by member library, each copy with its OPAC deep link."""
+    svc = services()
+    rec = cluster.record
+    isbn = rec.isbns[0] if rec.isbns else None
+    groups: dict[str, dict] = {}
+    for h in holdings_of(cluster, svc.libraries()):
+        source = svc.source(h["source"])
+        control = rec.control_number if rec.source == h["source"] else None
+        opac = source.opac_link(h["local_id"] or None, isbn, control or None) if source else None
+        group = groups.setdefault(h["source"], {
+            "source": h["source"], "library": h["library"], "region": h["region"], "opac_url": opac, "items": []})
+        group["opac_url"] = group["opac_url"] or opac
+        group["items"].append({k: h[k] for k in ("call_number", "location", "status", "branch", "volume",
+                                                   "local_id")} | {"opac_url": opac})
+    return list(groups.values())
+
+
+def parallel_groups(cluster: Cluster) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {name: [] for name in (*PARALLEL_GROUPS, "other")}
+    for p in cluster.record.parallel:
+        name = next((n for n, tags in PARALLEL_GROUPS.items() if p.tag in tags), "other")
+        if p.text and p.text not in out[name]:
+            out[name].append(p.text)
+    return out
+
+
+def _absolute(path: str) -> str:
+    base = services().sources.consortium.base_url
+    return (base.rstrip("/") + path) if base else request.host_url.rstrip("/") + path

@@ -1,0 +1,118 @@
+"""The search page (``/``, ``/search``) and its JSON twin (``/search.json``).
+
+Query parameters: ``q`` (words, "phrases", -excluded, or an ISBN), advanced
+``title``/``author``/``subject``/``publisher``/``isbn``, ``year_from``/``year_to``,
+``f=<facet>:<value>`` (repeatable facet filters), ``sort`` and ``page``.
+Anything malformed is ignored rather than refused: readers edit URLs.
+"""
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+
+from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
+from index.querytext import as_isbn13
+
+from .context import services
+from .present import facet_label
+
+bp = Blueprint("search", __name__)
+MAX_QUERY = 500
+SORT_LABELS = {"relevance": "Relevance", "-year": "Newest first", "year": "Oldest first", "title": "Title A–Z"}
+
+
+@bp.get("/", defaults={"fmt": "html"}, endpoint="home")
+@bp.get("/search", defaults={"fmt": "html"}, endpoint="search")
+@bp.get("/search.json", defaults={"fmt": "json"}, endpoint="search")
+def search(fmt: str):
+    data, isbn_lookup = run_search()
+    if fmt == "json":
+        return jsonify(data)
+    if isbn_lookup and data["total"] == 1:
+        return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
+    return render_template("search.html", **data, sort_labels=SORT_LABELS)
+
+
+def run_search() -> tuple[dict, bool]:
+    """Read the request, search, and shape the answer both the page and the JSON twin show."""
+    args = request.args
+    page_size = int(current_app.config["PAGE_SIZE"])
+    text = args.get("q", "")[:MAX_QUERY]
+    fields = {name: args.get(name, "")[:MAX_QUERY] for name in FIELDS if args.get(name, "").strip()}
+    filters: dict[str, list[str]] = {}
+    for item in args.getlist("f"):
+        name, _, value = item.partition(":")
+        if name in FACETS and value:
+            filters.setdefault(name, []).append(value)
+    year_from, year_to = _year(args.get("year_from")), _year(args.get("year_to"))
+    if year_from or year_to:
+        filters.setdefault("year", []).append(f"{year_from}-{year_to}")
+    sort = args.get("sort", "relevance")
+    sort = sort if sort in SORTS else "relevance"
+    max_page = MAX_WINDOW // page_size
+    page = min(max(_int(args.get("page"), 1), 1), max_page)
+    query = SearchQuery(text=text, filters=filters, fields=fields, sort=sort,
+                        offset=(page - 1) * page_size, limit=page_size)
+    svc = services()
+    results = svc.backend.search(query)
+    names = {s.id: s.name for s in svc.sources.sources}
+    selected = {(n, v) for n, vs in filters.items() for v in vs}
+    data = {
+        "query": {"q": text, "fields": fields, "year_from": year_from, "year_to": year_to, "sort": sort,
+                  "filters": [{"name": n, "value": v, "label": facet_label(n, v, names)} for n, v in
+                              sorted(selected)]},
+        "total": results.total,
+        "page": page,
+        "pages": min(math.ceil(results.total / page_size), max_page) if results.total else 0,
+        "page_size": page_size,
+        "took_ms": results.took_ms,
+        "hits": [hit_summary(h.doc) for h in results.hits],
+        "facets": {name: [{"value": value, "label": facet_label(name, value, names), "count": count,
+                           "selected": (name, value) in selected}
+                          for value, count in results.facets.get(name, [])]
+                   for name in FACETS},
+    }
+    isbn_lookup = bool(as_isbn13(text) or (set(fields) == {"isbn"} and not text.strip()))
+    return data, isbn_lookup
+
+
+def hit_summary(doc: dict) -> dict:
+    """One result row: what the list shows, with holdings named from sources.yaml and OPAC links."""
+    svc = services()
+    isbn = doc.get("isbns", [None])[0] if doc.get("isbns") else None
+    holdings = []
+    for h in doc.get("holdings", []):
+        source = svc.source(h["source"])
+        holdings.append({
+            "source": h["source"],
+            "library": source.name if source else h.get("library", h["source"]),
+            "region": source.region if source else h.get("region", ""),
+            "call_number": h.get("call_number", ""),
+            "location": h.get("location", ""),
+            "opac_url": source.opac_link(h.get("local_id") or None, isbn) if source else None,
+        })
+    return {
+        "id": doc["id"],
+        "url": url_for("record.record", cluster_id=doc["id"], fmt="html"),
+        "title": doc.get("title", ""),
+        "author": doc.get("author", ""),
+        "year": doc.get("year"),
+        "format": doc.get("format", ""),
+        "languages": doc.get("languages", []),
+        "publisher": doc.get("publisher", ""),
+        "holdings": holdings,
+        "library_count": doc.get("library_count", len({h["source"] for h in holdings})),
+    }
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _year(value) -> str:
+    value = (value or "").strip()
+    return value if value.isdigit() and len(value) <= 4 else ""
