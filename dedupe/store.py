@@ -52,8 +52,9 @@ class ClusterStore:
     def save(self, changed: Iterable[Cluster], deleted: Iterable[str] = (),
              redirects: dict[str, str] | None = None) -> None:
         """Write new/changed clusters, retire deleted ids, record redirects — one transaction."""
-        changed, deleted = list(changed), list(deleted)
         redirects = redirects or {}
+        # A retired id is no longer a live cluster: it leaves the index and only redirects.
+        changed, deleted = list(changed), list(dict.fromkeys([*deleted, *redirects]))
         n = len(changed) + len(deleted)
         if not n and not redirects:
             return
@@ -86,7 +87,6 @@ class ClusterStore:
             for old, new in redirects.items():
                 conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id == old))
                 conn.execute(cluster_redirects.insert().values(old_id=old, new_id=new, created_at=now))
-                # a live cluster that takes the id back no longer redirects
             for c in changed:
                 conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id == c.id))
 

@@ -1,0 +1,187 @@
+"""The whole pipeline on the embedded default, with a real OAI-PMH peer and file dumps.
+
+harvest → raw store → normalise → dedupe → index → CLI and web, then the
+incremental cases a data centre lives with: nothing changed, a record
+changed, a holding withdrawn, a record that bridges two clusters, a broken
+record, a dead member.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from pymarc import Field, Indicators, Subfield
+
+from marc_fixtures import iso2709, make_record, marcxml
+from unioncat.cli import main
+from unioncat.demo_provider import OaiRecord, make_app, serve
+
+
+def item(tag: str, **sub: str) -> Field:
+    return Field(tag=tag, indicators=Indicators(" ", " "), subfields=[Subfield(k, v) for k, v in sub.items()])
+
+
+BOOKS = {
+    # base id: (title, author, isbn, year)
+    "b1": ("Dream of the red chamber", "Cao, Xueqin", "9787020002207", "1982"),
+    "b2": ("中国历史地图集", "谭其骧", "9787503118555", "1996"),
+    "b3": ("Personal rights and the domestic relations", "Chadman, Charles E.", None, "1899"),
+    "b4": ("Annual report", None, None, "2001"),
+}
+
+
+def dump(path: Path, records) -> None:
+    path.write_bytes(b"".join(iso2709(r) for r in records))
+
+
+@pytest.fixture
+def consortium(tmp_path):
+    """Two file members and one OAI-PMH member served by the oaipmh package on loopback."""
+    (tmp_path / "dumps").mkdir()
+    lib_a = [make_record(f"A-{k}", title=t, author=a, isbn=i, year=y,
+                         extra=[item("852", b="MAIN", c="Stacks", h="PL2727", i=".S2", p=f"A{k}")])
+             for k, (t, a, i, y) in BOOKS.items() if k != "b4"]
+    lib_a.append(make_record("A-5", title="Only in library A"))
+    dump(tmp_path / "dumps" / "lib-a.mrc", lib_a)
+    with open(tmp_path / "dumps" / "lib-a.mrc", "ab") as fh:
+        fh.write(b"00099nam  22000377a 4500001000800000\x1e\x1d")  # a record cut short
+    # lib-c: the same b3 catalogued without ISBN and in capitals — only the title key can join it
+    dump(tmp_path / "dumps" / "lib-c.mrc", [
+        make_record("C-1", title="PERSONAL RIGHTS AND THE DOMESTIC RELATIONS /", author="Chadman, Charles E.",
+                    year="1899", extra=[item("949", a="KF505 .C43", i="C0001", l="STACKS", m="MAIN")]),
+        make_record("C-2", title="Annual report", author=None, year="2001"),
+    ])
+    oai = [OaiRecord(identifier=f"oai:lib-b:{n}", datestamp=datetime(2025, 3, 1, 8, n), sets=["books"],
+                     marcxml=marcxml(make_record(str(n), title=t, author=a, isbn=i, year=y,
+                                                 extra=[item("952", a="B-LIB", c="GEN", o=f"CALL {n}", p=f"B{n}")])))
+           for n, (t, a, i, y) in enumerate(BOOKS.values(), start=1)]
+    app = make_app(oai, repository_name="Library B", batch_size=2)
+    url, stop = serve(app)
+    sources = {
+        "consortium": {"name": "Test Consortium", "ill_url": "https://ill.example.org/openurl",
+                       "ask_url": "https://ask.example.org/?q={citation}", "login_url": "https://uas.example.org/login"},
+        "sources": [
+            {"id": "lib-a", "name": "Library A", "region": "Nanjing", "protocol": "file", "path": "dumps/lib-a.mrc",
+             "holdings": "marc852", "opac_url": "https://opac.a.example.edu.cn/record/{local_id}"},
+            {"id": "lib-b", "name": "Library B", "region": "Suzhou", "protocol": "oai", "url": url,
+             "metadata_prefix": "marcxml", "set": "books", "ils": "koha", "base_url": "https://koha.b.example.edu.cn"},
+            {"id": "lib-c", "name": "Library C", "region": "Wuxi", "protocol": "file", "path": "dumps/lib-c.mrc",
+             "holdings": "generic949"},
+        ],
+    }
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+    yield tmp_path, app
+    stop()
+
+
+def cli(tmp_path, *args, code=0):
+    result = CliRunner().invoke(main, ["--sources", str(tmp_path / "sources.yaml"), "--data", str(tmp_path / "var"),
+                                       *args], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def search(tmp_path, *words, **kw):
+    out = cli(tmp_path, "search", "--json", "--limit", "50", *words).stdout
+    return json.loads(out)
+
+
+def test_end_to_end_and_incremental(consortium):
+    tmp_path, app = consortium
+    run = cli(tmp_path, "run")
+    assert "[lib-b] ok: 4 added" in run.stderr and "[lib-a] ok: 4 added" in run.stderr
+    assert "1 quarantined" in run.stderr  # the record cut short, kept with its reason
+
+    # A title three libraries hold is one hit with three holdings, each library named
+    hits = search(tmp_path, "personal rights domestic relations")
+    assert hits["total"] == 1
+    (hit,) = hits["hits"]
+    assert {h["source"] for h in hit["holdings"]} == {"lib-a", "lib-b", "lib-c"}
+    assert {h["library"] for h in hit["holdings"]} == {"Library A", "Library B", "Library C"}
+    assert hit["library_count"] == 3
+    assert {"library", "region", "format", "language", "year", "subject"} <= set(hits["facets"])
+    by_source = {h["source"]: h for h in hit["holdings"]}
+    assert by_source["lib-b"]["opac_url"] == "https://koha.b.example.edu.cn/cgi-bin/koha/opac-detail.pl?biblionumber=3"
+    assert by_source["lib-a"]["call_number"] == "PL2727 .S2"
+
+    # Chinese: a two-character word finds the atlas; an ISBN in ISBN-10 hyphenated form finds its record
+    assert search(tmp_path, "中国")["total"] == 1
+    assert search(tmp_path, "7-02-000220-X")["hits"][0]["title"].startswith("Dream of the red chamber")
+    # A generic title held by two libraries, with no author and no identifiers, is one entry per year+title
+    assert search(tmp_path, "annual report")["total"] == 1
+
+    status = json.loads(cli(tmp_path, "status", "--json").stdout)
+    assert status["totals"]["quarantined"] == 1
+    assert status["totals"]["clusters"] == 5
+    record_id = hit["id"]
+    rec = json.loads(cli(tmp_path, "record", record_id).stdout)
+    assert rec["library_count"] == 3
+    marcxml_out = cli(tmp_path, "record", record_id, "--format", "marcxml").stdout
+    assert marcxml_out.count("<record") == 3
+
+    # Nothing changed: a second run changes nothing downstream
+    again = cli(tmp_path, "run")
+    assert "normalise: 0 records" in again.stderr and "0 clusters written" in again.stderr
+
+    # Library C withdraws its copy: the entry stays, with two holdings; the id is stable
+    dump(tmp_path / "dumps" / "lib-c.mrc", [make_record("C-2", title="Annual report", author=None, year="2001")])
+    cli(tmp_path, "run")
+    hit2 = search(tmp_path, "personal rights domestic relations")["hits"][0]
+    assert hit2["id"] == record_id
+    assert {h["source"] for h in hit2["holdings"]} == {"lib-a", "lib-b"}
+
+
+def test_a_dead_member_fails_loudly_and_the_others_still_harvest(consortium):
+    tmp_path, _ = consortium
+    data = yaml.safe_load((tmp_path / "sources.yaml").read_text())
+    data["sources"].append({"id": "lib-dead", "name": "Dead", "region": "Wuxi", "protocol": "oai",
+                            "url": "http://127.0.0.1:9/oai", "max_retries": 1, "retry_after_max": 0.1})
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    result = cli(tmp_path, "run", code=1)
+    assert "FAILED lib-dead" in result.stderr and "127.0.0.1:9" in result.stderr
+    assert search(tmp_path, "personal rights")["total"] == 1
+    status = cli(tmp_path, "status", code=1).stdout
+    assert "lib-dead" in status and "failed" in status
+
+
+def test_clusters_merge_keep_the_oldest_id_and_redirect(consortium):
+    """Two entries that share no key become one when a third record links them; permalinks survive."""
+    tmp_path, _ = consortium
+    x1 = make_record("A-X1", title="Romance of the three kingdoms", author="Luo, Guanzhong", isbn="9787020008735",
+                     year="1990")
+    x2 = make_record("C-X2", title="Sanguo yanyi", author="Luo, Guanzhong", year="1990")
+    dump(tmp_path / "dumps" / "lib-a.mrc", [x1])
+    dump(tmp_path / "dumps" / "lib-c.mrc", [x2])
+    cli(tmp_path, "run")
+    first = {h["title"]: h["id"] for h in search(tmp_path, "Luo")["hits"]}
+    assert len(first) == 2
+    x3 = make_record("C-X3", title="Sanguo yanyi", author="Luo, Guanzhong", isbn="9787020008735", year="1990")
+    dump(tmp_path / "dumps" / "lib-c.mrc", [x2, x3])
+    cli(tmp_path, "run")
+    hits = search(tmp_path, "Luo")["hits"]
+    assert len(hits) == 1 and {h["source"] for h in hits[0]["holdings"]} == {"lib-a", "lib-c"}
+    merged = hits[0]["id"]
+    assert merged in first.values()
+    (retired,) = set(first.values()) - {merged}
+
+    from unioncat.pipeline import Catalogue
+    from unioncat.present import make_app as web_app
+    from unioncat.settings import load_settings
+
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+    try:
+        client = web_app(cat).test_client()
+        response = client.get(f"/record/{retired}")
+        assert response.status_code == 301 and response.headers["Location"].endswith(f"/record/{merged}")
+        assert client.get(f"/record/{merged}").status_code == 200
+        # the library withdraws the linking record: the entry splits, the larger part keeps the id
+        dump(tmp_path / "dumps" / "lib-c.mrc", [x2])
+        cli(tmp_path, "run")
+        assert len(search(tmp_path, "Luo")["hits"]) == 2
+        assert client.get(f"/record/{merged}").status_code == 200
+    finally:
+        cat.close()
