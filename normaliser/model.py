@@ -74,6 +74,7 @@ class Record:
     isbns: list[str] = field(default_factory=list)          # valid, as ISBN-13 digits
     invalid_isbns: list[str] = field(default_factory=list)  # as given, kept apart
     issns: list[str] = field(default_factory=list)          # NNNN-NNNN
+    invalid_issns: list[str] = field(default_factory=list)  # incorrect/cancelled (022 $y $z, bad $a), as given
     oclc_numbers: list[str] = field(default_factory=list)   # digits only
     lccns: list[str] = field(default_factory=list)          # normalised LCCN
     other_ids: list[str] = field(default_factory=list)      # scheme:value, e.g. "calis:CAL 012…"

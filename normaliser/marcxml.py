@@ -1,0 +1,95 @@
+"""One MARCXML ``<record>`` (bytes) → a ``pymarc.Record`` plus the repairs made.
+
+Member XML is untrusted input, so it is parsed with a hardened lxml parser:
+no entity expansion, no DTD loading, no network.  The MARC namespace is
+optional — Alma publishes ``<record>`` without it — so elements are matched
+by local name.  MARCXML is Unicode by definition; leader/09 is ignored.
+"""
+from __future__ import annotations
+
+import threading
+
+from lxml import etree
+from pymarc import Field, Indicators, Record, Subfield
+from pymarc.leader import Leader
+
+from .errors import RecordError
+
+__all__ = ["parse", "parse_xml"]
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """A hardened parser per thread (lxml parsers must not be shared across threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 dtd_validation=False, huge_tree=False, remove_comments=True,
+                                 remove_pis=True)
+        _local.parser = parser
+    return parser
+
+
+def parse_xml(payload: bytes) -> etree._Element:
+    """The root element of an XML payload, or RecordError when it is not well-formed."""
+    try:
+        root = etree.fromstring(payload, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise RecordError(f"XML is not well-formed: {exc}") from None
+    if root is None:
+        raise RecordError("XML payload is empty")
+    return root
+
+
+def _local_name(element: etree._Element) -> str:
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _is_marc_record(element: etree._Element) -> bool:
+    return _local_name(element) == "record" and any(
+        _local_name(c) in ("leader", "datafield", "controlfield") for c in element)
+
+
+def _find_record(root: etree._Element) -> etree._Element:
+    """The MARC ``<record>``: the root itself, or inside a ``<collection>`` or an OAI envelope."""
+    if _is_marc_record(root):
+        return root
+    for element in root.iter():
+        if _is_marc_record(element):
+            return element
+    raise RecordError(f"MARCXML payload has no <record> element (root is <{_local_name(root)}>)")
+
+
+def parse(payload: bytes) -> tuple[Record, list[str]]:
+    """Parse one MARCXML record; raise RecordError when it cannot be read."""
+    element = _find_record(parse_xml(payload))
+    warnings: list[str] = []
+    leader = None
+    fields: list[Field] = []
+    for child in element:
+        name = _local_name(child)
+        if name == "datafield":
+            tag = (child.get("tag") or "").strip()
+            ind1 = (child.get("ind1") or " ")[:1]
+            ind2 = (child.get("ind2") or " ")[:1]
+            subfields = [Subfield((sf.get("code") or " ")[:1], sf.text or "")
+                         for sf in child if _local_name(sf) == "subfield"]
+            fields.append(Field(tag, Indicators(ind1, ind2), subfields))
+        elif name == "controlfield":
+            fields.append(Field((child.get("tag") or "").strip(), data=child.text or ""))
+        elif name == "leader":
+            leader = child.text or ""
+    if leader is None:
+        warnings.append("MARCXML record has no leader; a blank one was assumed")
+        leader = " " * 24
+    elif len(leader) != 24:
+        warnings.append(f"MARCXML leader is {len(leader)} characters, not 24; padded or cut")
+        leader = (leader + " " * 24)[:24]
+    if not fields:
+        raise RecordError("MARCXML record has no fields")
+    record = Record(leader=leader)
+    record.leader = Leader(leader)
+    record.fields = fields
+    return record, warnings

@@ -1,0 +1,164 @@
+"""Text clean-up for display (``clean``) and for exact matching (``match_key``).
+
+``clean`` makes catalogue text presentable: MARC subfields carry ISBD
+punctuation that belongs *between* elements (``"Title /"``, ``"London :"``),
+and once the elements are split into separate fields that punctuation is
+noise.  ``match_key`` is much harsher and only for comparing: two catalogues
+that wrote the same title with different case, diacritics, punctuation or a
+leading English article should give the same key.  Han characters are kept as
+they are — romanising them would make homophones collide.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["normalize_space", "clean", "match_key", "strip_isbd"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Abbreviations whose final full stop is part of the word, not ISBD punctuation.
+_ABBREVIATIONS = frozenset("""
+    dr mr mrs ms mme mlle st ste jr sr bros co corp inc ltd plc dept univ assn
+    etc al ed eds rev enl repr col ser pt pts fig figs vol vols no nos pp ca cm mm
+    ill illus facsim facsims geneal ports port diagrs diagr tab tabs approx
+    hrsg aufl bd jahrg verb erw neubearb übers éd réimpr trad coll
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    b d fl cent
+    ala ariz ark calif colo conn fla ga ill ind kan kans ky md mass mich minn mont neb nebr nev
+    okla ore pa tenn tex va vt wash wis wyo ont que alta sask
+""".split())
+
+_END_MARKS = frozenset("/:;=,+.]")
+_START_MARKS = frozenset("/:;=,[")
+_SEPARATORS = frozenset("/:;=,")
+
+
+def normalize_space(text: str | None) -> str:
+    """NFC, control characters removed, runs of whitespace as one space, trimmed."""
+    if not text:
+        return ""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    text = " ".join(text.split())
+    if not text.isprintable():
+        text = " ".join(_CONTROL.sub(" ", text).split())
+    return text
+
+
+def _keeps_full_stop(text: str) -> bool:
+    """Whether a final ``.`` belongs to the last word (initial, abbreviation, ellipsis)."""
+    if text.endswith(".."):
+        return True
+    word = text[:-1].rsplit(" ", 1)[-1].lstrip("([\"'")
+    if not word:
+        return False
+    if "." in word and not word.replace(".", "").isdigit():   # U.S.  Ph.D.  S.l.  J.R.R.  (not "3.3.")
+        return True
+    if len(word) == 1 and word.isalpha():  # an initial: "Smith, J."  "300 p."
+        return True
+    return word.casefold() in _ABBREVIATIONS
+
+
+def strip_isbd(text: str) -> str:
+    """Remove ISBD punctuation left at either end of an already space-normalised string.
+
+    Repeats until nothing changes, so the result is a fixed point
+    (``strip_isbd(strip_isbd(x)) == strip_isbd(x)``).
+    """
+    if not text or (text[-1] not in _END_MARKS and text[0] not in _START_MARKS):
+        return text
+    while text:
+        before = text
+        last = text[-1]
+        if last in _SEPARATORS or (last == "+" and text[-2:-1] == " "):
+            text = text[:-1].rstrip()
+        elif last == "." and not _keeps_full_stop(text):
+            text = text[:-1].rstrip()
+        if text[:1] in _SEPARATORS and text[1:2] == " ":
+            text = text[2:].lstrip()
+        # An unbalanced bracket left by ISBD splitting: "[London :" + "Smith]".
+        if text.startswith("[") and "]" not in text:
+            text = text[1:].lstrip()
+        if text.endswith("]") and "[" not in text:
+            text = text[:-1].rstrip()
+        if text == before:
+            break
+    return text
+
+
+def clean(text: str | None) -> str:
+    """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends."""
+    return strip_isbd(normalize_space(text))
+
+
+# --- match keys -------------------------------------------------------------
+
+# Letters without a canonical decomposition that readers still see as a base letter plus mark.
+_LATIN_FOLD = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "æ": "ae", "œ": "oe",
+                             "ı": "i", "ŧ": "t", "ð": "d", "þ": "th"})
+# Romanisation apostrophes (soft/hard sign, ayn, alif) are dropped rather than spaced.
+_DROP = dict.fromkeys(map(ord, "ʹʺʻʼʽʾʿ'’`´"), None)
+_KEEP_SYMBOLS = frozenset("+#")
+_ENGLISH = (None, "", "eng", "en", "und")
+_ARTICLES = ("the ", "a ", "an ")
+
+
+def _is_mark(ch: str) -> bool:
+    """Combining marks, including Indic vowel signs (category Mc, combining class 0)."""
+    return unicodedata.category(ch)[0] == "M"
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isalpha() and (ch < "\u0250" or "\u1e00" <= ch <= "\u1eff")
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF
+            or 0x20000 <= o <= 0x3FFFF or 0xFF66 <= o <= 0xFF9F)
+
+
+def _strip_latin_marks(text: str) -> str:
+    """Drop combining marks that sit on a Latin letter; marks on other scripts stay."""
+    out: list[str] = []
+    base_latin = False
+    for ch in unicodedata.normalize("NFD", text):
+        if _is_mark(ch):
+            if not base_latin:
+                out.append(ch)
+            continue
+        base_latin = _is_latin(ch)
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def match_key(text: str | None, language: str | None = None) -> str:
+    """A key for exact matching: same work title written differently → same key.
+
+    NFKC, casefold, diacritics off Latin letters, punctuation and symbols as
+    word breaks, single spaces between words and none between CJK characters;
+    a leading "the"/"a"/"an" dropped when ``language`` is English or unknown.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_DROP)
+    if not text.isascii():
+        text = _strip_latin_marks(text).translate(_LATIN_FOLD)
+    chars: list[str] = []
+    for ch in text:
+        if ch.isalnum() or ch in _KEEP_SYMBOLS or (chars and chars[-1] != " " and _is_mark(ch)):
+            chars.append(ch)
+        elif chars and chars[-1] != " ":
+            chars.append(" ")
+    words = "".join(chars).split()
+    if not words:
+        return ""
+    if (language or "").lower() in _ENGLISH and len(words) > 1 and words[0] + " " in _ARTICLES:
+        words = words[1:]
+    out = [words[0]]
+    for word in words[1:]:
+        if not (_is_cjk(out[-1][-1]) and _is_cjk(word[0])):
+            out.append(" ")
+        out.append(word)
+    return "".join(out)
