@@ -15,10 +15,10 @@ from normaliser.model import Record
 from normaliser.store import RecordStore
 
 from .cluster import assign_ids, group_records
-from .keys import match_keys
+from .keys import SIGNATURE, match_keys
 from .merge import merge_records
 from .model import Cluster
-from .store import ClusterStore, MemberStore, created_order, id_ever_used
+from .store import ClusterStore, MemberStore, created_order, used_ids
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,18 @@ def dedupe_changes(
     max_block: int = 500,
     source_order: dict[str, int] | None = None,
     progress: Callable[[str], None] | None = None,
+    merge_batch: int = 2000,
 ) -> DedupeReport:
-    """Bring clusters up to date with every record changed after ``since_seq``."""
+    """Bring clusters up to date with every record changed after ``since_seq``.
+
+    Two steps, each safe to interrupt: the new assignment (member keys,
+    cluster ids, retired ids and the list of clusters to merge again) is
+    committed at once; the merges then run in batches, each committed with
+    its removal from the pending list, so memory stays bounded and a rerun
+    finishes whatever was left.
+    """
     report = DedupeReport(last_seq=since_seq)
+    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
     changed: dict[tuple[str, str], Record | None] = {}
     for seq, source, local_id, record in records.changed_since(since_seq):
         changed[(source, local_id)] = record
@@ -67,34 +76,56 @@ def dedupe_changes(
                 removed.append(k)
         else:
             upserts[k] = all_keys[k] = match_keys(record)
+    del changed, stored
     if progress:
-        progress(f"clustering {len(all_keys)} records ({len(changed)} changed)")
+        progress(f"clustering {len(all_keys)} records ({report.records_changed} changed)")
     grouping = group_records(all_keys, max_block=max_block)
     report.refused_keys = grouping.refused_keys
     for key, n in sorted(grouping.refused_keys.items(), key=lambda kv: -kv[1])[:20]:
         log.warning("match key %r is carried by %d records: refused as a bad identifier or generic title", key, n)
-    assignment = assign_ids(
-        grouping.groups, previous, previous_members, created_order(clusters.engine, previous_members),
-        id_exists=lambda cid: id_ever_used(clusters.engine, cid),
-    )
+    taken = used_ids(clusters.engine)
+    assignment = assign_ids(grouping.groups, previous, previous_members,
+                            created_order(clusters.engine, previous_members), id_exists=taken.__contains__)
     where = {m: cid for cid, ms in assignment.clusters.items() for m in ms}
-    to_merge = set(assignment.changed) | {where[k] for k in upserts}
-    need = [m for cid in to_merge for m in assignment.clusters[cid]]
-    loaded = records.get_many(need)
-    written: list[Cluster] = []
-    for cid in sorted(to_merge):
-        member_keys = assignment.clusters[cid]
-        member_records = [loaded[m] for m in member_keys if m in loaded]
-        if not member_records:
-            continue
-        record = merge_records(member_records, source_order)
-        used = sorted({k for m in member_keys for k in grouping.keys_used.get(m, [])})
-        written.append(Cluster(id=cid, record=record, members=list(member_keys), match_keys=used))
-    clusters.save(written, deleted=assignment.deleted, redirects=assignment.redirects)
-    new_assign = {m: cid for cid in to_merge for m in assignment.clusters[cid]}
-    members.apply(upserts, removed, {**{k: where[k] for k in upserts}, **new_assign})
-    report.clusters_written = len(written)
+    pending = set(assignment.changed) | {where[k] for k in upserts}
+    moved = {m: cid for cid in assignment.changed for m in assignment.clusters[cid]}
+    members.commit_assignment(upserts, removed, {**moved, **{k: where[k] for k in upserts}},
+                              assignment.deleted, assignment.redirects, pending)
     report.clusters_deleted = len(assignment.deleted)
     report.redirects = len(assignment.redirects)
     report.total_clusters = len(assignment.clusters)
+    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
     return report
+
+
+def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
+                   batch: int, progress: Callable[[str], None] | None) -> int:
+    """Merge the display record of every pending cluster, a batch at a time."""
+    written_total = 0
+    while True:
+        todo = members.pending(batch)
+        if not todo:
+            return written_total
+        loaded = records.get_many([m for ms in todo.values() for m in ms])
+        written, emptied = [], []
+        for cid, member_keys in todo.items():
+            member_records = [loaded[m] for m in member_keys if m in loaded]
+            if not member_records:
+                emptied.append(cid)
+                continue
+            written.append(Cluster(id=cid, record=merge_records(member_records, source_order),
+                                   members=list(member_keys), match_keys=shared_keys(member_records)))
+        members.merged(written, emptied)
+        written_total += len(written)
+        if progress:
+            progress(f"merged {written_total} catalogue entries")
+
+
+def shared_keys(member_records: list[Record]) -> list[str]:
+    """The match keys at least two members share: why they are one entry, shown to staff."""
+    counts: dict[str, int] = {}
+    for r in member_records:
+        for k in set(match_keys(r)):
+            if not k.startswith(SIGNATURE):
+                counts[k] = counts.get(k, 0) + 1
+    return sorted(k for k, n in counts.items() if n > 1)

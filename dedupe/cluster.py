@@ -49,7 +49,6 @@ class Grouping:
     """Connected components of records that share a usable key."""
 
     groups: list[list[RecordKey]]
-    keys_used: dict[RecordKey, list[str]]
     refused_keys: dict[str, int] = field(default_factory=dict)  # key → how many records carried it
 
 
@@ -75,7 +74,6 @@ def group_records(record_keys: Mapping[RecordKey, Iterable[str]], max_block: int
         signature[rec] = frozenset(sig)
     uf = UnionFind()
     refused: dict[str, int] = {}
-    used: dict[RecordKey, list[str]] = defaultdict(list)
     for key, members in by_key.items():
         if len(members) > max_block:
             refused[key] = len(members)
@@ -88,14 +86,12 @@ def group_records(record_keys: Mapping[RecordKey, Iterable[str]], max_block: int
                 continue
             for other in part[1:]:
                 uf.union(part[0], other)
-            for m in part:
-                used[m].append(key)
     components: dict[RecordKey, list[RecordKey]] = defaultdict(list)
     for rec in record_keys:
         components[uf.find(rec)].append(rec)
     groups = [sorted(g) for g in components.values()]
     groups.sort(key=lambda g: g[0])
-    return Grouping(groups=groups, keys_used=dict(used), refused_keys=refused)
+    return Grouping(groups=groups, refused_keys=refused)
 
 
 def _compatible_parts(members: list[RecordKey], signature: Mapping[RecordKey, frozenset[str]]) -> list[list[RecordKey]]:

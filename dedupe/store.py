@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, func, select, update
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from harvester.db import metadata, next_value, utcnow, write_lock
@@ -52,43 +52,9 @@ class ClusterStore:
     def save(self, changed: Iterable[Cluster], deleted: Iterable[str] = (),
              redirects: dict[str, str] | None = None) -> None:
         """Write new/changed clusters, retire deleted ids, record redirects — one transaction."""
-        redirects = redirects or {}
-        # A retired id is no longer a live cluster: it leaves the index and only redirects.
-        changed, deleted = list(changed), list(dict.fromkeys([*deleted, *redirects]))
-        n = len(changed) + len(deleted)
-        if not n and not redirects:
-            return
-        now = utcnow()
         with self._lock, self.engine.begin() as conn:
-            seq = next_value(conn, CLUSTER_SEQ, max(n, 1)) - max(n, 1) + 1
-            ids = [c.id for c in changed]
-            present = set()
-            for i in range(0, len(ids), 500):
-                present.update(r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids[i:i + 500]))))
-            inserts = []
-            for c in changed:
-                values = dict(
-                    data=json.dumps(c.record.to_dict(), ensure_ascii=False),
-                    members=json.dumps([list(m) for m in c.members], ensure_ascii=False),
-                    match_keys=json.dumps(c.match_keys, ensure_ascii=False),
-                    member_count=len(c.members), source_count=len(c.sources), seq=seq, deleted=False,
-                    updated_at=now,
-                )
-                if c.id in present:
-                    conn.execute(update(clusters).where(clusters.c.id == c.id).values(**values))
-                else:
-                    inserts.append(dict(id=c.id, created_seq=seq, **values))
-                seq += 1
-            if inserts:
-                conn.execute(clusters.insert(), inserts)
-            for cid in deleted:
-                conn.execute(update(clusters).where(clusters.c.id == cid).values(deleted=True, seq=seq, updated_at=now))
-                seq += 1
-            for old, new in redirects.items():
-                conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id == old))
-                conn.execute(cluster_redirects.insert().values(old_id=old, new_id=new, created_at=now))
-            for c in changed:
-                conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id == c.id))
+            retire(conn, deleted, redirects or {})
+            write_clusters(conn, list(changed))
 
     def get(self, cluster_id: str) -> Cluster | None:
         with self.engine.connect() as conn:
@@ -159,6 +125,57 @@ def _cluster(row) -> Cluster:
     )
 
 
+def write_clusters(conn, changed: list[Cluster]) -> None:
+    """Insert or update clusters inside the caller's transaction."""
+    if not changed:
+        return
+    now = utcnow()
+    seq = next_value(conn, CLUSTER_SEQ, len(changed)) - len(changed) + 1
+    ids = [c.id for c in changed]
+    present = set()
+    for i in range(0, len(ids), 500):
+        present.update(r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids[i:i + 500]))))
+    inserts, updates = [], []
+    for c in changed:
+        values = dict(
+            data=json.dumps(c.record.to_dict(), ensure_ascii=False),
+            members=json.dumps([list(m) for m in c.members], ensure_ascii=False),
+            match_keys=json.dumps(c.match_keys, ensure_ascii=False),
+            member_count=len(c.members), source_count=len(c.sources), seq=seq, deleted=False, updated_at=now,
+        )
+        if c.id in present:
+            updates.append(dict(values, cid=c.id))
+        else:
+            inserts.append(dict(values, id=c.id, created_seq=seq))
+        seq += 1
+    if inserts:
+        conn.execute(clusters.insert(), inserts)
+    if updates:
+        conn.execute(update(clusters).where(clusters.c.id == bindparam("cid")), updates)
+    # an id that is live again no longer redirects
+    for i in range(0, len(ids), 500):
+        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id.in_(ids[i:i + 500])))
+
+
+def retire(conn, deleted: Iterable[str], redirects: dict[str, str]) -> None:
+    """Retire cluster ids inside the caller's transaction; a redirected id is retired too.
+
+    A retired id leaves the index (its row is marked deleted with a new
+    sequence number) and, when its records went to another cluster, keeps
+    answering through ``cluster_redirects``.
+    """
+    gone = list(dict.fromkeys([*deleted, *redirects]))
+    if not gone:
+        return
+    now = utcnow()
+    seq = next_value(conn, CLUSTER_SEQ, len(gone)) - len(gone) + 1
+    conn.execute(update(clusters).where(clusters.c.id == bindparam("cid")),
+                 [dict(cid=cid, deleted=True, seq=seq + n, updated_at=now) for n, cid in enumerate(gone)])
+    for old, new in redirects.items():
+        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id == old))
+        conn.execute(cluster_redirects.insert().values(old_id=old, new_id=new, created_at=now))
+
+
 # Each member record's match keys and current cluster: what clustering reads,
 # so a build never has to re-read every full record to re-cluster.
 dedupe_members = Table(
@@ -168,6 +185,16 @@ dedupe_members = Table(
     Column("local_id", String(255), primary_key=True),
     Column("match_keys", Text, nullable=False),
     Column("cluster_id", String(32), index=True),
+)
+
+
+# Clusters whose display record must be merged again. Written in the same
+# transaction as the new assignment, emptied batch by batch as merges are
+# saved: an interrupted dedupe finishes its merges on the next run.
+dedupe_pending = Table(
+    "dedupe_pending",
+    metadata,
+    Column("cluster_id", String(32), primary_key=True),
 )
 
 
@@ -184,34 +211,79 @@ class MemberStore:
                                        dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
             return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
 
-    def apply(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
-              assignments: dict[tuple[str, str], str]) -> None:
-        """Write keys of changed records, drop removed ones, store cluster ids — one transaction."""
+    def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
+                          assignments: dict[tuple[str, str], str], deleted: Iterable[str],
+                          redirects: dict[str, str], pending: Iterable[str]) -> None:
+        """Store a clustering pass in one transaction: member keys and clusters, retired ids, merges to do."""
         with self._lock, self.engine.begin() as conn:
-            for source, local_id in removed:
-                conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
-                                                           dedupe_members.c.local_id == local_id))
-            for (source, local_id), keys in upserts.items():
-                conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
-                                                           dedupe_members.c.local_id == local_id))
+            gone = list(removed) + list(upserts)
+            by_source: dict[str, list[str]] = {}
+            for source, local_id in gone:
+                by_source.setdefault(source, []).append(local_id)
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
+                                                               dedupe_members.c.local_id.in_(ids[i:i + 500])))
             if upserts:
                 conn.execute(dedupe_members.insert(), [
                     dict(source=s, local_id=l, match_keys=json.dumps(k, ensure_ascii=False),
                          cluster_id=assignments.get((s, l)))
                     for (s, l), k in upserts.items()
                 ])
-            for (source, local_id), cid in assignments.items():
-                if (source, local_id) in upserts:
-                    continue
-                conn.execute(update(dedupe_members).where(dedupe_members.c.source == source,
-                                                          dedupe_members.c.local_id == local_id)
-                             .values(cluster_id=cid))
+            moved = [dict(s=s, l=l, cid=cid) for (s, l), cid in assignments.items() if (s, l) not in upserts]
+            if moved:
+                conn.execute(update(dedupe_members)
+                             .where(dedupe_members.c.source == bindparam("s"),
+                                    dedupe_members.c.local_id == bindparam("l"))
+                             .values(cluster_id=bindparam("cid")), moved)
+            retire(conn, deleted, redirects)
+            todo = sorted(set(pending))
+            present = set()
+            for i in range(0, len(todo), 500):
+                present.update(r[0] for r in conn.execute(
+                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(todo[i:i + 500]))))
+            fresh = [dict(cluster_id=c) for c in todo if c not in present]
+            if fresh:
+                conn.execute(dedupe_pending.insert(), fresh)
+
+    def pending(self, limit: int) -> dict[str, list[tuple[str, str]]]:
+        """Up to ``limit`` clusters waiting for a merge, with their current members."""
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(select(dedupe_pending.c.cluster_id)
+                                              .order_by(dedupe_pending.c.cluster_id).limit(limit))]
+            out: dict[str, list[tuple[str, str]]] = {cid: [] for cid in ids}
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
+                                           dedupe_members.c.local_id)
+                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
+                for cid, source, local_id in rows:
+                    out[cid].append((source, local_id))
+        for members in out.values():
+            members.sort()
+        return out
+
+    def merged(self, written: list[Cluster], emptied: list[str]) -> None:
+        """Save merged clusters and take them off the pending list — one transaction."""
+        with self._lock, self.engine.begin() as conn:
+            write_clusters(conn, written)
+            retire(conn, emptied, {})
+            done = [c.id for c in written] + list(emptied)
+            for i in range(0, len(done), 500):
+                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(done[i:i + 500])))
 
     def cluster_of(self, source: str, local_id: str) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(dedupe_members.c.cluster_id).where(
                 dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
         return None if row is None else row[0]
+
+
+def used_ids(engine: Engine) -> set[str]:
+    """Every cluster id ever published (live, deleted or redirecting): new ids must avoid them."""
+    with engine.connect() as conn:
+        ids = {r[0] for r in conn.execute(select(clusters.c.id))}
+        ids.update(r[0] for r in conn.execute(select(cluster_redirects.c.old_id)))
+    return ids
 
 
 def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
@@ -224,11 +296,3 @@ def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
                                          .where(clusters.c.id.in_(ids[i:i + 500]))):
                 out[cid] = seq
     return out
-
-
-def id_ever_used(engine: Engine, cluster_id: str) -> bool:
-    with engine.connect() as conn:
-        if conn.execute(select(clusters.c.id).where(clusters.c.id == cluster_id)).first():
-            return True
-        return conn.execute(select(cluster_redirects.c.old_id)
-                            .where(cluster_redirects.c.old_id == cluster_id)).first() is not None

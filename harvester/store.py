@@ -297,6 +297,11 @@ class RawStore:
                 yield _raw_row(row)
             last = rows[-1]["seq"]
 
+    def count_changed_since(self, seq: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(raw_records)
+                                    .where(raw_records.c.seq > seq)).scalar_one())
+
     def get(self, source: str, local_id: str) -> RawRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -423,6 +428,13 @@ class RawStore:
             query = query.where(quarantine.c.stage == stage)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(quarantine.c.id.desc()).limit(limit)).mappings()]
+
+    def quarantined_keys(self, stage: str) -> set[tuple[str, str]]:
+        """(source, local_id) of every unresolved quarantined record of a stage (no payloads)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(quarantine.c.source, quarantine.c.local_id).where(
+                quarantine.c.stage == stage, quarantine.c.resolved.is_(False)))
+            return {(s, l) for s, l in rows}
 
     def count_quarantined(self, source: str | None = None, stage: str | None = None) -> int:
         query = select(func.count()).select_from(quarantine).where(quarantine.c.resolved.is_(False))

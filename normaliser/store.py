@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, bindparam, func, select, update,
+)
 from sqlalchemy.engine import Engine
 
 from harvester.db import metadata, next_value, utcnow, write_lock
@@ -38,10 +40,12 @@ class RecordStore:
         self.engine = engine
         self._lock = write_lock(engine)
 
-    def put(self, items: Iterable[tuple[Record | None, str, str, int]]) -> int:
+    def put(self, items: Iterable[tuple[Record | str | None, str, str, int]]) -> int:
         """Store ``(record, source, local_id, raw_seq)``; ``record=None`` marks it deleted.
 
-        One transaction per call; returns how many rows changed.
+        ``record`` may also be the record's JSON already serialised (by a
+        normaliser worker process).  One transaction per call; returns how
+        many rows changed.
         """
         items = list(items)
         if not items:
@@ -58,18 +62,26 @@ class RecordStore:
                     rows = conn.execute(select(records.c.local_id).where(
                         records.c.source == source, records.c.local_id.in_(ids[i:i + 500])))
                     existing.update((source, r[0]) for r in rows)
-            inserts = []
+            inserts, updates, deletions = [], [], []
             for record, source, local_id, raw_seq in items:
-                values = dict(raw_seq=raw_seq, deleted=record is None, seq=seq, updated_at=now,
-                              data="{}" if record is None else json.dumps(record.to_dict(), ensure_ascii=False))
-                if (source, local_id) in existing:
-                    if record is None:
-                        values.pop("data")  # keep the last good description for history
-                    conn.execute(update(records).where(records.c.source == source,
-                                                       records.c.local_id == local_id).values(**values))
-                elif record is not None:
-                    inserts.append(dict(source=source, local_id=local_id, **values))
+                values = dict(raw_seq=raw_seq, seq=seq, updated_at=now)
+                if record is None:
+                    if (source, local_id) in existing:
+                        # keep the last good description for history; only flag it
+                        deletions.append(dict(values, deleted=True, s=source, l=local_id))
+                else:
+                    values.update(deleted=False, data=record if isinstance(record, str)
+                                  else json.dumps(record.to_dict(), ensure_ascii=False))
+                    if (source, local_id) in existing:
+                        updates.append(dict(values, s=source, l=local_id))
+                    else:
+                        inserts.append(dict(values, source=source, local_id=local_id))
                 seq += 1
+            where = update(records).where(records.c.source == bindparam("s"), records.c.local_id == bindparam("l"))
+            if updates:
+                conn.execute(where, updates)
+            if deletions:
+                conn.execute(where, deletions)
             if inserts:
                 conn.execute(records.insert(), inserts)
         return len(items)

@@ -185,3 +185,23 @@ def test_clusters_merge_keep_the_oldest_id_and_redirect(consortium):
         assert client.get(f"/record/{merged}").status_code == 200
     finally:
         cat.close()
+
+
+def test_parallel_normalise_matches_in_process(consortium):
+    """Worker processes give exactly what the in-process path gives, and quarantine the same."""
+    tmp_path, _ = consortium
+    from unioncat import pipeline
+    from unioncat.settings import load_settings
+
+    outcomes = []
+    for name, workers in (("one", 1), ("two", 2)):
+        settings = load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / name)
+        cat = pipeline.Catalogue(settings)
+        try:
+            pipeline.harvest(cat, pipeline.select_sources(cat))
+            report = pipeline.normalise_stage(cat, batch=1, workers=workers)
+            outcomes.append((report.normalised, report.quarantined,
+                             sorted(json.dumps(r.to_dict(), sort_keys=True) for r in cat.records.iter_live())))
+        finally:
+            cat.close()
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == 10

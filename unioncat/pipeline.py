@@ -6,17 +6,22 @@ interrupted build resumes and a second build with nothing new does nothing.
 """
 from __future__ import annotations
 
+import json
 import logging
+import multiprocessing
+import os
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from harvester.config import Source, SourcesFile, load_sources
 from harvester.db import get_value, make_engine, metadata, set_value
 from harvester.harvest import HarvestReport, harvest_source
+from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem, RawStore
 from normaliser import normalise
 from normaliser.errors import RecordError
@@ -144,56 +149,93 @@ class NormaliseReport:
     seconds: float = 0.0
 
 
-def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000) -> NormaliseReport:
-    """Normalise every raw record changed since the checkpoint; quarantine failures."""
+def normalise_one(raw: RawRecord, holdings) -> tuple[str | None, str | None]:
+    """``(record JSON, None)`` or ``(None, reason)`` for one raw record.
+
+    Expected rejections (RecordError) give their reason; anything else is a
+    bug, logged with its traceback and quarantined all the same, so one
+    record never stops a run.
+    """
+    try:
+        record = normalise(raw, holdings)
+    except RecordError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad data: keep the evidence and go on
+        log.error("normalising %s/%s failed:\n%s", raw.source, raw.local_id, traceback.format_exc())
+        return None, f"internal error: {exc!r}"
+    return json.dumps(record.to_dict(), ensure_ascii=False), None
+
+
+def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list[tuple[str | None, str | None]]:
+    """Worker-process entry point: a batch in, JSON or reasons out (cheap to send back)."""
+    return [normalise_one(raw, holdings.get(raw.source, ())) for raw in batch]
+
+
+def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000,
+                    workers: int | None = None) -> NormaliseReport:
+    """Normalise every raw record changed since the checkpoint; quarantine failures.
+
+    Parsing and mapping run in worker processes (one per core) when there is
+    enough to do; the database is read and written only here, in order, and
+    the checkpoint moves after each batch is committed.
+    """
     report = NormaliseReport()
     started = time.perf_counter()
-    sources = cat.sources.by_id()
+    holdings = {s.id: s.holdings for s in cat.sources.sources}
     with cat.engine.connect() as conn:
         since = get_value(conn, NORMALISE_CHECKPOINT)
-    pending: list = []
-    bad: list[QuarantinedItem] = []
-    resolved: list[tuple[str, str]] = []
-    last_seq = since
+    had_quarantine = cat.raw.quarantined_keys("normalise")
+    workers = workers if workers is not None else (os.cpu_count() or 1)
 
-    def flush() -> None:
-        nonlocal pending, bad, resolved
+    def batches() -> Iterator[tuple[list[RawRecord], list[RawRecord], int, dict[tuple[str, str], int]]]:
+        live: list[RawRecord] = []
+        gone: list[RawRecord] = []
+        seqs: dict[tuple[str, str], int] = {}
+        last = since
+        for row in cat.raw.changed_since(since):
+            (gone if row.record.deleted else live).append(row.record)
+            seqs[(row.record.source, row.record.local_id)] = row.seq
+            last = row.seq
+            if len(live) + len(gone) >= batch:
+                yield live, gone, last, seqs
+                live, gone, seqs = [], [], {}
+        if live or gone:
+            yield live, gone, last, seqs
+
+    def commit(live, gone, last, seqs, results) -> None:
+        pending = [(None, r.source, r.local_id, seqs[(r.source, r.local_id)]) for r in gone]
+        bad = []
+        for raw, (data, reason) in zip(live, results):
+            if data is None:
+                bad.append(QuarantinedItem(raw.source, raw.local_id, reason, raw.payload, stage="normalise"))
+            else:
+                pending.append((data, raw.source, raw.local_id, seqs[(raw.source, raw.local_id)]))
+                if (raw.source, raw.local_id) in had_quarantine:
+                    cat.raw.resolve_quarantine(raw.source, raw.local_id, "normalise")
         cat.records.put(pending)
         cat.raw.quarantine(bad)
-        for source_id, local_id in resolved:
-            cat.raw.resolve_quarantine(source_id, local_id, "normalise")
         with cat.engine.begin() as conn:
-            set_value(conn, NORMALISE_CHECKPOINT, last_seq)
-        pending, bad, resolved = [], [], []
+            set_value(conn, NORMALISE_CHECKPOINT, last)
+        report.deleted += len(gone)
+        report.quarantined += len(bad)
+        report.normalised += len(live) - len(bad)
+        progress(f"normalised {report.normalised} records ({report.quarantined} quarantined)")
 
-    had_quarantine = {(q["source"], q["local_id"]) for q in cat.raw.quarantined(stage="normalise", limit=100000)}
-    for row in cat.raw.changed_since(since):
-        raw = row.record
-        last_seq = row.seq
-        if raw.deleted:
-            pending.append((None, raw.source, raw.local_id, row.seq))
-            report.deleted += 1
-        else:
-            source = sources.get(raw.source)
-            try:
-                record = normalise(raw, source.holdings if source else ())
-            except RecordError as exc:
-                bad.append(QuarantinedItem(raw.source, raw.local_id, str(exc), raw.payload, stage="normalise"))
-                report.quarantined += 1
-            except Exception as exc:  # a bug, not bad data: keep the evidence and go on
-                log.error("normalising %s/%s failed:\n%s", raw.source, raw.local_id, traceback.format_exc())
-                bad.append(QuarantinedItem(raw.source, raw.local_id, f"internal error: {exc!r}",
-                                           raw.payload, stage="normalise"))
-                report.quarantined += 1
-            else:
-                pending.append((record, raw.source, raw.local_id, row.seq))
-                report.normalised += 1
-                if (raw.source, raw.local_id) in had_quarantine:
-                    resolved.append((raw.source, raw.local_id))
-        if len(pending) + len(bad) >= batch:
-            flush()
-            progress(f"normalised {report.normalised} records ({report.quarantined} quarantined)")
-    flush()
+    if workers <= 1 or cat.raw.count_changed_since(since) < 4 * batch:
+        for live, gone, last, seqs in batches():
+            commit(live, gone, last, seqs, _normalise_batch(live, holdings))
+    else:
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            in_flight: deque = deque()
+            for item in batches():
+                in_flight.append((item, pool.submit(_normalise_batch, item[0], holdings)))
+                if len(in_flight) > 2 * workers:
+                    (live, gone, last, seqs), future = in_flight.popleft()
+                    commit(live, gone, last, seqs, future.result())
+            while in_flight:
+                (live, gone, last, seqs), future = in_flight.popleft()
+                commit(live, gone, last, seqs, future.result())
     report.seconds = time.perf_counter() - started
     return report
 
