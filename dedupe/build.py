@@ -8,7 +8,7 @@ record, are merged again and written — so the index re-indexes only those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.model import Record
@@ -109,23 +109,23 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
         loaded = records.get_many([m for ms in todo.values() for m in ms])
         written, emptied = [], []
         for cid, member_keys in todo.items():
-            member_records = [loaded[m] for m in member_keys if m in loaded]
-            if not member_records:
+            present = {m: keys for m, keys in member_keys.items() if m in loaded}
+            if not present:
                 emptied.append(cid)
                 continue
-            written.append(Cluster(id=cid, record=merge_records(member_records, source_order),
-                                   members=list(member_keys), match_keys=shared_keys(member_records)))
+            written.append(Cluster(id=cid, record=merge_records([loaded[m] for m in present], source_order),
+                                   members=list(present), match_keys=shared_keys(present.values())))
         members.merged(written, emptied)
         written_total += len(written)
         if progress:
             progress(f"merged {written_total} catalogue entries")
 
 
-def shared_keys(member_records: list[Record]) -> list[str]:
+def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:
     """The match keys at least two members share: why they are one entry, shown to staff."""
     counts: dict[str, int] = {}
-    for r in member_records:
-        for k in set(match_keys(r)):
+    for keys in member_keys:
+        for k in set(keys):
             if not k.startswith(SIGNATURE):
                 counts[k] = counts.get(k, 0) + 1
     return sorted(k for k, n in counts.items() if n > 1)

@@ -30,14 +30,14 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
         raise ValueError("cannot merge an empty cluster")
     order = source_order or {}
     ranked = sorted(members, key=lambda r: (-r.completeness(), order.get(r.source, 1 << 30), r.source, r.local_id))
-    base = copy.deepcopy(ranked[0])
+    base = copy.copy(ranked[0])  # shallow: every list attribute is replaced below, nothing is mutated
     for name in ("isbns", "invalid_isbns", "issns", "oclc_numbers", "lccns", "other_ids", "languages",
                  "subjects", "classifications", "series", "urls"):
         setattr(base, name, _union(getattr(r, name) for r in ranked))
     holdings: list[Holding] = []
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
         if r.holdings:
-            holdings.extend(copy.deepcopy(r.holdings))
+            holdings.extend(r.holdings)
         else:
             # The member has the record, so it holds the item even when its
             # export carries no item fields: keep that as a holding.

@@ -246,21 +246,19 @@ class MemberStore:
             if fresh:
                 conn.execute(dedupe_pending.insert(), fresh)
 
-    def pending(self, limit: int) -> dict[str, list[tuple[str, str]]]:
-        """Up to ``limit`` clusters waiting for a merge, with their current members."""
+    def pending(self, limit: int) -> dict[str, dict[tuple[str, str], list[str]]]:
+        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys."""
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(select(dedupe_pending.c.cluster_id)
                                               .order_by(dedupe_pending.c.cluster_id).limit(limit))]
-            out: dict[str, list[tuple[str, str]]] = {cid: [] for cid in ids}
+            out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
             for i in range(0, len(ids), 500):
                 rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
-                                           dedupe_members.c.local_id)
+                                           dedupe_members.c.local_id, dedupe_members.c.match_keys)
                                     .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
-                for cid, source, local_id in rows:
-                    out[cid].append((source, local_id))
-        for members in out.values():
-            members.sort()
-        return out
+                for cid, source, local_id, keys in rows:
+                    out[cid][(source, local_id)] = json.loads(keys)
+        return {cid: dict(sorted(members.items())) for cid, members in out.items()}
 
     def merged(self, written: list[Cluster], emptied: list[str]) -> None:
         """Save merged clusters and take them off the pending list — one transaction."""

@@ -8,7 +8,7 @@ keeps the tag-level evidence where it matters (880 parallel scripts).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: Formats a record can have; dedupe never merges across them.
@@ -123,10 +123,8 @@ class Record:
     def completeness(self) -> int:
         """How much this record says; the merged display prefers the fullest."""
         score = 0
-        for f in fields(self):
-            if f.name in ("source", "local_id", "record_format", "holdings", "warnings"):
-                continue
-            value = getattr(self, f.name)
+        for name in _DESCRIPTIVE:
+            value = getattr(self, name)
             if isinstance(value, list):
                 score += min(len(value), 5)
             elif value not in (None, "", 0):
@@ -134,7 +132,12 @@ class Record:
         return score
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready dict (``dataclasses.asdict`` without its recursion: this is a hot path)."""
+        data = dict(self.__dict__)
+        for name, value in data.items():
+            if isinstance(value, list):
+                data[name] = [dict(v.__dict__) if hasattr(v, "__dict__") else v for v in value]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
@@ -143,5 +146,9 @@ class Record:
         data["classifications"] = [Classification(**c) for c in data.get("classifications", [])]
         data["parallel"] = [ParallelField(**p) for p in data.get("parallel", [])]
         data["holdings"] = [Holding(**h) for h in data.get("holdings", [])]
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in fields(Record))
+_DESCRIPTIVE = tuple(f.name for f in fields(Record)
+                     if f.name not in ("source", "local_id", "record_format", "holdings", "warnings"))
