@@ -205,3 +205,23 @@ def test_parallel_normalise_matches_in_process(consortium):
         finally:
             cat.close()
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == 10
+
+
+def test_sources_list_and_check(consortium):
+    tmp_path, _ = consortium
+    listed = cli(tmp_path, "sources", "list").stdout
+    assert "Test Consortium: 3 member libraries in 3 regions" in listed and "lib-b" in listed
+    assert {s["id"] for s in json.loads(cli(tmp_path, "sources", "list", "--json").stdout)} == {"lib-a", "lib-b", "lib-c"}
+    checked = cli(tmp_path, "sources", "check").stdout
+    assert checked.count("ok  ") == 3 and "Library B" in checked  # OAI Identify answered with the repository name
+    (tmp_path / "dumps" / "lib-c.mrc").unlink()
+    failed = cli(tmp_path, "sources", "check", code=1).stdout
+    assert "FAIL lib-c" in failed
+
+
+def test_invalid_sources_file_is_a_clear_cli_error(tmp_path):
+    (tmp_path / "sources.yaml").write_text("consortium: {name: X}\nsources:\n  - {id: a, name: A, region: R, protocol: ftp}\n")
+    result = CliRunner().invoke(main, ["--sources", str(tmp_path / "sources.yaml"), "--data", str(tmp_path / "var"),
+                                       "sources", "list"])
+    assert result.exit_code == 2
+    assert "source 'a': key 'protocol': expected one of oai, file, z3950, sru; got 'ftp'" in result.output

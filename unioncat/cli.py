@@ -22,6 +22,12 @@ EXIT_SOURCE_FAILED = 1
 EXIT_USAGE = 2
 
 
+class ConfigProblem(click.ClickException):
+    """A bad sources.yaml or setting: exit status 2, like a usage error."""
+
+    exit_code = EXIT_USAGE
+
+
 class Context:
     def __init__(self, sources: str | None, data: str | None, verbose: int):
         self.flags = {"sources_path": sources, "data_dir": data}
@@ -33,14 +39,14 @@ class Context:
         try:
             return load_settings(**self.flags)
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise ConfigProblem(str(exc)) from None
 
     def catalogue(self) -> pipeline.Catalogue:
         if self._cat is None:
             try:
                 self._cat = pipeline.Catalogue(self.settings)
             except ConfigError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise ConfigProblem(str(exc)) from None
         return self._cat
 
 
