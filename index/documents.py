@@ -54,6 +54,9 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "format": rec.format or "other",
         "languages": list(dict.fromkeys(rec.languages)),
         "subjects": list(dict.fromkeys(s for s in rec.subjects if s)),
+        # the facet offers main headings ("China -- History -- 1949-" → "China"): readers choose
+        # among a few hundred headings, not a hundred thousand strings
+        "subject_headings": list(dict.fromkeys(s.split(" -- ")[0].strip() for s in rec.subjects if s)),
         "isbns": isbns,
         "invalid_isbns": invalid,
         "issns": list(dict.fromkeys(rec.issns)),

@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,6 +64,9 @@ class IndexSchemaError(SearchError):
     """The directory holds an index built with another schema: rebuild it."""
 
 
+FACET_CACHE_SIZE = 512
+
+
 class EmbeddedIndex:
     """:class:`~index.backend.SearchBackend` on tantivy.  ``path=None`` keeps the index in memory."""
 
@@ -82,6 +86,10 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
+        # Facet counts depend on the query and filters, not on the page or the sort, and
+        # change only when a commit becomes visible: cache them per index generation.
+        self._facet_cache: OrderedDict[tuple, dict] = OrderedDict()
+        self._generation = 0
 
     # -- writing -------------------------------------------------------------
     def add(self, docs: Iterable[dict]) -> None:
@@ -178,6 +186,7 @@ class EmbeddedIndex:
     def _reload(self) -> None:
         self._index.reload()
         self._meta_stamp = self._stamp()
+        self._generation += 1
 
     def _searcher(self) -> tantivy.Searcher:
         """A searcher on the latest commit, from this or any other process."""
@@ -195,7 +204,8 @@ class EmbeddedIndex:
             _add_text(d, "author", name)
         for subject in doc.get("subjects", []):
             _add_text(d, "subject", subject)
-            d.add_text("subject_facet", subject)
+        for heading in doc.get("subject_headings", []):
+            d.add_text("subject_facet", heading)
         _add_text(d, "publisher", doc.get("publisher", ""))
         _add_text(d, "all", doc.get("all", ""))
         for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
@@ -281,10 +291,22 @@ class EmbeddedIndex:
         names = q.facets if q.facets is not None else FACETS
         if not names:
             return {}
+        key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
+               tuple(names), q.facet_size, self._generation)
+        with self._lock:
+            cached = self._facet_cache.get(key)
+            if cached is not None:
+                self._facet_cache.move_to_end(key)
+                return cached
         spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size}} for name in names}
         result = _guard(lambda: searcher.aggregate(query, spec))
-        return {name: [(str(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])]
-                for name in names}
+        facets = {name: [(str(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])]
+                  for name in names}
+        with self._lock:
+            self._facet_cache[key] = facets
+            while len(self._facet_cache) > FACET_CACHE_SIZE:
+                self._facet_cache.popitem(last=False)
+        return facets
 
 
 def _add_text(doc: Document, field: str, text: str) -> None:
