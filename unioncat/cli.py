@@ -43,8 +43,11 @@ class Context:
 
     def catalogue(self) -> pipeline.Catalogue:
         if self._cat is None:
+            settings = self.settings
+            if settings.redis_url:
+                say("note: UNIONCAT_REDIS is set, but this release runs every job in-process")
             try:
-                self._cat = pipeline.Catalogue(self.settings)
+                self._cat = pipeline.Catalogue(settings)
             except ConfigError as exc:
                 raise ConfigProblem(str(exc)) from None
         return self._cat
