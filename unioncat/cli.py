@@ -271,7 +271,9 @@ def status(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--records", default=2000, show_default=True, type=click.IntRange(10, 250_000),
-              help="LoC records to share out among the six demo libraries.")
+              help="LoC records to share out among the demo libraries.")
+@click.option("--chinese", default=300, show_default=True, type=click.IntRange(0, 8000),
+              help="Chinese-language LoC records (with Han-script 880 fields) to add.")
 @click.option("--serve/--no-serve", "serve_after", default=True, show_default=True,
               help="Serve the catalogue when the pipeline is done.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -279,13 +281,13 @@ def status(obj: Context, as_json: bool) -> None:
 @click.option("--oai-port", default=8081, show_default=True, type=int,
               help="Port of the demo OAI-PMH member (must match sources.yaml).")
 @click.pass_obj
-def demo(obj: Context, records: int, serve_after: bool, host: str, port: int, oai_port: int) -> None:
+def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str, port: int, oai_port: int) -> None:
     """Build the demo consortium, run the whole pipeline and serve the catalogue."""
     from .demo import build_demo, serve_oai_member
 
     settings = obj.settings
     out_dir = settings.sources_path.resolve().parent / "demo" / "build"
-    build_demo(out_dir, settings.cache_dir, records=records, log=say)
+    build_demo(out_dir, settings.cache_dir, records=records, chinese=chinese, log=say)
     url, stop = serve_oai_member(out_dir, port=oai_port)
     say(f"demo OAI-PMH member serving at {url}")
     try:

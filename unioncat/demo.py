@@ -12,6 +12,7 @@ package's server; the others are file dumps.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pymarc
 from pymarc import Field, Subfield
 from stdnum import isbn as stdisbn
 
-from .loc import iter_chunks, loc_file
+from .loc import iter_chunks, iter_language, loc_file
 
 OAI_PORT = 8081
 DEMO_DATESTAMP = datetime(2026, 1, 5, 8, 0, 0, tzinfo=timezone.utc)
@@ -139,9 +140,11 @@ TRANSFORMS: dict[str, Callable[[pymarc.Record, int], None]] = {
 }
 
 
-def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, log=print) -> dict[str, int]:
+def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, chinese: int = 300, log=print) -> dict[str, int]:
     """Write every member's dump (and the OAI member's records) under ``out_dir``.
 
+    ``records`` LoC records from the start of the file, then ``chinese``
+    Chinese-language ones (with their 880 parallel fields in Han script).
     Returns how many records each member got.  Deterministic: the same
     arguments give byte-identical files, so a second run is incremental.
     """
@@ -149,14 +152,15 @@ def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, log=print) -
     marker = out_dir / "demo.json"
     if marker.exists():
         info = json.loads(marker.read_text())
-        if info.get("records") == records:
+        if info.get("records") == records and info.get("chinese") == chinese:
             return info["members"]
     source = loc_file(cache_dir, log=log)
     (out_dir / "dumps").mkdir(parents=True, exist_ok=True)
     (out_dir / "oai").mkdir(parents=True, exist_ok=True)
     bins: dict[str, list[pymarc.Record]] = {m.id: [] for m in MEMBERS}
-    log(f"building the demo consortium from {records} LoC records")
-    for i, chunk in enumerate(iter_chunks(source, limit=records)):
+    log(f"building the demo consortium from {records} LoC records and {chinese} Chinese-language ones")
+    chunks = itertools.chain(iter_chunks(source, limit=records), iter_language(source, b"chi", chinese))
+    for i, chunk in enumerate(chunks):
         for member in holders(i):
             rec = pymarc.Record(data=chunk, to_unicode=True, force_utf8=True)
             TRANSFORMS[member](rec, i)
@@ -182,7 +186,7 @@ def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, log=print) -
                     fh.write(pymarc.record_to_xml(rec, namespace=True))
                     fh.write(b"\n")
                 fh.write(b"</collection>\n")
-    marker.write_text(json.dumps({"records": records, "members": counts}))
+    marker.write_text(json.dumps({"records": records, "chinese": chinese, "members": counts}))
     log("demo members: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
 

@@ -62,3 +62,28 @@ def iter_chunks(path: Path, limit: int | None = None, skip: int = 0) -> Iterator
                 yield rec + b"\x1d"
                 if limit is not None and n - skip >= limit:
                     return
+
+
+def language_code(chunk: bytes) -> bytes:
+    """008/35-37 of a raw ISO 2709 record, read from its directory without parsing the record."""
+    try:
+        base = int(chunk[12:17])
+    except ValueError:
+        return b""
+    directory = chunk[24:base - 1]
+    for i in range(0, len(directory), 12):
+        if directory[i:i + 3] == b"008":
+            length, start = int(directory[i + 3:i + 7]), int(directory[i + 7:i + 12])
+            return chunk[base + start:base + start + length][35:38]
+    return b""
+
+
+def iter_language(path: Path, language: bytes, limit: int) -> Iterator[bytes]:
+    """The first ``limit`` records in one language (e.g. ``b"chi"``: the file holds about 8,000)."""
+    n = 0
+    for chunk in iter_chunks(path):
+        if language_code(chunk) == language:
+            yield chunk
+            n += 1
+            if n >= limit:
+                return
