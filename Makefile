@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UNIONCAT_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install system-deps bench bench-zoom clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,7 +14,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed system-deps
+
+# Debian packages for Z39.50/SRU (libyaz5, yaz, libyaz-dev, idzebra-2.0); skips apt when present.
+system-deps:
+	sh scripts/install-system-deps.sh
 
 demo: install
 	$(BIN)/unioncat demo
@@ -24,6 +28,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/pipeline.py --records 50000
+
+bench-zoom: install
+	$(BIN)/python bench/zoom.py
 
 clean:
 	rm -rf var demo/build .pytest_cache

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -30,12 +30,13 @@ from .oai import BadResumptionToken, HarvestError, OAIClient, format_datestamp, 
 from .raw import RawRecord
 from .store import Checkpoint, Counts, QuarantinedItem, RawStore
 from .xmlsafe import XMLError
+from .zoom import YazMissing, ZoomError
 
 log = logging.getLogger(__name__)
 
 FILE_BATCH = 500
 #: Failures that are the member's (or the network's), reported without a traceback.
-EXPECTED = (HarvestError, DumpError, XMLError, OSError, requests.RequestException)
+EXPECTED = (HarvestError, DumpError, XMLError, OSError, requests.RequestException, ZoomError, YazMissing)
 
 
 @dataclass
@@ -125,14 +126,21 @@ class _Run:
 
 
 def harvest_source(source: Source, store: RawStore, full: bool = False, progress: ProgressFn | None = None,
-                   session: requests.Session | None = None) -> HarvestReport:
-    """Harvest ``source`` into ``store`` and report how it went (never raises for source failures)."""
+                   session: requests.Session | None = None, env: Mapping[str, str] | None = None) -> HarvestReport:
+    """Harvest ``source`` into ``store`` and report how it went (never raises for source failures).
+
+    ``env`` holds the secrets that ``password_env`` keys name (the command line passes the process environment:
+    library packages never read the environment themselves).
+    """
     run = _Run(source, store, progress)
     try:
         if source.protocol == "oai":
             return _harvest_oai(run, full, session)
         if source.protocol == "file":
             return _harvest_file(run)
+        if source.protocol in ("z3950", "sru"):
+            from .z3950 import harvest_zoom
+            return harvest_zoom(run, full, env)
         run.run_id = store.start_run(source.id, source.protocol, full, None)
         return run.finish("failed", f"source {source.id!r}: protocol {source.protocol!r} is not supported yet")
     except (KeyboardInterrupt, SystemExit) as exc:

@@ -31,6 +31,9 @@ class HoldingsMapping:
     note: tuple[str, ...] = ()
     volume: tuple[str, ...] = ()
     status_map: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    #: Call-number parts joined with "/" when ``call_number`` gives nothing
+    #: (CNMARC 905 $d class + $e book number → "F124/26").
+    call_number_parts: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         out: dict = {"tag": self.tag}
@@ -76,12 +79,26 @@ HOLDINGS_PRESETS: dict[str, HoldingsMapping] = {
     "generic949": mapping("949", library="m", location="l", call_number="a", barcode="i", status="k", volume="v"),
     # Sierra default export 945 [§10]: a call number, i barcode, l location, s status.
     "sierra945": mapping("945", location="l", call_number="a", barcode="i", status="s", volume="c"),
-    # CNMARC holdings used by Chinese ILSs [§0]: a library, b accession number,
-    # c shelving area, s full call number (d class / e book number otherwise), v volumes.
-    "cnmarc905": mapping("905", library="a", location="c", call_number="s", barcode="b", volume="v"),
     # Koha UNIMARC items [§0, §7]: b home branch, e location, f barcode, k call number.
     "koha995": mapping("995", library="b", location="e", call_number="k", barcode="f"),
+    # MARC 856 as an electronic holding: the link text and public notes (the URL itself goes to Record.urls).
+    "marc856": mapping("856", location="3", note="zy"),
+    # Alma publishing with physical inventory (corpus marc21/lobid-alma, one consortium ⚠️):
+    # HOL = holdings record, H52 = its 852 (b library, c location, h/i call number);
+    # ITM = one item (b barcode, n call number, u library, x location, s base status 1 = in place).
+    "alma_h52": mapping("H52", library="b", location="c", call_number="hij"),
+    "alma_itm": mapping("ITM", library="u", location="x", call_number="n", barcode="b", status="s",
+                        status_map={"1": "available", "0": "not on shelf"}),
+    # Alma HOL: holdings-record metadata (a created by, c original id) — notes only.
+    "alma_hol": mapping("HOL", note="c"),
 }
+# CNMARC 905 [§0]: a library, b accession number, c shelving area, s full call number
+# (else d class / e book number), v volumes.
+HOLDINGS_PRESETS["cnmarc905"] = HoldingsMapping(
+    tag="905", library=("a",), location=("c",), call_number=("s",), barcode=("b",), volume=("v",),
+    call_number_parts=("d", "e"))
+# CNMARC 906 [§0 ⚠️]: one per copy; b per-copy number (accession/barcode), d/e call-number parts.
+HOLDINGS_PRESETS["cnmarc906"] = HoldingsMapping(tag="906", barcode=("b",), call_number_parts=("d", "e"))
 HOLDINGS_PRESETS["generic999"] = HOLDINGS_PRESETS["sirsi999"]
 
 
@@ -140,7 +157,7 @@ ILS_PRESETS: dict[str, IlsPreset] = {
         "symphony", "z3950", holdings=("sirsi999",), port=2200, database="unicorn",
     ),
     "huiwen": IlsPreset(
-        "huiwen", "z3950", format="cnmarc", holdings=("cnmarc905",), port=210, database="libsys2000",
+        "huiwen", "z3950", format="cnmarc", holdings=("cnmarc905", "cnmarc906"), port=210, database="libsys2000",
         charset="gb2312",
         opac_url="{base}/opac/item.php?marc_no={local_id}",
         opac_isbn_url="{base}/opac/openlink.php?strSearchType=isbn&strText={isbn}",

@@ -2,8 +2,9 @@
 
 A probe answers "is this source set up right?" in a few seconds, without
 touching the store: the OAI-PMH endpoint answers Identify (and what it says
-about granularity matters for incremental harvests), or the dump path
-exists and holds files we would read.  Used by ``unioncat check``-style
+about granularity matters for incremental harvests), the dump path
+exists and holds files we would read, a Z39.50 server accepts an Init and
+answers the source's query, or an SRU server answers explain.  Used by ``unioncat check``-style
 commands and the admin pages; it never raises for a source's failure.
 """
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import requests
+from lxml import etree
 
 from .config import Source
 from .files import DEFAULT_PATTERNS, matching_files
 from .oai import HarvestError, OAIClient
+from .xmlsafe import XMLError, parse_xml
 
 
 @dataclass
@@ -31,13 +35,71 @@ class ProbeResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def probe_source(source: Source, session: requests.Session | None = None, timeout: float = 10) -> ProbeResult:
-    """Check that ``source`` is reachable and looks right; never raises for the source's faults."""
+def probe_source(source: Source, session: requests.Session | None = None, timeout: float = 10,
+                 env: Mapping[str, str] | None = None) -> ProbeResult:
+    """Check that ``source`` is reachable and looks right; never raises for the source's faults.
+
+    ``env`` holds the secrets ``password_env`` keys name (library code never reads the environment).
+    """
     if source.protocol == "oai":
         return _probe_oai(source, session, timeout)
     if source.protocol == "file":
         return _probe_file(source)
+    if source.protocol == "z3950":
+        return _probe_z3950(source, timeout, env)
+    if source.protocol == "sru":
+        return _probe_sru(source, session, timeout)
     return ProbeResult(source.id, False, f"protocol {source.protocol!r} is not supported yet")
+
+
+def _probe_z3950(source: Source, timeout: float, env: Mapping[str, str] | None) -> ProbeResult:
+    """Init, then the source's first query (hit count only, no records)."""
+    from .z3950 import connect, queries_for
+    from .zoom import YazMissing, ZoomError
+
+    start = time.monotonic()
+    query = queries_for(source)[0]
+    try:
+        with connect(source, env, timeout=timeout) as conn:
+            init_ms = round((time.monotonic() - start) * 1000, 1)
+            with conn.search(query) as rs:
+                hits = rs.size
+            details = {"hits": hits, "query": query, "database": conn.database, "syntax": conn.syntax,
+                       "init_ms": init_ms, "implementation": conn.option("targetImplementationName"),
+                       "implementationVersion": conn.option("targetImplementationVersion")}
+    except (ZoomError, YazMissing) as exc:
+        message = str(exc)
+        return ProbeResult(source.id, False, message if source.url in message else f"{source.url}: {message}",
+                           round((time.monotonic() - start) * 1000, 1))
+    latency = round((time.monotonic() - start) * 1000, 1)
+    name = details["implementation"] or "Z39.50 server"
+    return ProbeResult(source.id, True, f"{name}: database {details['database'] or '?'}, {hits} hit(s) for "
+                       f"{query}", latency, details)
+
+
+def _probe_sru(source: Source, session: requests.Session | None, timeout: float) -> ProbeResult:
+    """An SRU explain request over plain HTTP (the explain record is optional; the response is not)."""
+    version = str(source.options.get("sru_version", "1.2"))
+    http = session or requests.Session()
+    start = time.monotonic()
+    try:
+        response = http.get(source.url, params={"operation": "explain", "version": version}, timeout=timeout)
+        latency = round((time.monotonic() - start) * 1000, 1)
+        response.raise_for_status()
+        root = parse_xml(response.content)
+    except (requests.RequestException, XMLError) as exc:
+        return ProbeResult(source.id, False, f"{source.url}: {exc}", round((time.monotonic() - start) * 1000, 1))
+    finally:
+        if session is None:
+            http.close()
+    local = etree.QName(root).localname
+    if local != "explainResponse":
+        return ProbeResult(source.id, False, f"{source.url}: not an SRU explain response (root <{local}>)",
+                           latency)
+    found = {etree.QName(e).localname: (e.text or "").strip() for e in root.iter() if isinstance(e.tag, str)}
+    details = {"version": found.get("version"), "title": found.get("title"), "database": found.get("database")}
+    title = details["title"] or "SRU server"
+    return ProbeResult(source.id, True, f"{title}: SRU {details['version'] or version} explain ok", latency, details)
 
 
 def _probe_oai(source: Source, session: requests.Session | None, timeout: float) -> ProbeResult:

@@ -14,7 +14,9 @@ other contributor), ``responsibility``, ``year``, ``format``, ``languages``,
 ``classifications`` ([{scheme, value}]), ``holdings`` ([{source, library,
 region, call_number, location, status, local_id}]), ``libraries`` (member
 source ids: the library facet), ``regions``, ``library_count``, ``all``
-(every searchable word in one text).
+(every searchable word in one text), ``pinyin`` (toneless pinyin syllables of
+the Han characters in titles and names, plus the cataloguer's pinyin: for
+readers who type ``hong lou meng``; never used for matching records).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 
 from dedupe.model import Cluster
 from normaliser.model import Record
+from normaliser.text import has_han, pinyin, pinyin_sort_text
 
 from .querytext import isbn_forms
 
@@ -71,12 +74,25 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "library_count": len(sources),
     }
     doc["all"] = _all_text(rec, doc)
+    doc["pinyin"] = _pinyin_text(rec, doc)
     return doc
 
 
+def _pinyin_text(rec: Record, doc: dict) -> str:
+    parts = [pinyin(t) for t in [doc["title"], *doc["title_alt"], *getattr(rec, "other_titles", []), *doc["authors"]]
+             if has_han(t)]
+    if getattr(rec, "title_pinyin", ""):
+        parts.append(rec.title_pinyin.casefold())
+    return "\n".join(dict.fromkeys(p for p in parts if p))
+
+
 def sort_key(title: str) -> str:
-    """Case- and accent-insensitive title key, leading punctuation dropped (``"[The] …"`` → ``the] …``)."""
-    text = unicodedata.normalize("NFKD", title)
+    """Case- and accent-insensitive title key, leading punctuation dropped (``"[The] …"`` → ``the] …``).
+
+    Han characters sort by their toneless pinyin (红楼梦 → ``hong lou meng``), so Chinese titles
+    interleave with Latin ones alphabetically as readers in China expect.
+    """
+    text = unicodedata.normalize("NFKD", pinyin_sort_text(title) if has_han(title) else title)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _LEADING.sub("", text).casefold()[:200]
 
@@ -123,7 +139,8 @@ def _all_text(rec: Record, doc: dict) -> str:
                         *doc["isbns"], *doc["invalid_isbns"], *doc["issns"], *getattr(rec, "invalid_issns", []),
                         *rec.oclc_numbers, *rec.lccns,
                         *(c.value for c in rec.classifications), rec.control_number,
-                        *(p.text for p in rec.parallel if p.text)]
+                        *(p.text for p in rec.parallel if p.text), *getattr(rec, "other_titles", []),
+                        *rec.other_ids]
     if rec.year:
         parts.append(str(rec.year))
     return "\n".join(dict.fromkeys(p for p in parts if p))

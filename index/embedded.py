@@ -11,6 +11,13 @@ that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
 phrase, so a two-character Chinese word finds exactly the titles that contain
 it.  Custom analyzers are not stored in the index, so every ``EmbeddedIndex``
 registers it on open.
+
+Before the analyzer sees it, text is folded in Python — at index time and at
+query time alike — by :func:`normaliser.text.fold_for_search`: full-width
+forms to half-width and traditional Han to simplified, so 紅樓夢 finds
+红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless
+syllables of Han titles and names (``hong lou meng``), searched with a low
+boost.
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ import tantivy
 from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults, year_range
+from normaliser.text import fold_for_search
+
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
 
 TOKENIZER = "unioncat"
@@ -35,7 +44,8 @@ TOKEN_PATTERN = (r"\p{Han}|[\p{Hiragana}\p{Katakana}]"
 DEFAULT_HEAP = 128_000_000
 
 #: Fields a free-text word is looked up in, with their boosts.
-TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0))
+TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0),
+               ("pinyin", 0.5))
 #: Facet name → fast field holding its values.
 FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
                 "year": "year", "subject": "subject_facet"}
@@ -208,6 +218,7 @@ class EmbeddedIndex:
             d.add_text("subject_facet", heading)
         _add_text(d, "publisher", doc.get("publisher", ""))
         _add_text(d, "all", doc.get("all", ""))
+        _add_text(d, "pinyin", doc.get("pinyin", ""))
         for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
             d.add_text("isbn", value)
         for value in doc.get("issns", []):
@@ -228,7 +239,7 @@ class EmbeddedIndex:
         must: list[Query] = []
         must_not: list[Query] = []
         should_isbn = None
-        text = q.text.strip()
+        text = fold_for_search(q.text.strip())      # full-width digits and hyphens of a pasted ISBN too
         isbn = as_isbn13(text)
         if isbn:
             must.append(self._isbn_query(isbn))
@@ -265,7 +276,7 @@ class EmbeddedIndex:
             if not clause.phrase and as_isbn13(clause.text):
                 query = self._isbn_query(as_isbn13(clause.text))
             else:
-                tokens = self._analyzer.analyze(clause.text)
+                tokens = self._analyzer.analyze(fold_for_search(clause.text))
                 if tokens:
                     per_field = [self._match(name, tokens, boost) for name, boost in fields]
                     query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
@@ -311,7 +322,7 @@ class EmbeddedIndex:
 
 def _add_text(doc: Document, field: str, text: str) -> None:
     if text:
-        doc.add_text(field, text)
+        doc.add_text(field, fold_for_search(text))
 
 
 def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:

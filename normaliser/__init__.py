@@ -1,6 +1,7 @@
 """Normalising raw records into the one ``Record`` model.
 
-Readers for MARC21 (ISO 2709 incl. MARC-8, and MARCXML) and simple Dublin
+Readers for MARC 21 (ISO 2709 incl. MARC-8 and GBK, and MARCXML), UNIMARC and
+CNMARC (ISO 2709 in any of their character sets, and XML) and simple Dublin
 Core turn a ``harvester.raw.RawRecord`` into a
 :class:`normaliser.model.Record`; a record that cannot be read raises
 :class:`normaliser.errors.RecordError` with a reason so the pipeline can
@@ -8,16 +9,18 @@ quarantine it and go on.
 
 ``normalise`` only dispatches: on ``raw.syntax`` (how the bytes are
 serialised) and ``raw.format`` (which record format the member declared).
-UNIMARC and CNMARC are recognised but not mapped yet.
+A declared format wins; ``auto`` tells MARC 21 from UNIMARC by the tags
+(:mod:`normaliser.detect`).  A record that contradicts its declared format is
+quarantined with the evidence rather than mis-read.
 """
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from . import iso2709, marcxml
+from . import iso2709, marcxml, unimarc
 from .dc import dc_to_record
-from .detect import unimarc_evidence
+from .detect import marc21_evidence, unimarc_evidence
 from .errors import RecordError
 from .marc21 import group_fields, to_record
 from .model import Record
@@ -28,26 +31,24 @@ if TYPE_CHECKING:
 
 __all__ = ["normalise", "RecordError", "Record"]
 
-_NOT_YET = "UNIMARC/CNMARC records are not normalised yet"
-_MARC_FORMATS = ("marc21", "auto")
+_MARC_FORMATS = ("marc21", "unimarc", "cnmarc", "auto")
+_UNIMARC = ("unimarc", "cnmarc")
 
 
 def normalise(raw: "RawRecord", holdings: Sequence["HoldingsMapping"] = ()) -> Record:
     """The ``Record`` for one raw (non-deleted) record, or RecordError with the reason."""
     fmt = (raw.format or "auto").lower()
-    if fmt in ("unimarc", "cnmarc"):
-        raise RecordError(f"{_NOT_YET} (source declares {fmt})")
     if raw.syntax == "xml":
         if fmt == "oai_dc" or (fmt == "auto" and _xml_root_name(raw.payload) == "dc"):
             return dc_to_record(raw.payload, raw.source, raw.local_id)
         if fmt not in _MARC_FORMATS:
             raise RecordError(f"record format {raw.format!r} in XML is not supported")
-        return _marc(raw, holdings, xml=True)
+        return _marc(raw, holdings, fmt, xml=True)
     if fmt == "oai_dc":
         raise RecordError(f"oai_dc record arrived with syntax {raw.syntax!r}, expected 'xml'")
     if fmt not in _MARC_FORMATS:
         raise RecordError(f"record format {raw.format!r} is not supported")
-    return _marc(raw, holdings, xml=raw.syntax == "marcxml")
+    return _marc(raw, holdings, fmt, xml=raw.syntax == "marcxml")
 
 
 def _xml_root_name(payload: bytes) -> str:
@@ -55,29 +56,41 @@ def _xml_root_name(payload: bytes) -> str:
     return root.tag.rpartition("}")[2] if isinstance(root.tag, str) else ""
 
 
-def _marc(raw: "RawRecord", holdings: Sequence["HoldingsMapping"], xml: bool) -> Record:
+def _marc(raw: "RawRecord", holdings: Sequence["HoldingsMapping"], fmt: str, xml: bool) -> Record:
     if not raw.payload:
         raise RecordError("empty payload")
+    declared = "cnmarc" if fmt == "cnmarc" else None
     if xml:
         marc, warnings = marcxml.parse(raw.payload)
         by_tag = group_fields(marc)
-        if "245" not in by_tag:
-            a100 = next((s.value for f in by_tag.get("100", ()) for s in f.subfields if s.code == "a"), None)
-            _reject_unimarc(raw, by_tag.keys(), a100)
+        a100 = next((s.value for f in by_tag.get("100", ()) for s in f.subfields if s.code == "a"), None)
+        if _family(raw, fmt, by_tag.keys(), a100) == "unimarc":
+            return unimarc.to_record(marc, raw.source, raw.local_id, holdings, warnings, by_tag, declared)
     else:
-        # Look at the tags before judging the character set: UNIMARC from a
-        # Chinese ILS is GB2312 and would otherwise be rejected as undecodable.
+        # Look at the tags before judging the character set: UNIMARC has its own (100 $a/26-29).
         leader, entries, warnings = iso2709.read_directory(raw.payload)
         tags = {tag for tag, _ in entries}
-        if "245" not in tags:
-            _reject_unimarc(raw, tags, iso2709.first_subfield(entries, "100", "a"))
+        a100 = iso2709.first_subfield(entries, "100", "a")
+        if _family(raw, fmt, tags, a100) == "unimarc":
+            marc, warnings = unimarc.decode(leader, entries, warnings, a100)
+            return unimarc.to_record(marc, raw.source, raw.local_id, holdings, warnings, None, declared)
         marc, warnings = iso2709.decode(leader, entries, warnings)
         by_tag = group_fields(marc)
     return to_record(marc, raw.source, raw.local_id, holdings, warnings, by_tag)
 
 
-def _reject_unimarc(raw: "RawRecord", tags: Collection[str], a100: str | None) -> None:
+def _family(raw: "RawRecord", fmt: str, tags: Collection[str], a100: str | None) -> str:
+    """``"marc21"`` or ``"unimarc"``: the declared format, or the evidence when it is ``auto``."""
+    if fmt in _UNIMARC:
+        evidence = marc21_evidence(tags, a100)
+        if evidence:
+            raise RecordError(f"record declared {fmt.upper()} looks like MARC 21 ({evidence}); "
+                              "declare format marc21 or auto for this source")
+        return "unimarc"
     evidence = unimarc_evidence(tags, a100)
-    if evidence:
-        declared = "declared MARC 21" if raw.format == "marc21" else f"declared {raw.format!r}"
-        raise RecordError(f"{_NOT_YET}: record {declared} looks like UNIMARC ({evidence})")
+    if not evidence:
+        return "marc21"
+    if fmt == "marc21":
+        raise RecordError(f"record declared MARC 21 looks like UNIMARC ({evidence}); "
+                          "declare format unimarc, cnmarc or auto for this source")
+    return "unimarc"

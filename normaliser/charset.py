@@ -21,7 +21,7 @@ from __future__ import annotations
 from pymarc import marc8_mapping
 from pymarc.marc8 import MARC8ToUnicode
 
-__all__ = ["decode_field", "marc8_unmapped", "marc8_to_str"]
+__all__ = ["undo_double_utf8", "decode_field", "marc8_unmapped", "marc8_to_str", "gb_decode", "looks_gb", "cyrillic_decode", "iso5426_to_str"]
 
 _BASIC_LATIN = 0x42
 _ANSEL = 0x45
@@ -123,9 +123,15 @@ def decode_field(data: bytes, utf8_flag: bool) -> tuple[str, str, int]:
         return data.decode("ascii"), "ascii", 0
     if b"\x1b" not in data:
         try:
-            return data.decode("utf-8"), "utf-8", 0
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        else:
+            if b"\xc3" in data or b"\xc2" in data or b"\xc5" in data:
+                fixed = undo_double_utf8(text)
+                if fixed != text:
+                    return fixed, "double-utf-8", 0
+            return text, "utf-8", 0
     bad = marc8_unmapped(data)
     if bad == 0 or not utf8_flag:
         text = "\x1f".join(marc8_to_str(part) for part in data.split(b"\x1f"))
@@ -134,3 +140,143 @@ def decode_field(data: bytes, utf8_flag: bool) -> tuple[str, str, int]:
         return text, "marc-8" if bad == 0 else "damaged", bad
     text = data.decode("utf-8", "replace")
     return text, "damaged", max(1, text.count("\ufffd"))
+
+
+# --- legacy character sets of UNIMARC/CNMARC and Chinese ILSs -------------------
+
+def _plausible_cjk(text: str) -> bool:
+    """Whether decoded text looks like Chinese rather than bytes of another set read as GBK.
+
+    Every non-ASCII character must be a common Han character, CJK punctuation
+    or a full-width form; the rare characters GB18030 reaches through its
+    four-byte sequences (and the user-defined area) are not plausible.
+    """
+    wide = 0
+    for ch in text:
+        o = ord(ch)
+        if o < 0x80:
+            continue
+        if 0x4E00 <= o <= 0x9FFF or 0x3000 <= o <= 0x303F or 0xFF00 <= o <= 0xFFEF or o in (0xB7, 0x2014, 0x2026,
+                                                                                          0x2018, 0x2019, 0x201C,
+                                                                                          0x201D, 0x2103, 0x2116):
+            wide += 1
+            continue
+        if 0x0391 <= o <= 0x03C9 or 0x0410 <= o <= 0x044F or 0x2160 <= o <= 0x216B or 0x2460 <= o <= 0x249B:
+            continue        # Greek, Cyrillic, Roman and circled numerals are in GB2312 too
+        return False
+    return wide > 0
+
+
+def gb_decode(data: bytes) -> str | None:
+    """``data`` as GB18030 (a superset of GB2312 and GBK) when it decodes strictly to plausible Chinese."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return text if _plausible_cjk(text) else None
+
+
+def looks_gb(data: bytes) -> bool:
+    """A field that is neither UTF-8 nor clean MARC-8 but reads as Chinese in GBK/GB18030."""
+    if data.isascii() or b"\x1b" in data:
+        return False
+    try:
+        data.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        pass
+    return marc8_unmapped(data) > 0 and gb_decode(data) is not None
+
+
+_CYRILLIC = {"cp866": (0x80, 0xAF, 0xE0, 0xF1), "cp1251": (0xC0, 0xFF, 0xA8, 0xB8), "koi8_r": (0xC0, 0xFF, 0xA3, 0xB3)}
+_RUSSIAN_COMMON = frozenset("оеаинтсрвлкмдпуяОЕАИНТСРВЛКМДПУЯ")
+
+
+def cyrillic_decode(data: bytes) -> tuple[str, str] | None:
+    """``(text, codec)`` when the 8-bit bytes read as Russian in exactly one of CP866, CP1251, KOI8-R."""
+    best: list[tuple[float, str, str]] = []
+    high = sum(1 for b in data if b >= 0x80)
+    if not high:
+        return None
+    for codec in _CYRILLIC:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        letters = [ch for ch in text if ord(ch) >= 0x80]
+        if not letters or not all("\u0400" <= ch <= "\u04ff" or ch in "№«»–—" for ch in letters):
+            continue
+        # Russian text is mostly lower case and its most frequent letters are a small set.
+        lower = sum(ch.islower() for ch in letters) / len(letters)
+        common = sum(ch in _RUSSIAN_COMMON for ch in letters) / len(letters)
+        best.append((lower + common, codec, text))
+    if not best:
+        return None
+    best.sort(reverse=True)
+    if best[0][0] < 1.0 or (len(best) > 1 and best[0][0] - best[1][0] < 0.3):
+        return None        # not clearly one of them
+    return best[0][2], best[0][1]
+
+
+# ISO 5426 (UNIMARC 100 $a/26-29 "03"): non-spacing diacritics come *before* their base letter.
+_ISO5426_MARKS = {
+    0xC1: "\u0300", 0xC2: "\u0301", 0xC3: "\u0302", 0xC4: "\u0303", 0xC5: "\u0304", 0xC6: "\u0306",
+    0xC7: "\u0307", 0xC8: "\u0308", 0xC9: "\u0308", 0xCA: "\u030A", 0xCB: "\u0315", 0xCC: "\u0312",
+    0xCD: "\u030B", 0xCE: "\u031B", 0xCF: "\u030C", 0xD0: "\u0327", 0xD1: "\u031C", 0xD2: "\u0326",
+    0xD3: "\u0328", 0xD4: "\u0325", 0xD5: "\u032E", 0xD6: "\u0323", 0xD7: "\u0324", 0xD8: "\u0332",
+    0xD9: "\u0333", 0xDA: "\u0329", 0xDB: "\u032D", 0xDD: "\uFE22", 0xDE: "\uFE20", 0xDF: "\uFE23",
+}
+_ISO5426_SPACING = {
+    0xA1: "¡", 0xA2: "„", 0xA3: "£", 0xA4: "$", 0xA5: "¥", 0xA6: "†", 0xA7: "§", 0xA8: "‰", 0xA9: "‘",
+    0xAA: "“", 0xAB: "«", 0xAC: "♭", 0xAD: "©", 0xAE: "℗", 0xAF: "®", 0xB0: "ʻ", 0xB1: "ʼ", 0xB2: "‚",
+    0xB6: "‡", 0xB7: "·", 0xB8: "’", 0xB9: "”", 0xBA: "»", 0xBB: "♯", 0xBC: "ʹ", 0xBD: "ʺ", 0xBF: "¿",
+    0xE1: "Æ", 0xE2: "Đ", 0xE6: "Ĳ", 0xE8: "Ł", 0xE9: "Ø", 0xEA: "Œ", 0xEC: "Þ", 0xF1: "æ", 0xF2: "đ",
+    0xF3: "ð", 0xF5: "ı", 0xF6: "ĳ", 0xF8: "ł", 0xF9: "ø", 0xFA: "œ", 0xFB: "ß", 0xFC: "þ",
+}
+
+
+def iso5426_to_str(data: bytes) -> tuple[str, int]:
+    """ISO 5426 → Unicode (NFC); ``(text, unmapped characters)``."""
+    import unicodedata
+    out: list[str] = []
+    marks: list[str] = []
+    bad = 0
+    for byte in data:
+        if byte < 0x80:
+            out.append(chr(byte))
+            if marks:
+                out.extend(marks)
+                marks = []
+        elif byte in _ISO5426_MARKS:
+            marks.append(_ISO5426_MARKS[byte])
+        elif byte in _ISO5426_SPACING:
+            out.append(_ISO5426_SPACING[byte])
+            if marks:
+                out.extend(marks)
+                marks = []
+        else:
+            out.append("\ufffd")
+            bad += 1
+    out.extend(marks)
+    return unicodedata.normalize("NFC", "".join(out)), bad
+
+
+import re as _re
+
+_DOUBLE = _re.compile("[\u00c2-\u00f4][\u0080-\u00bf]{1,3}")
+
+
+def undo_double_utf8(text: str) -> str:
+    """Repair UTF-8 that was read as Latin-1 and encoded again ("Ã©" → "é", "Å\\x9f" → "ş").
+
+    Only runs that decode as one well-formed UTF-8 character are replaced, so
+    a genuine "Ã" followed by an ordinary letter is left alone.
+    """
+    def fix(match: "_re.Match[str]") -> str:
+        chunk = match.group(0)
+        try:
+            out = chunk.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return chunk
+        return out if len(out) == 1 else chunk
+    return _DOUBLE.sub(fix, text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-__all__ = ["unimarc_evidence"]
+__all__ = ["unimarc_evidence", "marc21_evidence"]
 
 # 100 $a: date entered on file (8 digits), type of publication date (one letter), date 1.
 _GENERAL_PROCESSING = re.compile(r"^\d{8}[a-kux][\du ]{4}")
@@ -29,3 +29,10 @@ def unimarc_evidence(tags: Collection[str], field100_a: str | None) -> str | Non
     if not reasons:
         return None
     return "; ".join(reasons)
+
+
+def marc21_evidence(tags: Collection[str], field100_a: str | None) -> str | None:
+    """A reason when a record declared UNIMARC is plainly MARC 21: a 245 title and no 200."""
+    if "245" in tags and "200" not in tags:
+        return "title in 245 and no 200"
+    return None

@@ -46,6 +46,10 @@ def extract_holdings(fields_by_tag: dict[str, list[Field]], mappings: Iterable["
             for sub in field.subfields:
                 values.setdefault(sub.code, []).append(sub.value)
             data = {name: _join(values, getattr(mapping, name, ()) or ()) for name in _DATA}
+            if not data["call_number"]:
+                parts = [normalize_space(values[c][0]) for c in getattr(mapping, "call_number_parts", ()) or ()
+                         if values.get(c) and values[c][0].strip()]
+                data["call_number"] = "/".join(parts)
             if not any(data.values()):
                 continue
             if data["status"]:

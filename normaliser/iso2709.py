@@ -16,7 +16,7 @@ import re
 from pymarc import Field, Indicators, Record, Subfield
 from pymarc.leader import Leader
 
-from .charset import decode_field
+from .charset import cyrillic_decode, decode_field, looks_gb
 from .errors import RecordError
 
 __all__ = ["parse", "read_directory", "decode", "first_subfield", "GARBAGE_RATIO"]
@@ -141,6 +141,46 @@ def first_subfield(entries: list[tuple[str, bytes]], tag: str, code: str) -> str
     return None
 
 
+def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
+                     warnings: list[str]) -> tuple[Record, list[str]] | None:
+    """A record whose 8-bit text reads as Russian in exactly one code page (CP866, CP1251, KOI8-R):
+    decoded in it, with a warning.  RUSMARC and VINITI exports come like this."""
+    legacy = b" ".join(data for _, data in entries if not data.isascii() and not _is_utf8(data))
+    found = cyrillic_decode(legacy)
+    if found is None:
+        return None
+    codec = found[1]
+    record = Record(leader=leader)
+    record.leader = Leader(leader)
+    blank = Indicators(" ", " ")
+    tags = []
+    for tag, data in entries:
+        if data.isascii() or _is_utf8(data):
+            text = data.decode("utf-8")
+        else:
+            text = data.decode(codec, "replace")
+            tags.append(tag)
+        if tag in _CONTROL_TAGS:
+            record.fields.append(Field(tag, data=text))
+            continue
+        parts = text.split("\x1f")
+        ind = parts[0]
+        subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
+        record.fields.append(_data_field(tag, blank if ind == "  " else Indicators(*(ind + "  ")[:2]), subfields))
+    listed = ", ".join(dict.fromkeys(tags[:8])) + ("…" if len(tags) > 8 else "")
+    warnings.append(f"fields {listed} read as {codec.upper()} (Russian 8-bit code page), which the record's "
+                    f"format does not allow (leader/09 {leader[9]!r})")
+    return record, warnings
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse(payload: bytes) -> tuple[Record, list[str]]:
     """Parse one ISO 2709 record; raise RecordError when it cannot be read."""
     return decode(*read_directory(payload))
@@ -153,6 +193,10 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
     if scheme not in ("a", " "):
         warnings.append(f"leader/09 {scheme!r} is not a MARC 21 character coding scheme; read as UTF-8")
 
+    # Leader/09 blank but GBK bytes: legacy Chinese exports.  Decided per record, because a
+    # short GBK string can look like clean MARC-8 while its neighbours cannot.
+    gb = scheme in (" ", "a") and any(looks_gb(data) for _, data in entries if not data.isascii())
+
     record = Record(leader=leader)
     record.leader = Leader(leader)      # Record() rewrites positions 10-11 and 20-23
     fields = record.fields
@@ -163,13 +207,22 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
     for tag, data in entries:
         if data.isascii() and b"\x1b" not in data:
             text = data.decode("ascii")
+        elif gb and b"\x1b" not in data and not _is_utf8(data):
+            text = data.decode("gb18030", "replace")
+            bad = text.count("\ufffd")
+            damaged += bad
+            tags = repaired.setdefault("gb18030", [])
+            if tag not in tags:
+                tags.append(tag)
         else:
             text, how, bad = decode_field(data, utf8)
             if tag == "880" and bad > GARBAGE_RATIO * len(data):
                 dropped += 1        # an undecodable parallel-script field; the romanised one remains
                 continue
             damaged += bad
-            if how == "damaged" or (how == "utf-8") != utf8:
+            if how == "double-utf-8":
+                repaired.setdefault(how, []).append(tag)
+            elif how == "damaged" or (how == "utf-8") != utf8:
                 tags = repaired.setdefault(how, [])
                 if tag not in tags:
                     tags.append(tag)
@@ -184,6 +237,9 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
     if damaged:
         chars = sum(len(data) for _, data in entries)
         if damaged > GARBAGE_RATIO * chars:
+            legacy = _cyrillic_record(leader, entries, warnings)
+            if legacy is not None:
+                return legacy
             raise RecordError(f"character set unknown: {damaged} characters in {chars} bytes of field data "
                               f"decode neither as UTF-8 nor as MARC-8 (leader/09 {scheme!r})")
     if dropped:
@@ -193,6 +249,8 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
         listed = ", ".join(tags[:8]) + ("…" if len(tags) > 8 else "")
         if how == "damaged":
             warnings.append(f"undecodable characters replaced in fields {listed} (leader/09 says {flag})")
+        elif how == "double-utf-8":
+            warnings.append(f"double-encoded UTF-8 repaired in fields {listed}")
         else:
             warnings.append(f"fields {listed} read as {how.upper()} although leader/09 says {flag}")
     return record, warnings

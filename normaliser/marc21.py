@@ -317,7 +317,8 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
     rec.parallel = _parallel(by_tag)
     _title(rec, by_tag, rec.parallel)
     if not rec.title:
-        raise RecordError("no title: 245 $a (and 880/130/240/246) missing or empty")
+        hint = f"; {rec.warnings[-1]}" if rec.warnings else ""
+        raise RecordError(f"no title: 245 $a (and 880/130/240/246) missing or empty{hint}")
     rec.contributors = _contributors(by_tag)
     rec.edition = clean(" ".join(_joined(f, "ab") for f in by_tag.get("250", ())[:1]))
     _imprint(rec, by_tag, f008)

@@ -99,6 +99,14 @@ class Record:
     parallel: list[ParallelField] = field(default_factory=list)
     holdings: list[Holding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)       # repairs made while reading
+    # Added for UNIMARC/CNMARC (empty for MARC 21 and Dublin Core unless noted).
+    price: str = ""                         # 010 $d / 020 $c terms of availability, as given ("CNY68.00")
+    isbn_qualifiers: list[str] = field(default_factory=list)  # 010 $b ("平装", "pbk.")
+    title_pinyin: str = ""                  # cataloguer's pinyin of the title (CNMARC 200 $A / $9): display and
+                                            # search only, never a match key
+    other_titles: list[str] = field(default_factory=list)   # parallel, uniform and other titles (200 $d, 5XX)
+    countries: list[str] = field(default_factory=list)      # UNIMARC 102 $a (ISO 3166 codes)
+    cataloguing_source: str = ""            # UNIMARC 801 $a $b, e.g. "CN BNU"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -151,4 +159,5 @@ class Record:
 
 _FIELDS = frozenset(f.name for f in fields(Record))
 _DESCRIPTIVE = tuple(f.name for f in fields(Record)
-                     if f.name not in ("source", "local_id", "record_format", "holdings", "warnings"))
+                     if f.name not in ("source", "local_id", "record_format", "holdings", "warnings", "price",
+                                   "isbn_qualifiers", "title_pinyin", "countries", "cataloguing_source"))

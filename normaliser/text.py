@@ -5,15 +5,19 @@ punctuation that belongs *between* elements (``"Title /"``, ``"London :"``),
 and once the elements are split into separate fields that punctuation is
 noise.  ``match_key`` is much harsher and only for comparing: two catalogues
 that wrote the same title with different case, diacritics, punctuation or a
-leading English article should give the same key.  Han characters are kept as
-they are — romanising them would make homophones collide.
+leading English article should give the same key.  Han characters are folded
+to simplified (OpenCC ``t2s``) and full-width forms to half-width (NFKC), but
+never romanised — pinyin would make homophones collide.  ``fold_for_search``
+and ``pinyin`` serve the search index (folding at index and query time, and a
+pinyin field for readers who type ``hong lou meng``).
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 
-__all__ = ["normalize_space", "clean", "match_key", "strip_isbd"]
+__all__ = ["normalize_space", "clean", "match_key", "strip_isbd", "to_simplified", "fold_for_search",
+           "pinyin", "pinyin_sort_text", "has_han"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -136,8 +140,9 @@ def _strip_latin_marks(text: str) -> str:
 def match_key(text: str | None, language: str | None = None) -> str:
     """A key for exact matching: same work title written differently → same key.
 
-    NFKC, casefold, diacritics off Latin letters, punctuation and symbols as
-    word breaks, single spaces between words and none between CJK characters;
+    NFKC (full-width → half-width), traditional → simplified Han, casefold,
+    diacritics off Latin letters, punctuation and symbols (CJK ones included)
+    as word breaks, single spaces between words and none between CJK characters;
     a leading "the"/"a"/"an" dropped when ``language`` is English or unknown.
     """
     if not text:
@@ -145,6 +150,8 @@ def match_key(text: str | None, language: str | None = None) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().translate(_DROP)
     if not text.isascii():
         text = _strip_latin_marks(text).translate(_LATIN_FOLD)
+        if _HAN.search(text) is not None:
+            text = _converter().convert(text)
     chars: list[str] = []
     for ch in text:
         if ch.isalnum() or ch in _KEEP_SYMBOLS or (chars and chars[-1] != " " and _is_mark(ch)):
@@ -162,3 +169,66 @@ def match_key(text: str | None, language: str | None = None) -> str:
             out.append(" ")
         out.append(word)
     return "".join(out)
+
+
+# --- Chinese folding and pinyin -----------------------------------------------
+
+_HAN_OR_WIDE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+_t2s = None
+
+
+def _converter():
+    global _t2s
+    if _t2s is None:
+        import opencc  # a C extension; loading its dictionaries takes a few ms, so only when needed
+        _t2s = opencc.OpenCC("t2s")
+    return _t2s
+
+
+def has_han(text: str | None) -> bool:
+    """Whether ``text`` contains a Han character."""
+    return bool(text) and not text.isascii() and _HAN.search(text) is not None
+
+
+def to_simplified(text: str | None) -> str:
+    """Traditional Han characters → simplified (OpenCC ``t2s``); everything else unchanged."""
+    if not text or text.isascii() or _HAN.search(text) is None:
+        return text or ""
+    return _converter().convert(text)
+
+
+def fold_for_search(text: str | None) -> str:
+    """What the search index sees, at index and at query time alike.
+
+    NFKC (full-width Latin, digits and CJK punctuation → their ordinary
+    forms) and traditional → simplified Han, so a reader typing in either
+    script, or with a full-width keyboard, finds the same records.
+    """
+    if not text:
+        return ""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    return to_simplified(text)
+
+
+def pinyin(text: str | None) -> str:
+    """Toneless pinyin syllables of the Han characters in ``text``, space-separated ("" if none).
+
+    For sorting and pinyin search only — never for match keys: homophones
+    (刘/柳/留 → "liu") would make different works collide.
+    """
+    if not has_han(text):
+        return ""
+    from pypinyin import Style, lazy_pinyin
+    return " ".join(lazy_pinyin(to_simplified(text), style=Style.NORMAL, errors="ignore"))
+
+
+def pinyin_sort_text(text: str | None) -> str:
+    """``text`` with every Han character replaced by its toneless pinyin, for alphabetical sorting."""
+    if not has_han(text):
+        return text or ""
+    from pypinyin import Style, lazy_pinyin
+    return " ".join(part.strip() for part in lazy_pinyin(to_simplified(text), style=Style.NORMAL)
+                    if part.strip())

@@ -35,22 +35,33 @@ EXPECTED = {
 #: A few reasons that must stay exactly as counted (they document decisions).
 EXPECTED_REASONS = {
     "MARC 21 holdings record": 304,
-    "no title": 5,
-    "character set unknown": 2,       # ruby-marc/cp866_multirecord.marc
+    "no title": 7,                    # incl. the 2 below
+    "read as CP866": 2,               # ruby-marc/cp866_multirecord.marc: Russian text is read, but it is
+                                      # VINITI's own format (no 245), not MARC 21
+    "character set unknown": 0,
     "ISO 2709:": 4,
 }
 
 
-@pytest.fixture(scope="module")
-def marc21_dir() -> Path:
+def _corpus_dir(name: str) -> Path:
     corpus = Path(os.environ.get("UNIONCAT_CORPUS") or DEFAULT_CORPUS)
-    folder = corpus / "marc21"
+    folder = corpus / name
     if not folder.is_dir():
         message = f"shared corpus not found at {folder} (set UNIONCAT_CORPUS)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+@pytest.fixture(scope="module")
+def marc21_dir() -> Path:
+    return _corpus_dir("marc21")
+
+
+@pytest.fixture(scope="module")
+def unimarc_dir() -> Path:
+    return _corpus_dir("unimarc")
 
 
 def _run(folder: Path):
@@ -104,3 +115,106 @@ def test_corpus_normalises_with_only_record_errors(marc21_dir):
               + "\n".join(f"{n:6} {r[:150]}" for r, n in reasons.most_common()))
     assert measured == EXPECTED, report
     assert by_reason == EXPECTED_REASONS, report
+
+
+# --- UNIMARC / CNMARC --------------------------------------------------------------------
+
+#: Measured on shared/corpus/unimarc (SOURCES.md there), every file read with format "auto".
+EXPECTED_UNIMARC = {
+    "xbib/periouni.mrc": {"normalised": 3064},
+    "qa-catalogue/serial.bnr.1993.mrc": {"normalised": 11},
+    "pymarc/testunimarc.dat": {"normalised": 1},
+    "ruby-marc/cp866_unimarc.marc": {"quarantined_at_normalise": 1},   # VINITI format in CP866, no title tag
+    "xbib/rusmarc.xml": {"normalised": 1},
+    "cnmarc/dp2_sample_cnmarcxml.xml": {"normalised": 10},
+    "cnmarc/dp2_sample_unimarcxml.xml": {"normalised": 10},
+}
+
+
+def _xml_records(path: Path, fmt: str) -> list[RawRecord]:
+    """MARC-like ``<record>``s in any namespace (CNMARC XML uses http://www.nlc.cn/, SRU wraps them)."""
+    from lxml import etree
+
+    root = etree.parse(str(path)).getroot()
+    out = []
+    for element in root.iter():
+        if not isinstance(element.tag, str) or element.tag.rpartition("}")[2] != "record":
+            continue
+        if any(isinstance(c.tag, str) and c.tag.rpartition("}")[2] in ("leader", "datafield") for c in element):
+            out.append(RawRecord(source="corpus", local_id=f"{path.name}#{len(out) + 1}",
+                                 payload=etree.tostring(element), syntax="marcxml", format=fmt))
+    return out
+
+
+def _unimarc_items(folder: Path, fmt: str):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"):
+        name = path.relative_to(folder).as_posix()
+        items = _xml_records(path, fmt) if path.suffix == ".xml" else list(read_path(path, "corpus", format=fmt))
+        yield name, items
+
+
+@pytest.mark.parametrize("fmt", ["auto", "unimarc"])
+def test_unimarc_corpus_normalises_with_only_record_errors(unimarc_dir, fmt):
+    from harvester.presets import HOLDINGS_PRESETS
+
+    holdings = [HOLDINGS_PRESETS[n] for n in ("cnmarc905", "cnmarc906", "koha995")]
+    per_file: dict[str, dict] = {}
+    bugs, reasons = [], Counter()
+    for name, items in _unimarc_items(unimarc_dir, fmt):
+        counts = Counter()
+        for item in items:
+            if not isinstance(item, RawRecord):
+                counts["quarantined_at_read"] += 1
+                continue
+            try:
+                normalise(item, holdings)
+            except RecordError as exc:
+                counts["quarantined_at_normalise"] += 1
+                reasons[str(exc)[:160]] += 1
+            except Exception:  # noqa: BLE001
+                bugs.append(f"{name} {item.local_id}:\n{traceback.format_exc()}")
+            else:
+                counts["normalised"] += 1
+        per_file[name] = dict(counts)
+    assert not bugs, "\n".join(bugs[:5])
+    assert per_file == EXPECTED_UNIMARC, f"{per_file}\n{reasons}"
+    assert all("no title" in r for r in reasons), reasons
+
+
+def test_real_cnmarc_spot_checks(unimarc_dir):
+    from harvester.presets import HOLDINGS_PRESETS
+
+    items = _xml_records(unimarc_dir / "cnmarc" / "dp2_sample_cnmarcxml.xml", "cnmarc")
+    recs = [normalise(i, [HOLDINGS_PRESETS["cnmarc905"]]) for i in items]
+    first = recs[0]
+    assert first.control_number == "990002180740203961" and first.record_format == "cnmarc"
+    assert first.isbns == ["9787503717444"] and first.price == "CNY68.00"
+    assert (first.title, first.title_pinyin) == ("'94中国发展报告", "'94Zhong Guo Fa Zhan Bao Gao")
+    assert (first.responsibility, first.place, first.publisher, first.year) == ("国家统计局编", "北京", "中国统计出版社", 1994)
+    assert first.extent == "320页" and first.languages == ["chi"] and first.countries == ["CN"]
+    assert first.subjects == ["经济发展 -- 概况 -- 中国 -- 1994"]
+    assert [(c.scheme, c.value) for c in first.classifications] == [("clc", "F124")]
+    assert [c.name for c in first.contributors] == ["叶震", "李强", "国家统计局"]
+    assert [(h.library, h.call_number) for h in first.holdings] == [("BNU", "F124/26")]
+    assert sum(1 for r in recs if any(i.startswith("calis:CAL ") for i in r.other_ids)) == 3
+    assert [r.format for r in recs].count("ebook") == 1
+    # the same 10 records served as "unimarcxml" normalise to the same thing
+    again = [normalise(i, [HOLDINGS_PRESETS["cnmarc905"]])
+             for i in _xml_records(unimarc_dir / "cnmarc" / "dp2_sample_unimarcxml.xml", "auto")]
+    def same(r):
+        d = r.to_dict()
+        return {k: v for k, v in d.items() if k not in ("local_id", "holdings")}
+    assert [same(r) for r in again] == [same(r) for r in recs]
+
+
+def test_unimarc_spot_checks(unimarc_dir):
+    (name, items), = [x for x in _unimarc_items(unimarc_dir / "pymarc", "auto")]
+    rec = normalise(items[0])
+    assert (rec.title, rec.year, rec.languages, rec.record_format) == (
+        "L' altra faccia della spirale", 1996, ["ita"], "unimarc")
+    assert rec.contributors[0].name == "Asimov, Isaac" and rec.contributors[0].primary
+    bnr = [normalise(i) for i in read_path(unimarc_dir / "qa-catalogue" / "serial.bnr.1993.mrc", "c", format="auto")]
+    assert all(r.format == "serial" for r in bnr)
+    assert sum(1 for r in bnr if any("double-encoded UTF-8 repaired" in w for w in r.warnings)) >= 5
+    (rus,) = _xml_records(unimarc_dir / "xbib" / "rusmarc.xml", "auto")
+    assert normalise(rus).title == "Сучасна соціальна філософія"

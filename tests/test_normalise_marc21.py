@@ -403,9 +403,19 @@ def test_utf8_flag_with_a_few_bad_bytes_is_repaired_with_a_warning():
 def test_utf8_flag_with_garbage_is_rejected():
     text = "Люди с чистой совестью, повесть"
     payload = marc(df("245", "10", "a", text), leader=UTF8_LEADER).as_marc()
-    payload = payload.replace(text.encode("utf-8"), text.encode("cp866").ljust(len(text.encode("utf-8")), b"\x80"))
+    garbage = bytes((0x80 + (i * 37) % 0x7F) for i in range(len(text.encode("utf-8"))))   # no code page reads it
+    payload = payload.replace(text.encode("utf-8"), garbage)
     message = reason(payload)
     assert message.startswith("character set unknown") and "leader/09 'a'" in message
+
+
+def test_russian_in_one_8bit_code_page_is_read_with_a_warning():
+    text = "Люди с чистой совестью, повесть"
+    payload = marc(df("245", "10", "a", text), leader=UTF8_LEADER).as_marc()
+    payload = payload.replace(text.encode("utf-8"), text.encode("cp866").ljust(len(text.encode("utf-8")), b" "))
+    rec = normalise(raw(payload))
+    assert rec.title == text
+    assert rec.warnings[-1].startswith("fields 245 read as CP866")
 
 
 def test_unknown_coding_scheme_is_warned():
@@ -475,17 +485,23 @@ def unimarc_record() -> MarcRecord:
     return rec
 
 
-@pytest.mark.parametrize("fmt", ["marc21", "auto"])
-def test_unimarc_arriving_as_marc21_is_rejected_with_the_evidence(fmt):
-    message = reason(unimarc_record().as_marc(), fmt=fmt)
-    assert message.startswith("UNIMARC/CNMARC records are not normalised yet")
-    assert "looks like UNIMARC" in message and "title in 200 and no 245" in message
-    assert "100 $a is UNIMARC general processing data" in message
+def test_unimarc_declared_as_marc21_is_rejected_with_the_evidence():
+    message = reason(unimarc_record().as_marc(), fmt="marc21")
+    assert message.startswith("record declared MARC 21 looks like UNIMARC")
+    assert "title in 200 and no 245" in message and "100 $a is UNIMARC general processing data" in message
+    assert "declare format unimarc, cnmarc or auto" in message
 
 
-def test_unimarc_in_marcxml_is_rejected():
-    message = reason(record_to_xml(unimarc_record(), namespace=True), "marcxml")
-    assert "looks like UNIMARC" in message
+def test_unimarc_with_format_auto_is_detected_and_read():
+    rec = normalise(raw(unimarc_record().as_marc(), fmt="auto"))
+    assert (rec.title, rec.record_format, rec.year) == ("Le titre", "unimarc", 1999)
+    assert rec.contributors[0].name == "Dupont, Jean" and rec.responsibility == "Jean Dupont"
+
+
+def test_unimarc_in_marcxml_is_detected():
+    rec = normalise(raw(record_to_xml(unimarc_record(), namespace=True), "marcxml", "auto"))
+    assert rec.title == "Le titre" and rec.record_format == "unimarc"
+    assert "looks like UNIMARC" in reason(record_to_xml(unimarc_record(), namespace=True), "marcxml")
 
 
 def test_cnmarc_in_gb2312_is_recognised_before_the_character_set_is_judged():
@@ -493,11 +509,19 @@ def test_cnmarc_in_gb2312_is_recognised_before_the_character_set_is_judged():
     rec["200"]["a"] = "\u00e0" * 12      # placeholder bytes, swapped for GB2312 below
     payload = rec.as_marc().replace(b"\xe0" * 12, "中国历史文献".encode("gb2312"))
     assert "looks like UNIMARC" in reason(payload)
+    assert normalise(raw(payload, fmt="auto")).title == "中国历史文献"
 
 
 @pytest.mark.parametrize("fmt", ["unimarc", "cnmarc", "UNIMARC"])
-def test_declared_unimarc_is_not_normalised_yet(fmt):
-    assert reason(unimarc_record().as_marc(), fmt=fmt).startswith("UNIMARC/CNMARC records are not normalised yet")
+def test_declared_unimarc_is_read(fmt):
+    rec = normalise(raw(unimarc_record().as_marc(), fmt=fmt))
+    assert rec.title == "Le titre"
+    assert rec.record_format == ("cnmarc" if fmt == "cnmarc" else "unimarc")
+
+
+@pytest.mark.parametrize("fmt", ["unimarc", "cnmarc"])
+def test_marc21_declared_as_unimarc_is_rejected_with_the_evidence(fmt):
+    assert "looks like MARC 21 (title in 245 and no 200)" in reason(GOOD, fmt=fmt)
 
 
 def test_unsupported_formats_and_syntaxes():

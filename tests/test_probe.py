@@ -44,6 +44,6 @@ def test_probe_files(tmp_path: Path):
     assert not none.ok and "no files matching" in none.message
 
 
-def test_probe_unsupported_protocol():
+def test_probe_unreachable_sru():
     result = probe_source(Source(id="z", name="Z", region="E", protocol="sru", url="http://127.0.0.1:1/sru"))
-    assert not result.ok and "not supported yet" in result.message
+    assert not result.ok and "http://127.0.0.1:1/sru" in result.message and "refused" in result.message.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def sources_check(obj: Context, ids: tuple[str, ...]) -> None:
     click.echo(f"{cat.sources.path}: valid, {len(cat.sources.sources)} sources")
     failed = 0
     for source in _select(cat, ids, include_disabled=True):
-        result = probe_source(source)
+        result = probe_source(source, env=os.environ)
         mark = "ok  " if result.ok else "FAIL"
         failed += not result.ok
         click.echo(f"  {mark} {source.id:<16} {result.message} ({result.latency_ms:.0f} ms)")
@@ -267,6 +268,35 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(f"  {s['id']:<16} {s['records']:>7} records  {line}")
     if any(s["last_run"] and s["last_run"]["status"] not in ("ok", "running") for s in data["sources"]):
         raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def quality(obj: Context, source: str | None, as_json: bool) -> None:
+    """Data quality per source: missing titles and identifiers, invalid ISBNs, repairs, quarantine."""
+    cat = obj.catalogue()
+    if source is not None and source not in {s.id for s in cat.sources.sources}:
+        raise click.BadParameter(f"unknown source {source!r}", param_hint="SOURCE")
+    report = pipeline.quality(cat, source)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    for name, q in report.items():
+        click.echo(f"{name}: {q['records']} records, {q['quarantined']} quarantined")
+        click.echo(f"  without title {q['without_title']}, without any identifier {q['without_identifier']}, "
+                   f"with invalid ISBNs {q['with_invalid_isbn']} ({q['invalid_isbns']} numbers), "
+                   f"with repaired encodings {q['with_repairs']}")
+        if q["record_formats"]:
+            click.echo("  formats: " + ", ".join(f"{k} {v}" for k, v in q["record_formats"].items()))
+        for category, n in q["repairs"].items():
+            click.echo(f"  repaired {n:>6}  {category}")
+        for category, n in q["quarantined_by_reason"].items():
+            click.echo(f"  quarantined {n:>6}  {category}")
+            example = q["examples"].get(category, "")
+            if example and example != category:
+                click.echo(f"      e.g. {example[:160]}")
 
 
 @main.command()

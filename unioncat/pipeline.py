@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
 import traceback
 from collections import deque
@@ -29,7 +30,7 @@ from normaliser.store import RecordStore
 from dedupe.build import DedupeReport, dedupe_changes
 from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
-from index.embedded import EmbeddedIndex
+from index.embedded import EmbeddedIndex, IndexSchemaError
 
 from .settings import Settings
 
@@ -63,8 +64,16 @@ class Catalogue:
 
     @property
     def index(self) -> EmbeddedIndex:
+        """The search index; one built by an older schema is dropped and rebuilt from the clusters."""
         if self._index is None:
-            self._index = EmbeddedIndex(self.settings.index_dir)
+            try:
+                self._index = EmbeddedIndex(self.settings.index_dir)
+            except IndexSchemaError as exc:
+                log.warning("%s — rebuilding the index from the stored clusters", exc)
+                shutil.rmtree(self.settings.index_dir)
+                with self.engine.begin() as conn:
+                    set_value(conn, INDEX_CHECKPOINT, 0)
+                self._index = EmbeddedIndex(self.settings.index_dir)
         return self._index
 
     def libraries(self) -> dict[str, tuple[str, str]]:
@@ -125,7 +134,8 @@ def harvest(cat: Catalogue, sources: list[Source], full: bool = False,
                      f"(+{p.counts.added} ~{p.counts.updated} -{p.counts.deleted} "
                      f"!{p.counts.quarantined})")
 
-        report = harvest_source(source, cat.raw, full=full, progress=page)
+        # Secrets (password_env) come from the environment, read here in the wiring, never in the library.
+        report = harvest_source(source, cat.raw, full=full, progress=page, env=os.environ)
         c = report.counts
         progress(f"[{source.id}] {report.status}: {c.added} added, {c.updated} updated, {c.deleted} deleted, "
                  f"{c.unchanged} unchanged, {c.quarantined} quarantined in {report.duration:.1f}s"
@@ -330,3 +340,35 @@ def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) ->
     progress(f"index: {i.indexed} clusters indexed, {i.deleted} removed, {i.total} in the index "
              f"({i.seconds:.1f}s)")
     return out
+
+
+# -- data quality ------------------------------------------------------------------
+
+def quality(cat: Catalogue, source: str | None = None) -> dict:
+    """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores."""
+    from sqlalchemy import func as sql_func
+    from sqlalchemy import select as sql_select
+
+    from harvester.store import quarantine
+    from normaliser.model import Record
+    from normaliser.quality import quality_report
+    from normaliser.store import records as records_table
+
+    query = sql_select(records_table.c.data).where(records_table.c.deleted.is_(False))
+    if source is not None:
+        query = query.where(records_table.c.source == source)
+    q = (sql_select(quarantine.c.source, quarantine.c.stage, quarantine.c.reason, sql_func.count().label("count"))
+         .where(quarantine.c.resolved.is_(False))
+         .group_by(quarantine.c.source, quarantine.c.stage, quarantine.c.reason))
+    if source is not None:
+        q = q.where(quarantine.c.source == source)
+    with cat.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+
+        def live():
+            for (data,) in conn.execute(query.execution_options(yield_per=2000)):
+                yield Record.from_dict(json.loads(data))
+
+        known = [s.id for s in cat.sources.sources if source is None or s.id == source]
+        report = quality_report(live(), rows, known)
+    return {name: q.as_dict() for name, q in report.items()}

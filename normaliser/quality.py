@@ -1,0 +1,120 @@
+"""Data-quality report per member source — pure computation over records and quarantine rows.
+
+What a data-centre operator needs to talk to a member library about its
+export: how many records lack a title or any standard identifier, carry
+invalid ISBNs, needed their character encoding repaired (``Record.warnings``),
+and how many were quarantined, by reason.  Reasons are grouped into a short
+category (the text before the first colon, with numbers and quoted values
+folded) so "ISO 2709: directory entry 7 (245) …" and "… entry 9 (100) …"
+count together; one full example is kept per category.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from .model import Record
+
+__all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category"]
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
+_NUMBER = re.compile(r"\d+")
+
+
+def reason_category(reason: str) -> str:
+    """A quarantine reason without its record-specific details."""
+    text = (reason or "").strip() or "unknown"
+    head, sep, rest = text.partition(":")
+    if sep and head.strip() in ("ISO 2709", "XML is not well-formed"):
+        head = f"{head}: {rest.strip()}"
+    head = _QUOTED.sub("…", head)
+    head = _NUMBER.sub("N", head)
+    return " ".join(head.split())[:120]
+
+
+def warning_category(warning: str) -> str:
+    """A repair warning without the list of fields: "fields 200, 210 read as GB18030 …" → "read as GB18030"."""
+    text = warning or ""
+    for marker in ("double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
+                   "undecodable 880", "leader record length", "not a MARC 21 character coding scheme", "no leader",
+                   "leader is"):
+        if marker in text:
+            return marker
+    m = re.search(r"read as ([A-Z0-9_\- ]+?)(?: \(| although|$)", text)
+    if m:
+        return f"read as {m.group(1).strip()}"
+    return reason_category(text)
+
+
+@dataclass
+class SourceQuality:
+    source: str
+    records: int = 0
+    without_title: int = 0
+    without_identifier: int = 0          # no ISBN, ISSN, OCLC number, LCCN or other id
+    with_invalid_isbn: int = 0
+    invalid_isbns: int = 0               # how many invalid numbers in all
+    with_repairs: int = 0                # records with at least one warning
+    repairs: dict[str, int] = field(default_factory=dict)       # warning category → records
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)   # "stage: category" → count
+    examples: dict[str, str] = field(default_factory=dict)      # category → one full reason or warning
+    record_formats: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _identified(rec: Record) -> bool:
+    return bool(rec.isbns or rec.issns or rec.oclc_numbers or rec.lccns or rec.other_ids)
+
+
+def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (),
+                   sources: Iterable[str] = ()) -> dict[str, SourceQuality]:
+    """Per-source quality from live records and quarantine rows (mappings with source, stage, reason[, count]).
+
+    ``sources`` lists members to report even when they have nothing stored yet.
+    """
+    out: dict[str, SourceQuality] = {s: SourceQuality(s) for s in sources}
+    counters: dict[str, tuple[Counter, Counter, Counter]] = {}
+
+    def get(source: str) -> SourceQuality:
+        if source not in out:
+            out[source] = SourceQuality(source)
+        return out[source]
+
+    for rec in records:
+        q = get(rec.source)
+        repairs, reasons, formats = counters.setdefault(rec.source, (Counter(), Counter(), Counter()))
+        q.records += 1
+        formats[rec.record_format] += 1
+        if not rec.title.strip():
+            q.without_title += 1
+        if not _identified(rec):
+            q.without_identifier += 1
+        if rec.invalid_isbns:
+            q.with_invalid_isbn += 1
+            q.invalid_isbns += len(rec.invalid_isbns)
+        if rec.warnings:
+            q.with_repairs += 1
+            for category in dict.fromkeys(warning_category(w) for w in rec.warnings):
+                repairs[category] += 1
+                q.examples.setdefault(category, next(w for w in rec.warnings if warning_category(w) == category))
+    for row in quarantined:
+        q = get(row["source"])
+        repairs, reasons, formats = counters.setdefault(row["source"], (Counter(), Counter(), Counter()))
+        n = int(row.get("count", 1) or 1)
+        category = f"{row.get('stage') or 'normalise'}: {reason_category(row.get('reason') or '')}"
+        reasons[category] += n
+        q.quarantined += n
+        q.examples.setdefault(category, row.get("reason") or "")
+        if reason_category(row.get("reason") or "").startswith("no title"):
+            q.without_title += n
+    for source, (repairs, reasons, formats) in counters.items():
+        q = out[source]
+        q.repairs = dict(repairs.most_common())
+        q.quarantined_by_reason = dict(reasons.most_common())
+        q.record_formats = dict(formats.most_common())
+    return dict(sorted(out.items()))

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install the Debian packages the Z39.50/SRU harvester and its tests need:
+#   libyaz5      the YAZ library (ZOOM C API) loaded through ctypes (libyaz.so.5)
+#   libyaz-dev   pqf.properties (CQL -> PQF mapping for the test Zebra server)
+#   yaz          yaz-client (the benchmark baseline) and yaz-marcdump
+#   idzebra-2.0  the Zebra Z39.50/SRU server the tests harvest from
+# Skips apt entirely when everything is already present; prints what it does.
+set -eu
+PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0"
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -z "$missing" ]; then
+    echo "install-system-deps: already installed: $PACKAGES"
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-system-deps: missing:$missing — no apt-get here; install them (or their equivalents) by hand" >&2
+    exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "install-system-deps: missing:$missing — run as root: apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+echo "install-system-deps: installing:$missing"
+echo "+ $SUDO apt-get update"
+$SUDO apt-get update -qq
+echo "+ $SUDO apt-get install -y --no-install-recommends$missing"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+echo "install-system-deps: done"
