@@ -318,6 +318,8 @@ def _source(entry: dict, path: Path, index: int) -> Source:
                if k in entry}
     if preset:
         for key in ("database", "charset"):
+            if key == "database" and url and urlsplit(str(url)).path.strip("/"):
+                continue  # the URL names its database: it wins over the preset's usual one
             if getattr(preset, key) and key not in options:
                 options[key] = getattr(preset, key)
     if protocol in ("z3950", "sru"):

@@ -134,3 +134,14 @@ def test_documented_examples_parse():
         ids |= set(parse_sources(data, REPO / "docs" / "sources.yaml").by_id())
     for ils in ("koha", "aleph", "alma", "folio", "huiwen"):
         assert any(ils in i for i in ids), f"docs/sources.md lacks a {ils} example"
+
+
+def test_a_database_in_the_url_wins_over_the_preset(tmp_path):
+    data = yaml.safe_load(MINIMAL)
+    data["sources"].append({"id": "hw", "name": "H", "region": "Wuxi", "ils": "huiwen",
+                            "url": "z3950://127.0.0.1:8210/Default", "base_url": "http://opac.example.cn"})
+    data["sources"].append({"id": "hw2", "name": "H2", "region": "Wuxi", "ils": "huiwen",
+                            "url": "z3950://127.0.0.1:210", "base_url": "http://opac.example.cn"})
+    sf = parse_sources(data, tmp_path / "sources.yaml")
+    assert "database" not in sf.source("hw").options
+    assert sf.source("hw2").options["database"] == "libsys2000"

@@ -310,19 +310,30 @@ def quality(obj: Context, source: str | None, as_json: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--oai-port", default=8081, show_default=True, type=int,
               help="Port of the demo OAI-PMH member (must match sources.yaml).")
+@click.option("--zebra-port", default=8210, show_default=True, type=int,
+              help="Port of the demo Z39.50 member (must match sources.yaml).")
 @click.pass_obj
-def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str, port: int, oai_port: int) -> None:
+def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str, port: int, oai_port: int,
+         zebra_port: int) -> None:
     """Build the demo consortium, run the whole pipeline and serve the catalogue."""
-    from .demo import build_demo, serve_oai_member
+    from .demo import build_demo, serve_oai_member, serve_zebra_member
+    from .zebra import ZebraError
 
     settings = obj.settings
     out_dir = settings.sources_path.resolve().parent / "demo" / "build"
     build_demo(out_dir, settings.cache_dir, records=records, chinese=chinese, log=say)
     url, stop = serve_oai_member(out_dir, port=oai_port)
     say(f"demo OAI-PMH member serving at {url}")
+    zebra = None
+    try:
+        zebra = serve_zebra_member(out_dir, port=zebra_port)
+        say(f"demo Z39.50 member (Zebra) serving at {zebra.url}")
+    except ZebraError as exc:
+        say(f"note: the Z39.50 member is left out of this demo run: {exc}")
     try:
         cat = obj.catalogue()
-        reports = pipeline.harvest(cat, pipeline.select_sources(cat), progress=say)
+        members = [s for s in pipeline.select_sources(cat) if zebra is not None or s.protocol != "z3950"]
+        reports = pipeline.harvest(cat, members, progress=say)
         pipeline.build(cat, progress=say)
         code = _report_harvest(reports)
         say(f"{cat.clusters.count()} catalogue entries, {cat.clusters.count_shared()} held by several libraries")
@@ -335,6 +346,8 @@ def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str,
             waitress_serve(make_app(cat, use_open_index=True), host=host, port=port, threads=8)
     finally:
         stop()
+        if zebra is not None:
+            zebra.stop()
     raise SystemExit(code)
 
 

@@ -42,6 +42,15 @@ def _control(rec: Record, tag: str) -> str:
     return (fields[0].data or "") if fields and fields[0].is_control_field() else ""
 
 
+def _vernacular(rec: Record, tag: str):
+    """The 880 field carrying ``tag`` in its original script (``$6 245-01``), if any."""
+    for field in rec.get_fields("880"):
+        link = field.get("6") or ""
+        if link.startswith(tag + "-"):
+            return field
+    return None
+
+
 def _field(ind: str, subfields: list[tuple[str, str]]) -> bytes | None:
     subfields = [(c, v) for c, v in subfields if v]
     if not subfields:
@@ -96,16 +105,22 @@ def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str 
     fields.append(("100", _field("  ", [("a", f100)])))
     if lang:
         fields.append(("101", _field("0 ", [("a", lang)])))
-    f245 = (rec.get_fields("245") or [None])[0]
+    f245 = _vernacular(rec, "245") or (rec.get_fields("245") or [None])[0]
     if f245 is not None:
+        # A Chinese ILS catalogues a Chinese book in Han script (LoC keeps it in 880, with a
+        # romanised 245): take the original script when there is one, the romanisation as $A.
         part = _clean(" ".join(f245.get_subfields("n", "p")))
+        romanised = _first(rec, "245", "a") if f245.tag == "880" else ""
         fields.append(("200", _field("1 ", [("a", _clean(" ".join(f245.get_subfields("a")))),
+                                            ("A", _clean(romanised)),
                                             ("e", _clean(" ".join(f245.get_subfields("b")))),
                                             ("i", part),
                                             ("f", _clean(" ".join(f245.get_subfields("c"))))])))
     fields.append(("205", _field("  ", [("a", _first(rec, "250", "a"))])))
     imprint = "264" if rec.get_fields("264") else "260"
-    fields.append(("210", _field("  ", [("a", _first(rec, imprint, "a")), ("c", _first(rec, imprint, "b")),
+    pub = _vernacular(rec, imprint)
+    fields.append(("210", _field("  ", [("a", _clean(pub.get("a", "")) if pub else _first(rec, imprint, "a")),
+                                        ("c", _clean(pub.get("b", "")) if pub else _first(rec, imprint, "b")),
                                         ("d", date1)])))
     fields.append(("215", _field("  ", [("a", _first(rec, "300", "a")), ("d", _first(rec, "300", "c"))])))
     clc = ""
@@ -117,8 +132,10 @@ def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str 
         fields.append(("690", _field("  ", [("a", clc), ("v", "5")])))
     main = [f for t in ("100", "110", "111") for f in rec.get_fields(t)]
     for field in main[:1]:
-        fields.append(("701" if field.tag == "100" else "711", _field(
-            " 0" if field.tag == "100" else "02", _name(" ".join(field.get_subfields("a"))) if field.tag == "100"
+        field = _vernacular(rec, field.tag) or field
+        tag = field.tag if field.tag != "880" else field["6"][:3]
+        fields.append(("701" if tag == "100" else "711", _field(
+            " 0" if tag == "100" else "02", _name(" ".join(field.get_subfields("a"))) if tag == "100"
             else [("a", _clean(" ".join(field.get_subfields("a", "b"))))])))
     for field in rec.get_fields("700"):
         fields.append(("702", _field(" 0", _name(" ".join(field.get_subfields("a"))))))

@@ -23,6 +23,7 @@ import pymarc
 from pymarc import Field, Subfield
 from stdnum import isbn as stdisbn
 
+from .cnmarc_demo import to_cnmarc
 from .loc import iter_chunks, iter_language, loc_file
 
 OAI_PORT = 8081
@@ -43,7 +44,9 @@ MEMBERS = (
     Member("suda", 45, "xml"),
     Member("xjtlu", 30, "mrc"),
     Member("jiangnan", 35, "mrc"),
+    Member("njust", 45, "zebra"),
 )
+ZEBRA_PORT = 8210
 
 
 def _bucket(i: int, member: str) -> int:
@@ -157,18 +160,27 @@ def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, chinese: int
     source = loc_file(cache_dir, log=log)
     (out_dir / "dumps").mkdir(parents=True, exist_ok=True)
     (out_dir / "oai").mkdir(parents=True, exist_ok=True)
+    (out_dir / "zebra").mkdir(parents=True, exist_ok=True)
+    huiwen: list[bytes] = []
     bins: dict[str, list[pymarc.Record]] = {m.id: [] for m in MEMBERS}
     log(f"building the demo consortium from {records} LoC records and {chinese} Chinese-language ones")
     chunks = itertools.chain(iter_chunks(source, limit=records), iter_language(source, b"chi", chinese))
     for i, chunk in enumerate(chunks):
         for member in holders(i):
             rec = pymarc.Record(data=chunk, to_unicode=True, force_utf8=True)
+            if member == "njust":
+                # Huiwen: CNMARC in GBK, Han script where the book has it, 905 holdings, 10-digit marc_no
+                huiwen.append(to_cnmarc(rec, f"{i:010d}", library="NJUST", accession=f"NJ{i:08d}"))
+                continue
             TRANSFORMS[member](rec, i)
             bins[member].append(rec)
     counts = {}
+    (out_dir / "zebra" / "njust.mrc").write_bytes(b"".join(huiwen))
     for member in MEMBERS:
         recs = bins[member.id]
-        counts[member.id] = len(recs)
+        counts[member.id] = len(recs) if member.container != "zebra" else len(huiwen)
+        if member.container == "zebra":
+            continue
         if member.container == "mrc":
             with open(out_dir / "dumps" / f"{member.id}.mrc", "wb") as fh:
                 for rec in recs:
@@ -203,3 +215,14 @@ def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
                                  datestamp=DEMO_DATESTAMP, sets=["books"])
     app = make_app(records, repository_name="Southeast University Library (unioncat demo)", batch_size=100)
     return serve(app, host="127.0.0.1", port=port)
+
+
+def serve_zebra_member(out_dir: Path, port: int = ZEBRA_PORT):
+    """Serve the Huiwen member's CNMARC (GBK) records with a real Zebra over Z39.50; returns the server.
+
+    Raises ``unioncat.zebra.ZebraError`` when Zebra is not installed (``make install`` installs it).
+    """
+    from .zebra import start_zebra
+
+    return start_zebra(Path(out_dir) / "zebra", port=port, record_type="mrc", work=Path(out_dir) / "zebra-work",
+                       source_charset="gbk", record_charset="gbk", query_encoding="gbk")
