@@ -246,11 +246,7 @@ class RawStore:
                     .where(raw_records.c.source == rec.source, raw_records.c.local_id == rec.local_id)
                     .values(seen_at=now, datestamp=rec.datestamp)
                 )
-            for item in bad:
-                conn.execute(quarantine.insert().values(
-                    source=item.source, local_id=item.local_id, stage=item.stage, reason=item.reason,
-                    payload=item.payload, run_id=run_id, created_at=now, resolved=False,
-                ))
+            _quarantine(conn, bad, run_id, now)
             if checkpoint is not None:
                 _save_checkpoint(conn, checkpoint)
         return counts
@@ -411,13 +407,8 @@ class RawStore:
         items = list(items)
         if not items:
             return 0
-        now = utcnow()
         with self._lock, self.engine.begin() as conn:
-            conn.execute(quarantine.insert(), [
-                dict(source=i.source, local_id=i.local_id, stage=i.stage, reason=i.reason,
-                     payload=i.payload, run_id=run_id, created_at=now, resolved=False)
-                for i in items
-            ])
+            _quarantine(conn, items, run_id, utcnow())
         return len(items)
 
     def quarantined(self, source: str | None = None, stage: str | None = None, limit: int = 100) -> list[dict]:
@@ -436,6 +427,16 @@ class RawStore:
                 quarantine.c.stage == stage, quarantine.c.resolved.is_(False)))
             return {(s, l) for s, l in rows}
 
+    def quarantine_summary(self, source: str | None = None) -> list[dict]:
+        """Unresolved quarantine grouped by source, stage and reason, with counts."""
+        query = (select(quarantine.c.source, quarantine.c.stage, quarantine.c.reason, func.count().label("count"))
+                 .where(quarantine.c.resolved.is_(False))
+                 .group_by(quarantine.c.source, quarantine.c.stage, quarantine.c.reason))
+        if source is not None:
+            query = query.where(quarantine.c.source == source)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def count_quarantined(self, source: str | None = None, stage: str | None = None) -> int:
         query = select(func.count()).select_from(quarantine).where(quarantine.c.resolved.is_(False))
         if source is not None:
@@ -452,6 +453,28 @@ class RawStore:
                 quarantine.c.source == source, quarantine.c.local_id == local_id,
                 quarantine.c.stage == stage, quarantine.c.resolved.is_(False),
             )).values(resolved=True))
+
+
+def _quarantine(conn, items: list[QuarantinedItem], run_id: int | None, now: datetime) -> None:
+    """Quarantine items; one already there (same source, id, stage, reason and bytes) is only refreshed.
+
+    A file dump is read in full on every run, so its one broken record would
+    otherwise be quarantined again and again.
+    """
+    for item in items:
+        same = and_(quarantine.c.source == item.source, quarantine.c.stage == item.stage,
+                    quarantine.c.reason == item.reason, quarantine.c.resolved.is_(False),
+                    quarantine.c.payload == item.payload,
+                    quarantine.c.local_id.is_(None) if item.local_id is None
+                    else quarantine.c.local_id == item.local_id)
+        existing = conn.execute(select(quarantine.c.id).where(same).limit(1)).first()
+        if existing:
+            conn.execute(update(quarantine).where(quarantine.c.id == existing[0])
+                         .values(run_id=run_id, created_at=now))
+        else:
+            conn.execute(quarantine.insert().values(
+                source=item.source, local_id=item.local_id, stage=item.stage, reason=item.reason,
+                payload=item.payload, run_id=run_id, created_at=now, resolved=False))
 
 
 def _row(rec: RawRecord, run_id: int | None, now: datetime, seq: int) -> dict:

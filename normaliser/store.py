@@ -124,12 +124,14 @@ class RecordStore:
                         out[(source, local_id)] = Record.from_dict(json.loads(data))
         return out
 
-    def iter_live(self, batch: int = 5000) -> Iterator[Record]:
+    def iter_live(self, source: str | None = None, batch: int = 5000) -> Iterator[Record]:
         last = 0
         while True:
+            query = select(records.c.id, records.c.data).where(records.c.deleted.is_(False), records.c.id > last)
+            if source is not None:
+                query = query.where(records.c.source == source)
             with self.engine.connect() as conn:
-                rows = conn.execute(select(records.c.id, records.c.data).where(
-                    records.c.deleted.is_(False), records.c.id > last).order_by(records.c.id).limit(batch)).all()
+                rows = conn.execute(query.order_by(records.c.id).limit(batch)).all()
             if not rows:
                 return
             for _, data in rows:
@@ -148,3 +150,38 @@ class RecordStore:
             rows = conn.execute(select(records.c.source, func.count()).where(records.c.deleted.is_(False))
                                 .group_by(records.c.source))
             return {s: int(n) for s, n in rows}
+
+
+# A data-quality report per source, kept with the harvest run that led to it,
+# so the staff dashboard can show how a member's data changes over time.
+quality_reports = Table(
+    "quality_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False, index=True),
+    Column("run_id", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+
+class QualityStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = write_lock(engine)
+
+    def save(self, source: str, run_id: int | None, data: dict) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(quality_reports.insert().values(source=source, run_id=run_id, created_at=utcnow(),
+                                                         data=json.dumps(data, ensure_ascii=False)))
+
+    def reported_runs(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(select(quality_reports.c.run_id)) if r[0] is not None}
+
+    def history(self, source: str, limit: int = 50) -> list[dict]:
+        """Newest first: ``{"run_id", "created_at", **report}``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(quality_reports).where(quality_reports.c.source == source)
+                                .order_by(quality_reports.c.id.desc()).limit(limit)).mappings().all()
+        return [{"run_id": r["run_id"], "created_at": r["created_at"], **json.loads(r["data"])} for r in rows]

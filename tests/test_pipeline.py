@@ -225,3 +225,22 @@ def test_invalid_sources_file_is_a_clear_cli_error(tmp_path):
                                        "sources", "list"])
     assert result.exit_code == 2
     assert "source 'a': key 'protocol': expected one of oai, file, z3950, sru; got 'ftp'" in result.output
+
+
+def test_each_changing_run_keeps_a_quality_report(consortium):
+    tmp_path, _ = consortium
+    cli(tmp_path, "run")
+    from normaliser.store import QualityStore
+    from unioncat.pipeline import Catalogue
+    from unioncat.settings import load_settings
+
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+    try:
+        history = QualityStore(cat.engine).history("lib-a")
+        assert len(history) == 1 and history[0]["records"] == 4 and history[0]["quarantined"] == 1
+        cli(tmp_path, "run")  # nothing changed: no new report, and the broken record is not quarantined twice
+        assert len(QualityStore(cat.engine).history("lib-a")) == 1
+        assert cat.raw.count_quarantined("lib-a") == 1
+        assert json.loads(cli(tmp_path, "quality", "lib-a", "--json").stdout)["lib-a"]["records"] == 4
+    finally:
+        cat.close()

@@ -26,7 +26,8 @@ from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem, RawStore
 from normaliser import normalise
 from normaliser.errors import RecordError
-from normaliser.store import RecordStore
+from normaliser.quality import quality_report
+from normaliser.store import QualityStore, RecordStore
 from dedupe.build import DedupeReport, dedupe_changes
 from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
@@ -339,6 +340,7 @@ def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) ->
     i = out.index
     progress(f"index: {i.indexed} clusters indexed, {i.deleted} removed, {i.total} in the index "
              f"({i.seconds:.1f}s)")
+    record_quality(cat, progress)
     return out
 
 
@@ -346,29 +348,29 @@ def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) ->
 
 def quality(cat: Catalogue, source: str | None = None) -> dict:
     """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores."""
-    from sqlalchemy import func as sql_func
-    from sqlalchemy import select as sql_select
-
-    from harvester.store import quarantine
-    from normaliser.model import Record
-    from normaliser.quality import quality_report
-    from normaliser.store import records as records_table
-
-    query = sql_select(records_table.c.data).where(records_table.c.deleted.is_(False))
-    if source is not None:
-        query = query.where(records_table.c.source == source)
-    q = (sql_select(quarantine.c.source, quarantine.c.stage, quarantine.c.reason, sql_func.count().label("count"))
-         .where(quarantine.c.resolved.is_(False))
-         .group_by(quarantine.c.source, quarantine.c.stage, quarantine.c.reason))
-    if source is not None:
-        q = q.where(quarantine.c.source == source)
-    with cat.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(q).mappings()]
-
-        def live():
-            for (data,) in conn.execute(query.execution_options(yield_per=2000)):
-                yield Record.from_dict(json.loads(data))
-
-        known = [s.id for s in cat.sources.sources if source is None or s.id == source]
-        report = quality_report(live(), rows, known)
+    known = [s.id for s in cat.sources.sources if source is None or s.id == source]
+    report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known)
     return {name: q.as_dict() for name, q in report.items()}
+
+
+def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
+    """Keep a quality report with each source's newest harvest run that changed something.
+
+    Runs after the build, so the report describes the records that run
+    brought; a run already reported is left alone.
+    """
+    store = QualityStore(cat.engine)
+    done = store.reported_runs()
+    kept = 0
+    for source, run in cat.raw.last_runs().items():
+        changed = run["added"] or run["updated"] or run["deleted"]
+        if run["status"] != "ok" or not changed or run["id"] in done:
+            continue
+        data = quality(cat, source).get(source)
+        if data is not None:
+            store.save(source, run["id"], data)
+            kept += 1
+    if kept:
+        progress(f"quality reports kept for {kept} source(s)")
+    return kept
+
