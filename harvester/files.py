@@ -278,7 +278,7 @@ def _read_marcxml(handle: IO[bytes], head: bytes, source_id: str, format: str, e
     try:
         for _event, element in iterparse(stream, events=("end",), encoding=encoding):
             ns, local = _local(element.tag)
-            if local != "record" or ns not in (MARC_NS, None):
+            if local != "record" or not _marc_shaped(element, ns):
                 continue
             n += 1
             yield _xml_record(element, ns, source_id, format, f"{name}#{n}")
@@ -291,6 +291,16 @@ def _read_marcxml(handle: IO[bytes], head: bytes, source_id: str, format: str, e
     except InvalidXMLError as exc:
         message = str(exc).replace(_WRAPPER.decode(), "root")
         yield StreamBroken(source_id, name, f"{name}: {message} (after {n} record(s))")
+
+
+def _marc_shaped(element: etree._Element, ns: str | None) -> bool:
+    """A MARC ``record``: in the MARC 21 slim namespace, none, or any other namespace whose record
+    has leader/controlfield/datafield children (CNMARC XML uses ``http://www.nlc.cn/``); a protocol
+    envelope's ``record`` (SRU's) has none of those and is passed over."""
+    if ns in (MARC_NS, None):
+        return True
+    prefix = f"{{{ns}}}"
+    return any(child.tag in (prefix + "leader", prefix + "controlfield", prefix + "datafield") for child in element)
 
 
 def _xml_record(element: etree._Element, ns: str | None, source_id: str, format: str,

@@ -251,3 +251,23 @@ def test_missing_path_is_a_failed_run(tmp_path, store):
     assert report.status == "failed"
     assert "'dump'" in report.error and "gone.mrc" in report.error and "no such file" in report.error
     assert store.runs("dump")[0]["status"] == "failed"
+
+
+def test_cnmarc_xml_in_its_own_namespace_inside_an_sru_envelope(tmp_path):
+    """Chinese Alma/dp2 exports put CNMARC XML in http://www.nlc.cn/; the SRU envelope's record is not MARC."""
+    doc = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><records>'
+        + "".join(
+            f'<record><recordSchema>cnmarcxml</recordSchema><recordData>'
+            f'<record xmlns="http://www.nlc.cn/"><leader>01576nam0 2200409   4500</leader>'
+            f'<controlfield tag="001">99000{n}</controlfield>'
+            f'<datafield tag="200" ind1="1" ind2=" "><subfield code="a">中国发展报告{n}</subfield></datafield>'
+            f'</record></recordData></record>' for n in (1, 2))
+        + "</records></searchRetrieveResponse>").encode("utf-8")
+    path = tmp_path / "cnmarc.xml"
+    path.write_bytes(doc)
+    items = list(read_path(path, "bnu", format="cnmarc"))
+    assert [i.local_id for i in items] == ["990001", "990002"]
+    assert all(isinstance(i, RawRecord) and i.syntax == "marcxml" for i in items)
+    assert "中国发展报告1".encode("utf-8") in items[0].payload

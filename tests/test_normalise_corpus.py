@@ -131,26 +131,10 @@ EXPECTED_UNIMARC = {
 }
 
 
-def _xml_records(path: Path, fmt: str) -> list[RawRecord]:
-    """MARC-like ``<record>``s in any namespace (CNMARC XML uses http://www.nlc.cn/, SRU wraps them)."""
-    from lxml import etree
-
-    root = etree.parse(str(path)).getroot()
-    out = []
-    for element in root.iter():
-        if not isinstance(element.tag, str) or element.tag.rpartition("}")[2] != "record":
-            continue
-        if any(isinstance(c.tag, str) and c.tag.rpartition("}")[2] in ("leader", "datafield") for c in element):
-            out.append(RawRecord(source="corpus", local_id=f"{path.name}#{len(out) + 1}",
-                                 payload=etree.tostring(element), syntax="marcxml", format=fmt))
-    return out
-
-
 def _unimarc_items(folder: Path, fmt: str):
+    """Every file through the harvester's own reader (CNMARC XML in http://www.nlc.cn/ inside SRU too)."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"):
-        name = path.relative_to(folder).as_posix()
-        items = _xml_records(path, fmt) if path.suffix == ".xml" else list(read_path(path, "corpus", format=fmt))
-        yield name, items
+        yield path.relative_to(folder).as_posix(), list(read_path(path, "corpus", format=fmt))
 
 
 @pytest.mark.parametrize("fmt", ["auto", "unimarc"])
@@ -184,7 +168,7 @@ def test_unimarc_corpus_normalises_with_only_record_errors(unimarc_dir, fmt):
 def test_real_cnmarc_spot_checks(unimarc_dir):
     from harvester.presets import HOLDINGS_PRESETS
 
-    items = _xml_records(unimarc_dir / "cnmarc" / "dp2_sample_cnmarcxml.xml", "cnmarc")
+    items = list(read_path(unimarc_dir / "cnmarc" / "dp2_sample_cnmarcxml.xml", "corpus", format="cnmarc"))
     recs = [normalise(i, [HOLDINGS_PRESETS["cnmarc905"]]) for i in items]
     first = recs[0]
     assert first.control_number == "990002180740203961" and first.record_format == "cnmarc"
@@ -200,7 +184,7 @@ def test_real_cnmarc_spot_checks(unimarc_dir):
     assert [r.format for r in recs].count("ebook") == 1
     # the same 10 records served as "unimarcxml" normalise to the same thing
     again = [normalise(i, [HOLDINGS_PRESETS["cnmarc905"]])
-             for i in _xml_records(unimarc_dir / "cnmarc" / "dp2_sample_unimarcxml.xml", "auto")]
+             for i in read_path(unimarc_dir / "cnmarc" / "dp2_sample_unimarcxml.xml", "corpus", format="auto")]
     def same(r):
         d = r.to_dict()
         return {k: v for k, v in d.items() if k not in ("local_id", "holdings")}
@@ -216,5 +200,5 @@ def test_unimarc_spot_checks(unimarc_dir):
     bnr = [normalise(i) for i in read_path(unimarc_dir / "qa-catalogue" / "serial.bnr.1993.mrc", "c", format="auto")]
     assert all(r.format == "serial" for r in bnr)
     assert sum(1 for r in bnr if any("double-encoded UTF-8 repaired" in w for w in r.warnings)) >= 5
-    (rus,) = _xml_records(unimarc_dir / "xbib" / "rusmarc.xml", "auto")
+    (rus,) = read_path(unimarc_dir / "xbib" / "rusmarc.xml", "corpus", format="auto")
     assert normalise(rus).title == "Сучасна соціальна філософія"
