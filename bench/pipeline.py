@@ -31,12 +31,13 @@ sys.path.insert(0, str(REPO))
 from harvester.config import parse_sources  # noqa: E402
 from index.backend import SearchQuery  # noqa: E402
 from unioncat import pipeline  # noqa: E402
+from unioncat.cnmarc_demo import to_cnmarc  # noqa: E402
 from unioncat.demo import MEMBERS, TRANSFORMS, holders  # noqa: E402
 from unioncat.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 
 HOLDINGS = {"nju": "generic949", "seu": "koha952", "njnu": "sierra945", "suda": "alma_ava",
-            "xjtlu": "folio952", "jiangnan": "marc852"}
+            "xjtlu": "folio952", "jiangnan": "marc852", "njust": "cnmarc905"}
 
 
 def free_port() -> int:
@@ -58,8 +59,11 @@ def build_members(n: int, out: Path, cache: Path) -> dict[str, int]:
     for i, chunk in enumerate(iter_chunks(loc_file(cache), limit=n)):
         for member in holders(i):
             rec = pymarc.Record(data=chunk, to_unicode=True, force_utf8=True)
-            TRANSFORMS[member](rec, i)
             counts[member] += 1
+            if member == "njust":  # the Huiwen member: CNMARC in GBK (a file here; bench/zoom.py times Z39.50)
+                files[member].write(to_cnmarc(rec, f"{i:010d}", library="NJUST"))
+                continue
+            TRANSFORMS[member](rec, i)
             if member == "seu":
                 files[member].write(pymarc.record_to_xml(rec, namespace=True) + b"\n")
             else:
@@ -76,7 +80,7 @@ def baseline_parse(paths: list[Path]) -> tuple[int, float]:
     started = time.perf_counter()
     for path in paths:
         for data in iter_chunks(path):
-            pymarc.Record(data=data, to_unicode=True, force_utf8=True)
+            pymarc.Record(data=data, to_unicode=True, force_utf8=True, utf8_handling="replace")
             n += 1
     return n, time.perf_counter() - started
 
@@ -118,7 +122,8 @@ def main() -> None:
                 entry |= {"protocol": "oai", "url": f"http://127.0.0.1:{port}/oai", "metadata_prefix": "marcxml",
                           "set": "books", "timeout": 300}
             else:
-                entry |= {"protocol": "file", "path": str(work / "dumps" / f"{m.id}.mrc")}
+                entry |= {"protocol": "file", "path": str(work / "dumps" / f"{m.id}.mrc"),
+                          "format": "cnmarc" if m.id == "njust" else "marc21"}
             sources["sources"].append(entry)
         settings = load_settings(env={}, data_dir=work / "var", sources_path=work / "sources.yaml",
                                  cache_dir=args.cache)
