@@ -49,6 +49,7 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "id": cluster.id,
         "title": rec.full_title,
         "title_alt": title_alt,
+        "title_original": next((p.text for p in rec.parallel if p.tag == "245" and p.text), ""),
         "title_sort": sort_key(rec.full_title or (title_alt[0] if title_alt else "")),
         "author": authors[0] if authors else "",
         "authors": authors,

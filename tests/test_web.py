@@ -364,3 +364,32 @@ def test_search_backend_failure_is_503(env):
     assert response.status_code == 503 and "Search unavailable" in response.text
     assert client.get("/search.json?q=x").get_json()["error"]["message"] == "index directory is gone"
     assert client.get("/record/c-zh-history").status_code == 200  # record pages read the store
+
+
+def test_result_rows_show_the_original_script_title_above_the_romanised_one(tmp_path):
+    """LoC catalogues Chinese books with a romanised 245 and the Han title in 880: readers look for the Han."""
+    from dedupe.model import Cluster
+    from dedupe.store import ClusterStore
+    from harvester.config import parse_sources
+    from harvester.db import make_engine, metadata, sqlite_url
+    from index.documents import to_document
+    from index.embedded import EmbeddedIndex
+    from normaliser.model import Holding, ParallelField, Record
+    from web import create_app
+
+    engine = make_engine(sqlite_url(tmp_path / "db.sqlite"))
+    metadata.create_all(engine)
+    rec = Record(source="a", local_id="1", title="Zhongguo Guizhou Miao zu xiu hui", year=1998,
+                 parallel=[ParallelField("245", "中國貴州苗族繡繪", "$1")], holdings=[Holding("a", "1")])
+    cluster = Cluster(id="ucx", record=rec, members=[("a", "1")])
+    ClusterStore(engine).save([cluster])
+    index = EmbeddedIndex(tmp_path / "ix")
+    index.add([to_document(cluster, {"a": ("Library A", "Nanjing")})])
+    index.commit()
+    sources = parse_sources({"consortium": {"name": "C"}, "sources": [
+        {"id": "a", "name": "Library A", "region": "Nanjing", "protocol": "file", "path": "x.mrc"}]}, tmp_path / "s.yaml")
+    client = create_app({"SOURCES": sources, "DB_ENGINE": engine, "SEARCH_BACKEND": index}).test_client()
+    page = client.get("/search?q=苗族").get_data(as_text=True)
+    assert page.index("中國貴州苗族繡繪") < page.index("Zhongguo Guizhou Miao zu xiu hui")
+    assert client.get("/search.json?q=苗族").get_json()["hits"][0]["title_original"] == "中國貴州苗族繡繪"
+    index.close()

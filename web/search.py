@@ -96,6 +96,8 @@ def hit_summary(doc: dict) -> dict:
         "id": doc["id"],
         "url": url_for("record.record", cluster_id=doc["id"], fmt="html"),
         "title": doc.get("title", ""),
+        # the title in its own script (an 880 beside a romanised 245): what a Chinese reader looks for
+        "title_original": doc.get("title_original", ""),
         "author": doc.get("author", ""),
         "year": doc.get("year"),
         "format": doc.get("format", ""),
