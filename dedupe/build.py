@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from normaliser.model import Record
 from normaliser.store import RecordStore
 
 from .cluster import assign_ids, group_records

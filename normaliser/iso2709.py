@@ -18,6 +18,7 @@ from pymarc.leader import Leader
 
 from .charset import cyrillic_decode, decode_field, looks_gb
 from .errors import RecordError
+from .fields import is_utf8 as _is_utf8
 
 __all__ = ["parse", "read_directory", "decode", "first_subfield", "GARBAGE_RATIO"]
 
@@ -171,14 +172,6 @@ def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
     warnings.append(f"fields {listed} read as {codec.upper()} (Russian 8-bit code page), which the record's "
                     f"format does not allow (leader/09 {leader[9]!r})")
     return record, warnings
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def parse(payload: bytes) -> tuple[Record, list[str]]:

@@ -8,9 +8,7 @@ harvest; each group of tags then has one small function.
 """
 from __future__ import annotations
 
-import datetime
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pymarc import Field
@@ -22,6 +20,7 @@ from .formats import marc_format
 from .holdings import extract_holdings
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
+from .fields import MAX_YEAR, first as _first, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
     from harvester.presets import HoldingsMapping
@@ -34,8 +33,6 @@ NOT_BIBLIOGRAPHIC = {
     "z": "authority", "w": "classification", "q": "community information",
 }
 
-_MAX_YEAR = datetime.date.today().year + 5
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _MAX_NOTES = 5
 
 
@@ -43,34 +40,8 @@ def _values(field: Field, codes: str) -> list[str]:
     return [s.value for s in field.subfields if s.code in codes]
 
 
-def _first(field: Field, code: str) -> str:
-    for s in field.subfields:
-        if s.code == code:
-            return s.value
-    return ""
-
-
 def _joined(field: Field, codes: str) -> str:
     return clean(" ".join(s.value for s in field.subfields if s.code in codes))
-
-
-def _unique(values: Iterable[str], fold: bool = False) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    for value in values:
-        key = value.casefold() if fold else value
-        if value and key not in seen:
-            seen.add(key)
-            out.append(value)
-    return out
-
-
-def _year(text: str) -> int | None:
-    for match in _YEAR.finditer(text):
-        year = int(match.group(1))
-        if 1000 <= year <= _MAX_YEAR:
-            return year
-    return None
 
 
 # --- identifiers -------------------------------------------------------------
@@ -171,7 +142,7 @@ def _imprint(rec: Record, by_tag: dict[str, list[Field]], f008: str) -> None:
         rec.place = clean(_first(ordered[0], "a"))
         rec.publisher = clean(_first(ordered[0], "b"))
     date1 = f008[7:11]
-    if len(date1) == 4 and date1.isdigit() and f008[6:7] not in ("b", "n", "|") and 1000 <= int(date1) <= _MAX_YEAR:
+    if len(date1) == 4 and date1.isdigit() and f008[6:7] not in ("b", "n", "|") and 1000 <= int(date1) <= MAX_YEAR:
         rec.year = int(date1)
         return
     for field in ordered + [f for f in f264 if f.indicator2 == "4"]:

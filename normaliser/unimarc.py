@@ -24,8 +24,6 @@ names; 801 cataloguing source; 856; holdings fields by mapping (905/906/995…).
 """
 from __future__ import annotations
 
-import datetime
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +37,7 @@ from .errors import RecordError
 from .holdings import extract_holdings
 from .model import Classification, Contributor, Record
 from .text import clean, normalize_space
+from .fields import MAX_YEAR, first as _first, is_utf8 as _is_utf8, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
     from harvester.presets import HoldingsMapping
@@ -53,8 +52,6 @@ CHARSETS = {
     "20": "GB 2312", "50": "ISO 10646 (Unicode)",
 }
 _CONTROL_TAGS = frozenset(f"{n:03d}" for n in range(1, 10))
-_MAX_YEAR = datetime.date.today().year + 5
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _tuple_new = tuple.__new__
 _MAX_NOTES = 5
 
@@ -72,14 +69,6 @@ def charset_codes(field100_a: str | None) -> tuple[str, str]:
 
 
 # --- reading ISO 2709 ----------------------------------------------------------------
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
 
 def _declared_charset(codes: tuple[str, str]) -> str:
     if "50" in codes:
@@ -182,32 +171,6 @@ def _decode_legacy(data: bytes, declared: str, record_codec: str | None) -> tupl
 
 def _values(field: Field, codes: str) -> list[str]:
     return [s.value for s in field.subfields if s.code in codes]
-
-
-def _first(field: Field, code: str) -> str:
-    for s in field.subfields:
-        if s.code == code:
-            return s.value
-    return ""
-
-
-def _unique(values: Iterable[str], fold: bool = False) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    for value in values:
-        key = value.casefold() if fold else value
-        if value and key not in seen:
-            seen.add(key)
-            out.append(value)
-    return out
-
-
-def _year(text: str) -> int | None:
-    for match in _YEAR.finditer(text):
-        year = int(match.group(1))
-        if 1000 <= year <= _MAX_YEAR:
-            return year
-    return None
 
 
 def _joined(values: Iterable[str], sep: str = " ") -> str:
@@ -376,7 +339,7 @@ def _imprint(rec: Record, by_tag: dict[str, list[Field]], f100: str) -> None:
             break
     # 100 $a/08 type of date, /09-12 date 1 ("d1994", "e1994"; "a" for serials start year).
     date1 = f100[9:13]
-    if len(date1) == 4 and date1.isdigit() and f100[8:9] not in ("", "u") and 1000 <= int(date1) <= _MAX_YEAR:
+    if len(date1) == 4 and date1.isdigit() and f100[8:9] not in ("", "u") and 1000 <= int(date1) <= MAX_YEAR:
         rec.year = int(date1)
         return
     for field in ordered:

@@ -1,0 +1,49 @@
+"""Small helpers shared by the MARC 21 and UNIMARC readers (one copy, not two)."""
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+
+from pymarc import Field
+
+#: A year later than this is a typo or a placeholder, not a publication date.
+MAX_YEAR = datetime.date.today().year + 5
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def first(field: Field, code: str) -> str:
+    """The first value of subfield ``code`` ("" when absent)."""
+    for s in field.subfields:
+        if s.code == code:
+            return s.value
+    return ""
+
+
+def unique(values: Iterable[str], fold: bool = False) -> list[str]:
+    """Non-empty values in order, without repeats (case-insensitively when ``fold``)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        key = value.casefold() if fold else value
+        if value and key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
+
+
+def year_in(text: str) -> int | None:
+    """The first plausible four-digit year in ``text``."""
+    for match in _YEAR.finditer(text):
+        year = int(match.group(1))
+        if 1000 <= year <= MAX_YEAR:
+            return year
+    return None
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
