@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 from dedupe.model import Cluster
 from normaliser.model import Record
-from normaliser.text import has_han, pinyin, pinyin_sort_text
+from normaliser.text import clean, has_han, pinyin, pinyin_sort_text
 
 from .querytext import isbn_forms
 
@@ -49,7 +49,7 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "id": cluster.id,
         "title": rec.full_title,
         "title_alt": title_alt,
-        "title_original": next((p.text for p in rec.parallel if p.tag == "245" and p.text), ""),
+        "title_original": original_title(rec),
         "title_sort": sort_key(rec.full_title or (title_alt[0] if title_alt else "")),
         "author": authors[0] if authors else "",
         "authors": authors,
@@ -85,6 +85,12 @@ def _pinyin_text(rec: Record, doc: dict) -> str:
     if getattr(rec, "title_pinyin", ""):
         parts.append(rec.title_pinyin.casefold())
     return "\n".join(dict.fromkeys(p for p in parts if p))
+
+
+def original_title(rec: Record) -> str:
+    """The title proper in its own script (the 880 paired with 245), without the statement of responsibility."""
+    text = next((p.text for p in rec.parallel if p.tag == "245" and p.text), "")
+    return clean(text.split(" / ")[0]) if text else ""
 
 
 def sort_key(title: str) -> str:

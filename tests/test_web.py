@@ -380,7 +380,7 @@ def test_result_rows_show_the_original_script_title_above_the_romanised_one(tmp_
     engine = make_engine(sqlite_url(tmp_path / "db.sqlite"))
     metadata.create_all(engine)
     rec = Record(source="a", local_id="1", title="Zhongguo Guizhou Miao zu xiu hui", year=1998,
-                 parallel=[ParallelField("245", "中國貴州苗族繡繪", "$1")], holdings=[Holding("a", "1")])
+                 parallel=[ParallelField("245", "中國貴州苗族繡繪 / 速泰熙, 楊志麟 ; 歧従文", "$1")], holdings=[Holding("a", "1")])
     cluster = Cluster(id="ucx", record=rec, members=[("a", "1")])
     ClusterStore(engine).save([cluster])
     index = EmbeddedIndex(tmp_path / "ix")
