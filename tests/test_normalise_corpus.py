@@ -8,7 +8,6 @@ normalised shows up here (with a per-file breakdown) and must be explained.
 """
 from __future__ import annotations
 
-import os
 import traceback
 from collections import Counter
 from pathlib import Path
@@ -19,10 +18,10 @@ from harvester.files import DumpError, read_path
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError
+from corpus import corpus_dir
 
 pytestmark = pytest.mark.corpus
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 #: Measured on the corpus described by shared/corpus/marc21/SOURCES.md (385 files).
 EXPECTED = {
@@ -43,25 +42,14 @@ EXPECTED_REASONS = {
 }
 
 
-def _corpus_dir(name: str) -> Path:
-    corpus = Path(os.environ.get("UNIONCAT_CORPUS") or DEFAULT_CORPUS)
-    folder = corpus / name
-    if not folder.is_dir():
-        message = f"shared corpus not found at {folder} (set UNIONCAT_CORPUS)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def marc21_dir() -> Path:
-    return _corpus_dir("marc21")
+    return corpus_dir("marc21")
 
 
 @pytest.fixture(scope="module")
 def unimarc_dir() -> Path:
-    return _corpus_dir("unimarc")
+    return corpus_dir("unimarc")
 
 
 def _run(folder: Path):

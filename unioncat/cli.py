@@ -350,5 +350,60 @@ def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str,
     raise SystemExit(code)
 
 
+# -- dedupe quality ---------------------------------------------------------------------
+
+@main.group()
+def dedupe() -> None:
+    """Measure how well records are deduplicated."""
+
+
+@dedupe.command("evaluate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--gold", "gold_path", required=True, type=click.Path(dir_okay=False), metavar="GOLD.csv",
+              help="CSV with the header source,local_id,entity (local_id is the record's 001).")
+@click.option("--by-rule", is_flag=True, help="Break the scores down by the match-key kind that joined each pair.")
+def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> None:
+    """Cluster MARC files (one member each, named by the file) and score the clusters against a gold file.
+
+    Prints one JSON line: pairwise precision, recall and F1 over the records the gold file lists.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from dedupe.evaluate import evaluate, parse_gold
+
+    missing = [f for f in [gold_path, *files] if not Path(f).is_file()]
+    if missing:
+        raise click.UsageError(f"no such file: {', '.join(missing)}")
+    try:
+        with open(gold_path, encoding="utf-8-sig", newline="") as fh:
+            gold = parse_gold(fh, gold_path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.UsageError(str(exc)) from None
+    stems = {Path(f).stem for f in files}
+    unknown = sorted({s for s, _ in gold if s not in stems})
+    if unknown:
+        raise click.UsageError(f"{gold_path}: source(s) {', '.join(unknown)} name no FILE "
+                               f"(sources are file names without extension: {', '.join(sorted(stems))})")
+    with tempfile.TemporaryDirectory(prefix="unioncat-evaluate-") as tmp:
+        try:
+            clustered = pipeline.cluster_files(files, tmp, progress=say)
+        except ConfigError as exc:
+            raise click.UsageError(f"FILE names become source ids: {exc}") from None
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    predicted = {k: cid for k, (_, cid) in clustered.members.items()}
+    lost = [k for k in gold if k not in predicted]
+    if lost:
+        examples = ", ".join(f"{s}/{l}" for s, l in lost[:5])
+        raise click.UsageError(f"{gold_path}: {len(lost)} of {len(gold)} gold rows matched no record "
+                               f"(unknown 001, or the record was quarantined), e.g. {examples}")
+    if clustered.quarantined:
+        say(f"note: {clustered.quarantined} record(s) quarantined (not listed in the gold file)")
+    keys = {k: ks for k, (ks, _) in clustered.members.items()} if by_rule else None
+    result = evaluate(gold, predicted, keys, ignored_keys=clustered.refused_keys)
+    click.echo(json.dumps(result.as_dict()))
+
+
 def run_main() -> None:  # pragma: no cover
     main()

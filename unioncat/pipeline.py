@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
-from harvester.config import Source, SourcesFile, load_sources
+from harvester.config import Source, SourcesFile, load_sources, parse_sources
 from harvester.db import get_value, make_engine, metadata, set_value
 from harvester.harvest import HarvestReport, harvest_source
 from harvester.raw import RawRecord
@@ -374,3 +375,47 @@ def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
         progress(f"quality reports kept for {kept} source(s)")
     return kept
 
+
+
+# -- dedupe evaluation ----------------------------------------------------------------
+
+@dataclass
+class ClusteredFiles:
+    """Member keys and clusters of MARC files run through harvest → normalise → dedupe."""
+
+    members: dict[tuple[str, str], tuple[list[str], str | None]]  # (source, 001) → (match keys, cluster id)
+    refused_keys: set[str]
+    quarantined: int
+
+
+def file_sources(paths: Iterable[os.PathLike | str]) -> SourcesFile:
+    """A consortium of one ``file`` member per MARC file, its id the file name without extension."""
+    entries = []
+    for p in paths:
+        path = Path(p).resolve()
+        entries.append({"id": path.stem, "name": path.stem, "region": "evaluation", "protocol": "file",
+                        "path": str(path)})
+    return parse_sources({"consortium": {"name": "dedupe evaluation"}, "sources": entries}, "<files>")
+
+
+def cluster_files(paths: Iterable[os.PathLike | str], data_dir: os.PathLike | str,
+                  progress: Progress = _quiet) -> ClusteredFiles:
+    """Harvest, normalise and dedupe MARC files in a fresh data folder; no index.
+
+    Raises ``ConfigError`` for a file name that is not a valid source id (or
+    two files with one name) and ``RuntimeError`` when a file cannot be read.
+    """
+    sources = file_sources(paths)
+    data_dir = Path(data_dir)
+    cat = Catalogue(Settings(data_dir=data_dir, sources_path=data_dir / "sources.yaml"), sources)
+    try:
+        reports = harvest(cat, list(sources.sources), full=True, progress=progress)
+        failed = [r for r in reports if r.status != "ok"]
+        if failed:
+            raise RuntimeError("; ".join(f"{r.source}: {r.error}" for r in failed))
+        normalised = normalise_stage(cat, progress)
+        deduped = dedupe_stage(cat, progress)
+        return ClusteredFiles(members=cat.members.load(), refused_keys=set(deduped.refused_keys),
+                              quarantined=sum(r.counts.quarantined for r in reports) + normalised.quarantined)
+    finally:
+        cat.close()
