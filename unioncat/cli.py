@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import time
 
 import click
 
@@ -305,6 +307,8 @@ def quality(obj: Context, source: str | None, as_json: bool) -> None:
               help="Chinese-language LoC records (with Han-script 880 fields) to add.")
 @click.option("--serve/--no-serve", "serve_after", default=True, show_default=True,
               help="Serve the catalogue when the pipeline is done.")
+@click.option("--members-only", is_flag=True,
+              help="Only serve the OAI-PMH and Z39.50 members (until Ctrl-C), for `unioncat run` in another shell.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--oai-port", default=8081, show_default=True, type=int,
@@ -312,8 +316,8 @@ def quality(obj: Context, source: str | None, as_json: bool) -> None:
 @click.option("--zebra-port", default=8210, show_default=True, type=int,
               help="Port of the demo Z39.50 member (must match sources.yaml).")
 @click.pass_obj
-def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str, port: int, oai_port: int,
-         zebra_port: int) -> None:
+def demo(obj: Context, records: int, chinese: int, serve_after: bool, members_only: bool, host: str, port: int,
+         oai_port: int, zebra_port: int) -> None:
     """Build the demo consortium, run the whole pipeline and serve the catalogue."""
     from .demo import build_demo, serve_oai_member, serve_zebra_member
     from .zebra import ZebraError
@@ -330,6 +334,15 @@ def demo(obj: Context, records: int, chinese: int, serve_after: bool, host: str,
     except ZebraError as exc:
         say(f"note: the Z39.50 member is left out of this demo run: {exc}")
     try:
+        if members_only:
+            say("demo members are serving; run `unioncat run` in another shell (Ctrl-C to stop)")
+            # a plain `kill` must stop Zebra too: turn SIGTERM into an exit that runs the finally below
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                raise SystemExit(0) from None
         cat = obj.catalogue()
         members = [s for s in pipeline.select_sources(cat) if zebra is not None or s.protocol != "z3950"]
         reports = pipeline.harvest(cat, members, progress=say)
