@@ -7,6 +7,9 @@ from collections.abc import Iterable
 
 from pymarc import Field
 
+from . import identifiers
+from .text import normalize_space
+
 #: A year later than this is a typo or a placeholder, not a publication date.
 MAX_YEAR = datetime.date.today().year + 5
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -47,3 +50,20 @@ def is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def issns_in(fields: Iterable[Field]) -> tuple[list[str], list[str]]:
+    """(valid ISSNs, invalid ones as given) from ISSN fields: MARC 21 022 and UNIMARC 011 share
+    their subfields ($a the ISSN, $y incorrect, $z cancelled)."""
+    issns, bad = [], []
+    for field in fields:
+        for sub in field.subfields:
+            if sub.code == "a":
+                number = identifiers.issn(sub.value)
+                if number:
+                    issns.append(number)
+                elif sub.value.strip():
+                    bad.append(normalize_space(sub.value))
+            elif sub.code in ("y", "z") and sub.value.strip():
+                bad.append(normalize_space(sub.value))
+    return unique(issns), unique(bad)

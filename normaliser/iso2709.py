@@ -39,6 +39,19 @@ _CONTROL_TAGS = frozenset(f"{n:03d}" for n in range(1, 10))
 _tuple_new = tuple.__new__
 
 
+_BLANK = Indicators(" ", " ")
+
+
+def decoded_field(tag: str, text: str) -> Field:
+    """A pymarc field from one field's decoded text (indicators, then ``\x1f``-separated subfields)."""
+    if tag in _CONTROL_TAGS:
+        return Field(tag, data=text)
+    parts = text.split("\x1f")
+    ind = parts[0]
+    subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
+    return _data_field(tag, _BLANK if ind == "  " else Indicators(*(ind + "  ")[:2]), subfields)
+
+
 def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> Field:
     """A pymarc data field without ``Field.__init__``'s argument checks (hot path; inputs are known good).
 
@@ -153,7 +166,6 @@ def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
     codec = found[1]
     record = Record(leader=leader)
     record.leader = Leader(leader)
-    blank = Indicators(" ", " ")
     tags = []
     for tag, data in entries:
         if data.isascii() or _is_utf8(data):
@@ -161,13 +173,7 @@ def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
         else:
             text = data.decode(codec, "replace")
             tags.append(tag)
-        if tag in _CONTROL_TAGS:
-            record.fields.append(Field(tag, data=text))
-            continue
-        parts = text.split("\x1f")
-        ind = parts[0]
-        subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
-        record.fields.append(_data_field(tag, blank if ind == "  " else Indicators(*(ind + "  ")[:2]), subfields))
+        record.fields.append(decoded_field(tag, text))
     listed = ", ".join(dict.fromkeys(tags[:8])) + ("…" if len(tags) > 8 else "")
     warnings.append(f"fields {listed} read as {codec.upper()} (Russian 8-bit code page), which the record's "
                     f"format does not allow (leader/09 {leader[9]!r})")
@@ -196,7 +202,6 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
     damaged = 0
     repaired: dict[str, list[str]] = {}
     dropped = 0
-    blank = Indicators(" ", " ")
     for tag, data in entries:
         if data.isascii() and b"\x1b" not in data:
             text = data.decode("ascii")
@@ -219,13 +224,7 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
                 tags = repaired.setdefault(how, [])
                 if tag not in tags:
                     tags.append(tag)
-        if tag in _CONTROL_TAGS:
-            fields.append(Field(tag, data=text))
-            continue
-        parts = text.split("\x1f")
-        ind = parts[0]
-        subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
-        fields.append(_data_field(tag, blank if ind == "  " else Indicators(*(ind + "  ")[:2]), subfields))
+        fields.append(decoded_field(tag, text))
 
     if damaged:
         chars = sum(len(data) for _, data in entries)

@@ -20,7 +20,7 @@ from .formats import marc_format
 from .holdings import extract_holdings
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
-from .fields import MAX_YEAR, first as _first, unique as _unique, year_in as _year
+from .fields import MAX_YEAR, first as _first, issns_in, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
     from harvester.presets import HoldingsMapping
@@ -62,18 +62,7 @@ def _identifiers(rec: Record, by_tag: dict[str, list[Field]], control_001: str, 
                     invalid.append(given)
     rec.isbns, rec.invalid_isbns = _unique(isbns), _unique(invalid)
 
-    issns, bad_issns = [], []
-    for field in by_tag.get("022", ()):
-        for sub in field.subfields:
-            if sub.code == "a":
-                number = identifiers.issn(sub.value)
-                if number:
-                    issns.append(number)
-                elif sub.value.strip():
-                    bad_issns.append(normalize_space(sub.value))
-            elif sub.code in ("y", "z") and sub.value.strip():
-                bad_issns.append(normalize_space(sub.value))
-    rec.issns, rec.invalid_issns = _unique(issns), _unique(bad_issns)
+    rec.issns, rec.invalid_issns = issns_in(by_tag.get("022", ()))
 
     oclc = []
     if control_003.strip().upper() == "OCOLC" or control_001.lstrip().lower().startswith(("ocm", "ocn", "on")):

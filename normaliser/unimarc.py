@@ -37,7 +37,7 @@ from .errors import RecordError
 from .holdings import extract_holdings
 from .model import Classification, Contributor, Record
 from .text import clean, normalize_space
-from .fields import MAX_YEAR, first as _first, is_utf8 as _is_utf8, unique as _unique, year_in as _year
+from .fields import MAX_YEAR, first as _first, issns_in, is_utf8 as _is_utf8, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
     from harvester.presets import HoldingsMapping
@@ -51,8 +51,6 @@ CHARSETS = {
     "08": "ISO 8957 (Hebrew) table 1", "09": "ISO 8957 (Hebrew) table 2", "11": "ISO 5426-2",
     "20": "GB 2312", "50": "ISO 10646 (Unicode)",
 }
-_CONTROL_TAGS = frozenset(f"{n:03d}" for n in range(1, 10))
-_tuple_new = tuple.__new__
 _MAX_NOTES = 5
 
 #: leader/06 of UNIMARC records that are not bibliographic (authorities, classification, holdings).
@@ -85,14 +83,13 @@ def _declared_charset(codes: tuple[str, str]) -> str:
 def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
            field100_a: str | None) -> tuple[MarcRecord, list[str]]:
     """Decode the fields of a UNIMARC record read by :func:`normaliser.iso2709.read_directory`."""
-    from .iso2709 import GARBAGE_RATIO, _data_field
+    from .iso2709 import GARBAGE_RATIO, decoded_field
 
     codes = charset_codes(field100_a)
     declared = _declared_charset(codes)
     record = MarcRecord(leader=leader)
     record.leader = Leader(leader)
     fields = record.fields
-    blank = Indicators(" ", " ")
     damaged = 0
     repaired: dict[str, list[str]] = {}
     record_codec: str | None = None    # a legacy code page found once holds for the whole record
@@ -114,13 +111,7 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
             damaged += bad
             if how != {"gb18030": "GB18030", "iso5426": "ISO 5426"}.get(declared):
                 repaired.setdefault(how, []).append(tag)
-        if tag in _CONTROL_TAGS:
-            fields.append(Field(tag, data=text))
-            continue
-        parts = text.split("\x1f")
-        ind = parts[0]
-        subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
-        fields.append(_data_field(tag, blank if ind == "  " else Indicators(*(ind + "  ")[:2]), subfields))
+        fields.append(decoded_field(tag, text))
     if damaged:
         chars = sum(len(data) for _, data in entries)
         if damaged > GARBAGE_RATIO * chars:
@@ -219,18 +210,7 @@ def _identifiers(rec: Record, by_tag: dict[str, list[Field]]) -> None:
     rec.price = "; ".join(_unique(p for p in prices if p))
     rec.isbn_qualifiers = _unique(q for q in quals if q)
 
-    issns, bad_issns = [], []
-    for field in by_tag.get("011", ()):
-        for sub in field.subfields:
-            if sub.code == "a":
-                number = identifiers.issn(sub.value)
-                if number:
-                    issns.append(number)
-                elif sub.value.strip():
-                    bad_issns.append(normalize_space(sub.value))
-            elif sub.code in ("y", "z") and sub.value.strip():
-                bad_issns.append(normalize_space(sub.value))
-    rec.issns, rec.invalid_issns = _unique(issns), _unique(bad_issns)
+    rec.issns, rec.invalid_issns = issns_in(by_tag.get("011", ()))
 
     oclc, other = [], []
     for field in by_tag.get("035", ()):
