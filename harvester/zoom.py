@@ -203,7 +203,26 @@ class Record:
     syntax: str
 
 
-class ResultSet:
+class _Closing:
+    """``with`` support and a best-effort ``close`` on garbage collection: ZOOM objects hold C memory."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class ResultSet(_Closing):
     """A search's result set; records are fetched with batched present requests."""
 
     def __init__(self, conn: "Connection", handle: int, query: str):
@@ -264,20 +283,9 @@ class ResultSet:
             self._conn._lib.ZOOM_resultset_destroy(self._rs)
             self._rs = None
 
-    def __enter__(self) -> "ResultSet":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
-class Connection:
+class Connection(_Closing):
     """One Z39.50 or SRU connection (not shareable between threads: use one per thread).
 
     ``url``: ``z3950://host:port/Database`` (or ``tcp:host:port/Database``), or an ``http(s)`` SRU
@@ -401,14 +409,3 @@ class Connection:
             self._lib.ZOOM_connection_destroy(self._conn)
             self._conn = None
 
-    def __enter__(self) -> "Connection":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001
-            pass
