@@ -3,10 +3,15 @@
 #   libyaz5      the YAZ library (ZOOM C API) loaded through ctypes (libyaz.so.5)
 #   libyaz-dev   pqf.properties (CQL -> PQF mapping for the test Zebra server)
 #   yaz          yaz-client (the benchmark baseline) and yaz-marcdump
-#   idzebra-2.0  the Zebra Z39.50/SRU server the tests harvest from
+#   idzebra-2.0  the Zebra Z39.50/SRU server the tests harvest from (and `unioncat publish zebra` serves)
+#   redis-server the job queue (rq) for distributed runs; tests start their own on loopback
+#   postgresql   the production store; tests start a throwaway cluster (initdb + pg_ctl)
+#   chromium, chromium-driver, fonts-wqy-microhei
+#                headless browser tests of the web catalogue, with a font that renders Chinese
+#   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
 # Skips apt entirely when everything is already present; prints what it does.
 set -eu
-PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0"
+PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium chromium-driver fonts-wqy-microhei unzip"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
