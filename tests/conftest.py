@@ -11,6 +11,8 @@ import normaliser.store  # noqa: F401 - registers the record tables on the share
 from harvester.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
+from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Engine:
