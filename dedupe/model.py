@@ -14,13 +14,16 @@ class Cluster:
     description, enriched with every member's identifiers, and carrying the
     holdings of every member (``record.holdings``).  ``members`` lists the
     (source, local_id) of the member records behind it; ``match_keys`` says
-    which keys joined them (explainable merges).
+    which keys joined them (explainable merges).  ``work_key`` is shared by
+    the clusters of other editions of the same work (empty when unknown), so
+    a record page can list "other editions".
     """
 
     id: str
     record: Record
     members: list[tuple[str, str]] = field(default_factory=list)
     match_keys: list[str] = field(default_factory=list)
+    work_key: str = ""
 
     @property
     def sources(self) -> list[str]:

@@ -24,6 +24,7 @@ clusters = Table(
     Column("data", Text, nullable=False),
     Column("members", Text, nullable=False),
     Column("match_keys", Text, nullable=False),
+    Column("work_key", String(200), nullable=False, default=""),
     Column("member_count", Integer, nullable=False),
     Column("source_count", Integer, nullable=False),
     Column("created_seq", Integer, nullable=False),
@@ -32,6 +33,7 @@ clusters = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_clusters_seq", clusters.c.seq)
+Index("ix_clusters_work_key", clusters.c.work_key)
 
 cluster_redirects = Table(
     "cluster_redirects",
@@ -104,6 +106,18 @@ class ClusterStore:
                 yield _cluster(row)
             last = rows[-1]["id"]
 
+    def other_editions(self, cluster: Cluster, limit: int = 20) -> list[Cluster]:
+        """Live clusters sharing ``cluster``'s work key (other editions of the same work), newest first."""
+        if not cluster.work_key:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(clusters).where(
+                clusters.c.work_key == cluster.work_key, clusters.c.id != cluster.id,
+                clusters.c.deleted.is_(False)).limit(limit)).mappings().all()
+        found = [_cluster(r) for r in rows]
+        found.sort(key=lambda c: -(c.record.year or 0))
+        return found
+
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(clusters)
@@ -122,6 +136,7 @@ def _cluster(row) -> Cluster:
         record=Record.from_dict(json.loads(row["data"])),
         members=[tuple(m) for m in json.loads(row["members"])],
         match_keys=json.loads(row["match_keys"]),
+        work_key=row["work_key"] or "",
     )
 
 
@@ -141,6 +156,7 @@ def write_clusters(conn, changed: list[Cluster]) -> None:
             data=json.dumps(c.record.to_dict(), ensure_ascii=False),
             members=json.dumps([list(m) for m in c.members], ensure_ascii=False),
             match_keys=json.dumps(c.match_keys, ensure_ascii=False),
+            work_key=c.work_key,
             member_count=len(c.members), source_count=len(c.sources), seq=seq, deleted=False, updated_at=now,
         )
         if c.id in present:
@@ -184,6 +200,7 @@ dedupe_members = Table(
     Column("source", String(64), primary_key=True),
     Column("local_id", String(255), primary_key=True),
     Column("match_keys", Text, nullable=False),
+    Column("work_key", String(200), nullable=False, default=""),
     Column("cluster_id", String(32), index=True),
 )
 
