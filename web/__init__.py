@@ -28,7 +28,7 @@ from flask import Flask
 from harvester.config import SourcesFile, load_sources
 from harvester.db import make_engine
 
-from . import csrf, errors, present
+from . import csrf, errors, i18n, present
 from .context import Services
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False     # readable CJK in the JSON twins
     app.json.sort_keys = False
     present.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     errors.register(app)
 
