@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from .presets import HOLDINGS_PRESETS, ILS_PRESETS, HoldingsMapping, mapping
+from .signon import SignOn, parse_sign_on
 
 PROTOCOLS = ("oai", "file", "z3950", "sru")
 FORMATS = ("marc21", "unimarc", "cnmarc", "oai_dc", "auto")
@@ -42,6 +43,8 @@ SOURCE_KEYS = {
     "encoding", "pattern",
     # holdings and links
     "holdings", "opac_url", "opac_isbn_url", "opac_ids_stable", "ill_url",
+    # reader services (see harvester/signon.py)
+    "ill_params", "sign_on",
     # transport
     "timeout", "max_retries", "retry_after_max", "delay",
 }
@@ -98,6 +101,10 @@ class Source:
     opac_isbn_url: str | None = None
     opac_ids_stable: bool = True
     ill_url: str | None = None
+    #: extra OpenURL parameters for this member's ILL requests (over the consortium's ``ill_params``)
+    ill_params: dict[str, str] = field(default_factory=dict)
+    #: how this member's readers sign on (OpenID Connect or CAS), or None
+    sign_on: SignOn | None = None
     schedule: timedelta | None = None
     schedule_text: str | None = None
     enabled: bool = True
@@ -311,6 +318,10 @@ def _source(entry: dict, path: Path, index: int) -> Source:
         raise err("set", "expected an OAI-PMH setSpec string")
     if entry.get("ill_url") is not None:
         _check_url(entry["ill_url"], path, sid, "ill_url")
+    ill_params = entry.get("ill_params") or {}
+    if not isinstance(ill_params, dict):
+        raise err("ill_params", "expected a mapping of extra OpenURL parameters (e.g. {rfr_id: …, svc_id: …})")
+    sign_on = parse_sign_on(entry.get("sign_on"), err)
     options = {k: entry[k] for k in ("syntax", "query", "record_schema", "database", "charset", "query_charset",
                                      "element_set", "user", "password_env", "batch_size", "pattern", "from",
                                      "sru_version", "incremental", "incremental_query", "ids", "lookup_query",
@@ -328,6 +339,7 @@ def _source(entry: dict, path: Path, index: int) -> Source:
         id=sid, name=name.strip(), region=region.strip(), protocol=protocol, format=fmt, url=url, path=file_path,
         metadata_prefix=prefix, set=oai_set, ils=preset.name if preset else None, holdings=holdings,
         opac_url=opac_url, opac_isbn_url=opac_isbn_url, opac_ids_stable=stable, ill_url=entry.get("ill_url"),
+        ill_params={str(k): str(v) for k, v in ill_params.items()}, sign_on=sign_on,
         schedule=schedule, schedule_text=schedule_text, enabled=enabled, timeout=float(numbers["timeout"]),
         max_retries=int(numbers["max_retries"]), retry_after_max=float(numbers["retry_after_max"]),
         delay=float(numbers["delay"]), encoding=entry.get("encoding"), options=options,

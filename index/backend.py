@@ -10,10 +10,16 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
   finds ``中国历史``.  A text that is an ISBN (10 or 13, with or without
   hyphens) matches that ISBN exactly, whichever form the record had.
 * ``fields`` are advanced-search fields (``title``, ``author``, ``subject``,
-  ``publisher``, ``isbn``), each with the same word rules, all ANDed.
+  ``publisher``, ``isbn``, ``issn``, ``callnumber``, ``classification``), each
+  with the same word rules, all ANDed.  ``isbn``/``issn`` match the identifier
+  in any form; ``callnumber`` and ``classification`` match a leading part
+  (``I247`` finds ``I247.5/123``).
 * ``filters`` narrow by facet value: every value given must match (drill-down),
   so facet counts always describe the current result set.  ``year`` also takes
   ranges: ``"1990-1999"``, ``"1990-"``, ``"-1999"``.
+* ``any_of`` scopes a search: for each facet named, a document must have at
+  least one of the values (a region, or the members of a named group of
+  libraries from ``sources.yaml``).  Facet counts describe the scoped set.
 * ``sort``: ``relevance`` (default), ``year`` (oldest first), ``-year`` (newest
   first) or ``title``; records without a year sort last either way.
 * ``offset + limit`` is capped at :data:`MAX_WINDOW`, like Elasticsearch's
@@ -29,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 #: Facets every backend computes, in display order.
-FACETS = ("library", "region", "language", "format", "year", "subject")
+FACETS = ("library", "region", "language", "format", "year", "subject", "classification")
 #: Advanced-search fields.
-FIELDS = ("title", "author", "subject", "publisher", "isbn")
+FIELDS = ("title", "author", "subject", "publisher", "isbn", "issn", "callnumber", "classification")
 SORTS = ("relevance", "year", "-year", "title")
 MAX_WINDOW = 10_000
 DEFAULT_FACET_SIZE = 30
@@ -58,6 +64,8 @@ class SearchQuery:
     #: which facets to compute (None: all of :data:`FACETS`) and how many values each
     facets: tuple[str, ...] | None = None
     facet_size: int = DEFAULT_FACET_SIZE
+    #: scope: facet name → values, at least one of which must match (OR within, AND across names)
+    any_of: dict[str, list[str]] = field(default_factory=dict)
 
     def validate(self) -> "SearchQuery":
         """Check names and clamp numbers; raise :class:`QueryError` for programming errors."""
@@ -66,6 +74,9 @@ class SearchQuery:
         for name in self.filters:
             if name not in FACETS:
                 raise QueryError(f"unknown filter {name!r}; expected one of {', '.join(FACETS)}")
+        for name in self.any_of:
+            if name not in FACETS:
+                raise QueryError(f"unknown scope {name!r}; expected one of {', '.join(FACETS)}")
         for name in self.fields:
             if name not in FIELDS:
                 raise QueryError(f"unknown field {name!r}; expected one of {', '.join(FIELDS)}")

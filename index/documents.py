@@ -12,7 +12,10 @@ other contributor), ``responsibility``, ``year``, ``format``, ``languages``,
 ``subjects``, ``isbns`` (ISBN-13 and the derived ISBN-10), ``invalid_isbns``,
 ``issns``, ``publisher``, ``place``, ``edition``, ``series``,
 ``classifications`` ([{scheme, value}]), ``holdings`` ([{source, library,
-region, call_number, location, status, local_id}]), ``libraries`` (member
+region, call_number, location, status, local_id}]), ``call_numbers`` (every
+copy's call number, for the call-number search), ``class_tops`` (the top level
+of each classification, ``"CLC I"``, ``"LCC PL"``, ``"DDC 300"``: the
+classification facet), ``libraries`` (member
 source ids: the library facet), ``regions``, ``library_count``, ``all``
 (every searchable word in one text), ``pinyin`` (toneless pinyin syllables of
 the Han characters in titles and names, plus the cataloguer's pinyin: for
@@ -69,6 +72,8 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "edition": rec.edition,
         "series": list(rec.series),
         "classifications": [{"scheme": c.scheme, "value": c.value} for c in rec.classifications],
+        "class_tops": list(dict.fromkeys(t for c in rec.classifications if (t := class_top(c.scheme, c.value)))),
+        "call_numbers": list(dict.fromkeys(h["call_number"] for h in holdings if h["call_number"])),
         "holdings": holdings,
         "libraries": sources,
         "regions": regions,
@@ -91,6 +96,30 @@ def original_title(rec: Record) -> str:
     """The title proper in its own script (the 880 paired with 245), without the statement of responsibility."""
     text = next((p.text for p in rec.parallel if p.tag == "245" and p.text), "")
     return clean(text.split(" / ")[0]) if text else ""
+
+
+_CLASS_LETTERS = re.compile(r"^\s*([A-Za-z]+)")
+_CLASS_DIGITS = re.compile(r"^\s*(\d)")
+
+
+def class_top(scheme: str, value: str) -> str:
+    """The top level of a class number, prefixed by its scheme: what the classification facet offers.
+
+    CLC (中图法) and LCC: the leading letters (CLC's main class is one letter, except T's
+    two-letter industrial classes, ``TP``); DDC and UDC: the first digit's hundred/main class.
+    """
+    scheme = (scheme or "other").lower()
+    if scheme in ("clc", "lcc"):
+        match = _CLASS_LETTERS.match(value or "")
+        if not match:
+            return ""
+        letters = match.group(1).upper()
+        top = (letters[:2] if letters.startswith("T") else letters[:1]) if scheme == "clc" else letters
+        return f"{scheme.upper()} {top}"
+    match = _CLASS_DIGITS.match(value or "")
+    if not match:
+        return ""
+    return f"{scheme.upper()} {match.group(1)}00" if scheme == "ddc" else f"{scheme.upper()} {match.group(1)}"
 
 
 def sort_key(title: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -48,7 +49,9 @@ TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 
                ("pinyin", 0.5))
 #: Facet name → fast field holding its values.
 FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
-                "year": "year", "subject": "subject_facet"}
+                "year": "year", "subject": "subject_facet", "classification": "class_facet"}
+#: Advanced-search fields matched on a leading part of the value (``I247`` finds ``I247.5/123``).
+PREFIX_FIELDS = ("callnumber", "classification")
 SORT_FIELDS = {"year": ("year", Order.Asc), "-year": ("year", Order.Desc), "title": ("title_sort", Order.Asc)}
 
 
@@ -62,7 +65,10 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
     for name, _ in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
-    for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "title_sort"):
+    for name in PREFIX_FIELDS:
+        sb.add_text_field(name, tokenizer_name="raw")
+    for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "class_facet",
+                 "title_sort"):
         sb.add_text_field(name, tokenizer_name="raw", fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("library_count", indexed=True, fast=True)
@@ -223,6 +229,12 @@ class EmbeddedIndex:
             d.add_text("isbn", value)
         for value in doc.get("issns", []):
             d.add_text("issn", value)
+        for value in doc.get("call_numbers", []):
+            d.add_text("callnumber", _prefix_key(value))
+        for c in doc.get("classifications", []):
+            d.add_text("classification", _prefix_key(c["value"]))
+        for value in doc.get("class_tops", []):
+            d.add_text("class_facet", value)
         for field, key in (("library", "libraries"), ("region", "regions"), ("language", "languages")):
             for value in dict.fromkeys(doc.get(key, [])):
                 if value:
@@ -258,14 +270,28 @@ class EmbeddedIndex:
                 isbn = as_isbn13(value)
                 compact = value.replace("-", "").replace(" ", "").upper()
                 must.append(self._isbn_query(isbn) if isbn else Query.term_query(self.schema, "isbn", compact))
+            elif name == "issn":
+                must.append(Query.term_query(self.schema, "issn", as_issn(value) or value.strip().upper()))
+            elif name in PREFIX_FIELDS:
+                must.append(self._prefix(name, value))
             else:
                 self._clauses(parse_text(value), ((name, 1.0),), must, must_not)
         for name, values in q.filters.items():
             for value in values:
                 must.append(self._filter(name, value))
+        for name, values in q.any_of.items():
+            options = [(tantivy.Occur.Should, self._filter(name, v)) for v in values if v]
+            must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
         return _all_of(must, must_not)
+
+    def _prefix(self, name: str, value: str) -> Query:
+        """Values starting with ``value`` (case, spaces and full-width forms ignored)."""
+        key = _prefix_key(value)
+        if not key:
+            return Query.all_query()
+        return Query.regex_query(self.schema, name, _regex_literal(key) + ".*")
 
     def _isbn_query(self, isbn13: str) -> Query:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
@@ -303,6 +329,7 @@ class EmbeddedIndex:
         if not names:
             return {}
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
+               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())),
                tuple(names), q.facet_size, self._generation)
         with self._lock:
             cached = self._facet_cache.get(key)
@@ -323,6 +350,15 @@ class EmbeddedIndex:
 def _add_text(doc: Document, field: str, text: str) -> None:
     if text:
         doc.add_text(field, fold_for_search(text))
+
+
+def _prefix_key(value: str) -> str:
+    return re.sub(r"\s+", "", fold_for_search(value or "")).upper()
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a literal in tantivy's (Rust) regex syntax: every non-alphanumeric as ``\\x{..}``."""
+    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
 
 
 def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import Any
 
 import pymarc
 from flask import Flask
 
 from web import create_app
+from web.auth import secrets_from
 
 from .pipeline import Catalogue
 
@@ -26,6 +28,8 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False) 
         "SECRET_KEY": cat.settings.secret_key,
         "STAFF_PASSWORD": cat.settings.staff_password,
         "PAGE_SIZE": page_size,
+        # sign-on client secrets named in sources.yaml, read here in the wiring, never in the library
+        "SECRETS": secrets_from(cat.sources, os.environ),
     }
     if use_open_index:
         config["SEARCH_BACKEND"] = cat.index

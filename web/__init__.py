@@ -15,6 +15,9 @@
     the staff sign-in password; unset (the default) disables the staff area
 ``PAGE_SIZE``
     results per page (default 20)
+``SECRETS``
+    sign-on client secrets: environment variable name → value, for the ``client_secret_env``
+    names in sources.yaml (the CLI passes them with :func:`web.auth.secrets_from`)
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "STAFF_PASSWORD": None,
     "PAGE_SIZE": 20,
+    "SECRETS": {},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -66,10 +70,13 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import record, search, staff
+    from . import auth, basket, reader, record, search, staff
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
+    reader.init_app(app)
+    auth.init_app(app)
+    basket.init_app(app)
     app.after_request(_security_headers)
     return app
 

@@ -131,3 +131,10 @@ def http_url(value) -> str:
     if isinstance(value, str) and re.match(r"^https?://[^\s\"'<>]+$", value.strip(), re.IGNORECASE):
         return value.strip()
     return ""
+
+
+def safe_next(value: str | None) -> str | None:
+    """Only a path on this site (never ``//host`` or ``http://…``): no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None

@@ -7,12 +7,12 @@ while the index catches up.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
 
 from dedupe.model import Cluster
 from index.documents import holdings_of
 
-from . import links
+from . import citations, links, reader
 from .context import services
 from .errors import RecordNotFound
 
@@ -46,7 +46,8 @@ def record(cluster_id: str, fmt: str):
     data = record_view(cluster)
     if fmt == "json":
         return jsonify(data)
-    return render_template("record.html", **data)
+    return render_template("record.html", **data,
+                           json_ld=citations.json_ld(cluster.record, data["permalink"], data["holdings"]))
 
 
 def record_view(cluster: Cluster) -> dict:
@@ -54,8 +55,8 @@ def record_view(cluster: Cluster) -> dict:
     rec = cluster.record
     consortium = svc.sources.consortium
     permalink = _absolute(url_for("record.record", cluster_id=cluster.id, fmt="html"))
-    holdings = holdings_by_library(cluster)
-    home = svc.source(request.args.get("home", ""))
+    home = svc.source(request.args.get("home", "")) or reader.home_library()
+    holdings = reader.order_holdings(holdings_by_library(cluster), home)
     description = rec.to_dict()
     description.pop("holdings")
     description.pop("warnings")
@@ -68,14 +69,17 @@ def record_view(cluster: Cluster) -> dict:
         "parallel": parallel_groups(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
-        "members": [{"source": s, "local_id": i} for s, i in cluster.members],
+        "home_library": home.id if home else None,
+        "get_it": reader.get_it(rec, holdings, home, permalink),
+        "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
+                     "format": _member_format(s)} for s, i in cluster.members],
+        "other_editions": other_editions(cluster),
         "match_keys": cluster.match_keys,
         "citation": links.citation(rec, permalink),
         "links": {
-            "ill": links.ill_url(rec, consortium.ill_url, home.ill_url if home else None, rft_id=permalink,
-                                 params=consortium.ill_params),
+            "ill": reader.ill_link(rec, home, permalink),
             "ask": links.ask_url(consortium.ask_url, rec, permalink),
-            "login": links.login_url(consortium.login_url, _absolute(request.full_path.rstrip("?"))),
+            "login": _login_link(),
         },
     }
 
@@ -96,6 +100,28 @@ def holdings_by_library(cluster: Cluster) -> list[dict]:
         group["items"].append({k: h[k] for k in ("call_number", "location", "status", "branch", "volume",
                                                    "local_id")} | {"opac_url": opac})
     return list(groups.values())
+
+
+def other_editions(cluster: Cluster) -> list[dict]:
+    """The other editions of the same work (clusters sharing dedupe's work key), newest first."""
+    return [{"id": c.id, "title": c.record.full_title, "edition": c.record.edition, "year": c.record.year,
+             "publisher": c.record.publisher, "library_count": len(set(c.sources)),
+             "url": url_for("record.record", cluster_id=c.id, fmt="html")}
+            for c in services().clusters.other_editions(cluster)]
+
+
+def _login_link() -> str | None:
+    """Our own sign-on page when a member offers OIDC or CAS, else the consortium's ``login_url``."""
+    if session.get("reader"):
+        return None
+    if any(s.sign_on for s in services().sources.sources):
+        return url_for("auth.login", next=request.full_path.rstrip("?"))
+    return links.login_url(services().sources.consortium.login_url, _absolute(request.full_path.rstrip("?")))
+
+
+def _member_format(source_id: str) -> str:
+    source = services().source(source_id)
+    return source.format if source else "marc21"
 
 
 def parallel_groups(cluster: Cluster) -> dict[str, list[str]]:

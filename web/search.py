@@ -1,8 +1,10 @@
 """The search page (``/``, ``/search``) and its JSON twin (``/search.json``).
 
 Query parameters: ``q`` (words, "phrases", -excluded, or an ISBN), advanced
-``title``/``author``/``subject``/``publisher``/``isbn``, ``year_from``/``year_to``,
-``f=<facet>:<value>`` (repeatable facet filters), ``sort`` and ``page``.
+``title``/``author``/``subject``/``publisher``/``isbn``/``issn``/``callnumber``/
+``classification``, ``year_from``/``year_to``, ``f=<facet>:<value>`` (repeatable
+facet filters), ``scope`` (``region:<name>``, ``group:<id>`` from sources.yaml's
+``groups``, or ``library:<id>``), ``sort`` and ``page``.
 Anything malformed is ignored rather than refused: readers edit URLs.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
 
+from . import citations
 from .context import services
 from .present import facet_label
 
@@ -31,7 +34,7 @@ def search(fmt: str):
         return jsonify(data)
     if isbn_lookup and data["total"] == 1:
         return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
-    return render_template("search.html", **data, sort_labels=SORT_LABELS)
+    return render_template("search.html", **data, sort_labels=SORT_LABELS, scopes=scope_options())
 
 
 def run_search() -> tuple[dict, bool]:
@@ -52,7 +55,8 @@ def run_search() -> tuple[dict, bool]:
     sort = sort if sort in SORTS else "relevance"
     max_page = MAX_WINDOW // page_size
     page = min(max(_int(args.get("page"), 1), 1), max_page)
-    query = SearchQuery(text=text, filters=filters, fields=fields, sort=sort,
+    scope, any_of = read_scope(args.get("scope", ""))
+    query = SearchQuery(text=text, filters=filters, fields=fields, sort=sort, any_of=any_of,
                         offset=(page - 1) * page_size, limit=page_size)
     svc = services()
     results = svc.backend.search(query)
@@ -60,6 +64,7 @@ def run_search() -> tuple[dict, bool]:
     selected = {(n, v) for n, vs in filters.items() for v in vs}
     data = {
         "query": {"q": text, "fields": fields, "year_from": year_from, "year_to": year_to, "sort": sort,
+                  "scope": scope,
                   "filters": [{"name": n, "value": v, "label": facet_label(n, v, names)} for n, v in
                               sorted(selected)]},
         "total": results.total,
@@ -75,6 +80,28 @@ def run_search() -> tuple[dict, bool]:
     }
     isbn_lookup = bool(as_isbn13(text) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
+
+
+def read_scope(value: str) -> tuple[str, dict[str, list[str]]]:
+    """``region:Nanjing`` / ``group:xianlin`` / ``library:nju`` → the backend's ``any_of``; unknown → no scope."""
+    svc = services()
+    kind, _, name = value.partition(":")
+    if kind == "region" and name in {s.region for s in svc.sources.sources}:
+        return value, {"region": [name]}
+    if kind == "library" and svc.source(name):
+        return value, {"library": [name]}
+    group = next((g for g in svc.sources.groups if g.id == name), None) if kind == "group" else None
+    if group is not None:
+        return value, {"library": list(group.members)}
+    return "", {}
+
+
+def scope_options() -> list[dict]:
+    """What the scope selector offers: the regions, then the named groups of libraries."""
+    svc = services()
+    regions = list(dict.fromkeys([*svc.sources.regions, *(s.region for s in svc.sources.sources)]))
+    return ([{"value": f"region:{r}", "label": r, "kind": "region"} for r in regions]
+            + [{"value": f"group:{g.id}", "label": g.name, "kind": "group"} for g in svc.sources.groups])
 
 
 def hit_summary(doc: dict) -> dict:
@@ -105,6 +132,9 @@ def hit_summary(doc: dict) -> dict:
         "publisher": doc.get("publisher", ""),
         "holdings": holdings,
         "library_count": doc.get("library_count", len({h["source"] for h in holdings})),
+        "coins": citations.coins_title(citations.record_from_document(doc),
+                                       rft_id=url_for("record.record", cluster_id=doc["id"], fmt="html",
+                                                      _external=True)),
     }
 
 
