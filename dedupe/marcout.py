@@ -1,0 +1,320 @@
+"""MARC out: the catalogue's records as MARC again, for cataloguers and downstream services.
+
+Copy cataloguing is what a union catalogue is for (CALIS served ≈1.3M record
+downloads a month), so every outward interface — record downloads, the
+basket, OAI-PMH, the published Zebra, file exports — needs the same answers
+to two questions, answered here once:
+
+* **A member's own record** (:func:`member_marc`): the member's raw payload
+  decoded with the normaliser's readers (so MARC-8, GBK and double-encoded
+  UTF-8 come out repaired, as UTF-8), otherwise untouched — MARC 21 stays
+  MARC 21, UNIMARC/CNMARC stays UNIMARC.  The byte-for-byte original is
+  ``raw.payload`` itself.
+* **The merged record** (:func:`merged_marc`): MARC 21 for a cluster.  When
+  the display record's base member sent MARC 21, its own fields are kept (a
+  cataloguer's record is richer than our model); otherwise the record is
+  built from the model (:func:`record_to_marc21`).  Either way 001 is the
+  cluster id, each member gets a 035 ``(source)local_id`` so libraries can
+  reconcile, ISBNs found in any member are added, and the members' holdings
+  fields are replaced by one 852 per holding of every member.
+
+Writers: :func:`to_iso2709` (UTF-8, leader/09 ``a`` for MARC 21),
+:func:`to_marcxml` / :func:`marcxml_record`, :func:`to_marc_json`
+(MARC-in-JSON), and :func:`to_dc` (simple Dublin Core from the model).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from lxml import etree
+from pymarc import Field, Indicators, Subfield
+from pymarc import Record as MarcRecord
+from pymarc.leader import Leader
+
+from normaliser import iso2709, marcxml, unimarc
+from normaliser.detect import unimarc_evidence
+from normaliser.errors import RecordError
+from normaliser.identifiers import isbn13
+from normaliser.marc21 import group_fields
+from normaliser.model import Record
+
+if TYPE_CHECKING:
+    from harvester.raw import RawRecord
+
+    from .model import Cluster
+
+__all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_iso2709", "to_marcxml",
+           "marcxml_record", "to_marc_json", "to_dc", "MARC_NS"]
+
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+
+#: Fields that carry one member's copies or local data; a merged record replaces them with 852s.
+_LOCAL_TAGS = frozenset({"001", "003", "005", "852", "863", "864", "865", "866", "867", "868",
+                         "876", "877", "878", "AVA", "AVE", "AVD", "HOL", "ITM", "H52"})
+_UNIMARC_FAMILY = ("unimarc", "cnmarc")
+
+#: Model format → leader/06 type of record and leader/07 bibliographic level.
+_LEADER_TYPE = {
+    "book": "am", "ebook": "am", "serial": "as", "eserial": "as", "article": "ab", "map": "em",
+    "score": "cm", "recording": "im", "music-recording": "jm", "video": "gm", "image": "km",
+    "kit": "om", "manuscript": "tm", "software": "mm", "microform": "am", "mixed": "pc", "other": "am",
+}
+_FORM_OF_ITEM = {"ebook": "o", "eserial": "o", "microform": "b"}
+
+
+def member_family(raw: "RawRecord") -> str:
+    """``"marc21"``, ``"unimarc"`` or ``"dc"``: which family a member's raw record belongs to."""
+    if raw.syntax == "xml" and (raw.format or "").lower() not in ("marc21", "unimarc", "cnmarc", "auto"):
+        return "dc"
+    fmt = (raw.format or "auto").lower()
+    if fmt in _UNIMARC_FAMILY:
+        return "unimarc"
+    if fmt == "marc21":
+        return "marc21"
+    if raw.syntax == "xml":
+        return "dc" if _xml_root(raw.payload) == "dc" else _marc_family_xml(raw.payload)
+    if raw.syntax == "marcxml":
+        return _marc_family_xml(raw.payload)
+    _leader, entries, _w = iso2709.read_directory(raw.payload)
+    evidence = unimarc_evidence({t for t, _ in entries}, iso2709.first_subfield(entries, "100", "a"))
+    return "unimarc" if evidence else "marc21"
+
+
+def member_marc(raw: "RawRecord") -> MarcRecord:
+    """A member's own record as a pymarc Record with repaired, decoded (Unicode) text.
+
+    Raises :class:`normaliser.errors.RecordError` for records that are not
+    MARC (Dublin Core) or cannot be read.
+    """
+    if raw.deleted or not raw.payload:
+        raise RecordError(f"{raw.source}:{raw.local_id} has no payload (deleted)")
+    family = member_family(raw)
+    if family == "dc":
+        raise RecordError(f"{raw.source}:{raw.local_id} is Dublin Core, not MARC")
+    if raw.syntax in ("marcxml", "xml"):
+        record, _w = marcxml.parse(raw.payload)
+    else:
+        leader, entries, warnings = iso2709.read_directory(raw.payload)
+        if family == "unimarc":
+            record, _w = unimarc.decode(leader, entries, warnings, iso2709.first_subfield(entries, "100", "a"))
+        else:
+            record, _w = iso2709.decode(leader, entries, warnings)
+    if family == "unimarc":
+        _declare_unimarc_utf8(record)
+    else:
+        record.leader = Leader(str(record.leader)[:9] + "a" + str(record.leader)[10:])
+    return record
+
+
+def _declare_unimarc_utf8(record: MarcRecord) -> None:
+    """UNIMARC says its character set in 100 $a/26-29; once decoded, the record is Unicode (``50``)."""
+    record.force_utf8 = True
+    for f in record.get_fields("100"):
+        for i, sub in enumerate(f.subfields):
+            if sub.code == "a" and len(sub.value) >= 30:
+                f.subfields[i] = Subfield("a", sub.value[:26] + "50  " + sub.value[30:])
+                return
+
+
+def merged_marc(cluster: "Cluster", base_raw: "RawRecord | None" = None, organisation: str = "") -> MarcRecord:
+    """MARC 21 for a cluster: the base member's MARC 21 fields when there are some, else the model's.
+
+    ``base_raw`` is the raw record of the display record's member
+    (``cluster.record.source`` / ``local_id``); ``organisation`` (a MARC
+    organisation code) goes in 003 when given.
+    """
+    record = cluster.record
+    marc: MarcRecord | None = None
+    if base_raw is not None and not base_raw.deleted and base_raw.payload:
+        try:
+            if member_family(base_raw) == "marc21":
+                marc = member_marc(base_raw)
+        except RecordError:
+            marc = None
+    if marc is None:
+        marc = record_to_marc21(record)
+    else:
+        marc.fields = [f for f in marc.fields if f.tag not in _LOCAL_TAGS and not f.tag.startswith("9")]
+        _add_missing_isbns(marc, record)
+    head = [Field("001", data=cluster.id)]
+    if organisation:
+        head.append(Field("003", data=organisation))
+    marc.fields = head + marc.fields
+    present_035 = {s.value for f in marc.get_fields("035") for s in f.subfields if s.code == "a"}
+    for source, local_id in cluster.members:
+        value = f"({source}){local_id}"
+        if value not in present_035:
+            marc.add_ordered_field(Field("035", Indicators(" ", " "), [Subfield("a", value)]))
+    for holding in record.holdings:
+        marc.add_ordered_field(_holding_852(holding))
+    return marc
+
+
+def _holding_852(holding) -> Field:
+    subfields = [Subfield("a", holding.source)]
+    for code, value in (("b", holding.library), ("c", holding.location), ("h", holding.call_number),
+                        ("p", holding.barcode), ("3", holding.volume), ("z", holding.note or holding.status)):
+        if value:
+            subfields.append(Subfield(code, value))
+    if holding.local_id:
+        subfields.append(Subfield("8", holding.local_id))
+    return Field("852", Indicators(" ", " "), subfields)
+
+
+def _add_missing_isbns(marc: MarcRecord, record: Record) -> None:
+    have = {isbn13(s.value) for f in marc.get_fields("020") for s in f.subfields if s.code == "a"}
+    for isbn in record.isbns:
+        if isbn not in have:
+            marc.add_ordered_field(Field("020", Indicators(" ", " "), [Subfield("a", isbn)]))
+
+
+def record_to_marc21(record: Record) -> MarcRecord:
+    """A MARC 21 record built from the model (for members that sent UNIMARC or Dublin Core)."""
+    kind = _LEADER_TYPE.get(record.format, "am")
+    marc = MarcRecord(force_utf8=True)
+    marc.leader = Leader(f"00000n{kind} a2200000 i 4500")
+    lang = (record.languages[0] if record.languages else "und")[:3].ljust(3)
+    year = f"{record.year:04d}" if record.year else "uuuu"
+    f008 = list(f"000000{'s' if record.year else 'n'}{year}    xx " + " " * 17 + f"{lang} d")
+    if record.format in _FORM_OF_ITEM:
+        f008[23] = _FORM_OF_ITEM[record.format]
+    marc.add_field(Field("008", data="".join(f008)[:40]))
+    data = []
+    for isbn in record.isbns:
+        data.append(("020", "  ", [("a", isbn)]))
+    for issn in record.issns:
+        data.append(("022", "  ", [("a", issn)]))
+    for number in record.oclc_numbers:
+        data.append(("035", "  ", [("a", f"(OCoLC){number}")]))
+    for lccn in record.lccns:
+        data.append(("010", "  ", [("a", lccn)]))
+    for c in record.classifications:
+        tag = {"lcc": "050", "ddc": "082"}.get(c.scheme)
+        data.append((tag, " 4", [("a", c.value)]) if tag else ("084", "  ", [("a", c.value), ("2", c.scheme)]))
+    contributors = list(record.contributors)
+    primary = next((c for c in contributors if c.primary), None)
+    if primary is not None:
+        tag = {"organisation": "110", "meeting": "111"}.get(primary.kind, "100")
+        data.append((tag, "1 " if tag == "100" else "2 ", _name(primary)))
+    title = [("a", record.title + (" :" if record.subtitle else ""))]
+    if record.subtitle:
+        title.append(("b", record.subtitle))
+    if record.part:
+        title.append(("p", record.part))
+    if record.responsibility:
+        title.append(("c", record.responsibility))
+    data.append(("245", ("1" if primary else "0") + "0", title))
+    for other in record.other_titles:
+        data.append(("246", "3 ", [("a", other)]))
+    if record.edition:
+        data.append(("250", "  ", [("a", record.edition)]))
+    pub = [(code, value) for code, value in (("a", record.place), ("b", record.publisher),
+                                             ("c", str(record.year) if record.year else "")) if value]
+    if pub:
+        data.append(("264", " 1", pub))
+    if record.extent:
+        data.append(("300", "  ", [("a", record.extent)]))
+    for series in record.series:
+        data.append(("490", "0 ", [("a", series)]))
+    for note in record.notes:
+        data.append(("500", "  ", [("a", note)]))
+    if record.summary:
+        data.append(("520", "  ", [("a", record.summary)]))
+    for subject in record.subjects:
+        data.append(("653", "  ", [("a", subject)]))
+    for c in contributors:
+        if c is primary:
+            continue
+        tag = {"organisation": "710", "meeting": "711"}.get(c.kind, "700")
+        data.append((tag, "1 " if tag == "700" else "2 ", _name(c)))
+    for url in record.urls:
+        data.append(("856", "40", [("u", url)]))
+    for tag, ind, subs in data:
+        marc.add_ordered_field(Field(tag, Indicators(ind[0], ind[1]), [Subfield(c, v) for c, v in subs if v]))
+    return marc
+
+
+def _name(contributor) -> list[tuple[str, str]]:
+    subs = [("a", contributor.name)]
+    if contributor.role:
+        subs.append(("e" if not contributor.role.isalpha() or len(contributor.role) != 3 else "4", contributor.role))
+    return subs
+
+
+# ---------------------------------------------------------------- writers
+
+def to_iso2709(record: MarcRecord) -> bytes:
+    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a)."""
+    record = copy.copy(record)
+    record.force_utf8 = True
+    return record.as_marc()
+
+
+def marcxml_record(record: MarcRecord) -> etree._Element:
+    """One ``<record>`` element in the MARC 21 slim namespace (used for UNIMARC too)."""
+    el = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
+    etree.SubElement(el, f"{{{MARC_NS}}}leader").text = _xml_text(str(record.leader))
+    for f in record.fields:
+        if f.control_field:
+            etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=f.tag).text = _xml_text(f.data or "")
+            continue
+        df = etree.SubElement(el, f"{{{MARC_NS}}}datafield", tag=f.tag,
+                              ind1=f.indicator1 or " ", ind2=f.indicator2 or " ")
+        for s in f.subfields:
+            etree.SubElement(df, f"{{{MARC_NS}}}subfield", code=s.code).text = _xml_text(s.value)
+    return el
+
+
+def to_marcxml(records: Iterable[MarcRecord]) -> bytes:
+    """A MARCXML ``<collection>`` document (UTF-8, with declaration)."""
+    collection = etree.Element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS})
+    for record in records:
+        collection.append(marcxml_record(record))
+    return etree.tostring(collection, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def to_marc_json(record: MarcRecord) -> dict:
+    """MARC-in-JSON (the Code4Lib / pymarc ``as_dict`` shape)."""
+    return record.as_dict()
+
+
+def _xml_text(value: str) -> str:
+    """XML 1.0 forbids most C0 controls; members' records sometimes carry them. Drop them."""
+    return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
+
+
+def to_dc(record: Record) -> dict[str, list[str]]:
+    """Simple Dublin Core (the 15 elements, as lists) from the model."""
+    creators = [c.name for c in record.contributors if c.primary] or [c.name for c in record.contributors[:1]]
+    contributors = [c.name for c in record.contributors if c.name not in creators]
+    identifiers = ([f"urn:isbn:{i}" for i in record.isbns] + [f"urn:issn:{i}" for i in record.issns]
+                   + [f"(OCoLC){n}" for n in record.oclc_numbers] + list(record.urls))
+    dc = {
+        "title": [record.full_title] if record.full_title else [],
+        "creator": creators,
+        "contributor": contributors,
+        "subject": list(record.subjects) + [c.value for c in record.classifications],
+        "description": ([record.summary] if record.summary else []) + list(record.notes[:3]),
+        "publisher": [record.publisher] if record.publisher else [],
+        "date": [str(record.year)] if record.year else [],
+        "type": [record.format],
+        "format": [record.extent] if record.extent else [],
+        "identifier": identifiers,
+        "language": list(record.languages),
+        "relation": list(record.series),
+    }
+    return {k: [v for v in values if v] for k, values in dc.items() if any(values)}
+
+
+def _xml_root(payload: bytes) -> str:
+    root = marcxml.parse_xml(payload)
+    return root.tag.rpartition("}")[2] if isinstance(root.tag, str) else ""
+
+
+def _marc_family_xml(payload: bytes) -> str:
+    record, _w = marcxml.parse(payload)
+    by_tag = group_fields(record)
+    a100 = next((s.value for f in by_tag.get("100", ()) for s in f.subfields if s.code == "a"), None)
+    return "unimarc" if unimarc_evidence(by_tag.keys(), a100) else "marc21"
