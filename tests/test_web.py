@@ -126,7 +126,7 @@ def test_search_json_shape(client):
         "call_number": "DS735 .S6", "location": "Main stacks",
         "opac_url": "https://opac.thu.example.edu.cn/search?isbn=9780306406157"}
     assert hit["holdings"][1]["opac_url"] == "https://opac.pku.example.edu.cn/record/pku-c-en-china"
-    assert set(data["facets"]) == {"library", "region", "language", "format", "year", "subject"}
+    assert set(data["facets"]) == {"library", "region", "language", "format", "year", "subject", "classification"}
     assert {"value": "thu", "label": "Tsinghua University Library", "count": 1, "selected": False} in \
         data["facets"]["library"]
 
@@ -188,7 +188,7 @@ def test_record_page(client):
     assert "K20/1" in html and "Available" in html
     assert 'href="https://opac.pku.example.edu.cn/record/pku-c-zh-history"' in html
     assert 'href="https://opac.thu.example.edu.cn/search?isbn=9787020002207"' in html
-    assert "Request via interlibrary loan" in html and "Ask a librarian" in html and "Sign on" in html
+    assert "Request via interlibrary loan" in html and "Ask a librarian" in html and "Sign in" in html
 
 
 def test_record_json_links(client):

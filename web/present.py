@@ -7,25 +7,27 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
+from flask_babel import lazy_gettext as _l
 
 LANGUAGES = {
-    "chi": "Chinese", "zho": "Chinese", "eng": "English", "jpn": "Japanese", "kor": "Korean",
-    "fre": "French", "fra": "French", "ger": "German", "deu": "German", "rus": "Russian", "spa": "Spanish",
-    "ita": "Italian", "por": "Portuguese", "dut": "Dutch", "ara": "Arabic", "tib": "Tibetan", "bod": "Tibetan",
-    "mon": "Mongolian", "uig": "Uyghur", "vie": "Vietnamese", "tha": "Thai", "lat": "Latin", "grc": "Greek, Ancient",
-    "gre": "Greek", "heb": "Hebrew", "hin": "Hindi", "mul": "Multiple languages", "und": "Undetermined",
-    "zxx": "No linguistic content",
+    "chi": _l("Chinese"), "zho": _l("Chinese"), "eng": _l("English"), "jpn": _l("Japanese"), "kor": _l("Korean"),
+    "fre": _l("French"), "fra": _l("French"), "ger": _l("German"), "deu": _l("German"), "rus": _l("Russian"), "spa": _l("Spanish"),
+    "ita": _l("Italian"), "por": _l("Portuguese"), "dut": _l("Dutch"), "ara": _l("Arabic"), "tib": _l("Tibetan"), "bod": _l("Tibetan"),
+    "mon": _l("Mongolian"), "uig": _l("Uyghur"), "vie": _l("Vietnamese"), "tha": _l("Thai"), "lat": _l("Latin"), "grc": _l("Greek, Ancient"),
+    "gre": _l("Greek"), "heb": _l("Hebrew"), "hin": _l("Hindi"), "mul": _l("Multiple languages"), "und": _l("Undetermined"),
+    "zxx": _l("No linguistic content"),
 }
 FORMATS = {
-    "book": "Book", "ebook": "E-book", "serial": "Journal / serial", "eserial": "E-journal", "article": "Article",
-    "map": "Map", "score": "Music score", "recording": "Sound recording", "music-recording": "Music recording",
-    "video": "Video", "image": "Image", "kit": "Kit", "manuscript": "Manuscript", "software": "Software",
-    "microform": "Microform", "mixed": "Mixed materials", "other": "Other",
+    "book": _l("Book"), "ebook": _l("E-book"), "serial": _l("Journal / serial"), "eserial": _l("E-journal"), "article": _l("Article"),
+    "map": _l("Map"), "score": _l("Music score"), "recording": _l("Sound recording"), "music-recording": _l("Music recording"),
+    "video": _l("Video"), "image": _l("Image"), "kit": _l("Kit"), "manuscript": _l("Manuscript"), "software": _l("Software"),
+    "microform": _l("Microform"), "mixed": _l("Mixed materials"), "other": _l("Other"),
 }
-FACET_TITLES = {"library": "Library", "region": "Region", "language": "Language", "format": "Format",
-                "year": "Year", "subject": "Subject"}
+FACET_TITLES = {"library": _l("Library"), "region": _l("Region"), "language": _l("Language"), "format": _l("Format"),
+                "year": _l("Year"), "subject": _l("Subject"), "classification": _l("Classification")}
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
@@ -49,9 +51,9 @@ def facet_label(name: str, value: str, library_names: dict[str, str]) -> str:
     if name == "library":
         return library_names.get(value, value)
     if name == "language":
-        return LANGUAGES.get(value, value)
+        return str(LANGUAGES.get(value, value))
     if name == "format":
-        return FORMATS.get(value, value)
+        return str(FORMATS.get(value, value))
     return value
 
 
@@ -105,6 +107,12 @@ def toggle_filter_url(name: str, value: str) -> str:
     return search_url(f=new)
 
 
+def lang_url(code: str) -> str:
+    """This page in another UI language (``?lang=`` replaces any given)."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"] + [("lang", code)]
+    return request.path + "?" + urlencode(args)
+
+
 def page_url(page: int) -> str:
     args = current_args()
     args["page"] = [str(page)]
@@ -114,10 +122,10 @@ def page_url(page: int) -> str:
 def init_app(app: Flask) -> None:
     app.context_processor(_context)
     app.jinja_env.filters.update(script_lang=script_lang, when=when, duration=duration, http_url=http_url,
-                                 language_name=lambda c: LANGUAGES.get(c, c),
-                                 format_label=lambda c: FORMATS.get(c, c))
+                                 language_name=lambda c: str(LANGUAGES.get(c, c)),
+                                 format_label=lambda c: str(FORMATS.get(c, c)))
     app.jinja_env.globals.update(search_url=search_url, current_args=current_args,
-                                 toggle_filter_url=toggle_filter_url, page_url=page_url,
+                                 toggle_filter_url=toggle_filter_url, page_url=page_url, lang_url=lang_url,
                                  facet_titles=FACET_TITLES)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
@@ -22,7 +23,8 @@ from .present import facet_label
 
 bp = Blueprint("search", __name__)
 MAX_QUERY = 500
-SORT_LABELS = {"relevance": "Relevance", "-year": "Newest first", "year": "Oldest first", "title": "Title A–Z"}
+SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year": _l("Oldest first"),
+               "title": _l("Title A–Z")}
 
 
 @bp.get("/", defaults={"fmt": "html"}, endpoint="home")
