@@ -69,7 +69,7 @@ def record_view(cluster: Cluster) -> dict:
         "parallel": parallel_groups(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
-        "home_library": home.id if home else None,
+        "home_id": home.id if home else None,
         "get_it": reader.get_it(rec, holdings, home, permalink),
         "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
                      "format": _member_format(s)} for s, i in cluster.members],

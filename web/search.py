@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
+from normaliser.text import fold_for_search
 
 from . import citations
 from .context import services
@@ -80,7 +81,7 @@ def run_search() -> tuple[dict, bool]:
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
     }
-    isbn_lookup = bool(as_isbn13(text) or (set(fields) == {"isbn"} and not text.strip()))
+    isbn_lookup = bool(as_isbn13(fold_for_search(text)) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
 
 
