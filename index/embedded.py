@@ -271,7 +271,10 @@ class EmbeddedIndex:
                 compact = value.replace("-", "").replace(" ", "").upper()
                 must.append(self._isbn_query(isbn) if isbn else Query.term_query(self.schema, "isbn", compact))
             elif name == "issn":
-                must.append(Query.term_query(self.schema, "issn", as_issn(value) or value.strip().upper()))
+                # the ISSN field says what it is, so eight bare characters are an ISSN too
+                compact = re.sub(r"[\s-]", "", fold_for_search(value)).upper()
+                issn = as_issn(value) or (f"{compact[:4]}-{compact[4:]}" if len(compact) == 8 else compact)
+                must.append(Query.term_query(self.schema, "issn", issn))
             elif name in PREFIX_FIELDS:
                 must.append(self._prefix(name, value))
             else:
