@@ -129,13 +129,17 @@ def catalogue_client(catalogue):
 
 
 def held_by(catalogue, holder: str, not_holder: str) -> dict:
-    """A result held by ``holder`` and not by ``not_holder`` (both with OPAC links)."""
+    """The result held by most libraries among those held by ``holder`` and not by ``not_holder``."""
     data = search_json(catalogue, f=f"library:{holder}")
-    for hit in data["hits"]:
-        sources = {h["source"] for h in hit["holdings"]}
-        if not_holder not in sources:
-            return hit
-    raise AssertionError(f"no record held by {holder} and not by {not_holder}")
+    hits = [hit for hit in data["hits"] if not_holder not in {h["source"] for h in hit["holdings"]}]
+    assert hits, f"no record held by {holder} and not by {not_holder}"
+    return max(hits, key=lambda hit: hit["library_count"])
+
+
+def tour(page, name: str) -> None:
+    """A viewport-sized PNG for the README tour (docs/images holds copies of these)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"tour-{name}.png"))
 
 
 def test_search_pick_a_facet_open_a_record(catalogue, page):
@@ -148,6 +152,7 @@ def test_search_pick_a_facet_open_a_record(catalogue, page):
     assert page.locator("span.Z3988").count() >= 1  # COinS for Zotero
     assert "rft.btitle" in page.locator("span.Z3988").first.get_attribute("title")
     page.unioncat_screenshot("search-results")
+    tour(page, "search")
     facet = page.locator('section.facet[data-facet="library"] li a').first
     facet_name = facet.inner_text()
     facet.click()
@@ -187,6 +192,8 @@ def test_choose_library_turns_ill_into_opac_link(catalogue, page):
     assert page.locator("#get-it").get_attribute("href").startswith("https://opac.njnu.example.edu.cn/record=")
     assert page.locator("table.holdings tbody.library").first.get_attribute("data-source") == "njnu"
     page.unioncat_screenshot("record-holdings")
+    page.locator("#holdings-title").scroll_into_view_if_needed()
+    tour(page, "record")
     page.goto(catalogue["url"] + "/")  # the choice is remembered in a cookie
     assert page.locator("#library-select").input_value() == "njnu"
 
@@ -301,6 +308,8 @@ def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):
     assert "检索联合目录" in page.inner_text("main") and "家图书馆收藏" in page.inner_text("main")
     assert "图书馆" in page.inner_text("aside.facets")
     page.unioncat_screenshot("search-zh")
+    page.goto(catalogue["url"] + "/search?q=%E4%B8%AD%E5%9B%BD&lang=zh")  # 中国
+    tour(page, "chinese")
     page.goto(catalogue["url"] + "/basket?lang=en")  # keyboard: the first Tab reaches "Skip to content"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
@@ -315,6 +324,6 @@ def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):
             .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px): {wide}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        mobile.screenshot(path=str(SCREENSHOTS / "search-mobile.png"))
+        tour(mobile, "mobile")
     finally:
         context.close()
