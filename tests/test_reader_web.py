@@ -245,3 +245,19 @@ def test_cas_failures_are_clear(cas_server):
         validate_cas_ticket(cas_server.url, "http://localhost/login/pku/cas", "ST-forged")
     with pytest.raises(SignOnError, match="could not be reached"):
         validate_cas_ticket("http://127.0.0.1:9/cas", "http://localhost/x", "ST-1")
+
+
+def test_oidc_library_without_its_secret_or_provider_fails_clearly(env):  # noqa: F811
+    sources = parse_sources(with_source(sign_on={"type": "oidc", "issuer": "http://127.0.0.1:9",
+                                                 "client_id": "unioncat", "client_secret_env": "PKU_SECRET",
+                                                 "label": "PKU identity"}))
+    no_secret = make_app(env, SOURCES=sources).test_client()
+    assert "PKU identity" not in no_secret.get("/login").text
+    assert no_secret.get("/login/pku").status_code == 404
+    client = make_app(env, SOURCES=sources, SECRETS={"PKU_SECRET": "s"}).test_client()
+    assert "PKU identity" in client.get("/login").text
+    down = client.get("/login/pku")
+    assert down.status_code == 401 and "Peking University Library" in down.text and "not answering" in down.text
+    denied = client.get("/login/pku/oidc?error=access_denied&error_description=<b>no</b>")
+    assert denied.status_code == 401 and "&lt;b&gt;no&lt;/b&gt;" in denied.text
+    assert client.get("/login/thu").status_code == 404  # no sign-on configured for thu

@@ -46,12 +46,18 @@ def _source(source_id: str) -> Source:
     return source
 
 
+def sign_on_libraries() -> list[Source]:
+    """Members whose readers can sign on here (an OIDC library without its client secret cannot)."""
+    oauth: OAuth = current_app.extensions["unioncat_oauth"]
+    return [s for s in services().sources.sources
+            if s.sign_on and (s.sign_on.type == "cas" or oauth.create_client(s.id) is not None)]
+
+
 @bp.get("/login")
 def login():
     """Choose the library to sign on with (a reader of one library signs on there)."""
-    libraries = [s for s in services().sources.sources if s.sign_on]
-    return render_template("auth_login.html", libraries=libraries, next=safe_next(request.args.get("next")),
-                           error=request.args.get("error"))
+    return render_template("auth_login.html", libraries=sign_on_libraries(),
+                           next=safe_next(request.args.get("next")))
 
 
 @bp.get("/login/<source_id>")
@@ -62,7 +68,11 @@ def start(source_id: str):
         query = urlencode({"service": _cas_service(source)})
         return redirect(f"{source.sign_on.server}/login?{query}")
     client = _oidc_client(source)
-    return client.authorize_redirect(url_for("auth.oidc_callback", source_id=source.id, _external=True))
+    try:  # fetches the provider's discovery document on first use
+        return client.authorize_redirect(url_for("auth.oidc_callback", source_id=source.id, _external=True))
+    except Exception as exc:  # noqa: BLE001 - an unreachable or broken provider is a failed sign-on
+        log.warning("OIDC sign-on with %s could not start: %s", source.id, exc)
+        return _failed(source, _("its sign-on service is not answering (%(error)s)", error=exc))
 
 
 @bp.get("/login/<source_id>/oidc")
@@ -147,8 +157,7 @@ def _signed_in(source: Source, user_id: str, name: str, via: str):
 
 
 def _failed(source: Source, message: str):
-    return render_template("auth_login.html", libraries=[s for s in services().sources.sources if s.sign_on],
-                           next=session.get("login_next"),
+    return render_template("auth_login.html", libraries=sign_on_libraries(), next=session.get("login_next"),
                            error=_("Sign-on with %(library)s failed: %(reason)s", library=source.name,
                                    reason=message)), 401
 
@@ -156,7 +165,7 @@ def _failed(source: Source, message: str):
 def _oidc_client(source: Source):
     oauth: OAuth = current_app.extensions["unioncat_oauth"]
     client = oauth.create_client(source.id)
-    if client is None:
+    if client is None:  # its client secret is not configured: the login page does not offer it
         abort(404)
     return client
 
