@@ -320,7 +320,8 @@ def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):
         mobile = context.new_page()
         mobile.goto(catalogue["url"] + "/search?q=history")
         width = mobile.evaluate("document.documentElement.scrollWidth")
-        wide = mobile.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)
+        wide = mobile.evaluate("""[...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 392)
             .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px): {wide}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,8 @@ def export_record(cluster_id: str, fmt: str):
         raw = _member_raw(cluster, member)
         ext = "mrc" if raw.syntax == "iso2709" else "xml"
         response = Response(raw.payload, mimetype="application/marc" if ext == "mrc" else "application/xml")
-        response.headers["Content-Disposition"] = f'attachment; filename="{_safe(raw.source)}-{_safe(raw.local_id)}.{ext}"'
+        name = f"{_safe(raw.source)}-{_safe(raw.local_id)}.{ext}"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
     if fmt not in FORMATS:
         abort(404)

@@ -14,17 +14,19 @@ from flask_babel import lazy_gettext as _l
 
 LANGUAGES = {
     "chi": _l("Chinese"), "zho": _l("Chinese"), "eng": _l("English"), "jpn": _l("Japanese"), "kor": _l("Korean"),
-    "fre": _l("French"), "fra": _l("French"), "ger": _l("German"), "deu": _l("German"), "rus": _l("Russian"), "spa": _l("Spanish"),
-    "ita": _l("Italian"), "por": _l("Portuguese"), "dut": _l("Dutch"), "ara": _l("Arabic"), "tib": _l("Tibetan"), "bod": _l("Tibetan"),
-    "mon": _l("Mongolian"), "uig": _l("Uyghur"), "vie": _l("Vietnamese"), "tha": _l("Thai"), "lat": _l("Latin"), "grc": _l("Greek, Ancient"),
-    "gre": _l("Greek"), "heb": _l("Hebrew"), "hin": _l("Hindi"), "mul": _l("Multiple languages"), "und": _l("Undetermined"),
+    "fre": _l("French"), "fra": _l("French"), "ger": _l("German"), "deu": _l("German"), "rus": _l("Russian"),
+    "spa": _l("Spanish"), "ita": _l("Italian"), "por": _l("Portuguese"), "dut": _l("Dutch"), "ara": _l("Arabic"),
+    "tib": _l("Tibetan"), "bod": _l("Tibetan"), "mon": _l("Mongolian"), "uig": _l("Uyghur"),
+    "vie": _l("Vietnamese"), "tha": _l("Thai"), "lat": _l("Latin"), "grc": _l("Greek, Ancient"), "gre": _l("Greek"),
+    "heb": _l("Hebrew"), "hin": _l("Hindi"), "mul": _l("Multiple languages"), "und": _l("Undetermined"),
     "zxx": _l("No linguistic content"),
 }
 FORMATS = {
-    "book": _l("Book"), "ebook": _l("E-book"), "serial": _l("Journal / serial"), "eserial": _l("E-journal"), "article": _l("Article"),
-    "map": _l("Map"), "score": _l("Music score"), "recording": _l("Sound recording"), "music-recording": _l("Music recording"),
-    "video": _l("Video"), "image": _l("Image"), "kit": _l("Kit"), "manuscript": _l("Manuscript"), "software": _l("Software"),
-    "microform": _l("Microform"), "mixed": _l("Mixed materials"), "other": _l("Other"),
+    "book": _l("Book"), "ebook": _l("E-book"), "serial": _l("Journal / serial"), "eserial": _l("E-journal"),
+    "article": _l("Article"), "map": _l("Map"), "score": _l("Music score"), "recording": _l("Sound recording"),
+    "music-recording": _l("Music recording"), "video": _l("Video"), "image": _l("Image"), "kit": _l("Kit"),
+    "manuscript": _l("Manuscript"), "software": _l("Software"), "microform": _l("Microform"),
+    "mixed": _l("Mixed materials"), "other": _l("Other"),
 }
 FACET_TITLES = {"library": _l("Library"), "region": _l("Region"), "language": _l("Language"), "format": _l("Format"),
                 "year": _l("Year"), "subject": _l("Subject"), "classification": _l("Classification")}
