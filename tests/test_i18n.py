@@ -34,3 +34,11 @@ def test_chinese_pages_and_labels(env):  # noqa: F811
     english = make_app(env).test_client()
     assert "Search the catalogue" in english.get("/", headers={"Accept-Language": "en-GB,en"}).text
     assert "检索联合目录" in english.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
+
+
+def test_error_pages_speak_the_readers_language(env):  # noqa: F811
+    client = make_app(env).test_client()
+    missing = client.get("/record/nope?lang=zh")
+    assert missing.status_code == 404 and "未找到记录" in missing.text and "nope" in missing.text
+    assert "Record not found" in client.get("/record/nope?lang=en").text
+    assert client.get("/record/nope.json").get_json()["error"]["title"] == "Record not found"

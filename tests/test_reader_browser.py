@@ -180,6 +180,9 @@ def test_choose_library_turns_ill_into_opac_link(catalogue, page):
     kev = parse_qs(urlsplit(ill).query)
     assert kev["url_ver"] == ["Z39.88-2004"] and kev["rfr_id"] == ["info:sid/unioncat.demo"] and kev["rft.btitle"]
 
+    ask = page.locator("nav.actions >> text=Ask a librarian").get_attribute("href")
+    assert ask.startswith("https://ask.example.org/?q=")  # the citation prefilled
+    assert parse_qs(urlsplit(ask).query)["q"][0].endswith(hit["url"].rsplit("/", 1)[1])
     page.select_option("#library-select", "suda")  # a library that does not hold it: still ILL
     page.click(".choose-library button")
     page.wait_for_selector("#get-it")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from index.backend import QueryError, SearchError
@@ -26,8 +27,8 @@ class WebError(Exception):
 
 class RecordNotFound(WebError):
     def __init__(self, record_id: str):
-        super().__init__(f"There is no record {record_id!r} in the catalogue. It may have been withdrawn "
-                         "by every library that held it.")
+        super().__init__(_l("There is no record %(id)s in the catalogue. It may have been withdrawn "
+                            "by every library that held it.", id=repr(record_id)))
         self.record_id = record_id
 
 
@@ -44,18 +45,18 @@ class LoginRequired(WebError):
 
 class CSRFError(WebError):
     def __init__(self):
-        super().__init__("The form had expired or did not come from this site. Go back, reload the page "
-                         "and try again.")
+        super().__init__(_l("The form had expired or did not come from this site. Go back, reload the page "
+                            "and try again."))
 
 
 #: domain error → (HTTP status, title)
 STATUS = {
-    RecordNotFound: (404, "Record not found"),
+    RecordNotFound: (404, _l("Record not found")),
     StaffDisabled: (503, "Staff area disabled"),
     LoginRequired: (401, "Sign in required"),
-    CSRFError: (400, "Form rejected"),
-    QueryError: (400, "Bad search"),
-    SearchError: (503, "Search unavailable"),
+    CSRFError: (400, _l("Form rejected")),
+    QueryError: (400, _l("Bad search")),
+    SearchError: (503, _l("Search unavailable")),
 }
 
 
@@ -65,6 +66,7 @@ def handle_error(exc: Exception):
     else:
         status, title = next((v for cls, v in STATUS.items() if isinstance(exc, cls)), (500, "Error"))
         message = getattr(exc, "message", "") or str(exc)
+        title, message = str(title), str(message)  # lazily translated texts, in the reader's language
         if status >= 500:
             log.error("%s: %s", title, exc, exc_info=exc)
     if request.path.endswith(".json") or request.accept_mimetypes.best == "application/json":
