@@ -95,6 +95,16 @@ quarantine = Table(
     Column("resolved", Boolean, nullable=False, default=False),
 )
 
+record_counts = Table(
+    "record_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False, index=True),
+    Column("run_id", Integer),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("records", Integer, nullable=False),  # live records of the source when the run ended
+)
+
 RAW_SEQ = "raw_seq"
 
 
@@ -346,11 +356,29 @@ class RawStore:
 
     def finish_run(self, run_id: int, status: str, counts: Counts, error: str | None = None,
                    high_water: str | None = None) -> None:
+        """End a run; also note the source's live record count then (the staff pages' trend line)."""
+        now = utcnow()
         with self._lock, self.engine.begin() as conn:
             conn.execute(update(harvest_runs).where(harvest_runs.c.id == run_id).values(
-                status=status, finished_at=utcnow(), error=error, high_water=high_water,
+                status=status, finished_at=now, error=error, high_water=high_water,
                 **counts.as_dict(),
             ))
+            source = conn.execute(select(harvest_runs.c.source).where(harvest_runs.c.id == run_id)).scalar_one()
+            live = conn.execute(select(func.count()).select_from(raw_records).where(
+                raw_records.c.source == source, raw_records.c.deleted.is_(False))).scalar_one()
+            conn.execute(record_counts.insert().values(source=source, run_id=run_id, at=now, records=live))
+
+    def record_trend(self, limit: int = 20) -> dict[str, list[int]]:
+        """source → its live record counts after each of its last ``limit`` runs, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(record_counts.c.source, record_counts.c.records)
+                                .order_by(record_counts.c.id.desc())).all()
+        trend: dict[str, list[int]] = {}
+        for source, records in rows:
+            points = trend.setdefault(source, [])
+            if len(points) < limit:
+                points.append(int(records))
+        return {s: p[::-1] for s, p in trend.items()}
 
     def interrupt_stale_runs(self, source: str) -> int:
         """Runs still 'running' from a process that died are marked interrupted."""
@@ -445,6 +473,26 @@ class RawStore:
             query = query.where(quarantine.c.stage == stage)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def quarantined_item(self, item_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(quarantine).where(quarantine.c.id == item_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def renormalise(self, source: str, local_id: str) -> bool:
+        """Give a stored record a new change sequence, so the next build normalises it again.
+
+        Retrying a record the normaliser refused, after the normaliser (or the member's mapping) was
+        fixed; False when the raw record is gone.
+        """
+        with self._lock, self.engine.begin() as conn:
+            exists = conn.execute(select(raw_records.c.id).where(
+                raw_records.c.source == source, raw_records.c.local_id == local_id)).first()
+            if exists is None:
+                return False
+            conn.execute(update(raw_records).where(raw_records.c.id == exists[0])
+                         .values(seq=next_value(conn, RAW_SEQ), changed_at=utcnow()))
+        return True
 
     def resolve_quarantine(self, source: str, local_id: str, stage: str) -> None:
         """A record that now passes leaves quarantine (kept for history, flagged)."""
