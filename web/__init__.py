@@ -15,6 +15,8 @@
     the staff sign-in password; unset (the default) disables the staff area
 ``PAGE_SIZE``
     results per page (default 20)
+``JOBS``
+    the job runner staff actions go through (a :class:`web.actions.JobRunner`); unset: actions refused
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "STAFF_PASSWORD": None,
     "PAGE_SIZE": 20,
+    "JOBS": None,
+    "ALERT_FAILURES": 3,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -70,6 +74,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
+    staff.init_app(app)
+    from . import metrics
+    metrics.init_app(app)
     app.after_request(_security_headers)
     return app
 
