@@ -229,3 +229,26 @@ def test_retry_quarantined_records(staff_env):
     assert "full re-harvest job" in response.text
     staff_env.runner.wait(60)
     assert staff_env.cat.raw.runs("good")[0]["full"]
+
+
+def test_stale_member_raises_one_alert_until_it_recovers(staff_env):
+    from datetime import datetime, timedelta, timezone
+
+    from harvester.health import alert_conditions, health
+
+    cli(staff_env, "harvest", "good")  # daily schedule
+    sources = staff_env.cat.sources.sources
+    later = datetime.now(timezone.utc) + timedelta(days=1, hours=1)
+    state = health(staff_env.cat.engine, sources, later)["good"]
+    assert state.overdue and not state.stale and 3500 < state.lag_s < 3700
+    much_later = datetime.now(timezone.utc) + timedelta(days=3)
+    states = health(staff_env.cat.engine, sources, much_later)
+    assert states["good"].stale
+    alerts = alert_conditions(sources, states)
+    assert "stale:good" in alerts and "last successful harvest 3.0 days ago, schedule daily" in alerts["stale:good"][2]
+    ops = OpsStore(staff_env.cat.engine)
+    assert ops.sync_alerts(alerts) == ["stale:good"] and ops.sync_alerts(alerts) == []
+    assert "stale:good" not in alert_conditions(sources, states, paused={"good"})  # paused: somebody decided
+    cli(staff_env, "sources", "pause", "good", "--reason", "moving")
+    assert "good" in ops.paused()
+    assert ("cli:" in staff_env.make_app().extensions["unioncat"].accounts.audit_log(1)[0]["user"])

@@ -146,12 +146,14 @@ def sources_resume(obj: Context, ids: tuple[str, ...]) -> None:
 
 def _set_paused(obj: Context, ids: tuple[str, ...], paused: bool, reason: str) -> None:
     from harvester.ops import OpsStore
+    from web.accounts import Accounts
 
     cat = obj.catalogue()
-    ops = OpsStore(cat.engine)
+    ops, accounts = OpsStore(cat.engine), Accounts(cat.engine)
     who = f"cli:{os.environ.get('USER', '?')}"
     for source in _select(cat, ids, include_disabled=True):
         ops.set_paused(source.id, paused, by=who, reason=reason)
+        accounts.audit(who, "pause" if paused else "resume", source.id, reason or None, "command line")
         say(f"{source.id}: {'paused' if paused else 'resumed'}")
 
 

@@ -12,7 +12,8 @@
 ``SECRET_KEY``
     signs the session cookie; without one a random key is made (sessions end at restart)
 ``STAFF_PASSWORD``
-    the staff sign-in password; unset (the default) disables the staff area
+    bootstrap password of the built-in `admin` staff account (web.accounts); without it and without stored
+    accounts the staff area is closed
 ``PAGE_SIZE``
     results per page (default 20)
 ``JOBS``
