@@ -28,7 +28,7 @@ from .db import utcnow
 from .files import DumpError, StreamBroken, read_path
 from .oai import BadResumptionToken, HarvestError, OAIClient, format_datestamp, later
 from .raw import RawRecord
-from .safety import end_full_harvest
+from .safety import end_full_harvest, end_harvest
 from .store import Checkpoint, Counts, QuarantinedItem, RawStore
 from .xmlsafe import XMLError
 from .zoom import YazMissing, ZoomError
@@ -206,8 +206,7 @@ def _harvest_oai(run: _Run, full: bool, session: requests.Session | None) -> Har
         if run.run_id is None:
             run.run_id = store.start_run(source.id, "oai", full_run, from_, resumed=True)
         high = _list_pages(run, client, cp.high_water, from_, full_run, since, token, high)
-        if full_run:
-            end_full_harvest(run, since)
+        end_harvest(run, since, full=full_run)
         high_water = later(cp.high_water, high)
         store.save_checkpoint(Checkpoint(source.id, high_water=high_water))
         return run.finish("ok", high_water=high_water)
@@ -232,7 +231,8 @@ def _list_pages(run: _Run, client: OAIClient, old_high: str | None, from_: str |
                 checkpoint = Checkpoint(run.source.id, high_water=old_high, resume_token=page.token,
                                         resume_from=from_, resume_full=full_run, resume_started=since,
                                         resume_high_water=high)
-                counts = run.store.apply(page.records, run.run_id, checkpoint=checkpoint, bad=page.quarantined)
+                counts = run.store.apply(page.records, run.run_id, checkpoint=checkpoint, bad=page.quarantined,
+                                         defer_deletions=True)
                 run.committed(counts, len(page.records))
                 log.debug("%s: page %d: %s", run.source.id, page.number, counts.as_dict())
             return high

@@ -48,7 +48,7 @@ held_deletions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", String(64), nullable=False, index=True),
     Column("run_id", Integer),
-    Column("since", DateTime(timezone=True), nullable=False),  # records not seen since then would go
+    Column("since", DateTime(timezone=True)),  # full harvests: records not seen since then would go
     Column("live", Integer, nullable=False),
     Column("unseen", Integer, nullable=False),
     Column("sample", Text, nullable=False),  # JSON list of the first local ids that would go
@@ -78,12 +78,12 @@ PROBE_CHECK = "probe_check"
 
 @dataclass
 class Hold:
-    """A full harvest's deletions, held for a member of staff to approve or reject."""
+    """A harvest's deletions (unseen records, kept-back notices), held for staff to approve or reject."""
 
     id: int
     source: str
     run_id: int | None
-    since: datetime
+    since: datetime | None
     live: int
     unseen: int
     sample: list[str]
@@ -148,7 +148,7 @@ class OpsStore:
         return [by_check[i] for i in ids]
 
     # -- held deletions -------------------------------------------------------------
-    def hold(self, source: str, run_id: int | None, since: datetime, live: int, unseen: int,
+    def hold(self, source: str, run_id: int | None, since: datetime | None, live: int, unseen: int,
              sample: list[str], reason: str) -> int:
         """Hold a full harvest's deletions; an older pending hold of the member is superseded."""
         now = utcnow()

@@ -86,7 +86,7 @@ class Actions:
                 detail += f"; build job {self.runner.build(requested_by=user)}"
             self.accounts.audit(user, "approve-deletions", hold.source, detail, ip)
             return detail
-        safety.reject(self.ops, hold_id, user)
+        safety.reject(self.raw, self.ops, hold_id, user)
         self.accounts.audit(user, "reject-deletions", hold.source, f"hold {hold_id}: {hold.unseen} kept", ip)
         return f"hold {hold_id} rejected: nothing deleted"
 
