@@ -8,8 +8,8 @@ The rules, in one place for the staff pages, ``unioncat status`` and the alert m
 * it is **overdue** when the age passes the interval (the next harvest is due), and **stale** when the
   age passes twice the interval — a whole cycle was missed, so something is stuck (hbz lobid #1336:
   a union catalogue's update job sat for a week unnoticed);
-* it **fails in a row** N times when its last N runs all failed (default 3): one failure is
-  often a network blip, three are not.
+* it **fails in a row** N times when N runs failed since its last successful one (default 3): one
+  failure is often a network blip, three are not.
 
 Paused and disabled members raise no alerts: somebody already decided about them.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .config import Source
@@ -27,7 +27,6 @@ from .store import harvest_runs
 DEFAULT_INTERVAL = timedelta(days=1)
 DEFAULT_FAILURES = 3
 GOOD = ("ok", "held")
-HISTORY = 5000  # newest runs read at once (a year of daily runs of ~14 members; enough for streaks)
 
 
 @dataclass
@@ -56,27 +55,27 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def health(engine: Engine, sources: tuple[Source, ...] | list[Source], now: datetime | None = None) -> dict[str, Health]:
-    """The health of every source, from its recent runs (one query)."""
+    """The health of every source, from two grouped queries over all its runs."""
     now = now or datetime.now(timezone.utc)
+    runs = harvest_runs
+    good = runs.c.status.in_(GOOD)
+    last_good = (select(runs.c.source, func.max(runs.c.id).label("id"), func.max(runs.c.started_at).label("at"))
+                 .where(good).group_by(runs.c.source).subquery())
     with engine.connect() as conn:
-        rows = conn.execute(select(harvest_runs.c.source, harvest_runs.c.status, harvest_runs.c.started_at)
-                            .order_by(harvest_runs.c.id.desc()).limit(HISTORY)).all()
-    runs: dict[str, list[tuple[str, datetime]]] = {}
-    for source, status, started in rows:
-        runs.setdefault(source, []).append((status, _aware(started)))
+        last_ok = {s: _aware(t) for s, t in conn.execute(select(last_good.c.source, last_good.c.at))}
+        streaks = {s: int(n) for s, n in conn.execute(
+            select(runs.c.source, func.count())
+            .select_from(runs.outerjoin(last_good, last_good.c.source == runs.c.source))
+            .where(runs.c.status == "failed", runs.c.id > func.coalesce(last_good.c.id, 0))
+            .group_by(runs.c.source))}
     out = {}
     for source in sources:
-        history = [r for r in runs.get(source.id, []) if r[0] not in ("running",)]
-        streak = 0
-        for status, _ in history:
-            if status != "failed":
-                break
-            streak += 1
-        last_ok = next((started for status, started in history if status in GOOD), None)
+        ok = last_ok.get(source.id)
         interval = (source.schedule or DEFAULT_INTERVAL).total_seconds()
-        age = (now - last_ok).total_seconds() if last_ok else None
-        out[source.id] = Health(source.id, last_ok, age, interval, overdue=age is not None and age > interval,
-                                stale=age is not None and age > 2 * interval, failures_in_a_row=streak)
+        age = (now - ok).total_seconds() if ok else None
+        out[source.id] = Health(source.id, ok, age, interval, overdue=age is not None and age > interval,
+                                stale=age is not None and age > 2 * interval,
+                                failures_in_a_row=streaks.get(source.id, 0))
     return out
 
 

@@ -99,11 +99,13 @@ record_counts = Table(
     "record_counts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(64), nullable=False, index=True),
+    Column("source", String(64), nullable=False),
     Column("run_id", Integer),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("records", Integer, nullable=False),  # live records of the source when the run ended
 )
+Index("ix_record_counts_source_id", record_counts.c.source, record_counts.c.id)
+Index("ix_runs_source_status_id", harvest_runs.c.source, harvest_runs.c.status, harvest_runs.c.id)
 
 deferred_deletions = Table(
     "deferred_deletions",
@@ -421,16 +423,30 @@ class RawStore:
             conn.execute(record_counts.insert().values(source=source, run_id=run_id, at=now, records=live))
 
     def record_trend(self, limit: int = 20) -> dict[str, list[int]]:
-        """source → its live record counts after each of its last ``limit`` runs, oldest first."""
+        """source → its live record counts after each of its last ``limit`` runs, oldest first (one query)."""
+        rank = func.row_number().over(partition_by=record_counts.c.source,
+                                      order_by=record_counts.c.id.desc()).label("rank")
+        ranked = select(record_counts.c.source, record_counts.c.records, record_counts.c.id, rank).subquery()
         with self.engine.connect() as conn:
-            rows = conn.execute(select(record_counts.c.source, record_counts.c.records)
-                                .order_by(record_counts.c.id.desc())).all()
+            rows = conn.execute(select(ranked.c.source, ranked.c.records).where(ranked.c.rank <= limit)
+                                .order_by(ranked.c.source, ranked.c.id)).all()
         trend: dict[str, list[int]] = {}
         for source, records in rows:
-            points = trend.setdefault(source, [])
-            if len(points) < limit:
-                points.append(int(records))
-        return {s: p[::-1] for s, p in trend.items()}
+            trend.setdefault(source, []).append(int(records))
+        return trend
+
+    def counts_by_source(self) -> dict[str, int]:
+        """source → live raw records, in one query (the overview of 130 members)."""
+        with self.engine.connect() as conn:
+            return {s: int(n) for s, n in conn.execute(
+                select(raw_records.c.source, func.count()).where(raw_records.c.deleted.is_(False))
+                .group_by(raw_records.c.source))}
+
+    def quarantined_by_source(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {s: int(n) for s, n in conn.execute(
+                select(quarantine.c.source, func.count()).where(quarantine.c.resolved.is_(False))
+                .group_by(quarantine.c.source))}
 
     def interrupt_stale_runs(self, source: str) -> int:
         """Runs still 'running' from a process that died are marked interrupted."""

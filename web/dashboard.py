@@ -24,6 +24,7 @@ def status_view(failures: int = 3) -> dict:
     paused = svc.ops.paused()
     holds = {h.source: h for h in reversed(svc.ops.holds())}
     trend = svc.raw.record_trend()
+    records, quarantined = svc.raw.counts_by_source(), svc.raw.quarantined_by_source()
     rows = []
     for order, source in enumerate(svc.sources.sources):
         run = last.get(source.id)
@@ -31,8 +32,8 @@ def status_view(failures: int = 3) -> dict:
         row = {
             "id": source.id, "name": source.name, "region": source.region, "protocol": source.protocol,
             "ils": source.ils, "enabled": source.enabled, "schedule": source.schedule_text,
-            "records": svc.raw.count(source.id),
-            "quarantined": svc.raw.count_quarantined(source.id),
+            "records": records.get(source.id, 0),
+            "quarantined": quarantined.get(source.id, 0),
             "last_run": run_dict(run) if run else None,
             "health": state.as_dict(),
             "paused": _paused(paused.get(source.id)),

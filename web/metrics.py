@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
+from harvester.health import health
 from harvester.store import harvest_runs, raw_records
 
 bp = Blueprint("metrics", __name__)
@@ -47,11 +48,11 @@ class _HarvestCollector:
         for source, run in svc.raw.last_runs().items():
             if run["finished_at"] and run["started_at"]:
                 duration.add_metric([source], (run["finished_at"] - run["started_at"]).total_seconds())
-        for source in svc.sources.sources:
-            ok = svc.raw.last_success(source.id)
-            if ok:
-                last_ok.add_metric([source.id], ok["started_at"].timestamp())
-            quarantined.add_metric([source.id], svc.raw.count_quarantined(source.id))
+        by_source = svc.raw.quarantined_by_source()
+        for source_id, state in health(svc.engine, svc.sources.sources).items():
+            if state.last_ok is not None:
+                last_ok.add_metric([source_id], state.last_ok.timestamp())
+            quarantined.add_metric([source_id], by_source.get(source_id, 0))
         yield from (runs, records, duration, last_ok, quarantined)
         if svc.jobs is not None:
             status = svc.jobs.status()
