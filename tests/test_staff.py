@@ -56,6 +56,7 @@ def test_accounts_from_the_cli_roles_and_audit(staff_env):
     response = client.post("/staff/source/good/harvest", data={"csrf_token": token})
     assert response.status_code == 403 and "viewer" in response.text
     assert client.post("/staff/build", data={"csrf_token": token, "reindex": "1"}).status_code == 403
+    assert "no member &#39;nosuch&#39;" in client.get("/staff/source/nosuch").text
     assert staff_env.runner.status()["queued"] == 0 and not staff_env.cat.raw.runs()
     admin = staff_env.make_app().test_client()
     login(admin, "chief", "s3cret-enough!")

@@ -13,6 +13,8 @@ from flask import (
     Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
 )
 
+from werkzeug.exceptions import NotFound
+
 from harvester.db import metadata
 from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, source_state
 from harvester.store import record_counts
@@ -22,7 +24,7 @@ from .accounts import Accounts
 from .actions import ActionError, Actions
 from .context import services
 from .dashboard import availability_view, source_view, sparkline, status_view
-from .errors import Forbidden, LoginRequired, RecordNotFound, StaffDisabled, TooManyAttempts
+from .errors import Forbidden, LoginRequired, StaffDisabled, TooManyAttempts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ def status(fmt: str):
 def source(source_id: str, fmt: str):
     data = source_view(source_id)
     if data is None:
-        raise RecordNotFound(source_id)
+        raise NotFound(f"There is no member {source_id!r} in sources.yaml.")
     if fmt == "json":
         return jsonify(data)
     return render_template("staff_source.html", user=g.staff, **data)
