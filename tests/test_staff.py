@@ -92,6 +92,11 @@ def test_harvest_from_the_page_held_deletion_and_approval(staff_env):
     staff_env.runner.wait(60)
     runs = staff_env.cat.raw.runs("good")
     assert runs[0]["status"] == "ok" and runs[0]["added"] == 12
+    client.post("/staff/build", data={"csrf_token": token})  # keeps a quality report with that run
+    staff_env.runner.wait(60)
+    quality = client.get("/staff/source/good.json").get_json()["quality"]
+    assert quality["run_id"] == runs[0]["id"] and quality["records"] == 12 and quality["without_title"] == 0
+    assert "Data quality" in client.get("/staff/source/good").text
     # the member's dump shrinks to one record: 11 of 12 would go — held, not applied
     write_dump(staff_env.root / "good.mrc", 1)
     client.post("/staff/source/good/harvest", data={"csrf_token": token, "full": "1"})
@@ -107,7 +112,8 @@ def test_harvest_from_the_page_held_deletion_and_approval(staff_env):
     assert staff_env.cat.raw.count("good") == 1
     staff_env.runner.wait(60)  # the approval queued a build
     actions = [(e["action"], e["target"]) for e in client.get("/staff/audit.json").get_json()["audit"]]
-    assert actions[:3] == [("approve-deletions", "good"), ("full-harvest", "good"), ("harvest", "good")]
+    assert actions[:4] == [("approve-deletions", "good"), ("full-harvest", "good"), ("build", None),
+                           ("harvest", "good")]
 
 
 def test_pause_skips_the_member_until_resumed(staff_env):

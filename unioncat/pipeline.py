@@ -373,7 +373,7 @@ def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
     kept = 0
     for source, run in cat.raw.last_runs().items():
         changed = run["added"] or run["updated"] or run["deleted"]
-        if run["status"] != "ok" or not changed or run["id"] in done:
+        if run["status"] not in ("ok", "held") or not changed or run["id"] in done:  # held: records taken
             continue
         data = quality(cat, source).get(source)
         if data is not None:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from markupsafe import Markup
 
 from harvester.health import alert_conditions, health
+from normaliser.store import QualityStore
 
 from .context import services
 
@@ -113,8 +114,19 @@ def source_view(source_id: str) -> dict | None:
                                for s in svc.raw.quarantine_summary(source_id)],
         "held_deletions": [_hold(h) for h in svc.ops.holds(source_id, status=None, limit=20)],
         "trend": svc.raw.record_trend(50).get(source_id, []),
+        "quality": _quality(svc.engine, source_id),
         "audit": [_audit(a) for a in svc.accounts.audit_log(50, target=source_id)],
     }
+
+
+def _quality(engine, source_id: str) -> dict | None:
+    """The newest data-quality report kept with a run of this member (normaliser.quality), if any."""
+    newest = QualityStore(engine).history(source_id, 1)
+    if not newest:
+        return None
+    report = dict(newest[0])
+    report["created_at"] = _iso(report["created_at"])
+    return report
 
 
 def availability_view(history: int = 20) -> dict:
