@@ -195,10 +195,20 @@ def test_alert_mail_once_per_failure_streak(staff_env, smtp_server):
     login(client, "viewer-1")
     page = client.get("/staff/").text
     assert 'class="banner banner-failing"' in page and "the last 4 harvests failed" in page
+    listing = cli(staff_env, "alerts")
+    assert listing.exit_code == 1 and "failing  Broken College Library (broken): the last 4 harvests failed" in \
+        listing.output and "[mailed " in listing.output
+    # a stuck harvester: nothing ran for three days; `unioncat alerts` (cron) is what notices
+    from datetime import datetime, timedelta, timezone
+    pipeline.harvest(staff_env.cat, [staff_env.cat.sources.source("good")])
+    check_alerts(staff_env.cat, settings, now=datetime.now(timezone.utc) + timedelta(days=3))
+    assert len(inbox.messages) == 2 and "good): last successful harvest 3.0 days ago" in \
+        inbox.messages[1].content.decode()
+    assert client.get("/staff/").headers["Cache-Control"] == "no-store"
     # recovery closes the alert; a new streak mails again
     OpsStore(staff_env.cat.engine).sync_alerts({})
     check_alerts(staff_env.cat, settings)
-    assert len(inbox.messages) == 2
+    assert len(inbox.messages) == 3 and "broken" in inbox.messages[2].content.decode()
 
 
 def test_metrics_and_status_json(staff_env):

@@ -214,6 +214,34 @@ def run(obj: Context, full: bool) -> None:
     raise SystemExit(_report_harvest(reports, cat))
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the active alerts as JSON.")
+@click.pass_obj
+def alerts(obj: Context, as_json: bool) -> None:
+    """Check for failing and stale members and mail new alerts (run it from cron, apart from harvests)."""
+    from harvester.ops import OpsStore
+
+    from .alerts import check_alerts
+
+    cat = obj.catalogue()
+    try:
+        mailed = check_alerts(cat)
+    except OSError as exc:
+        raise click.ClickException(f"could not mail the alerts: {exc}") from None
+    active = OpsStore(cat.engine).alerts()
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in a.items()} for a in active], ensure_ascii=False, indent=2,
+                              default=str))
+    else:
+        for alert in active:
+            new = " (new)" if any(m["key"] == alert["key"] for m in mailed) else ""
+            sent = f"mailed {alert['sent_at']:%Y-%m-%d %H:%M}" if alert["sent_at"] else "not mailed"
+            click.echo(f"  {alert['kind']:<8} {alert['message']}  [{sent}]{new}")
+        say(f"{len(active)} active alert(s)")
+    if active:
+        raise SystemExit(EXIT_SOURCE_FAILED)
+
+
 # -- staff accounts ---------------------------------------------------------------------
 
 @main.group()

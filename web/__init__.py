@@ -18,6 +18,8 @@
     results per page (default 20)
 ``JOBS``
     the job runner staff actions go through (a :class:`web.actions.JobRunner`); unset: actions refused
+``ALERT_FAILURES``
+    failed harvests in a row that make a member's alert banner (default 3)
 """
 from __future__ import annotations
 

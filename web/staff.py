@@ -60,6 +60,13 @@ def require_staff():
     return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
 
 
+@bp.after_request
+def no_store(response):
+    """Staff pages hold who-did-what and error texts: never kept by a shared cache or the back button."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def role(required: str):
     """Only for accounts with at least ``required`` (viewer < operator < admin)."""
     def decorate(view):
