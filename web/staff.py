@@ -120,7 +120,8 @@ def status(fmt: str):
     data = status_view(current_app.config["ALERT_FAILURES"])
     if fmt == "json":
         return jsonify(data)
-    return render_template("staff_status.html", user=g.staff, **data)
+    page = {k: v for k, v in data.items() if k != "consortium"}  # the template's `consortium` is the object
+    return render_template("staff_status.html", user=g.staff, **page)
 
 
 @bp.get("/source/<source_id>", defaults={"fmt": "html"})
