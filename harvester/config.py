@@ -38,7 +38,7 @@ SOURCE_KEYS = {
     # Z39.50 / SRU (through YAZ's ZOOM API; see docs/sources.md)
     "syntax", "query", "record_schema", "database", "charset", "query_charset", "element_set",
     "user", "password_env", "batch_size", "sru_version", "incremental", "incremental_query", "ids",
-    "lookup_query", "max_shrink",
+    "lookup_query", "max_shrink", "max_deletions",
     # files
     "encoding", "pattern",
     # holdings and links
@@ -325,8 +325,9 @@ def _source(entry: dict, path: Path, index: int) -> Source:
     options = {k: entry[k] for k in ("syntax", "query", "record_schema", "database", "charset", "query_charset",
                                      "element_set", "user", "password_env", "batch_size", "pattern", "from",
                                      "sru_version", "incremental", "incremental_query", "ids", "lookup_query",
-                                     "max_shrink")
+                                     "max_shrink", "max_deletions")
                if k in entry}
+    _safety_options(options, err)
     if preset:
         for key in ("database", "charset"):
             if key == "database" and url and urlsplit(str(url)).path.strip("/"):
@@ -404,6 +405,10 @@ def _zoom_options(options: dict, protocol: str, file_path, path: Path, err) -> N
         if not isinstance(ids, list) or not ids:
             raise err("ids", "expected a list of identifiers or the path of a file with one per line")
         options["ids"] = [str(i) for i in ids]
+
+
+def _safety_options(options: dict, err) -> None:
+    """The safety stop's limits (every protocol; see harvester.safety): a fraction and a record count."""
     if "max_shrink" in options:
         value = options["max_shrink"]
         try:
@@ -414,6 +419,10 @@ def _zoom_options(options: dict, protocol: str, file_path, path: Path, err) -> N
         if isinstance(value, bool) or not 0 <= fraction <= 1:
             raise err("max_shrink", f"expected a fraction 0-1 or a percentage such as '20%'; got {value!r}")
         options["max_shrink"] = fraction
+    if "max_deletions" in options:
+        value = options["max_deletions"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise err("max_deletions", f"expected a whole number of records ≥ 0; got {value!r}")
 
 
 def _holdings(value: Any, err) -> tuple[HoldingsMapping, ...]:

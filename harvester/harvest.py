@@ -28,6 +28,7 @@ from .db import utcnow
 from .files import DumpError, StreamBroken, read_path
 from .oai import BadResumptionToken, HarvestError, OAIClient, format_datestamp, later
 from .raw import RawRecord
+from .safety import end_full_harvest, end_harvest
 from .store import Checkpoint, Counts, QuarantinedItem, RawStore
 from .xmlsafe import XMLError
 from .zoom import YazMissing, ZoomError
@@ -59,7 +60,7 @@ class HarvestReport:
 
     source: str
     run_id: int | None
-    status: str  # 'ok' | 'failed'
+    status: str  # 'ok' | 'held' (records taken, deletions held for approval) | 'failed'
     counts: Counts = field(default_factory=Counts)
     error: str | None = None
     started: datetime | None = None
@@ -69,7 +70,7 @@ class HarvestReport:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status in ("ok", "held")
 
 
 ProgressFn = Callable[[HarvestProgress], None]
@@ -84,6 +85,7 @@ class _Run:
         self.pages = 0
         self.records = 0
         self.run_id: int | None = None
+        self.held: str | None = None  # why a full harvest's deletions were held for approval
         self.started = utcnow()
         self._clock = time.monotonic()
 
@@ -96,10 +98,12 @@ class _Run:
                                           Counts(**self.counts.as_dict())))
 
     def finish(self, status: str, error: str | None = None, high_water: str | None = None) -> HarvestReport:
+        if status == "ok" and self.held:
+            status, error = "held", self.held
         if self.run_id is not None:
             self.store.finish_run(self.run_id, status, self.counts, error=error, high_water=high_water)
         finished = utcnow()
-        if status == "ok":
+        if status in ("ok", "held"):
             log.info("%s: harvest ok: %s", self.source.id, self.counts.as_dict())
         else:
             log.error("%s: harvest failed: %s", self.source.id, error)
@@ -202,11 +206,7 @@ def _harvest_oai(run: _Run, full: bool, session: requests.Session | None) -> Har
         if run.run_id is None:
             run.run_id = store.start_run(source.id, "oai", full_run, from_, resumed=True)
         high = _list_pages(run, client, cp.high_water, from_, full_run, since, token, high)
-        if full_run and since is not None:
-            deleted = store.delete_unseen(source.id, since=since, run_id=run.run_id)
-            if deleted:
-                log.info("%s: %d record(s) no longer sent by the member marked deleted", source.id, deleted)
-            run.counts.deleted += deleted
+        end_harvest(run, since, full=full_run)
         high_water = later(cp.high_water, high)
         store.save_checkpoint(Checkpoint(source.id, high_water=high_water))
         return run.finish("ok", high_water=high_water)
@@ -231,7 +231,8 @@ def _list_pages(run: _Run, client: OAIClient, old_high: str | None, from_: str |
                 checkpoint = Checkpoint(run.source.id, high_water=old_high, resume_token=page.token,
                                         resume_from=from_, resume_full=full_run, resume_started=since,
                                         resume_high_water=high)
-                counts = run.store.apply(page.records, run.run_id, checkpoint=checkpoint, bad=page.quarantined)
+                counts = run.store.apply(page.records, run.run_id, checkpoint=checkpoint, bad=page.quarantined,
+                                         defer_deletions=True)
                 run.committed(counts, len(page.records))
                 log.debug("%s: page %d: %s", run.source.id, page.number, counts.as_dict())
             return high
@@ -279,5 +280,5 @@ def _harvest_file(run: _Run) -> HarvestReport:
         log.warning("%s: the dump is incomplete (see quarantine); records it lacks are not marked deleted",
                     source.id)
     else:
-        run.counts.deleted += store.delete_unseen(source.id, since=since, run_id=run.run_id)
+        end_full_harvest(run, since)
     return run.finish("ok")

@@ -154,3 +154,22 @@ def _check_files(source: Source) -> ProbeResult:
         return ProbeResult(source.id, False, f"{path}: {len(empty)} empty file(s): {', '.join(empty[:5])}",
                            details=details)
     return ProbeResult(source.id, True, f"{path}: {len(files)} file(s), {size} bytes", details=details)
+
+
+def probe_opac(source: Source, url: str, session: requests.Session | None = None,
+               timeout: float = 10) -> ProbeResult:
+    """Does the member's OPAC answer its deep link for a sample record (any status below 400)?"""
+    http = session or requests.Session()
+    start = time.monotonic()
+    try:
+        response = http.get(url, timeout=timeout, allow_redirects=True, stream=True)
+        response.close()
+    except requests.RequestException as exc:
+        return ProbeResult(source.id, False, f"{url}: {exc}", round((time.monotonic() - start) * 1000, 1))
+    finally:
+        if session is None:
+            http.close()
+    latency = round((time.monotonic() - start) * 1000, 1)
+    if response.status_code >= 400:
+        return ProbeResult(source.id, False, f"{url}: HTTP {response.status_code}", latency)
+    return ProbeResult(source.id, True, f"{url}: HTTP {response.status_code}", latency)

@@ -95,6 +95,30 @@ quarantine = Table(
     Column("resolved", Boolean, nullable=False, default=False),
 )
 
+record_counts = Table(
+    "record_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("run_id", Integer),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("records", Integer, nullable=False),  # live records of the source when the run ended
+)
+Index("ix_record_counts_source_id", record_counts.c.source, record_counts.c.id)
+Index("ix_runs_source_status_id", harvest_runs.c.source, harvest_runs.c.status, harvest_runs.c.id)
+
+deferred_deletions = Table(
+    "deferred_deletions",
+    metadata,
+    # Deletion notices (OAI-PMH status="deleted") of live records, kept back until the run ends so the
+    # safety stop (harvester.safety) can weigh them all; committed with their page, so a resumed run
+    # still knows them.
+    Column("source", String(64), primary_key=True),
+    Column("local_id", String(255), primary_key=True),
+    Column("datestamp", String(32)),
+    Column("run_id", Integer),
+)
+
 RAW_SEQ = "raw_seq"
 
 
@@ -175,6 +199,7 @@ class RawStore:
         run_id: int | None = None,
         checkpoint: Checkpoint | None = None,
         bad: Iterable[QuarantinedItem] = (),
+        defer_deletions: bool = False,
     ) -> Counts:
         """Store one batch (a page) of records, its quarantined items and checkpoint.
 
@@ -182,6 +207,8 @@ class RawStore:
         stored together, or neither is, so a resumed harvest neither skips nor
         repeats a page.  Records whose content hash is unchanged only have
         their ``seen_at`` refreshed; changed ones get a new sequence number.
+        ``defer_deletions``: deletion notices of live records are stored in ``deferred_deletions``
+        instead of applied (see :meth:`apply_deferred`); a record seen live again leaves that list.
         """
         batch: dict[str, RawRecord] = {}
         for rec in records:
@@ -203,9 +230,12 @@ class RawStore:
                     )
                     for local_id, chash, deleted in rows:
                         existing[(source, local_id)] = (chash, bool(deleted))
-            inserts, updates, touched = [], [], []
+            inserts, updates, touched, deferred = [], [], [], []
             for rec in batch.values():
                 old = existing.get((rec.source, rec.local_id))
+                if defer_deletions and rec.deleted and old is not None and not old[1]:
+                    deferred.append(rec)
+                    continue
                 if old is None:
                     if rec.deleted:
                         counts.unchanged += 1  # deletion of something we never had
@@ -247,9 +277,43 @@ class RawStore:
                     .values(seen_at=now, datestamp=rec.datestamp)
                 )
             _quarantine(conn, bad, run_id, now)
+            _defer(conn, deferred, [r for r in batch.values() if not r.deleted], run_id)
             if checkpoint is not None:
                 _save_checkpoint(conn, checkpoint)
         return counts
+
+    def deferred(self, source: str) -> list[str]:
+        """Local ids of the live records whose deletion notices wait for the safety stop."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(deferred_deletions.c.local_id)
+                                               .where(deferred_deletions.c.source == source)
+                                               .order_by(deferred_deletions.c.local_id))]
+
+    def apply_deferred(self, source: str, run_id: int | None = None) -> int:
+        """Apply the kept-back deletion notices of ``source`` (records still live are marked deleted)."""
+        now = utcnow()
+        with self._lock, self.engine.begin() as conn:
+            rows = conn.execute(select(deferred_deletions.c.local_id, deferred_deletions.c.datestamp)
+                                .where(deferred_deletions.c.source == source)).all()
+            live = {r[0] for r in conn.execute(select(raw_records.c.local_id).where(
+                raw_records.c.source == source, raw_records.c.deleted.is_(False),
+                raw_records.c.local_id.in_([r[0] for r in rows])))} if rows else set()
+            gone = [(local_id, datestamp) for local_id, datestamp in rows if local_id in live]
+            seq = next_value(conn, RAW_SEQ, len(gone)) - len(gone) + 1 if gone else 0
+            for local_id, datestamp in gone:
+                conn.execute(update(raw_records)
+                             .where(raw_records.c.source == source, raw_records.c.local_id == local_id)
+                             .values(deleted=True, payload=b"", content_hash="deleted", seq=seq, datestamp=datestamp,
+                                     changed_at=now, seen_at=now, run_id=run_id))
+                seq += 1
+            conn.execute(deferred_deletions.delete().where(deferred_deletions.c.source == source))
+        return len(gone)
+
+    def drop_deferred(self, source: str) -> int:
+        """Forget the kept-back deletion notices (a member of staff rejected them): the records stay."""
+        with self._lock, self.engine.begin() as conn:
+            return conn.execute(deferred_deletions.delete()
+                                .where(deferred_deletions.c.source == source)).rowcount or 0
 
     def delete_unseen(self, source: str, since: datetime, run_id: int | None = None) -> int:
         """Mark deleted every live record of ``source`` not seen since ``since``.
@@ -346,11 +410,43 @@ class RawStore:
 
     def finish_run(self, run_id: int, status: str, counts: Counts, error: str | None = None,
                    high_water: str | None = None) -> None:
+        """End a run; also note the source's live record count then (the staff pages' trend line)."""
+        now = utcnow()
         with self._lock, self.engine.begin() as conn:
             conn.execute(update(harvest_runs).where(harvest_runs.c.id == run_id).values(
-                status=status, finished_at=utcnow(), error=error, high_water=high_water,
+                status=status, finished_at=now, error=error, high_water=high_water,
                 **counts.as_dict(),
             ))
+            source = conn.execute(select(harvest_runs.c.source).where(harvest_runs.c.id == run_id)).scalar_one()
+            live = conn.execute(select(func.count()).select_from(raw_records).where(
+                raw_records.c.source == source, raw_records.c.deleted.is_(False))).scalar_one()
+            conn.execute(record_counts.insert().values(source=source, run_id=run_id, at=now, records=live))
+
+    def record_trend(self, limit: int = 20) -> dict[str, list[int]]:
+        """source → its live record counts after each of its last ``limit`` runs, oldest first (one query)."""
+        rank = func.row_number().over(partition_by=record_counts.c.source,
+                                      order_by=record_counts.c.id.desc()).label("rank")
+        ranked = select(record_counts.c.source, record_counts.c.records, record_counts.c.id, rank).subquery()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ranked.c.source, ranked.c.records).where(ranked.c.rank <= limit)
+                                .order_by(ranked.c.source, ranked.c.id)).all()
+        trend: dict[str, list[int]] = {}
+        for source, records in rows:
+            trend.setdefault(source, []).append(int(records))
+        return trend
+
+    def counts_by_source(self) -> dict[str, int]:
+        """source → live raw records, in one query (the overview of 130 members)."""
+        with self.engine.connect() as conn:
+            return {s: int(n) for s, n in conn.execute(
+                select(raw_records.c.source, func.count()).where(raw_records.c.deleted.is_(False))
+                .group_by(raw_records.c.source))}
+
+    def quarantined_by_source(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {s: int(n) for s, n in conn.execute(
+                select(quarantine.c.source, func.count()).where(quarantine.c.resolved.is_(False))
+                .group_by(quarantine.c.source))}
 
     def interrupt_stale_runs(self, source: str) -> int:
         """Runs still 'running' from a process that died are marked interrupted."""
@@ -446,6 +542,26 @@ class RawStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def quarantined_item(self, item_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(quarantine).where(quarantine.c.id == item_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def renormalise(self, source: str, local_id: str) -> bool:
+        """Give a stored record a new change sequence, so the next build normalises it again.
+
+        Retrying a record the normaliser refused, after the normaliser (or the member's mapping) was
+        fixed; False when the raw record is gone.
+        """
+        with self._lock, self.engine.begin() as conn:
+            exists = conn.execute(select(raw_records.c.id).where(
+                raw_records.c.source == source, raw_records.c.local_id == local_id)).first()
+            if exists is None:
+                return False
+            conn.execute(update(raw_records).where(raw_records.c.id == exists[0])
+                         .values(seq=next_value(conn, RAW_SEQ), changed_at=utcnow()))
+        return True
+
     def resolve_quarantine(self, source: str, local_id: str, stage: str) -> None:
         """A record that now passes leaves quarantine (kept for history, flagged)."""
         with self._lock, self.engine.begin() as conn:
@@ -475,6 +591,25 @@ def _quarantine(conn, items: list[QuarantinedItem], run_id: int | None, now: dat
             conn.execute(quarantine.insert().values(
                 source=item.source, local_id=item.local_id, stage=item.stage, reason=item.reason,
                 payload=item.payload, run_id=run_id, created_at=now, resolved=False))
+
+
+def _defer(conn, deferred: list[RawRecord], alive: list[RawRecord], run_id: int | None) -> None:
+    """Keep deletion notices back; a record that came (back) live is no longer to be deleted.
+
+    The common case — nothing kept back for the source — costs one indexed lookup per page.
+    """
+    dd = deferred_deletions
+    for source in {r.source for r in alive}:
+        if conn.execute(select(dd.c.local_id).where(dd.c.source == source).limit(1)).first() is None:
+            continue
+        ids = [r.local_id for r in alive if r.source == source]
+        for i in range(0, len(ids), 500):
+            conn.execute(dd.delete().where(dd.c.source == source, dd.c.local_id.in_(ids[i:i + 500])))
+    for rec in deferred:
+        conn.execute(dd.delete().where(dd.c.source == rec.source, dd.c.local_id == rec.local_id))
+    if deferred:
+        conn.execute(dd.insert(), [dict(source=r.source, local_id=r.local_id, datestamp=r.datestamp, run_id=run_id)
+                                   for r in deferred])
 
 
 def _row(rec: RawRecord, run_id: int | None, now: datetime, seq: int) -> dict:

@@ -5,8 +5,9 @@ Z39.50 has no "list everything" verb and no deletion feed, so a harvest is a ser
 * **full** — the source's ``query`` (one PQF query, or a list of them, e.g. by year ranges or class
   letters, to stay under a server's result-set limit; CQL for SRU), every hit fetched with batched
   present requests of ``batch_size``; records not seen by a full harvest are marked deleted —
-  unless the harvest saw far fewer records than the store holds (``max_shrink``, default 20 %):
-  then a broken server is the likelier story, the run fails and nothing is deleted;
+  unless the harvest saw far fewer records than the store holds (``max_shrink``, default 20 %, or
+  ``max_deletions``): then a broken server is the likelier story and the deletions are held for a
+  member of staff's approval (:mod:`harvester.safety`, the same stop for every protocol);
 * **incremental** — ``incremental: modified`` (Bib-1 1012 ≥ the high water, the newest 005 seen)
   or ``incremental: year`` (date of publication ≥ the high-water year), or an own
   ``incremental_query`` template with ``{from}`` (yyyymmdd), ``{from_iso}`` (yyyy-mm-dd),
@@ -27,12 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
 from .config import Source
 from .db import utcnow
 from .raw import RawRecord
-from .store import Checkpoint, QuarantinedItem, raw_records
+from .safety import end_full_harvest, limits
+from .store import Checkpoint, QuarantinedItem
 from .zoom import Connection, Record, ZoomConnectError, ZoomError, ZoomTimeout
 
 if TYPE_CHECKING:
@@ -48,19 +48,10 @@ INCREMENTAL = {
 }
 LOOKUP = {"z3950": '@attr 1=12 "{id}"', "sru": 'rec.id="{id}"'}
 DEFAULT_BATCH = 100
-DEFAULT_MAX_SHRINK = 0.2
 XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>\s*")
 CONTROL_001 = re.compile(rb'<(?:\w+:)?controlfield[^>]*\btag="001"[^>]*>([^<]*)<')
 CONTROL_005 = re.compile(rb'<(?:\w+:)?controlfield[^>]*\btag="005"[^>]*>([^<]*)<')
 TRANSIENT = (ZoomConnectError, ZoomTimeout)
-
-
-class ShrinkGuard(ZoomError):
-    """A full harvest saw far fewer records than the store holds: nothing was deleted."""
-
-    def __init__(self, message: str):
-        super().__init__(0, message, diagset="unioncat")
-        self.args = (message,)
 
 
 @dataclass
@@ -207,7 +198,7 @@ def harvest_zoom(run: "_Run", full: bool, env: Mapping[str, str] | None = None) 
         if conn is not None:
             conn.close()
     if work.kind == "full":
-        _guard_and_delete(run, since)
+        end_full_harvest(run, since)
     high_water = _later(cp.high_water, high)
     if high_water is None and work.kind != "lookup":
         high_water = started.strftime("%Y%m%d%H%M%S")
@@ -284,32 +275,5 @@ def _run_queries(run: "_Run", conn: Connection, work: Plan, state: dict, old_hig
     return high
 
 
-def _guard_and_delete(run: "_Run", since: datetime | None) -> None:
-    """End a full harvest: mark unseen records deleted, unless far too many would go."""
-    source, store = run.source, run.store
-    if since is None:
-        return
-    with store.engine.connect() as conn:
-        live = conn.execute(select(func.count()).select_from(raw_records).where(
-            raw_records.c.source == source.id, raw_records.c.deleted.is_(False))).scalar_one()
-        unseen = conn.execute(select(func.count()).select_from(raw_records).where(
-            raw_records.c.source == source.id, raw_records.c.deleted.is_(False),
-            raw_records.c.seen_at < since)).scalar_one()
-    limit = max_shrink(source)
-    if live and unseen / live > limit:
-        store.save_checkpoint(Checkpoint(source.id, high_water=store.checkpoint(source.id).high_water))
-        raise ShrinkGuard(
-            f"the full harvest found {live - unseen} of the {live} records held for this member "
-            f"({unseen / live:.0%} fewer, more than max_shrink {limit:.0%}); suspecting a broken server, "
-            f"nothing was marked deleted (raise max_shrink for this source if the member really shrank)")
-    deleted = store.delete_unseen(source.id, since=since, run_id=run.run_id)
-    if deleted:
-        log.info("%s: %d record(s) no longer found by the full harvest marked deleted", source.id, deleted)
-    run.counts.deleted += deleted
-
-
 def max_shrink(source: Source) -> float:
-    value = source.options.get("max_shrink", DEFAULT_MAX_SHRINK)
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return float(value.strip()[:-1]) / 100
-    return float(value)
+    return limits(source)[0]

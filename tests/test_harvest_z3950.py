@@ -13,6 +13,7 @@ import pytest
 from pymarc import MARCReader
 
 from harvester.config import Source
+from harvester.ops import OpsStore
 from harvester.harvest import HarvestProgress, harvest_source
 from harvester.store import RawStore
 from unioncat.zebra import free_port
@@ -99,10 +100,11 @@ def test_shrink_guard_deletes_nothing(zebra, store, tmp_path: Path):
     assert harvest_source(z_source(server.url), store).ok
     server.delete(write_mrc(tmp_path / "gone.mrc", records[:10]))  # half the catalogue "vanishes"
     report = harvest_source(z_source(server.url), store, full=True)
-    assert report.status == "failed"
+    assert report.status == "held"  # the safety stop (harvester.safety): held for approval, not applied
     assert "10 of the 20 records" in report.error and "nothing was marked deleted" in report.error
-    assert store.count("zmember") == 20 and store.runs("zmember")[0]["status"] == "failed"
+    assert store.count("zmember") == 20 and store.runs("zmember")[0]["status"] == "held"
     assert not store.checkpoint("zmember").in_progress
+    assert OpsStore(store.engine).holds("zmember")[0].unseen == 10
     # a member that really shrank: raise the threshold for it
     allowed = harvest_source(z_source(server.url, max_shrink=0.6), store, full=True)
     assert allowed.ok and allowed.counts.deleted == 10

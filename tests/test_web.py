@@ -259,10 +259,10 @@ def test_templates_never_mark_data_safe():
 
 
 # -- staff ----------------------------------------------------------------------------------------------
-def _login(client, password=PASSWORD, next_url=None):
+def _login(client, password=PASSWORD, next_url=None, username="admin"):
     page = client.get("/staff/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    data = {"password": password, "csrf_token": token}
+    data = {"username": username, "password": password, "csrf_token": token}
     if next_url:
         data["next"] = next_url
     return client.post("/staff/login", data=data)
@@ -276,15 +276,16 @@ def test_staff_requires_login(client):
 
 def test_staff_wrong_password(client):
     response = _login(client, "guess")
-    assert response.status_code == 401 and "That password is not right." in response.text
+    assert response.status_code == 401 and "That name and password do not match an account." in response.text
     assert client.get("/staff/").status_code == 302
 
 
 def test_staff_post_without_csrf_is_rejected(client):
-    response = client.post("/staff/login", data={"password": PASSWORD})
+    response = client.post("/staff/login", data={"username": "admin", "password": PASSWORD})
     assert response.status_code == 400 and "Form rejected" in response.text
     client.get("/staff/login")  # a session token now exists, but a wrong one is still refused
-    assert client.post("/staff/login", data={"password": PASSWORD, "csrf_token": "forged"}).status_code == 400
+    assert client.post("/staff/login", data={"username": "admin", "password": PASSWORD,
+                                             "csrf_token": "forged"}).status_code == 400
     assert client.get("/staff/").status_code == 302
 
 
@@ -299,7 +300,7 @@ def test_staff_login_status_and_logout(client):
         assert text in html
     data = client.get("/staff/status.json").get_json()
     rows = {s["id"]: s for s in data["sources"]}
-    assert list(rows) == ["pku", "thu", "fdu"]
+    assert list(rows) == ["thu", "pku", "fdu"]  # the failing member first, the disabled one last
     assert rows["pku"]["records"] == 3 and rows["pku"]["last_run"]["status"] == "ok"
     assert rows["pku"]["last_run"]["counts"]["added"] == 3 and rows["pku"]["last_run"]["duration_s"] >= 0
     assert rows["thu"]["last_run"]["status"] == "failed" and rows["thu"]["quarantined"] == 1

@@ -105,21 +105,56 @@ def sources_list(obj: Context, as_json: bool) -> None:
 
 @sources.command("check")
 @click.argument("ids", nargs=-1)
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for each endpoint.")
 @click.pass_obj
-def sources_check(obj: Context, ids: tuple[str, ...]) -> None:
-    """Validate sources.yaml and probe each endpoint (OAI-PMH Identify, file present)."""
-    from harvester.probe import probe_source
+def sources_check(obj: Context, ids: tuple[str, ...], timeout: float) -> None:
+    """Validate sources.yaml, probe each endpoint and OPAC link, and store the results (availability page)."""
+    from .availability import check
 
     cat = obj.catalogue()
     click.echo(f"{cat.sources.path}: valid, {len(cat.sources.sources)} sources")
+    chosen = _select(cat, ids, include_disabled=True)
+    check_id, results = check(cat, chosen, timeout=timeout, env=os.environ)
     failed = 0
-    for source in _select(cat, ids, include_disabled=True):
-        result = probe_source(source, env=os.environ)
-        mark = "ok  " if result.ok else "FAIL"
-        failed += not result.ok
-        click.echo(f"  {mark} {source.id:<16} {result.message} ({result.latency_ms:.0f} ms)")
+    for source, (result, opac) in zip(chosen, results):
+        up = result.ok and (opac is None or opac.ok)
+        failed += not up
+        click.echo(f"  {'ok  ' if up else 'FAIL'} {source.id:<16} {result.message} ({result.latency_ms:.0f} ms)"
+                   + (f"; OPAC {opac.message}" if opac is not None else ""))
+    click.echo(f"{len(chosen) - failed} of {len(chosen)} available; stored as check {check_id} "
+               "(staff page /staff/availability)")
     if failed:
         raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+@sources.command("pause")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--reason", default="", help="Why (shown on the staff page).")
+@click.pass_obj
+def sources_pause(obj: Context, ids: tuple[str, ...], reason: str) -> None:
+    """Pause members: scheduled runs and `harvest` skip them until resumed."""
+    _set_paused(obj, ids, True, reason)
+
+
+@sources.command("resume")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_obj
+def sources_resume(obj: Context, ids: tuple[str, ...]) -> None:
+    """Resume paused members."""
+    _set_paused(obj, ids, False, "")
+
+
+def _set_paused(obj: Context, ids: tuple[str, ...], paused: bool, reason: str) -> None:
+    from harvester.ops import OpsStore
+    from web.accounts import Accounts
+
+    cat = obj.catalogue()
+    ops, accounts = OpsStore(cat.engine), Accounts(cat.engine)
+    who = f"cli:{os.environ.get('USER', '?')}"
+    for source in _select(cat, ids, include_disabled=True):
+        ops.set_paused(source.id, paused, by=who, reason=reason)
+        accounts.audit(who, "pause" if paused else "resume", source.id, reason or None, "command line")
+        say(f"{source.id}: {'paused' if paused else 'resumed'}")
 
 
 def _select(cat: pipeline.Catalogue, ids, include_disabled: bool = False):
@@ -133,10 +168,17 @@ def _select(cat: pipeline.Catalogue, ids, include_disabled: bool = False):
 
 # -- harvest, build, run -------------------------------------------------------------
 
-def _report_harvest(reports) -> int:
+def _report_harvest(reports, cat: pipeline.Catalogue | None = None) -> int:
     failed = [r for r in reports if r.status != "ok"]
     for r in failed:
-        say(f"FAILED {r.source}: {r.error}")
+        say(f"{'HELD' if r.status == 'held' else 'FAILED'} {r.source}: {r.error}")
+    if cat is not None:
+        from .alerts import check_alerts
+        try:
+            for alert in check_alerts(cat):
+                say(f"ALERT {alert['message']}")
+        except OSError as exc:
+            say(f"could not mail the harvest alerts: {exc}")
     return EXIT_SOURCE_FAILED if failed else 0
 
 
@@ -148,7 +190,7 @@ def harvest(obj: Context, ids: tuple[str, ...], full: bool) -> None:
     """Harvest the given sources (default: every enabled source)."""
     cat = obj.catalogue()
     reports = pipeline.harvest(cat, _select(cat, ids), full=full, progress=say)
-    raise SystemExit(_report_harvest(reports))
+    raise SystemExit(_report_harvest(reports, cat))
 
 
 @main.command()
@@ -169,7 +211,71 @@ def run(obj: Context, full: bool) -> None:
     say(f"{len(due)} of {len(cat.sources.sources)} sources due: {', '.join(s.id for s in due) or 'none'}")
     reports = pipeline.harvest(cat, due, full=full, progress=say)
     pipeline.build(cat, progress=say)
-    raise SystemExit(_report_harvest(reports))
+    raise SystemExit(_report_harvest(reports, cat))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the active alerts as JSON.")
+@click.pass_obj
+def alerts(obj: Context, as_json: bool) -> None:
+    """Check for failing and stale members and mail new alerts (run it from cron, apart from harvests)."""
+    from harvester.ops import OpsStore
+
+    from .alerts import check_alerts
+
+    cat = obj.catalogue()
+    try:
+        mailed = check_alerts(cat)
+    except OSError as exc:
+        raise click.ClickException(f"could not mail the alerts: {exc}") from None
+    active = OpsStore(cat.engine).alerts()
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in a.items()} for a in active], ensure_ascii=False, indent=2,
+                              default=str))
+    else:
+        for alert in active:
+            new = " (new)" if any(m["key"] == alert["key"] for m in mailed) else ""
+            sent = f"mailed {alert['sent_at']:%Y-%m-%d %H:%M}" if alert["sent_at"] else "not mailed"
+            click.echo(f"  {alert['kind']:<8} {alert['message']}  [{sent}]{new}")
+        say(f"{len(active)} active alert(s)")
+    if active:
+        raise SystemExit(EXIT_SOURCE_FAILED)
+
+
+# -- staff accounts ---------------------------------------------------------------------
+
+@main.group()
+def staff() -> None:
+    """Staff accounts of the web app's staff pages (roles viewer, operator, admin)."""
+
+
+@staff.command("add-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer", show_default=True)
+@click.option("--replace", is_flag=True, help="Set a new password and role for an existing account.")
+@click.pass_obj
+def staff_add_user(obj: Context, name: str, role: str, replace: bool) -> None:
+    """Create a staff account; the password comes from UNIONCAT_NEW_PASSWORD or a prompt."""
+    from web.accounts import AccountError, Accounts
+
+    password = os.environ.get("UNIONCAT_NEW_PASSWORD") or click.prompt(
+        f"Password for {name}", hide_input=True, confirmation_prompt=True)
+    try:
+        user = Accounts(obj.catalogue().engine).add(name, password, role, replace=replace)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from None
+    say(f"staff account {user.name} ({user.role}) saved")
+
+
+@staff.command("list")
+@click.pass_obj
+def staff_list(obj: Context) -> None:
+    """Every staff account with its role."""
+    from web.accounts import Accounts
+
+    for user in Accounts(obj.catalogue().engine).users():
+        click.echo(f"{user['name']:<20} {user['role']:<9} created {user['created_at']:%Y-%m-%d}"
+                   + ("  (disabled)" if user["disabled"] else ""))
 
 
 # -- search and records ---------------------------------------------------------------
@@ -234,9 +340,10 @@ def serve(obj: Context, host: str, port: int, threads: int) -> None:
     """Serve the web catalogue."""
     from waitress import serve as waitress_serve
 
+    from .inprocess import InProcessRunner
     from .present import make_app
 
-    app = make_app(obj.catalogue())
+    app = make_app(obj.catalogue(), jobs=InProcessRunner(obj.catalogue()))
     say(f"serving {obj.catalogue().sources.consortium.name} on http://{host}:{port}/")
     waitress_serve(app, host=host, port=port, threads=threads)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from harvester.config import Source, SourcesFile, load_sources, parse_sources
 from harvester.db import get_value, make_engine, metadata, set_value
 from harvester.harvest import HarvestReport, harvest_source
+from harvester.ops import OpsStore
 from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem, RawStore
 from normaliser import normalise
@@ -127,7 +128,14 @@ def due_sources(cat: Catalogue, now: datetime | None = None) -> list[Source]:
 
 def harvest(cat: Catalogue, sources: list[Source], full: bool = False,
             progress: Progress = _quiet) -> list[HarvestReport]:
-    """Harvest sources side by side (one thread each, up to the worker setting)."""
+    """Harvest sources side by side (one thread each, up to the worker setting); paused members are skipped."""
+    paused = OpsStore(cat.engine).paused()
+    for source in (s for s in sources if s.id in paused):
+        state = paused[source.id]
+        progress(f"[{source.id}] skipped: paused by {state['changed_by'] or 'staff'} at {state['changed_at']}"
+                 + (f" ({state['reason']})" if state["reason"] else "")
+                 + f"; resume it on the staff page or with `unioncat sources resume {source.id}`")
+    sources = [s for s in sources if s.id not in paused]
     def one(source: Source) -> HarvestReport:
         progress(f"[{source.id}] harvesting ({source.protocol}{', full' if full else ''})")
 
@@ -365,7 +373,7 @@ def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
     kept = 0
     for source, run in cat.raw.last_runs().items():
         changed = run["added"] or run["updated"] or run["deleted"]
-        if run["status"] != "ok" or not changed or run["id"] in done:
+        if run["status"] not in ("ok", "held") or not changed or run["id"] in done:  # held: records taken
             continue
         data = quality(cat, source).get(source)
         if data is not None:

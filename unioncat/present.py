@@ -20,16 +20,21 @@ from web.auth import secrets_from
 from .pipeline import Catalogue
 
 
-def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False) -> Flask:
-    """The web app over this catalogue's stores and index."""
+def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, jobs: Any = None) -> Flask:
+    """The web app over this catalogue's stores and index (``jobs``: the staff actions' JobRunner)."""
     config: dict[str, Any] = {
         "SOURCES": cat.sources,
         "DB_ENGINE": cat.engine,
         "SECRET_KEY": cat.settings.secret_key,
         "STAFF_PASSWORD": cat.settings.staff_password,
         "PAGE_SIZE": page_size,
+<<<<<<< HEAD
         # sign-on client secrets named in sources.yaml, read here in the wiring, never in the library
         "SECRETS": secrets_from(cat.sources, os.environ),
+=======
+        "JOBS": jobs,
+        "ALERT_FAILURES": cat.settings.alert_failures,
+>>>>>>> issue8
     }
     if use_open_index:
         config["SEARCH_BACKEND"] = cat.index
@@ -58,12 +63,12 @@ def record_json(cat: Catalogue, cluster_id: str) -> dict:
 
 
 def status_json(cat: Catalogue) -> dict:
-    """The staff status data (the same function the staff page uses), plus pipeline totals."""
-    from web.staff import status_view
+    """The staff overview's data (the same function ``/staff/status.json`` uses), plus pipeline totals."""
+    from web.dashboard import status_view
 
     app = make_app(cat, use_open_index=True)
     with app.app_context():
-        data = status_view()
+        data = status_view(cat.settings.alert_failures)
     data["totals"]["raw_records"] = cat.raw.count()
     data["totals"]["normalised"] = cat.records.count()
     data["totals"]["shared_clusters"] = cat.clusters.count_shared()

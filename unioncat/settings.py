@@ -25,6 +25,14 @@ DOCUMENTED = {
     "staff_password": ("UNIONCAT_STAFF_PASSWORD", "password of the staff pages (unset: staff pages closed)"),
     "harvest_workers": ("UNIONCAT_HARVEST_WORKERS", "sources harvested at once (default 4)"),
     "max_block": ("UNIONCAT_MAX_BLOCK", "records one match key may join before it is refused (default 500)"),
+    "smtp_host": ("UNIONCAT_SMTP_HOST", "mail server for harvest alerts (unset: alerts only on the staff page)"),
+    "smtp_port": ("UNIONCAT_SMTP_PORT", "its port (default 25)"),
+    "smtp_user": ("UNIONCAT_SMTP_USER", "SMTP login name (unset: no login)"),
+    "smtp_password": ("UNIONCAT_SMTP_PASSWORD", "SMTP password"),
+    "smtp_starttls": ("UNIONCAT_SMTP_STARTTLS", "1 to upgrade the connection with STARTTLS (default off)"),
+    "smtp_from": ("UNIONCAT_SMTP_FROM", "sender address of alert mails (default unioncat@localhost)"),
+    "alert_to": ("UNIONCAT_ALERT_TO", "comma-separated addresses that get harvest alerts"),
+    "alert_failures": ("UNIONCAT_ALERT_FAILURES", "failed harvests in a row that raise an alert (default 3)"),
 }
 
 
@@ -40,6 +48,14 @@ class Settings:
     staff_password: str | None = None
     harvest_workers: int = 4
     max_block: int = 500
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "unioncat@localhost"
+    alert_to: str | None = None
+    alert_failures: int = 3
 
     @property
     def database_url(self) -> str:
@@ -70,7 +86,9 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     for name, value in values.items():
         if name in ("sources_path", "data_dir", "cache_dir"):
             converted[name] = Path(value).expanduser()
-        elif name in ("harvest_workers", "max_block"):
+        elif name == "smtp_starttls":
+            converted[name] = value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+        elif name in ("harvest_workers", "max_block", "smtp_port", "alert_failures"):
             try:
                 converted[name] = int(value)
             except ValueError:
@@ -81,6 +99,6 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     if settings.search != "embedded":
         raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: only 'embedded' is available in this release")
     for name in converted:
-        if name not in ("secret_key", "staff_password"):
+        if name not in ("secret_key", "staff_password", "smtp_password"):
             log.debug("setting %s = %r", name, getattr(settings, name))
     return settings

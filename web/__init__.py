@@ -12,12 +12,17 @@
 ``SECRET_KEY``
     signs the session cookie; without one a random key is made (sessions end at restart)
 ``STAFF_PASSWORD``
-    the staff sign-in password; unset (the default) disables the staff area
+    bootstrap password of the built-in `admin` staff account (web.accounts); without it and without stored
+    accounts the staff area is closed
 ``PAGE_SIZE``
     results per page (default 20)
 ``SECRETS``
     sign-on client secrets: environment variable name → value, for the ``client_secret_env``
     names in sources.yaml (the CLI passes them with :func:`web.auth.secrets_from`)
+``JOBS``
+    the job runner staff actions go through (a :class:`web.actions.JobRunner`); unset: actions refused
+``ALERT_FAILURES``
+    failed harvests in a row that make a member's alert banner (default 3)
 """
 from __future__ import annotations
 
@@ -46,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_PASSWORD": None,
     "PAGE_SIZE": 20,
     "SECRETS": {},
+    "JOBS": None,
+    "ALERT_FAILURES": 3,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -77,6 +84,9 @@ def create_app(config: dict | None = None) -> Flask:
     reader.init_app(app)
     auth.init_app(app)
     basket.init_app(app)
+    staff.init_app(app)
+    from . import metrics
+    metrics.init_app(app)
     app.after_request(_security_headers)
     return app
 

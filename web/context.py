@@ -21,6 +21,9 @@ class Services:
     backend_config: Any
     clusters: ClusterStore = field(init=False)
     raw: RawStore = field(init=False)
+    ops: Any = field(default=None, init=False)        # harvester.ops.OpsStore, set by web.staff.init_app
+    accounts: Any = field(default=None, init=False)   # web.accounts.Accounts, set by web.staff.init_app
+    jobs: Any = field(default=None, init=False)       # the JOBS runner (web.actions.JobRunner) or None
     _backend: SearchBackend | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 

@@ -34,8 +34,19 @@ class RecordNotFound(WebError):
 
 class StaffDisabled(WebError):
     def __init__(self):
-        super().__init__("The staff area is disabled: no staff password is configured. "
-                         "Set STAFF_PASSWORD (UNIONCAT_STAFF_PASSWORD) and restart the web app.")
+        super().__init__("The staff area is disabled: there is no staff account and no staff password is configured. "
+                         "Create an account with `unioncat staff add-user NAME --role admin`, or set "
+                         "STAFF_PASSWORD (UNIONCAT_STAFF_PASSWORD) and restart the web app.")
+
+
+class Forbidden(WebError):
+    """Signed in, but the account's role may not do this."""
+
+
+class TooManyAttempts(WebError):
+    def __init__(self):
+        super().__init__("Too many failed sign-ins for this account or from this address. "
+                         "Wait 15 minutes and try again.")
 
 
 class LoginRequired(WebError):
@@ -55,6 +66,8 @@ STATUS = {
     StaffDisabled: (503, "Staff area disabled"),
     LoginRequired: (401, "Sign in required"),
     CSRFError: (400, _l("Form rejected")),
+    Forbidden: (403, _l("Not allowed")),
+    TooManyAttempts: (429, _l("Too many attempts")),
     QueryError: (400, _l("Bad search")),
     SearchError: (503, _l("Search unavailable")),
 }

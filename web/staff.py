@@ -1,55 +1,115 @@
-"""The staff area: sign-in, and the harvest status of every member library.
+"""The staff area: sign-in, the sources overview, run history, availability, actions, audit log.
 
-Disabled (503 with the reason) unless ``STAFF_PASSWORD`` is configured; every
-page but the sign-in form needs a signed-in session.
+Closed (503 with the reason) until a staff account exists or the bootstrap ``STAFF_PASSWORD`` is
+set (see :mod:`web.accounts`); every page but the sign-in form needs a signed-in session, every form
+a CSRF token, and every action the ``operator`` role.  Each page has a ``.json`` twin.
 """
 from __future__ import annotations
 
-import hmac
 import logging
+from functools import wraps
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
+)
+
+from werkzeug.exceptions import NotFound
+
+from harvester.db import metadata
+from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, source_state
+from harvester.store import record_counts
 
 from . import csrf
+from .accounts import Accounts
+from .actions import ActionError, Actions
 from .context import services
-from .errors import LoginRequired, StaffDisabled
+from .dashboard import availability_view, source_view, sparkline, status_view
+from .errors import Forbidden, LoginRequired, StaffDisabled, TooManyAttempts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger(__name__)
-SESSION_KEY = "staff"
+SESSION_KEY = "staff"  # the signed-in account's name (base.html shows the Staff link when set)
+ROLE_KEY = "staff_role"
+
+
+def init_app(app: Flask) -> None:
+    svc = app.extensions["unioncat"]
+    metadata.create_all(svc.engine, tables=[source_state, probe_results, held_deletions, alert_state,
+                                            record_counts])
+    svc.ops = OpsStore(svc.engine)
+    svc.accounts = Accounts(svc.engine, app.config.get("STAFF_PASSWORD"))
+    svc.jobs = app.config.get("JOBS")
+    app.jinja_env.globals["sparkline"] = sparkline
 
 
 @bp.before_request
 def require_staff():
-    if not current_app.config.get("STAFF_PASSWORD"):
+    svc = services()
+    if not svc.accounts.enabled():
         raise StaffDisabled()
-    if request.endpoint in ("staff.login",) or session.get(SESSION_KEY):
+    if request.endpoint == "staff.login":
         return None
-    if request.path.endswith(".json"):
+    name = session.get(SESSION_KEY)
+    user = svc.accounts.user(name) if isinstance(name, str) else None
+    if user is not None:
+        g.staff = user
+        return None
+    session.pop(SESSION_KEY, None)
+    if request.path.endswith(".json") or request.method != "GET":
         raise LoginRequired()
     return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+
+
+@bp.after_request
+def no_store(response):
+    """Staff pages hold who-did-what and error texts: never kept by a shared cache or the back button."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def role(required: str):
+    """Only for accounts with at least ``required`` (viewer < operator < admin)."""
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not g.staff.can(required):
+                services().accounts.audit(g.staff.name, "refused", request.path, f"needs {required}",
+                                          request.remote_addr)
+                raise Forbidden(f"Your account ({g.staff.name}, {g.staff.role}) may look but not act: "
+                                f"this needs the {required} role.")
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
     next_url = _safe_next(request.values.get("next"))
+    status = 200
     if request.method == "POST":
-        given = request.form.get("password", "").encode("utf-8")
-        expected = str(current_app.config["STAFF_PASSWORD"]).encode("utf-8")
-        if hmac.compare_digest(given, expected):
+        accounts = services().accounts
+        name = request.form.get("username", "").strip()
+        ip = request.remote_addr or "?"
+        if accounts.locked(name, ip):
+            accounts.audit(name or "?", "login-locked", None, None, ip)
+            raise TooManyAttempts()
+        user = accounts.authenticate(name, request.form.get("password", ""))
+        accounts.attempt(name, ip, user is not None)
+        if user is not None:
             session.clear()
-            session[SESSION_KEY] = True
+            session[SESSION_KEY], session[ROLE_KEY] = user.name, user.role
             csrf.rotate()
-            log.info("staff sign-in from %s", request.remote_addr)
+            accounts.audit(user.name, "login", None, user.role, ip)
             return redirect(next_url or url_for("staff.status", fmt="html"))
-        log.warning("failed staff sign-in from %s", request.remote_addr)
-        error = "That password is not right."
-    return render_template("staff_login.html", error=error, next=next_url), 401 if error else 200
+        log.warning("failed staff sign-in for %r from %s", name, ip)
+        error, status = "That name and password do not match an account.", 401
+    return render_template("staff_login.html", error=error, next=next_url), status
 
 
 @bp.post("/logout")
 def logout():
+    services().accounts.audit(g.staff.name, "logout", None, None, request.remote_addr)
     session.clear()
     return redirect(url_for("search.home"))
 
@@ -57,52 +117,96 @@ def logout():
 @bp.get("/", defaults={"fmt": "html"})
 @bp.get("/status.json", defaults={"fmt": "json"})
 def status(fmt: str):
-    data = status_view()
+    data = status_view(current_app.config["ALERT_FAILURES"])
     if fmt == "json":
         return jsonify(data)
-    return render_template("staff_status.html", **data)
+    page = {k: v for k, v in data.items() if k != "consortium"}  # the template's `consortium` is the object
+    return render_template("staff_status.html", user=g.staff, **page)
 
 
-def status_view() -> dict:
+@bp.get("/source/<source_id>", defaults={"fmt": "html"})
+@bp.get("/source/<source_id>.json", defaults={"fmt": "json"})
+def source(source_id: str, fmt: str):
+    data = source_view(source_id)
+    if data is None:
+        raise NotFound(f"There is no member {source_id!r} in sources.yaml.")
+    if fmt == "json":
+        return jsonify(data)
+    return render_template("staff_source.html", user=g.staff, **data)
+
+
+@bp.get("/availability", defaults={"fmt": "html"})
+@bp.get("/availability.json", defaults={"fmt": "json"})
+def availability(fmt: str):
+    data = availability_view()
+    if fmt == "json":
+        return jsonify(data)
+    return render_template("staff_availability.html", user=g.staff, **data)
+
+
+@bp.get("/audit", defaults={"fmt": "html"})
+@bp.get("/audit.json", defaults={"fmt": "json"})
+def audit(fmt: str):
+    entries = [{**e, "at": e["at"].isoformat()} for e in services().accounts.audit_log(300)]
+    if fmt == "json":
+        return jsonify({"audit": entries})
+    return render_template("staff_audit.html", user=g.staff, entries=entries)
+
+
+# -- actions (POST, CSRF-checked by web.csrf, operator role) -----------------------------------
+def _actions() -> Actions:
     svc = services()
-    last = svc.raw.last_runs()
-    rows = []
-    for source in svc.sources.sources:
-        run = last.get(source.id)
-        rows.append({
-            "id": source.id, "name": source.name, "region": source.region, "protocol": source.protocol,
-            "ils": source.ils, "enabled": source.enabled, "schedule": source.schedule_text,
-            "records": svc.raw.count(source.id),
-            "quarantined": svc.raw.count_quarantined(source.id),
-            "last_run": _run(run) if run else None,
-        })
-    backend = svc.backend
-    index = backend.stats() if hasattr(backend, "stats") else {"documents": backend.count()}
-    return {
-        "consortium": svc.sources.consortium.name,
-        "sources": rows,
-        "totals": {
-            "sources": len(rows),
-            "enabled": sum(r["enabled"] for r in rows),
-            "failing": sum(1 for r in rows if r["last_run"] and r["last_run"]["status"] == "failed"),
-            "records": sum(r["records"] for r in rows),
-            "quarantined": sum(r["quarantined"] for r in rows),
-            "clusters": svc.clusters.count(),
-        },
-        "index": index,
-    }
+    return Actions(svc.raw, svc.ops, svc.accounts, svc.jobs, set(svc.sources.by_id()))
 
 
-def _run(run: dict) -> dict:
-    started, finished = run.get("started_at"), run.get("finished_at")
-    return {
-        "id": run["id"], "status": run["status"], "full": bool(run.get("full")),
-        "started_at": started.isoformat() if started else None,
-        "finished_at": finished.isoformat() if finished else None,
-        "duration_s": (finished - started).total_seconds() if started and finished else None,
-        "counts": {k: run.get(k) or 0 for k in ("added", "updated", "deleted", "unchanged", "quarantined")},
-        "error": run.get("error"),
-    }
+def _act(do, back: str):
+    try:
+        message = do(g.staff.name, request.remote_addr)
+        flash(message, "ok")
+    except ActionError as exc:
+        flash(str(exc), "error")
+    return redirect(_safe_next(request.form.get("next")) or back)
+
+
+@bp.post("/source/<source_id>/harvest")
+@role("operator")
+def harvest(source_id: str):
+    full = request.form.get("full") == "1"
+    return _act(lambda who, ip: f"{'Full re-harvest' if full else 'Harvest'} of {source_id} queued as job "
+                f"{_actions().harvest(source_id, full, who, ip)}", url_for("staff.status", fmt="html"))
+
+
+@bp.post("/source/<source_id>/pause")
+@role("operator")
+def pause(source_id: str):
+    paused = request.form.get("paused", "1") == "1"
+    reason = request.form.get("reason", "").strip()[:500]
+
+    def do(who, ip):
+        _actions().pause(source_id, paused, who, ip, reason)
+        return f"{source_id} {'paused: scheduled harvests skip it' if paused else 'resumed'}"
+    return _act(do, url_for("staff.status", fmt="html"))
+
+
+@bp.post("/build")
+@role("operator")
+def build():
+    reindex = request.form.get("reindex") == "1"
+    return _act(lambda who, ip: f"{'Index rebuild' if reindex else 'Build'} queued as job "
+                f"{_actions().build(reindex, who, ip)}", url_for("staff.status", fmt="html"))
+
+
+@bp.post("/hold/<int:hold_id>/<any(approve, reject):decision>")
+@role("operator")
+def decide(hold_id: int, decision: str):
+    return _act(lambda who, ip: _actions().decide_hold(hold_id, decision == "approve", who, ip),
+                url_for("staff.status", fmt="html"))
+
+
+@bp.post("/quarantine/<int:item_id>/retry")
+@role("operator")
+def retry(item_id: int):
+    return _act(lambda who, ip: _actions().retry(item_id, who, ip), url_for("staff.status", fmt="html"))
 
 
 def _safe_next(value: str | None) -> str | None:

@@ -1,0 +1,225 @@
+"""The data of the staff pages, as plain dicts: the HTML pages, their JSON twins and
+``unioncat status --json`` all take it from here, so they never disagree.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from markupsafe import Markup
+
+from harvester.health import alert_conditions, health
+from normaliser.store import QualityStore
+
+from .context import services
+
+#: Sort order of the overview: what needs a person comes first.
+ATTENTION = {"failing": 0, "held": 1, "stale": 2, "overdue": 3, "never": 4, "ok": 5, "paused": 6, "disabled": 7}
+
+
+def status_view(failures: int = 3) -> dict:
+    """Every member with its last run, freshness, trend and state; failing and stale first."""
+    svc = services()
+    now = datetime.now(timezone.utc)
+    last = svc.raw.last_runs()
+    states = health(svc.engine, svc.sources.sources, now)
+    paused = svc.ops.paused()
+    holds = {h.source: h for h in reversed(svc.ops.holds())}
+    trend = svc.raw.record_trend()
+    records, quarantined = svc.raw.counts_by_source(), svc.raw.quarantined_by_source()
+    rows = []
+    for order, source in enumerate(svc.sources.sources):
+        run = last.get(source.id)
+        state = states[source.id]
+        row = {
+            "id": source.id, "name": source.name, "region": source.region, "protocol": source.protocol,
+            "ils": source.ils, "enabled": source.enabled, "schedule": source.schedule_text,
+            "records": records.get(source.id, 0),
+            "quarantined": quarantined.get(source.id, 0),
+            "last_run": run_dict(run) if run else None,
+            "health": state.as_dict(),
+            "paused": _paused(paused.get(source.id)),
+            "held_deletion": _hold(holds[source.id]) if source.id in holds else None,
+            "trend": trend.get(source.id, []),
+        }
+        row["attention"] = _attention(row, state)
+        rows.append((ATTENTION[row["attention"]], order, row))
+    rows.sort(key=lambda t: (t[0], t[1]))
+    sources = [r for _, _, r in rows]
+    backend = svc.backend
+    index = backend.stats() if hasattr(backend, "stats") else {"documents": backend.count()}
+    alerts = alert_conditions(svc.sources.sources, states, set(paused), failures)
+    runner = svc.jobs
+    return {
+        "consortium": svc.sources.consortium.name,
+        "sources": sources,
+        "totals": {
+            "sources": len(sources),
+            "enabled": sum(r["enabled"] for r in sources),
+            "failing": sum(1 for r in sources if r["attention"] == "failing"),
+            "stale": sum(1 for r in sources if r["attention"] == "stale"),
+            "paused": sum(1 for r in sources if r["paused"]),
+            "held": sum(1 for r in sources if r["held_deletion"]),
+            "records": sum(r["records"] for r in sources),
+            "quarantined": sum(r["quarantined"] for r in sources),
+            "clusters": svc.clusters.count(),
+        },
+        "index": index,
+        "alerts": [{"key": k, "source": s, "kind": kind, "message": m} for k, (s, kind, m) in alerts.items()],
+        "jobs": runner.status() if runner is not None else None,
+        "generated_at": now.replace(microsecond=0).isoformat(),
+    }
+
+
+def _attention(row: dict, state) -> str:
+    run = row["last_run"]
+    if not row["enabled"]:
+        return "disabled"
+    if row["paused"]:
+        return "paused"
+    if run and run["status"] in ("failed", "interrupted"):
+        return "failing"
+    if row["held_deletion"]:
+        return "held"
+    if state.stale:
+        return "stale"
+    if state.overdue:
+        return "overdue"
+    if run is None:
+        return "never"
+    return "ok"
+
+
+def source_view(source_id: str) -> dict | None:
+    """One member: its runs, quarantined records (with payloads), held deletions and audit trail."""
+    svc = services()
+    source = svc.source(source_id)
+    if source is None:
+        return None
+    quarantined = []
+    for item in svc.raw.quarantined(source_id, limit=100):
+        payload = item["payload"] or b""
+        quarantined.append({
+            "id": item["id"], "local_id": item["local_id"], "stage": item["stage"], "reason": item["reason"],
+            "run_id": item["run_id"], "created_at": _iso(item["created_at"]), "bytes": len(payload),
+            "payload": payload[:4000].decode("utf-8", errors="replace"),
+        })
+    return {
+        "source": {"id": source.id, "name": source.name, "region": source.region, "protocol": source.protocol,
+                   "endpoint": source.url or (str(source.path) if source.path else None),
+                   "schedule": source.schedule_text, "enabled": source.enabled},
+        "paused": _paused(svc.ops.paused().get(source_id)),
+        "runs": [run_dict(r) for r in svc.raw.runs(source_id, limit=50)],
+        "quarantined": quarantined,
+        "quarantine_summary": [{"stage": s["stage"], "reason": s["reason"], "count": s["count"]}
+                               for s in svc.raw.quarantine_summary(source_id)],
+        "held_deletions": [_hold(h) for h in svc.ops.holds(source_id, status=None, limit=20)],
+        "trend": svc.raw.record_trend(50).get(source_id, []),
+        "quality": _quality(svc.engine, source_id),
+        "audit": [_audit(a) for a in svc.accounts.audit_log(50, target=source_id)],
+    }
+
+
+def _quality(engine, source_id: str) -> dict | None:
+    """The newest data-quality report kept with a run of this member (normaliser.quality), if any."""
+    newest = QualityStore(engine).history(source_id, 1)
+    if not newest:
+        return None
+    report = dict(newest[0])
+    report["created_at"] = _iso(report["created_at"])
+    return report
+
+
+def availability_view(history: int = 20) -> dict:
+    """The seed's survey table from the newest `sources check`, and its history over time."""
+    svc = services()
+    checks = svc.ops.probe_checks(history)
+    regions_order = list(svc.sources.regions)
+
+    def table(rows: list[dict]) -> dict:
+        by_region: dict[str, dict] = {}
+        for row in rows:
+            entry = by_region.setdefault(row["region"], {"region": row["region"], "members": 0, "available": 0,
+                                                         "unavailable": 0})
+            entry["members"] += 1
+            if available(row):
+                entry["available"] += 1
+            else:
+                entry["unavailable"] += 1
+        ordered = sorted(by_region.values(), key=lambda e: (regions_order.index(e["region"])
+                                                            if e["region"] in regions_order else len(regions_order),
+                                                            e["region"]))
+        for entry in ordered:
+            entry["rate"] = _rate(entry["available"], entry["members"])
+        total = {"region": "Total", "members": sum(e["members"] for e in ordered),
+                 "available": sum(e["available"] for e in ordered),
+                 "unavailable": sum(e["unavailable"] for e in ordered)}
+        total["rate"] = _rate(total["available"], total["members"])
+        return {"regions": ordered, "total": total}
+
+    latest = checks[0] if checks else []
+    return {
+        "checked_at": _iso(latest[0]["checked_at"]) if latest else None,
+        **table(latest),
+        "members": [{"source": r["source"], "region": r["region"], "protocol": r["protocol"],
+                     "available": available(r), "ok": r["ok"], "message": r["message"],
+                     "latency_ms": r["latency_ms"], "opac_ok": r["opac_ok"], "opac_message": r["opac_message"]}
+                    for r in latest],
+        "history": [{"check_id": c[0]["check_id"], "checked_at": _iso(c[0]["checked_at"]), **table(c)}
+                    for c in checks],
+    }
+
+
+def available(row: dict) -> bool:
+    """A member is available when its endpoint answered and its OPAC link (when tried) did too."""
+    return bool(row["ok"]) and row["opac_ok"] is not False
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def run_dict(run: dict) -> dict:
+    started, finished = run.get("started_at"), run.get("finished_at")
+    return {
+        "id": run["id"], "status": run["status"], "full": bool(run.get("full")),
+        "started_at": _iso(started), "finished_at": _iso(finished),
+        "duration_s": (finished - started).total_seconds() if started and finished else None,
+        "counts": {k: run.get(k) or 0 for k in ("added", "updated", "deleted", "unchanged", "quarantined")},
+        "error": run.get("error"),
+    }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _paused(state: dict | None) -> dict | None:
+    if not state:
+        return None
+    return {"by": state["changed_by"], "at": _iso(state["changed_at"]), "reason": state["reason"]}
+
+
+def _hold(hold) -> dict:
+    return {"id": hold.id, "run_id": hold.run_id, "live": hold.live, "unseen": hold.unseen, "reason": hold.reason,
+            "status": hold.status, "created_at": _iso(hold.created_at), "sample": hold.sample,
+            "decided_by": hold.decided_by, "decided_at": _iso(hold.decided_at), "applied": hold.applied}
+
+
+def _audit(entry: dict) -> dict:
+    return {**entry, "at": _iso(entry["at"])}
+
+
+def sparkline(points: list[int], width: int = 96, height: int = 20) -> Markup:
+    """A record-count trend as inline SVG, drawn here (the CSP allows no scripts); numbers only."""
+    if len(points) < 2:
+        return Markup("")
+    low, high = min(points), max(points)
+    span = (high - low) or 1
+    step = (width - 2) / (len(points) - 1)
+    coords = " ".join(f"{1 + i * step:.1f},{height - 2 - (p - low) / span * (height - 4):.1f}"
+                      for i, p in enumerate(points))
+    label = f"records over the last {len(points)} runs: {points[0]:,} to {points[-1]:,}"
+    shrank = " shrank" if points[-1] < points[0] else ""
+    return Markup(f'<svg class="spark{shrank}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+                  f'role="img" aria-label="{label}"><title>{label}</title>'
+                  f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{coords}"/></svg>')
