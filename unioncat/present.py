@@ -28,13 +28,10 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "SECRET_KEY": cat.settings.secret_key,
         "STAFF_PASSWORD": cat.settings.staff_password,
         "PAGE_SIZE": page_size,
-<<<<<<< HEAD
         # sign-on client secrets named in sources.yaml, read here in the wiring, never in the library
         "SECRETS": secrets_from(cat.sources, os.environ),
-=======
         "JOBS": jobs,
         "ALERT_FAILURES": cat.settings.alert_failures,
->>>>>>> issue8
     }
     if use_open_index:
         config["SEARCH_BACKEND"] = cat.index
