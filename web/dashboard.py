@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from harvester.health import alert_conditions, health
@@ -14,6 +15,10 @@ from .context import services
 
 #: Sort order of the overview: what needs a person comes first.
 ATTENTION = {"failing": 0, "held": 1, "stale": 2, "overdue": 3, "never": 4, "ok": 5, "paused": 6, "disabled": 7}
+#: The states as shown to staff: the keys stay English (CSS classes, JSON); staff_status.html shows
+#: ``_(s.attention)``, and these entries put every state's label in the message catalogue.
+ATTENTION_LABELS = {"failing": _l("failing"), "held": _l("held"), "stale": _l("stale"), "overdue": _l("overdue"),
+                    "never": _l("never"), "ok": _l("ok"), "paused": _l("paused"), "disabled": _l("disabled")}
 
 
 def status_view(failures: int = 3) -> dict:

@@ -34,9 +34,9 @@ class RecordNotFound(WebError):
 
 class StaffDisabled(WebError):
     def __init__(self):
-        super().__init__("The staff area is disabled: there is no staff account and no staff password is configured. "
-                         "Create an account with `unioncat staff add-user NAME --role admin`, or set "
-                         "STAFF_PASSWORD (UNIONCAT_STAFF_PASSWORD) and restart the web app.")
+        super().__init__(_l("The staff area is disabled: there is no staff account and no staff password is "
+                            "configured. Create an account with `unioncat staff add-user NAME --role admin`, or set "
+                            "STAFF_PASSWORD (UNIONCAT_STAFF_PASSWORD) and restart the web app."))
 
 
 class Forbidden(WebError):
@@ -45,13 +45,13 @@ class Forbidden(WebError):
 
 class TooManyAttempts(WebError):
     def __init__(self):
-        super().__init__("Too many failed sign-ins for this account or from this address. "
-                         "Wait 15 minutes and try again.")
+        super().__init__(_l("Too many failed sign-ins for this account or from this address. "
+                            "Wait 15 minutes and try again."))
 
 
 class LoginRequired(WebError):
     def __init__(self):
-        super().__init__("Please sign in to the staff area.")
+        super().__init__(_l("Please sign in to the staff area."))
 
 
 class CSRFError(WebError):
@@ -63,8 +63,8 @@ class CSRFError(WebError):
 #: domain error → (HTTP status, title)
 STATUS = {
     RecordNotFound: (404, _l("Record not found")),
-    StaffDisabled: (503, "Staff area disabled"),
-    LoginRequired: (401, "Sign in required"),
+    StaffDisabled: (503, _l("Staff area disabled")),
+    LoginRequired: (401, _l("Sign in required")),
     CSRFError: (400, _l("Form rejected")),
     Forbidden: (403, _l("Not allowed")),
     TooManyAttempts: (429, _l("Too many attempts")),

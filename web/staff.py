@@ -13,6 +13,7 @@ from flask import (
     Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
 )
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import NotFound
 
 from harvester.db import metadata
@@ -75,8 +76,9 @@ def role(required: str):
             if not g.staff.can(required):
                 services().accounts.audit(g.staff.name, "refused", request.path, f"needs {required}",
                                           request.remote_addr)
-                raise Forbidden(f"Your account ({g.staff.name}, {g.staff.role}) may look but not act: "
-                                f"this needs the {required} role.")
+                raise Forbidden(_l("Your account (%(name)s, %(role)s) may look but not act: "
+                                   "this needs the %(required)s role.",
+                                   name=g.staff.name, role=g.staff.role, required=required))
             return view(*args, **kwargs)
         return wrapped
     return decorate
@@ -103,7 +105,7 @@ def login():
             accounts.audit(user.name, "login", None, user.role, ip)
             return redirect(next_url or url_for("staff.status", fmt="html"))
         log.warning("failed staff sign-in for %r from %s", name, ip)
-        error, status = "That name and password do not match an account.", 401
+        error, status = _("That name and password do not match an account."), 401
     return render_template("staff_login.html", error=error, next=next_url), status
 
 
@@ -129,7 +131,7 @@ def status(fmt: str):
 def source(source_id: str, fmt: str):
     data = source_view(source_id)
     if data is None:
-        raise NotFound(f"There is no member {source_id!r} in sources.yaml.")
+        raise NotFound(_("There is no member %(id)s in sources.yaml.", id=repr(source_id)))
     if fmt == "json":
         return jsonify(data)
     return render_template("staff_source.html", user=g.staff, **data)
@@ -172,8 +174,13 @@ def _act(do, back: str):
 @role("operator")
 def harvest(source_id: str):
     full = request.form.get("full") == "1"
-    return _act(lambda who, ip: f"{'Full re-harvest' if full else 'Harvest'} of {source_id} queued as job "
-                f"{_actions().harvest(source_id, full, who, ip)}", url_for("staff.status", fmt="html"))
+
+    def do(who, ip):
+        job = _actions().harvest(source_id, full, who, ip)
+        if full:
+            return _("Full re-harvest of %(source)s queued as job %(job)s", source=source_id, job=job)
+        return _("Harvest of %(source)s queued as job %(job)s", source=source_id, job=job)
+    return _act(do, url_for("staff.status", fmt="html"))
 
 
 @bp.post("/source/<source_id>/pause")
@@ -184,7 +191,9 @@ def pause(source_id: str):
 
     def do(who, ip):
         _actions().pause(source_id, paused, who, ip, reason)
-        return f"{source_id} {'paused: scheduled harvests skip it' if paused else 'resumed'}"
+        if paused:
+            return _("%(source)s paused: scheduled harvests skip it", source=source_id)
+        return _("%(source)s resumed", source=source_id)
     return _act(do, url_for("staff.status", fmt="html"))
 
 
@@ -192,8 +201,13 @@ def pause(source_id: str):
 @role("operator")
 def build():
     reindex = request.form.get("reindex") == "1"
-    return _act(lambda who, ip: f"{'Index rebuild' if reindex else 'Build'} queued as job "
-                f"{_actions().build(reindex, who, ip)}", url_for("staff.status", fmt="html"))
+
+    def do(who, ip):
+        job = _actions().build(reindex, who, ip)
+        if reindex:
+            return _("Index rebuild queued as job %(job)s", job=job)
+        return _("Build queued as job %(job)s", job=job)
+    return _act(do, url_for("staff.status", fmt="html"))
 
 
 @bp.post("/hold/<int:hold_id>/<any(approve, reject):decision>")
