@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from .db import metadata, next_value, utcnow, write_lock
+from .db import metadata, next_value, upsert, utcnow, write_lock
 from .raw import RawRecord
 
 raw_records = Table(
@@ -500,8 +500,4 @@ def _save_checkpoint(conn, cp: Checkpoint) -> None:
         resume_full=cp.resume_full, resume_started=cp.resume_started,
         resume_high_water=cp.resume_high_water, state=cp.state, updated_at=utcnow(),
     )
-    exists = conn.execute(select(checkpoints.c.source).where(checkpoints.c.source == cp.source)).first()
-    if exists:
-        conn.execute(update(checkpoints).where(checkpoints.c.source == cp.source).values(**values))
-    else:
-        conn.execute(checkpoints.insert().values(source=cp.source, **values))
+    upsert(conn, checkpoints, dict(source=cp.source, **values), ("source",))

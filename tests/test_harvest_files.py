@@ -15,6 +15,8 @@ from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
 from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
 
+DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)
+
 
 def split(items) -> tuple[list[RawRecord], list[QuarantinedItem]]:
     items = list(items)
