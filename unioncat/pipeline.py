@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harvester.config import Source, SourcesFile, load_sources, parse_sources
-from harvester.db import get_value, make_engine, metadata, set_value
+from harvester.db import get_value, make_engine, set_value
 from harvester.harvest import HarvestReport, harvest_source
 from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem, RawStore
@@ -34,6 +34,7 @@ from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
 from index.embedded import EmbeddedIndex, IndexSchemaError
 
+from .schema import ensure_schema
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Catalogue:
         self.sources = sources if sources is not None else load_sources(settings.sources_path)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.database_url)
-        metadata.create_all(self.engine)
+        ensure_schema(self.engine)  # Alembic: creates a new database, upgrades an older one
         self.raw = RawStore(self.engine)
         self.records = RecordStore(self.engine)
         self.clusters = ClusterStore(self.engine)
@@ -184,12 +185,14 @@ def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list
 
 
 def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000,
-                    workers: int | None = None) -> NormaliseReport:
+                    workers: int | None = None, limit: int | None = None) -> NormaliseReport:
     """Normalise every raw record changed since the checkpoint; quarantine failures.
 
     Parsing and mapping run in worker processes (one per core) when there is
     enough to do; the database is read and written only here, in order, and
-    the checkpoint moves after each batch is committed.
+    the checkpoint moves after each batch is committed.  ``limit`` stops
+    after about that many records (whole batches): an rq build job does a
+    bounded slice and queues the next one.
     """
     report = NormaliseReport()
     started = time.perf_counter()
@@ -211,6 +214,8 @@ def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 10
             if len(live) + len(gone) >= batch:
                 yield live, gone, last, seqs
                 live, gone, seqs = [], [], {}
+                if limit is not None and last - since >= limit:
+                    return
         if live or gone:
             yield live, gone, last, seqs
 
