@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UNIONCAT_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: demo test install system-deps bench bench-zoom clean
+.PHONY: demo test install system-deps bench bench-zoom bench-jobs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: install
 
 bench-zoom: install
 	$(BIN)/python bench/zoom.py
+
+bench-jobs: install
+	$(BIN)/python bench/jobs.py --records 20000
 
 clean:
 	rm -rf var demo/build .pytest_cache

@@ -7,6 +7,7 @@
 * ``pg_url`` — a fresh, empty database on that cluster per test (``CREATE DATABASE`` is ~50 ms),
   dropped afterwards.
 
+``initdb``/``pg_ctl`` are taken from PATH or Debian's ``/usr/lib/postgresql/<version>/bin``.
 PostgreSQL refuses to run as root.  As root (a fresh CI container) the cluster
 is created and started as the ``postgres`` user that Debian's package makes,
 through ``runuser``; otherwise as the current user.  In CI a missing
@@ -53,12 +54,22 @@ def _as_user() -> tuple[list[str], str]:
     return ["runuser", "-u", "postgres", "--"], "postgres"
 
 
+def _binary(name: str) -> str:
+    """A PostgreSQL server binary: on PATH, else Debian's versioned folder (not on PATH by default)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    raise FileNotFoundError(f"{name} not found on PATH or in /usr/lib/postgresql/*/bin (Debian: postgresql; "
+                            "make install)")
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
     """Start a cluster in a temporary folder; yield ``postgresql://role@127.0.0.1:port``; stop and remove it."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not (initdb and pg_ctl):
-        raise FileNotFoundError("initdb/pg_ctl not on PATH (Debian: postgresql; make install)")
+    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     prefix, role = _as_user()
     root = Path(tempfile.mkdtemp(prefix="unioncat-pg-"))
     data, sock = root / "data", root / "sock"
