@@ -254,3 +254,26 @@ def test_a_failing_source_is_retried_then_shown_in_status(scaled):
     text = CliRunner().invoke(main, ["--sources", str(tmp_path / "sources.yaml"), "--data",
                                      str(tmp_path / "jobs-var"), "status"], env=env).stdout
     assert f"FAILED {job_id} harvest lib-dead" in text and "1 worker(s)" in text
+
+
+def test_with_redis_set_the_cli_queues_jobs_instead_of_working(scaled):
+    tmp_path, workers, runner, settings = scaled
+    env = {k: v for k, v in workers.env.items() if k.startswith("UNIONCAT_")}
+    args = ["--sources", str(tmp_path / "sources.yaml"), "--data", str(tmp_path / "jobs-var")]
+    out = CliRunner().invoke(main, [*args, "harvest", "lib-a", "lib-c"], env=env, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    ids = [line.split("\t")[0] for line in out.stdout.splitlines()]
+    assert [line.split("\t")[1] for line in out.stdout.splitlines()] == ["harvest lib-a", "harvest lib-c"]
+    assert all(Job.fetch(i, connection=runner.connection).get_status() == "queued" for i in ids)
+    out = CliRunner().invoke(main, [*args, "build"], env=env, catch_exceptions=False)
+    assert out.stdout.endswith("\tbuild\n") and runner.status()["queued"] == 3
+    # --in-process still works here and now
+    out = CliRunner().invoke(main, [*args, "harvest", "--in-process", "lib-c"], env=env, catch_exceptions=False)
+    assert "[lib-c] ok: 2 added" in out.stderr
+    # an unreachable Redis is reported by status, not a traceback
+    env["UNIONCAT_REDIS"] = "redis://127.0.0.1:9/0"
+    out = CliRunner().invoke(main, [*args, "status"], env=env)
+    assert "jobs: Redis at redis://127.0.0.1:9/0 unreachable" in out.stdout
+    from unioncat.cli_jobs import redacted
+
+    assert redacted("redis://:s3cret@cache:6379/0") == "redis://cache:6379/0"

@@ -8,6 +8,7 @@ in-process (``--in-process`` forces the old way).
 from __future__ import annotations
 
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
 from pathlib import Path
 
 import click
@@ -16,6 +17,12 @@ from harvester.db import make_engine, sqlite_url
 
 from . import schema
 from .cli import ConfigProblem, Context, say
+
+
+def redacted(url: str) -> str:
+    """``redis://:secret@host:6379/0`` → ``redis://host:6379/0`` for messages."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
 def runner_for(obj: Context):
@@ -48,7 +55,7 @@ def queue_instead(obj: Context, what: str, ids=(), full: bool = False, reindex: 
         click.echo(f"{runner.harvest(source.id, full=full, requested_by='cli')}\tharvest {source.id}")
     if what == "build" or (what == "run" and not sources):
         click.echo(f"{runner.build(reindex=reindex, requested_by='cli')}\tbuild")
-    say(f"queued on {obj.settings.redis_url.split('@')[-1]}; `unioncat status` shows progress "
+    say(f"queued on {redacted(obj.settings.redis_url)}; `unioncat status` shows progress "
         "(each finished harvest queues a build)")
     return True
 
@@ -122,7 +129,7 @@ def worker(obj: Context, burst: bool, name: str | None, heartbeat: int, retry: s
     runner.policy = JobPolicy(heartbeat=heartbeat, retry_intervals=intervals, build_slice=build_slice)
     settings = obj.settings
     cat = obj.catalogue()  # fail fast on a bad sources file or database, and upgrade the schema once
-    say(f"worker on {settings.redis_url.split('@')[-1]}, database {cat.engine.url!r}")
+    say(f"worker on {redacted(settings.redis_url)}, database {cat.engine.url!r}")
     run_worker(runner, settings, burst=burst, name=name)
 
 
@@ -141,10 +148,18 @@ def jobs_status(obj: Context) -> dict | None:
     """The job queues for ``unioncat status`` (None in the in-process mode)."""
     if not obj.settings.redis_url:
         return None
-    return runner_for(obj).status()
+    from redis.exceptions import RedisError
+
+    try:
+        return runner_for(obj).status()
+    except RedisError as exc:
+        return {"error": f"Redis at {redacted(obj.settings.redis_url)} unreachable: {exc}"}
 
 
 def print_jobs(jobs: dict) -> None:
+    if "error" in jobs:
+        click.echo(f"jobs: {jobs['error']}")
+        return
     click.echo(f"jobs: {jobs['queued']} queued, {jobs['started']} running, {jobs['scheduled']} waiting to retry, "
                f"{len(jobs['failed'])} failed, {jobs['workers']} worker(s)")
     for f in jobs["failed"][:20]:
