@@ -238,6 +238,16 @@ def test_duplicate_001_is_quarantined(tmp_path, store):
     assert "duplicate" in store.quarantined("dump")[0]["reason"]
 
 
+def test_an_id_no_database_can_key_is_quarantined_not_fatal(tmp_path, store):
+    long_id = "x" * 300
+    write(tmp_path / "d.mrc", iso2709(make_record(long_id, title="long")) + iso2709(make_record("2", title="ok")))
+    report = harvest_source(file_source(tmp_path / "d.mrc"), store)
+    assert report.status == "ok" and report.counts.added == 1 and report.counts.quarantined == 1
+    (item,) = store.quarantined("dump")
+    assert "300 characters" in item["reason"] and item["local_id"] == long_id[:255]
+    assert store.local_ids("dump") == ["2"]
+
+
 def test_file_harvest_batches_and_quarantine(tmp_path, store):
     recs = b"".join(iso2709(make_record(str(i))) for i in range(1200)) + b"abcde" + b"0" * 30 + b"\x1d"
     write(tmp_path / "big.mrc", recs)
