@@ -364,6 +364,7 @@ def run_worker(runner: RqRunner, settings: Settings, burst: bool = False, name: 
                queues: tuple[str, ...] = (HARVEST_QUEUE, BUILD_QUEUE)) -> bool:
     """``unioncat worker``: take jobs from the queues (with rq's scheduler for retries) until stopped."""
     configure_worker(settings, runner.policy)
+    runner.recover_abandoned()  # a worker restarted after a crash finds its last job requeued
     worker = Worker([runner.queue(q) for q in queues], connection=runner.connection, name=name,
                     job_monitoring_interval=runner.policy.heartbeat)
     return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
