@@ -43,3 +43,27 @@ def test_db_commands(tmp_path):
     assert result.exit_code == 0 and f"revision {schema.head()}" in result.stderr
     result = runner.invoke(main, ["--data", str(tmp_path), "db", "current"], catch_exceptions=False)
     assert result.stdout.strip() == f"current {schema.head()}, head {schema.head()}"
+
+
+def test_a_database_from_a_newer_release_is_refused_clearly(tmp_path):
+    from sqlalchemy import text
+
+    engine = make_engine(sqlite_url(tmp_path / "m.db"))
+    schema.ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(schema.SchemaError, match="revision 9999, which this release"):
+        schema.ensure_schema(engine)
+    engine.dispose()
+
+
+def test_an_unreachable_database_is_a_clear_cli_error_without_the_password(tmp_path):
+    from click.testing import CliRunner
+
+    from unioncat.cli import main
+
+    result = CliRunner().invoke(main, ["--data", str(tmp_path), "status"],
+                                env={"UNIONCAT_DB": "postgresql://u:s3cret@127.0.0.1:9/x"})
+    assert result.exit_code == 2
+    assert "database postgresql://u:***@127.0.0.1:9/x: connection failed" in result.stderr
+    assert "s3cret" not in result.output

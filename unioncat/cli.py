@@ -17,7 +17,10 @@ import click
 
 from harvester.config import ConfigError
 
+from sqlalchemy.exc import OperationalError
+
 from . import pipeline
+from .schema import SchemaError, database_problem
 from .settings import load_settings
 
 EXIT_SOURCE_FAILED = 1
@@ -50,6 +53,8 @@ class Context:
                 self._cat = pipeline.Catalogue(settings)
             except ConfigError as exc:
                 raise ConfigProblem(str(exc)) from None
+            except (SchemaError, OperationalError) as exc:
+                raise ConfigProblem(database_problem(settings, exc)) from None
         return self._cat
 
 

@@ -188,7 +188,7 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
     conn.delete(BUILD_AGAIN)
 
     def then(next_stage: str) -> None:
-        hand_over(conn, "build", job.id, runner._enqueue_build(next_stage, reindex, requested_by), seconds)
+        hand_over(conn, "build", job.id, runner.enqueue_build_stage(next_stage, reindex, requested_by), seconds)
 
     cat = _open()
     try:
@@ -248,9 +248,10 @@ class RqRunner:
 
     def build(self, *, reindex: bool = False, requested_by: str = "") -> str:
         """Queue a build chain (normalise slices → dedupe → index); returns the first job's id."""
-        return self._enqueue_build("normalise", reindex, requested_by)
+        return self.enqueue_build_stage("normalise", reindex, requested_by)
 
-    def _enqueue_build(self, stage: str, reindex: bool, requested_by: str) -> str:
+    def enqueue_build_stage(self, stage: str, reindex: bool, requested_by: str) -> str:
+        """Queue one link of a build chain (``normalise``, ``dedupe`` or ``index``)."""
         job = self.queue(BUILD_QUEUE).enqueue(
             build_job, stage, reindex=reindex, requested_by=requested_by,
             job_timeout=self.policy.build_timeout, retry=self.policy.retry, result_ttl=7 * 86400,

@@ -68,10 +68,32 @@ def ensure_schema(engine: Engine) -> None:
     that start together upgrade one after the other.
     """
     with engine.connect() as conn:
-        if current(conn) == head():
-            return
+        found = current(conn)
+    if found == head():
+        return
+    if found is not None and found not in known_revisions():
+        raise SchemaError(f"the database is at schema revision {found}, which this release of unioncat does not "
+                          f"know (its newest is {head()}): a newer release upgraded it; run that release")
     with write_lock(engine):
         upgrade(engine)
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this release."""
+
+
+def database_problem(settings, exc: Exception) -> str:
+    """One line for the CLI: which database (password hidden) and why it cannot be used."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"database {url}: {reason}"
+
+
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    return frozenset(s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions())
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
@@ -105,4 +127,5 @@ def revision(engine: Engine, message: str) -> str:
         script = command.revision(_config(conn), message=message, autogenerate=True,
                                   rev_id=f"{len(list(ScriptDirectory.from_config(_config()).walk_revisions())) + 1:04d}")
     head.cache_clear()
+    known_revisions.cache_clear()
     return script.path if script is not None else ""
