@@ -11,6 +11,7 @@ import normaliser.store  # noqa: F401 - registers the record tables on the share
 from harvester.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
+from elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
 
 
