@@ -12,6 +12,7 @@ from harvester.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
 from elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
+from search_backends import backend_factory, fresh_backend  # noqa: F401 - shared fixtures
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
 
 
