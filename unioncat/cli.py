@@ -156,7 +156,12 @@ def harvest(obj: Context, ids: tuple[str, ...], full: bool) -> None:
 @click.pass_obj
 def build(obj: Context, reindex: bool) -> None:
     """Normalise, deduplicate and index whatever changed."""
-    pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    from index.backend import SearchError
+    try:
+        pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    except SearchError as exc:
+        raise click.ClickException(f"indexing failed: {exc} — everything before the index is saved; "
+                                   "run `unioncat build` again once the search backend is back") from None
 
 
 @main.command()
