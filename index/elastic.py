@@ -99,9 +99,9 @@ ADVANCED_FIELDS = {"title": "title", "author": "author", "subject": "subject", "
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
 HOLDING_TEXT = ("library", "call_number", "location")
-SORTS = {"year": [{"year": {"order": "asc", "missing": "_last"}}],
-         "-year": [{"year": {"order": "desc", "missing": "_last"}}],
-         "title": [{"title_sort": {"order": "asc"}}]}
+SORTS = {"year": [{"year": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+         "-year": [{"year": {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
+         "title": [{"title_sort": {"order": "asc"}}, {"id": "asc"}]}   # ids break ties: stable pages
 BULK_CHUNK = 500
 BULK_RETRIES = 8
 
