@@ -12,7 +12,8 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
 * ``fields`` are advanced-search fields (``title``, ``author``, ``subject``,
   ``publisher``, ``isbn``), each with the same word rules, all ANDed.
 * ``filters`` narrow by facet value: every value given must match (drill-down),
-  so facet counts always describe the current result set.  ``year`` also takes
+  so facet counts always describe the current result set.  Facet values come most
+  records first; values with equal counts in value order (years numerically).  ``year`` also takes
   ranges: ``"1990-1999"``, ``"1990-"``, ``"-1999"``.
 * ``sort``: ``relevance`` (default), ``year`` (oldest first), ``-year`` (newest
   first) or ``title``; records without a year sort last either way.

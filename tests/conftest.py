@@ -11,6 +11,8 @@ import normaliser.store  # noqa: F401 - registers the record tables on the share
 from harvester.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
+from elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
+from search_backends import backend_factory, fresh_backend  # noqa: F401 - shared fixtures
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
 from postgres import pg_url, postgres_server  # noqa: F401 - shared fixtures
 from redis_server import redis_server, redis_url  # noqa: F401 - shared fixtures

@@ -2,8 +2,9 @@
 
 The consortium of ``test_pipeline`` (two file members, one OAI-PMH member on
 the real oaipmh provider) is harvested and built by ``unioncat worker``
-processes into PostgreSQL, and must search exactly like the in-process
-embedded default.  Then the failures a data centre meets: a worker SIGKILLed
+processes into PostgreSQL — with the embedded index and with a real
+Elasticsearch node — and must search exactly like the in-process embedded
+default on SQLite.  Then the failures a data centre meets: a worker SIGKILLed
 in the middle of a harvest, two harvests of one source at once, a member that
 is down (its job ends in the failed registry that ``unioncat status`` shows).
 """
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -166,8 +168,14 @@ def in_process_reference(tmp_path: Path) -> dict:
     return results(settings)
 
 
-def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_sigkill(scaled):
+@pytest.mark.parametrize("search", ["embedded", "elasticsearch"])
+def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_sigkill(scaled, search, request):
     tmp_path, workers, runner, settings = scaled
+    if search == "elasticsearch":  # the workers build into a real Elasticsearch node (tests/elastic.py)
+        url = request.getfixturevalue("elasticsearch_url")
+        alias = f"jobs-{tmp_path.name.lower()}"
+        workers.env.update(UNIONCAT_SEARCH=url, UNIONCAT_ES_INDEX=alias)
+        settings = replace(settings, search=url, es_index=alias)
     reference = in_process_reference(tmp_path)
     assert reference["counts"][0] == 40  # 5 + 4 + 2 + 30 minus the record cut short... checked below too
 

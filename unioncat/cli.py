@@ -165,7 +165,12 @@ def build(obj: Context, reindex: bool, in_process: bool) -> None:
     """Normalise, deduplicate and index whatever changed."""
     if queue_instead(obj, "build", reindex=reindex, in_process=in_process):
         return
-    pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    from index.backend import SearchError
+    try:
+        pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    except SearchError as exc:
+        raise click.ClickException(f"indexing failed: {exc} — everything before the index is saved; "
+                                   "run `unioncat build` again once the search backend is back") from None
 
 
 @main.command()

@@ -32,6 +32,7 @@ from normaliser.store import QualityStore, RecordStore
 from dedupe.build import DedupeReport, dedupe_changes
 from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
+from index.backend import SearchBackend
 from index.embedded import EmbeddedIndex, IndexSchemaError
 
 from .schema import ensure_schema
@@ -63,11 +64,15 @@ class Catalogue:
         self.records = RecordStore(self.engine)
         self.clusters = ClusterStore(self.engine)
         self.members = MemberStore(self.engine)
-        self._index: EmbeddedIndex | None = None
+        self._index: SearchBackend | None = None
 
     @property
-    def index(self) -> EmbeddedIndex:
+    def index(self) -> SearchBackend:
         """The search index; one built by an older schema is dropped and rebuilt from the clusters."""
+        if self._index is None and self.settings.uses_elasticsearch:
+            from index.elastic import ElasticsearchBackend
+            self._index = ElasticsearchBackend(self.settings.search, index=self.settings.es_index,
+                                               shards=self.settings.es_shards, replicas=self.settings.es_replicas)
         if self._index is None:
             try:
                 self._index = EmbeddedIndex(self.settings.index_dir)
@@ -279,13 +284,19 @@ class IndexReport:
 
 def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False,
                 batch: int = 5000) -> IndexReport:
-    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters."""
+    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters.
+
+    A rebuild commits once, at the end: readers keep the old index until the new one is complete
+    (on Elasticsearch the alias moves then), and a rebuild that fails leaves the old one in place.
+    """
     report = IndexReport()
     started = time.perf_counter()
     index = cat.index
     with cat.engine.connect() as conn:
         since = get_value(conn, INDEX_CHECKPOINT)
-    if reindex or (since and index.count() == 0 and cat.clusters.count() > 0):
+    stale = getattr(index, "needs_rebuild", lambda: False)()
+    rebuilding = reindex or stale or bool(since and index.count() == 0 and cat.clusters.count() > 0)
+    if rebuilding:
         index.clear()
         since = 0
     libraries = cat.libraries()
@@ -293,12 +304,15 @@ def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = Fal
     docs: list[dict] = []
     gone: list[str] = []
 
-    def flush() -> None:
+    def flush(final: bool = False) -> None:
         nonlocal docs, gone
         if gone:
             index.delete(gone)
         if docs:
             index.add(docs)
+        if rebuilding and not final:
+            docs, gone = [], []
+            return
         index.commit()
         with cat.engine.begin() as conn:
             set_value(conn, INDEX_CHECKPOINT, last)
@@ -315,7 +329,7 @@ def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = Fal
         if len(docs) + len(gone) >= batch:
             flush()
             progress(f"indexed {report.indexed} clusters")
-    flush()
+    flush(final=True)
     report.total = index.count()
     report.seconds = time.perf_counter() - started
     return report

@@ -27,7 +27,7 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False) 
         "STAFF_PASSWORD": cat.settings.staff_password,
         "PAGE_SIZE": page_size,
     }
-    if use_open_index:
+    if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index
     else:
         config["INDEX_PATH"] = cat.settings.index_dir

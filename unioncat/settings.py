@@ -18,7 +18,10 @@ DOCUMENTED = {
     "sources_path": ("UNIONCAT_SOURCES", "the consortium file (default ./sources.yaml)"),
     "data_dir": ("UNIONCAT_DATA", "where the database, index and logs live (default ./var)"),
     "db_url": ("UNIONCAT_DB", "SQLAlchemy URL of the stores (default SQLite in the data folder)"),
-    "search": ("UNIONCAT_SEARCH", "'embedded' (default) — an Elasticsearch URL comes in a later release"),
+    "search": ("UNIONCAT_SEARCH", "'embedded' (default) or an Elasticsearch URL such as http://127.0.0.1:9200"),
+    "es_index": ("UNIONCAT_ES_INDEX", "Elasticsearch alias the catalogue is searched through (default unioncat)"),
+    "es_shards": ("UNIONCAT_ES_SHARDS", "primary shards of a new Elasticsearch index (default 1)"),
+    "es_replicas": ("UNIONCAT_ES_REPLICAS", "replicas of a new Elasticsearch index (default 0)"),
     "redis_url": ("UNIONCAT_REDIS", "Redis URL for distributed jobs (unset: jobs run in-process)"),
     "cache_dir": ("UNIONCAT_CACHE", "download cache for the LoC sample records (default ~/.cache/unioncat)"),
     "secret_key": ("UNIONCAT_SECRET_KEY", "Flask session key (default: a random key per process)"),
@@ -40,6 +43,9 @@ class Settings:
     staff_password: str | None = None
     harvest_workers: int = 4
     max_block: int = 500
+    es_index: str = "unioncat"
+    es_shards: int = 1
+    es_replicas: int = 0
 
     @property
     def database_url(self) -> str:
@@ -50,6 +56,10 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def uses_elasticsearch(self) -> bool:
+        return self.search.startswith(("http://", "https://"))
 
 
 def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -70,7 +80,7 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     for name, value in values.items():
         if name in ("sources_path", "data_dir", "cache_dir"):
             converted[name] = Path(value).expanduser()
-        elif name in ("harvest_workers", "max_block"):
+        elif name in ("harvest_workers", "max_block", "es_shards", "es_replicas"):
             try:
                 converted[name] = int(value)
             except ValueError:
@@ -78,8 +88,9 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         else:
             converted[name] = value
     settings = replace(settings, **converted)
-    if settings.search != "embedded":
-        raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: only 'embedded' is available in this release")
+    if settings.search != "embedded" and not settings.uses_elasticsearch:
+        raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: expected 'embedded' or an Elasticsearch URL "
+                         "(http://host:9200 or https://…)")
     for name in converted:
         if name not in ("secret_key", "staff_password"):
             log.debug("setting %s = %r", name, getattr(settings, name))
