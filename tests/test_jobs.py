@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -109,9 +110,15 @@ def scaled(consortium, pg_url, redis_url):  # noqa: F811 - pytest fixture
                          marcxml=marcxml(make_record(f"S{n}", title=f"Slow title {n}", year="2010")))
                for n in range(30)]
     app = make_app(records, repository_name="Slow", batch_size=3)
+    gate = threading.Event()  # cleared: the provider stops after its third request until the test sets it
+    gate.set()
+    served = [0]
 
     def slow(environ, start_response):
         time.sleep(0.3)
+        served[0] += 1
+        if served[0] > 3 and not gate.is_set():
+            gate.wait(60)
         return app(environ, start_response)
 
     url, stop = serve(slow)
@@ -125,7 +132,9 @@ def scaled(consortium, pg_url, redis_url):  # noqa: F811 - pytest fixture
     runner = RqRunner.from_url(redis_url, FAST)
     settings = load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "jobs-var",
                              db_url=pg_url)
+    workers.gate, workers.served = gate, served
     yield tmp_path, workers, runner, settings
+    gate.set()
     workers.stop()
     runner.connection.close()
     stop()
@@ -179,6 +188,8 @@ def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_si
     reference = in_process_reference(tmp_path)
     assert reference["counts"][0] == 40  # 5 + 4 + 2 + 30 minus the record cut short... checked below too
 
+    workers.served[0] = 0
+    workers.gate.clear()  # the slow member hangs after three requests: the kill lands mid-harvest
     workers.start("w1")
     workers.start("w2")
     slow_job = runner.harvest("lib-slow", requested_by="test")
@@ -196,6 +207,7 @@ def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_si
     job = Job.fetch(slow_job, connection=runner.connection)
     assert job.get_status() == "started"
     workers.kill(job.worker_name)
+    workers.gate.set()
     workers.start("w3")
     deadline = time.monotonic() + 30
     while slow_job not in runner.recover_abandoned(grace=3):
@@ -285,3 +297,24 @@ def test_with_redis_set_the_cli_queues_jobs_instead_of_working(scaled):
     from unioncat.cli_jobs import redacted
 
     assert redacted("redis://:s3cret@cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_builds_requested_while_one_runs_coalesce_into_one_more(scaled):
+    tmp_path, workers, runner, settings = scaled
+    cat = pipeline.Catalogue(settings)
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat, ["lib-a", "lib-c"]))
+    finally:
+        cat.close()
+    first, second, third = (runner.build(requested_by=f"test {n}") for n in range(3))
+    workers.start("w1")  # one worker: the three first links run in order, the first chain holding the lock
+    wait_idle(runner, workers)
+    outcomes = [Job.fetch(i, connection=runner.connection).return_value() for i in (first, second, third)]
+    assert outcomes[0]["stage"] == "normalise" and outcomes[0]["normalised"] == 6
+    assert [o["status"] for o in outcomes[1:]] == ["coalesced", "coalesced"]
+    finished = [Job.fetch(i, connection=runner.connection)
+                for i in runner.queue("unioncat-build").finished_job_registry.get_job_ids()]
+    index_links = [j for j in finished if j.description.startswith("build: index")]
+    assert len(index_links) == 2  # the first chain, and one more for the two requests it coalesced
+    assert runner.connection.get("unioncat:build:again") is None
+    assert results(settings)["counts"][2] == 5

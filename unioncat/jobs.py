@@ -45,6 +45,7 @@ HARVEST_QUEUE = "unioncat-harvest"
 BUILD_QUEUE = "unioncat-build"
 LOCK_PREFIX = "unioncat:lock:"
 BUILD_AGAIN = "unioncat:build:again"
+BUILD_AGAIN_REINDEX = "unioncat:build:again:reindex"
 QUEUED_PREFIX = "unioncat:queued:harvest:"
 
 
@@ -182,10 +183,16 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
     runner = _job_runner()
     seconds = _worker_policy.build_timeout + 60
     if not acquire(conn, "build", job.id, seconds):
-        conn.set(BUILD_AGAIN, requested_by or "1")
+        if reindex:
+            conn.set(BUILD_AGAIN_REINDEX, "1")
+        conn.set(BUILD_AGAIN, requested_by or "coalesced build")
         if not acquire(conn, "build", job.id, seconds):  # the other chain may have ended meanwhile
             return {"stage": stage, "status": "coalesced", "reason": f"build job {holder(conn, 'build')} runs"}
-    conn.delete(BUILD_AGAIN)
+    if stage == "normalise" and (reindex or not conn.exists(BUILD_AGAIN_REINDEX)):
+        # this link reads every change made until now: requests made before it are served by this chain
+        # (a reindex request only by a reindexing chain); one made while a later link runs is not, and
+        # stays for the index link to pick up
+        conn.delete(BUILD_AGAIN, BUILD_AGAIN_REINDEX)
 
     def then(next_stage: str) -> None:
         hand_over(conn, "build", job.id, runner.enqueue_build_stage(next_stage, reindex, requested_by), seconds)
@@ -208,8 +215,9 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
             pipeline.record_quality(cat, progress=log.info)
             release(conn, "build", job.id)
             again = conn.getdel(BUILD_AGAIN)
+            again_reindex = bool(conn.getdel(BUILD_AGAIN_REINDEX))
             if again:
-                runner.build(requested_by=again.decode())
+                runner.build(reindex=again_reindex, requested_by=again.decode())
             return {"stage": stage, "indexed": i.indexed, "deleted": i.deleted, "total": i.total}
         raise ValueError(f"unknown build stage {stage!r}")
     finally:
@@ -314,14 +322,16 @@ class RqRunner:
                     job = Job.fetch(job_id, connection=self.connection)
                 except NoSuchJobError:
                     continue
-                if job.worker_name in alive:
-                    continue
+                if not job.worker_name or job.worker_name in alive:
+                    continue  # no worker recorded yet: it is being started right now
                 log.warning("job %s (%s) was abandoned by worker %s; %s", job.id, job.description,
                             job.worker_name, "retrying" if job.retries_left else "failing it")
+                entries = [k for k in self.connection.zrange(registry.key, 0, -1)
+                           if k.decode().split(":", 1)[0] == job.id]
+                # ZREM is atomic: of two recoverers (the scheduler, a starting worker) only one requeues
+                if not entries or not self.connection.zrem(registry.key, *entries):
+                    continue
                 with self.connection.pipeline() as pipe:
-                    for key in self.connection.zrange(registry.key, 0, -1):
-                        if key.decode().split(":", 1)[0] == job.id:
-                            pipe.zrem(registry.key, key)
                     if job.retries_left:
                         # straight back to the front of the queue: the job did not fail, its worker died
                         job.retries_left -= 1
