@@ -232,19 +232,24 @@ def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_si
 
 def test_a_source_is_never_harvested_twice_at_once(scaled):
     tmp_path, workers, runner, settings = scaled
-    workers.start("w1")
-    workers.start("w2")
     first = runner.harvest("lib-slow")
     assert runner.harvest("lib-slow") == first  # still queued: the same job, not a second one
+    workers.gate.clear()  # the first harvest hangs after three requests until the second job has run
+    workers.start("w1")
+    workers.start("w2")
     deadline = time.monotonic() + 30
     while Job.fetch(first, connection=runner.connection).get_status() != "started":
         assert time.monotonic() < deadline, workers.logs()
         time.sleep(0.05)
     second = runner.harvest("lib-slow")
     assert second != first
-    wait_idle(runner, workers)
+    while Job.fetch(second, connection=runner.connection).get_status() != "finished":
+        assert time.monotonic() < deadline, workers.logs()
+        time.sleep(0.05)
     outcome = Job.fetch(second, connection=runner.connection).return_value()
     assert outcome["status"] == "skipped" and first in outcome["reason"]
+    workers.gate.set()
+    wait_idle(runner, workers)
     cat = pipeline.Catalogue(settings)
     try:
         assert [r["status"] for r in cat.raw.runs("lib-slow")] == ["ok"]
@@ -290,6 +295,10 @@ def test_with_redis_set_the_cli_queues_jobs_instead_of_working(scaled):
     # --in-process still works here and now
     out = CliRunner().invoke(main, [*args, "harvest", "--in-process", "lib-c"], env=env, catch_exceptions=False)
     assert "[lib-c] ok: 2 added" in out.stderr
+    # the scheduler queues what is due; lib-a and lib-c are queued already and keep their jobs
+    out = CliRunner().invoke(main, [*args, "scheduler", "--once"], env=env, catch_exceptions=False)
+    assert out.exit_code == 0 and "queued 4 harvest job(s)" in out.stderr
+    assert runner.status()["queued"] == 5  # + lib-b and lib-slow
     # an unreachable Redis is reported by status, not a traceback
     env["UNIONCAT_REDIS"] = "redis://127.0.0.1:9/0"
     out = CliRunner().invoke(main, [*args, "status"], env=env)
