@@ -93,3 +93,18 @@ def test_postgres_urls_use_psycopg_3(url_prefix):
 
     assert driver_url(url_prefix + "u:p@h:5432/db") == "postgresql+psycopg://u:p@h:5432/db"
     assert driver_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+
+
+def test_rq_runner_only_with_redis(redis_url):
+    from unioncat.jobs import JobRunner, rq_runner
+
+    assert rq_runner(load_settings(env={})) is None
+    runner = rq_runner(load_settings(env={"UNIONCAT_REDIS": redis_url}))
+    try:
+        assert isinstance(runner, RqRunner)
+        for name in JobRunner.__dict__:
+            if not name.startswith("_"):
+                assert callable(getattr(runner, name)), name
+        assert runner.status() == {"queued": 0, "started": 0, "scheduled": 0, "failed": [], "workers": 0}
+    finally:
+        runner.connection.close()
