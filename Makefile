@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UNIONCAT_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: demo test install system-deps bench bench-zoom bench-staff clean
+.PHONY: demo test install system-deps bench bench-zoom bench-staff bench-jobs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-zoom: install
 
 bench-staff: install
 	$(BIN)/python bench/staff.py
+
+bench-jobs: install
+	$(BIN)/python bench/jobs.py --records 20000
 
 clean:
 	rm -rf var demo/build .pytest_cache

@@ -13,7 +13,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 metadata = MetaData()
@@ -56,15 +57,46 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(driver_url(url), pool_pre_ping=True)
     return engine
+
+
+def driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (SQLAlchemy's bare default would be psycopg2, not installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def upsert(conn: Connection, table: Table, values: dict, keys: tuple[str, ...], update_values: dict | None = None,
+           returning=None):
+    """INSERT … ON CONFLICT (keys) DO UPDATE in the connection's dialect; returns the result.
+
+    One statement instead of select-then-insert, so two workers writing the
+    same key at once cannot both insert (PostgreSQL) and nothing is read twice.
+    ``update_values`` defaults to every non-key value.
+    """
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(conn.dialect.name)
+    if dialect is None:
+        raise NotImplementedError(f"upsert: unsupported database {conn.dialect.name!r} (use SQLite or PostgreSQL)")
+    stmt = dialect.insert(table).values(**values)
+    if update_values is None:
+        update_values = {k: v for k, v in values.items() if k not in keys}
+    stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=update_values)
+            if update_values else stmt.on_conflict_do_nothing(index_elements=list(keys)))
+    return conn.execute(stmt if returning is None else stmt.returning(returning))
 
 
 def write_lock(engine: Engine) -> threading.Lock:
     """The one writer lock of an embedded database (per URL, per process).
 
     SQLite allows one writer at a time; harvest threads serialise their
-    batches through this lock rather than fight over SQLITE_BUSY.
+    batches through this lock rather than fight over SQLITE_BUSY.  Across
+    processes (rq workers on PostgreSQL) the counters' row locks do the same
+    job: every writing transaction advances a counter (:func:`next_value`)
+    and holds that row until it commits; the Redis locks in
+    ``unioncat.jobs`` keep two harvests of one source or two builds apart.
     """
     key = str(engine.url)
     with _write_locks_guard:
@@ -76,15 +108,14 @@ def next_value(conn: Connection, name: str, step: int = 1) -> int:
 
     Counters give every change a monotonically increasing sequence number so
     each downstream stage can process "what changed since my checkpoint".
-    Call inside the caller's transaction.
+    Call inside the caller's transaction.  One atomic upsert-and-return: on
+    PostgreSQL it takes the counter's row lock until the transaction ends, so
+    writers in other processes get their numbers in commit order and a
+    reader never sees a higher number committed before a lower one.
     """
-    row = conn.execute(select(counters.c.value).where(counters.c.name == name)).first()
-    if row is None:
-        conn.execute(counters.insert().values(name=name, value=step))
-        return step
-    value = row[0] + step
-    conn.execute(update(counters).where(counters.c.name == name).values(value=value))
-    return value
+    result = upsert(conn, counters, {"name": name, "value": step}, ("name",),
+                    {"value": counters.c.value + step}, returning=counters.c.value)
+    return int(result.scalar_one())
 
 
 def get_value(conn: Connection, name: str) -> int:
@@ -93,7 +124,4 @@ def get_value(conn: Connection, name: str) -> int:
 
 
 def set_value(conn: Connection, name: str, value: int) -> None:
-    if conn.execute(select(counters.c.value).where(counters.c.name == name)).first() is None:
-        conn.execute(counters.insert().values(name=name, value=value))
-    else:
-        conn.execute(update(counters).where(counters.c.name == name).values(value=value))
+    upsert(conn, counters, {"name": name, "value": value}, ("name",))

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from .db import metadata, next_value, utcnow, write_lock
+from .db import metadata, next_value, upsert, utcnow, write_lock
 from .raw import RawRecord
 
 raw_records = Table(
@@ -120,6 +120,20 @@ deferred_deletions = Table(
 )
 
 RAW_SEQ = "raw_seq"
+MAX_LOCAL_ID = 255
+
+
+def unstorable_id(local_id: str) -> str | None:
+    """Why a record id cannot be stored (too long, or a NUL that PostgreSQL text refuses), or None."""
+    if len(local_id) > MAX_LOCAL_ID:
+        return f"record id is {len(local_id)} characters long; at most {MAX_LOCAL_ID} are kept"
+    if "\x00" in local_id:
+        return "record id contains a NUL character"
+    return None
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\\0")
 
 
 @dataclass
@@ -211,9 +225,13 @@ class RawStore:
         instead of applied (see :meth:`apply_deferred`); a record seen live again leaves that list.
         """
         batch: dict[str, RawRecord] = {}
-        for rec in records:
-            batch[rec.local_id] = rec  # a page repeating an id: last one wins
         bad = list(bad)
+        for rec in records:
+            problem = unstorable_id(rec.local_id)
+            if problem:  # PostgreSQL would refuse the whole page; SQLite would keep a key no one can match
+                bad.append(QuarantinedItem(rec.source, _printable(rec.local_id)[:MAX_LOCAL_ID], problem, rec.payload))
+                continue
+            batch[rec.local_id] = rec  # a page repeating an id: last one wins
         counts = Counts(quarantined=len(bad))
         now = utcnow()
         with self._lock, self.engine.begin() as conn:
@@ -589,7 +607,8 @@ def _quarantine(conn, items: list[QuarantinedItem], run_id: int | None, now: dat
                          .values(run_id=run_id, created_at=now))
         else:
             conn.execute(quarantine.insert().values(
-                source=item.source, local_id=item.local_id, stage=item.stage, reason=item.reason,
+                source=item.source, stage=item.stage, reason=_printable(item.reason),
+                local_id=None if item.local_id is None else _printable(item.local_id)[:MAX_LOCAL_ID],
                 payload=item.payload, run_id=run_id, created_at=now, resolved=False))
 
 
@@ -635,8 +654,4 @@ def _save_checkpoint(conn, cp: Checkpoint) -> None:
         resume_full=cp.resume_full, resume_started=cp.resume_started,
         resume_high_water=cp.resume_high_water, state=cp.state, updated_at=utcnow(),
     )
-    exists = conn.execute(select(checkpoints.c.source).where(checkpoints.c.source == cp.source)).first()
-    if exists:
-        conn.execute(update(checkpoints).where(checkpoints.c.source == cp.source).values(**values))
-    else:
-        conn.execute(checkpoints.insert().values(source=cp.source, **values))
+    upsert(conn, checkpoints, dict(source=cp.source, **values), ("source",))

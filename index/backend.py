@@ -15,7 +15,8 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
   in any form; ``callnumber`` and ``classification`` match a leading part
   (``I247`` finds ``I247.5/123``).
 * ``filters`` narrow by facet value: every value given must match (drill-down),
-  so facet counts always describe the current result set.  ``year`` also takes
+  so facet counts always describe the current result set.  Facet values come most
+  records first; values with equal counts in value order (years numerically).  ``year`` also takes
   ranges: ``"1990-1999"``, ``"1990-"``, ``"-1999"``.
 * ``any_of`` scopes a search: for each facet named, a document must have at
   least one of the values (a region, or the members of a named group of

@@ -81,6 +81,7 @@ class IndexSchemaError(SearchError):
 
 
 FACET_CACHE_SIZE = 512
+FACET_TIE_MARGIN = 50
 
 
 class EmbeddedIndex:
@@ -339,15 +340,28 @@ class EmbeddedIndex:
             if cached is not None:
                 self._facet_cache.move_to_end(key)
                 return cached
-        spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size}} for name in names}
+        # ask for more than shown, so values tied at the cut are ordered by value, as Elasticsearch does
+        spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + FACET_TIE_MARGIN}}
+                for name in names}
         result = _guard(lambda: searcher.aggregate(query, spec))
-        facets = {name: [(str(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])]
+        facets = {name: sorted(((_facet_key(b["key"]), int(b["doc_count"]))
+                                for b in result.get(name, {}).get("buckets", [])),
+                               key=lambda kv: (-kv[1], _facet_order(kv[0])))[:q.facet_size]
                   for name in names}
         with self._lock:
             self._facet_cache[key] = facets
             while len(self._facet_cache) > FACET_CACHE_SIZE:
                 self._facet_cache.popitem(last=False)
         return facets
+
+
+def _facet_key(key) -> str:
+    return str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
+
+
+def _facet_order(key: str) -> tuple:
+    """Numbers (years) in numeric order, other values in code-point order (Elasticsearch's ``_key``)."""
+    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
 
 def _add_text(doc: Document, field: str, text: str) -> None:

@@ -11,13 +11,29 @@ import normaliser.store  # noqa: F401 - registers the record tables on the share
 from harvester.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
+from elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
+from search_backends import backend_factory, fresh_backend  # noqa: F401 - shared fixtures
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
+from postgres import pg_url, postgres_server  # noqa: F401 - shared fixtures
+from redis_server import redis_server, redis_url  # noqa: F401 - shared fixtures
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets ``DATABASES = ("sqlite", "postgresql")`` runs its ``db``/``store`` tests on both."""
+    if "db_kind" in metafunc.fixturenames and hasattr(metafunc.module, "DATABASES"):
+        metafunc.parametrize("db_kind", metafunc.module.DATABASES, indirect=True)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Engine:
-    """A temporary SQLite database (a file, so subprocesses can share it) with all tables."""
-    engine = make_engine(sqlite_url(tmp_path / "unioncat.db"))
+def db_kind(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def db(tmp_path: Path, db_kind: str, request) -> Engine:
+    """A temporary SQLite database (a file, so subprocesses can share it) with all tables — or PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if db_kind == "postgresql" else sqlite_url(tmp_path / "unioncat.db")
+    engine = make_engine(url)
     metadata.create_all(engine)
     yield engine
     engine.dispose()

@@ -15,6 +15,8 @@ from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
 from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
 
+DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)
+
 
 def split(items) -> tuple[list[RawRecord], list[QuarantinedItem]]:
     items = list(items)
@@ -234,6 +236,16 @@ def test_duplicate_001_is_quarantined(tmp_path, store):
     assert report.counts.added == 1 and report.counts.quarantined == 1
     assert b"first" in store.get("dump", "1").record.payload
     assert "duplicate" in store.quarantined("dump")[0]["reason"]
+
+
+def test_an_id_no_database_can_key_is_quarantined_not_fatal(tmp_path, store):
+    long_id = "x" * 300
+    write(tmp_path / "d.mrc", iso2709(make_record(long_id, title="long")) + iso2709(make_record("2", title="ok")))
+    report = harvest_source(file_source(tmp_path / "d.mrc"), store)
+    assert report.status == "ok" and report.counts.added == 1 and report.counts.quarantined == 1
+    (item,) = store.quarantined("dump")
+    assert "300 characters" in item["reason"] and item["local_id"] == long_id[:255]
+    assert store.local_ids("dump") == ["2"]
 
 
 def test_file_harvest_batches_and_quarantine(tmp_path, store):

@@ -34,6 +34,8 @@ from harvester.store import RawStore
 from marc_fixtures import collection, make_record, marcxml, oai_records
 from unioncat.demo_provider import DAY, OaiApp, OaiRecord, make_app, serve
 
+DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)
+
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 ROOT = Path(__file__).resolve().parent.parent
 

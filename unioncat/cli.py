@@ -17,7 +17,10 @@ import click
 
 from harvester.config import ConfigError
 
+from sqlalchemy.exc import OperationalError
+
 from . import pipeline
+from .schema import SchemaError, database_problem
 from .settings import load_settings
 
 EXIT_SOURCE_FAILED = 1
@@ -46,12 +49,12 @@ class Context:
     def catalogue(self) -> pipeline.Catalogue:
         if self._cat is None:
             settings = self.settings
-            if settings.redis_url:
-                say("note: UNIONCAT_REDIS is set, but this release runs every job in-process")
             try:
                 self._cat = pipeline.Catalogue(settings)
             except ConfigError as exc:
                 raise ConfigProblem(str(exc)) from None
+            except (SchemaError, OperationalError) as exc:
+                raise ConfigProblem(database_problem(settings, exc)) from None
         return self._cat
 
 
@@ -185,9 +188,12 @@ def _report_harvest(reports, cat: pipeline.Catalogue | None = None) -> int:
 @main.command()
 @click.argument("ids", nargs=-1)
 @click.option("--full", is_flag=True, help="Re-harvest everything; records the member no longer has are deleted.")
+@click.option("--in-process", is_flag=True, help="Work here even when UNIONCAT_REDIS is set (default: queue jobs).")
 @click.pass_obj
-def harvest(obj: Context, ids: tuple[str, ...], full: bool) -> None:
+def harvest(obj: Context, ids: tuple[str, ...], full: bool, in_process: bool) -> None:
     """Harvest the given sources (default: every enabled source)."""
+    if queue_instead(obj, "harvest", ids, full=full, in_process=in_process):
+        return
     cat = obj.catalogue()
     reports = pipeline.harvest(cat, _select(cat, ids), full=full, progress=say)
     raise SystemExit(_report_harvest(reports, cat))
@@ -195,17 +201,28 @@ def harvest(obj: Context, ids: tuple[str, ...], full: bool) -> None:
 
 @main.command()
 @click.option("--reindex", is_flag=True, help="Rebuild the search index from every cluster.")
+@click.option("--in-process", is_flag=True, help="Work here even when UNIONCAT_REDIS is set (default: queue jobs).")
 @click.pass_obj
-def build(obj: Context, reindex: bool) -> None:
+def build(obj: Context, reindex: bool, in_process: bool) -> None:
     """Normalise, deduplicate and index whatever changed."""
-    pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    if queue_instead(obj, "build", reindex=reindex, in_process=in_process):
+        return
+    from index.backend import SearchError
+    try:
+        pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+    except SearchError as exc:
+        raise click.ClickException(f"indexing failed: {exc} — everything before the index is saved; "
+                                   "run `unioncat build` again once the search backend is back") from None
 
 
 @main.command()
 @click.option("--full", is_flag=True, help="Full re-harvest of the due sources.")
+@click.option("--in-process", is_flag=True, help="Work here even when UNIONCAT_REDIS is set (default: queue jobs).")
 @click.pass_obj
-def run(obj: Context, full: bool) -> None:
+def run(obj: Context, full: bool, in_process: bool) -> None:
     """Harvest every enabled source that is due, then build."""
+    if queue_instead(obj, "run", full=full, in_process=in_process):
+        return
     cat = obj.catalogue()
     due = pipeline.due_sources(cat)
     say(f"{len(due)} of {len(cat.sources.sources)} sources due: {', '.join(s.id for s in due) or 'none'}")
@@ -356,6 +373,9 @@ def status(obj: Context, as_json: bool) -> None:
     from .present import status_json
 
     data = status_json(obj.catalogue())
+    jobs = jobs_status(obj)
+    if jobs is not None:
+        data["jobs"] = jobs
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
@@ -374,6 +394,8 @@ def status(obj: Context, as_json: bool) -> None:
             if run.get("error"):
                 line += f" — {run['error']}"
         click.echo(f"  {s['id']:<16} {s['records']:>7} records  {line}")
+    if jobs is not None:
+        print_jobs(jobs)
     if any(s["last_run"] and s["last_run"]["status"] not in ("ok", "running") for s in data["sources"]):
         raise SystemExit(EXIT_SOURCE_FAILED)
 
@@ -523,6 +545,13 @@ def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> No
     keys = {k: ks for k, (ks, _) in clustered.members.items()} if by_rule else None
     result = evaluate(gold, predicted, keys, ignored_keys=clustered.refused_keys)
     click.echo(json.dumps(result.as_dict()))
+
+
+from .cli_jobs import db, jobs_status, print_jobs, queue_instead, scheduler, worker  # noqa: E402 - needs Context
+
+main.add_command(db)
+main.add_command(worker)
+main.add_command(scheduler)
 
 
 def run_main() -> None:  # pragma: no cover

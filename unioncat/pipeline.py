@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harvester.config import Source, SourcesFile, load_sources, parse_sources
-from harvester.db import get_value, make_engine, metadata, set_value
+from harvester.db import get_value, make_engine, set_value
 from harvester.harvest import HarvestReport, harvest_source
 from harvester.ops import OpsStore
 from harvester.raw import RawRecord
@@ -33,8 +33,10 @@ from normaliser.store import QualityStore, RecordStore
 from dedupe.build import DedupeReport, dedupe_changes
 from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
+from index.backend import SearchBackend
 from index.embedded import EmbeddedIndex, IndexSchemaError
 
+from .schema import ensure_schema
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,16 +60,20 @@ class Catalogue:
         self.sources = sources if sources is not None else load_sources(settings.sources_path)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.database_url)
-        metadata.create_all(self.engine)
+        ensure_schema(self.engine)  # Alembic: creates a new database, upgrades an older one
         self.raw = RawStore(self.engine)
         self.records = RecordStore(self.engine)
         self.clusters = ClusterStore(self.engine)
         self.members = MemberStore(self.engine)
-        self._index: EmbeddedIndex | None = None
+        self._index: SearchBackend | None = None
 
     @property
-    def index(self) -> EmbeddedIndex:
+    def index(self) -> SearchBackend:
         """The search index; one built by an older schema is dropped and rebuilt from the clusters."""
+        if self._index is None and self.settings.uses_elasticsearch:
+            from index.elastic import ElasticsearchBackend
+            self._index = ElasticsearchBackend(self.settings.search, index=self.settings.es_index,
+                                               shards=self.settings.es_shards, replicas=self.settings.es_replicas)
         if self._index is None:
             try:
                 self._index = EmbeddedIndex(self.settings.index_dir)
@@ -192,12 +198,14 @@ def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list
 
 
 def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000,
-                    workers: int | None = None) -> NormaliseReport:
+                    workers: int | None = None, limit: int | None = None) -> NormaliseReport:
     """Normalise every raw record changed since the checkpoint; quarantine failures.
 
     Parsing and mapping run in worker processes (one per core) when there is
     enough to do; the database is read and written only here, in order, and
-    the checkpoint moves after each batch is committed.
+    the checkpoint moves after each batch is committed.  ``limit`` stops
+    after about that many records (whole batches): an rq build job does a
+    bounded slice and queues the next one.
     """
     report = NormaliseReport()
     started = time.perf_counter()
@@ -219,6 +227,8 @@ def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 10
             if len(live) + len(gone) >= batch:
                 yield live, gone, last, seqs
                 live, gone, seqs = [], [], {}
+                if limit is not None and last - since >= limit:
+                    return
         if live or gone:
             yield live, gone, last, seqs
 
@@ -282,13 +292,19 @@ class IndexReport:
 
 def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False,
                 batch: int = 5000) -> IndexReport:
-    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters."""
+    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters.
+
+    A rebuild commits once, at the end: readers keep the old index until the new one is complete
+    (on Elasticsearch the alias moves then), and a rebuild that fails leaves the old one in place.
+    """
     report = IndexReport()
     started = time.perf_counter()
     index = cat.index
     with cat.engine.connect() as conn:
         since = get_value(conn, INDEX_CHECKPOINT)
-    if reindex or (since and index.count() == 0 and cat.clusters.count() > 0):
+    stale = getattr(index, "needs_rebuild", lambda: False)()
+    rebuilding = reindex or stale or bool(since and index.count() == 0 and cat.clusters.count() > 0)
+    if rebuilding:
         index.clear()
         since = 0
     libraries = cat.libraries()
@@ -296,12 +312,15 @@ def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = Fal
     docs: list[dict] = []
     gone: list[str] = []
 
-    def flush() -> None:
+    def flush(final: bool = False) -> None:
         nonlocal docs, gone
         if gone:
             index.delete(gone)
         if docs:
             index.add(docs)
+        if rebuilding and not final:
+            docs, gone = [], []
+            return
         index.commit()
         with cat.engine.begin() as conn:
             set_value(conn, INDEX_CHECKPOINT, last)
@@ -318,7 +337,7 @@ def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = Fal
         if len(docs) + len(gone) >= batch:
             flush()
             progress(f"indexed {report.indexed} clusters")
-    flush()
+    flush(final=True)
     report.total = index.count()
     report.seconds = time.perf_counter() - started
     return report

@@ -33,7 +33,7 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "JOBS": jobs,
         "ALERT_FAILURES": cat.settings.alert_failures,
     }
-    if use_open_index:
+    if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index
     else:
         config["INDEX_PATH"] = cat.settings.index_dir

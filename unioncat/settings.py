@@ -18,7 +18,10 @@ DOCUMENTED = {
     "sources_path": ("UNIONCAT_SOURCES", "the consortium file (default ./sources.yaml)"),
     "data_dir": ("UNIONCAT_DATA", "where the database, index and logs live (default ./var)"),
     "db_url": ("UNIONCAT_DB", "SQLAlchemy URL of the stores (default SQLite in the data folder)"),
-    "search": ("UNIONCAT_SEARCH", "'embedded' (default) — an Elasticsearch URL comes in a later release"),
+    "search": ("UNIONCAT_SEARCH", "'embedded' (default) or an Elasticsearch URL such as http://127.0.0.1:9200"),
+    "es_index": ("UNIONCAT_ES_INDEX", "Elasticsearch alias the catalogue is searched through (default unioncat)"),
+    "es_shards": ("UNIONCAT_ES_SHARDS", "primary shards of a new Elasticsearch index (default 1)"),
+    "es_replicas": ("UNIONCAT_ES_REPLICAS", "replicas of a new Elasticsearch index (default 0)"),
     "redis_url": ("UNIONCAT_REDIS", "Redis URL for distributed jobs (unset: jobs run in-process)"),
     "cache_dir": ("UNIONCAT_CACHE", "download cache for the LoC sample records (default ~/.cache/unioncat)"),
     "secret_key": ("UNIONCAT_SECRET_KEY", "Flask session key (default: a random key per process)"),
@@ -56,6 +59,9 @@ class Settings:
     smtp_from: str = "unioncat@localhost"
     alert_to: str | None = None
     alert_failures: int = 3
+    es_index: str = "unioncat"
+    es_shards: int = 1
+    es_replicas: int = 0
 
     @property
     def database_url(self) -> str:
@@ -66,6 +72,10 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def uses_elasticsearch(self) -> bool:
+        return self.search.startswith(("http://", "https://"))
 
 
 def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -88,7 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
             converted[name] = Path(value).expanduser()
         elif name == "smtp_starttls":
             converted[name] = value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
-        elif name in ("harvest_workers", "max_block", "smtp_port", "alert_failures"):
+        elif name in ("harvest_workers", "max_block", "smtp_port", "alert_failures", "es_shards", "es_replicas"):
             try:
                 converted[name] = int(value)
             except ValueError:
@@ -96,8 +106,9 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         else:
             converted[name] = value
     settings = replace(settings, **converted)
-    if settings.search != "embedded":
-        raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: only 'embedded' is available in this release")
+    if settings.search != "embedded" and not settings.uses_elasticsearch:
+        raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: expected 'embedded' or an Elasticsearch URL "
+                         "(http://host:9200 or https://…)")
     for name in converted:
         if name not in ("secret_key", "staff_password", "smtp_password"):
             log.debug("setting %s = %r", name, getattr(settings, name))

@@ -1,0 +1,256 @@
+"""The search contract (``index/backend.py``), run against every backend: embedded and Elasticsearch.
+
+Both must give the same answers to the same ``SearchQuery``; cases that depend on one engine's
+internals stay in ``test_index_embedded.py`` and ``test_index_elastic.py``.
+"""
+import pytest
+from catalogue_fixtures import LIBRARIES, cluster, sample_clusters
+from search_backends import KINDS
+
+from index.backend import QueryError, SearchBackend, SearchQuery, year_range
+from index.documents import to_document
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def built(request, backend_factory):
+    ix = backend_factory(request.param)
+    ix.add(to_document(c, LIBRARIES) for c in sample_clusters())
+    ix.commit()
+    return ix
+
+
+def ids(results):
+    return [h.id for h in results.hits]
+
+
+def test_implements_protocol(built):
+    assert isinstance(built, SearchBackend)
+    assert built.count() == 6
+
+
+def test_english_words_all_must_match(built):
+    assert ids(built.search(SearchQuery("history china"))) == ["c-en-china"]
+    assert ids(built.search(SearchQuery("History"))) == ["c-en-china"]
+    assert built.search(SearchQuery("history nonsenseword")).total == 0
+
+
+def test_accents_folded_and_phrase(built):
+    assert ids(built.search(SearchQuery("muller"))) == ["c-en-china"]
+    assert ids(built.search(SearchQuery('"history of china"'))) == ["c-en-china"]
+    assert built.search(SearchQuery('"china of history"')).total == 0
+
+
+def test_two_character_chinese_word_finds_longer_title(built):
+    assert ids(built.search(SearchQuery("中国"))) == ["c-zh-history"]
+    assert ids(built.search(SearchQuery("历史"))) == ["c-zh-history"]
+    assert ids(built.search(SearchQuery("中国历史"))) == ["c-zh-history"]
+    assert built.search(SearchQuery("国中")).total == 0  # characters in order, not a bag
+
+
+def test_traditional_finds_simplified_and_back(built):
+    # folded at index and at query time: either script finds both records
+    assert sorted(ids(built.search(SearchQuery("红楼梦")))) == ["c-hlm-s", "c-hlm-t"]
+    assert sorted(ids(built.search(SearchQuery("紅樓夢")))) == ["c-hlm-s", "c-hlm-t"]
+    assert sorted(ids(built.search(SearchQuery("樓夢")))) == ["c-hlm-s", "c-hlm-t"]
+    assert sorted(ids(built.search(SearchQuery("曹雪芹")))) == ["c-hlm-s", "c-hlm-t"]
+    assert ids(built.search(SearchQuery("中國歷史"))) == ["c-zh-history"]
+    assert sorted(ids(built.search(SearchQuery("", fields={"title": "紅樓夢"})))) == ["c-hlm-s", "c-hlm-t"]
+
+
+def test_pinyin_finds_han_titles(built):
+    assert sorted(ids(built.search(SearchQuery("hong lou meng")))) == ["c-hlm-s", "c-hlm-t"]
+    assert ids(built.search(SearchQuery('"zhong guo li shi"'))) == ["c-zh-history"]
+    assert built.search(SearchQuery('"meng lou hong"')).total == 0
+
+
+def test_full_width_latin_and_digits_find_half_width(built):
+    assert ids(built.search(SearchQuery("ＨＩＳＴＯＲＹ　ｃｈｉｎａ"))) == ["c-en-china"]
+    assert ids(built.search(SearchQuery("９７８－７－０２－０００２２０－７"))) == ["c-zh-history"]
+
+
+@pytest.mark.parametrize("text", ["9787020002207", "978-7-02-000220-7", "7-02-000220-X", "702000220x",
+                                  "ISBN 978 7 02 000220 7", "isbn:702000220X"])
+def test_isbn_in_any_form(built, text):
+    assert ids(built.search(SearchQuery(text))) == ["c-zh-history"]
+
+
+def test_isbn_as_word_and_advanced_field(built):
+    assert ids(built.search(SearchQuery("history 0-306-40615-2"))) == ["c-en-china"]
+    assert ids(built.search(SearchQuery(fields={"isbn": "0306406152"}))) == ["c-en-china"]
+    assert built.search(SearchQuery(fields={"isbn": "12345"})).total == 0
+
+
+def test_issn(built):
+    assert ids(built.search(SearchQuery("0021-9118"))) == ["c-en-serial"]
+
+
+def test_advanced_fields_are_anded(built):
+    assert ids(built.search(SearchQuery(fields={"title": "history", "author": "smith"}))) == ["c-en-china"]
+    assert built.search(SearchQuery(fields={"title": "smith"})).total == 0
+    assert ids(built.search(SearchQuery(fields={"publisher": "plenum"}))) == ["c-en-china"]
+    assert ids(built.search(SearchQuery(fields={"subject": "maps"}))) == ["c-en-map"]
+    assert ids(built.search(SearchQuery("asia", fields={"subject": "history"}))) == []
+
+
+def test_exclusion(built):
+    assert ids(built.search(SearchQuery("曹雪芹 -1982"))) == ["c-hlm-s"]
+    assert built.search(SearchQuery("曹雪芹 -\"红楼\"")).total == 0     # both scripts excluded alike
+    assert built.search(SearchQuery("-history")).total == 5
+
+
+def test_facet_counts(built):
+    facets = built.search(SearchQuery()).facets
+    assert dict(facets["library"]) == {"pku": 4, "thu": 3, "fdu": 3}
+    assert dict(facets["region"]) == {"Beijing": 4, "Shanghai": 3}
+    assert dict(facets["language"]) == {"chi": 3, "eng": 3}
+    assert dict(facets["format"]) == {"book": 4, "map": 1, "serial": 1}
+    assert dict(facets["year"])["1998"] == 1 and len(facets["year"]) == 5
+    assert ("China", 1) in facets["subject"]  # main headings: "China -- History" counts under "China"
+    assert facets["library"][0] == ("pku", 4)  # most first
+
+
+def test_filters_narrow_and_facets_follow(built):
+    res = built.search(SearchQuery(filters={"library": ["fdu"]}))
+    assert sorted(ids(res)) == ["c-en-map", "c-hlm-t", "c-zh-history"]
+    assert dict(res.facets["language"]) == {"chi": 2, "eng": 1}
+    both = built.search(SearchQuery(filters={"library": ["fdu", "pku"]}))
+    assert ids(both) == ["c-zh-history"]
+    assert ids(built.search(SearchQuery(filters={"region": ["Shanghai"], "format": ["map"]}))) == ["c-en-map"]
+    assert ids(built.search(SearchQuery(filters={"subject": ["Chinese fiction"]}))) == ["c-hlm-s"]
+    assert built.search(SearchQuery(filters={"library": ["nowhere"]})).total == 0
+
+
+def test_year_filters_and_ranges(built):
+    assert ids(built.search(SearchQuery(filters={"year": ["1998"]}))) == ["c-zh-history"]
+    assert sorted(ids(built.search(SearchQuery(filters={"year": ["1980-2000"]})))) == ["c-hlm-t", "c-zh-history"]
+    assert sorted(ids(built.search(SearchQuery(filters={"year": ["2001-"]})))) == ["c-en-china", "c-hlm-s"]
+    assert ids(built.search(SearchQuery(filters={"year": ["-1980"]}))) == ["c-en-map"]
+    assert built.search(SearchQuery(filters={"year": ["not a year"]})).total == 0
+    assert year_range("2000-1990") == (1990, 2000) and year_range("x") is None
+
+
+def test_sorting(built):
+    assert ids(built.search(SearchQuery(sort="year"))) == [
+        "c-en-map", "c-hlm-t", "c-zh-history", "c-hlm-s", "c-en-china", "c-en-serial"]
+    assert ids(built.search(SearchQuery(sort="-year"))) == [
+        "c-en-china", "c-hlm-s", "c-zh-history", "c-hlm-t", "c-en-map", "c-en-serial"]
+    titles = [h.doc["title"] for h in built.search(SearchQuery(sort="title", filters={"language": ["eng"]})).hits]
+    assert titles == ["Atlas of Asia", "Journal of Asian Studies", "The history of China: an introduction"]
+    with pytest.raises(QueryError):
+        built.search(SearchQuery(sort="random"))
+
+
+def test_paging(built):
+    seen = []
+    for offset in (0, 2, 4):
+        res = built.search(SearchQuery(sort="year", offset=offset, limit=2))
+        assert res.total == 6 and len(res.hits) == 2
+        seen += ids(res)
+    assert len(set(seen)) == 6
+    assert built.search(SearchQuery(offset=6, limit=2)).hits == []
+
+
+def test_count_only_and_huge_window(built):
+    res = built.search(SearchQuery(limit=0))
+    assert res.total == 6 and res.hits == [] and res.facets["library"]
+    assert built.search(SearchQuery(offset=10**9, limit=10**9)).total == 6
+
+
+def test_get_returns_document(built):
+    doc = built.get("c-en-china")
+    assert doc["title"] == "The history of China: an introduction"
+    assert [h["source"] for h in doc["holdings"]] == ["thu", "pku"]
+    assert built.get("missing") is None
+
+
+@pytest.mark.parametrize("text", ['"foo:(', "AND OR", "title:", "((", ")", "[1 TO", "*", "?", "-", "--", '"',
+                                  "NOT", "a:b:c", "\\", "~2", "^3", "{}", "<script>", "foo AND (bar OR", "中国:(",
+                                  "\x00", " " * 10, "-\"\"", "title:中国 OR author:\"曹"])
+def test_hostile_queries_never_raise(built, text):
+    res = built.search(SearchQuery(text))
+    assert res.total >= 0
+    built.search(SearchQuery(fields={"title": text, "author": text, "isbn": text}))
+
+
+def test_writes_visible_only_after_commit(fresh_backend):
+    ix = fresh_backend
+    ix.add([to_document(cluster("a", "First title"), LIBRARIES)])
+    assert ix.count() == 0 and ix.search(SearchQuery("first")).total == 0  # nothing before commit
+    ix.commit()
+    assert ix.count() == 1
+    assert ids(ix.search(SearchQuery("first"))) == ["a"]
+    # replacing a document by id
+    ix.add([to_document(cluster("a", "Second title"), LIBRARIES)])
+    ix.add([to_document(cluster("b", "Another second"), LIBRARIES)])
+    assert ix.get("a")["title"] == "First title"
+    ix.commit()
+    assert ix.count() == 2
+    assert ix.search(SearchQuery("first")).total == 0
+    assert ix.get("a")["title"] == "Second title"
+    # deletion, also of ids that were never there
+    ix.delete(["a", "never-indexed"])
+    assert ix.count() == 2
+    ix.commit()
+    assert ids(ix.search(SearchQuery("second"))) == ["b"]
+    assert ix.search(SearchQuery()).facets["library"] == [("pku", 1)]
+    # clear swaps in at commit
+    ix.clear()
+    assert ix.count() == 1
+    ix.add([to_document(cluster("c", "Third"), LIBRARIES)])
+    assert ids(ix.search(SearchQuery())) == ["b"]
+    ix.commit()
+    assert ids(ix.search(SearchQuery())) == ["c"]
+    ix.clear()
+    ix.commit()
+    assert ix.count() == 0 and ix.search(SearchQuery("third")).total == 0
+
+
+def test_empty_backend_answers(fresh_backend):
+    res = fresh_backend.search(SearchQuery("anything"))
+    assert res.total == 0 and res.hits == []
+    assert fresh_backend.count() == 0 and fresh_backend.get("x") is None
+
+
+def test_facets_follow_changes(fresh_backend):
+    """Paging and re-sorting keep the facet counts (the embedded backend caches them per commit); a commit refreshes them."""
+    from dedupe.model import Cluster
+    from normaliser.model import Holding, Record
+
+    def doc(i, source):
+        rec = Record(source=source, local_id=str(i), title=f"Book {i}", year=2000 + i,
+                     subjects=["China -- History -- 1949-", "Law"], holdings=[Holding(source, str(i))])
+        return to_document(Cluster(id=f"c{i}", record=rec, members=[(source, str(i))]),
+                           {"a": ("A", "North"), "b": ("B", "South")})
+
+    ix = fresh_backend
+    ix.add([doc(1, "a"), doc(2, "b")])
+    ix.commit()
+    first = ix.search(SearchQuery(text="book"))
+    assert dict(first.facets["region"]) == {"North": 1, "South": 1}
+    assert dict(first.facets["subject"]) == {"China": 2, "Law": 2}  # main headings only
+    assert ix.search(SearchQuery(text="book", offset=1, limit=1, sort="year")).facets == first.facets
+    ix.add([doc(3, "b")])
+    ix.commit()
+    assert dict(ix.search(SearchQuery(text="book")).facets["region"]) == {"North": 1, "South": 2}
+    ix.delete(["c3"])
+    ix.add([doc(2, "a")])  # same number of documents, different counts
+    ix.commit()
+    assert dict(ix.search(SearchQuery(text="book")).facets["region"]) == {"North": 2}
+
+
+def test_region_counts_records_not_copies(fresh_backend):
+    """A record held by two Beijing libraries counts once under Beijing."""
+    ix = fresh_backend
+    ix.add([to_document(cluster("x", "Shared", holdings=[("pku", "A"), ("thu", "B"), ("pku", "C")]), LIBRARIES),
+            to_document(cluster("y", "Alone", holdings=[("fdu", "D")]), LIBRARIES)])
+    ix.commit()
+    facets = ix.search(SearchQuery()).facets
+    assert dict(facets["region"]) == {"Beijing": 1, "Shanghai": 1}
+    assert dict(facets["library"]) == {"pku": 1, "thu": 1, "fdu": 1}
+    assert ids(ix.search(SearchQuery(filters={"region": ["Beijing"], "library": ["thu"]}))) == ["x"]
+
+
+def test_selected_facets_and_size(built):
+    res = built.search(SearchQuery(facets=("format",), facet_size=2))
+    assert list(res.facets) == ["format"] and res.facets["format"][0] == ("book", 4) and len(res.facets["format"]) == 2
+    assert built.search(SearchQuery(facets=())).facets == {}

@@ -1,0 +1,69 @@
+"""Alembic migrations build exactly the tables the code declares, on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from harvester.db import make_engine, metadata, sqlite_url
+from unioncat import schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request, tmp_path):
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else sqlite_url(tmp_path / "m.db")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_produce_exactly_the_declared_schema(empty_engine):
+    before, after = schema.upgrade(empty_engine)
+    assert (before, after) == (None, schema.head())
+    diffs = schema.differences(empty_engine)
+    assert diffs == [], "the migrations differ from the tables in code; run `unioncat db revision -m ...`"
+    assert set(metadata.tables) <= set(inspect(empty_engine).get_table_names())
+
+
+def test_ensure_schema_is_idempotent_and_adopts_a_create_all_database(empty_engine):
+    metadata.create_all(empty_engine)  # a database made before migrations existed
+    schema.ensure_schema(empty_engine)
+    with empty_engine.connect() as conn:
+        assert schema.current(conn) == schema.head()
+    schema.ensure_schema(empty_engine)
+    assert schema.differences(empty_engine) == []
+
+
+def test_db_commands(tmp_path):
+    from click.testing import CliRunner
+
+    from unioncat.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["--data", str(tmp_path), "db", "upgrade"], catch_exceptions=False)
+    assert result.exit_code == 0 and f"revision {schema.head()}" in result.stderr
+    result = runner.invoke(main, ["--data", str(tmp_path), "db", "current"], catch_exceptions=False)
+    assert result.stdout.strip() == f"current {schema.head()}, head {schema.head()}"
+
+
+def test_a_database_from_a_newer_release_is_refused_clearly(tmp_path):
+    from sqlalchemy import text
+
+    engine = make_engine(sqlite_url(tmp_path / "m.db"))
+    schema.ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(schema.SchemaError, match="revision 9999, which this release"):
+        schema.ensure_schema(engine)
+    engine.dispose()
+
+
+def test_an_unreachable_database_is_a_clear_cli_error_without_the_password(tmp_path):
+    from click.testing import CliRunner
+
+    from unioncat.cli import main
+
+    result = CliRunner().invoke(main, ["--data", str(tmp_path), "status"],
+                                env={"UNIONCAT_DB": "postgresql://u:s3cret@127.0.0.1:9/x"})
+    assert result.exit_code == 2
+    assert "database postgresql://u:***@127.0.0.1:9/x: connection failed" in result.stderr
+    assert "s3cret" not in result.output
