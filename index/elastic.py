@@ -89,10 +89,15 @@ KEYWORDS: dict[str, Extract] = {
     "format": lambda d: d.get("format") or "other",
     "subject_facet": lambda d: d.get("subject_headings", []),
     "title_sort": lambda d: d.get("title_sort", ""),
+    "libraries": lambda d: d.get("libraries", []),
+    "regions": lambda d: d.get("regions", []),
 }
 #: Facet → ES field; a ``holdings.`` field is a nested one (counted per record via reverse_nested).
 FACET_FIELDS = {"library": "holdings.source", "region": "holdings.region", "language": "language",
                 "format": "format", "year": "year", "subject": "subject_facet"}
+#: Facets counted on a flat copy of a nested field: the same per-record counts, about 5× cheaper than a
+#: nested terms aggregation with reverse_nested (measured in bench/search_backends.py).  Filters stay nested.
+FACET_AGG_FIELDS = {"library": "libraries", "region": "regions"}
 #: Advanced-search field → ES text field (``isbn`` is matched exactly, see ``_field_query``).
 ADVANCED_FIELDS = {"title": "title", "author": "author", "subject": "subject", "publisher": "publisher",
                    "isbn": "isbn"}
@@ -147,8 +152,10 @@ def mappings() -> dict:
         props[name] = {"type": "text", "analyzer": "unioncat_text"}
         if name in CJK_FIELDS:
             props[name]["fields"] = {"bigrams": {"type": "text", "analyzer": "unioncat_bigrams"}}
+    faceted = {FACET_AGG_FIELDS.get(f) or FACET_FIELDS[f] for f in FACETS}
     for name in KEYWORDS:
-        props[name] = {"type": "keyword"}
+        # facet fields build their global ordinals at refresh, not in the first reader's query
+        props[name] = {"type": "keyword", "eager_global_ordinals": True} if name in faceted else {"type": "keyword"}
     holding = {key: {"type": "keyword"} for key in HOLDING_KEYWORDS}
     for key in HOLDING_TEXT:
         holding[key]["fields"] = {"text": {"type": "text", "analyzer": "unioncat_text"}}
@@ -448,14 +455,14 @@ class ElasticsearchBackend:
         return term
 
     def _facet_agg(self, name: str, size: int) -> dict:
-        field = FACET_FIELDS[name]
+        field = FACET_AGG_FIELDS.get(name) or FACET_FIELDS[name]
         if field.startswith(NESTED + "."):
             # count records, not copies: a record held twice in a region counts once
             return {"nested": {"path": NESTED},
                     "aggs": {"values": {"terms": {"field": field, "size": size,
                                                   "order": [{"records": "desc"}, {"_key": "asc"}]},
                                         "aggs": {"records": {"reverse_nested": {}}}}}}
-        return {"terms": {"field": field, "size": size}}
+        return {"terms": {"field": field, "size": size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}
 
 
 class _NotFound(SearchError):
