@@ -177,3 +177,23 @@ def test_unreachable_cluster():
     for call in (lambda: dead.search(SearchQuery("x")), dead.count, lambda: dead.add(docs(1))):
         with pytest.raises(SearchError, match=f"Elasticsearch at http://127.0.0.1:{port}"):
             call()
+
+
+def test_settings_choose_the_backend(tmp_path):
+    from unioncat.pipeline import Catalogue
+    from unioncat.settings import load_settings
+
+    s = load_settings(env={"UNIONCAT_SEARCH": "https://es.example.edu.cn:9200", "UNIONCAT_ES_INDEX": "jalis",
+                           "UNIONCAT_ES_SHARDS": "3", "UNIONCAT_ES_REPLICAS": "1"})
+    assert s.uses_elasticsearch and (s.es_index, s.es_shards, s.es_replicas) == ("jalis", 3, 1)
+    assert not load_settings(env={}).uses_elasticsearch
+    for bad in ("elastic", "es1:9200", "ftp://es"):
+        with pytest.raises(ValueError, match="expected 'embedded' or an Elasticsearch URL"):
+            load_settings(env={"UNIONCAT_SEARCH": bad})
+    (tmp_path / "sources.yaml").write_text(
+        "consortium: {name: T}\nsources: [{id: a, name: A, region: R, protocol: file, path: a.mrc}]\n", encoding="utf-8")
+    cat = Catalogue(load_settings(env={"UNIONCAT_SEARCH": "http://127.0.0.1:9"}, data_dir=tmp_path / "var",
+                                  sources_path=tmp_path / "sources.yaml"))
+    assert isinstance(cat.index, ElasticsearchBackend) and cat.index.alias == "unioncat"
+    assert not (tmp_path / "var" / "index").exists()   # no embedded index made on the side
+    cat.close()
