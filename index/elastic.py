@@ -37,9 +37,13 @@ naming the cluster.
 
 Adding a facet or an advanced-search field: one line in :data:`FACET_FIELDS`
 (and, for a facet not taken from the holdings, one in :data:`KEYWORDS`) or in
-:data:`TEXT_FIELDS`/:data:`ADVANCED_FIELDS`; the mappings and queries are
-derived from these tables.  Bump :data:`MAPPING_VERSION` so existing indices
-are rebuilt.
+:data:`ADVANCED_FIELDS` (a ``holdings.`` field is searched as nested); the
+mappings and queries are derived from these tables, and importing this module
+fails naming the table when a name in ``FACETS``/``FIELDS`` has no entry.
+Bump :data:`MAPPING_VERSION` so existing indices are rebuilt.  The
+``classification`` facet and the ``issn``, ``callnumber`` and
+``classification`` fields are mapped ahead of their arrival in
+``index/backend.py``.
 """
 from __future__ import annotations
 
@@ -89,18 +93,20 @@ KEYWORDS: dict[str, Extract] = {
     "format": lambda d: d.get("format") or "other",
     "subject_facet": lambda d: d.get("subject_headings", []),
     "title_sort": lambda d: d.get("title_sort", ""),
+    "classification": lambda d: [c.get("value", "") for c in d.get("classifications", [])],
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
 }
 #: Facet → ES field; a ``holdings.`` field is a nested one (counted per record via reverse_nested).
 FACET_FIELDS = {"library": "holdings.source", "region": "holdings.region", "language": "language",
-                "format": "format", "year": "year", "subject": "subject_facet"}
+                "format": "format", "year": "year", "subject": "subject_facet", "classification": "classification"}
 #: Facets counted on a flat copy of a nested field: the same per-record counts, about 5× cheaper than a
 #: nested terms aggregation with reverse_nested (measured in bench/search_backends.py).  Filters stay nested.
 FACET_AGG_FIELDS = {"library": "libraries", "region": "regions"}
 #: Advanced-search field → ES text field (``isbn`` is matched exactly, see ``_field_query``).
 ADVANCED_FIELDS = {"title": "title", "author": "author", "subject": "subject", "publisher": "publisher",
-                   "isbn": "isbn"}
+                   "isbn": "isbn", "issn": "issn", "callnumber": "holdings.call_number.text",
+                   "classification": "classification"}
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
 HOLDING_TEXT = ("library", "call_number", "location")
@@ -422,6 +428,15 @@ class ElasticsearchBackend:
             isbn = as_isbn13(value)
             compact = value.replace("-", "").replace(" ", "").upper()
             must.append({"terms": {"isbn": isbn_forms(isbn)}} if isbn else {"term": {"isbn": compact}})
+        elif field == "issn":
+            compact = re.sub(r"[\s-]", "", value).upper()
+            must.append({"term": {"issn": as_issn(f"{compact[:4]}-{compact[4:]}") or value.strip()}})
+        elif field.startswith(NESTED + "."):   # a field of the holdings: searched inside the nested copies
+            inner_must: list[dict] = []
+            inner_not: list[dict] = []
+            self._clauses(parse_text(value), ((field, 1.0),), inner_must, inner_not, [])
+            must.extend({"nested": {"path": NESTED, "query": q}} for q in inner_must)
+            must_not.extend({"nested": {"path": NESTED, "query": q}} for q in inner_not)
         else:
             self._clauses(parse_text(value), ((field, 1.0),), must, must_not, should)
 

@@ -197,3 +197,18 @@ def test_settings_choose_the_backend(tmp_path):
     assert isinstance(cat.index, ElasticsearchBackend) and cat.index.alias == "unioncat"
     assert not (tmp_path / "var" / "index").exists()   # no embedded index made on the side
     cat.close()
+
+
+def test_fields_mapped_ahead_of_the_contract(es):
+    """``issn`` and ``callnumber`` are mapped before index/backend.py lists them as advanced fields."""
+    es.add(to_document(c, LIBRARIES) for c in sample_clusters())
+    es.commit()
+
+    def found(**fields) -> list[str]:
+        query = es._query(SearchQuery(fields=fields))   # not validated: the names are not in FIELDS yet
+        return sorted(h["_id"] for h in es.client.search(index=es.alias, query=query)["hits"]["hits"])
+
+    assert found(callnumber="K20/3") == ["c-zh-history"]
+    assert found(callnumber="DS735") == ["c-en-china"]
+    assert found(callnumber="-DS735", title="china") == []
+    assert found(issn="00219118") == found(issn="0021-9118") == ["c-en-serial"]

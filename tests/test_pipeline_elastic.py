@@ -155,3 +155,17 @@ def test_cli_and_web_search_the_cluster(demo_catalogue, elasticsearch):
     assert page.status_code == 200 and page.get_json()["total"] == answers(
         demo_catalogue.index, SearchQuery("history", filters={"region": ["Suzhou"]}))[0] > 0
     es_cat.close()
+
+
+def test_served_catalogue_with_the_cluster_down_says_so(demo_catalogue):
+    from socket import socket
+
+    from unioncat.present import make_app
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = es_catalogue(demo_catalogue, f"http://127.0.0.1:{port}", "unioncat")
+    with make_app(dead).test_client() as client:
+        page = client.get("/search", query_string={"q": "history"})
+    assert page.status_code == 503 and "Search unavailable" in page.get_data(as_text=True)
+    dead.close()
