@@ -54,6 +54,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
@@ -198,19 +199,30 @@ def to_es(doc: dict) -> dict:
     return out
 
 
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``https://user:pw@host:9200`` → (``https://host:9200``, (user, pw)); other URLs unchanged."""
+    parts = urlsplit(url)
+    if not parts.username:
+        return url, None
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), (
+        unquote(parts.username), unquote(parts.password or ""))
+
+
 class ElasticsearchBackend:
     """:class:`~index.backend.SearchBackend` on an Elasticsearch 8/9 cluster, behind the alias ``index``."""
 
     def __init__(self, url: str, index: str = "unioncat", *, shards: int = 1, replicas: int = 0,
                  request_timeout: float = 30.0, client: Elasticsearch | None = None,
                  drop_delay: float = 1.0):
-        self.url = url
+        self.url, auth = split_credentials(url)   # the password never reaches messages or logs
         self.alias = index
         self.shards = shards
         self.replicas = replicas
         self.drop_delay = drop_delay
-        self.client = client or Elasticsearch(url, request_timeout=request_timeout, max_retries=2,
-                                              retry_on_timeout=True)
+        self._own_client = client is None
+        self.client = client or Elasticsearch(self.url, basic_auth=auth, request_timeout=request_timeout,
+                                              max_retries=2, retry_on_timeout=True)
         self._lock = threading.RLock()
         self._pending: str | None = None   # a rebuilt index not yet behind the alias
         self._dirty = False
@@ -253,7 +265,8 @@ class ElasticsearchBackend:
                     self.client.indices.delete(index=pending, ignore_unavailable=True)
                 except (ApiError, TransportError) as exc:
                     log.warning("could not drop the unfinished index %s: %s", pending, exc)
-            self.client.close()
+            if self._own_client:
+                self.client.close()
 
     def __enter__(self) -> "ElasticsearchBackend":
         return self

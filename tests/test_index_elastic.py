@@ -212,3 +212,18 @@ def test_fields_mapped_ahead_of_the_contract(es):
     assert found(callnumber="DS735") == ["c-en-china"]
     assert found(callnumber="-DS735", title="china") == []
     assert found(issn="00219118") == found(issn="0021-9118") == ["c-en-serial"]
+
+
+def test_credentials_in_the_url_stay_out_of_messages():
+    from index.elastic import split_credentials
+    assert split_credentials("https://ops:s%40cret@es.example.edu.cn:9200") == (
+        "https://es.example.edu.cn:9200", ("ops", "s@cret"))
+    assert split_credentials("http://127.0.0.1:9200") == ("http://127.0.0.1:9200", None)
+    from socket import socket
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = ElasticsearchBackend(f"http://ops:secret@127.0.0.1:{port}", request_timeout=2)
+    with pytest.raises(SearchError) as err:
+        dead.count()
+    assert "secret" not in str(err.value) and f"http://127.0.0.1:{port}" in str(err.value)
