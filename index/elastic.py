@@ -210,7 +210,7 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 class ElasticsearchBackend:
-    """:class:`~index.backend.SearchBackend` on an Elasticsearch 8/9 cluster, behind the alias ``index``."""
+    """:class:`~index.backend.SearchBackend` on an Elasticsearch 9 cluster, behind the alias ``index``."""
 
     def __init__(self, url: str, index: str = "unioncat", *, shards: int = 1, replicas: int = 0,
                  request_timeout: float = 30.0, client: Elasticsearch | None = None,
