@@ -85,6 +85,7 @@ def test_queries_during_alias_swaps_never_fail(es):
     """Readers searching while the index is rebuilt twice see the old or the new catalogue, never an error."""
     es.add(docs(40))
     es.commit()
+    es.drop_delay = 1.0   # the production default: searches routed to the old index finish first
     reader = ElasticsearchBackend(es.url, index=es.alias)
     seen: list[int] = []
     errors: list[BaseException] = []
