@@ -9,9 +9,11 @@
 #   chromium, chromium-driver, fonts-wqy-microhei
 #                headless browser tests of the web catalogue, with a font that renders Chinese
 #   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
+#   maven        fetches that distribution (tests/elastic.py; it runs on Java 21+, not in Debian 12:
+#                Temurin 25 in /usr/lib/jvm or UNIONCAT_ES_JAVA_HOME)
 # Skips apt entirely when everything is already present; prints what it does.
 set -eu
-PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium chromium-driver fonts-wqy-microhei unzip"
+PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium chromium-driver fonts-wqy-microhei unzip maven"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -134,9 +134,14 @@ class ElasticNode:
         cmd = [str(self.home / "bin" / "elasticsearch"), *(f"-E{k}={v}" for k, v in settings.items())]
         if os.geteuid() == 0:
             # Elasticsearch refuses to run as root (CI and these machines run as root): drop to nobody
+            drop = ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
+            if subprocess.run([*drop, "test", "-r", str(self.home / "lib")]).returncode != 0:
+                # the cache sits in a folder nobody cannot enter (a root home): run a private copy
+                shutil.copytree(self.home, self.workdir / "home", symlinks=True)
+                cmd[0] = str(self.workdir / "home" / "bin" / "elasticsearch")
             for path in [self.workdir, *self.workdir.rglob("*")]:
-                os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
-            cmd = ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups", *cmd]
+                os.chown(path, UNPRIVILEGED, UNPRIVILEGED, follow_symlinks=False)
+            cmd = [*drop, *cmd]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             cwd=self.workdir, start_new_session=True)

@@ -85,6 +85,7 @@ def test_queries_during_alias_swaps_never_fail(es):
     """Readers searching while the index is rebuilt twice see the old or the new catalogue, never an error."""
     es.add(docs(40))
     es.commit()
+    es.drop_delay = 1.0   # the production default: searches routed to the old index finish first
     reader = ElasticsearchBackend(es.url, index=es.alias)
     seen: list[int] = []
     errors: list[BaseException] = []
@@ -177,3 +178,53 @@ def test_unreachable_cluster():
     for call in (lambda: dead.search(SearchQuery("x")), dead.count, lambda: dead.add(docs(1))):
         with pytest.raises(SearchError, match=f"Elasticsearch at http://127.0.0.1:{port}"):
             call()
+
+
+def test_settings_choose_the_backend(tmp_path):
+    from unioncat.pipeline import Catalogue
+    from unioncat.settings import load_settings
+
+    s = load_settings(env={"UNIONCAT_SEARCH": "https://es.example.edu.cn:9200", "UNIONCAT_ES_INDEX": "jalis",
+                           "UNIONCAT_ES_SHARDS": "3", "UNIONCAT_ES_REPLICAS": "1"})
+    assert s.uses_elasticsearch and (s.es_index, s.es_shards, s.es_replicas) == ("jalis", 3, 1)
+    assert not load_settings(env={}).uses_elasticsearch
+    for bad in ("elastic", "es1:9200", "ftp://es"):
+        with pytest.raises(ValueError, match="expected 'embedded' or an Elasticsearch URL"):
+            load_settings(env={"UNIONCAT_SEARCH": bad})
+    (tmp_path / "sources.yaml").write_text(
+        "consortium: {name: T}\nsources: [{id: a, name: A, region: R, protocol: file, path: a.mrc}]\n", encoding="utf-8")
+    cat = Catalogue(load_settings(env={"UNIONCAT_SEARCH": "http://127.0.0.1:9"}, data_dir=tmp_path / "var",
+                                  sources_path=tmp_path / "sources.yaml"))
+    assert isinstance(cat.index, ElasticsearchBackend) and cat.index.alias == "unioncat"
+    assert not (tmp_path / "var" / "index").exists()   # no embedded index made on the side
+    cat.close()
+
+
+def test_fields_mapped_ahead_of_the_contract(es):
+    """``issn`` and ``callnumber`` are mapped before index/backend.py lists them as advanced fields."""
+    es.add(to_document(c, LIBRARIES) for c in sample_clusters())
+    es.commit()
+
+    def found(**fields) -> list[str]:
+        query = es._query(SearchQuery(fields=fields))   # not validated: the names are not in FIELDS yet
+        return sorted(h["_id"] for h in es.client.search(index=es.alias, query=query)["hits"]["hits"])
+
+    assert found(callnumber="K20/3") == ["c-zh-history"]
+    assert found(callnumber="DS735") == ["c-en-china"]
+    assert found(callnumber="-DS735", title="china") == []
+    assert found(issn="00219118") == found(issn="0021-9118") == ["c-en-serial"]
+
+
+def test_credentials_in_the_url_stay_out_of_messages():
+    from index.elastic import split_credentials
+    assert split_credentials("https://ops:s%40cret@es.example.edu.cn:9200") == (
+        "https://es.example.edu.cn:9200", ("ops", "s@cret"))
+    assert split_credentials("http://127.0.0.1:9200") == ("http://127.0.0.1:9200", None)
+    from socket import socket
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = ElasticsearchBackend(f"http://ops:secret@127.0.0.1:{port}", request_timeout=2)
+    with pytest.raises(SearchError) as err:
+        dead.count()
+    assert "secret" not in str(err.value) and f"http://127.0.0.1:{port}" in str(err.value)

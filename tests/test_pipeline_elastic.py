@@ -7,6 +7,7 @@ middle of a rebuild: the build fails clearly, readers keep the old index, and a 
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -130,3 +131,41 @@ def test_cli_build_against_a_dead_cluster_fails_clearly(demo_catalogue, tmp_path
     assert result.exit_code == 1
     assert f"indexing failed: Elasticsearch at http://127.0.0.1:{port}" in result.output
     assert "run `unioncat build` again" in result.output
+
+
+def test_cli_and_web_search_the_cluster(demo_catalogue, elasticsearch):
+    """`unioncat build --reindex` and `unioncat search` with UNIONCAT_SEARCH set, and the app `serve` runs."""
+    from unioncat.present import make_app
+
+    settings = demo_catalogue.settings
+    args = ["--sources", str(settings.sources_path), "--data", str(settings.data_dir)]
+    env = {"UNIONCAT_SEARCH": elasticsearch.url, "UNIONCAT_ES_INDEX": "pipeline-cli"}
+    built = CliRunner().invoke(main, [*args, "build", "--reindex"], env=env)
+    assert built.exit_code == 0, built.output
+    out = CliRunner().invoke(main, [*args, "search", "--json", "中国"], env=env)
+    reference = CliRunner().invoke(main, [*args, "search", "--json", "中国"], env={"UNIONCAT_SEARCH": "embedded"})
+    assert out.exit_code == 0 and reference.exit_code == 0
+    got, expected = json.loads(out.stdout), json.loads(reference.stdout)
+    assert got["total"] == expected["total"] > 0
+    assert {h["id"] for h in got["hits"]} == {h["id"] for h in expected["hits"]}
+
+    es_cat = es_catalogue(demo_catalogue, elasticsearch.url, "pipeline-cli")
+    with make_app(es_cat).test_client() as client:      # what `unioncat serve` serves
+        page = client.get("/search.json", query_string={"q": "history", "f": "region:Suzhou"})
+    assert page.status_code == 200 and page.get_json()["total"] == answers(
+        demo_catalogue.index, SearchQuery("history", filters={"region": ["Suzhou"]}))[0] > 0
+    es_cat.close()
+
+
+def test_served_catalogue_with_the_cluster_down_says_so(demo_catalogue):
+    from socket import socket
+
+    from unioncat.present import make_app
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = es_catalogue(demo_catalogue, f"http://127.0.0.1:{port}", "unioncat")
+    with make_app(dead).test_client() as client:
+        page = client.get("/search", query_string={"q": "history"})
+    assert page.status_code == 503 and "Search unavailable" in page.get_data(as_text=True)
+    dead.close()
