@@ -40,10 +40,10 @@ Adding a facet or an advanced-search field: one line in :data:`FACET_FIELDS`
 :data:`ADVANCED_FIELDS` (a ``holdings.`` field is searched as nested); the
 mappings and queries are derived from these tables, and importing this module
 fails naming the table when a name in ``FACETS``/``FIELDS`` has no entry.
-Bump :data:`MAPPING_VERSION` so existing indices are rebuilt.  The
-``classification`` facet and the ``issn``, ``callnumber`` and
-``classification`` fields are mapped ahead of their arrival in
-``index/backend.py``.
+Bump :data:`MAPPING_VERSION` so existing indices are rebuilt.  As in the
+embedded backend, the ``classification`` facet counts the documents'
+``class_tops`` and the ``callnumber``/``classification`` fields match the
+beginning of a value in :func:`index.querytext.prefix_key` form.
 """
 from __future__ import annotations
 
@@ -62,12 +62,12 @@ from elasticsearch.helpers import streaming_bulk
 from normaliser.text import fold_for_search, has_han
 
 from .backend import FACETS, FIELDS, Hit, SearchError, SearchQuery, SearchResults, year_range
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2
 NESTED = "holdings"
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
@@ -94,20 +94,25 @@ KEYWORDS: dict[str, Extract] = {
     "format": lambda d: d.get("format") or "other",
     "subject_facet": lambda d: d.get("subject_headings", []),
     "title_sort": lambda d: d.get("title_sort", ""),
-    "classification": lambda d: [c.get("value", "") for c in d.get("classifications", [])],
+    "class_facet": lambda d: d.get("class_tops", []),
+    # call numbers and class numbers in prefix_key form: the advanced search matches their beginnings
+    "callnumber_key": lambda d: [prefix_key(v) for v in d.get("call_numbers", [])],
+    "classification_key": lambda d: [prefix_key(c.get("value", "")) for c in d.get("classifications", [])],
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
 }
 #: Facet → ES field; a ``holdings.`` field is a nested one (counted per record via reverse_nested).
 FACET_FIELDS = {"library": "holdings.source", "region": "holdings.region", "language": "language",
-                "format": "format", "year": "year", "subject": "subject_facet", "classification": "classification"}
+                "format": "format", "year": "year", "subject": "subject_facet", "classification": "class_facet"}
 #: Facets counted on a flat copy of a nested field: the same per-record counts, about 5× cheaper than a
 #: nested terms aggregation with reverse_nested (measured in bench/search_backends.py).  Filters stay nested.
 FACET_AGG_FIELDS = {"library": "libraries", "region": "regions"}
 #: Advanced-search field → ES text field (``isbn`` is matched exactly, see ``_field_query``).
 ADVANCED_FIELDS = {"title": "title", "author": "author", "subject": "subject", "publisher": "publisher",
-                   "isbn": "isbn", "issn": "issn", "callnumber": "holdings.call_number.text",
-                   "classification": "classification"}
+                   "isbn": "isbn", "issn": "issn", "callnumber": "callnumber_key",
+                   "classification": "classification_key"}
+#: Advanced fields matched by the beginning of a value (as the embedded backend's regex prefix).
+PREFIX_FIELDS = ("callnumber_key", "classification_key")
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
 HOLDING_TEXT = ("library", "call_number", "location")
@@ -430,6 +435,9 @@ class ElasticsearchBackend:
             if value and value.strip():
                 self._field_query(name, value, must, must_not, should)
         filters = [self._filter(name, value) for name, values in q.filters.items() for value in values]
+        for name, values in q.any_of.items():   # a scope: at least one of the values
+            options = [self._filter(name, v) for v in values if v]
+            filters.append({"bool": {"should": options, "minimum_should_match": 1}} if options else {"match_none": {}})
         query: dict = {"bool": {"must": must or [{"match_all": {}}], "filter": filters, "must_not": must_not}}
         if should:
             query["bool"]["should"] = should
@@ -441,6 +449,10 @@ class ElasticsearchBackend:
             isbn = as_isbn13(value)
             compact = value.replace("-", "").replace(" ", "").upper()
             must.append({"terms": {"isbn": isbn_forms(isbn)}} if isbn else {"term": {"isbn": compact}})
+        elif field in PREFIX_FIELDS:
+            key = prefix_key(value)
+            if key:
+                must.append({"prefix": {field: key}})
         elif field == "issn":
             compact = re.sub(r"[\s-]", "", value).upper()
             must.append({"term": {"issn": as_issn(f"{compact[:4]}-{compact[4:]}") or value.strip()}})

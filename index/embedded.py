@@ -37,6 +37,7 @@ from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults, year_
 from normaliser.text import fold_for_search
 
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
+from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
 #: Han characters and kana one per token; runs of any other letters, marks and digits as words.
@@ -367,10 +368,6 @@ def _facet_order(key: str) -> tuple:
 def _add_text(doc: Document, field: str, text: str) -> None:
     if text:
         doc.add_text(field, fold_for_search(text))
-
-
-def _prefix_key(value: str) -> str:
-    return re.sub(r"\s+", "", fold_for_search(value or "")).upper()
 
 
 def _regex_literal(text: str) -> str:

@@ -75,3 +75,14 @@ def isbn_forms(isbn13: str) -> list[str]:
         except Exception:  # stdnum raises its own ValidationError subclasses
             pass
     return forms
+
+
+def prefix_key(value: str) -> str:
+    """The form call numbers and class numbers are prefix-matched in: case, spaces and full-width ignored.
+
+    ``"TP 311.13"``, ``"tp311.13"`` and ``"ＴＰ３１１"`` all start with ``"TP311"``; both backends index and
+    query this form, so the call-number and class-number searches agree.
+    """
+    from normaliser.text import fold_for_search
+
+    return re.sub(r"\s+", "", fold_for_search(value or "")).upper()

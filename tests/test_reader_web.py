@@ -15,31 +15,31 @@ import pymarc
 import pytest
 import requests
 from catalogue_fixtures import LIBRARIES, Classification, cluster, sample_clusters
+from search_backends import KINDS
 from test_web import SOURCES, env, make_app  # noqa: F401  (test_web's module catalogue)
 
 from harvester.config import ConfigError, parse_sources
 from index.backend import SearchQuery
 from index.documents import class_top, to_document
-from index.embedded import EmbeddedIndex
 from web.auth import SignOnError, validate_cas_ticket
 from web.citations import bibtex_key, to_bibtex, to_ris
 
 
 # -- index: classification facet, call number / class / ISSN fields, scopes ------------------------------------
 
-@pytest.fixture(scope="module")
-def index():
+@pytest.fixture(scope="module", params=KINDS)
+def index(request, backend_factory):
+    """The same documents in each backend: the reader's fields and scopes are part of the search contract."""
     clusters = sample_clusters()
     clusters[0].record.classifications = [Classification("clc", "K204.2"), Classification("lcc", "DS735 .A2")]
     clusters[1].record.classifications = [Classification("clc", "I242.4")]
     clusters[3].record.classifications = [Classification("ddc", "951.05")]
     clusters.append(cluster("c-tp", "Python programming", holdings=[("thu", "TP311.56/12")],
                             classifications=[Classification("clc", "TP311.56")]))
-    idx = EmbeddedIndex(None, heap_size=15_000_000)
+    idx = backend_factory(request.param)
     idx.add(to_document(c, LIBRARIES) for c in clusters)
     idx.commit()
-    yield idx
-    idx.close()
+    return idx
 
 
 def ids(index, **kw) -> set[str]:
