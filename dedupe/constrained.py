@@ -66,7 +66,7 @@ def _compatible(x: _Component, y: _Component, never: Mapping[RecordKey, set[Reco
         return "same-member"
     for kind in SINGLE_VALUED:
         a, b = x.attrs.get(kind), y.attrs.get(kind)
-        if a and b and a != b:
+        if a != b and (a and b or kind == "vol"):
             return kind
     for ia in x.ids:
         for ib in y.ids:

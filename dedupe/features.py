@@ -146,7 +146,9 @@ def surname(name: str, kind: str = "person") -> str:
         return ""
     name = name.replace("?", "")   # a lost non-ASCII letter ("B?hm"): the rest still compares
     if has_han(name):
-        return match_key(re.sub(r"[\s,，.·・]", "", name.split("(")[0]))
+        # a Han name meets its romanisation ("廖修广" ~ "Liao, Xiuguang") as the surname's pinyin
+        han = match_key(re.sub(r"[\s,，.·・]", "", name.split("(")[0]))
+        return pinyin(han[:1]) if kind == "person" and han else han
     if kind != "person":
         return match_key(name)[:40]
     head, sep, _rest = name.partition(",")

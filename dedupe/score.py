@@ -106,9 +106,11 @@ def vetoes(a: Features, b: Features, shared_ids: list[str], conflicting_ids: lis
         out.append("format")
     if a["y"] and b["y"] and a["y"] != b["y"]:
         out.append("year")
-    if a["ed"] != b["ed"] and a["ed"] and b["ed"]:
+    if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
+        # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
         out.append("edition")
-    if a["vol"] != b["vol"] and (a["vol"] and b["vol"]):
+    if a["vol"] != b["vol"]:
+        # v. 1 vs v. 2, and a single volume vs the record for the whole set
         out.append("volume")
     out += [f"{kind}-conflict" for kind in conflicting_ids]
     if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10:
@@ -143,7 +145,8 @@ def compare(a: Features, b: Features) -> Verdict:
 
 def _generic(f: Features) -> bool:
     s = f["s"] or f["t"]
-    return s in GENERIC_TITLES or len(s) < 6
+    # a very short title says little — but four Han characters are a whole title
+    return s in GENERIC_TITLES or len(s) < (6 if s.isascii() else 3)
 
 
 def _rule(a: Features, b: Features, title: float, authors: float | None, same_year: bool,
@@ -161,6 +164,10 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
         if (a["t"] == b["t"] and same_year and a["a"] == b["a"]
                 and (not (a["pub"] and b["pub"]) or a["pub"] == b["pub"])):
             return "generic-title-exact", score
+        if (a["s"] not in GENERIC_TITLES and b["s"] not in GENERIC_TITLES and authors == 1.0 and same_year
+                and a["pg"] and a["pg"] == b["pg"] and a["pub"] and a["pub"] == b["pub"] and title >= 95):
+            # a short title ("Jesus") with every other detail the same: author, year, pages, publisher
+            return "title-author-year", score
         return "", score
     years_ok = same_year or (not a["y"] and not b["y"])
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:

@@ -236,17 +236,21 @@ BIB_R = ("core-basic", "core-missing-publication-date", "der-basic", "agg-basic"
 def test_bib_r_never_merges_different_manifestations(tmp_path, case):
     """BIB-R's constructed FRBR cases: works with several expressions and manifestations
     (translations, editions, adaptations).  Every record is its own manifestation, so each is
-    its own gold entity and every predicted pair would be a wrong merge."""
-    source = corpus_dir("dedup/bib-r") / f"t42_{case}-marc21.xml"
-    member = tmp_path / f"{case}.xml"
-    member.write_bytes(source.read_bytes())
-    from harvester.files import read_path
+    its own gold entity and every predicted pair would be a wrong merge.  Each record is put in
+    a member of its own: in one file the same-member rule alone would keep them apart."""
+    from pymarc import parse_xml_to_array
 
-    ids = [r.local_id for r in read_path(member, case)]
+    source = corpus_dir("dedup/bib-r") / f"t42_{case}-marc21.xml"
+    files, rows = [], []
+    for n, rec in enumerate(parse_xml_to_array(str(source))):
+        path = tmp_path / f"m{n}.mrc"
+        path.write_bytes(rec.as_marc())
+        files.append(str(path))
+        rows.append(f"m{n},{rec['001'].data},{rec['001'].data}\n")
     gold = tmp_path / "gold.csv"
-    gold.write_text("source,local_id,entity\n" + "".join(f"{case},{i},{i}\n" for i in ids), encoding="utf-8")
-    result = evaluate_cli("--gold", str(gold), str(member))
+    gold.write_text("source,local_id,entity\n" + "".join(rows), encoding="utf-8")
+    result = evaluate_cli("--gold", str(gold), *files)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     assert scores["pairs_predicted"] == 0, scores
-    assert scores["clusters"] == len(ids) == {"agg-basic": 13, "der-basic": 13}.get(case, 17)
+    assert scores["clusters"] == len(files) == {"agg-basic": 13, "der-basic": 13}.get(case, 17)
