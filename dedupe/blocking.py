@@ -41,7 +41,7 @@ def block_index(all_keys: Mapping[RecordKey, Iterable[str]], wanted: set[str]) -
 
 def find_pairs(changed: Mapping[RecordKey, Features], all_keys: Mapping[RecordKey, list[str]],
                load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]],
-               max_block: int = 500) -> Found:
+               max_block: int = 500, progress: Callable[[str], None] | None = None) -> Found:
     """Score every changed record against the records sharing one of its blocks."""
     found = Found()
     if not changed:
@@ -64,11 +64,15 @@ def find_pairs(changed: Mapping[RecordKey, Features], all_keys: Mapping[RecordKe
     found.candidates = len(others)
     feats: dict[RecordKey, Features] = dict(changed)
     feats.update(load_features(others))
-    for a, b in sorted(todo):
+    if progress:
+        progress(f"comparing {len(todo)} pairs ({found.candidates} unchanged records in the blocks)")
+    for a, b in todo:
         fa, fb = feats.get(a), feats.get(b)
         if fa is None or fb is None:
             continue
         found.compared += 1
+        if progress and found.compared % 200_000 == 0:
+            progress(f"compared {found.compared} of {len(todo)} pairs")
         verdict = compare(fa, fb)
         if verdict.decision in (MATCH, INTERNAL) or (
                 verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE):

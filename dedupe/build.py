@@ -100,7 +100,7 @@ def dedupe_changes(
     del changed, stored
     if progress:
         progress(f"scoring {len(upserts)} changed records against their blocks")
-    found = find_pairs(upserted_features, all_keys, evidence.features, max_block=max_block)
+    found = find_pairs(upserted_features, all_keys, evidence.features, max_block=max_block, progress=progress)
     report.refused_keys = found.refused
     report.pairs_compared = found.compared
     report.records_evaluated = len(upserted_features) + found.candidates
@@ -138,8 +138,9 @@ def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceSt
             edges.append((a, b, score, rule))
         else:
             vetoed.append((a, b))
-    never = [(o.a, o.b) for o in evidence.overrides() if o.kind == "never"]
-    always = [(o.a, o.b) for o in evidence.overrides() if o.kind == "always"]
+    overrides = evidence.overrides()
+    never = [(o.a, o.b) for o in overrides if o.kind == "never"]
+    always = [(o.a, o.b) for o in overrides if o.kind == "always"]
     return cluster(all_keys, edges, never=never, always=always, vetoed=vetoed)
 
 

@@ -82,6 +82,12 @@ def author_overlap(a: list[str], b: list[str]) -> float | None:
     return found / len(small)
 
 
+def _contained(x: str, y: str) -> bool:
+    """Whether every word of one title occurs in the other (one is the other plus a tag)."""
+    wx, wy = set(x.split()), set(y.split())
+    return bool(wx and wy) and (wx <= wy or wy <= wx)
+
+
 def _initial_of(x: str, y: str) -> bool:
     """A surname cut short by a lost letter ('b' for 'bohm') still counts."""
     short, long_ = (x, y) if len(x) <= len(y) else (y, x)
@@ -124,6 +130,9 @@ def compare(a: Features, b: Features) -> Verdict:
     """Score a pair of records; deterministic and symmetric."""
     shared, conflicting = _ids(a, b)
     title = title_similarity(a, b)
+    if not shared and title < 70 and not _contained(a["t"], b["t"]):
+        # most pairs of a block (same author and year, other books): no rule can accept them
+        return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])
     same_year = bool(a["y"] and a["y"] == b["y"])
     feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
@@ -176,7 +185,8 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
         return "title-author-year", score
     if authors is not None and same_year and min(len(a["a"]), len(b["a"])) >= 1:
         # one title is the other plus a tag ("… book review", "… panel abstract", "Tutorial: …")
-        if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and fuzz.token_set_ratio(a["t"], b["t"]) >= 97:
+        if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and (
+                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97):
             return "title-author-year", score
         # the same two or more authors in the same year under a reworded title
         if title >= 80 and authors >= 0.99 and min(len(a["a"]), len(b["a"])) >= 2:

@@ -286,6 +286,15 @@ def test_incremental_change_scores_only_its_blocks(consortium):
         assert again.records_changed == 1
         assert again.pairs_compared < first.pairs_compared / 20, (again.pairs_compared, first.pairs_compared)
         assert cat.members.cluster_of("lib-a", "A1") == chadman
+        # lib-c withdraws its copy: the entry keeps its id and two holdings, the copy's evidence is gone
+        _dump(consortium, [b for b in books if b[1] != "C1"])
+        pipeline.harvest(cat, pipeline.select_sources(cat), full=True)
+        pipeline.build(cat)
+        assert cat.members.cluster_of("lib-c", "C1") is None
+        assert {h.source for h in cat.clusters.get(chadman).record.holdings} == {"lib-a", "lib-b"}
+        from dedupe.evidence import EvidenceStore
+        evidence = EvidenceStore(cat.engine)
+        assert evidence.pairs_touching([("lib-c", "C1")]) == [] and evidence.features([("lib-c", "C1")]) == {}
     finally:
         cat.close()
 
