@@ -34,19 +34,18 @@ class _Component:
     def __init__(self, rec: RecordKey, keys: Iterable[str]):
         self.members = [rec]
         self.sources = {rec[0]}
-        self.attrs: dict[str, set[str]] = defaultdict(set)
-        ids: dict[str, frozenset[str]] = {}
-        by_kind: dict[str, set[str]] = defaultdict(set)
-        for k in keys:
-            if k.startswith(SIGNATURE):
-                kind, _, value = k[len(SIGNATURE):].partition(":")
+        self.attrs: dict[str, set[str]] = {}
+        ids: dict[str, set[str]] = {}
+        for k in keys:        # hot: one pass, plain dicts (a component per record of every accepted pair)
+            head = k[:5]
+            if head[:4] == "sig:":
+                kind, _, value = k[4:].partition(":")
                 if kind in SINGLE_VALUED:
-                    self.attrs[kind].add(value)
-            elif k.startswith(ID_KINDS):
+                    self.attrs.setdefault(kind, set()).add(value)
+            elif head in ID_KINDS:
                 kind, _, value = k.partition(":")
-                by_kind[kind].add(value)
-        ids = {kind: frozenset(v) for kind, v in by_kind.items()}
-        self.ids: list[dict[str, frozenset[str]]] = [ids] if ids else []
+                ids.setdefault(kind, set()).add(value)
+        self.ids: list[dict[str, set[str]]] = [ids] if ids else []
 
 
 def _compatible(x: _Component, y: _Component, never: Mapping[RecordKey, set[RecordKey]],
@@ -125,7 +124,7 @@ def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge
         x.members.extend(y.members)
         x.sources |= y.sources
         for kind, values in y.attrs.items():
-            x.attrs[kind] |= values
+            x.attrs.setdefault(kind, set()).update(values)
         x.ids.extend(y.ids)
         del comps[rb]
         return ""
