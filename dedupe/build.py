@@ -43,6 +43,7 @@ class DedupeReport:
     pairs_compared: int = 0        # pairs scored this pass (only pairs with a changed record)
     records_evaluated: int = 0     # changed records plus the records of their blocks
     rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
+    records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
     seconds: float = 0.0
 
 
@@ -78,7 +79,8 @@ def dedupe_changes(
         report.last_seq = seq
     report.records_changed = len(changed)
     overrides_version = evidence.overrides_version()
-    if not changed and not evidence.overrides_pending():
+    overrides_changed = evidence.overrides_pending()
+    if not changed and not overrides_changed:
         return report
     stored = members.load()
     previous = {k: cid for k, (_, cid) in stored.items() if cid}
@@ -110,11 +112,17 @@ def dedupe_changes(
     del upserted_features, found
     if progress:
         progress(f"clustering {len(all_keys)} records ({report.records_changed} changed)")
-    groups, rejected = cluster_all(all_keys, evidence)
+    # Only the records linked to a changed record (by accepted pairs, or by a shared previous
+    # cluster) can end up in another cluster; every other cluster stays exactly as it was.  A change
+    # of overrides re-clusters everything (a removed override leaves no trace to follow).
+    seeds = None if overrides_changed else set(upserts) | set(removed)
+    groups, rejected, scope = cluster_all(all_keys, evidence, seeds, previous, previous_members)
     report.rejected_pairs = len(rejected)
+    prev_scope = {k: previous[k] for k in scope if k in previous}
+    prev_members_scope = {cid: previous_members[cid] for cid in set(prev_scope.values())}
     taken = used_ids(clusters.engine)
-    assignment = assign_ids(groups, previous, previous_members,
-                            created_order(clusters.engine, previous_members), id_exists=taken.__contains__)
+    assignment = assign_ids(groups, prev_scope, prev_members_scope,
+                            created_order(clusters.engine, prev_members_scope), id_exists=taken.__contains__)
     where = {m: cid for cid, ms in assignment.clusters.items() for m in ms}
     pending = set(assignment.changed) | {where[k] for k in upserts}
     moved = {m: cid for cid in assignment.changed for m in assignment.clusters[cid]}
@@ -124,14 +132,25 @@ def dedupe_changes(
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
     report.clusters_deleted = len(assignment.deleted)
     report.redirects = len(assignment.redirects)
-    report.total_clusters = len(assignment.clusters)
+    report.total_clusters = len(previous_members) - len(prev_members_scope) + len(assignment.clusters)
+    report.records_reclustered = len(scope)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceStore):
-    """Cluster every record from the stored pairs and overrides (cheap: no features, no records)."""
+def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceStore,
+                seeds: set[tuple[str, str]] | None = None,
+                previous: dict[tuple[str, str], str] | None = None,
+                previous_members: dict[str, set[tuple[str, str]]] | None = None):
+    """Cluster from the stored pairs and overrides (cheap: no features, no records).
+
+    With ``seeds`` (the changed records), only the records reachable from
+    them — through accepted pairs, always-merge overrides and shared previous
+    clusters — are clustered again; returns (groups, rejected, that scope).
+    Clustering is per connected component and order-independent, so the
+    records outside keep exactly the clusters they had.
+    """
     edges, vetoed = [], []
     for a, b, decision, rule, score in evidence.all_pairs():
         if decision == MATCH:
@@ -141,7 +160,35 @@ def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceSt
     overrides = evidence.overrides()
     never = [(o.a, o.b) for o in overrides if o.kind == "never"]
     always = [(o.a, o.b) for o in overrides if o.kind == "always"]
-    return cluster(all_keys, edges, never=never, always=always, vetoed=vetoed)
+    if seeds is None:
+        scope = set(all_keys)
+    else:
+        scope = _reachable(seeds, [(a, b) for a, b, _, _ in edges] + always, previous or {}, previous_members or {})
+        edges = [e for e in edges if e[0] in scope]
+        vetoed = [p for p in vetoed if p[0] in scope or p[1] in scope]
+        always = [p for p in always if p[0] in scope]
+        all_keys = {k: v for k, v in all_keys.items() if k in scope}
+    groups, rejected = cluster(all_keys, edges, never=never, always=always, vetoed=vetoed)
+    return groups, rejected, scope
+
+
+def _reachable(seeds, links, previous, previous_members) -> set[tuple[str, str]]:
+    adjacent: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for a, b in links:
+        adjacent.setdefault(a, []).append(b)
+        adjacent.setdefault(b, []).append(a)
+    seen: set[tuple[str, str]] = set()
+    todo = list(seeds)
+    while todo:
+        r = todo.pop()
+        if r in seen:
+            continue
+        seen.add(r)
+        todo.extend(adjacent.get(r, ()))
+        cid = previous.get(r)
+        if cid:
+            todo.extend(previous_members.get(cid, ()))
+    return seen
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,

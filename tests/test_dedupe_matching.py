@@ -409,3 +409,36 @@ def test_variant_set_joins_cnmarc_and_marc21(variant_scores):
     joined = [k for k in vs.gold if k[0] == "lib-cn"
               and any(predicted[o] == predicted[k] for o in vs.gold if o[0] != "lib-cn" and vs.gold[o] == vs.gold[k])]
     assert len(joined) == sum(1 for k in vs.gold if k[0] == "lib-cn")
+
+
+def test_incremental_clusters_equal_a_full_reclustering(consortium):
+    """Re-clustering only what a change can reach gives the clusters a full pass gives."""
+    from dedupe.build import cluster_all
+    from dedupe.evidence import EvidenceStore
+    from unioncat import pipeline
+
+    def assert_consistent(cat):
+        stored = cat.members.load()
+        groups, _, _ = cluster_all({k: keys for k, (keys, _) in stored.items()}, EvidenceStore(cat.engine))
+        by_cluster = defaultdict(set)
+        for k, (_, cid) in stored.items():
+            by_cluster[cid].add(k)
+        assert sorted(map(sorted, by_cluster.values())) == sorted(groups)
+
+    rng = random.Random(3)
+    books = list(BOOKS)
+    cat = catalogue(consortium)
+    try:
+        for step in range(4):
+            _dump(consortium, books)
+            pipeline.harvest(cat, pipeline.select_sources(cat), full=True)
+            report = pipeline.build(cat).dedupe
+            assert_consistent(cat)
+            if step:
+                assert report.records_reclustered < len(books) / 2
+            # next step: a linking ISBN appears, a copy is withdrawn, a new copy arrives
+            books = [b for b in books if b[1] != rng.choice(["A1", "B1", "C1", "B2"])]
+            books.append(("lib-c", f"C9{step}", "Dream of the red chamber", "Cao, Xueqin", "9787020002207", "1982"))
+            books = [(m, cn, t, a, "9787020002207" if cn == "C2" else i, y) for m, cn, t, a, i, y in books]
+    finally:
+        cat.close()
