@@ -125,6 +125,7 @@ def main() -> None:
         "incremental": {"records_changed": again.records_changed, "seconds": round(again_s, 1),
                         "cpu_seconds": round(again_cpu, 1),
                         "pairs_compared": again.pairs_compared, "records_evaluated": again.records_evaluated,
+                        "records_reclustered": again.records_reclustered,
                         "clusters_written": again.clusters_written},
         "ratios": {"pairs_compared": round(again.pairs_compared / max(1, full.pairs_compared), 4),
                    "seconds": round(again_s / full_s, 4), "cpu_seconds": round(again_cpu / full_cpu, 4)},
