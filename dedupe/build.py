@@ -1,22 +1,31 @@
-"""The dedupe stage: re-cluster after records changed, write only what changed.
+"""The dedupe stage: re-score and re-cluster after records changed, write only what changed.
 
-Keys of changed records are updated in ``dedupe_members``; clustering then
-runs over the stored keys of every record (cheap: strings, no full records),
-and only clusters whose membership changed, or that contain a changed
-record, are merged again and written — so the index re-indexes only those.
+Blocking keys of changed records are updated in ``dedupe_members`` and their
+features in ``dedupe_features``; only pairs with a changed record are scored
+(against the records of its blocks); clustering then runs over the stored
+pairs of every record (cheap: no features, no full records), and only
+clusters whose membership changed, or that contain a changed record, are
+merged again and written — so the index re-indexes only those.
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.store import RecordStore
 
-from .cluster import assign_ids, group_records
-from .keys import SIGNATURE, match_keys
+from harvester.db import set_value
+
+from .blocking import find_pairs
+from .cluster import assign_ids
+from .constrained import cluster
+from .evidence import OVERRIDES_APPLIED, EvidenceStore
+from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
 from .model import Cluster
+from .score import MATCH
 from .store import ClusterStore, MemberStore, created_order, used_ids
 
 log = logging.getLogger(__name__)
@@ -31,6 +40,11 @@ class DedupeReport:
     total_clusters: int = 0
     refused_keys: dict[str, int] = field(default_factory=dict)
     last_seq: int = 0
+    pairs_compared: int = 0        # pairs scored this pass (only pairs with a changed record)
+    records_evaluated: int = 0     # changed records plus the records of their blocks
+    rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
+    records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
+    seconds: float = 0.0
 
 
 def dedupe_changes(
@@ -45,21 +59,28 @@ def dedupe_changes(
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
-    Two steps, each safe to interrupt: the new assignment (member keys,
-    cluster ids, retired ids and the list of clusters to merge again) is
-    committed at once; the merges then run in batches, each committed with
-    its removal from the pending list, so memory stays bounded and a rerun
-    finishes whatever was left.
+    Three steps, each safe to interrupt: the changed records' features and
+    their newly scored pairs are stored (pairs only with the records of the
+    changed records' blocks); the new assignment (member keys, cluster ids,
+    retired ids and the list of clusters to merge again) is committed at
+    once; the merges then run in batches, each committed with its removal
+    from the pending list, so memory stays bounded and a rerun finishes
+    whatever was left.  A pass with no changed record still re-clusters when
+    staff overrides changed.
     """
+    started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
+    evidence = EvidenceStore(members.engine)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
-    # Only the keys of changed records are kept: holding 700,000 Records at once took 4 GB.
-    changed: dict[tuple[str, str], list[str] | None] = {}
+    # Only the features of changed records are kept: holding 700,000 Records at once took 4 GB.
+    changed: dict[tuple[str, str], Features | None] = {}
     for seq, source, local_id, record in records.changed_since(since_seq):
-        changed[(source, local_id)] = None if record is None else match_keys(record)
+        changed[(source, local_id)] = None if record is None else record_features(record)
         report.last_seq = seq
     report.records_changed = len(changed)
-    if not changed:
+    overrides_version = evidence.overrides_version()
+    overrides_changed = evidence.overrides_pending()
+    if not changed and not overrides_changed:
         return report
     stored = members.load()
     previous = {k: cid for k, (_, cid) in stored.items() if cid}
@@ -68,34 +89,106 @@ def dedupe_changes(
         previous_members.setdefault(cid, set()).add(k)
     all_keys = {k: keys for k, (keys, _) in stored.items()}
     upserts: dict[tuple[str, str], list[str]] = {}
+    upserted_features: dict[tuple[str, str], Features] = {}
     removed = []
-    for k, keys in changed.items():
-        if keys is None:
+    for k, feats in changed.items():
+        if feats is None:
             all_keys.pop(k, None)
             if k in stored:
                 removed.append(k)
         else:
-            upserts[k] = all_keys[k] = keys
+            upserts[k] = all_keys[k] = blocking_keys(feats)
+            upserted_features[k] = feats
     del changed, stored
     if progress:
+        progress(f"scoring {len(upserts)} changed records against their blocks")
+    found = find_pairs(upserted_features, all_keys, evidence.features, max_block=max_block, progress=progress)
+    report.refused_keys = found.refused
+    report.pairs_compared = found.compared
+    report.records_evaluated = len(upserted_features) + found.candidates
+    for key, n in sorted(found.refused.items(), key=lambda kv: -kv[1])[:20]:
+        log.warning("block %r holds %d records: refused (a bad identifier or a generic title), not compared", key, n)
+    evidence.replace(upserted_features, removed, found.pairs)
+    del upserted_features, found
+    if progress:
         progress(f"clustering {len(all_keys)} records ({report.records_changed} changed)")
-    grouping = group_records(all_keys, max_block=max_block)
-    report.refused_keys = grouping.refused_keys
-    for key, n in sorted(grouping.refused_keys.items(), key=lambda kv: -kv[1])[:20]:
-        log.warning("match key %r is carried by %d records: refused as a bad identifier or generic title", key, n)
+    # Only the records linked to a changed record (by accepted pairs, or by a shared previous
+    # cluster) can end up in another cluster; every other cluster stays exactly as it was.  A change
+    # of overrides re-clusters everything (a removed override leaves no trace to follow).
+    seeds = None if overrides_changed else set(upserts) | set(removed)
+    groups, rejected, scope = cluster_all(all_keys, evidence, seeds, previous, previous_members)
+    report.rejected_pairs = len(rejected)
+    prev_scope = {k: previous[k] for k in scope if k in previous}
+    prev_members_scope = {cid: previous_members[cid] for cid in set(prev_scope.values())}
     taken = used_ids(clusters.engine)
-    assignment = assign_ids(grouping.groups, previous, previous_members,
-                            created_order(clusters.engine, previous_members), id_exists=taken.__contains__)
+    assignment = assign_ids(groups, prev_scope, prev_members_scope,
+                            created_order(clusters.engine, prev_members_scope), id_exists=taken.__contains__)
     where = {m: cid for cid, ms in assignment.clusters.items() for m in ms}
     pending = set(assignment.changed) | {where[k] for k in upserts}
     moved = {m: cid for cid in assignment.changed for m in assignment.clusters[cid]}
     members.commit_assignment(upserts, removed, {**moved, **{k: where[k] for k in upserts}},
                               assignment.deleted, assignment.redirects, pending)
+    with members.engine.begin() as conn:
+        set_value(conn, OVERRIDES_APPLIED, overrides_version)
     report.clusters_deleted = len(assignment.deleted)
     report.redirects = len(assignment.redirects)
-    report.total_clusters = len(assignment.clusters)
+    report.total_clusters = len(previous_members) - len(prev_members_scope) + len(assignment.clusters)
+    report.records_reclustered = len(scope)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
+    report.seconds = time.perf_counter() - started
     return report
+
+
+def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceStore,
+                seeds: set[tuple[str, str]] | None = None,
+                previous: dict[tuple[str, str], str] | None = None,
+                previous_members: dict[str, set[tuple[str, str]]] | None = None):
+    """Cluster from the stored pairs and overrides (cheap: no features, no records).
+
+    With ``seeds`` (the changed records), only the records reachable from
+    them — through accepted pairs, always-merge overrides and shared previous
+    clusters — are clustered again; returns (groups, rejected, that scope).
+    Clustering is per connected component and order-independent, so the
+    records outside keep exactly the clusters they had.
+    """
+    edges, vetoed = [], []
+    for a, b, decision, rule, score in evidence.all_pairs():
+        if decision == MATCH:
+            edges.append((a, b, score, rule))
+        else:
+            vetoed.append((a, b))
+    overrides = evidence.overrides()
+    never = [(o.a, o.b) for o in overrides if o.kind == "never"]
+    always = [(o.a, o.b) for o in overrides if o.kind == "always"]
+    if seeds is None:
+        scope = set(all_keys)
+    else:
+        scope = _reachable(seeds, [(a, b) for a, b, _, _ in edges] + always, previous or {}, previous_members or {})
+        edges = [e for e in edges if e[0] in scope]
+        vetoed = [p for p in vetoed if p[0] in scope or p[1] in scope]
+        always = [p for p in always if p[0] in scope]
+        all_keys = {k: v for k, v in all_keys.items() if k in scope}
+    groups, rejected = cluster(all_keys, edges, never=never, always=always, vetoed=vetoed)
+    return groups, rejected, scope
+
+
+def _reachable(seeds, links, previous, previous_members) -> set[tuple[str, str]]:
+    adjacent: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for a, b in links:
+        adjacent.setdefault(a, []).append(b)
+        adjacent.setdefault(b, []).append(a)
+    seen: set[tuple[str, str]] = set()
+    todo = list(seeds)
+    while todo:
+        r = todo.pop()
+        if r in seen:
+            continue
+        seen.add(r)
+        todo.extend(adjacent.get(r, ()))
+        cid = previous.get(r)
+        if cid:
+            todo.extend(previous_members.get(cid, ()))
+    return seen
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
@@ -113,8 +206,9 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
             if not present:
                 emptied.append(cid)
                 continue
-            written.append(Cluster(id=cid, record=merge_records([loaded[m] for m in present], source_order),
-                                   members=list(present), match_keys=shared_keys(present.values())))
+            merged = merge_records([loaded[m] for m in present], source_order)
+            written.append(Cluster(id=cid, record=merged, members=list(present),
+                                   match_keys=shared_keys(present.values()), work_key=work_key(merged)))
         members.merged(written, emptied)
         written_total += len(written)
         if progress:

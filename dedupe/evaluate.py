@@ -6,7 +6,9 @@ Pure functions, no I/O.  Only records listed in the gold mapping count: a
 recall correct / true pairs; with nothing to divide by, precision (no pair
 predicted, so no wrong merge) and recall (no true pair to find) are 1.0.
 
-``by_rule`` says which match-key kind joined each predicted pair: a pair
+``by_rule`` says which rule joined each predicted pair (the pairwise
+scoring rule stored with the pair), or, from match keys alone, which
+match-key kind joined it: a pair
 counts under every kind (``isbn``, ``oclc``, ``issn``, ``title``) whose key
 both records carry, and under ``transitive`` when they share none and were
 joined only through other records.
@@ -72,13 +74,17 @@ def key_kind(key: str) -> str:
 
 def evaluate(gold: Mapping[RecordKey, Hashable], predicted: Mapping[RecordKey, Hashable],
              keys: Mapping[RecordKey, Iterable[str]] | None = None,
-             ignored_keys: Collection[str] = ()) -> Evaluation:
+             ignored_keys: Collection[str] = (),
+             pair_rules: Mapping[frozenset, str] | None = None) -> Evaluation:
     """Score predicted clusters (record → cluster id) against gold entities (record → entity).
 
     Every gold-listed record must have a predicted cluster (``KeyError``
     otherwise: the caller decides how to report records that were lost).
     With ``keys`` (record → its match keys), a per-rule breakdown is added;
     ``ignored_keys`` (e.g. keys refused as too common) never count as shared.
+    With ``pair_rules`` (``frozenset({a, b})`` → the rule that accepted the
+    pair), the breakdown is by the rule that joined each predicted pair
+    instead, ``transitive`` for pairs joined only through other records.
     """
     missing = [r for r in gold if r not in predicted]
     if missing:
@@ -93,7 +99,9 @@ def evaluate(gold: Mapping[RecordKey, Hashable], predicted: Mapping[RecordKey, H
     pairs_correct = sum(pairs(n) for n in both.values())
     overall = scores(pairs_true, pairs_predicted, pairs_correct)
     by_rule = None
-    if keys is not None:
+    if pair_rules is not None:
+        by_rule = _by_pair_rule(gold, cluster_members, pair_rules, pairs_true)
+    elif keys is not None:
         by_rule = _by_rule(gold, cluster_members, keys, set(ignored_keys), pairs_true)
     return Evaluation(scores=overall, clusters=len(cluster_members), by_rule=by_rule)
 
@@ -117,6 +125,19 @@ def _by_rule(gold: Mapping[RecordKey, Hashable], cluster_members: Mapping[Hashab
                     predicted[kind] += 1
                     correct[kind] += same
     return {kind: scores(pairs_true, predicted[kind], correct[kind]) for kind in predicted}
+
+
+def _by_pair_rule(gold: Mapping[RecordKey, Hashable], cluster_members: Mapping[Hashable, list[RecordKey]],
+                  pair_rules: Mapping[frozenset, str], pairs_true: int) -> dict[str, Scores]:
+    predicted: Counter[str] = Counter()
+    correct: Counter[str] = Counter()
+    for members in cluster_members.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                rule = pair_rules.get(frozenset((a, b)), TRANSITIVE)
+                predicted[rule] += 1
+                correct[rule] += gold[a] == gold[b]
+    return {rule: scores(pairs_true, predicted[rule], correct[rule]) for rule in predicted}
 
 
 GOLD_HEADER = ["source", "local_id", "entity"]

@@ -1,7 +1,8 @@
 """Merging a cluster's member records into one display record.
 
-The display record is the most complete member's description (so a thin
-record never hides a rich one), enriched with every member's identifiers,
+The display record is the best member's description — by quality first
+(main entry, physical description, subjects, classification, not all
+capitals), then completeness — so a thin record never hides a rich one, enriched with every member's identifiers,
 subjects and classifications, and carrying every member's holdings — losing
 a holding in a merge is the second complaint of union-catalogue users.
 """
@@ -24,12 +25,34 @@ def _union(lists) -> list:
     return out
 
 
+def quality(record: Record) -> int:
+    """How good a base description the record makes, before how much it says.
+
+    Points for what cataloguers check first: a main entry (1XX), a physical
+    description (300), subject headings (6XX) and a classification; and a
+    title not typed in capitals (old card conversions, brief records).  The
+    MARC encoding level (leader/17) would belong here too, but the record
+    model does not carry it yet.
+    """
+    score = 0
+    score += 3 if any(c.primary for c in record.contributors) else 0
+    score += 2 if record.extent else 0
+    score += 2 if record.subjects else 0
+    score += 2 if record.classifications else 0
+    score += 1 if record.publisher and record.year else 0
+    letters = [ch for ch in record.title if ch.isalpha() and ch.isascii()]
+    if len(letters) >= 4 and all(ch.isupper() for ch in letters):
+        score -= 4
+    return score
+
+
 def merge_records(members: list[Record], source_order: dict[str, int] | None = None) -> Record:
     """One display record from a cluster's members; independent of member order."""
     if not members:
         raise ValueError("cannot merge an empty cluster")
     order = source_order or {}
-    ranked = sorted(members, key=lambda r: (-r.completeness(), order.get(r.source, 1 << 30), r.source, r.local_id))
+    ranked = sorted(members, key=lambda r: (-quality(r), -r.completeness(), order.get(r.source, 1 << 30),
+                                            r.source, r.local_id))
     base = copy.copy(ranked[0])  # shallow: every list attribute is replaced below, nothing is mutated
     for name in ("isbns", "invalid_isbns", "issns", "oclc_numbers", "lccns", "other_ids", "languages",
                  "subjects", "classifications", "series", "urls"):

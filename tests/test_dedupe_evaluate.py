@@ -155,9 +155,11 @@ def evaluate_cli(*args: str):
 def test_evaluate_command_prints_the_scores(members):
     result = evaluate_cli("--gold", str(members / "gold.csv"), str(members / "lib-a.mrc"), str(members / "lib-b.xml"))
     assert result.exit_code == 0, result.output
-    # true pairs: dream 1, rights 1, atlas 3 = 5; predicted: those 5 + the two annual reports = 6
-    assert json.loads(result.stdout) == {"precision": 0.833333, "recall": 1.0, "f1": 0.909091, "pairs_true": 5,
-                                         "pairs_predicted": 6, "clusters": 5}
+    # true pairs: dream 1, rights 1, atlas 3 = 5.  Predicted: dream, rights, the two annual reports (a
+    # generic title with nothing else to tell them apart) and one atlas pair: A-5 and A-6 are both lib-a's,
+    # its own duplicate, reported and never merged, so B-5 joins only one of them.
+    assert json.loads(result.stdout) == {"precision": 0.75, "recall": 0.6, "f1": 0.666667, "pairs_true": 5,
+                                         "pairs_predicted": 4, "clusters": 6}
     assert len(result.stdout.strip().splitlines()) == 1
 
 
@@ -167,9 +169,10 @@ def test_evaluate_command_by_rule(members):
     assert result.exit_code == 0, result.output
     by_rule = json.loads(result.stdout)["by_rule"]
     counts = {rule: (s["pairs_predicted"], s["pairs_correct"]) for rule, s in by_rule.items()}
-    # A-1/B-1 share ISBN and title key; A-5/B-5 the ISBN; B-5/A-6 the title key; A-5/A-6 nothing
-    assert counts == {"isbn": (2, 2), "title": (4, 3), TRANSITIVE: (1, 1)}
-    assert by_rule["title"]["precision"] == 0.75 and by_rule["isbn"]["recall"] == 0.4
+    # A-1/B-1 share the ISBN; the Chadman pair and B-5/A-6 agree on title, author and year; the annual
+    # reports only on a generic title (wrongly: gold says two bodies' reports)
+    assert counts == {"identifier": (1, 1), "title-author-year": (2, 2), "generic-title-exact": (1, 0)}
+    assert by_rule["title-author-year"]["precision"] == 1.0 and by_rule["identifier"]["recall"] == 0.2
 
 
 @pytest.mark.parametrize("gold_text, message", [
@@ -202,21 +205,27 @@ def test_evaluate_command_file_names_must_be_source_ids(members):
 
 @pytest.mark.corpus
 def test_dblp_acm_scores(tmp_path):
-    """The exact-key dedupe on DBLP-ACM: no ISBNs, so only title|author|year keys can join a pair.
+    """Fuzzy matching on DBLP-ACM, without training: F1 ≥ 0.98 (the issue's target).
 
-    Precision suffers from recurring columns ("Editor's notes" by one editor in one year, several
-    issues); recall from titles, first authors and years that differ between the two sources.
+    No identifiers, so the title/author/year rules join every pair.  What is left: recurring columns
+    ("Book review column" by one editor in one year, several issues) that nothing in the records tells
+    apart, and titles one source extended ("… panel session", "… book review") with different authors.
     """
     bench = dblp_acm(corpus_dir("dedup/dblp-acm_pyjedai"), tmp_path / "dblp-acm")
     assert bench.records == {"dblp": 2616, "acm": 2294} and bench.gold_pairs == 2224
     result = evaluate_cli("--by-rule", "--gold", str(bench.gold), *map(str, bench.files))
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
-    assert {k: scores[k] for k in ("pairs_true", "pairs_predicted", "clusters")} == \
-        {"pairs_true": 2224, "pairs_predicted": 998, "clusters": 3965}
-    assert (round(scores["precision"], 3), round(scores["recall"], 3), round(scores["f1"], 3)) == (0.883, 0.396, 0.547)
-    assert scores["by_rule"]["title"]["pairs_correct"] == 881
-    assert set(scores["by_rule"]) == {"title"}
+    assert scores["pairs_true"] == 2224
+    assert scores["f1"] >= 0.98 and scores["precision"] >= 0.99 and scores["recall"] >= 0.97, scores
+    # the measured scores (BENCHMARKS.md, "Dedupe quality"): a change in matching shows up here
+    assert (round(scores["precision"], 3), round(scores["recall"], 3), round(scores["f1"], 3)) == \
+        EXPECTED_DBLP_ACM, scores
+    assert set(scores["by_rule"]) <= {"title-author-year", "generic-title-exact", "title-year", TRANSITIVE}
+    assert sum(r["pairs_predicted"] for r in scores["by_rule"].values()) == scores["pairs_predicted"]
+
+
+EXPECTED_DBLP_ACM = (0.993, 0.977, 0.985)
 
 
 BIB_R = ("core-basic", "core-missing-publication-date", "der-basic", "agg-basic")
@@ -227,17 +236,21 @@ BIB_R = ("core-basic", "core-missing-publication-date", "der-basic", "agg-basic"
 def test_bib_r_never_merges_different_manifestations(tmp_path, case):
     """BIB-R's constructed FRBR cases: works with several expressions and manifestations
     (translations, editions, adaptations).  Every record is its own manifestation, so each is
-    its own gold entity and every predicted pair would be a wrong merge."""
-    source = corpus_dir("dedup/bib-r") / f"t42_{case}-marc21.xml"
-    member = tmp_path / f"{case}.xml"
-    member.write_bytes(source.read_bytes())
-    from harvester.files import read_path
+    its own gold entity and every predicted pair would be a wrong merge.  Each record is put in
+    a member of its own: in one file the same-member rule alone would keep them apart."""
+    from pymarc import parse_xml_to_array
 
-    ids = [r.local_id for r in read_path(member, case)]
+    source = corpus_dir("dedup/bib-r") / f"t42_{case}-marc21.xml"
+    files, rows = [], []
+    for n, rec in enumerate(parse_xml_to_array(str(source))):
+        path = tmp_path / f"m{n}.mrc"
+        path.write_bytes(rec.as_marc())
+        files.append(str(path))
+        rows.append(f"m{n},{rec['001'].data},{rec['001'].data}\n")
     gold = tmp_path / "gold.csv"
-    gold.write_text("source,local_id,entity\n" + "".join(f"{case},{i},{i}\n" for i in ids), encoding="utf-8")
-    result = evaluate_cli("--gold", str(gold), str(member))
+    gold.write_text("source,local_id,entity\n" + "".join(rows), encoding="utf-8")
+    result = evaluate_cli("--gold", str(gold), *files)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
     assert scores["pairs_predicted"] == 0, scores
-    assert scores["clusters"] == len(ids) == {"agg-basic": 13, "der-basic": 13}.get(case, 17)
+    assert scores["clusters"] == len(files) == {"agg-basic": 13, "der-basic": 13}.get(case, 17)

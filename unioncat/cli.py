@@ -201,15 +201,19 @@ def harvest(obj: Context, ids: tuple[str, ...], full: bool, in_process: bool) ->
 
 @main.command()
 @click.option("--reindex", is_flag=True, help="Rebuild the search index from every cluster.")
+@click.option("--full", is_flag=True,
+              help="Deduplicate every record again (cluster ids and dedupe overrides are kept) and reindex; "
+                   "runs here, not on the queue.")
 @click.option("--in-process", is_flag=True, help="Work here even when UNIONCAT_REDIS is set (default: queue jobs).")
 @click.pass_obj
-def build(obj: Context, reindex: bool, in_process: bool) -> None:
+def build(obj: Context, reindex: bool, full: bool, in_process: bool) -> None:
     """Normalise, deduplicate and index whatever changed."""
-    if queue_instead(obj, "build", reindex=reindex, in_process=in_process):
+    # A full re-dedupe is a rare, deliberate operation: it runs in this process even with Redis configured.
+    if not full and queue_instead(obj, "build", reindex=reindex, in_process=in_process):
         return
     from index.backend import SearchError
     try:
-        pipeline.build(obj.catalogue(), progress=say, reindex=reindex)
+        pipeline.build(obj.catalogue(), progress=say, reindex=reindex, full=full)
     except SearchError as exc:
         raise click.ClickException(f"indexing failed: {exc} — everything before the index is saved; "
                                    "run `unioncat build` again once the search backend is back") from None
@@ -496,14 +500,14 @@ def demo(obj: Context, records: int, chinese: int, serve_after: bool, members_on
 
 @main.group()
 def dedupe() -> None:
-    """Measure how well records are deduplicated."""
+    """Measure, explain and correct how records are deduplicated."""
 
 
 @dedupe.command("evaluate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--gold", "gold_path", required=True, type=click.Path(dir_okay=False), metavar="GOLD.csv",
               help="CSV with the header source,local_id,entity (local_id is the record's 001).")
-@click.option("--by-rule", is_flag=True, help="Break the scores down by the match-key kind that joined each pair.")
+@click.option("--by-rule", is_flag=True, help="Break the scores down by the rule that joined each pair.")
 def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> None:
     """Cluster MARC files (one member each, named by the file) and score the clusters against a gold file.
 
@@ -542,9 +546,120 @@ def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> No
                                f"(unknown 001, or the record was quarantined), e.g. {examples}")
     if clustered.quarantined:
         say(f"note: {clustered.quarantined} record(s) quarantined (not listed in the gold file)")
-    keys = {k: ks for k, (ks, _) in clustered.members.items()} if by_rule else None
-    result = evaluate(gold, predicted, keys, ignored_keys=clustered.refused_keys)
+    result = evaluate(gold, predicted, pair_rules=clustered.pair_rules if by_rule else None)
     click.echo(json.dumps(result.as_dict()))
+
+
+def _record_ref(value: str) -> tuple[str, str]:
+    source, sep, local_id = value.partition(":")
+    if not sep or not source or not local_id:
+        raise click.BadParameter(f"{value!r}: expected SOURCE:LOCAL_ID, e.g. lib-a:000123", param_hint="RECORD")
+    return source, local_id
+
+
+def _override(obj: Context, kind: str, first: str, second: str, note: str, apply: bool) -> None:
+    from dedupe.evidence import EvidenceStore
+
+    a, b = _record_ref(first), _record_ref(second)
+    if a == b:
+        raise click.UsageError("an override needs two different records")
+    cat = obj.catalogue()
+    unknown = [f"{s}:{l}" for s, l in (a, b) if cat.records.get(s, l) is None]
+    if unknown:
+        raise click.UsageError(f"no such record: {', '.join(unknown)} (give SOURCE:LOCAL_ID of a harvested record)")
+    o = EvidenceStore(cat.engine).add_override(kind, a, b, note)
+    say(f"override #{o.id}: {kind} merge {first} and {second}")
+    if apply:
+        pipeline.build(cat, progress=say)
+    else:
+        say("applied at the next build")
+
+
+def _override_command(kind: str, doc: str) -> None:
+    @dedupe.command(f"{kind}-merge", help=doc)
+    @click.argument("first", metavar="SRC:ID")
+    @click.argument("second", metavar="SRC:ID")
+    @click.option("--note", default="", help="Why (shown by explain and the override list).")
+    @click.option("--no-build", is_flag=True, help="Store the override only; the next build applies it.")
+    @click.pass_obj
+    def command(obj: Context, first: str, second: str, note: str, no_build: bool) -> None:
+        _override(obj, kind, first, second, note, not no_build)
+
+
+_override_command("never", "Keep two member records in different clusters, on this and every later build.")
+_override_command("always", "Put two member records in one cluster, on this and every later build "
+                            "(a never-merge wins).")
+
+
+@dedupe.command("overrides")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.pass_obj
+def dedupe_overrides(obj: Context, as_json: bool) -> None:
+    """List the never-merge and always-merge overrides."""
+    from dedupe.evidence import EvidenceStore
+
+    found = [o.as_dict() for o in EvidenceStore(obj.catalogue().engine).overrides()]
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False))
+        return
+    if not found:
+        say("no overrides")
+    for o in found:
+        click.echo(f"#{o['id']}\t{o['kind']}-merge\t{o['a']}\t{o['b']}\t{o['note']}")
+
+
+@dedupe.command("remove-override")
+@click.argument("first", metavar="SRC:ID")
+@click.argument("second", metavar="SRC:ID")
+@click.option("--no-build", is_flag=True, help="Remove only; the next build re-clusters.")
+@click.pass_obj
+def dedupe_remove_override(obj: Context, first: str, second: str, no_build: bool) -> None:
+    """Remove the override between two member records."""
+    from dedupe.evidence import EvidenceStore
+
+    cat = obj.catalogue()
+    if not EvidenceStore(cat.engine).remove_override(_record_ref(first), _record_ref(second)):
+        raise click.ClickException(f"no override between {first} and {second}")
+    say(f"override between {first} and {second} removed")
+    if not no_build:
+        pipeline.build(cat, progress=say)
+
+
+@dedupe.command("explain")
+@click.argument("cluster_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+@click.pass_obj
+def dedupe_explain(obj: Context, cluster_id: str, as_json: bool) -> None:
+    """Which rule joined which pair of member records, with which scores; what was kept apart and why."""
+    from dedupe.explain import explain, explain_text
+
+    data = explain(obj.catalogue().engine, cluster_id)
+    if data is None:
+        raise click.ClickException(f"no cluster {cluster_id}")
+    click.echo(json.dumps(data, ensure_ascii=False) if as_json else explain_text(data))
+
+
+@dedupe.command("internal-duplicates")
+@click.option("--source", help="Only this member library.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: member → pairs.")
+@click.pass_obj
+def dedupe_internal_duplicates(obj: Context, source: str | None, as_json: bool) -> None:
+    """Records a member library holds twice (found by dedupe, never merged): send each library its list."""
+    from dedupe.explain import internal_duplicates
+
+    cat = obj.catalogue()
+    if source is not None and source not in {s.id for s in cat.sources.sources}:
+        raise click.UsageError(f"unknown source {source!r}")
+    found = internal_duplicates(cat.engine, source)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False))
+        return
+    if not found:
+        say("no internal duplicates")
+    for src, pairs in sorted(found.items()):
+        click.echo(f"{src}: {len(pairs)} pair(s)")
+        for p in pairs:
+            click.echo(f"  {p['a']}\t{p['b']}\t{p['rule']}\t{p['score']:.3f}\t{p['title']} ({p['year'] or '?'})")
 
 
 from .cli_jobs import db, jobs_status, print_jobs, queue_instead, scheduler, worker  # noqa: E402 - needs Context

@@ -31,6 +31,7 @@ from normaliser.errors import RecordError
 from normaliser.quality import quality_report
 from normaliser.store import QualityStore, RecordStore
 from dedupe.build import DedupeReport, dedupe_changes
+from dedupe.explain import accepted_pair_rules
 from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
 from index.backend import SearchBackend
@@ -272,9 +273,10 @@ def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 10
 
 # -- dedupe and index ---------------------------------------------------------------
 
-def dedupe_stage(cat: Catalogue, progress: Progress = _quiet) -> DedupeReport:
+def dedupe_stage(cat: Catalogue, progress: Progress = _quiet, full: bool = False) -> DedupeReport:
+    """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept)."""
     with cat.engine.connect() as conn:
-        since = get_value(conn, DEDUPE_CHECKPOINT)
+        since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
                             source_order=cat.source_order(), progress=progress)
     with cat.engine.begin() as conn:
@@ -350,7 +352,7 @@ class BuildReport:
     index: IndexReport = field(default_factory=IndexReport)
 
 
-def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) -> BuildReport:
+def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False, full: bool = False) -> BuildReport:
     """Normalise, dedupe and index whatever changed since the last build."""
     out = BuildReport()
     progress("normalising changed records")
@@ -359,12 +361,12 @@ def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False) ->
     progress(f"normalise: {n.normalised} records, {n.deleted} deletions, {n.quarantined} quarantined "
              f"in {n.seconds:.1f}s")
     progress("deduplicating")
-    out.dedupe = dedupe_stage(cat, progress)
+    out.dedupe = dedupe_stage(cat, progress, full=full)
     d = out.dedupe
     progress(f"dedupe: {d.records_changed} records changed, {d.clusters_written} clusters written, "
              f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused")
     progress("indexing")
-    out.index = index_stage(cat, progress, reindex=reindex)
+    out.index = index_stage(cat, progress, reindex=reindex or full)
     i = out.index
     progress(f"index: {i.indexed} clusters indexed, {i.deleted} removed, {i.total} in the index "
              f"({i.seconds:.1f}s)")
@@ -413,6 +415,7 @@ class ClusteredFiles:
     members: dict[tuple[str, str], tuple[list[str], str | None]]  # (source, 001) → (match keys, cluster id)
     refused_keys: set[str]
     quarantined: int
+    pair_rules: dict[frozenset, str] = field(default_factory=dict)  # {a, b} → rule that accepted the pair
 
 
 def file_sources(paths: Iterable[os.PathLike | str]) -> SourcesFile:
@@ -443,6 +446,7 @@ def cluster_files(paths: Iterable[os.PathLike | str], data_dir: os.PathLike | st
         normalised = normalise_stage(cat, progress)
         deduped = dedupe_stage(cat, progress)
         return ClusteredFiles(members=cat.members.load(), refused_keys=set(deduped.refused_keys),
-                              quarantined=sum(r.counts.quarantined for r in reports) + normalised.quarantined)
+                              quarantined=sum(r.counts.quarantined for r in reports) + normalised.quarantined,
+                              pair_rules=accepted_pair_rules(cat.engine))
     finally:
         cat.close()

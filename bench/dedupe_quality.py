@@ -1,0 +1,124 @@
+"""Dedupe quality on the corpus sets beyond DBLP-ACM: Cora (dirty citations) and BIB-R (must not merge).
+
+    python bench/dedupe_quality.py [--corpus DIR]     # default $UNIONCAT_CORPUS or ../shared/corpus
+
+* **Cora** (``dedup/cora_pyjedai``): 1,295 citations of ~110 papers, one
+  table (dirty ER).  Every citation is treated as coming from its own member
+  (the same-member rule would otherwise forbid every merge) and run through
+  the same features → blocking → scoring → constrained clustering as a build.
+* **BIB-R** (``dedup/bib-r``, MARC 21): works with several expressions and
+  manifestations; every record is its own manifestation, so every predicted
+  pair is a wrong merge.  Each record is put in its own member for the same
+  reason, through the real ``unioncat dedupe evaluate`` path.
+
+Prints one JSON line per set.  Scores are recorded in BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dedupe.blocking import find_pairs  # noqa: E402
+from dedupe.cluster import UnionFind  # noqa: E402
+from dedupe.constrained import cluster  # noqa: E402
+from dedupe.evaluate import evaluate  # noqa: E402
+from dedupe.features import blocking_keys, record_features  # noqa: E402
+from dedupe.score import MATCH, VETO  # noqa: E402
+from normaliser.model import Contributor, Record  # noqa: E402
+
+
+def _authors(text: str) -> list[str]:
+    text = re.sub(r"\band\b", ",", text.strip(" ,."))
+    return [a.strip(" .") for a in text.split(",") if len(a.strip(" .")) > 2]
+
+
+def cora_records(folder: Path) -> tuple[list[Record], dict[tuple[str, str], str]]:
+    records = []
+    with open(folder / "cora.csv", encoding="utf-8", newline="") as fh:
+        rows = csv.DictReader(fh, delimiter="|")
+        for row in rows:
+            rid = row["Entity Id"].strip()
+            year = re.search(r"(1[89]\d\d|20\d\d)", row.get("year") or "")
+            records.append(Record(source=f"c{rid}", local_id=rid, format="article",
+                                  title=(row.get("title") or "").strip(" '\".,"),
+                                  contributors=[Contributor(n, primary=i == 0)
+                                                for i, n in enumerate(_authors(row.get("author") or ""))],
+                                  year=int(year.group(1)) if year else None))
+    entities = UnionFind()
+    with open(folder / "cora_gt.csv", encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter="|")
+        next(rows)
+        for a, b in rows:
+            ka, kb = (f"c{a.strip()}", a.strip()), (f"c{b.strip()}", b.strip())
+            entities.union(ka, kb)
+    return records, {r.key: "-".join(entities.find(r.key)) for r in records}
+
+
+def score_records(records: list[Record], gold: dict, max_block: int = 500) -> dict:
+    started = time.perf_counter()
+    feats = {r.key: record_features(r) for r in records}
+    keys = {k: blocking_keys(f) for k, f in feats.items()}
+    found = find_pairs(feats, keys, lambda ks: {}, max_block=max_block)
+    edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
+    vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
+    groups, _rejected = cluster(keys, edges, vetoed=vetoed)
+    predicted = {m: i for i, g in enumerate(groups) for m in g}
+    result = evaluate(gold, predicted).as_dict()
+    result.update(records=len(records), pairs_compared=found.compared, refused_blocks=len(found.refused),
+                  seconds=round(time.perf_counter() - started, 2))
+    return result
+
+
+def bib_r(folder: Path) -> dict:
+    """Every BIB-R MARC 21 record in its own member file, through ``unioncat dedupe evaluate``."""
+    from click.testing import CliRunner
+    from pymarc import parse_xml_to_array
+
+    from unioncat.cli import main
+
+    out = {}
+    for source in sorted(folder.glob("t42_*-marc21.xml")):
+        case = source.name[len("t42_"):-len("-marc21.xml")]
+        with tempfile.TemporaryDirectory() as tmp:
+            files, rows = [], []
+            for n, rec in enumerate(parse_xml_to_array(str(source))):
+                local_id = rec["001"].data if rec["001"] else str(n)
+                path = Path(tmp) / f"m{n}.mrc"
+                path.write_bytes(rec.as_marc())
+                files.append(str(path))
+                rows.append(f"m{n},{local_id},{local_id}\n")
+            gold = Path(tmp) / "gold.csv"
+            gold.write_text("source,local_id,entity\n" + "".join(rows), encoding="utf-8")
+            result = CliRunner().invoke(main, ["dedupe", "evaluate", "--gold", str(gold), *files])
+            if result.exit_code != 0:
+                raise SystemExit(result.output)
+            scores = json.loads(result.stdout)
+        out[case] = {"records": len(files), "wrong_merges": scores["pairs_predicted"], "clusters": scores["clusters"]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path,
+                        default=Path(os.environ.get("UNIONCAT_CORPUS", ROOT.parent / "shared" / "corpus")))
+    args = parser.parse_args()
+    dedup = args.corpus / "dedup"
+    records, gold = cora_records(dedup / "cora_pyjedai")
+    print(json.dumps({"set": "cora", **score_records(records, gold)}))
+    print(json.dumps({"set": "bib-r", **bib_r(dedup / "bib-r")}))
+
+
+if __name__ == "__main__":
+    main()

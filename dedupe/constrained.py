@@ -1,0 +1,148 @@
+"""Union-find over accepted pairs that never chains across a veto.
+
+Plain union-find is transitive: A≈B and B≈C put A and C together even when
+A and C are another volume of each other.  Here pairs are applied from the
+surest down, and two clusters only join when *every* record of one is
+compatible with every record of the other:
+
+* no two records from one member (a member's own duplicates are reported,
+  not merged);
+* at most one format, year, edition and volume per cluster (the ``sig:``
+  entries of the records' keys);
+* no two records whose identifiers of one kind conflict (both have ISBNs
+  and share none; likewise OCLC numbers and LCCNs);
+* no pair that was vetoed or that staff marked "never merge".
+
+Staff "always merge" pairs are applied first and only "never merge" stops
+them.  The result is independent of input order.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from .features import SIGNATURE, SINGLE_VALUED
+
+RecordKey = tuple[str, str]
+Edge = tuple[RecordKey, RecordKey, float, str]   # a, b, score, rule
+ID_KINDS = ("isbn:", "oclc:", "lccn:")
+
+
+class _Component:
+    __slots__ = ("members", "sources", "attrs", "ids")
+
+    def __init__(self, rec: RecordKey, keys: Iterable[str]):
+        self.members = [rec]
+        self.sources = {rec[0]}
+        self.attrs: dict[str, set[str]] = {}
+        ids: dict[str, set[str]] = {}
+        for k in keys:        # hot: one pass, plain dicts (a component per record of every accepted pair)
+            head = k[:5]
+            if head[:4] == "sig:":
+                kind, _, value = k[4:].partition(":")
+                if kind in SINGLE_VALUED:
+                    self.attrs.setdefault(kind, set()).add(value)
+            elif head in ID_KINDS:
+                kind, _, value = k.partition(":")
+                ids.setdefault(kind, set()).add(value)
+        self.ids: list[dict[str, set[str]]] = [ids] if ids else []
+
+
+def _compatible(x: _Component, y: _Component, never: Mapping[RecordKey, set[RecordKey]],
+                find, check_members: bool = True) -> str:
+    """'' when x and y may join, else the reason they may not."""
+    if never:
+        ys = None
+        for m in x.members:
+            partners = never.get(m)
+            if partners:
+                ys = ys or set(y.members)
+                if partners & ys:
+                    return "never-merge"
+    if not check_members:
+        return ""
+    if x.sources & y.sources:
+        return "same-member"
+    for kind in SINGLE_VALUED:
+        a, b = x.attrs.get(kind), y.attrs.get(kind)
+        if a != b and (a and b or kind == "vol"):
+            return kind
+    for ia in x.ids:
+        for ib in y.ids:
+            for kind, values in ia.items():
+                other = ib.get(kind)
+                if other and not values & other:
+                    return f"{kind}-conflict"
+    return ""
+
+
+def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge],
+            never: Iterable[tuple[RecordKey, RecordKey]] = (), always: Iterable[tuple[RecordKey, RecordKey]] = (),
+            vetoed: Iterable[tuple[RecordKey, RecordKey]] = ()) -> tuple[list[list[RecordKey]], list[tuple]]:
+    """Group records; returns (groups sorted, rejected edges as (a, b, rule, reason)).
+
+    ``edges`` are accepted pairs with a score; ``vetoed`` pairs and
+    ``never`` overrides keep their records apart; ``always`` overrides join.
+    """
+    parent: dict[RecordKey, RecordKey] = {}
+    comps: dict[RecordKey, _Component] = {}
+
+    def find(x: RecordKey) -> RecordKey:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def comp(x: RecordKey) -> _Component:
+        c = comps.get(x)
+        if c is None:
+            c = comps[x] = _Component(x, record_keys.get(x, ()))
+        return c
+
+    apart: dict[RecordKey, set[RecordKey]] = defaultdict(set)
+    for a, b in [*never, *vetoed]:
+        apart[a].add(b)
+        apart[b].add(a)
+    staff_never: dict[RecordKey, set[RecordKey]] = defaultdict(set)
+    for a, b in never:
+        staff_never[a].add(b)
+        staff_never[b].add(a)
+
+    def join(a: RecordKey, b: RecordKey, blocked: Mapping, check_members: bool) -> str:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return ""
+        x, y = comp(ra), comp(rb)
+        reason = _compatible(x, y, blocked, find, check_members)
+        if reason:
+            return reason
+        if rb < ra:
+            ra, rb, x, y = rb, ra, y, x
+        parent[rb] = ra
+        x.members.extend(y.members)
+        x.sources |= y.sources
+        for kind, values in y.attrs.items():
+            x.attrs.setdefault(kind, set()).update(values)
+        x.ids.extend(y.ids)
+        del comps[rb]
+        return ""
+
+    rejected = []
+    for a, b in sorted({tuple(sorted(p)) for p in always}):
+        if a in record_keys and b in record_keys:
+            reason = join(a, b, staff_never, check_members=False)
+            if reason:
+                rejected.append((a, b, "always-merge", reason))
+    for a, b, score, rule in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        if a in record_keys and b in record_keys:
+            reason = join(a, b, apart, check_members=True)
+            if reason:
+                rejected.append((a, b, rule, reason))
+    groups: dict[RecordKey, list[RecordKey]] = defaultdict(list)
+    for rec in record_keys:
+        groups[find(rec)].append(rec)
+    out = [sorted(g) for g in groups.values()]
+    out.sort(key=lambda g: g[0])
+    return out, rejected

@@ -1,0 +1,222 @@
+"""Stored match evidence: each member record's features, the scored pairs, the staff overrides.
+
+* ``dedupe_features`` — one row per live member record: the features pairwise
+  scoring reads, so an incremental dedupe compares a changed record with its
+  blocks without loading full records.
+* ``dedupe_pairs`` — every pair that was accepted (``match``), accepted but
+  from one member (``internal``: the member's own duplicate, reported, not
+  merged) or vetoed although the titles agreed (``veto``), with the rule and
+  the feature scores: ``unioncat dedupe explain`` reads them, nothing is
+  recomputed.  Pairs touching a changed record are deleted and scored again.
+* ``dedupe_overrides`` — librarians' ``never``/``always`` merge decisions,
+  applied on every clustering pass, so they survive a full rebuild.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select, tuple_
+from sqlalchemy.engine import Engine
+
+from harvester.db import get_value, metadata, next_value, utcnow, write_lock
+
+from .features import Features
+
+RecordKey = tuple[str, str]
+
+dedupe_features = Table(
+    "dedupe_features",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("local_id", String(255), primary_key=True),
+    Column("data", Text, nullable=False),
+)
+
+dedupe_pairs = Table(
+    "dedupe_pairs",
+    metadata,
+    Column("a_source", String(64), primary_key=True),
+    Column("a_id", String(255), primary_key=True),
+    Column("b_source", String(64), primary_key=True),
+    Column("b_id", String(255), primary_key=True),
+    Column("decision", String(16), nullable=False),   # match | internal | veto
+    Column("rule", String(40), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("evidence", Text, nullable=False),
+)
+Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
+
+dedupe_overrides = Table(
+    "dedupe_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),        # never | always
+    Column("a_source", String(64), nullable=False),
+    Column("a_id", String(255), nullable=False),
+    Column("b_source", String(64), nullable=False),
+    Column("b_id", String(255), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Counter bumped by every override change; the dedupe remembers the value it applied.
+OVERRIDES_VERSION = "dedupe_overrides_version"
+OVERRIDES_APPLIED = "dedupe_overrides_applied"
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: RecordKey
+    b: RecordKey
+    decision: str
+    rule: str
+    score: float
+    evidence: dict
+
+    def as_dict(self) -> dict:
+        return {"a": list(self.a), "b": list(self.b), "decision": self.decision, "rule": self.rule,
+                "score": self.score, "features": self.evidence}
+
+
+@dataclass(frozen=True)
+class Override:
+    id: int
+    kind: str
+    a: RecordKey
+    b: RecordKey
+    note: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "a": f"{self.a[0]}:{self.a[1]}", "b": f"{self.b[0]}:{self.b[1]}",
+                "note": self.note}
+
+
+def ordered(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:
+    return (a, b) if a <= b else (b, a)
+
+
+def _chunks(items: list, n: int = 400) -> Iterator[list]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class EvidenceStore:
+    """Features, scored pairs and overrides of one catalogue database."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = write_lock(engine)
+
+    # -- features --------------------------------------------------------------------
+    def features(self, keys: Iterable[RecordKey]) -> dict[RecordKey, Features]:
+        keys = sorted(set(keys))
+        out: dict[RecordKey, Features] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(keys):
+                rows = conn.execute(select(dedupe_features).where(
+                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
+                for source, local_id, data in rows:
+                    out[(source, local_id)] = json.loads(data)
+        return out
+
+    def replace(self, features: dict[RecordKey, Features], removed: Iterable[RecordKey],
+                pairs: list[Pair]) -> None:
+        """Store changed records' features and pairs; drop every older pair touching them — one transaction."""
+        touched = sorted(set(features) | set(removed))
+        with self._lock, self.engine.begin() as conn:
+            for chunk in _chunks(touched):
+                conn.execute(dedupe_features.delete().where(
+                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
+                conn.execute(dedupe_pairs.delete().where(or_(
+                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
+                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk))))
+            rows = [dict(source=s, local_id=l, data=json.dumps(f, ensure_ascii=False, separators=(",", ":")))
+                    for (s, l), f in features.items()]
+            for chunk in _chunks(rows, 2000):
+                conn.execute(dedupe_features.insert(), chunk)
+            prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
+                        rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
+                   for p in pairs]
+            for chunk in _chunks(prs, 2000):
+                conn.execute(dedupe_pairs.insert(), chunk)
+
+    # -- pairs -----------------------------------------------------------------------
+    def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+        """(a, b, decision, rule, score) of every stored pair with one of ``decisions`` (no evidence: cheap)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source,
+                                       dedupe_pairs.c.b_id, dedupe_pairs.c.decision, dedupe_pairs.c.rule,
+                                       dedupe_pairs.c.score).where(dedupe_pairs.c.decision.in_(list(decisions))))
+            return [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
+
+    def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
+        keys = sorted(set(keys))
+        out: dict[tuple, Pair] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(keys):
+                rows = conn.execute(select(dedupe_pairs).where(or_(
+                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
+                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk)))).mappings()
+                for r in rows:
+                    p = _pair(r)
+                    out[(p.a, p.b)] = p
+        return [out[k] for k in sorted(out)]
+
+    def internal_duplicates(self, source: str | None = None) -> list[Pair]:
+        q = select(dedupe_pairs).where(dedupe_pairs.c.decision == "internal")
+        if source is not None:
+            q = q.where(dedupe_pairs.c.a_source == source)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id,
+                                           dedupe_pairs.c.b_id)).mappings().all()
+        return [_pair(r) for r in rows]
+
+    # -- overrides -------------------------------------------------------------------
+    def add_override(self, kind: str, a: RecordKey, b: RecordKey, note: str = "") -> Override:
+        """Record a never/always merge decision for two member records; replaces any earlier one for the pair."""
+        if kind not in ("never", "always"):
+            raise ValueError(f"override kind must be 'never' or 'always', not {kind!r}")
+        if a == b:
+            raise ValueError("an override needs two different records")
+        a, b = ordered(a, b)
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(dedupe_overrides.delete().where(_override_pair(a, b)))
+            result = conn.execute(dedupe_overrides.insert().values(
+                kind=kind, a_source=a[0], a_id=a[1], b_source=b[0], b_id=b[1], note=note, created_at=utcnow()))
+            next_value(conn, OVERRIDES_VERSION)
+            return Override(int(result.inserted_primary_key[0]), kind, a, b, note)
+
+    def remove_override(self, a: RecordKey, b: RecordKey) -> int:
+        a, b = ordered(a, b)
+        with self._lock, self.engine.begin() as conn:
+            n = conn.execute(dedupe_overrides.delete().where(_override_pair(a, b))).rowcount
+            if n:
+                next_value(conn, OVERRIDES_VERSION)
+            return n
+
+    def overrides(self) -> list[Override]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(dedupe_overrides).order_by(dedupe_overrides.c.id)).mappings().all()
+        return [Override(r["id"], r["kind"], (r["a_source"], r["a_id"]), (r["b_source"], r["b_id"]), r["note"])
+                for r in rows]
+
+    def overrides_pending(self) -> bool:
+        """Whether overrides changed since the last clustering pass applied them."""
+        with self.engine.connect() as conn:
+            return get_value(conn, OVERRIDES_VERSION) != get_value(conn, OVERRIDES_APPLIED)
+
+    def overrides_version(self) -> int:
+        with self.engine.connect() as conn:
+            return get_value(conn, OVERRIDES_VERSION)
+
+
+def _override_pair(a: RecordKey, b: RecordKey):
+    return and_(dedupe_overrides.c.a_source == a[0], dedupe_overrides.c.a_id == a[1],
+                dedupe_overrides.c.b_source == b[0], dedupe_overrides.c.b_id == b[1])
+
+
+def _pair(r) -> Pair:
+    return Pair((r["a_source"], r["a_id"]), (r["b_source"], r["b_id"]), r["decision"], r["rule"], r["score"],
+                json.loads(r["evidence"]))

@@ -1,0 +1,141 @@
+"""Why a cluster holds what it holds, and what each member holds twice — from stored evidence.
+
+``explain`` reads the pairs scored when the records last changed (no
+recomputation): for every pair of members that was accepted, the rule and the
+feature scores; the staff overrides touching the members; and the pairs that
+looked alike but were kept apart (vetoed, or accepted yet not applied because
+they would chain records a veto keeps apart), with the cluster the other
+record is in.  ``internal_duplicates`` lists, per member library, the records
+it holds twice: scored like any pair, reported instead of merged.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from .evidence import EvidenceStore, dedupe_pairs
+from .score import MATCH
+from .store import ClusterStore, dedupe_members
+
+RecordKey = tuple[str, str]
+
+
+def accepted_pair_rules(engine: Engine) -> dict[frozenset, str]:
+    """``{a, b}`` → rule for every accepted cross-member pair (what ``evaluate --by-rule`` counts)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source,
+                                   dedupe_pairs.c.b_id, dedupe_pairs.c.rule)
+                            .where(dedupe_pairs.c.decision == MATCH))
+        return {frozenset(((a1, a2), (b1, b2))): rule for a1, a2, b1, b2, rule in rows}
+
+
+def _clusters_of(engine: Engine, keys: set[RecordKey]) -> dict[RecordKey, str | None]:
+    out: dict[RecordKey, str | None] = {}
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for s, l in keys:
+        by_source[s].append(l)
+    with engine.connect() as conn:
+        for source, ids in by_source.items():
+            for i in range(0, len(ids), 400):
+                for l, cid in conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.cluster_id).where(
+                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 400]))):
+                    out[(source, l)] = cid
+    return out
+
+
+def explain(engine: Engine, cluster_id: str) -> dict | None:
+    """The evidence behind one cluster (any id ever published; redirects are followed), or None."""
+    clusters = ClusterStore(engine)
+    live = clusters.resolve(cluster_id)
+    if live is None:
+        return None
+    cluster = clusters.get(live)
+    evidence = EvidenceStore(engine)
+    members = set(cluster.members)
+    feats = evidence.features(members)
+    pairs = evidence.pairs_touching(members)
+    outside = {x for p in pairs for x in (p.a, p.b) if x not in members}
+    where = _clusters_of(engine, outside)
+    joined, apart = [], []
+    for p in pairs:
+        if p.a in members and p.b in members:
+            joined.append(p.as_dict())
+        else:
+            other = p.b if p.a in members else p.a
+            entry = p.as_dict()
+            entry["other_cluster"] = where.get(other)
+            if p.decision == MATCH:
+                entry["why_apart"] = "accepted, but joining would put records a veto keeps apart in one cluster"
+            elif p.decision == "internal":
+                entry["why_apart"] = "both records are from one member: reported as its internal duplicate"
+            else:
+                entry["why_apart"] = "vetoed: " + ", ".join(p.evidence.get("vetoes", [p.rule]))
+            apart.append(entry)
+    overrides = [o.as_dict() for o in evidence.overrides() if o.a in members or o.b in members]
+    return {
+        "cluster": live,
+        "requested": cluster_id,
+        "title": cluster.record.full_title,
+        "work_key": cluster.work_key,
+        "members": [{"source": s, "local_id": l, "title": feats.get((s, l), {}).get("t", ""),
+                     "year": feats.get((s, l), {}).get("y")} for s, l in cluster.members],
+        "joined_by": joined,
+        "overrides": overrides,
+        "kept_apart": apart,
+    }
+
+
+def explain_text(data: dict) -> str:
+    """The explanation as lines a librarian reads."""
+    lines = [f"cluster {data['cluster']}" + (f" (asked for {data['requested']}, which redirects here)"
+                                             if data["requested"] != data["cluster"] else ""),
+             f"  {data['title']}", f"  {len(data['members'])} member record(s):"]
+    for m in data["members"]:
+        lines.append(f"    {m['source']}:{m['local_id']}  {m['title']} ({m['year'] or 'no year'})")
+    if data["joined_by"]:
+        lines.append("  joined by:")
+        for p in data["joined_by"]:
+            lines.append(f"    {_pair(p)}  rule {p['rule']}  score {p['score']:.3f}  {_features(p['features'])}")
+    elif len(data["members"]) > 1:
+        lines.append("  joined by staff override only")
+    if data["overrides"]:
+        lines.append("  overrides:")
+        for o in data["overrides"]:
+            lines.append(f"    #{o['id']} {o['kind']}-merge {o['a']} {o['b']}" + (f"  ({o['note']})" if o["note"] else ""))
+    if data["kept_apart"]:
+        lines.append("  kept apart:")
+        for p in data["kept_apart"]:
+            lines.append(f"    {_pair(p)}  → {p['other_cluster'] or 'no cluster'}: {p['why_apart']}  "
+                         f"{_features(p['features'])}")
+    return "\n".join(lines)
+
+
+def _pair(p: dict) -> str:
+    return f"{p['a'][0]}:{p['a'][1]} ~ {p['b'][0]}:{p['b'][1]}"
+
+
+def _features(f: dict) -> str:
+    parts = [f"title {f.get('title')}", f"authors {f.get('authors')}", f"year {f.get('year')}"]
+    if f.get("shared_ids"):
+        parts.append("shared " + "/".join(f["shared_ids"]))
+    if f.get("pages"):
+        parts.append(f"pages {f['pages']}")
+    if f.get("publisher") is not None:
+        parts.append(f"publisher {f['publisher']}")
+    return "; ".join(parts)
+
+
+def internal_duplicates(engine: Engine, source: str | None = None) -> dict[str, list[dict]]:
+    """Per member library, the pairs of its own records that describe one edition."""
+    evidence = EvidenceStore(engine)
+    pairs = evidence.internal_duplicates(source)
+    feats = evidence.features({x for p in pairs for x in (p.a, p.b)})
+    out: dict[str, list[dict]] = defaultdict(list)
+    for p in pairs:
+        fa, fb = feats.get(p.a, {}), feats.get(p.b, {})
+        out[p.a[0]].append({"a": p.a[1], "b": p.b[1], "rule": p.rule, "score": p.score,
+                            "title": fa.get("t") or fb.get("t", ""), "year": fa.get("y") or fb.get("y"),
+                            "features": p.evidence})
+    return dict(out)

@@ -1,0 +1,275 @@
+"""What pairwise matching compares, extracted once per record.
+
+A record's *features* are a small JSON-ready dict (title forms, author
+surnames, year, edition, pages, volume, publisher, series numbers,
+identifiers, format): stored per member record so an incremental dedupe
+compares a changed record with its block without re-reading full records.
+Its *blocking keys* say which records it is compared with; *signature*
+entries (``sig:…``) carry what the clustering's compatibility check needs
+(format, year, edition, volume), so no chain of accepted pairs can join two
+records one of those attributes keeps apart.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from normaliser.model import Record
+from normaliser.text import has_han, match_key, pinyin
+
+Features = dict
+
+SIGNATURE = "sig:"
+#: Signature kinds that must have at most one value inside a cluster.
+SINGLE_VALUED = ("fmt", "year", "ed", "vol")
+
+_NUMBER_WORDS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "erste": 1, "zweite": 2, "dritte": 3, "premiere": 1, "deuxieme": 2,
+    "i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10,
+}
+_CJK_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_DIGITS = re.compile(r"\d+")
+_ORDINAL = re.compile(r"(\d+)\s*(?:st|nd|rd|th|e|er|re|\.)?\b")
+_CJK_ORDINAL = re.compile(r"第\s*([0-9一二三四五六七八九十]+)\s*[版卷册辑部分编集]")
+_VOLUME = re.compile(r"\b(?:v|vol|volume|volumes|bd|band|t|tome|tomo|pt|part|no|book|livre|teil)\b\.?\s*"
+                     r"([0-9]+|[ivxlc]+|one|two|three|four|five|six|seven|eight|nine|ten)\b", re.I)
+_PAGES = re.compile(r"(\d+)\s*(?:p\b|pp\b|pages?\b|s\.|leaves|页|頁)", re.I)
+_LEADING_NUMBER = re.compile(r"^\s*\[?(\d+)")
+_PUBLISHER_NOISE = frozenset("""
+    the inc ltd co company corp corporation publishing publishers publisher pub pubs press verlag
+    editions edition editorial et and sons son limited gmbh llc plc books book group international
+    chubanshe 出版社 出版 有限公司 公司
+""".split())
+_ROMAN = re.compile(r"^[ivxlc]+$")
+
+
+def _number(token: str) -> int | None:
+    token = token.lower().strip(".")
+    if token.isdigit():
+        return int(token)
+    if token in _NUMBER_WORDS:
+        return _NUMBER_WORDS[token]
+    if _ROMAN.match(token):
+        return _roman(token)
+    if token and all(ch in _CJK_DIGITS for ch in token):
+        if token == "十":
+            return 10
+        if len(token) == 2 and token[0] == "十":
+            return 10 + _CJK_DIGITS[token[1]]
+        if len(token) >= 2 and token[1] == "十":
+            return _CJK_DIGITS[token[0]] * 10 + (_CJK_DIGITS[token[2]] if len(token) > 2 else 0)
+        return _CJK_DIGITS[token[0]]
+    return None
+
+
+def _roman(text: str) -> int | None:
+    values = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+    total, prev = 0, 0
+    for ch in reversed(text):
+        v = values[ch]
+        total += -v if v < prev else v
+        prev = max(prev, v)
+    return total or None
+
+
+def edition_number(statement: str) -> str:
+    """'2nd ed.' / 'Second edition' / 'Rev. ed.' / '第2版' → '2', '2', 'rev', '2'; '' when none."""
+    if not statement:
+        return ""
+    text = unicodedata.normalize("NFKC", statement).casefold()
+    m = _CJK_ORDINAL.search(text)
+    if m:
+        n = _number(m.group(1))
+        return str(n) if n else ""
+    m = _ORDINAL.search(text)
+    if m:
+        return str(int(m.group(1)))
+    for word in re.findall(r"[a-zà-ÿ]+", text):
+        if word in _NUMBER_WORDS and len(word) > 2:
+            return str(_NUMBER_WORDS[word])
+    key = match_key(text)
+    if not key:
+        return ""
+    # "Rev. ed.", "New ed.", "Reprint": the first word tells the edition apart
+    first = key.split()[0]
+    return "" if first in ("ed", "edition", "1st") else first[:12]
+
+
+def volume_number(*texts: str) -> str:
+    """The volume or part a record describes ('v. 2', 'Part three', '第二卷'), '' for none."""
+    for text in texts:
+        if not text:
+            continue
+        text = unicodedata.normalize("NFKC", text)
+        m = _CJK_ORDINAL.search(text)
+        if m:
+            n = _number(m.group(1))
+            if n:
+                return str(n)
+        m = _VOLUME.search(text)
+        if m:
+            n = _number(m.group(1))
+            if n:
+                return str(n)
+    return ""
+
+
+def part_volume(record: Record) -> str:
+    """Volume from the part statement ($n $p), else from a bare number there, else from the title."""
+    if record.part:
+        v = volume_number(record.part)
+        if v:
+            return v
+        m = _LEADING_NUMBER.match(record.part)
+        if m:
+            return str(int(m.group(1)))
+        roman = record.part.strip(" .").lower()
+        if _ROMAN.match(roman):
+            return str(_roman(roman))
+        return match_key(record.part)[:20]
+    return volume_number(record.title, record.subtitle)
+
+
+def page_count(extent: str) -> int | None:
+    """The largest page number of an extent statement: 'xii, 345 p. : ill.' and '345 pages' → 345."""
+    if not extent:
+        return None
+    found = [int(n) for n in _PAGES.findall(unicodedata.normalize("NFKC", extent))]
+    return max(found) if found else None
+
+
+def surname(name: str, kind: str = "person") -> str:
+    """The folded surname of a heading ('Mackay, D. Scott' and 'D. Scott Mackay' → 'mackay')."""
+    if not name:
+        return ""
+    name = name.replace("?", "")   # a lost non-ASCII letter ("B?hm"): the rest still compares
+    if has_han(name):
+        # a Han name meets its romanisation ("廖修广" ~ "Liao, Xiuguang") as the surname's pinyin
+        han = match_key(re.sub(r"[\s,，.·・]", "", name.split("(")[0]))
+        return pinyin(han[:1]) if kind == "person" and han else han
+    if kind != "person":
+        return match_key(name)[:40]
+    head, sep, _rest = name.partition(",")
+    key = match_key(head if sep else name)
+    words = key.split()
+    if not words:
+        return ""
+    return words[0] if sep else words[-1]
+
+
+def publisher_key(publisher: str) -> str:
+    words = [w for w in match_key(publisher).split() if w not in _PUBLISHER_NOISE]
+    return " ".join(words[:2])
+
+
+def _han_title(record: Record) -> str:
+    for p in record.parallel:
+        if p.tag == "245" and has_han(p.text):
+            return re.split(r"\s+/|\s*／", p.text, 1)[0]
+    if has_han(record.title):
+        parts = [record.title] + ([record.subtitle] if record.subtitle else [])
+        return " : ".join(parts)
+    return ""
+
+
+def _spaceless(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text)
+
+
+def record_features(record: Record) -> Features:
+    """The features of one record (small and JSON-ready)."""
+    language = record.languages[0] if record.languages else None
+    full = match_key(record.full_title, language=language)
+    short = match_key(record.title, language=language)
+    han = _han_title(record)
+    romanised = ""
+    if han:
+        # Han titles and their romanisation meet as toneless pinyin without spaces
+        romanised = _spaceless(pinyin(match_key(han)))
+    elif language == "chi" or (record.title and not record.title.isascii()):
+        romanised = _spaceless(match_key(record.full_title))
+    authors = sorted({s for s in (surname(c.name, c.kind) for c in record.contributors
+                                  if c.kind == "person" or c.primary) if s})
+    if not authors:
+        authors = sorted({s for s in (surname(c.name, c.kind) for c in record.contributors) if s})
+    series_numbers = sorted({n for s in record.series for n in _DIGITS.findall(s.rsplit(";", 1)[-1])
+                             if ";" in s or "v." in s})
+    return {
+        "src": record.source,
+        "fmt": record.format or "other",
+        "t": full,
+        "s": short,
+        "han": match_key(han) if han else "",
+        "py": romanised,
+        "a": authors[:12],
+        "y": record.year,
+        "ed": edition_number(record.edition),
+        "vol": part_volume(record),
+        "pg": page_count(record.extent),
+        "pub": publisher_key(record.publisher),
+        "ser": series_numbers[:4],
+        "isbn": sorted(set(record.isbns)),
+        "oclc": sorted(set(record.oclc_numbers)),
+        "lccn": sorted(set(record.lccns)),
+        "issn": sorted(set(record.issns)),
+    }
+
+
+_STOP = frozenset("a an the of and in on for to at by with from de la le les des der die das und el los".split())
+
+
+def blocking_keys(f: Features) -> list[str]:
+    """Keys whose records are compared pairwise, most specific first; then the signature.
+
+    Identifiers; a short-title key (first words of the title proper); a key
+    of the title's longest words (survives a different first word or a
+    subtitle); a CJK-aware pinyin key (a Han title meets its romanisation);
+    surname + year for every author (survives a rewritten title).
+    """
+    keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
+    keys += [f"issn:{i}" for i in f["issn"]]
+    short = f["s"] or f["t"]
+    if short:
+        words = short.split()
+        keys.append("title:" + " ".join(words[:4])[:60])
+        long_words = sorted(sorted({w for w in f["t"].split() if w not in _STOP}, key=lambda w: (-len(w), w))[:3])
+        if len(long_words) >= 2:
+            keys.append("words:" + " ".join(long_words))
+    if f["han"]:
+        keys.append("han:" + f["han"].replace(" ", "")[:8])
+    if f["py"]:
+        keys.append("py:" + f["py"][:16])
+    if f["y"]:
+        keys += [f"author:{a}|{f['y']}" for a in f["a"][:3]]
+    keys = list(dict.fromkeys(keys))
+    keys += signature(f)
+    return keys
+
+
+def signature(f: Features) -> list[str]:
+    """``sig:kind:value`` entries the clustering checks for compatibility."""
+    out = [f"{SIGNATURE}fmt:{f['fmt']}"]
+    if f["y"]:
+        out.append(f"{SIGNATURE}year:{f['y']}")
+    if f["ed"]:
+        out.append(f"{SIGNATURE}ed:{f['ed']}")
+    if f["vol"]:
+        out.append(f"{SIGNATURE}vol:{f['vol']}")
+    return out
+
+
+def work_key(record: Record) -> str:
+    """Shared by every edition of a work: the title proper and the first author's surname, folded.
+
+    Never used to merge (editions stay apart), only to link "other editions".
+    """
+    han = _han_title(record)
+    title = match_key(re.split(r"\s*[:：]", han, 1)[0]) if han else match_key(
+        record.title, language=record.languages[0] if record.languages else None)
+    if not title:
+        return ""
+    main = record.main_author
+    kind = next((c.kind for c in record.contributors if c.name == main), "person")
+    return f"{title[:150]}|{surname(main, kind)}"[:200]

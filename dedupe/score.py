@@ -1,0 +1,196 @@
+"""Pairwise scoring: explicit features, vetoes first, then a rule that accepts the pair.
+
+Read like a cataloguer's checklist (after NatLibFi RecordManager's
+DedupHandler and Melinda's feature points, re-derived, not copied):
+
+* **vetoes** — different format (print / e-book / microform…); both give a
+  year and they differ; different edition statements; different volume or
+  part; conflicting identifiers of one kind (both have ISBNs and share none,
+  likewise OCLC numbers and LCCNs); page counts more than 10 apart;
+  different series numbers.  A vetoed pair is never merged, whatever else
+  agrees, and no chain of other pairs may join it either.
+* **features** — title similarity (rapidfuzz, best of full title, title
+  proper, Han script and pinyin forms), author overlap (order-insensitive
+  surnames), year, shared identifiers, publisher, pages.
+* **rules** — ``identifier``: a shared ISBN/OCLC/LCCN with a similar title
+  (a wrong ISBN printed in another book does not merge); ``title-author-year``:
+  near-identical title, overlapping authors, same year; ``title-year``: an
+  identical, specific title with no authors on either side.
+
+Both records from one member: scored the same, but reported as the
+member's internal duplicate instead of merged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from .features import Features
+
+MATCH = "match"
+INTERNAL = "internal"
+VETO = "veto"
+#: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
+EVIDENCE_TITLE = 85.0
+GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatter", "front matter",
+                              "editorial", "editor s notes", "editors notes", "introduction", "preface",
+                              "foreword", "letters", "index", "abstracts", "programme", "program", "contents",
+                              "errata", "bibliography", "minutes", "newsletter", "bulletin", "yearbook",
+                              "catalogue", "catalog", "guide", "handbook", "collected works", "works", "poems",
+                              "selected works", "in memoriam", "obituary", "book reviews", "reviews",
+                              "call for papers", "news", "announcements", "chair s message", "message from the chair"})
+
+
+@dataclass
+class Verdict:
+    """The outcome of comparing two records, with the evidence (what explain shows)."""
+
+    decision: str                    # match | internal | veto | no
+    rule: str = ""                   # the accepting rule, or the veto's name
+    score: float = 0.0               # 0..1, higher is surer; orders merges
+    features: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"decision": self.decision, "rule": self.rule, "score": self.score, "features": self.features}
+
+
+def title_similarity(a: Features, b: Features) -> float:
+    """0..100: the best agreement between the title forms both records have."""
+    best = 0.0
+    if a["t"] and b["t"]:
+        best = fuzz.ratio(a["t"], b["t"])
+        if best < 100 and a["s"] and b["s"] and (a["s"] == a["t"] or b["s"] == b["t"]):
+            # one side has no subtitle: compare the titles proper, a little below an exact full match
+            best = max(best, fuzz.ratio(a["s"], b["s"]) - 3)
+    if a["han"] and b["han"]:
+        best = max(best, fuzz.ratio(a["han"], b["han"]))
+    if a["py"] and b["py"]:
+        best = max(best, fuzz.ratio(a["py"], b["py"]) - 2)
+    return float(best)
+
+
+def author_overlap(a: list[str], b: list[str]) -> float | None:
+    """Share of the shorter author list found in the other (surnames, fuzzy); None if a side has none."""
+    if not a or not b:
+        return None
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    found = 0
+    for name in small:
+        if name in large or any(fuzz.ratio(name, other) >= 85 or _initial_of(name, other) for other in large):
+            found += 1
+    return found / len(small)
+
+
+def _contained(x: str, y: str) -> bool:
+    """Whether every word of one title occurs in the other (one is the other plus a tag)."""
+    wx, wy = set(x.split()), set(y.split())
+    return bool(wx and wy) and (wx <= wy or wy <= wx)
+
+
+def _initial_of(x: str, y: str) -> bool:
+    """A surname cut short by a lost letter ('b' for 'bohm') still counts."""
+    short, long_ = (x, y) if len(x) <= len(y) else (y, x)
+    return len(short) <= 2 and long_.startswith(short)
+
+
+def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
+    shared, conflicting = [], []
+    for kind in ("isbn", "oclc", "lccn"):
+        x, y = a.get(kind) or [], b.get(kind) or []
+        if x and y:
+            if set(x) & set(y):
+                shared.append(kind)
+            else:
+                conflicting.append(kind)
+    return shared, conflicting
+
+
+def vetoes(a: Features, b: Features, shared_ids: list[str], conflicting_ids: list[str]) -> list[str]:
+    out = []
+    if a["fmt"] != b["fmt"]:
+        out.append("format")
+    if a["y"] and b["y"] and a["y"] != b["y"]:
+        out.append("year")
+    if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
+        # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
+        out.append("edition")
+    if a["vol"] != b["vol"]:
+        # v. 1 vs v. 2, and a single volume vs the record for the whole set
+        out.append("volume")
+    out += [f"{kind}-conflict" for kind in conflicting_ids]
+    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10:
+        out.append("pages")
+    if a["ser"] and b["ser"] and not set(a["ser"]) & set(b["ser"]):
+        out.append("series-number")
+    return out
+
+
+def compare(a: Features, b: Features) -> Verdict:
+    """Score a pair of records; deterministic and symmetric."""
+    shared, conflicting = _ids(a, b)
+    title = title_similarity(a, b)
+    if not shared and title < 70 and not _contained(a["t"], b["t"]):
+        # most pairs of a block (same author and year, other books): no rule can accept them
+        return Verdict("no", "", 0.0, {"title": round(title, 1)})
+    authors = author_overlap(a["a"], b["a"])
+    same_year = bool(a["y"] and a["y"] == b["y"])
+    feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
+             "year": [a["y"], b["y"]], "shared_ids": shared}
+    if a["pg"] and b["pg"]:
+        feats["pages"] = [a["pg"], b["pg"]]
+    if a["pub"] and b["pub"]:
+        feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
+    veto = vetoes(a, b, shared, conflicting)
+    if veto:
+        feats["vetoes"] = veto
+        return Verdict(VETO, veto[0], 0.0, feats)
+    rule, score = _rule(a, b, title, authors, same_year, shared)
+    if not rule:
+        return Verdict("no", "", round(score, 4), feats)
+    decision = INTERNAL if a["src"] == b["src"] else MATCH
+    return Verdict(decision, rule, round(score, 4), feats)
+
+
+def _generic(f: Features) -> bool:
+    s = f["s"] or f["t"]
+    # a very short title says little — but four Han characters are a whole title
+    return s in GENERIC_TITLES or len(s) < (6 if s.isascii() else 3)
+
+
+def _rule(a: Features, b: Features, title: float, authors: float | None, same_year: bool,
+          shared: list[str]) -> tuple[str, float]:
+    author_points = 0.5 if authors is None else authors
+    score = 0.55 * title / 100 + 0.25 * author_points + 0.1 * same_year + 0.1 * bool(shared)
+    if shared and ((title >= 70 and (authors is None or authors > 0 or title >= 90))
+                   or (authors is not None and authors >= 0.5 and same_year)):
+        # a shared identifier with a similar title, or with the same author and year (a translated
+        # or romanised title); a wrong ISBN printed in another book agrees on neither
+        return "identifier", score
+    if _generic(a) or _generic(b):
+        # "Annual report", "Editor's notes": the title says little, so everything else must agree
+        # exactly — same title, year and authors (or none), same publisher when both give one
+        if (a["t"] == b["t"] and same_year and a["a"] == b["a"]
+                and (not (a["pub"] and b["pub"]) or a["pub"] == b["pub"])):
+            return "generic-title-exact", score
+        if (a["s"] not in GENERIC_TITLES and b["s"] not in GENERIC_TITLES and authors == 1.0 and same_year
+                and a["pg"] and a["pg"] == b["pg"] and a["pub"] and a["pub"] == b["pub"] and title >= 95):
+            # a short title ("Jesus") with every other detail the same: author, year, pages, publisher
+            return "title-author-year", score
+        return "", score
+    years_ok = same_year or (not a["y"] and not b["y"])
+    if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
+        return "title-author-year", score
+    if title >= 96 and authors is not None and authors > 0 and years_ok:
+        return "title-author-year", score
+    if authors is not None and same_year and min(len(a["a"]), len(b["a"])) >= 1:
+        # one title is the other plus a tag ("… book review", "… panel abstract", "Tutorial: …")
+        if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and (
+                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97):
+            return "title-author-year", score
+        # the same two or more authors in the same year under a reworded title
+        if title >= 80 and authors >= 0.99 and min(len(a["a"]), len(b["a"])) >= 2:
+            return "title-author-year", score
+    if title >= 97 and authors is None and not (a["a"] or b["a"]) and same_year and len(a["t"]) >= 20:
+        return "title-year", score
+    return "", score
