@@ -67,3 +67,21 @@ def test_an_unreachable_database_is_a_clear_cli_error_without_the_password(tmp_p
     assert result.exit_code == 2
     assert "database postgresql://u:***@127.0.0.1:9/x: connection failed" in result.stderr
     assert "s3cret" not in result.output
+
+
+def test_a_first_release_database_without_migrations_is_upgraded(empty_engine):
+    """The first release made its tables with create_all: no version table, no work keys, no staff tables."""
+    from sqlalchemy import text
+
+    first_release = [t for name, t in metadata.tables.items()
+                     if name in ("raw_records", "harvest_runs", "checkpoints", "quarantine", "counters", "records",
+                                 "quality_reports", "clusters", "cluster_redirects", "dedupe_members",
+                                 "dedupe_pending")]
+    metadata.create_all(empty_engine, tables=first_release)
+    with empty_engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_clusters_work_key"))
+        conn.execute(text("DROP INDEX ix_runs_source_status_id"))     # added with the staff overview
+        conn.execute(text("ALTER TABLE clusters DROP COLUMN work_key"))
+    schema.ensure_schema(empty_engine)
+    assert schema.differences(empty_engine) == []
+    assert {"staff_users", "dedupe_pairs", "held_deletions"} <= set(inspect(empty_engine).get_table_names())

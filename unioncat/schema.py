@@ -28,7 +28,8 @@ from harvester.db import metadata, write_lock
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 #: Modules that declare tables on the shared metadata; a new table module is added here.
-SCHEMA_MODULES = ("harvester.store", "harvester.ops", "normaliser.store", "dedupe.store", "dedupe.evidence", "web.accounts")
+SCHEMA_MODULES = ("harvester.store", "harvester.ops", "normaliser.store", "dedupe.store", "dedupe.evidence",
+                  "web.accounts")
 
 #: The first revision: a database made by ``metadata.create_all`` before migrations existed is stamped with it.
 BASELINE = "0001"
@@ -104,7 +105,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         before = current(conn)
         if before is None and inspect(conn).has_table("raw_records"):
-            command.stamp(_config(conn), BASELINE)
+            # made by create_all before migrations existed: if it already has every table of this
+            # release it is at head; otherwise it is the first release's schema, upgraded from there
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            command.stamp(_config(conn), "head" if not compare_metadata(context, target_metadata()) else BASELINE)
         command.upgrade(_config(conn), revision)
         return before, current(conn)
 
