@@ -33,8 +33,12 @@ def rotate() -> str:
     return session[SESSION_KEY]
 
 
+#: Blueprints answering cookieless machine protocols (OAI-PMH allows POST for reads): no session, no CSRF.
+EXEMPT_BLUEPRINTS = frozenset({"oai"})
+
+
 def check_csrf() -> None:
-    if request.method not in UNSAFE:
+    if request.method not in UNSAFE or request.blueprint in EXEMPT_BLUEPRINTS:
         return
     expected = session.get(SESSION_KEY)
     given = request.form.get(FIELD) or request.headers.get(HEADER) or ""
