@@ -66,11 +66,12 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import oai, record, search, staff
+    from . import api, oai, record, search, staff
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(oai.bp)
+    app.register_blueprint(api.bp)
     app.after_request(_security_headers)
     return app
 
