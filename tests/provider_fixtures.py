@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from pymarc import Field, Indicators, Subfield
 
@@ -93,3 +94,11 @@ def app_for(cat: Catalogue, **config):
 
     return create_app({"SOURCES": cat.sources, "DB_ENGINE": cat.engine, "INDEX_PATH": str(cat.settings.index_dir),
                        "SECRET_KEY": "test", **config})
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    """The built test consortium, one per test module (tests that change it build their own)."""
+    cat = built_catalogue(tmp_path_factory.mktemp("provider"))
+    yield cat
+    cat.close()

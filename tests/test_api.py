@@ -12,16 +12,9 @@ import pymarc
 import pytest
 
 from browser import LiveServer
-from provider_fixtures import app_for, built_catalogue
+from provider_fixtures import app_for, cat  # noqa: F401 - fixture
 
 KEY = "k-" + "3" * 30
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    cat = built_catalogue(tmp_path_factory.mktemp("api"))
-    yield cat
-    cat.close()
 
 
 @pytest.fixture

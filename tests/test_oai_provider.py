@@ -9,19 +9,12 @@ import yaml
 from sickle import Sickle
 
 from oai_schema import oai_schema, valid  # noqa: F401 - fixture
-from provider_fixtures import app_for, built_catalogue
+from provider_fixtures import app_for, built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.pipeline import Catalogue, build, harvest, select_sources
 from unioncat.settings import load_settings
 
 NS = {"o": "http://www.openarchives.org/OAI/2.0/", "m": "http://www.loc.gov/MARC21/slim",
       "dc": "http://purl.org/dc/elements/1.1/"}
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    cat = built_catalogue(tmp_path_factory.mktemp("provider"))
-    yield cat
-    cat.close()
 
 
 @pytest.fixture
