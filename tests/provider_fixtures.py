@@ -32,6 +32,8 @@ BOOKS = [
     ("09", "Structure and interpretation of computer programs", "Abelson, Harold", "9780262510875", "1996",
      "Computer programming"),
     ("10", "The analects", "Confucius", "9780140443486", "1979", "Philosophy, Chinese"),
+    ("11", "Journal of Asian studies", None, None, "1941", "Asia -- Periodicals"),   # a serial (ISSN, 710)
+    ("12", "Untitled pamphlet", None, None, "2001", "Pamphlets"),   # no 1XX/7XX, no 300: below the quality bar
 ]
 
 
@@ -42,7 +44,8 @@ def field(tag: str, ind: str = "  ", **sub: str) -> Field:
 def book(control: str, key: str, extra: list[Field]):
     _, title, author, isbn, year, subject = next(b for b in BOOKS if b[0] == key)
     rec = make_record(control, title=title, author=author, isbn=isbn, year=year,
-                      extra=[field("300", a="300 p."), field("650", " 0", a=subject), *extra])
+                      extra=([] if key == "12" else [field("300", a="300 p.")]) + [field("650", " 0", a=subject),
+                                                                                    *extra])
     rec.leader = "00000nam a2200000 a 4500"
     return rec
 
@@ -53,6 +56,9 @@ def write_consortium(root: Path) -> Path:
     dumps.mkdir(parents=True, exist_ok=True)
     lib_a = [book(f"A-{k}", k, [field("852", b="MAIN", c="Stacks", h=f"PL{k}", p=f"A{k}")])
              for k in ("01", "02", "03", "04", "05", "06", "07", "08")]
+    lib_a.append(book("A-11", "11", [field("022", a="0021-9118"), field("710", "2 ", a="Association for Asian Studies"),
+                                     field("852", b="MAIN", c="Periodicals", h="DS1", p="A11")]))
+    lib_a.append(book("A-12", "12", [field("852", b="MAIN", c="Stacks", h="Z12", p="A12")]))
     lib_b = [book(f"B-{k}", k, [field("949", a=f"QA{k}", i=f"B{k}", l="GEN", m="SCI")])
              for k in ("01", "05", "08", "09", "10")]
     (dumps / "lib-a.mrc").write_bytes(b"".join(r.as_marc() for r in lib_a))

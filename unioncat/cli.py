@@ -418,5 +418,12 @@ def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> No
     click.echo(json.dumps(result.as_dict()))
 
 
+# -- downstream: file exports and the published Zebra (unioncat/cli_publish.py) ----------
+from .cli_publish import export as _export, publish as _publish  # noqa: E402 - needs main, say, Context
+
+main.add_command(_export)
+main.add_command(_publish)
+
+
 def run_main() -> None:  # pragma: no cover
     main()

@@ -26,6 +26,9 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False) 
         "SECRET_KEY": cat.settings.secret_key,
         "STAFF_PASSWORD": cat.settings.staff_password,
         "PAGE_SIZE": page_size,
+        "API_KEYS": cat.settings.api_keys,
+        "CORS_ORIGINS": cat.settings.cors_origins,
+        "OAI_ADMIN_EMAIL": cat.settings.admin_email,
     }
     if use_open_index:
         config["SEARCH_BACKEND"] = cat.index

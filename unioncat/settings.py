@@ -25,6 +25,11 @@ DOCUMENTED = {
     "staff_password": ("UNIONCAT_STAFF_PASSWORD", "password of the staff pages (unset: staff pages closed)"),
     "harvest_workers": ("UNIONCAT_HARVEST_WORKERS", "sources harvested at once (default 4)"),
     "max_block": ("UNIONCAT_MAX_BLOCK", "records one match key may join before it is refused (default 500)"),
+    "api_keys": ("UNIONCAT_API_KEYS", "comma-separated API keys (or sha256:<hex> digests) for /api/v1 bulk use and "
+                                      "exports (unset: anonymous, rate-limited use only)"),
+    "cors_origins": ("UNIONCAT_CORS_ORIGINS", "comma-separated origins (portals) allowed to call /api/v1 from a "
+                                              "browser (unset: none)"),
+    "admin_email": ("UNIONCAT_ADMIN_EMAIL", "contact address the OAI-PMH Identify response gives"),
 }
 
 
@@ -40,6 +45,9 @@ class Settings:
     staff_password: str | None = None
     harvest_workers: int = 4
     max_block: int = 500
+    api_keys: str | None = None
+    cors_origins: str | None = None
+    admin_email: str | None = None
 
     @property
     def database_url(self) -> str:
@@ -81,6 +89,6 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     if settings.search != "embedded":
         raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: only 'embedded' is available in this release")
     for name in converted:
-        if name not in ("secret_key", "staff_password"):
+        if name not in ("secret_key", "staff_password", "api_keys"):
             log.debug("setting %s = %r", name, getattr(settings, name))
     return settings
