@@ -28,10 +28,12 @@ from .cli import ConfigProblem, Context, say
 @click.option("--after", type=int, default=0, metavar="SEQ",
               help="Only what changed after this change sequence (incremental export; deletions included).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted export into FILE from its .progress file.")
+@click.option("--batch", type=click.IntRange(1), default=500, show_default=True,
+              help="Records per chunk (each chunk is a resume point, and one gzip member).")
 @click.option("--list-sets", is_flag=True, help="List the sets and exit.")
 @click.pass_obj
 def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, gz: bool | None, after: int,
-           resume: bool, list_sets: bool) -> None:
+           resume: bool, batch: int, list_sets: bool) -> None:
     """Export the catalogue or a set as ISO 2709, MARCXML or JSON lines, streamed (resumable with --resume)."""
     cat = obj.catalogue()
     if list_sets:
@@ -58,7 +60,7 @@ def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, 
                                 f"gzip {state['gzip']}; give the same options")
         after, offset, head, deletions = state["seq"], state["offset"], False, state["deletions"]
         say(f"resuming {out} after change {after} at byte {offset}")
-    chunks = export_chunks(published, window, fmt, after=after, deletions=deletions, head=head)
+    chunks = export_chunks(published, window, fmt, after=after, deletions=deletions, head=head, batch=batch)
     if gz:
         chunks = gzip_chunks(chunks)
     if out == "-":
