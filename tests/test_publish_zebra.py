@@ -84,6 +84,28 @@ def test_local_number_and_date_last_modified(published):
     assert hits(yaz(target, "find @attr 1=4 pamphlet")) == 0  # below the quality bar: not offered
 
 
+def test_yaz_client_over_sru_by_every_index(published):
+    cat, server, _ = published
+    cluster = next(c for c in cat.clusters.iter_live() if c.record.title == "The analects")
+    queries = [f'{cql}="{term}"' for _u, term, cql, _t, _c in SEARCHES]
+    queries += [f"rec.id={cluster.id}", "rec.lastModificationDate>/numeric 20000101"]
+    out = yaz(server.sru_url, "querytype cql", *[f"find {q}" for q in queries])
+    found = [int(line.split(":")[1].split(",")[0]) for line in out.splitlines() if "Number of hits" in line]
+    assert found == [c for *_, c in SEARCHES] + [1, cat.clusters.count() - 1]
+
+
+def test_zoom_client_by_local_number_and_date_last_modified(published):
+    cat, server, _ = published
+    cluster = next(c for c in cat.clusters.iter_live() if c.record.title == "The analects")
+    with Connection(server.url, syntax="usmarc") as conn:
+        [rec] = conn.search(f"@attr 1=12 {cluster.id}").records(0, 1)
+        assert pymarc.Record(data=rec.data, to_unicode=True, force_utf8=True)["001"].data == cluster.id
+        assert conn.search("@attr 1=1012 @attr 2=4 @attr 4=109 20000101").size == cat.clusters.count() - 1
+    with Connection(server.sru_url, record_schema="marcxml") as conn:
+        assert conn.search(f"rec.id={cluster.id}", cql=True).size == 1
+        assert conn.search("rec.lastModificationDate>/numeric 29990101", cql=True).size == 0
+
+
 @pytest.mark.parametrize("use, term, cql, title, count", SEARCHES)
 def test_zoom_client_over_z3950_and_sru(published, use, term, cql, title, count):
     _cat, server, _ = published
