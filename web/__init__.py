@@ -15,6 +15,8 @@
     the staff sign-in password; unset (the default) disables the staff area
 ``PAGE_SIZE``
     results per page (default 20)
+``OAI_*``, ``API_*``, ``CORS_ORIGINS``
+    the OAI-PMH provider's and the JSON API's settings: see :mod:`web.oai` and :mod:`web.api`
 """
 from __future__ import annotations
 
