@@ -108,7 +108,7 @@ def published_marc(cluster: Cluster, base, changed) -> MarcRecord:
 
 
 def publish(cat: Catalogue, work: Path, bar: QualityBar = QualityBar(), full: bool = False,
-            batch: int = 5000, progress: Callable[[str], None] = lambda _m: None) -> PublishReport:
+            batch: int = 20_000, progress: Callable[[str], None] = lambda _m: None) -> PublishReport:
     """Bring the Zebra database in ``work`` up to date with the catalogue's merged records."""
     started = time.perf_counter()
     work = Path(work)
