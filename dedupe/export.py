@@ -20,6 +20,7 @@ What goes out:
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Iterator
 
@@ -39,6 +40,33 @@ EXTENSIONS = {"iso2709": "mrc", "marcxml": "xml", "jsonl": "jsonl"}
 CLUSTER_PREFIX = "(UNIONCAT)"
 _XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="http://www.loc.gov/MARC21/slim">\n'
 _XML_TAIL = b"</collection>\n"
+_XML_CHAR = re.compile(r"^[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
+
+
+def marcxml_element(marc: MarcRecord) -> etree._Element:
+    """``marcout.marcxml_record``, surviving members' broken structure.
+
+    Values are cleaned by marcout, but a tag, indicator or subfield code can
+    itself be a control character in a damaged ISO 2709 record, which XML
+    cannot carry: such subfields and fields are dropped rather than failing a
+    whole OAI-PMH page or export.
+    """
+    try:
+        return marcout.marcxml_record(marc)
+    except ValueError:
+        pass
+    ok = _XML_CHAR.match
+    keep = []
+    for f in marc.fields:
+        if not ok(f.tag):
+            continue
+        if not f.control_field:
+            if not (ok(f.indicator1 or " ") and ok(f.indicator2 or " ")):
+                continue
+            f.subfields = [sub for sub in f.subfields if ok(sub.code or " ")]
+        keep.append(f)
+    marc.fields = keep
+    return marcout.marcxml_record(marc)
 
 
 def item_marc(item: Item, base=None) -> MarcRecord | None:
@@ -105,7 +133,7 @@ def export_chunks(published: Published, window: Window, fmt: str, after: int = 0
             elif fmt == "iso2709":
                 parts.append(marcout.to_iso2709(marc))
             else:
-                parts.append(etree.tostring(marcout.marcxml_record(marc), encoding="UTF-8") + b"\n")
+                parts.append(etree.tostring(marcxml_element(marc), encoding="UTF-8") + b"\n")
         last = items[-1].seq
         yield b"".join(parts), last
         if len(items) < batch:

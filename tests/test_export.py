@@ -8,8 +8,10 @@ import json
 import pymarc
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 import dedupe.export
+from dedupe.export import marcxml_element
 from provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.cli import main
 
@@ -79,3 +81,12 @@ def test_incremental_export_carries_deletions(tmp_path):
         assert deleted.leader[5] == "d" and deleted["001"].data == gone.id
     finally:
         up.close()
+
+
+def test_a_control_character_in_a_subfield_code_does_not_break_marcxml():
+    rec = pymarc.Record()
+    rec.add_field(pymarc.Field("001", data="x1"))
+    rec.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"),
+                               [pymarc.Subfield("a", "Title"), pymarc.Subfield("\x01", "junk")]))
+    el = marcxml_element(rec)
+    assert b"junk" not in etree.tostring(el) and b"Title" in etree.tostring(el)

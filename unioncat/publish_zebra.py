@@ -29,6 +29,7 @@ from pymarc import Field
 from pymarc import Record as MarcRecord
 
 from dedupe import marcout
+from dedupe.export import marcxml_element
 from dedupe.model import Cluster
 from dedupe.published import Published, Window
 
@@ -163,7 +164,7 @@ def publish(cat: Catalogue, work: Path, bar: QualityBar = QualityBar(), full: bo
                 if not report.full:
                     pending_delete.append(item.cluster_id)  # it may have been good enough before
                 continue
-            pending_update.append(etree.tostring(marcout.marcxml_record(marc), encoding="UTF-8") + b"\n")
+            pending_update.append(etree.tostring(marcxml_element(marc), encoding="UTF-8") + b"\n")
             report.updated += 1
         if len(pending_update) + len(pending_delete) >= batch:
             flush()

@@ -33,6 +33,7 @@ from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
 from dedupe import marcout
+from dedupe.export import marcxml_element
 from dedupe.published import MEMBER, MERGED, Item, Published, PublishedSet, Window, catalogue_sets, find_set, \
     merged_set_specs
 from normaliser.errors import RecordError
@@ -430,7 +431,7 @@ def metadata_element(item: Item, prefix: str, bases: dict) -> etree._Element:
                 else _own_marc(base, item.cluster.record))
     else:
         marc = _own_marc(item.raw, None) or marcout.record_to_marc21(_member_record(item) or _empty(item))
-    el = marcout.marcxml_record(marc)
+    el = marcxml_element(marc)
     el.set(_q("schemaLocation", XSI_NS), f"{MARC_NS} {FORMATS['marcxml'][0]}")
     return el
 
