@@ -50,6 +50,14 @@ MEMBERS = (("lib-a", "852", "marc852"), ("lib-b", "949", "generic949"), ("lib-c"
 OAI_NS = "{http://www.openarchives.org/OAI/2.0/}"
 
 
+class Results(dict):
+    """The measurements; each is printed as it is taken, so a failure late in a long run keeps the rest."""
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        print(f"  {key} = {value:.1f}" if isinstance(value, float) else f"  {key} = {value}", flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,7 +110,7 @@ def main() -> None:
     clusters = cat.clusters.count()
     print(f"built {clusters} clusters from {members} member records ({args.records} LoC) "
           f"in {time.perf_counter() - t:.0f}s", flush=True)
-    results: dict[str, float] = {}
+    results = Results()
 
     # same-process baseline: what the provider does per record, without HTTP
     published = Published(cat.engine)
