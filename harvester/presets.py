@@ -91,6 +91,9 @@ HOLDINGS_PRESETS: dict[str, HoldingsMapping] = {
                         status_map={"1": "available", "0": "not on shelf"}),
     # Alma HOL: holdings-record metadata (a created by, c original id) — notes only.
     "alma_hol": mapping("HOL", note="c"),
+    # Another unioncat's merged records (its OAI-PMH ``merged`` set, exports): one 852 per holding,
+    # a the member library id, b its branch, c location, h call number, p barcode, 3 volume, z note/status.
+    "unioncat852": mapping("852", library="a", location="c", call_number="h", barcode="p", volume="3", note="z"),
 }
 # CNMARC 905 [§0]: a library, b accession number, c shelving area, s full call number
 # (else d class / e book number), v volumes.

@@ -668,6 +668,12 @@ main.add_command(db)
 main.add_command(worker)
 main.add_command(scheduler)
 
+# -- downstream: file exports and the published Zebra (unioncat/cli_publish.py) ----------
+from .cli_publish import export as _export, publish as _publish  # noqa: E402 - needs main, say, Context
+
+main.add_command(_export)
+main.add_command(_publish)
+
 
 def run_main() -> None:  # pragma: no cover
     main()

@@ -32,6 +32,9 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "SECRETS": secrets_from(cat.sources, os.environ),
         "JOBS": jobs,
         "ALERT_FAILURES": cat.settings.alert_failures,
+        "API_KEYS": cat.settings.api_keys,
+        "CORS_ORIGINS": cat.settings.cors_origins,
+        "OAI_ADMIN_EMAIL": cat.settings.admin_email,
     }
     if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index

@@ -36,6 +36,11 @@ DOCUMENTED = {
     "smtp_from": ("UNIONCAT_SMTP_FROM", "sender address of alert mails (default unioncat@localhost)"),
     "alert_to": ("UNIONCAT_ALERT_TO", "comma-separated addresses that get harvest alerts"),
     "alert_failures": ("UNIONCAT_ALERT_FAILURES", "failed harvests in a row that raise an alert (default 3)"),
+    "api_keys": ("UNIONCAT_API_KEYS", "comma-separated API keys (or sha256:<hex> digests) for /api/v1 bulk use and "
+                                      "exports (unset: anonymous, rate-limited use only)"),
+    "cors_origins": ("UNIONCAT_CORS_ORIGINS", "comma-separated origins (portals) allowed to call /api/v1 from a "
+                                              "browser (unset: none)"),
+    "admin_email": ("UNIONCAT_ADMIN_EMAIL", "contact address the OAI-PMH Identify response gives"),
 }
 
 
@@ -62,6 +67,9 @@ class Settings:
     es_index: str = "unioncat"
     es_shards: int = 1
     es_replicas: int = 0
+    api_keys: str | None = None
+    cors_origins: str | None = None
+    admin_email: str | None = None
 
     @property
     def database_url(self) -> str:
@@ -110,6 +118,6 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         raise ValueError(f"UNIONCAT_SEARCH={settings.search!r}: expected 'embedded' or an Elasticsearch URL "
                          "(http://host:9200 or https://…)")
     for name in converted:
-        if name not in ("secret_key", "staff_password", "smtp_password"):
+        if name not in ("secret_key", "staff_password", "smtp_password", "api_keys"):
             log.debug("setting %s = %r", name, getattr(settings, name))
     return settings

@@ -82,8 +82,8 @@ class ZebraServer:
         self._index("delete", files)
 
     def _index(self, action: str, files) -> None:
-        _zebraidx(self.work, action, *[str(f) for f in files])
-        _zebraidx(self.work, "commit")
+        zebraidx(self.work, action, *[str(f) for f in files])
+        zebraidx(self.work, "commit")
 
     def stop(self) -> None:
         if self._stopped or self.process is None:
@@ -133,10 +133,16 @@ def start_zebra(folder: Path | str, port: int = 0, record_type: str = "mrc", *, 
             text = text.replace("{" + key + "}", str(value))
         (work / name).write_text(text, encoding="utf-8")
     files = sorted(folder.glob(f"*.{record_type}"))
-    _zebraidx(work, "init")
+    zebraidx(work, "init")
     if files:
-        _zebraidx(work, "update", *[str(f) for f in files])
-        _zebraidx(work, "commit")
+        zebraidx(work, "update", *[str(f) for f in files])
+        zebraidx(work, "commit")
+    return launch(work, host, port, database, record_type, startup_timeout)
+
+
+def launch(work: Path, host: str, port: int, database: str = "Default", record_type: str = "xml",
+           startup_timeout: float = 15.0) -> ZebraServer:
+    """Start ``zebrasrv -f work/yazgfs.xml`` (already written, listening on ``host:port``) and wait for it."""
     log = work / "zebrasrv.log"
     process = subprocess.Popen(["zebrasrv", "-f", str(work / "yazgfs.xml"), "-l", str(log)], cwd=work,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -157,7 +163,8 @@ def start_zebra(folder: Path | str, port: int = 0, record_type: str = "mrc", *, 
             time.sleep(0.05)
 
 
-def _zebraidx(work: Path, *args: str) -> None:
+def zebraidx(work: Path, *args: str) -> None:
+    """Run ``zebraidx -c work/zebra.cfg ARGS``; raise :class:`ZebraError` with its output when it fails."""
     cmd = ["zebraidx", "-c", str(work / "zebra.cfg"), *args]
     result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
                             env={**os.environ, "LC_ALL": "C"})
@@ -165,6 +172,11 @@ def _zebraidx(work: Path, *args: str) -> None:
     if result.returncode != 0 or "[fatal]" in output or "No such record type" in output:
         raise ZebraError(f"{' '.join(cmd[:4])} … {args[-1] if args else ''} failed ({result.returncode}): "
                          f"{output[-2000:]}")
+
+
+def module_dir() -> str | None:
+    """Where this machine keeps Zebra's filter modules (Debian's path differs from upstream's)."""
+    return _first(MODULE_DIRS)
 
 
 def _first(paths) -> str | None:

@@ -23,6 +23,8 @@
     the job runner staff actions go through (a :class:`web.actions.JobRunner`); unset: actions refused
 ``ALERT_FAILURES``
     failed harvests in a row that make a member's alert banner (default 3)
+``OAI_*``, ``API_*``, ``CORS_ORIGINS``
+    the OAI-PMH provider's and the JSON API's settings: see :mod:`web.oai` and :mod:`web.api`
 """
 from __future__ import annotations
 
@@ -77,10 +79,12 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import auth, basket, reader, record, search, staff
+    from . import api, auth, basket, oai, reader, record, search, staff
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(oai.bp)
+    app.register_blueprint(api.bp)
     reader.init_app(app)
     auth.init_app(app)
     basket.init_app(app)

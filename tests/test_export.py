@@ -1,0 +1,92 @@
+"""`unioncat export`: sets as ISO 2709, MARCXML or JSON lines, gzip, incremental, and resumable."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pymarc
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+import dedupe.export
+from dedupe.export import marcxml_element
+from provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
+from unioncat.cli import main
+
+
+def run(root, *args, code=0):
+    result = CliRunner().invoke(main, ["--sources", str(root / "sources.yaml"), "--data", str(root / "var"), *args])
+    assert result.exit_code == code, result.output
+    return result
+
+
+@pytest.fixture
+def root(cat):
+    return cat.settings.sources_path.parent
+
+
+def test_whole_catalogue_in_each_format(cat, root, tmp_path):
+    run(root, "export", "--format", "iso2709", "-o", str(tmp_path / "all.mrc.gz"))
+    records = list(pymarc.MARCReader(gzip.decompress((tmp_path / "all.mrc.gz").read_bytes()), to_unicode=True))
+    assert sorted(r["001"].data for r in records) == sorted(c.id for c in cat.clusters.iter_live())
+    run(root, "export", "--format", "marcxml", "--set", "library:cn", "-o", str(tmp_path / "cn.xml"))
+    xml = pymarc.parse_xml_to_array(str(tmp_path / "cn.xml"))
+    assert len(xml) == sum(1 for c in cat.clusters.iter_live() if "cn" in c.sources)
+    lines = run(root, "export", "--format", "jsonl", "--member", "lib-a").stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == cat.records.count("lib-a")
+    assert all(r["cluster_id"] == cat.members.cluster_of("lib-a", r["local_id"]) for r in rows)
+    assert "members:cn" in run(root, "export", "--list-sets").stdout
+    assert "no set" in run(root, "export", "--set", "library:nobody", code=2).output
+
+
+def test_an_interrupted_export_resumes_to_the_same_file(cat, root, tmp_path, monkeypatch):
+    whole = tmp_path / "whole.xml.gz"
+    run(root, "export", "--format", "marcxml", "--batch", "3", "-o", str(whole))
+    real = dedupe.export.gzip_chunks
+
+    def dies_after_two(chunks):  # fault injection: the process is killed after two chunks
+        for n, chunk in enumerate(real(chunks)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield chunk
+
+    part = tmp_path / "part.xml.gz"
+    monkeypatch.setattr("unioncat.cli_publish.gzip_chunks", dies_after_two)
+    run(root, "export", "--format", "marcxml", "--batch", "3", "-o", str(part), code=1)
+    assert (tmp_path / "part.xml.gz.progress").exists()
+    monkeypatch.undo()
+    assert "resuming" in run(root, "export", "--format", "marcxml", "--batch", "3", "-o", str(part),
+                             "--resume").output
+    assert gzip.decompress(part.read_bytes()) == gzip.decompress(whole.read_bytes())
+    assert not (tmp_path / "part.xml.gz.progress").exists()
+    assert len(pymarc.parse_xml_to_array(io.BytesIO(gzip.decompress(part.read_bytes())))) == cat.clusters.count()
+
+
+def test_incremental_export_carries_deletions(tmp_path):
+    up = built_catalogue(tmp_path)
+    try:
+        last = up.clusters.changed_since(0)
+        seq = max(s for s, _, _ in last)
+        gone = next(c for c in up.clusters.iter_live() if c.record.title == "The analects")
+        up.clusters.save([], deleted=[gone.id])
+        lines = run(tmp_path, "export", "--format", "jsonl", "--after", str(seq)).stdout.splitlines()
+        assert [json.loads(l) for l in lines] == [
+            {"kind": "merged", "id": gone.id, "seq": seq + 1, "updated": json.loads(lines[0])["updated"],
+             "deleted": True}]
+        marc = run(tmp_path, "export", "--after", str(seq)).stdout_bytes
+        [deleted] = list(pymarc.MARCReader(marc))
+        assert deleted.leader[5] == "d" and deleted["001"].data == gone.id
+    finally:
+        up.close()
+
+
+def test_a_control_character_in_a_subfield_code_does_not_break_marcxml():
+    rec = pymarc.Record()
+    rec.add_field(pymarc.Field("001", data="x1"))
+    rec.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"),
+                               [pymarc.Subfield("a", "Title"), pymarc.Subfield("\x01", "junk")]))
+    el = marcxml_element(rec)
+    assert b"junk" not in etree.tostring(el) and b"Title" in etree.tostring(el)
