@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from services import unavailable
+
 CHROMIUM = os.environ.get("UNIONCAT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -32,10 +34,7 @@ def _chromium_or_skip() -> str:
     path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if path:
         return path
-    reason = f"no Chromium at {CHROMIUM} (make install puts Debian's chromium there)"
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — browser tests must run in CI")
-    pytest.skip(reason)
+    unavailable(f"no Chromium at {CHROMIUM} (make install puts Debian's chromium there)", "browser tests")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ enters unioncat's environment.  In CI a failure to install fails the test; elsew
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,20 +13,18 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-import pytest
+from services import cache_dir, free_port, unavailable
 
 REQUIREMENTS = ["django-mama-cas==2.5.0", "Django>=4.2,<5"]
 SETTINGS_DIR = Path(__file__).with_name("cas_server")
 
 
 def _cache() -> Path:
-    return Path(os.environ.get("UNIONCAT_CACHE", Path(__file__).resolve().parent.parent / ".cache")) / "mama-cas"
+    return cache_dir("mama-cas")
 
 
 def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — the CAS tests must run in CI")
-    pytest.skip(reason)
+    unavailable(reason, "the CAS tests")
 
 
 def install() -> Path:
@@ -47,12 +44,6 @@ def install() -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class CASServer:
     """mama-cas under Django's runserver; ``url`` is the CAS base (``…/cas``), one user made per ``add_user``."""
 
@@ -62,7 +53,7 @@ class CASServer:
         self.env = {**os.environ, "CAS_DATA_DIR": self._data.name, "DJANGO_SETTINGS_MODULE": "settings",
                     "PYTHONPATH": str(SETTINGS_DIR)}
         self._django("migrate", "--noinput", "-v", "0")
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/cas"
         self._log = open(Path(self._data.name) / "server.log", "w")
         self.process = subprocess.Popen([str(self.python), "-m", "django", "runserver", f"127.0.0.1:{port}",

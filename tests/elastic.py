@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import free_port, unavailable
 
 ES_VERSION = os.environ.get("UNIONCAT_TEST_ES_VERSION", "9.2.0")
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
@@ -89,12 +89,6 @@ def distribution(version: str = ES_VERSION) -> Path:
         extracted.rename(home)
     shutil.rmtree(partial, ignore_errors=True)
     return home
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ElasticNode:
@@ -211,9 +205,7 @@ class ExternalNode:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and Elasticsearch cannot run: {reason}", pytrace=False)
-    pytest.skip(f"Elasticsearch unavailable: {reason}")
+    unavailable(f"Elasticsearch unavailable: {reason}", "the Elasticsearch tests")
 
 
 _failure: str | None = None

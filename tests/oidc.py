@@ -12,20 +12,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
+from services import cache_dir, unavailable
 
 VERSION = "9.13.3"
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 
 
 def _cache() -> Path:
-    return Path(os.environ.get("UNIONCAT_CACHE", Path(__file__).resolve().parent.parent / ".cache")) / "oidc-provider"
+    return cache_dir("oidc-provider")
 
 
 def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — the sign-on tests must run in CI")
-    pytest.skip(reason)
+    unavailable(reason, "the sign-on tests")
 
 
 def install() -> Path:

@@ -20,7 +20,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,18 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from services import free_port, unavailable
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — PostgreSQL tests must run in CI (make install puts it there)")
-    pytest.skip(reason)
+    unavailable(reason + " (make install puts it there)", "the PostgreSQL tests")
 
 
 def _as_user() -> tuple[list[str], str]:

@@ -40,6 +40,8 @@ def test_search_with_facets_record_and_holdings(cat, client):
     assert client.get("/api/v1/search?limit=1000").get_json()["status"] == 400
     missing = client.get("/api/v1/records/nope")
     assert missing.status_code == 404 and missing.get_json()["error"]
+    unknown = client.get("/api/v1/no-such-endpoint")        # not routed at all: still the API's JSON shape
+    assert unknown.status_code == 404 and unknown.get_json()["status"] == 404
 
 
 def test_a_merged_away_id_redirects(cat, client):

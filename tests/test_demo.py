@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -22,17 +21,12 @@ from click.testing import CliRunner
 from unioncat.cli import main
 from unioncat.demo import holders, serve_oai_member, serve_zebra_member
 from unioncat.loc import iter_chunks, loc_file
+from services import free_port
 from zebra import zebra_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = 400
 pytestmark = pytest.mark.loc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

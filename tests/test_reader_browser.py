@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,18 +24,13 @@ from pymarc import Field, Indicators, Subfield
 
 from browser import SCREENSHOTS, LiveServer
 from unioncat.cli import main
+from services import free_port
 from zebra import zebra_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.loc
 XSS_TITLE = "<script>document.title='pwned'</script> Hostile title"
 NOVEL_ISBN = "9787020002207"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Deferred:

@@ -12,7 +12,6 @@ Records are built in code (pymarc), like ``marc_fixtures``; nothing here needs t
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ from pymarc import Field, Record
 
 from harvester import zoom
 from marc_fixtures import collection, make_record
+from services import unavailable
 from unioncat.zebra import ZebraServer, missing, start_zebra
 
 _counter = itertools.count(1)
@@ -34,9 +34,7 @@ def zebra_or_skip() -> None:
         why = f"libyaz.so.5 not loadable; {zoom.INSTALL_HINT}"
     if why is None:
         return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and the Z39.50 tests cannot run: {why}", pytrace=False)
-    pytest.skip(why)
+    unavailable(why, "the Z39.50 tests")
 
 
 def bib(n: int, title: str | None = None, year: int | None = None, modified: str = "20240101",

@@ -82,7 +82,9 @@ def handle_error(exc: Exception):
         title, message = str(title), str(message)  # lazily translated texts, in the reader's language
         if status >= 500:
             log.error("%s: %s", title, exc, exc_info=exc)
-    if request.path.endswith(".json") or request.accept_mimetypes.best == "application/json":
+    if request.path.startswith("/api/"):   # the JSON API answers in its own shape, even for unknown paths
+        response = jsonify({"error": message or title, "status": status})
+    elif request.path.endswith(".json") or request.accept_mimetypes.best == "application/json":
         response = jsonify({"error": {"status": status, "title": title, "message": message}})
     else:
         response = render_template("error.html", status=status, title=title, message=message)

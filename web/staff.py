@@ -21,6 +21,7 @@ from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, 
 from harvester.store import record_counts
 
 from . import csrf
+from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
 from .context import services
@@ -87,7 +88,7 @@ def role(required: str):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     status = 200
     if request.method == "POST":
         accounts = services().accounts
@@ -167,7 +168,7 @@ def _act(do, back: str):
         flash(message, "ok")
     except ActionError as exc:
         flash(str(exc), "error")
-    return redirect(_safe_next(request.form.get("next")) or back)
+    return redirect(safe_next(request.form.get("next")) or back)
 
 
 @bp.post("/source/<source_id>/harvest")
@@ -221,10 +222,3 @@ def decide(hold_id: int, decision: str):
 @role("operator")
 def retry(item_id: int):
     return _act(lambda who, ip: _actions().retry(item_id, who, ip), url_for("staff.status", fmt="html"))
-
-
-def _safe_next(value: str | None) -> str | None:
-    """Only a path on this site (never ``//host`` or ``http://…``): no open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None

@@ -1,0 +1,29 @@
+"""What every fixture of a real peer needs: a free port, a cache folder, and the CI rule.
+
+The rule: a test that needs a service (Zebra, Elasticsearch, PostgreSQL, Redis, Chromium, the OIDC and CAS
+servers, the shared corpus) *fails* in CI when the service cannot run, and skips with the reason elsewhere —
+CI must never go green by skipping what it was meant to prove.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from unioncat.zebra import free_port  # noqa: F401 - one free-port helper for the tests and the demo
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir(name: str) -> Path:
+    """``$UNIONCAT_CACHE/name`` (default ``.cache/name``): downloads kept between runs, never committed."""
+    return Path(os.environ.get("UNIONCAT_CACHE", PROJECT / ".cache")) / name
+
+
+def unavailable(reason: str, what: str = "these tests") -> NoReturn:
+    """Fail in CI (``CI`` set), skip elsewhere, with the reason either way."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} — {what} must run in CI", pytrace=False)
+    pytest.skip(reason)
