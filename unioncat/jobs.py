@@ -160,6 +160,7 @@ def harvest_job(source_id: str, full: bool = False, requested_by: str = "") -> d
         try:
             (source,) = pipeline.select_sources(cat, [source_id])
             (report,) = pipeline.harvest(cat, [source], full=full, progress=log.info)
+            _alert(cat)
         finally:
             cat.close()
     finally:
@@ -169,6 +170,17 @@ def harvest_job(source_id: str, full: bool = False, requested_by: str = "") -> d
         raise RuntimeError(f"harvest of {source_id} failed: {report.error}")
     _job_runner().build(requested_by=requested_by or f"harvest {source_id}")
     return {"source": source_id, "status": report.status, **report.counts.as_dict()}
+
+
+def _alert(cat) -> None:
+    """Mail new alerts after a harvest, as the in-process runner does; a mail server down fails no harvest."""
+    from .alerts import check_alerts
+
+    try:
+        for alert in check_alerts(cat):
+            log.warning("ALERT %s", alert["message"])
+    except OSError as exc:
+        log.error("could not mail the harvest alerts: %s", exc)
 
 
 def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict:
