@@ -19,17 +19,9 @@ REQUIREMENTS = ["django-mama-cas==2.5.0", "Django>=4.2,<5"]
 SETTINGS_DIR = Path(__file__).with_name("cas_server")
 
 
-def _cache() -> Path:
-    return cache_dir("mama-cas")
-
-
-def _unavailable(reason: str):
-    unavailable(reason, "the CAS tests")
-
-
 def install() -> Path:
     """The virtualenv's python, made and filled once."""
-    venv = _cache()
+    venv = cache_dir("mama-cas")
     python = venv / "bin" / "python"
     marker = venv / "installed.txt"
     if marker.exists() and marker.read_text() == "\n".join(REQUIREMENTS):
@@ -39,7 +31,7 @@ def install() -> Path:
         done = subprocess.run([str(python), "-m", "pip", "install", "-q", *REQUIREMENTS],
                               capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        _unavailable(f"could not install {' '.join(REQUIREMENTS)}: {done.stderr[-2000:]}")
+        unavailable(f"could not install {' '.join(REQUIREMENTS)}: {done.stderr[-2000:]}", "the CAS tests")
     marker.write_text("\n".join(REQUIREMENTS))
     return python
 

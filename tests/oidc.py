@@ -18,29 +18,22 @@ VERSION = "9.13.3"
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 
 
-def _cache() -> Path:
-    return cache_dir("oidc-provider")
-
-
-def _unavailable(reason: str):
-    unavailable(reason, "the sign-on tests")
-
-
 def install() -> Path:
     """``npm install oidc-provider@VERSION`` into the cache (once); its directory."""
-    target = _cache()
+    target = cache_dir("oidc-provider")
     installed = target / "node_modules" / "oidc-provider" / "package.json"
     if installed.exists() and json.loads(installed.read_text()).get("version") == VERSION:
         return target
     if not shutil.which("npm") or not shutil.which("node"):
-        _unavailable("node and npm are needed to run the oidc-provider (make install: Node 20+)")
+        unavailable("node and npm are needed to run the oidc-provider (make install: Node 20+)",
+                    "the sign-on tests")
     target.mkdir(parents=True, exist_ok=True)
     if not (target / "package.json").exists():
         (target / "package.json").write_text('{"name": "unioncat-oidc-provider", "private": true}\n')
     done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", f"oidc-provider@{VERSION}"],
                           cwd=target, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
-        _unavailable(f"npm install oidc-provider@{VERSION} failed: {done.stderr[-2000:]}")
+        unavailable(f"npm install oidc-provider@{VERSION} failed: {done.stderr[-2000:]}", "the sign-on tests")
     return target
 
 
