@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-from services import cache_dir, free_port, unavailable
+from services import cache_dir, free_port, stop_process, unavailable
 
 REQUIREMENTS = ["django-mama-cas==2.5.0", "Django>=4.2,<5"]
 SETTINGS_DIR = Path(__file__).with_name("cas_server")
@@ -72,12 +72,6 @@ class CASServer:
         self._django("shell", "-c", code)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self._log.close()
         self._data.cleanup()

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import free_port, unavailable
+from services import free_port, stop_process, unavailable
 
 ES_VERSION = os.environ.get("UNIONCAT_TEST_ES_VERSION", "9.2.0")
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
@@ -178,13 +178,8 @@ class ElasticNode:
         return Elasticsearch(self.url, request_timeout=30)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, grace=30)
         self.process = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 

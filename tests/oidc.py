@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from services import cache_dir, unavailable
+from services import cache_dir, stop_process, unavailable
 
 VERSION = "9.13.3"
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
@@ -55,11 +55,6 @@ class OIDCProvider:
         self.issuer = json.loads(line)["issuer"]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
         self.process.stdout.close()
         self._log.close()

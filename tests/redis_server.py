@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services import free_port, unavailable
+from services import free_port, stop_process, unavailable
 
 
 @contextlib.contextmanager
@@ -50,12 +50,7 @@ def running_redis() -> Iterator[str]:
         client.close()
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

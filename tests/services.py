@@ -7,6 +7,7 @@ CI must never go green by skipping what it was meant to prove.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,6 +21,18 @@ PROJECT = Path(__file__).resolve().parent.parent
 def cache_dir(name: str) -> Path:
     """``$UNIONCAT_CACHE/name`` (default ``.cache/name``): downloads kept between runs, never committed."""
     return Path(os.environ.get("UNIONCAT_CACHE", PROJECT / ".cache")) / name
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
+    """Ask a server to stop (SIGTERM); kill it when it has not stopped after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def unavailable(reason: str, what: str = "these tests") -> NoReturn:
