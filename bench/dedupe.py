@@ -31,10 +31,10 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harvester.config import parse_sources  # noqa: E402
+from consortium.config import parse_sources  # noqa: E402
 from unioncat import pipeline  # noqa: E402
-from unioncat.demo import TRANSFORMS  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
+from demo.consortium import TRANSFORMS  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 
 MEMBERS = [f"m{n}" for n in range(1, 9)]

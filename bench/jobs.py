@@ -37,7 +37,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from postgres import create_database, running_postgres  # noqa: E402
 from redis_server import running_redis  # noqa: E402
 from unioncat import pipeline  # noqa: E402
-from unioncat.demo import MEMBERS  # noqa: E402
+from demo.consortium import MEMBERS  # noqa: E402
 from unioncat.jobs import RqRunner  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 

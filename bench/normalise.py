@@ -4,12 +4,12 @@
 
 Three inputs:
 
-* MARC 21 binary — LoC BooksAll (``unioncat.loc``; cache dir from ``UNIONCAT_CACHE``,
+* MARC 21 binary — LoC BooksAll (``demo.loc``; cache dir from ``UNIONCAT_CACHE``,
   default ``/work/main/.cache``);
 * MARCXML — the same LoC records serialised by pymarc;
 * UNIMARC — the corpus (``UNIONCAT_CORPUS``, default ``../shared/corpus``:
   ``unimarc/xbib/periouni.mrc``, 3,064 UTF-8 periodical records) plus CNMARC
-  records in GBK built with ``unioncat.cnmarc_demo.to_cnmarc`` from LoC records,
+  records in GBK built with ``demo.cnmarc.to_cnmarc`` from LoC records,
   repeated to reach ``--records``.
 
 Baselines: ``pymarc.Record(data=…)`` for ISO 2709 (UNIMARC is parsed with
@@ -34,11 +34,11 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harvester.presets import HOLDINGS_PRESETS  # noqa: E402
+from consortium.presets import HOLDINGS_PRESETS  # noqa: E402
 from harvester.raw import RawRecord  # noqa: E402
 from normaliser import normalise  # noqa: E402
-from unioncat.cnmarc_demo import to_cnmarc  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
+from demo.cnmarc import to_cnmarc  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
 
 
 def _best(fn, repeat: int) -> float:

@@ -28,12 +28,12 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harvester.config import parse_sources  # noqa: E402
+from consortium.config import parse_sources  # noqa: E402
 from index.backend import SearchQuery  # noqa: E402
 from unioncat import pipeline  # noqa: E402
-from unioncat.cnmarc_demo import to_cnmarc  # noqa: E402
-from unioncat.demo import MEMBERS, TRANSFORMS, holders  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
+from demo.cnmarc import to_cnmarc  # noqa: E402
+from demo.consortium import MEMBERS, TRANSFORMS, holders  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 
 HOLDINGS = {"nju": "generic949", "seu": "koha952", "njnu": "sierra945", "suda": "alma_ava",
@@ -101,7 +101,7 @@ def main() -> None:
           + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
 
     port = free_port()
-    provider = subprocess.Popen([sys.executable, "-m", "unioncat.demo_provider", "--port", str(port),
+    provider = subprocess.Popen([sys.executable, "-m", "demo.oai_member", "--port", str(port),
                                  "--records", str(work / "dumps" / "seu.xml"), "--batch-size", "500",
                                  "--set", "books"],
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -39,11 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dedupe import marcout  # noqa: E402
-from dedupe.published import Published, Window  # noqa: E402
+from publish.feed import Published, Window  # noqa: E402
 from harvester.zoom import Connection  # noqa: E402
 from unioncat import pipeline  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
-from unioncat.publish_zebra import publish, serve  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
+from publish.zebra import publish, serve  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 
 MEMBERS = (("lib-a", "852", "marc852"), ("lib-b", "949", "generic949"), ("lib-c", "949", "generic949"))

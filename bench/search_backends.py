@@ -2,8 +2,8 @@
 
     python bench/search_backends.py --records 250000
 
-Documents come from real LoC records (``unioncat.loc``): each record normalised and held by the
-demo members ``unioncat.demo.holders`` picks (1–7 copies, regions Nanjing / Suzhou / Wuxi), made into
+Documents come from real LoC records (``demo.loc``): each record normalised and held by the
+demo members ``demo.consortium.holders`` picks (1–7 copies, regions Nanjing / Suzhou / Wuxi), made into
 the search document with ``index.documents.to_document`` and cached as JSON lines under
 ``$UNIONCAT_CACHE`` so a rerun skips that step.  Then, for the embedded (tantivy) backend and for
 Elasticsearch (a node started like the tests' fixture, ``tests/elastic.py``, or ``--es-url``):
@@ -39,8 +39,8 @@ from index.documents import to_document  # noqa: E402
 from normaliser import normalise  # noqa: E402
 from normaliser.errors import RecordError  # noqa: E402
 from normaliser.model import Holding  # noqa: E402
-from unioncat.demo import holders  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
+from demo.consortium import holders  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
 
 LIBRARIES = {"nju": ("Nanjing University Library", "Nanjing"), "seu": ("Southeast University Library", "Nanjing"),
              "njnu": ("Nanjing Normal University Library", "Nanjing"), "suda": ("Soochow University Library", "Suzhou"),

@@ -2,7 +2,7 @@
 
     python bench/zoom.py [--records 10000] [--subset 500]
 
-Loads LoC records (``unioncat.loc``; cache dir from UNIONCAT_CACHE, default ./.cache) into a Zebra
+Loads LoC records (``demo.loc``; cache dir from UNIONCAT_CACHE, default ./.cache) into a Zebra
 server on a free loopback port, then measures records/s:
 
 * ZOOM over Z39.50 and over SRU at batch sizes 1 (on a subset), 10, 100, 500;
@@ -24,13 +24,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harvester.config import Source  # noqa: E402
-from harvester.db import make_engine, metadata, sqlite_url  # noqa: E402
+from consortium.config import Source  # noqa: E402
+from storage.db import make_engine, metadata, sqlite_url  # noqa: E402
 from harvester.harvest import harvest_source  # noqa: E402
 from harvester.store import RawStore  # noqa: E402
 from harvester.zoom import Connection  # noqa: E402
-from unioncat.loc import iter_chunks, loc_file  # noqa: E402
-from unioncat.zebra import start_zebra  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
+from demo import ZEBRA_CONF  # noqa: E402
+from publish.zebra_server import start_zebra  # noqa: E402
 
 ALL = '@attr 1=_ALLRECORDS @attr 2=103 ""'
 
@@ -109,7 +110,7 @@ def main() -> None:
                 break
         (folder / "loc.mrc").write_bytes(b"".join(kept))
         t = time.perf_counter()
-        server = start_zebra(folder, record_type="mrc", work=work / "zebra")
+        server = start_zebra(folder, record_type="mrc", conf_dir=ZEBRA_CONF, work=work / "zebra")
         index_s = time.perf_counter() - t
         rows = []
         try:

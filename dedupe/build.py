@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from normaliser.store import RecordStore
 
-from harvester.db import set_value
+from storage.db import set_value
 
 from .blocking import find_pairs
 from .cluster import assign_ids

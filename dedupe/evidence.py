@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select, tuple_
 from sqlalchemy.engine import Engine
 
-from harvester.db import get_value, metadata, next_value, utcnow, write_lock
+from storage.db import get_value, metadata, next_value, utcnow, write_lock
 
 from .features import Features
 

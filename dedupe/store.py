@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
-from harvester.db import metadata, next_value, utcnow, write_lock
+from storage.db import metadata, next_value, utcnow, write_lock
 from normaliser.model import Record
 
 from .model import Cluster

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 
 import requests
 
-from .config import Source
-from .db import utcnow
+from consortium.config import Source
+from storage.db import utcnow
 from .files import DumpError, StreamBroken, read_path
 from .oai import BadResumptionToken, HarvestError, OAIClient, format_datestamp, later
 from .raw import RawRecord

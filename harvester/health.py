@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from .config import Source
+from consortium.config import Source
 from .store import harvest_runs
 
 DEFAULT_INTERVAL = timedelta(days=1)

@@ -32,7 +32,7 @@ from sickle.app import Sickle
 from sickle.models import Header
 from sickle.response import OAIResponse
 
-from .config import Source
+from consortium.config import Source
 from .raw import RawRecord
 from .store import QuarantinedItem
 from .xmlsafe import InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Table, Text, func, select, update
 from sqlalchemy.engine import Engine
 
-from .db import metadata, next_value, utcnow, write_lock
+from storage.db import metadata, next_value, utcnow, write_lock
 from .probe import ProbeResult
 
 source_state = Table(

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from lxml import etree
 
-from .config import Source
+from consortium.config import Source
 from .files import DEFAULT_PATTERNS, matching_files
 from .oai import HarvestError, OAIClient
 from .xmlsafe import XMLError, parse_xml

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from .config import Source
+from consortium.config import Source
 from .ops import OpsStore
 from .store import RawStore, raw_records
 

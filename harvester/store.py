@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from .db import metadata, next_value, upsert, utcnow, write_lock
+from storage.db import metadata, next_value, upsert, utcnow, write_lock
 from .raw import RawRecord
 
 raw_records = Table(

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .config import Source
-from .db import utcnow
+from consortium.config import Source
+from storage.db import utcnow
 from .raw import RawRecord
 from .safety import end_full_harvest, limits
 from .store import Checkpoint, QuarantinedItem

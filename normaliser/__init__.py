@@ -26,7 +26,7 @@ from .marc21 import group_fields, to_record
 from .model import Record
 
 if TYPE_CHECKING:
-    from harvester.presets import HoldingsMapping
+    from consortium.presets import HoldingsMapping
     from harvester.raw import RawRecord
 
 __all__ = ["normalise", "RecordError", "Record"]

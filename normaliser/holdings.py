@@ -2,7 +2,7 @@
 
 Where a member's ILS puts its copies (952 for Koha and FOLIO, AVA for Alma,
 852, 945, 999…) is configuration, not code: a holdings mapping from
-``harvester.presets`` names the tag and the subfield codes for each datum.
+``consortium.presets`` names the tag and the subfield codes for each datum.
 Mappings are duck-typed (any object with those attributes) so the normaliser
 needs nothing from the harvester at run time.
 """
@@ -17,7 +17,7 @@ from .model import Holding
 from .text import normalize_space
 
 if TYPE_CHECKING:
-    from harvester.presets import HoldingsMapping
+    from consortium.presets import HoldingsMapping
 
 __all__ = ["extract_holdings"]
 

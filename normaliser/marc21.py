@@ -23,7 +23,7 @@ from .text import clean, normalize_space
 from .fields import MAX_YEAR, first as _first, issns_in, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
-    from harvester.presets import HoldingsMapping
+    from consortium.presets import HoldingsMapping
 
 __all__ = ["to_record", "NOT_BIBLIOGRAPHIC"]
 

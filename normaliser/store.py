@@ -13,7 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from harvester.db import metadata, next_value, utcnow, write_lock
+from storage.db import metadata, next_value, utcnow, write_lock
 
 from .model import Record
 

@@ -40,7 +40,7 @@ from .text import clean, normalize_space
 from .fields import MAX_YEAR, first as _first, issns_in, is_utf8 as _is_utf8, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
-    from harvester.presets import HoldingsMapping
+    from consortium.presets import HoldingsMapping
 
 __all__ = ["decode", "to_record", "charset_codes", "CHARSETS"]
 

@@ -8,14 +8,14 @@ from sqlalchemy.engine import Engine
 
 import dedupe.store  # noqa: F401 - registers the cluster tables on the shared MetaData
 import normaliser.store  # noqa: F401 - registers the record tables on the shared MetaData
-from harvester.db import make_engine, metadata, sqlite_url
+from storage.db import make_engine, metadata, sqlite_url
 from harvester.store import RawStore
 
-from elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
+from peers.elastic import elasticsearch, elasticsearch_url  # noqa: F401 - shared fixtures
 from search_backends import backend_factory, fresh_backend  # noqa: F401 - shared fixtures
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
-from postgres import pg_url, postgres_server  # noqa: F401 - shared fixtures
-from redis_server import redis_server, redis_url  # noqa: F401 - shared fixtures
+from peers.postgres import pg_url, postgres_server  # noqa: F401 - shared fixtures
+from peers.redis_server import redis_server, redis_url  # noqa: F401 - shared fixtures
 
 
 def pytest_generate_tests(metafunc):

@@ -11,7 +11,7 @@ of six simulated member libraries, each a MARC file, plus ``gold.csv``:
   "Smith, J. A."); 260 rewritten as 264 (RDA); "345 p." as "345 pages";
   LCCN and OCLC numbers dropped (a member that catalogued the book itself);
   and, for Chinese books, the CNMARC record a Chinese ILS exports (GBK, Han
-  script in 200, via ``unioncat.cnmarc_demo.to_cnmarc``);
+  script in 200, via ``demo.cnmarc.to_cnmarc``);
 * hard negatives, each its own gold entity and held by a member that does not
   hold the base book: another edition (250 "2nd ed.", a new ISBN, three years
   later); another volume (245 $n "v. 2", its own ISBN and pages); the e-book
@@ -32,8 +32,8 @@ from pathlib import Path
 from pymarc import Field, MARCReader, Subfield
 from pymarc import Record as MarcRecord
 
-from unioncat.cnmarc_demo import to_cnmarc
-from unioncat.loc import iter_chunks, language_code
+from demo.cnmarc import to_cnmarc
+from demo.loc import iter_chunks, language_code
 
 MEMBERS = ("lib-a", "lib-b", "lib-c", "lib-d", "lib-e", "lib-f")
 CNMARC_MEMBER = "lib-cn"

@@ -52,7 +52,7 @@ def collection(records: list[Record], namespace: bool = True) -> bytes:
 def oai_records(n: int, start: datetime = datetime(2024, 1, 1), prefix: str = "oai:test:",
                 sets: list[str] | None = None, step: timedelta = timedelta(minutes=1)):
     """``n`` demo-provider records with ids ``{prefix}1..n`` and increasing datestamps."""
-    from unioncat.demo_provider import OaiRecord
+    from demo.oai_member import OaiRecord
 
     return [OaiRecord(identifier=f"{prefix}{i}", datestamp=start + step * i, sets=list(sets or []),
                       marcxml=marcxml(make_record(str(i), title=f"Title {i}")))

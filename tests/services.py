@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import pytest
 
-from unioncat.zebra import free_port  # noqa: F401 - one free-port helper for the tests and the demo
+from publish.zebra_server import free_port  # noqa: F401 - one free-port helper for the tests and the demo
 
 PROJECT = Path(__file__).resolve().parent.parent
 

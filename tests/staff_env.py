@@ -19,14 +19,14 @@ import pytest
 import yaml
 
 from marc_fixtures import iso2709, make_record, oai_records
-from unioncat.demo_provider import make_app as make_oai_app, serve
+from demo.oai_member import make_app as make_oai_app, serve
 from unioncat.inprocess import InProcessRunner
 from unioncat.pipeline import Catalogue
 from unioncat.settings import load_settings
-from unioncat.zebra import free_port
+from publish.zebra_server import free_port
 from web import create_app
 from web.accounts import Accounts
-from zebra import bib, zebra  # noqa: F401 - zebra is a fixture
+from peers.zebra import bib, zebra  # noqa: F401 - zebra is a fixture
 
 PASSWORD = "correct horse battery"
 

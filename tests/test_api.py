@@ -12,7 +12,7 @@ import pymarc
 import pytest
 
 from browser import LiveServer
-from provider_fixtures import app_for, cat  # noqa: F401 - fixture
+from peers.provider_fixtures import app_for, cat  # noqa: F401 - fixture
 
 KEY = "k-" + "3" * 30
 

@@ -12,7 +12,7 @@ from pymarc import Field, Indicators, Subfield
 
 from marc_fixtures import make_record
 from unioncat.cli import main
-from unioncat.cnmarc_demo import to_cnmarc
+from demo.cnmarc import to_cnmarc
 
 
 def _book(control, title, author, isbn, year, extra=()):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harvester.config import ConfigError, load_sources, parse_sources
-from harvester.presets import HOLDINGS_PRESETS, ILS_PRESETS
+from consortium.config import ConfigError, load_sources, parse_sources
+from consortium.presets import HOLDINGS_PRESETS, ILS_PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 

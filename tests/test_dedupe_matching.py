@@ -364,9 +364,9 @@ def variant_scores(tmp_path_factory):
     from dedup_variants import variant_set
     from dedupe.evaluate import evaluate
     from dedupe.explain import accepted_pair_rules
-    from harvester.config import parse_sources
+    from consortium.config import parse_sources
     from unioncat import pipeline
-    from unioncat.loc import loc_file
+    from demo.loc import loc_file
     from unioncat.settings import Settings
 
     out = tmp_path_factory.mktemp("variants")

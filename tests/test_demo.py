@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from unioncat.cli import main
-from unioncat.demo import holders, serve_oai_member, serve_zebra_member
-from unioncat.loc import iter_chunks, loc_file
+from demo.consortium import holders, serve_oai_member, serve_zebra_member
+from demo.loc import iter_chunks, loc_file
 from services import free_port
-from zebra import zebra_or_skip
+from peers.zebra import zebra_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = 400

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-import dedupe.export
-from dedupe.export import marcxml_element
-from provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
+import publish.export
+from publish.export import marcxml_element
+from peers.provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.cli import main
 
 
@@ -45,7 +45,7 @@ def test_whole_catalogue_in_each_format(cat, root, tmp_path):
 def test_an_interrupted_export_resumes_to_the_same_file(cat, root, tmp_path, monkeypatch):
     whole = tmp_path / "whole.xml.gz"
     run(root, "export", "--format", "marcxml", "--batch", "3", "-o", str(whole))
-    real = dedupe.export.gzip_chunks
+    real = publish.export.gzip_chunks
 
     def dies_after_two(chunks):  # fault injection: the process is killed after two chunks
         for n, chunk in enumerate(real(chunks)):

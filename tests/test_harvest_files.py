@@ -8,7 +8,7 @@ from lxml import etree
 from pymarc import Field, Record
 
 from harvester import files
-from harvester.config import Source
+from consortium.config import Source
 from harvester.files import DumpError, StreamBroken, read_path
 from harvester.harvest import harvest_source
 from harvester.raw import RawRecord

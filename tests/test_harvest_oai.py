@@ -23,8 +23,8 @@ import pytest
 import requests
 from lxml import etree
 
-from harvester.config import Source
-from harvester.db import make_engine, metadata, sqlite_url
+from consortium.config import Source
+from storage.db import make_engine, metadata, sqlite_url
 from harvester.harvest import HarvestProgress, harvest_source
 from harvester.oai import (
     RETRY_STATUS, BadArgument, CannotDisseminateFormat, OAIClient, OAIError, format_datestamp,
@@ -32,7 +32,7 @@ from harvester.oai import (
 )
 from harvester.store import RawStore
 from marc_fixtures import collection, make_record, marcxml, oai_records
-from unioncat.demo_provider import DAY, OaiApp, OaiRecord, make_app, serve
+from demo.oai_member import DAY, OaiApp, OaiRecord, make_app, serve
 
 DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)
 
@@ -282,8 +282,8 @@ def test_politeness_delay_between_requests(provider, store):
 # -- resuming --------------------------------------------------------------------
 HARVEST_SCRIPT = """
 import sys
-from harvester.config import Source
-from harvester.db import make_engine
+from consortium.config import Source
+from storage.db import make_engine
 from harvester.harvest import harvest_source
 from harvester.store import RawStore
 source = Source(id="member", name="Member", region="East", protocol="oai", url=sys.argv[1], timeout=10.0)
@@ -486,7 +486,7 @@ def test_failure_mid_harvest_keeps_what_was_stored(provider, store):
 def test_demo_provider_runs_as_a_separate_process(tmp_path, store):
     dump = tmp_path / "dump.xml"
     dump.write_bytes(collection([make_record(f"d{i}", title=f"Demo {i}") for i in range(7)]))
-    child = subprocess.Popen([sys.executable, "-m", "unioncat.demo_provider", "--port", "0", "--batch-size", "3",
+    child = subprocess.Popen([sys.executable, "-m", "demo.oai_member", "--port", "0", "--batch-size", "3",
                               "--records", str(dump)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = child.stdout.readline()

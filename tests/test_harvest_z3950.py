@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pymarc import MARCReader
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.ops import OpsStore
 from harvester.harvest import HarvestProgress, harvest_source
 from harvester.store import RawStore
-from unioncat.zebra import free_port
-from zebra import SilentServer, bib, unimarc_gbk, write_mrc, zebra  # noqa: F401 - zebra is a fixture
+from publish.zebra_server import free_port
+from peers.zebra import SilentServer, bib, unimarc_gbk, write_mrc, zebra  # noqa: F401 - zebra is a fixture
 
 ALL = '@attr 1=_ALLRECORDS @attr 2=103 ""'
 

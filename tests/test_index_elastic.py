@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from catalogue_fixtures import LIBRARIES, cluster, sample_clusters
-from es_proxy import EsProxy
+from peers.es_proxy import EsProxy
 
 from index import elastic
 from index.backend import SearchError, SearchQuery

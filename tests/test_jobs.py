@@ -30,7 +30,7 @@ from marc_fixtures import make_record, marcxml
 from test_pipeline import consortium  # noqa: F401 - the shared fixture
 from unioncat import pipeline
 from unioncat.cli import main
-from unioncat.demo_provider import OaiRecord, make_app, serve
+from demo.oai_member import OaiRecord, make_app, serve
 from unioncat.jobs import JobPolicy, RqRunner
 from unioncat.present import search_json
 from unioncat.settings import load_settings

@@ -8,15 +8,15 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Subfield
 
-from dedupe.marcout import (member_family, member_marc, merged_marc, record_to_marc21, to_dc, to_iso2709,
+from publish.marcout import (member_family, member_marc, merged_marc, record_to_marc21, to_dc, to_iso2709,
                             to_marc_json, to_marcxml)
 from dedupe.model import Cluster
-from harvester.presets import HOLDINGS_PRESETS
+from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from marc_fixtures import iso2709, make_record, marcxml
 from normaliser import normalise
 from normaliser.errors import RecordError
-from unioncat.cnmarc_demo import to_cnmarc
+from demo.cnmarc import to_cnmarc
 
 HOLDINGS_949 = Field("949", Indicators(" ", " "), [Subfield("l", "MAIN"), Subfield("a", "QA76 .K5")])
 

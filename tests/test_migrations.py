@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from harvester.db import make_engine, metadata, sqlite_url
+from storage.db import make_engine, metadata, sqlite_url
 from unioncat import schema
 
 

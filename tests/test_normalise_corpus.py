@@ -127,7 +127,7 @@ def _unimarc_items(folder: Path, fmt: str):
 
 @pytest.mark.parametrize("fmt", ["auto", "unimarc"])
 def test_unimarc_corpus_normalises_with_only_record_errors(unimarc_dir, fmt):
-    from harvester.presets import HOLDINGS_PRESETS
+    from consortium.presets import HOLDINGS_PRESETS
 
     holdings = [HOLDINGS_PRESETS[n] for n in ("cnmarc905", "cnmarc906", "koha995")]
     per_file: dict[str, dict] = {}
@@ -154,7 +154,7 @@ def test_unimarc_corpus_normalises_with_only_record_errors(unimarc_dir, fmt):
 
 
 def test_real_cnmarc_spot_checks(unimarc_dir):
-    from harvester.presets import HOLDINGS_PRESETS
+    from consortium.presets import HOLDINGS_PRESETS
 
     items = list(read_path(unimarc_dir / "cnmarc" / "dp2_sample_cnmarcxml.xml", "corpus", format="cnmarc"))
     recs = [normalise(i, [HOLDINGS_PRESETS["cnmarc905"]]) for i in items]

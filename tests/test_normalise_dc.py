@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harvester.presets import HOLDINGS_PRESETS
+from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from pymarc import Field, Indicators, Record as MarcRecord, Subfield, record_to_xml
 
-from harvester.presets import HOLDINGS_PRESETS
+from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pymarc import Field, Indicators, Subfield
 
 from dedupe.keys import match_keys, title_key
-from harvester.presets import HOLDINGS_PRESETS
+from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from marc_fixtures import make_record
 from normaliser import normalise
@@ -16,7 +16,7 @@ from normaliser.errors import RecordError
 from normaliser.identifiers import isbn13
 from normaliser.model import Record
 from normaliser.text import match_key, pinyin
-from unioncat.cnmarc_demo import to_cnmarc
+from demo.cnmarc import to_cnmarc
 
 FT, RT, SF = b"\x1e", b"\x1d", b"\x1f"
 

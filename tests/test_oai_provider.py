@@ -9,7 +9,7 @@ import yaml
 from sickle import Sickle
 
 from oai_schema import oai_schema, valid  # noqa: F401 - fixture
-from provider_fixtures import app_for, built_catalogue, cat  # noqa: F401 - fixture
+from peers.provider_fixtures import app_for, built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.pipeline import Catalogue, build, harvest, select_sources
 from unioncat.settings import load_settings
 

@@ -18,7 +18,7 @@ from pymarc import Field, Indicators, Subfield
 
 from marc_fixtures import iso2709, make_record, marcxml
 from unioncat.cli import main
-from unioncat.demo_provider import OaiRecord, make_app, serve
+from demo.oai_member import OaiRecord, make_app, serve
 
 
 def item(tag: str, **sub: str) -> Field:

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from es_proxy import EsProxy
+from peers.es_proxy import EsProxy
 
 from index.backend import SearchError, SearchQuery
 from unioncat import pipeline
 from unioncat.cli import main
-from unioncat.demo import build_demo
+from demo.consortium import build_demo
 from unioncat.pipeline import Catalogue
 from unioncat.settings import load_settings
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import test_pipeline
-from harvester.db import get_value, make_engine, metadata, next_value
+from storage.db import get_value, make_engine, metadata, next_value
 from test_pipeline import consortium  # noqa: F401 - the shared fixture
 from unioncat import pipeline
 from unioncat.jobs import QUEUED_PREFIX, RqRunner, schedule_tick
@@ -89,7 +89,7 @@ def test_scheduler_queues_due_sources_once(consortium, pg_url, redis_url):  # no
 
 @pytest.mark.parametrize("url_prefix", ["postgresql://", "postgres://"])
 def test_postgres_urls_use_psycopg_3(url_prefix):
-    from harvester.db import driver_url
+    from storage.db import driver_url
 
     assert driver_url(url_prefix + "u:p@h:5432/db") == "postgresql+psycopg://u:p@h:5432/db"
     assert driver_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.probe import probe_source
 from marc_fixtures import iso2709, make_record, oai_records
-from unioncat.demo_provider import DAY, make_app, serve
+from demo.oai_member import DAY, make_app, serve
 
 
 def test_probe_oai_reports_identify():

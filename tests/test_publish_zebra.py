@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from pymarc import MARCReader
 
 from harvester.zoom import Connection
-from provider_fixtures import built_catalogue
+from peers.provider_fixtures import built_catalogue
 from unioncat.cli import main
 from unioncat.pipeline import build, harvest, select_sources
-from unioncat.publish_zebra import QualityBar, publish, serve
-from zebra import zebra_or_skip
+from publish.zebra import QualityBar, publish, serve
+from peers.zebra import zebra_or_skip
 
 # (Bib-1 use attribute, PQF term, CQL index, title expected among the hits, expected hit count)
 SEARCHES = [

@@ -19,13 +19,13 @@ import pymarc
 import pytest
 from click.testing import CliRunner
 from marc_fixtures import make_record
-from oidc import OIDCProvider
+from peers.oidc import OIDCProvider
 from pymarc import Field, Indicators, Subfield
 
 from browser import SCREENSHOTS, LiveServer
 from unioncat.cli import main
 from services import free_port
-from zebra import zebra_or_skip
+from peers.zebra import zebra_or_skip
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.loc
@@ -172,7 +172,7 @@ def test_choose_library_turns_ill_into_opac_link(catalogue, page):
     ill = link.get_attribute("href")
     assert ill.startswith("https://ill.example.org/openurl?")
     kev = parse_qs(urlsplit(ill).query)
-    assert kev["url_ver"] == ["Z39.88-2004"] and kev["rfr_id"] == ["info:sid/unioncat.demo"] and kev["rft.btitle"]
+    assert kev["url_ver"] == ["Z39.88-2004"] and kev["rfr_id"] == ["info:sid/demo.consortium"] and kev["rft.btitle"]
 
     ask = page.locator("nav.actions >> text=Ask a librarian").get_attribute("href")
     assert ask.startswith("https://ask.example.org/?q=")  # the citation prefilled

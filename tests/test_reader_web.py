@@ -18,7 +18,7 @@ from catalogue_fixtures import LIBRARIES, Classification, cluster, sample_cluste
 from search_backends import KINDS
 from test_web import SOURCES, env, make_app  # noqa: F401  (test_web's module catalogue)
 
-from harvester.config import ConfigError, parse_sources
+from consortium.config import ConfigError, parse_sources
 from index.backend import SearchQuery
 from index.documents import class_top, to_document
 from web.auth import SignOnError, validate_cas_ticket
@@ -205,7 +205,7 @@ def test_coins_and_json_ld_are_escaped(env):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def cas_server():
-    from cas import CASServer
+    from peers.cas import CASServer
     server = CASServer()
     server.add_user("lihua", "correct horse", first="Hua", last="Li")
     yield server

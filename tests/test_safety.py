@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.harvest import harvest_source
 from harvester.ops import OpsStore
 from harvester.safety import approve, reject
 from marc_fixtures import oai_records
-from unioncat.demo_provider import make_app, serve
+from demo.oai_member import make_app, serve
 
 
 def _source(url: str, **options) -> Source:

@@ -16,7 +16,7 @@ from unioncat import pipeline
 from unioncat.alerts import check_alerts
 from unioncat.cli import main
 from unioncat.settings import load_settings
-from unioncat.zebra import free_port
+from publish.zebra_server import free_port
 from web.accounts import MAX_FAILURES_PER_USER
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.files import StreamBroken, read_path
 from harvester.harvest import harvest_source
 from harvester.oai import BadResponse, OAIClient
 from harvester.xmlsafe import InvalidXMLError, UnsafeXMLError, iterparse, make_parser, parse_xml, strip_illegal_chars
 from marc_fixtures import make_record, marcxml, oai_records
-from unioncat.demo_provider import make_app, serve
+from demo.oai_member import make_app, serve
 
 SECRET = "unioncat-secret-3f9a"
 

@@ -8,11 +8,11 @@ import threading
 import pytest
 
 from harvester import zoom
-from harvester.config import Source
+from consortium.config import Source
 from harvester.probe import probe_source
 from harvester.zoom import Connection, ZoomConnectError, ZoomQueryError, ZoomTimeout
-from unioncat.zebra import free_port
-from zebra import SilentServer, bib, zebra  # noqa: F401 - zebra is a fixture
+from publish.zebra_server import free_port
+from peers.zebra import SilentServer, bib, zebra  # noqa: F401 - zebra is a fixture
 
 ALL = '@attr 1=_ALLRECORDS @attr 2=103 ""'
 
@@ -102,8 +102,8 @@ def fake(name, *a, **k):
     return real(name, *a, **k)
 ctypes.CDLL = fake
 ctypes.util.find_library = lambda name: None
-from harvester.config import Source
-from harvester.db import make_engine, metadata, sqlite_url
+from consortium.config import Source
+from storage.db import make_engine, metadata, sqlite_url
 from harvester.harvest import harvest_source
 from harvester.probe import probe_source
 from harvester.store import RawStore

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.ops import OpsStore
 from harvester.probe import ProbeResult, probe_opac, probe_source
 

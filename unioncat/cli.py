@@ -15,7 +15,7 @@ import time
 
 import click
 
-from harvester.config import ConfigError
+from consortium.config import ConfigError
 
 from sqlalchemy.exc import OperationalError
 
@@ -452,8 +452,8 @@ def quality(obj: Context, source: str | None, as_json: bool) -> None:
 def demo(obj: Context, records: int, chinese: int, serve_after: bool, members_only: bool, host: str, port: int,
          oai_port: int, zebra_port: int) -> None:
     """Build the demo consortium, run the whole pipeline and serve the catalogue."""
-    from .demo import build_demo, serve_oai_member, serve_zebra_member
-    from .zebra import ZebraError
+    from demo.consortium import build_demo, serve_oai_member, serve_zebra_member
+    from publish.zebra_server import ZebraError
 
     settings = obj.settings
     out_dir = settings.sources_path.resolve().parent / "demo" / "build"

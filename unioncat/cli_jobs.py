@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from harvester.db import make_engine, sqlite_url
+from storage.db import make_engine, sqlite_url
 
 from . import schema
 from .cli import ConfigProblem, Context, say

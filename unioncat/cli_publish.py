@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from dedupe.export import FORMATS, export_chunks, gzip_chunks
-from dedupe.published import Published, Window, catalogue_sets, find_set
+from publish.export import FORMATS, export_chunks, gzip_chunks
+from publish.feed import Published, Window, catalogue_sets, find_set
 
 from .cli import ConfigProblem, Context, say
 
@@ -109,8 +109,8 @@ def publish() -> None:
 def publish_zebra(obj: Context, work: str | None, require: str, full: bool, serve_after: bool, host: str,
                   port: int) -> None:
     """Bring a Zebra database in step with the merged records (incremental) and optionally serve it."""
-    from . import zebra
-    from .publish_zebra import QualityBar, publish as run_publish, serve
+    from publish import zebra_server as zebra
+    from publish.zebra import QualityBar, publish as run_publish, serve
 
     cat = obj.catalogue()
     try:

@@ -1,6 +1,6 @@
 """The database schema under Alembic: create, upgrade, check and regenerate migrations.
 
-The tables are declared in code on ``harvester.db.metadata`` by the package
+The tables are declared in code on ``storage.db.metadata`` by the package
 that owns them; the migrations in ``unioncat/migrations/versions`` are what
 actually builds a database, on SQLite and PostgreSQL alike.  Every process
 that opens the stores (CLI, web app, rq worker) calls :func:`ensure_schema`,
@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from harvester.db import metadata, write_lock
+from storage.db import metadata, write_lock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -3,7 +3,7 @@
 ``create_app(config)`` is the only entry point.  Config keys:
 
 ``SOURCES``
-    the consortium file: a :class:`harvester.config.SourcesFile`, or a path to ``sources.yaml`` (required)
+    the consortium file: a :class:`consortium.config.SourcesFile`, or a path to ``sources.yaml`` (required)
 ``DB_ENGINE`` / ``DATABASE_URL``
     a SQLAlchemy engine, or a URL to make one (one of them required); the app only reads
 ``SEARCH_BACKEND`` / ``INDEX_PATH``
@@ -35,8 +35,8 @@ from typing import Any
 
 from flask import Flask
 
-from harvester.config import SourcesFile, load_sources
-from harvester.db import make_engine
+from consortium.config import SourcesFile, load_sources
+from storage.db import make_engine
 
 from . import csrf, errors, i18n, present
 from .context import Services
@@ -101,7 +101,7 @@ def _sources(config) -> SourcesFile:
         return value
     if isinstance(value, (str, Path)):
         return load_sources(value)
-    raise ValueError("create_app: SOURCES must be a harvester.config.SourcesFile or the path of sources.yaml")
+    raise ValueError("create_app: SOURCES must be a consortium.config.SourcesFile or the path of sources.yaml")
 
 
 def _engine(config):

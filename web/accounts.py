@@ -24,7 +24,7 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table, Text, 
 from sqlalchemy.engine import Engine
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from harvester.db import metadata, utcnow
+from storage.db import metadata, utcnow
 
 ROLES = ("viewer", "operator", "admin")
 BOOTSTRAP_USER = "admin"

@@ -20,8 +20,8 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context, url_for
 from werkzeug.exceptions import HTTPException
 
-from dedupe.export import EXTENSIONS, FORMATS as EXPORT_FORMATS, MEDIA_TYPES, export_chunks, gzip_chunks
-from dedupe.published import Published, Window, find_set
+from publish.export import EXTENSIONS, FORMATS as EXPORT_FORMATS, MEDIA_TYPES, export_chunks, gzip_chunks
+from publish.feed import Published, Window, find_set
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 
 from . import access

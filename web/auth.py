@@ -20,7 +20,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from harvester.config import Source
+from consortium.config import Source
 from harvester.xmlsafe import XMLError, parse_xml
 
 from . import csrf

@@ -1,7 +1,7 @@
 """Exports for cataloguers and readers, one record at a time or a basket of them.
 
 * ``/record/<id>/export.<fmt>`` — the merged record (MARC 21 from
-  :mod:`dedupe.marcout`), or with ``?member=<source>:<local id>`` a member's own
+  :mod:`publish.marcout`), or with ``?member=<source>:<local id>`` a member's own
   record as it catalogued it (MARC 21 stays MARC 21, CNMARC stays UNIMARC,
   decoded to UTF-8).  ``fmt``: ``mrc`` (ISO 2709), ``xml`` (MARCXML),
   ``json`` (MARC-in-JSON), ``ris``, ``bib`` (BibTeX); ``original`` gives a

@@ -1,6 +1,6 @@
 """Citations for readers: RIS, BibTeX, COinS spans and schema.org JSON-LD, from the one Record model.
 
-MARC exports for cataloguers are ``dedupe.marcout``'s; these are the formats
+MARC exports for cataloguers are ``publish.marcout``'s; these are the formats
 reference managers (Zotero, EndNote, JabRef) read.  Pure functions of a
 :class:`normaliser.model.Record` (or a search document for COinS), no Flask.
 """

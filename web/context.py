@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 
 from dedupe.store import ClusterStore
-from harvester.config import Source, SourcesFile
+from consortium.config import Source, SourcesFile
 from harvester.store import RawStore
 from index.backend import SearchBackend
 

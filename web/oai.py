@@ -1,6 +1,6 @@
 """The catalogue's OAI-PMH 2.0 data provider at ``/oai``.
 
-Items and sets are :mod:`dedupe.published`'s: merged records (one per
+Items and sets are :mod:`publish.feed`'s: merged records (one per
 cluster, ``oai:<repo>:<cluster id>``) and member records (each library's own
 record as harvested, ``oai:<repo>:<source>:<local id>``).  A list without a
 set gives the merged records, then the member records.
@@ -33,8 +33,8 @@ from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
 from dedupe import marcout
-from dedupe.export import marcxml_element
-from dedupe.published import MEMBER, MERGED, Item, Published, PublishedSet, Window, catalogue_sets, find_set, \
+from publish.export import marcxml_element
+from publish.feed import MEMBER, MERGED, Item, Published, PublishedSet, Window, catalogue_sets, find_set, \
     merged_set_specs
 from normaliser.errors import RecordError
 from normaliser.model import Record

@@ -5,7 +5,7 @@ schemathesis in the tests, so the two cannot drift apart unnoticed.
 """
 from __future__ import annotations
 
-from dedupe.export import FORMATS as EXPORT_FORMATS, MEDIA_TYPES
+from publish.export import FORMATS as EXPORT_FORMATS, MEDIA_TYPES
 from index.backend import FACETS, MAX_WINDOW, SORTS
 
 

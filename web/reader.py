@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, session, url_for
 
-from harvester.config import Source
+from consortium.config import Source
 from normaliser.model import Record
 
 from . import links

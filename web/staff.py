@@ -16,7 +16,7 @@ from flask import (
 from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import NotFound
 
-from harvester.db import metadata
+from storage.db import metadata
 from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, source_state
 from harvester.store import record_counts
 

@@ -1,4 +1,4 @@
-"""Alembic environment: the schema is ``harvester.db.metadata`` with every package's tables registered.
+"""Alembic environment: the schema is ``storage.db.metadata`` with every package's tables registered.
 
 Run through ``unioncat db upgrade`` / ``unioncat db revision`` (see ``unioncat.schema``), which pass an open
 connection in ``config.attributes["connection"]``; SQLite gets batch mode so ALTERs work there too.

@@ -23,7 +23,7 @@ import pymarc
 from pymarc import Field, Subfield
 from stdnum import isbn as stdisbn
 
-from .cnmarc_demo import to_cnmarc
+from demo.cnmarc import to_cnmarc
 from .loc import iter_chunks, iter_language, loc_file
 
 OAI_PORT = 8081
@@ -209,7 +209,7 @@ def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
     Datestamps are fixed, so restarting the demo does not make every record
     look new to an incremental harvest.
     """
-    from .demo_provider import make_app, records_from_files, serve
+    from demo.oai_member import make_app, records_from_files, serve
 
     records = records_from_files([Path(out_dir) / "oai" / "seu.xml"], prefix="oai:seu.demo.edu.cn:",
                                  datestamp=DEMO_DATESTAMP, sets=["books"])
@@ -220,9 +220,11 @@ def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
 def serve_zebra_member(out_dir: Path, port: int = ZEBRA_PORT):
     """Serve the Huiwen member's CNMARC (GBK) records with a real Zebra over Z39.50; returns the server.
 
-    Raises ``unioncat.zebra.ZebraError`` when Zebra is not installed (``make install`` installs it).
+    Raises ``publish.zebra_server.ZebraError`` when Zebra is not installed (``make install`` installs it).
     """
-    from .zebra import start_zebra
+    from publish.zebra_server import start_zebra
 
-    return start_zebra(Path(out_dir) / "zebra", port=port, record_type="mrc", work=Path(out_dir) / "zebra-work",
+    from . import ZEBRA_CONF
+
+    return start_zebra(Path(out_dir) / "zebra", port=port, conf_dir=ZEBRA_CONF, record_type="mrc", work=Path(out_dir) / "zebra-work",
                        source_charset="gbk", record_charset="gbk", query_encoding="gbk")

@@ -1,6 +1,6 @@
 """File exports of the catalogue or one of its sets: ISO 2709, MARCXML or JSON lines, streamed.
 
-An export walks :class:`dedupe.published.Published` in change order and
+An export walks :class:`publish.feed.Published` in change order and
 yields chunks of bytes, each ending on a record boundary, paired with the
 sequence number of the last item in it — so a writer can remember where a
 download stopped and resume from there (``after``), and a reader of a JSON
@@ -8,9 +8,9 @@ lines export can read the position off the last line.
 
 What goes out:
 
-* merged records — MARC 21 from :func:`dedupe.marcout.merged_marc` (001 the
+* merged records — MARC 21 from :func:`publish.marcout.merged_marc` (001 the
   cluster id, 035 per member, 852 per holding);
-* member records — the member's own record (:func:`dedupe.marcout.member_marc`)
+* member records — the member's own record (:func:`publish.marcout.member_marc`)
   with one added ``035 $a (UNIONCAT)<cluster id>`` so the library can
   reconcile its records with the union catalogue;
 * deletions — only when asked for (incremental exports): a MARC record with
@@ -31,7 +31,7 @@ from pymarc import Record as MarcRecord
 from normaliser.errors import RecordError
 
 from . import marcout
-from .published import MERGED, Item, Published, Window
+from publish.feed import MERGED, Item, Published, Window
 
 FORMATS = ("iso2709", "marcxml", "jsonl")
 MEDIA_TYPES = {"iso2709": "application/marc", "marcxml": "application/marcxml+xml",

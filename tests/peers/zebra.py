@@ -1,4 +1,4 @@
-"""Test helpers around a real Zebra Z39.50/SRU server (the logic lives in :mod:`unioncat.zebra`).
+"""Test helpers around a real Zebra Z39.50/SRU server (the logic lives in :mod:`publish.zebra_server`).
 
 ``zebra_or_skip()`` decides what happens when Zebra or libyaz is missing: in CI (``CI`` set) the
 tests FAIL with what to install; elsewhere they are skipped.  ``zebra`` is a fixture factory::
@@ -22,7 +22,8 @@ from pymarc import Field, Record
 from harvester import zoom
 from marc_fixtures import collection, make_record
 from services import unavailable
-from unioncat.zebra import ZebraServer, missing, start_zebra
+from demo import ZEBRA_CONF
+from publish.zebra_server import ZebraServer, missing, start_zebra
 
 _counter = itertools.count(1)
 
@@ -97,7 +98,7 @@ def zebra(tmp_path: Path):
             write_xml(folder / "records.xml", records or [])
         else:
             write_mrc(folder / "records.mrc", records or [])
-        server = start_zebra(folder, record_type=record_type, **kwargs)
+        server = start_zebra(folder, record_type=record_type, conf_dir=ZEBRA_CONF, **kwargs)
         servers.append(server)
         return server
 

@@ -44,7 +44,7 @@ from normaliser.model import Record
 if TYPE_CHECKING:
     from harvester.raw import RawRecord
 
-    from .model import Cluster
+    from dedupe.model import Cluster
 
 __all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_iso2709", "to_marcxml",
            "marcxml_record", "to_marc_json", "to_dc", "MARC_NS"]

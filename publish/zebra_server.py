@@ -7,7 +7,7 @@ speaks Z39.50, loaded from a folder of ISO 2709 (``*.mrc``) or MARCXML (``*.xml`
     ... server.url (z3950://127.0.0.1:PORT/Default), server.sru_url, server.update(files) ...
     server.stop()
 
-The configuration files are ours and live in ``tests/zebra/`` (``conf_dir``); this module fills in
+The member configuration (``conf_dir``) is the demo's, ``demo/zebra_conf/``; this module fills in
 their placeholders, runs ``zebraidx init/update/commit`` and starts ``zebrasrv -f yazgfs.xml``.
 No test imports here.
 """
@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "tests" / "zebra"
 MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/idzebra-2.0/modules", "/usr/lib/aarch64-linux-gnu/idzebra-2.0/modules",
                "/usr/lib/idzebra-2.0/modules", "/usr/local/lib/idzebra-2.0/modules")
 PQF_PROPERTIES = ("/usr/share/yaz/etc/pqf.properties", "/usr/local/share/yaz/etc/pqf.properties")
@@ -97,10 +96,10 @@ class ZebraServer:
             self.process.wait(10)
 
 
-def start_zebra(folder: Path | str, port: int = 0, record_type: str = "mrc", *, work: Path | str | None = None,
+def start_zebra(folder: Path | str, port: int = 0, record_type: str = "mrc", *, conf_dir: Path | str, work: Path | str | None = None,
                 host: str = "127.0.0.1", database: str = "Default", record_charset: str = "utf-8",
                 query_encoding: str = "utf-8", source_charset: str | None = None,
-                conf_dir: Path | str = CONF_DIR, startup_timeout: float = 15.0) -> ZebraServer:
+                startup_timeout: float = 15.0) -> ZebraServer:
     """Index every ``*.{record_type}`` file of ``folder`` and start ``zebrasrv`` on ``host:port``.
 
     ``record_type`` is ``mrc`` (ISO 2709) or ``xml`` (MARCXML collections).  ``source_charset='gbk'``

@@ -11,7 +11,7 @@ Two deviations from the package's defaults, both to behave like real members:
 a day-granularity repository answers ``badArgument`` when asked for seconds
 (ILS-NOTES §15), and deleted records are persistent.
 
-Run it on its own with ``python -m unioncat.demo_provider --port 8070 --records dump.xml``.
+Run it on its own with ``python -m demo.oai_member --port 8070 --records dump.xml``.
 """
 from __future__ import annotations
 
@@ -308,7 +308,7 @@ def records_from_files(paths: Iterable[Path], prefix: str = "oai:demo:",
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unioncat.demo_provider",
+    parser = argparse.ArgumentParser(prog="python -m demo.oai_member",
                                      description="Serve MARC dump files as an OAI-PMH repository.")
     parser.add_argument("--records", nargs="+", required=True, type=Path, help="ISO 2709 or MARCXML files")
     parser.add_argument("--host", default="127.0.0.1")

@@ -14,7 +14,7 @@ import yaml
 from pymarc import Field, Indicators, Subfield
 
 from marc_fixtures import make_record
-from unioncat.cnmarc_demo import to_cnmarc
+from demo.cnmarc import to_cnmarc
 from unioncat.pipeline import Catalogue, build, harvest, select_sources
 from unioncat.settings import load_settings
 

@@ -8,7 +8,7 @@ the quality bar as one MARCXML batch and retires the others (deleted, merged
 away, or no longer good enough) with a delete batch, then runs
 ``zebraidx update`` / ``delete`` / ``commit`` and moves the checkpoint.
 
-Records offered: :func:`dedupe.marcout.merged_marc` (001 the cluster id, 035
+Records offered: :func:`publish.marcout.merged_marc` (001 the cluster id, 035
 per member, 852 per holding) with a 005 from the cluster's last change (so
 Date/time-last-modified, Bib-1 1012, can be searched).  The config lives in
 ``unioncat/zebra_conf/``: Bib-1 use attributes title 4, author 1003, ISBN 7,
@@ -29,12 +29,12 @@ from pymarc import Field
 from pymarc import Record as MarcRecord
 
 from dedupe import marcout
-from dedupe.export import marcxml_element
+from publish.export import marcxml_element
 from dedupe.model import Cluster
-from dedupe.published import Published, Window
+from publish.feed import Published, Window
 
-from . import zebra
-from .pipeline import Catalogue
+from . import zebra_server as zebra
+from unioncat.pipeline import Catalogue
 
 CONF_DIR = Path(__file__).resolve().parent / "zebra_conf"
 CHECKPOINT = "published.json"

@@ -31,12 +31,12 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from harvester.config import SourcesFile
+from consortium.config import SourcesFile
 from harvester.raw import RawRecord
 from harvester.store import raw_records
 
-from .model import Cluster
-from .store import _cluster, clusters, dedupe_members
+from dedupe.model import Cluster
+from dedupe.store import _cluster, clusters, dedupe_members
 
 MERGED = "merged"
 MEMBER = "member"
