@@ -172,7 +172,7 @@ def test_choose_library_turns_ill_into_opac_link(catalogue, page):
     ill = link.get_attribute("href")
     assert ill.startswith("https://ill.example.org/openurl?")
     kev = parse_qs(urlsplit(ill).query)
-    assert kev["url_ver"] == ["Z39.88-2004"] and kev["rfr_id"] == ["info:sid/demo.consortium"] and kev["rft.btitle"]
+    assert kev["url_ver"] == ["Z39.88-2004"] and kev["rfr_id"] == ["info:sid/unioncat.demo"] and kev["rft.btitle"]
 
     ask = page.locator("nav.actions >> text=Ask a librarian").get_attribute("href")
     assert ask.startswith("https://ask.example.org/?q=")  # the citation prefilled
