@@ -40,9 +40,10 @@ from harvester.store import RAW_SEQ, RawRow, RawStore
 from normaliser.store import RecordStore
 from storage.db import get_value
 
+from .marcout import UNIMARC_FORMATS
+
 MERGED = "merged"
 MEMBER = "member"
-UNIMARC_FORMATS = ("unimarc", "cnmarc")
 #: Member formats offered as MARC 21 (a source's ``format`` is one of consortium.config.FORMATS).
 _MARC21_MEMBER_FORMATS = ("marc21", "oai_dc", "auto")
 _MARC_SYNTAXES = ("iso2709", "marcxml")
@@ -159,7 +160,7 @@ def _filters(w: Window) -> dict:
 class Published:
     """Reads published items from the cluster and raw stores, in change order."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.clusters = ClusterStore(engine)
         self.members = MemberStore(engine)

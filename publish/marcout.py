@@ -24,30 +24,26 @@ Dublin Core from the model (OAI-PMH ``oai_dc``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pymarc import Field, Indicators, Subfield
 from pymarc import Record as MarcRecord
 from pymarc.leader import Leader
 
+from dedupe.model import Cluster
+from harvester.raw import RawRecord
 from normaliser import iso2709, marcxml, unimarc
 from normaliser.detect import unimarc_evidence
 from normaliser.errors import RecordError
 from normaliser.identifiers import isbn13
 from normaliser.marc21 import group_fields
-from normaliser.model import Record
+from normaliser.model import Contributor, Holding, Record
 
-if TYPE_CHECKING:
-    from harvester.raw import RawRecord
-
-    from dedupe.model import Cluster
-
-__all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_dc"]
+__all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_dc", "UNIMARC_FORMATS"]
 
 #: Fields that carry one member's copies or local data; a merged record replaces them with 852s.
 _LOCAL_TAGS = frozenset({"001", "003", "005", "852", "863", "864", "865", "866", "867", "868",
                          "876", "877", "878", "AVA", "AVE", "AVD", "HOL", "ITM", "H52"})
-_UNIMARC_FAMILY = ("unimarc", "cnmarc")
+#: Source formats of the UNIMARC family (consortium.config.FORMATS).
+UNIMARC_FORMATS = ("unimarc", "cnmarc")
 
 #: Model format → leader/06 type of record and leader/07 bibliographic level.
 _LEADER_TYPE = {
@@ -58,12 +54,12 @@ _LEADER_TYPE = {
 _FORM_OF_ITEM = {"ebook": "o", "eserial": "o", "microform": "b"}
 
 
-def member_family(raw: "RawRecord") -> str:
+def member_family(raw: RawRecord) -> str:
     """``"marc21"``, ``"unimarc"`` or ``"dc"``: which family a member's raw record belongs to."""
     if raw.syntax == "xml" and (raw.format or "").lower() not in ("marc21", "unimarc", "cnmarc", "auto"):
         return "dc"
     fmt = (raw.format or "auto").lower()
-    if fmt in _UNIMARC_FAMILY:
+    if fmt in UNIMARC_FORMATS:
         return "unimarc"
     if fmt == "marc21":
         return "marc21"
@@ -76,7 +72,7 @@ def member_family(raw: "RawRecord") -> str:
     return "unimarc" if evidence else "marc21"
 
 
-def member_marc(raw: "RawRecord") -> MarcRecord:
+def member_marc(raw: RawRecord) -> MarcRecord:
     """A member's own record as a pymarc Record with repaired, decoded (Unicode) text.
 
     Raises :class:`normaliser.errors.RecordError` for records that are not
@@ -112,7 +108,7 @@ def _declare_unimarc_utf8(record: MarcRecord) -> None:
                 return
 
 
-def merged_marc(cluster: "Cluster", base_raw: "RawRecord | None" = None, organisation: str = "") -> MarcRecord:
+def merged_marc(cluster: Cluster, base_raw: RawRecord | None = None, organisation: str = "") -> MarcRecord:
     """MARC 21 for a cluster: the base member's MARC 21 fields when there are some, else the model's.
 
     ``base_raw`` is the raw record of the display record's member
@@ -146,7 +142,7 @@ def merged_marc(cluster: "Cluster", base_raw: "RawRecord | None" = None, organis
     return marc
 
 
-def _holding_852(holding) -> Field:
+def _holding_852(holding: Holding) -> Field:
     subfields = [Subfield("a", holding.source)]
     for code, value in (("b", holding.library), ("c", holding.location), ("h", holding.call_number),
                         ("p", holding.barcode), ("3", holding.volume), ("z", holding.note or holding.status)):
@@ -233,7 +229,7 @@ def _description_fields(record: Record, has_primary: bool) -> list[_Spec]:
     return data
 
 
-def _name(contributor) -> list[tuple[str, str]]:
+def _name(contributor: Contributor) -> list[tuple[str, str]]:
     subs = [("a", contributor.name)]
     if contributor.role:
         subs.append(("e" if not contributor.role.isalpha() or len(contributor.role) != 3 else "4", contributor.role))

@@ -12,10 +12,11 @@ Records offered: :func:`publish.marc.item_marc` of the merged items (001 the
 cluster id, 035 per member, 852 per holding) with a 005 from the cluster's
 last change (so Date/time-last-modified, Bib-1 1012, can be searched); the
 delete batch is the deleted items' MARC from the same function.  The config
-is this package's data, ``publish/zebra_conf/``: Bib-1 use attributes title 4, author 1003, ISBN 7,
-ISSN 8, subject 21, any 1016, date 31, local number 12, date-last-modified
-1012 (``index.xsl``), the CQL mapping for SRU (``cql2pqf.properties``),
-MARC 21 in UTF-8, MARC-8 (element set ``marc8``) and MARCXML.
+is this package's data, ``publish/zebra_conf/``: Bib-1 use attributes title
+4, author 1003, ISBN 7, ISSN 8, subject 21, any 1016, date 31, local number
+12, date-last-modified 1012 (``index.xsl``), the CQL mapping for SRU
+(``cql2pqf.properties``), MARC 21 in UTF-8, MARC-8 (element set ``marc8``)
+and MARCXML.
 """
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ def _tag_matches(pattern: str, tags: set[str]) -> bool:
 
 @dataclass
 class PublishReport:
+    """What one publish did: records offered, retired and held back, up to which change, in how long."""
+
     updated: int = 0
     deleted: int = 0
     below_bar: int = 0

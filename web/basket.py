@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from pymarc import Record as MarcRecord
 
@@ -102,7 +103,7 @@ def _download(body: bytes, fmt: str, name: str) -> Response:
 
 
 @bp.get("/record/<cluster_id>/export.<fmt>")
-def export_record(cluster_id: str, fmt: str):
+def export_record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     cluster = _cluster(cluster_id)
     member = request.args.get("member", "")
     if fmt == "original":
@@ -123,7 +124,7 @@ def export_record(cluster_id: str, fmt: str):
 
 
 @bp.get("/record/<cluster_id>/member/<source>/<path:local_id>")
-def member_record(cluster_id: str, source: str, local_id: str):
+def member_record(cluster_id: str, source: str, local_id: str) -> ResponseReturnValue:
     """A member's own record as a tagged MARC display, for copy cataloguers (the same MARC as its download)."""
     cluster = _cluster(cluster_id)
     item = _member_item(cluster, f"{source}:{local_id}")
@@ -144,7 +145,7 @@ def basket_ids() -> list[str]:
 
 
 @bp.post("/basket/add")
-def add():
+def add() -> ResponseReturnValue:
     ids = basket_ids()
     cluster_id = request.form.get("id", "")
     if services().clusters.resolve(cluster_id) and cluster_id not in ids:
@@ -157,13 +158,13 @@ def add():
 
 
 @bp.post("/basket/remove")
-def remove():
+def remove() -> ResponseReturnValue:
     session["basket"] = [i for i in basket_ids() if i != request.form.get("id")]
     return redirect(safe_next(request.form.get("next")) or url_for("basket.show"), 303)
 
 
 @bp.post("/basket/clear")
-def clear():
+def clear() -> ResponseReturnValue:
     session.pop("basket", None)
     return redirect(url_for("basket.show"), 303)
 
@@ -180,12 +181,12 @@ def _basket_clusters() -> list[Cluster]:
 
 
 @bp.get("/basket")
-def show():
+def show() -> ResponseReturnValue:
     return render_template("basket.html", clusters=_basket_clusters(), formats=FORMATS, limit=BASKET_MAX)
 
 
 @bp.get("/basket/export.<fmt>")
-def export_basket(fmt: str):
+def export_basket(fmt: str) -> ResponseReturnValue:
     if fmt not in FORMATS:
         abort(404)
     clusters = _basket_clusters()
@@ -201,5 +202,5 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
 
     @app.context_processor
-    def basket_context():
+    def basket_context() -> dict:
         return {"basket": basket_ids()}

@@ -32,7 +32,7 @@ ARGS = {
 class OaiError(Exception):
     """A request the protocol refuses; ``code`` is the spec's error code, answered as ``<error code=…>``."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
