@@ -109,6 +109,9 @@ def test_a_gbk_cnmarc_member_is_the_same_unicode_unimarc_on_every_path(env, tmp_
 def test_record_output_reads_a_gbk_cnmarc_member_where_the_old_cli_failed(env):
     cat, _client, _shared, _base = env
     cluster = next(c for c in cat.clusters.iter_live() if c.sources == ["cn"])
+    [(source, local_id)] = cluster.members
+    with pytest.raises(UnicodeDecodeError):  # the payload is GBK, as the member sent it
+        cat.raw.get(source, local_id).record.payload.decode("utf-8")
     xml = record_output(cat, cluster.id, "marcxml").decode("utf-8")
     assert "水浒传" in xml and xml.count("<record") == 1
     [back] = from_iso(record_output(cat, cluster.id, "marc"))
