@@ -38,8 +38,9 @@ from lxml import etree
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dedupe import marcout  # noqa: E402
 from publish.feed import Published, Window  # noqa: E402
+from publish.marc import item_marc  # noqa: E402
+from publish.writers import marcxml_record  # noqa: E402
 from harvester.zoom import Connection  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
@@ -117,11 +118,8 @@ def main() -> None:
     t = time.perf_counter()
     n = 0
     for items in _pages(published, 500):
-        bases = published.raws([(i.cluster.record.source, i.cluster.record.local_id) for i in items if i.cluster])
         for item in items:
-            marc = marcout.merged_marc(item.cluster, bases.get((item.cluster.record.source,
-                                                                 item.cluster.record.local_id)))
-            etree.tostring(marcout.marcxml_record(marc))
+            etree.tostring(marcxml_record(item_marc(item)))
             n += 1
     results["render_rps"] = n / (time.perf_counter() - t)
 

@@ -7,9 +7,11 @@ into the id of the live cluster that now holds its records.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, func, select, update
+from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, false, func, or_,
+                        select, update)
 from sqlalchemy.engine import Engine
 
 from storage.db import metadata, next_value, utcnow, write_lock
@@ -128,6 +130,56 @@ class ClusterStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(clusters).where(
                 clusters.c.deleted.is_(False), clusters.c.source_count > 1)).scalar_one())
+
+    def changes_page(self, after: int, limit: int, *, sources: Collection[str] | None = None,
+                     start: datetime | None = None, end: datetime | None = None,
+                     record_formats: Collection[str] | None = None, full: bool = True,
+                     total: bool = False) -> tuple[list[tuple], int | None]:
+        """Up to ``limit`` clusters, live or retired, changed after sequence ``after``, in sequence order.
+
+        For downstream readers paging the change feed (OAI-PMH, exports,
+        Zebra).  Each row is ``(seq, id, updated_at, deleted, members,
+        cluster)``: a retired cluster keeps its last members (so a library's
+        set still lists its deletion) and has ``cluster`` None, as has every
+        row when ``full`` is False (headers need no record).  ``sources``
+        keeps clusters with a member of one of them; ``start``/``end`` (naive
+        UTC) keep ``updated_at`` in [start, end); ``record_formats`` keeps
+        clusters whose display record has one of them (retired ones always
+        pass).  ``total`` also counts every match after ``after``.
+        """
+        cond = [clusters.c.seq > after]
+        if sources is not None:
+            quoted = [s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for s in sources]
+            likes = [clusters.c.members.like(f'%["{s}", %', escape="\\") for s in quoted]
+            cond.append(or_(*likes) if likes else false())
+        if start is not None:
+            cond.append(clusters.c.updated_at >= start)
+        if end is not None:
+            cond.append(clusters.c.updated_at < end)
+        if record_formats is not None:
+            cond.append(or_(clusters.c.deleted.is_(True),
+                            *[clusters.c.data.like(f'%"record_format": "{f}"%') for f in record_formats]))
+        cols = [clusters.c.seq, clusters.c.id, clusters.c.updated_at, clusters.c.deleted, clusters.c.members]
+        if full:
+            cols += [clusters.c.data, clusters.c.match_keys, clusters.c.work_key]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(*cond).order_by(clusters.c.seq).limit(limit)).mappings().all() \
+                if limit else []
+            count = int(conn.execute(select(func.count()).select_from(clusters).where(*cond)).scalar_one()) \
+                if total else None
+        return [self._change(r, full) for r in rows], count
+
+    def change_of(self, cluster_id: str) -> tuple | None:
+        """One cluster as :meth:`changes_page` gives it (retired ones too), or None for an id never used."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).mappings().first()
+        return None if row is None else self._change(row, True)
+
+    @staticmethod
+    def _change(row, full: bool) -> tuple:
+        members = [tuple(m) for m in json.loads(row["members"])]
+        cluster = _cluster(row) if full and not row["deleted"] else None
+        return row["seq"], row["id"], row["updated_at"], bool(row["deleted"]), members, cluster
 
 
 def _cluster(row) -> Cluster:
@@ -291,6 +343,20 @@ class MemberStore:
             row = conn.execute(select(dedupe_members.c.cluster_id).where(
                 dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
         return None if row is None else row[0]
+
+    def clusters_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """:meth:`cluster_of` for a page of member records, one query per source and 500 ids."""
+        by_source: dict[str, list[str]] = {}
+        for source, local_id in keys:
+            by_source.setdefault(source, []).append(local_id)
+        out: dict[tuple[str, str], str | None] = {}
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    rows = conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.cluster_id).where(
+                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 500])))
+                    out.update(((source, local_id), cid) for local_id, cid in rows)
+        return out
 
 
 def used_ids(engine: Engine) -> set[str]:

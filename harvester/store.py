@@ -588,6 +588,41 @@ class RawStore:
                 quarantine.c.stage == stage, quarantine.c.resolved.is_(False),
             )).values(resolved=True))
 
+    def changes_page(self, after: int, limit: int, *, sources: Iterable[str] | None = None,
+                     local_ids: Iterable[str] | None = None, start: datetime | None = None,
+                     end: datetime | None = None, formats: Iterable[str] | None = None,
+                     syntaxes: Iterable[str] | None = None, payload: bool = True,
+                     total: bool = False) -> tuple[list[RawRow], int | None]:
+        """Up to ``limit`` raw records changed after sequence ``after`` that match, in sequence order.
+
+        For downstream readers paging the member records (OAI-PMH, exports),
+        so they never read this module's table themselves.  ``sources`` and
+        ``local_ids`` narrow to those members and records; ``start``/``end``
+        (naive UTC) to ``changed_at`` in [start, end); ``formats`` and
+        ``syntaxes`` to those — deletions always pass these two, they carry
+        no metadata.  Without ``payload`` the records come back with an empty
+        one (list headers need none); ``total`` also counts every match after
+        ``after`` (``limit`` 0 reads no rows).
+        """
+        c = raw_records.c
+        cond = [c.seq > after]
+        for column, values in ((c.source, sources), (c.local_id, local_ids)):
+            if values is not None:
+                cond.append(column.in_(list(values)))
+        cond += [c.changed_at >= start] if start is not None else []
+        cond += [c.changed_at < end] if end is not None else []
+        kinds = [column.in_(list(values)) for column, values in ((c.format, formats), (c.syntax, syntaxes))
+                 if values is not None]
+        if kinds:
+            cond.append(c.deleted.is_(True) | and_(*kinds))
+        cols = [col for col in raw_records.c if payload or col.name != "payload"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(*cond).order_by(c.seq).limit(limit)).mappings().all() \
+                if limit else []
+            count = int(conn.execute(select(func.count()).select_from(raw_records).where(*cond)).scalar_one()) \
+                if total else None
+        return [_raw_row(r if payload else {**r, "payload": b""}) for r in rows], count
+
 
 def _quarantine(conn, items: list[QuarantinedItem], run_id: int | None, now: datetime) -> None:
     """Quarantine items; one already there (same source, id, stage, reason and bytes) is only refreshed.

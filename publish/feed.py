@@ -13,7 +13,10 @@ Two kinds of item leave the catalogue (over OAI-PMH, in file exports):
 
 Both are read in change order (their stores' sequence numbers), so a reader
 resumes from the last sequence it saw — the position an OAI-PMH resumption
-token or a resumable export carries.
+token or a resumable export carries.  They are read through the stores'
+public methods (:class:`dedupe.store.ClusterStore`,
+:class:`dedupe.store.MemberStore`, :class:`harvester.store.RawStore`), never
+their tables; the MARC an item leaves as is :func:`publish.marc.item_marc`'s.
 
 Sets (``setSpec`` syntax, so OAI-PMH can use them as they are):
 ``merged``, ``library:<id>``, ``region:<name>``, ``group:<id>`` select merged
@@ -22,25 +25,28 @@ records (those held by the library / a library of the region or group);
 """
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from consortium.config import SourcesFile
-from harvester.raw import RawRecord
-from harvester.store import raw_records
-
 from dedupe.model import Cluster
-from dedupe.store import _cluster, clusters, dedupe_members
+from dedupe.store import CLUSTER_SEQ, ClusterStore, MemberStore
+from harvester.raw import RawRecord
+from harvester.store import RAW_SEQ, RawRow, RawStore
+from normaliser.store import RecordStore
+from storage.db import get_value
+
+from .marcout import UNIMARC_FORMATS
 
 MERGED = "merged"
 MEMBER = "member"
-UNIMARC_FORMATS = ("unimarc", "cnmarc")
+#: Member formats offered as MARC 21 (a source's ``format`` is one of consortium.config.FORMATS).
+_MARC21_MEMBER_FORMATS = ("marc21", "oai_dc", "auto")
+_MARC_SYNTAXES = ("iso2709", "marcxml")
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class Item:
     cluster_id: str = ""                 # merged items
     members: list[tuple[str, str]] = field(default_factory=list)
     cluster: Cluster | None = None       # merged, live
+    base: RawRecord | None = None        # merged, live: the display record's member record (None if gone)
     source: str = ""                     # member items
     local_id: str = ""
     raw: RawRecord | None = None         # member, live
@@ -137,149 +144,108 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
-def _like_literal(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _merged_where(w: Window) -> list:
-    cond = []
-    if w.sources is not None:
-        cond.append(or_(*[clusters.c.members.like(f'%["{_like_literal(s)}", %', escape="\\")
-                          for s in w.sources]) if w.sources else False)
-    if w.start is not None:
-        cond.append(clusters.c.updated_at >= _naive(w.start))
-    if w.end is not None:
-        cond.append(clusters.c.updated_at < _naive(w.end))
-    if w.marc == "unimarc":
-        cond.append(or_(clusters.c.deleted.is_(True),
-                        *[clusters.c.data.like(f'%"record_format": "{f}"%') for f in UNIMARC_FORMATS]))
-    return cond
-
-
-def _member_where(w: Window) -> list:
-    cond = []
-    if w.sources is not None:
-        cond.append(raw_records.c.source.in_(w.sources))
-    if w.start is not None:
-        cond.append(raw_records.c.changed_at >= _naive(w.start))
-    if w.end is not None:
-        cond.append(raw_records.c.changed_at < _naive(w.end))
-    if w.marc == "unimarc":
-        cond.append(or_(raw_records.c.deleted.is_(True), raw_records.c.format.in_(UNIMARC_FORMATS)))
+def _filters(w: Window) -> dict:
+    """The window as the stores' ``changes_page`` arguments."""
+    out: dict = {"sources": w.sources, "start": _naive(w.start) if w.start else None,
+                 "end": _naive(w.end) if w.end else None}
+    if w.kind == MERGED:
+        out["record_formats"] = UNIMARC_FORMATS if w.marc == "unimarc" else None
+    elif w.marc == "unimarc":
+        out["formats"] = UNIMARC_FORMATS
     elif w.marc == "marc21":
-        cond.append(or_(raw_records.c.deleted.is_(True),
-                        and_(raw_records.c.format.not_in(UNIMARC_FORMATS),
-                             raw_records.c.syntax.in_(("iso2709", "marcxml")))))
-    return cond
+        out.update(formats=_MARC21_MEMBER_FORMATS, syntaxes=_MARC_SYNTAXES)
+    return out
 
 
 class Published:
     """Reads published items from the cluster and raw stores, in change order."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.clusters = ClusterStore(engine)
+        self.members = MemberStore(engine)
+        self.raw = RawStore(engine)
+        self.records = RecordStore(engine)  # the models item_marc rebuilds unreadable member records from
+
+    def _changes(self, w: Window, after: int, limit: int, full: bool = False, total: bool = False) -> tuple:
+        if w.kind == MERGED:
+            return self.clusters.changes_page(after, limit, **_filters(w), full=full, total=total)
+        return self.raw.changes_page(after, limit, **_filters(w), payload=full, total=total)
 
     def count(self, w: Window) -> int:
-        table, cond = (clusters, _merged_where(w)) if w.kind == MERGED else (raw_records, _member_where(w))
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table).where(*cond)).scalar_one())
+        return self._changes(w, 0, 0, total=True)[1]
 
     def count_upto(self, w: Window, seq: int) -> int:
         """Items of the window at or before ``seq`` (an export's or a list's cursor)."""
-        table = clusters if w.kind == MERGED else raw_records
-        cond = (_merged_where(w) if w.kind == MERGED else _member_where(w)) + [table.c.seq <= seq]
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table).where(*cond)).scalar_one())
+        return self.count(w) - self._changes(w, seq, 0, total=True)[1]
 
     def page(self, w: Window, after: int, limit: int, full: bool = True) -> list[Item]:
         """Up to ``limit`` items with sequence > ``after``; ``full`` loads the records too."""
+        rows, _ = self._changes(w, after, limit, full=full)
         if w.kind == MERGED:
-            cols = [clusters.c.seq, clusters.c.id, clusters.c.updated_at, clusters.c.deleted, clusters.c.members]
+            items = [_merged(*row) for row in rows]
             if full:
-                cols += [clusters.c.data, clusters.c.match_keys, clusters.c.work_key]
-            query = select(*cols).where(clusters.c.seq > after, *_merged_where(w)).order_by(clusters.c.seq)
-        else:
-            cols = [raw_records.c.seq, raw_records.c.source, raw_records.c.local_id, raw_records.c.changed_at,
-                    raw_records.c.deleted, raw_records.c.format, raw_records.c.syntax, raw_records.c.datestamp]
-            if full:
-                cols += [raw_records.c.payload, dedupe_members.c.cluster_id]
-            query = select(*cols).where(raw_records.c.seq > after, *_member_where(w)).order_by(raw_records.c.seq)
-            if full:
-                query = query.select_from(raw_records.outerjoin(dedupe_members, and_(
-                    dedupe_members.c.source == raw_records.c.source,
-                    dedupe_members.c.local_id == raw_records.c.local_id)))
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.limit(limit)).mappings().all()
-        return [self._merged(r, full) if w.kind == MERGED else self._member(r, full) for r in rows]
-
-    def iterate(self, w: Window, after: int = 0, batch: int = 500, full: bool = True) -> Iterator[Item]:
-        """Every item of the window after ``after``, page by page."""
-        while True:
-            items = self.page(w, after, batch, full)
-            yield from items
-            if len(items) < batch:
-                return
-            after = items[-1].seq
+                self._add_bases(items)
+            return items
+        items = [_member(row, full) for row in rows]
+        if full:
+            found = self.members.clusters_of([(i.source, i.local_id) for i in items])
+            for item in items:
+                item.cluster_of = found.get((item.source, item.local_id))
+        return items
 
     def merged_item(self, cluster_id: str) -> Item | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).mappings().first()
-        return None if row is None else self._merged(row, True)
+        row = self.clusters.change_of(cluster_id)
+        if row is None:
+            return None
+        item = _merged(*row)
+        self._add_bases([item])
+        return item
 
     def member_item(self, source: str, local_id: str) -> Item | None:
-        query = (select(raw_records, dedupe_members.c.cluster_id)
-                 .select_from(raw_records.outerjoin(dedupe_members, and_(
-                     dedupe_members.c.source == raw_records.c.source,
-                     dedupe_members.c.local_id == raw_records.c.local_id)))
-                 .where(raw_records.c.source == source, raw_records.c.local_id == local_id))
-        with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else self._member(row, True)
+        row = self.raw.get(source, local_id)
+        if row is None:
+            return None
+        item = _member(row, True)
+        item.cluster_of = self.members.cluster_of(source, local_id)
+        return item
 
-    def raws(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RawRecord]:
-        """Live raw records for ``(source, local_id)`` keys (a page's base records, in one go per source)."""
+    def _add_bases(self, items: list[Item]) -> None:
+        """Each live merged item's base: the raw record its display record came from (a page's in one go per source)."""
         by_source: dict[str, list[str]] = {}
-        for s, l in keys:
-            by_source.setdefault(s, []).append(l)
-        out: dict[tuple[str, str], RawRecord] = {}
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(raw_records).where(
-                        raw_records.c.source == source, raw_records.c.deleted.is_(False),
-                        raw_records.c.local_id.in_(ids[i:i + 500]))).mappings()
-                    for r in rows:
-                        out[(source, r["local_id"])] = _raw(r)
-        return out
+        for item in items:
+            if item.cluster is not None:
+                by_source.setdefault(item.cluster.record.source, []).append(item.cluster.record.local_id)
+        found: dict[tuple[str, str], RawRecord] = {}
+        for source, ids in by_source.items():
+            for i in range(0, len(ids), 500):
+                rows, _ = self.raw.changes_page(0, len(ids[i:i + 500]), sources=(source,), local_ids=ids[i:i + 500])
+                found.update(((source, r.record.local_id), r.record) for r in rows if not r.record.deleted)
+        for item in items:
+            if item.cluster is not None:
+                item.base = found.get((item.cluster.record.source, item.cluster.record.local_id))
 
     def earliest(self) -> datetime | None:
-        with self.engine.connect() as conn:
-            a = conn.execute(select(func.min(clusters.c.updated_at))).scalar()
-            b = conn.execute(select(func.min(raw_records.c.changed_at))).scalar()
-        found = [v for v in (a, b) if v is not None]
+        """The oldest datestamp of any item (each store's first change is its oldest)."""
+        clusters, _ = self.clusters.changes_page(0, 1, full=False)
+        raws, _ = self.raw.changes_page(0, 1, payload=False)
+        found = [v for v in [c[2] for c in clusters] + [r.changed_at for r in raws] if v is not None]
         return min(_naive(v) for v in found) if found else None
 
     def last_seq(self, kind: str) -> int:
-        table = clusters if kind == MERGED else raw_records
+        """The last change sequence of the kind's store (its named counter)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(table.c.seq))).scalar() or 0)
-
-    @staticmethod
-    def _merged(row, full: bool) -> Item:
-        members = [tuple(m) for m in json.loads(row["members"])]
-        cluster = _cluster(row) if full and not row["deleted"] else None
-        return Item(kind=MERGED, seq=row["seq"], datestamp=_naive(row["updated_at"]), deleted=bool(row["deleted"]),
-                    cluster_id=row["id"], members=members, cluster=cluster)
-
-    @staticmethod
-    def _member(row, full: bool) -> Item:
-        raw = _raw(row) if full and not row["deleted"] else None
-        return Item(kind=MEMBER, seq=row["seq"], datestamp=_naive(row["changed_at"]), deleted=bool(row["deleted"]),
-                    source=row["source"], local_id=row["local_id"], raw=raw,
-                    cluster_of=row.get("cluster_id") if full else None, members=[(row["source"], row["local_id"])])
+            return get_value(conn, CLUSTER_SEQ if kind == MERGED else RAW_SEQ)
 
 
-def _raw(row) -> RawRecord:
-    return RawRecord(source=row["source"], local_id=row["local_id"], payload=row["payload"], syntax=row["syntax"],
-                     format=row["format"], datestamp=row["datestamp"], deleted=bool(row["deleted"]))
+def _merged(seq: int, cluster_id: str, updated_at: datetime, deleted: bool, members: list,
+            cluster: Cluster | None) -> Item:
+    return Item(kind=MERGED, seq=seq, datestamp=_naive(updated_at), deleted=deleted, cluster_id=cluster_id,
+                members=members, cluster=cluster)
 
+
+def _member(row: RawRow, full: bool) -> Item:
+    raw = row.record
+    return Item(kind=MEMBER, seq=row.seq, datestamp=_naive(row.changed_at), deleted=raw.deleted, source=raw.source,
+                local_id=raw.local_id, raw=raw if full and not raw.deleted else None,
+                members=[(raw.source, raw.local_id)])

@@ -18,43 +18,32 @@ to two questions, answered here once:
   reconcile, ISBNs found in any member are added, and the members' holdings
   fields are replaced by one 852 per holding of every member.
 
-Writers: :func:`to_iso2709` (UTF-8, leader/09 ``a`` for MARC 21),
-:func:`to_marcxml` / :func:`marcxml_record`, :func:`to_marc_json`
-(MARC-in-JSON), and :func:`to_dc` (simple Dublin Core from the model).
+Which of these an item leaves as is decided once, in :mod:`publish.marc`;
+the bytes are written by :mod:`publish.writers`.  :func:`to_dc` gives simple
+Dublin Core from the model (OAI-PMH ``oai_dc``).
 """
 from __future__ import annotations
 
-import copy
-import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-from lxml import etree
 from pymarc import Field, Indicators, Subfield
 from pymarc import Record as MarcRecord
 from pymarc.leader import Leader
 
+from dedupe.model import Cluster
+from harvester.raw import RawRecord
 from normaliser import iso2709, marcxml, unimarc
 from normaliser.detect import unimarc_evidence
 from normaliser.errors import RecordError
 from normaliser.identifiers import isbn13
 from normaliser.marc21 import group_fields
-from normaliser.model import Record
+from normaliser.model import Contributor, Holding, Record
 
-if TYPE_CHECKING:
-    from harvester.raw import RawRecord
-
-    from dedupe.model import Cluster
-
-__all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_iso2709", "to_marcxml",
-           "marcxml_record", "to_marc_json", "to_dc", "MARC_NS"]
-
-MARC_NS = "http://www.loc.gov/MARC21/slim"
+__all__ = ["member_marc", "member_family", "merged_marc", "record_to_marc21", "to_dc", "UNIMARC_FORMATS"]
 
 #: Fields that carry one member's copies or local data; a merged record replaces them with 852s.
 _LOCAL_TAGS = frozenset({"001", "003", "005", "852", "863", "864", "865", "866", "867", "868",
                          "876", "877", "878", "AVA", "AVE", "AVD", "HOL", "ITM", "H52"})
-_UNIMARC_FAMILY = ("unimarc", "cnmarc")
+#: Source formats of the UNIMARC family (consortium.config.FORMATS).
+UNIMARC_FORMATS = ("unimarc", "cnmarc")
 
 #: Model format → leader/06 type of record and leader/07 bibliographic level.
 _LEADER_TYPE = {
@@ -65,12 +54,12 @@ _LEADER_TYPE = {
 _FORM_OF_ITEM = {"ebook": "o", "eserial": "o", "microform": "b"}
 
 
-def member_family(raw: "RawRecord") -> str:
+def member_family(raw: RawRecord) -> str:
     """``"marc21"``, ``"unimarc"`` or ``"dc"``: which family a member's raw record belongs to."""
     if raw.syntax == "xml" and (raw.format or "").lower() not in ("marc21", "unimarc", "cnmarc", "auto"):
         return "dc"
     fmt = (raw.format or "auto").lower()
-    if fmt in _UNIMARC_FAMILY:
+    if fmt in UNIMARC_FORMATS:
         return "unimarc"
     if fmt == "marc21":
         return "marc21"
@@ -83,7 +72,7 @@ def member_family(raw: "RawRecord") -> str:
     return "unimarc" if evidence else "marc21"
 
 
-def member_marc(raw: "RawRecord") -> MarcRecord:
+def member_marc(raw: RawRecord) -> MarcRecord:
     """A member's own record as a pymarc Record with repaired, decoded (Unicode) text.
 
     Raises :class:`normaliser.errors.RecordError` for records that are not
@@ -119,7 +108,7 @@ def _declare_unimarc_utf8(record: MarcRecord) -> None:
                 return
 
 
-def merged_marc(cluster: "Cluster", base_raw: "RawRecord | None" = None, organisation: str = "") -> MarcRecord:
+def merged_marc(cluster: Cluster, base_raw: RawRecord | None = None, organisation: str = "") -> MarcRecord:
     """MARC 21 for a cluster: the base member's MARC 21 fields when there are some, else the model's.
 
     ``base_raw`` is the raw record of the display record's member
@@ -153,7 +142,7 @@ def merged_marc(cluster: "Cluster", base_raw: "RawRecord | None" = None, organis
     return marc
 
 
-def _holding_852(holding) -> Field:
+def _holding_852(holding: Holding) -> Field:
     subfields = [Subfield("a", holding.source)]
     for code, value in (("b", holding.library), ("c", holding.location), ("h", holding.call_number),
                         ("p", holding.barcode), ("3", holding.volume), ("z", holding.note or holding.status)):
@@ -176,39 +165,54 @@ def record_to_marc21(record: Record) -> MarcRecord:
     kind = _LEADER_TYPE.get(record.format, "am")
     marc = MarcRecord(force_utf8=True)
     marc.leader = Leader(f"00000n{kind} a2200000 i 4500")
+    marc.add_field(Field("008", data=_field_008(record)))
+    for tag, ind, subs in _model_fields(record):
+        marc.add_ordered_field(Field(tag, Indicators(ind[0], ind[1]), [Subfield(c, v) for c, v in subs if v]))
+    return marc
+
+
+def _field_008(record: Record) -> str:
+    """Fixed-length data: date type and year (07-10), form of item (23), language (35-37)."""
     lang = (record.languages[0] if record.languages else "und")[:3].ljust(3)
     year = f"{record.year:04d}" if record.year else "uuuu"
     f008 = list(f"000000{'s' if record.year else 'n'}{year}    xx " + " " * 17 + f"{lang} d")
     if record.format in _FORM_OF_ITEM:
         f008[23] = _FORM_OF_ITEM[record.format]
-    marc.add_field(Field("008", data="".join(f008)[:40]))
-    data = []
-    for isbn in record.isbns:
-        data.append(("020", "  ", [("a", isbn)]))
-    for issn in record.issns:
-        data.append(("022", "  ", [("a", issn)]))
-    for number in record.oclc_numbers:
-        data.append(("035", "  ", [("a", f"(OCoLC){number}")]))
-    for lccn in record.lccns:
-        data.append(("010", "  ", [("a", lccn)]))
+    return "".join(f008)[:40]
+
+
+_Spec = tuple[str, str, list[tuple[str, str]]]
+
+
+def _model_fields(record: Record) -> list[_Spec]:
+    """``(tag, indicators, subfields)`` for every variable field the model fills, in MARC 21 order."""
+    data: list[_Spec] = [("020", "  ", [("a", isbn)]) for isbn in record.isbns]
+    data += [("022", "  ", [("a", issn)]) for issn in record.issns]
+    data += [("035", "  ", [("a", f"(OCoLC){number}")]) for number in record.oclc_numbers]
+    data += [("010", "  ", [("a", lccn)]) for lccn in record.lccns]
     for c in record.classifications:
         tag = {"lcc": "050", "ddc": "082"}.get(c.scheme)
         data.append((tag, " 4", [("a", c.value)]) if tag else ("084", "  ", [("a", c.value), ("2", c.scheme)]))
-    contributors = list(record.contributors)
-    primary = next((c for c in contributors if c.primary), None)
+    primary = next((c for c in record.contributors if c.primary), None)
     if primary is not None:
         tag = {"organisation": "110", "meeting": "111"}.get(primary.kind, "100")
         data.append((tag, "1 " if tag == "100" else "2 ", _name(primary)))
+    data += _description_fields(record, primary is not None)
+    for c in record.contributors:
+        if c is not primary:
+            tag = {"organisation": "710", "meeting": "711"}.get(c.kind, "700")
+            data.append((tag, "1 " if tag == "700" else "2 ", _name(c)))
+    data += [("856", "40", [("u", url)]) for url in record.urls]
+    return data
+
+
+def _description_fields(record: Record, has_primary: bool) -> list[_Spec]:
+    """Title, edition, publication, extent, series, notes, summary and subjects (245-653)."""
     title = [("a", record.title + (" :" if record.subtitle else ""))]
-    if record.subtitle:
-        title.append(("b", record.subtitle))
-    if record.part:
-        title.append(("p", record.part))
-    if record.responsibility:
-        title.append(("c", record.responsibility))
-    data.append(("245", ("1" if primary else "0") + "0", title))
-    for other in record.other_titles:
-        data.append(("246", "3 ", [("a", other)]))
+    title += [(code, value) for code, value in (("b", record.subtitle), ("p", record.part),
+                                                ("c", record.responsibility)) if value]
+    data: list[_Spec] = [("245", ("1" if has_primary else "0") + "0", title)]
+    data += [("246", "3 ", [("a", other)]) for other in record.other_titles]
     if record.edition:
         data.append(("250", "  ", [("a", record.edition)]))
     pub = [(code, value) for code, value in (("a", record.place), ("b", record.publisher),
@@ -217,77 +221,19 @@ def record_to_marc21(record: Record) -> MarcRecord:
         data.append(("264", " 1", pub))
     if record.extent:
         data.append(("300", "  ", [("a", record.extent)]))
-    for series in record.series:
-        data.append(("490", "0 ", [("a", series)]))
-    for note in record.notes:
-        data.append(("500", "  ", [("a", note)]))
+    data += [("490", "0 ", [("a", series)]) for series in record.series]
+    data += [("500", "  ", [("a", note)]) for note in record.notes]
     if record.summary:
         data.append(("520", "  ", [("a", record.summary)]))
-    for subject in record.subjects:
-        data.append(("653", "  ", [("a", subject)]))
-    for c in contributors:
-        if c is primary:
-            continue
-        tag = {"organisation": "710", "meeting": "711"}.get(c.kind, "700")
-        data.append((tag, "1 " if tag == "700" else "2 ", _name(c)))
-    for url in record.urls:
-        data.append(("856", "40", [("u", url)]))
-    for tag, ind, subs in data:
-        marc.add_ordered_field(Field(tag, Indicators(ind[0], ind[1]), [Subfield(c, v) for c, v in subs if v]))
-    return marc
+    data += [("653", "  ", [("a", subject)]) for subject in record.subjects]
+    return data
 
 
-def _name(contributor) -> list[tuple[str, str]]:
+def _name(contributor: Contributor) -> list[tuple[str, str]]:
     subs = [("a", contributor.name)]
     if contributor.role:
         subs.append(("e" if not contributor.role.isalpha() or len(contributor.role) != 3 else "4", contributor.role))
     return subs
-
-
-# ---------------------------------------------------------------- writers
-
-def to_iso2709(record: MarcRecord) -> bytes:
-    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a)."""
-    record = copy.copy(record)
-    record.force_utf8 = True
-    return record.as_marc()
-
-
-def marcxml_record(record: MarcRecord) -> etree._Element:
-    """One ``<record>`` element in the MARC 21 slim namespace (used for UNIMARC too)."""
-    el = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
-    etree.SubElement(el, f"{{{MARC_NS}}}leader").text = _xml_text(str(record.leader))
-    for f in record.fields:
-        if f.control_field:
-            etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=f.tag).text = _xml_text(f.data or "")
-            continue
-        df = etree.SubElement(el, f"{{{MARC_NS}}}datafield", tag=f.tag,
-                              ind1=f.indicator1 or " ", ind2=f.indicator2 or " ")
-        for s in f.subfields:
-            etree.SubElement(df, f"{{{MARC_NS}}}subfield", code=s.code).text = _xml_text(s.value)
-    return el
-
-
-def to_marcxml(records: Iterable[MarcRecord]) -> bytes:
-    """A MARCXML ``<collection>`` document (UTF-8, with declaration)."""
-    collection = etree.Element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS})
-    for record in records:
-        collection.append(marcxml_record(record))
-    return etree.tostring(collection, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
-def to_marc_json(record: MarcRecord) -> dict:
-    """MARC-in-JSON (the Code4Lib / pymarc ``as_dict`` shape)."""
-    return record.as_dict()
-
-
-#: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(value: str) -> str:
-    """Members' records sometimes carry characters XML 1.0 forbids; drop them (one regex: this is the OAI hot path)."""
-    return _XML_FORBIDDEN.sub("", value) if value else value
 
 
 def to_dc(record: Record) -> dict[str, list[str]]:

@@ -8,33 +8,31 @@ the quality bar as one MARCXML batch and retires the others (deleted, merged
 away, or no longer good enough) with a delete batch, then runs
 ``zebraidx update`` / ``delete`` / ``commit`` and moves the checkpoint.
 
-Records offered: :func:`publish.marcout.merged_marc` (001 the cluster id, 035
-per member, 852 per holding) with a 005 from the cluster's last change (so
-Date/time-last-modified, Bib-1 1012, can be searched).  The config lives in
-``unioncat/zebra_conf/``: Bib-1 use attributes title 4, author 1003, ISBN 7,
-ISSN 8, subject 21, any 1016, date 31, local number 12, date-last-modified
-1012 (``index.xsl``), the CQL mapping for SRU (``cql2pqf.properties``),
-MARC 21 in UTF-8, MARC-8 (element set ``marc8``) and MARCXML.
+Records offered: :func:`publish.marc.item_marc` of the merged items (001 the
+cluster id, 035 per member, 852 per holding) with a 005 from the cluster's
+last change (so Date/time-last-modified, Bib-1 1012, can be searched); the
+delete batch is the deleted items' MARC from the same function.  The config
+is this package's data, ``publish/zebra_conf/``: Bib-1 use attributes title
+4, author 1003, ISBN 7, ISSN 8, subject 21, any 1016, date 31, local number
+12, date-last-modified 1012 (``index.xsl``), the CQL mapping for SRU
+(``cql2pqf.properties``), MARC 21 in UTF-8, MARC-8 (element set ``marc8``)
+and MARCXML.
 """
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lxml import etree
 from pymarc import Field
 from pymarc import Record as MarcRecord
 
-from dedupe import marcout
-from publish.export import marcxml_element
-from dedupe.model import Cluster
-from publish.feed import Published, Window
-
 from . import zebra_server as zebra
-from unioncat.pipeline import Catalogue
+from .feed import Item, Published, Window
+from .marc import HasEngine, item_marc
+from .writers import COLLECTION_HEAD, COLLECTION_TAIL, marcxml_bytes
 
 CONF_DIR = Path(__file__).resolve().parent / "zebra_conf"
 CHECKPOINT = "published.json"
@@ -77,6 +75,8 @@ def _tag_matches(pattern: str, tags: set[str]) -> bool:
 
 @dataclass
 class PublishReport:
+    """What one publish did: records offered, retired and held back, up to which change, in how long."""
+
     updated: int = 0
     deleted: int = 0
     below_bar: int = 0
@@ -100,99 +100,112 @@ def write_config(work: Path, host: str = "127.0.0.1", port: int = 2100) -> None:
         (work / name).write_text(text, encoding="utf-8")
 
 
-def published_marc(cluster: Cluster, base, changed) -> MarcRecord:
-    """The merged record as offered: merged MARC 21 with a 005 of the cluster's last change."""
-    marc = marcout.merged_marc(cluster, base_raw=base)
+def published_marc(item: Item) -> MarcRecord:
+    """The merged record as offered: :func:`item_marc` with a 005 of the cluster's last change."""
+    marc = item_marc(item)
     marc.remove_fields("005")
-    marc.add_ordered_field(Field("005", data=changed.strftime("%Y%m%d%H%M%S.0")))
+    marc.add_ordered_field(Field("005", data=item.datestamp.strftime("%Y%m%d%H%M%S.0")))
     return marc
 
 
-def publish(cat: Catalogue, work: Path, bar: QualityBar = QualityBar(), full: bool = False,
-            batch: int = 20_000, progress: Callable[[str], None] = lambda _m: None) -> PublishReport:
-    """Bring the Zebra database in ``work`` up to date with the catalogue's merged records."""
-    started = time.perf_counter()
-    work = Path(work)
+@dataclass
+class _Batch:
+    """Records waiting for the next ``zebraidx`` run, and the checkpoint they bring Zebra up to."""
+
+    work: Path
+    bar: QualityBar
+    last: int
+    updates: list[bytes] = field(default_factory=list)
+    deletes: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.updates) + len(self.deletes)
+
+    def flush(self) -> None:
+        """Update, delete, commit; then move the checkpoint (a crash before it replays the batch)."""
+        if self.updates:
+            path = self.work / "batches" / "update.xml"
+            path.write_bytes(COLLECTION_HEAD + b"".join(self.updates) + COLLECTION_TAIL)
+            zebra.zebraidx(self.work, "update", str(path))
+        if self.deletes:
+            path = self.work / "batches" / "delete.xml"
+            path.write_bytes(COLLECTION_HEAD + b"".join(dict.fromkeys(self.deletes)) + COLLECTION_TAIL)
+            _delete(self.work, path)
+        if self:
+            zebra.zebraidx(self.work, "commit")
+        (self.work / CHECKPOINT).write_text(json.dumps({"seq": self.last, "bar": list(self.bar.require)}),
+                                            encoding="utf-8")
+        self.updates, self.deletes = [], []
+
+
+def _start(work: Path, bar: QualityBar, full: bool, progress: Callable[[str], None]) -> int | None:
+    """Write the config; the sequence to go on from, or None for a full publish (the register emptied)."""
     state_path = work / CHECKPOINT
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() and not full else {}
     if state.get("bar") not in (None, list(bar.require)):
         progress(f"quality bar changed ({', '.join(state['bar'])} → {bar.describe()}): publishing everything again")
         state = {}
-    report = PublishReport(full=not state)
     write_config(work)
-    if not state:
-        for sub in ("register", "shadow"):
-            for path in (work / sub).iterdir():
-                path.unlink()
-        zebra.zebraidx(work, "init")
-    since = int(state.get("seq", 0))
-    published = Published(cat.engine)
-    pending_update: list[bytes] = []
-    pending_delete: list[str] = []
-    last = since
+    if state:
+        return int(state.get("seq", 0))
+    for sub in ("register", "shadow"):
+        for path in (work / sub).iterdir():
+            path.unlink()
+    zebra.zebraidx(work, "init")
+    return None
 
-    def flush() -> None:
-        nonlocal pending_update, pending_delete
-        if pending_update:
-            path = work / "batches" / "update.xml"
-            path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="' + marcout.MARC_NS.encode()
-                             + b'">\n' + b"".join(pending_update) + b"</collection>\n")
-            zebra.zebraidx(work, "update", str(path))
-        if pending_delete:
-            path = work / "batches" / "delete.xml"
-            path.write_bytes(_stub_collection(pending_delete))
-            _delete(work, path)
-        if pending_update or pending_delete:
-            zebra.zebraidx(work, "commit")
-        state_path.write_text(json.dumps({"seq": last, "bar": list(bar.require)}), encoding="utf-8")
-        pending_update, pending_delete = [], []
 
-    window = Window(kind="merged")
-    for chunk in _pages(published, window, since, 500):
-        bases = published.raws([(i.cluster.record.source, i.cluster.record.local_id) for i in chunk if i.cluster])
-        for item in chunk:
-            last = item.seq
-            if item.deleted:
-                if not report.full:
-                    pending_delete.append(item.cluster_id)
-                report.deleted += 1
-                continue
-            marc = published_marc(item.cluster, bases.get((item.cluster.record.source,
-                                                           item.cluster.record.local_id)), item.datestamp)
-            if not bar.passes(marc):
-                report.below_bar += 1
-                if not report.full:
-                    pending_delete.append(item.cluster_id)  # it may have been good enough before
-                continue
-            pending_update.append(etree.tostring(marcxml_element(marc), encoding="UTF-8") + b"\n")
-            report.updated += 1
-        if len(pending_update) + len(pending_delete) >= batch:
-            flush()
+def publish(catalogue: HasEngine, work: Path, bar: QualityBar = QualityBar(), full: bool = False,
+            batch: int = 20_000, progress: Callable[[str], None] = lambda _m: None) -> PublishReport:
+    """Bring the Zebra database in ``work`` up to date with the catalogue's merged records.
+
+    ``catalogue`` is anything with the database ``engine`` (the CLI passes its ``Catalogue``).
+    """
+    started = time.perf_counter()
+    work = Path(work)
+    since = _start(work, bar, full, progress)
+    report = PublishReport(full=since is None)
+    pending = _Batch(work, bar, since or 0)
+    for item in _items(Published(catalogue.engine), since or 0):
+        _take(item, pending, report, bar)
+        if len(pending) >= batch:
+            pending.flush()
             progress(f"zebra: {report.updated} records offered, {report.deleted} deleted, "
                      f"{report.below_bar} below the quality bar")
-    flush()
-    report.last_seq = last
+    pending.flush()
+    report.last_seq = pending.last
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _pages(published: Published, window, after: int, size: int):
+def _take(item: Item, pending: _Batch, report: PublishReport, bar: QualityBar) -> None:
+    """Offer a changed cluster, or retire it when deleted or below the bar (it may have been good enough before).
+
+    A full publish starts from an empty register, so it has nothing to retire.
+    """
+    pending.last = item.seq
+    if not item.deleted:
+        marc = published_marc(item)
+        if bar.passes(marc):
+            pending.updates.append(marcxml_bytes(marc))
+            report.updated += 1
+            return
+        report.below_bar += 1
+    else:
+        report.deleted += 1
+    if not report.full:
+        pending.deletes.append(marcxml_bytes(item_marc(replace(item, deleted=True))))
+
+
+def _items(published: Published, after: int, size: int = 500) -> Iterator[Item]:
+    """Every merged item changed after ``after``, page by page."""
+    window = Window(kind="merged")
     while True:
         items = published.page(window, after, size, full=True)
-        if not items:
+        yield from items
+        if len(items) < size:
             return
-        yield items
         after = items[-1].seq
-
-
-def _stub_collection(ids: list[str]) -> bytes:
-    """Records with just their 001: all ``zebraidx delete`` needs to find them (recordId is Local-number)."""
-    root = etree.Element(f"{{{marcout.MARC_NS}}}collection", nsmap={None: marcout.MARC_NS})
-    for cid in dict.fromkeys(ids):
-        rec = etree.SubElement(root, f"{{{marcout.MARC_NS}}}record")
-        etree.SubElement(rec, f"{{{marcout.MARC_NS}}}leader").text = "00000dam a2200000 a 4500"
-        etree.SubElement(rec, f"{{{marcout.MARC_NS}}}controlfield", tag="001").text = cid
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _delete(work: Path, path: Path) -> None:

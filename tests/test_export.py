@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 import publish.export
-from publish.export import marcxml_element
+from publish.writers import marcxml_record
 from peers.provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.cli import main
 
@@ -88,5 +88,5 @@ def test_a_control_character_in_a_subfield_code_does_not_break_marcxml():
     rec.add_field(pymarc.Field("001", data="x1"))
     rec.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"),
                                [pymarc.Subfield("a", "Title"), pymarc.Subfield("\x01", "junk")]))
-    el = marcxml_element(rec)
+    el = marcxml_record(rec)
     assert b"junk" not in etree.tostring(el) and b"Title" in etree.tostring(el)

@@ -8,8 +8,8 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Subfield
 
-from publish.marcout import (member_family, member_marc, merged_marc, record_to_marc21, to_dc, to_iso2709,
-                            to_marc_json, to_marcxml)
+from publish.marcout import member_family, member_marc, merged_marc, record_to_marc21, to_dc
+from publish.writers import to_iso2709, to_marc_json, to_marcxml
 from dedupe.model import Cluster
 from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord

@@ -20,9 +20,10 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context, url_for
 from werkzeug.exceptions import HTTPException
 
+from dedupe.model import Cluster
+from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from publish.export import EXTENSIONS, FORMATS as EXPORT_FORMATS, MEDIA_TYPES, export_chunks, gzip_chunks
 from publish.feed import Published, Window, find_set
-from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 
 from . import access
 from .context import services
@@ -35,7 +36,7 @@ _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict | None = None):
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -43,7 +44,7 @@ class ApiError(Exception):
 
 
 @bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
+def _api_error(exc: ApiError) -> Response:
     response = jsonify({"error": exc.message, "status": exc.status})
     response.status_code = exc.status
     response.headers.update(exc.headers)
@@ -51,7 +52,7 @@ def _api_error(exc: ApiError):
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
+def _http_error(exc: HTTPException) -> Response:
     response = jsonify({"error": exc.description or exc.name, "status": exc.code})
     response.status_code = exc.code or 500
     return response
@@ -76,7 +77,7 @@ def _given_key() -> str | None:
 
 
 @bp.before_request
-def _admit():
+def _admit() -> None:
     if request.method == "OPTIONS":
         return None
     limiter = _limiter()
@@ -144,13 +145,13 @@ def _bool_arg(name: str) -> bool:
 # -- endpoints ---------------------------------------------------------------------
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi() -> Response:
     example = next(services().clusters.iter_live(batch=1), None)
     return jsonify(openapi_document(request.host_url.rstrip("/") + "/api/v1", example.id if example else None))
 
 
 @bp.get("/search")
-def search():
+def search() -> Response:
     text = _text_arg("q")
     fields = {name: _text_arg(name) for name in FIELDS if _text_arg(name).strip()}
     filters: dict[str, list[str]] = {}
@@ -186,7 +187,7 @@ def _hit(doc: dict) -> dict:
     }
 
 
-def _live_cluster(cluster_id: str):
+def _live_cluster(cluster_id: str) -> Cluster:
     svc = services()
     live = svc.clusters.resolve(cluster_id)
     if live is None:
@@ -213,7 +214,7 @@ def _holdings(cluster) -> list[dict]:
 
 
 @bp.get("/records/<cluster_id>")
-def record(cluster_id: str):
+def record(cluster_id: str) -> Response:
     cluster = _live_cluster(cluster_id)
     data = cluster.record.to_dict()
     data.pop("holdings", None)
@@ -224,13 +225,13 @@ def record(cluster_id: str):
 
 
 @bp.get("/records/<cluster_id>/holdings")
-def holdings(cluster_id: str):
+def holdings(cluster_id: str) -> Response:
     cluster = _live_cluster(cluster_id)
     return jsonify({"id": cluster.id, "holdings": _holdings(cluster)})
 
 
 @bp.get("/changes")
-def changes():
+def changes() -> Response:
     since_text = request.args.get("since")
     since = None
     if since_text is not None:
@@ -254,7 +255,7 @@ def changes():
 
 
 @bp.get("/libraries")
-def libraries():
+def libraries() -> Response:
     sources = services().sources
     groups = {s.id: [g.id for g in sources.groups if s.id in g.members] for s in sources.sources}
     return jsonify({"libraries": [{"id": s.id, "name": s.name, "region": s.region, "groups": groups[s.id]}
@@ -264,7 +265,7 @@ def libraries():
 
 
 @bp.get("/export")
-def export():
+def export() -> Response:
     """Stream a set (default ``merged``) as ISO 2709, MARCXML or JSON lines; API keys only."""
     if not g.api_key:
         raise ApiError(401, "exports need an API key (X-API-Key header or Authorization: Bearer)",

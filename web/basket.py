@@ -1,9 +1,10 @@
 """Exports for cataloguers and readers, one record at a time or a basket of them.
 
-* ``/record/<id>/export.<fmt>`` — the merged record (MARC 21 from
-  :mod:`publish.marcout`), or with ``?member=<source>:<local id>`` a member's own
-  record as it catalogued it (MARC 21 stays MARC 21, CNMARC stays UNIMARC,
-  decoded to UTF-8).  ``fmt``: ``mrc`` (ISO 2709), ``xml`` (MARCXML),
+* ``/record/<id>/export.<fmt>`` — the merged record, or with
+  ``?member=<source>:<local id>`` a member's own record as it catalogued it
+  (MARC 21 stays MARC 21, CNMARC stays UNIMARC, decoded to UTF-8): the MARC
+  every path out gives (:func:`publish.marc.item_marc`, which also decides
+  what an unreadable member record becomes).  ``fmt``: ``mrc`` (ISO 2709), ``xml`` (MARCXML),
   ``json`` (MARC-in-JSON), ``ris``, ``bib`` (BibTeX); ``original`` gives a
   member's payload byte for byte as harvested (a Huiwen member's GBK UNIMARC).
 * ``/record/<id>/member/<source>/<local id>`` — a member's record as a tagged
@@ -18,11 +19,16 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from pymarc import Record as MarcRecord
 
-from dedupe import marcout
 from dedupe.model import Cluster
 from normaliser.errors import RecordError
+from publish.feed import Item, Published
+from publish.marc import item_marc
+from publish.marcout import member_family
+from publish.writers import to_iso2709, to_marc_json, to_marcxml
 
 from . import citations
 from .context import services
@@ -54,29 +60,32 @@ def _permalink(cluster_id: str) -> str:
     return url_for("record.record", cluster_id=cluster_id, fmt="html", _external=True)
 
 
-def merged(cluster: Cluster):
-    """The cluster as MARC 21, built on its display record's own MARC when that member sent MARC 21."""
-    row = services().raw.get(cluster.record.source, cluster.record.local_id)
-    return marcout.merged_marc(cluster, row.record if row else None)
+def merged(cluster: Cluster) -> MarcRecord:
+    """The cluster as every path out gives it (MARC 21 on its display record's own MARC when it has some)."""
+    item = Published(services().engine).merged_item(cluster.id)
+    if item is None or item.deleted:  # withdrawn since it was resolved
+        raise RecordNotFound(cluster.id)
+    return item_marc(item)
 
 
-def _member_raw(cluster: Cluster, member: str):
+def _member_item(cluster: Cluster, member: str) -> Item:
+    """A live member record of ``cluster`` given as ``<source>:<local id>``; 404 for any other."""
     source, _sep, local_id = member.partition(":")
     if (source, local_id) not in set(cluster.members):
         abort(404)
-    row = services().raw.get(source, local_id)
-    if row is None or row.record.deleted:
+    item = Published(services().engine).member_item(source, local_id)
+    if item is None or item.deleted:
         abort(404)
-    return row.record
+    return item
 
 
 def _serialise(fmt: str, clusters: list[Cluster], marc_records: list, single: bool = True) -> bytes:
     if fmt == "mrc":
-        return b"".join(marcout.to_iso2709(r) for r in marc_records)
+        return b"".join(to_iso2709(r) for r in marc_records)
     if fmt == "xml":
-        return marcout.to_marcxml(marc_records)
+        return to_marcxml(marc_records)
     if fmt == "json":
-        items = [marcout.to_marc_json(r) for r in marc_records]
+        items = [to_marc_json(r) for r in marc_records]
         return json.dumps(items[0] if single else items, ensure_ascii=False, indent=1).encode()
     if fmt == "ris":
         return "".join(citations.to_ris(c.record, _permalink(c.id)) for c in clusters).encode()
@@ -94,11 +103,11 @@ def _download(body: bytes, fmt: str, name: str) -> Response:
 
 
 @bp.get("/record/<cluster_id>/export.<fmt>")
-def export_record(cluster_id: str, fmt: str):
+def export_record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     cluster = _cluster(cluster_id)
     member = request.args.get("member", "")
     if fmt == "original":
-        raw = _member_raw(cluster, member)
+        raw = _member_item(cluster, member).raw
         ext = "mrc" if raw.syntax == "iso2709" else "xml"
         response = Response(raw.payload, mimetype="application/marc" if ext == "mrc" else "application/xml")
         name = f"{_safe(raw.source)}-{_safe(raw.local_id)}.{ext}"
@@ -107,29 +116,26 @@ def export_record(cluster_id: str, fmt: str):
     if fmt not in FORMATS:
         abort(404)
     if member and fmt in ("mrc", "xml", "json"):
-        raw = _member_raw(cluster, member)
-        try:
-            marc = marcout.member_marc(raw)
-        except RecordError as exc:
-            abort(404, description=str(exc))
-        return _download(_serialise(fmt, [cluster], [marc]), fmt, f"{_safe(raw.source)}-{_safe(raw.local_id)}")
+        item = _member_item(cluster, member)
+        marc = item_marc(item, Published(services().engine).records)
+        return _download(_serialise(fmt, [cluster], [marc]), fmt, f"{_safe(item.source)}-{_safe(item.local_id)}")
     marc_records = [merged(cluster)] if fmt in ("mrc", "xml", "json") else []
     return _download(_serialise(fmt, [cluster], marc_records), fmt, _safe(cluster.id))
 
 
 @bp.get("/record/<cluster_id>/member/<source>/<path:local_id>")
-def member_record(cluster_id: str, source: str, local_id: str):
-    """A member's own record as a tagged MARC display, for copy cataloguers."""
+def member_record(cluster_id: str, source: str, local_id: str) -> ResponseReturnValue:
+    """A member's own record as a tagged MARC display, for copy cataloguers (the same MARC as its download)."""
     cluster = _cluster(cluster_id)
-    raw = _member_raw(cluster, f"{source}:{local_id}")
+    item = _member_item(cluster, f"{source}:{local_id}")
+    marc = item_marc(item, Published(services().engine).records)
     try:
-        marc = marcout.member_marc(raw)
-    except RecordError as exc:
-        abort(404, description=str(exc))
+        family = member_family(item.raw)
+    except RecordError:
+        family = "marc21"  # unreadable: shown as the MARC 21 rebuilt from its model
     lib = services().source(source)
-    return render_template("member_record.html", cluster=cluster, raw=raw, marc=marc,
-                           family=marcout.member_family(raw), library=lib.name if lib else source,
-                           member=f"{source}:{local_id}")
+    return render_template("member_record.html", cluster=cluster, raw=item.raw, marc=marc, family=family,
+                           library=lib.name if lib else source, member=f"{source}:{local_id}")
 
 
 # -- the basket ---------------------------------------------------------------------------------------------------
@@ -139,7 +145,7 @@ def basket_ids() -> list[str]:
 
 
 @bp.post("/basket/add")
-def add():
+def add() -> ResponseReturnValue:
     ids = basket_ids()
     cluster_id = request.form.get("id", "")
     if services().clusters.resolve(cluster_id) and cluster_id not in ids:
@@ -152,13 +158,13 @@ def add():
 
 
 @bp.post("/basket/remove")
-def remove():
+def remove() -> ResponseReturnValue:
     session["basket"] = [i for i in basket_ids() if i != request.form.get("id")]
     return redirect(safe_next(request.form.get("next")) or url_for("basket.show"), 303)
 
 
 @bp.post("/basket/clear")
-def clear():
+def clear() -> ResponseReturnValue:
     session.pop("basket", None)
     return redirect(url_for("basket.show"), 303)
 
@@ -175,12 +181,12 @@ def _basket_clusters() -> list[Cluster]:
 
 
 @bp.get("/basket")
-def show():
+def show() -> ResponseReturnValue:
     return render_template("basket.html", clusters=_basket_clusters(), formats=FORMATS, limit=BASKET_MAX)
 
 
 @bp.get("/basket/export.<fmt>")
-def export_basket(fmt: str):
+def export_basket(fmt: str) -> ResponseReturnValue:
     if fmt not in FORMATS:
         abort(404)
     clusters = _basket_clusters()
@@ -196,5 +202,5 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
 
     @app.context_processor
-    def basket_context():
+    def basket_context() -> dict:
         return {"basket": basket_ids()}

@@ -20,27 +20,23 @@ data, so the key guards integrity, not secrecy).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
 from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
-from dedupe import marcout
-from publish.export import marcxml_element
+from harvester.raw import RawRecord
+from normaliser.errors import RecordError
 from publish.feed import MEMBER, MERGED, Item, Published, PublishedSet, Window, catalogue_sets, find_set, \
     merged_set_specs
-from normaliser.errors import RecordError
-from normaliser.model import Record
-from normaliser.store import RecordStore
+from publish.marc import Models, item_marc
+from publish.marcout import member_family, to_dc
+from publish.writers import MARC_NS, marcxml_record, xml_text
 
 from .context import services
+from .oai_request import ListArgs, OaiError, list_position, make_token, parse_date, repository_id, request_args, \
+    verb_of
 
 bp = Blueprint("oai", __name__)
 
@@ -48,7 +44,6 @@ OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
-MARC_NS = "http://www.loc.gov/MARC21/slim"
 DC_ELEMENTS = ("title", "creator", "subject", "description", "publisher", "contributor", "date", "type",
                "format", "identifier", "source", "language", "relation", "coverage", "rights")
 
@@ -59,30 +54,6 @@ FORMATS = {
     # UNIMARC / CNMARC in MARCXML syntax (the slim schema is format-agnostic).
     "unimarc": ("http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd", MARC_NS),
 }
-ARGS = {
-    "Identify": (set(), set()),
-    "ListMetadataFormats": (set(), {"identifier"}),
-    "ListSets": (set(), {"resumptionToken"}),
-    "GetRecord": ({"identifier", "metadataPrefix"}, set()),
-    "ListIdentifiers": ({"metadataPrefix"}, {"from", "until", "set", "resumptionToken"}),
-    "ListRecords": ({"metadataPrefix"}, {"from", "until", "set", "resumptionToken"}),
-}
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
-class OaiError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ListArgs:
-    prefix: str
-    set_spec: str | None
-    start: str | None  # from/until as given (second or day granularity)
-    end: str | None
 
 
 def _q(name: str, ns: str = OAI_NS) -> str:
@@ -91,7 +62,7 @@ def _q(name: str, ns: str = OAI_NS) -> str:
 
 def clean(text: object) -> str:
     """Text safe for XML 1.0 (lxml escapes markup; characters XML cannot carry are dropped)."""
-    return _INVALID_XML.sub("", str(text))
+    return xml_text(str(text))
 
 
 def stamp(value: datetime) -> str:
@@ -109,8 +80,8 @@ def oai() -> Response:
     req = etree.SubElement(root, _q("request"))
     req.text = clean(base_url())
     try:
-        verb = _verb(params)
-        args = _args(verb, params)
+        verb = verb_of(params)
+        args = request_args(verb, params)
         for key, value in args.items():
             req.set(key, clean(value))
         req.set("verb", verb)
@@ -128,42 +99,7 @@ def base_url() -> str:
     return request.base_url
 
 
-def _verb(params) -> str:
-    verbs = params.getlist("verb")
-    if len(verbs) != 1:
-        raise OaiError("badVerb", "give exactly one verb" if verbs else "the verb argument is missing")
-    if verbs[0] not in ARGS:
-        raise OaiError("badVerb", f"{verbs[0]!r} is not an OAI-PMH verb ({', '.join(ARGS)})")
-    return verbs[0]
-
-
-def _args(verb: str, params) -> dict[str, str]:
-    required, optional = ARGS[verb]
-    out = {}
-    for key in params:
-        if key == "verb":
-            continue
-        if key not in required | optional:
-            raise OaiError("badArgument", f"{verb} does not take the argument {key!r}")
-        values = params.getlist(key)
-        if len(values) != 1:
-            raise OaiError("badArgument", f"the argument {key!r} is repeated")
-        out[key] = values[0]
-    if "resumptionToken" in out:
-        if len(out) > 1:
-            raise OaiError("badArgument", "resumptionToken is an exclusive argument")
-        return out
-    missing = sorted(required - set(out))
-    if missing:
-        raise OaiError("badArgument", f"{verb} needs {', '.join(missing)}")
-    return out
-
-
 # -- identifiers and sets ----------------------------------------------------------
-
-def repository_id() -> str:
-    return current_app.config.get("OAI_REPOSITORY_ID") or "unioncat"
-
 
 def identifier(item: Item) -> str:
     if item.kind == MERGED:
@@ -197,54 +133,7 @@ def formats_of(item: Item) -> list[str]:
     return member_formats(item.raw)
 
 
-# -- resumption tokens ---------------------------------------------------------------
-
-def _token_key() -> bytes:
-    key = current_app.config.get("OAI_TOKEN_KEY") or f"unioncat-oai:{repository_id()}"
-    return key.encode("utf-8")
-
-
-def make_token(state: dict) -> str:
-    data = base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode("utf-8")).decode("ascii")
-    mac = hmac.new(_token_key(), data.encode("ascii"), hashlib.sha256).hexdigest()[:20]
-    return f"{data.rstrip('=')}.{mac}"
-
-
-def read_token(token: str) -> dict:
-    bad = OaiError("badResumptionToken", "the resumption token is not one this repository issued, or is damaged")
-    data, _, mac = token.partition(".")
-    expected = hmac.new(_token_key(), (data + "=" * (-len(data) % 4)).encode("ascii", "replace"),
-                        hashlib.sha256).hexdigest()[:20]
-    if not mac or not hmac.compare_digest(mac, expected):
-        raise bad
-    try:
-        state = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-    except ValueError:
-        raise bad from None
-    if not isinstance(state, dict) or state.get("v") != 1:
-        raise bad
-    return state
-
-
-# -- dates -------------------------------------------------------------------------------
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-
-
-def parse_date(value: str, name: str, end: bool) -> datetime:
-    """``from`` is inclusive from its first second; ``until`` inclusive to its last (day or second)."""
-    try:
-        if _DAY.match(value):
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1) if end else day
-        if _SECOND.match(value):
-            moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-            return moment + timedelta(seconds=1) if end else moment
-    except ValueError:
-        pass
-    raise OaiError("badArgument", f"{name}={value!r} is not a UTC datestamp (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
-
+# -- lists -------------------------------------------------------------------------------
 
 def windows(a: ListArgs) -> list[Window]:
     if a.prefix not in FORMATS:
@@ -322,7 +211,7 @@ def get_record(args: dict) -> etree._Element:
     if prefix not in FORMATS or prefix not in formats_of(item):
         raise OaiError("cannotDisseminateFormat", f"{args['identifier']} is not offered as {prefix!r}")
     el = etree.Element(_q("GetRecord"))
-    el.append(record_element(item, prefix, _bases([item])))
+    el.append(record_element(item, prefix, Published(services().engine).records))
     return el
 
 
@@ -335,17 +224,7 @@ def list_records(args: dict) -> etree._Element:
 
 
 def _list(verb: str, args: dict, full: bool) -> etree._Element:
-    if "resumptionToken" in args:
-        state = read_token(args["resumptionToken"])
-        try:
-            largs = ListArgs(state["m"], state["s"], state["f"], state["u"])
-            stream, after, cursor = int(state["t"]), int(state["q"]), int(state["c"])
-        except (KeyError, TypeError, ValueError):
-            raise OaiError("badResumptionToken", "the resumption token is incomplete") from None
-        resumed = True
-    else:
-        largs = ListArgs(args["metadataPrefix"], args.get("set"), args.get("from"), args.get("until"))
-        stream, after, cursor, resumed = 0, 0, 0, False
+    largs, stream, after, cursor, resumed = list_position(args)
     wins = windows(largs)
     if not 0 <= stream < len(wins):
         raise OaiError("badResumptionToken", "the resumption token points past the list")
@@ -369,12 +248,8 @@ def _list(verb: str, args: dict, full: bool) -> etree._Element:
     if not items and not resumed:
         raise OaiError("noRecordsMatch", "no records match the arguments")
     el = etree.Element(_q(verb))
-    bases = _bases(items) if full else {}
     for item in items:
-        if full:
-            el.append(record_element(item, largs.prefix, bases))
-        else:
-            el.append(header_element(item))
+        el.append(record_element(item, largs.prefix, published.records) if full else header_element(item))
     if more or resumed:
         total = sum(published.count(w) for w in wins)
         token_el = etree.SubElement(el, _q("resumptionToken"), completeListSize=str(total), cursor=str(cursor))
@@ -404,57 +279,30 @@ def header_element(item: Item) -> etree._Element:
     return header
 
 
-def _bases(items: list[Item]) -> dict:
-    """The raw record each live merged item's description came from (for marcxml and unimarc)."""
-    keys = [(i.cluster.record.source, i.cluster.record.local_id) for i in items
-            if i.kind == MERGED and i.cluster is not None]
-    return Published(services().engine).raws(keys) if keys else {}
-
-
-def record_element(item: Item, prefix: str, bases: dict) -> etree._Element:
+def record_element(item: Item, prefix: str, models: Models) -> etree._Element:
     rec = etree.Element(_q("record"))
     rec.append(header_element(item))
     if item.deleted:
         return rec
     metadata = etree.SubElement(rec, _q("metadata"))
-    metadata.append(metadata_element(item, prefix, bases))
+    metadata.append(metadata_element(item, prefix, models))
     return rec
 
 
-def metadata_element(item: Item, prefix: str, bases: dict) -> etree._Element:
+def metadata_element(item: Item, prefix: str, models: Models) -> etree._Element:
+    """Dublin Core from the model, or the MARC every path out gives (:func:`publish.marc.item_marc`)."""
     if prefix == "oai_dc":
-        record = item.cluster.record if item.kind == MERGED else _member_record(item)
-        return dc_element(marcout.to_dc(record) if record is not None else {})
-    if item.kind == MERGED:
-        base = bases.get((item.cluster.record.source, item.cluster.record.local_id))
-        marc = (marcout.merged_marc(item.cluster, base_raw=base) if prefix == "marcxml"
-                else _own_marc(base, item.cluster.record))
-    else:
-        marc = _own_marc(item.raw, None) or marcout.record_to_marc21(_member_record(item) or _empty(item))
-    el = marcxml_element(marc)
+        record = item.cluster.record if item.kind == MERGED else models.get(item.source, item.local_id)
+        return dc_element(to_dc(record) if record is not None else {})
+    el = marcxml_record(item_marc(item, models, unimarc=prefix == "unimarc"))
     el.set(_q("schemaLocation", XSI_NS), f"{MARC_NS} {FORMATS['marcxml'][0]}")
     return el
 
 
-def _member_record(item: Item):
-    return RecordStore(services().engine).get(item.source, item.local_id)
-
-
-def _own_marc(raw, fallback):
-    """A member's own MARC; a payload the readers cannot take falls back to MARC built from the model."""
+def member_formats(raw: RawRecord) -> list[str]:
+    """A member record is offered in its own MARC family (and Dublin Core); one that is not MARC, as DC only."""
     try:
-        return marcout.member_marc(raw) if raw is not None else None
-    except RecordError:
-        return marcout.record_to_marc21(fallback) if fallback is not None else None
-
-
-def _empty(item: Item) -> Record:
-    return Record(source=item.source, local_id=item.local_id)
-
-
-def member_formats(raw) -> list[str]:
-    try:
-        family = marcout.member_family(raw)
+        family = member_family(raw)
     except RecordError:
         family = "dc"
     return ["oai_dc"] + {"marc21": ["marcxml"], "unimarc": ["unimarc"]}.get(family, [])

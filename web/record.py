@@ -8,6 +8,7 @@ while the index catches up.
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from dedupe.model import Cluster
 from index.documents import holdings_of
@@ -33,7 +34,7 @@ PARALLEL_GROUPS = {
 
 @bp.get("/record/<cluster_id>", defaults={"fmt": "html"})
 @bp.get("/record/<cluster_id>.json", defaults={"fmt": "json"})
-def record(cluster_id: str, fmt: str):
+def record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     svc = services()
     live = svc.clusters.resolve(cluster_id)
     if live is None:
