@@ -54,12 +54,7 @@ def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, 
     progress_path = Path(out + ".progress") if out != "-" else None
     head, offset, deletions = True, 0, after > 0
     if resume:
-        if progress_path is None or not progress_path.exists():
-            raise ConfigProblem(f"--resume: no {out}.progress to resume from (give the --out of the interrupted run)")
-        state = json.loads(progress_path.read_text(encoding="utf-8"))
-        if (state["set"], state["format"], state["gzip"]) != (set_spec, fmt, gz):
-            raise ConfigProblem(f"--resume: {out} was started as set {state['set']}, format {state['format']}, "
-                                f"gzip {state['gzip']}; give the same options")
+        state = _resume_state(out, progress_path, (set_spec, fmt, gz))
         after, offset, head, deletions = state["seq"], state["offset"], False, state["deletions"]
         say(f"resuming {out} after change {after} at byte {offset}")
     chunks = export_chunks(published, window, fmt, after=after, deletions=deletions, head=head, batch=batch)
@@ -72,7 +67,6 @@ def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, 
         stream.seek(offset)
         stream.truncate()
     last = after
-    written = 0
     try:
         for n, (data, seq) in enumerate(chunks, start=1):
             stream.write(data)
@@ -82,8 +76,8 @@ def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, 
                 progress_path.write_text(json.dumps({"set": set_spec, "format": fmt, "gzip": gz, "seq": seq,
                                                      "offset": stream.tell(), "deletions": deletions}),
                                          encoding="utf-8")
-            written = published.count_upto(window, seq) if n % 20 == 0 else written
             if n % 20 == 0:
+                written = published.count_upto(window, seq)
                 say(f"exported {written} of {total} items (change {seq})")
     finally:
         if stream is not sys.stdout.buffer:
@@ -91,6 +85,17 @@ def export(obj: Context, set_spec: str, member: str | None, fmt: str, out: str, 
     if progress_path is not None and progress_path.exists():
         progress_path.unlink()
     say(f"export of {set_spec} done: up to change {last}; next incremental export: --after {last}")
+
+
+def _resume_state(out: str, progress_path: Path | None, options: tuple[str, str, bool]) -> dict:
+    """The ``.progress`` file of an interrupted export into ``out``, checked against (set, format, gzip)."""
+    if progress_path is None or not progress_path.exists():
+        raise ConfigProblem(f"--resume: no {out}.progress to resume from (give the --out of the interrupted run)")
+    state = json.loads(progress_path.read_text(encoding="utf-8"))
+    if (state["set"], state["format"], state["gzip"]) != options:
+        raise ConfigProblem(f"--resume: {out} was started as set {state['set']}, format {state['format']}, "
+                            f"gzip {state['gzip']}; give the same options")
+    return state
 
 
 @click.group("publish")
