@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
+import subprocess
+import sys
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -91,3 +94,25 @@ def test_the_environment_is_parsed_by_the_type_of_each_default(caplog):
         load_settings(env={"UNIONCAT_SEARCH": "solr"})
     with pytest.raises(TypeError, match="unknown setting 'colour'"):
         load_settings(env={}, colour="red")
+
+
+def test_an_installed_plugin_is_found_by_the_real_command(tmp_path):
+    """A package declaring ``[project.entry-points."unioncat.commands"]`` adds its command; a broken one is logged."""
+    (tmp_path / "unioncat_hello.py").write_text(
+        "import click\n\n@click.command()\ndef hello():\n    '''Say hello.'''\n    click.echo('hello from a plugin')\n",
+        encoding="utf-8")
+    info = tmp_path / "unioncat_hello-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: unioncat-hello\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        f"[{PLUGIN_GROUP}]\nhello = unioncat_hello:hello\nbroken = unioncat_no_such_module:command\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(unioncat.cli.__file__).parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    listing = subprocess.run([sys.executable, "-m", "unioncat", "--help"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert "hello" in listing.stdout and "Say hello." in listing.stdout
+    assert "broken (unioncat_no_such_module:command) could not be loaded" in listing.stderr
+    said = subprocess.run([sys.executable, "-m", "unioncat", "hello"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert said.returncode == 0 and said.stdout == "hello from a plugin\n"
