@@ -4,15 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from unioncat.cli import main
-from unioncat.settings import DOCUMENTED
+from unioncat.settings import SETTINGS
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_in_the_readme():
-    for name, (var, _) in DOCUMENTED.items():
-        assert f"`{var}`" in README, f"{var} ({name}) is not documented in README.md"
+    for setting in SETTINGS:
+        assert f"`{setting.env}`" in README, f"{setting.env} ({setting.name}) is not documented in README.md"
 
 
 def test_every_command_is_in_the_readme():

@@ -54,7 +54,7 @@ def test_an_interrupted_export_resumes_to_the_same_file(cat, root, tmp_path, mon
             yield chunk
 
     part = tmp_path / "part.xml.gz"
-    monkeypatch.setattr("unioncat.cli_publish.gzip_chunks", dies_after_two)
+    monkeypatch.setattr("unioncat.cli.publish.gzip_chunks", dies_after_two)
     run(root, "export", "--format", "marcxml", "--batch", "3", "-o", str(part), code=1)
     assert (tmp_path / "part.xml.gz.progress").exists()
     monkeypatch.undo()

@@ -7,6 +7,7 @@ Elasticsearch node — and must search exactly like the in-process embedded
 default on SQLite.  Then the failures a data centre meets: a worker SIGKILLed
 in the middle of a harvest, two harvests of one source at once, a member that
 is down (its job ends in the failed registry that ``unioncat status`` shows).
+Last, the in-process runner (no Redis): a mail server that is down fails no harvest.
 """
 from __future__ import annotations
 
@@ -26,12 +27,17 @@ import yaml
 from click.testing import CliRunner
 from rq.job import Job
 
-from marc_fixtures import make_record, marcxml
+from marc_fixtures import iso2709, make_record, marcxml
 from test_pipeline import consortium  # noqa: F401 - the shared fixture
 from unioncat import pipeline
 from unioncat.cli import main
+from unioncat.cli.jobs import redacted
 from demo.oai_member import OaiRecord, make_app, serve
+from harvester.ops import OpsStore
+from publish.zebra_server import free_port
+from unioncat.inprocess import InProcessRunner
 from unioncat.jobs import JobPolicy, RqRunner
+from web.actions import JobRunner
 from unioncat.present import search_json
 from unioncat.settings import load_settings
 
@@ -303,8 +309,6 @@ def test_with_redis_set_the_cli_queues_jobs_instead_of_working(scaled):
     env["UNIONCAT_REDIS"] = "redis://127.0.0.1:9/0"
     out = CliRunner().invoke(main, [*args, "status"], env=env)
     assert "jobs: Redis at redis://127.0.0.1:9/0 unreachable" in out.stdout
-    from unioncat.cli_jobs import redacted
-
     assert redacted("redis://:s3cret@cache:6379/0") == "redis://cache:6379/0"
 
 
@@ -327,3 +331,43 @@ def test_builds_requested_while_one_runs_coalesce_into_one_more(scaled):
     assert len(index_links) == 2  # the first chain, and one more for the two requests it coalesced
     assert runner.connection.get("unioncat:build:again") is None
     assert results(settings)["counts"][2] == 5
+
+
+# -- the in-process runner (no Redis): a staff-triggered harvest and a mail server that is down --------------
+
+def test_a_mail_server_down_never_fails_a_harvest_in_the_in_process_runner(tmp_path):
+    (tmp_path / "good.mrc").write_bytes(iso2709(make_record("g1", title="A good book")))
+    config = {"consortium": {"name": "Test Consortium"},
+              "sources": [{"id": "good", "name": "Good Library", "region": "Nanjing", "protocol": "file",
+                           "path": "good.mrc"},
+                          {"id": "broken", "name": "Broken Library", "region": "Nanjing", "protocol": "file",
+                           "path": "missing/broken.mrc"}]}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"UNIONCAT_SMTP_HOST": "127.0.0.1", "UNIONCAT_SMTP_PORT": str(free_port()),  # nothing listens there
+           "UNIONCAT_ALERT_TO": "ops@example.org", "UNIONCAT_ALERT_FAILURES": "1"}
+    settings = load_settings(env=env, sources_path=str(tmp_path / "sources.yaml"), data_dir=str(tmp_path / "var"))
+    cat = pipeline.Catalogue(settings)
+    runner = InProcessRunner(cat)
+    try:
+        assert isinstance(runner, JobRunner) and isinstance(RqRunner.from_url("redis://127.0.0.1:9/0"), JobRunner)
+        failed = runner.harvest("broken", requested_by="operator-1")
+        runner.wait(60)
+        assert runner.job(failed).state == "failed" and "broken.mrc" in runner.job(failed).error
+        ok = runner.harvest("good", requested_by="operator-1")
+        runner.wait(60)
+        job = runner.job(ok)
+        assert (job.state, job.error, job.result) == ("finished", None, ["ok"])
+        assert "could not mail the harvest alerts" in job.warning and "refused" in job.warning.lower()
+        assert runner.status()["failed"] == [{"id": failed, "description": "harvest broken",
+                                              "error": runner.job(failed).error,
+                                              "ended_at": runner.job(failed).ended_at.isoformat()}]
+        # the alert stays unsent, to go out once the mail server is back
+        assert [a["key"] for a in OpsStore(cat.engine).unsent_alerts()] == ["failing:broken"]
+    finally:
+        runner.close()
+        cat.close()
+    # the command line: the harvest exits 0 and says why no mail went out
+    result = CliRunner().invoke(main, ["--sources", str(tmp_path / "sources.yaml"), "--data", str(tmp_path / "var"),
+                                       "harvest", "good"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "ALERT" not in result.output

@@ -16,7 +16,7 @@ from consortium.config import Source
 from harvester.ops import OpsStore
 from harvester.probe import ProbeResult, probe_opac, probe_source
 
-from .pipeline import Catalogue
+from .catalogue import Catalogue
 
 WORKERS = 8
 

@@ -4,7 +4,8 @@ One worker thread takes the jobs in order (harvests and builds of one embedded d
 run side by side anyway; SQLite has one writer).  Jobs are remembered in memory — the newest
 ``KEEP`` — so the dashboard shows what is queued, running and failed; the harvest runs themselves
 are in the database like any other.  Implements :class:`web.actions.JobRunner`; ``unioncat.jobs``
-is the rq one, for several processes and machines.
+is the rq one, for several processes and machines.  A harvest job runs :func:`unioncat.alerts.harvest_and_alert`
+like every other harvest: a mail server that is down shows as the job's ``warning``, not as a failed job.
 """
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from web.actions import JobRunner
+
 from . import pipeline
-from .alerts import check_alerts
+from .alerts import harvest_and_alert
+from .catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 KEEP = 200
@@ -32,15 +36,16 @@ class Job:
     requested_by: str
     state: str = "queued"  # queued | started | finished | failed
     error: str | None = None
+    warning: str | None = None  # a problem beside the work, e.g. alerts that could not be mailed
     enqueued_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     ended_at: datetime | None = None
     result: object = None
 
 
-class InProcessRunner:
-    """A :class:`web.actions.JobRunner` over one :class:`unioncat.pipeline.Catalogue`."""
+class InProcessRunner(JobRunner):
+    """A :class:`web.actions.JobRunner` over one :class:`unioncat.catalogue.Catalogue`."""
 
-    def __init__(self, cat: pipeline.Catalogue):
+    def __init__(self, cat: Catalogue):
         self.cat = cat
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unioncat-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -50,18 +55,18 @@ class InProcessRunner:
     def harvest(self, source_id: str, *, full: bool = False, requested_by: str = "") -> str:
         source = self.cat.sources.source(source_id)  # KeyError for an unknown member, at once
 
-        def work():
-            reports = pipeline.harvest(self.cat, [source], full=full, progress=log.info)
-            check_alerts(self.cat)
-            failed = [r for r in reports if r.status == "failed"]
+        def work(job: Job) -> list[str]:
+            outcome = harvest_and_alert(self.cat, [source], full=full, progress=log.info)
+            job.warning = outcome.alert_problem
+            failed = [r for r in outcome.reports if r.status == "failed"]
             if failed:
                 raise RuntimeError(failed[0].error)
-            return [r.status for r in reports]
+            return [r.status for r in outcome.reports]
         return self._submit(f"{'full ' if full else ''}harvest {source_id}", requested_by, work)
 
     def build(self, *, reindex: bool = False, requested_by: str = "") -> str:
         return self._submit("rebuild index" if reindex else "build", requested_by,
-                            lambda: pipeline.build(self.cat, progress=log.info, reindex=reindex))
+                            lambda job: pipeline.build(self.cat, progress=log.info, reindex=reindex))
 
     def status(self) -> dict:
         with self._lock:
@@ -86,7 +91,7 @@ class InProcessRunner:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _submit(self, description: str, requested_by: str, work: Callable[[], object]) -> str:
+    def _submit(self, description: str, requested_by: str, work: Callable[[Job], object]) -> str:
         job = Job(id=f"local-{next(self._ids)}", description=description, requested_by=requested_by)
         with self._lock:
             self._jobs[job.id] = job
@@ -96,10 +101,10 @@ class InProcessRunner:
         log.info("job %s queued by %s: %s", job.id, requested_by or "?", description)
         return job.id
 
-    def _run(self, job: Job, work: Callable[[], object]) -> None:
+    def _run(self, job: Job, work: Callable[[Job], object]) -> None:
         job.state = "started"
         try:
-            job.result = work()
+            job.result = work(job)
             job.state = "finished"
         except Exception as exc:  # noqa: BLE001 - a failed job is shown on the dashboard, not raised
             job.state, job.error = "failed", str(exc) or type(exc).__name__

@@ -28,7 +28,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
 
 from redis import Redis
 from rq import Queue, Retry, Worker, get_current_job
@@ -36,7 +35,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from storage.db import get_value
+from web.actions import JobRunner
+
 from . import pipeline
+from .alerts import harvest_and_alert
+from .catalogue import NORMALISE_CHECKPOINT, Catalogue
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -47,16 +51,6 @@ LOCK_PREFIX = "unioncat:lock:"
 BUILD_AGAIN = "unioncat:build:again"
 BUILD_AGAIN_REINDEX = "unioncat:build:again:reindex"
 QUEUED_PREFIX = "unioncat:queued:harvest:"
-
-
-class JobRunner(Protocol):
-    """What the staff dashboard needs; ``web/actions.py`` has the in-process twin."""
-
-    def harvest(self, source_id: str, *, full: bool = False, requested_by: str = "") -> str: ...
-
-    def build(self, *, reindex: bool = False, requested_by: str = "") -> str: ...
-
-    def status(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -137,8 +131,8 @@ def configure_worker(settings: Settings, policy: JobPolicy) -> None:
     _worker_settings, _worker_policy = settings, policy
 
 
-def _open() -> pipeline.Catalogue:
-    return pipeline.Catalogue(_worker_settings or load_settings())
+def _open() -> Catalogue:
+    return Catalogue(_worker_settings or load_settings())
 
 
 def _job_runner() -> "RqRunner":
@@ -159,28 +153,20 @@ def harvest_job(source_id: str, full: bool = False, requested_by: str = "") -> d
         cat = _open()
         try:
             (source,) = pipeline.select_sources(cat, [source_id])
-            (report,) = pipeline.harvest(cat, [source], full=full, progress=log.info)
-            _alert(cat)
+            outcome = harvest_and_alert(cat, [source], full=full, progress=log.info)
         finally:
             cat.close()
     finally:
         release(conn, f"harvest:{source_id}", job.id)
+    (report,) = outcome.reports
     if report.status != "ok":
         # a failed harvest is a failed job: rq retries it after the policy's intervals
         raise RuntimeError(f"harvest of {source_id} failed: {report.error}")
     _job_runner().build(requested_by=requested_by or f"harvest {source_id}")
-    return {"source": source_id, "status": report.status, **report.counts.as_dict()}
-
-
-def _alert(cat) -> None:
-    """Mail new alerts after a harvest, as the in-process runner does; a mail server down fails no harvest."""
-    from .alerts import check_alerts
-
-    try:
-        for alert in check_alerts(cat):
-            log.warning("ALERT %s", alert["message"])
-    except OSError as exc:
-        log.error("could not mail the harvest alerts: %s", exc)
+    result = {"source": source_id, "status": report.status, **report.counts.as_dict()}
+    if outcome.alert_problem:
+        result["alert_problem"] = outcome.alert_problem
+    return result
 
 
 def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict:
@@ -214,7 +200,7 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
         if stage == "normalise":
             report = pipeline.normalise_stage(cat, progress=log.info, limit=_worker_policy.build_slice)
             with cat.engine.connect() as c:
-                left = cat.raw.count_changed_since(pipeline.get_value(c, pipeline.NORMALISE_CHECKPOINT))
+                left = cat.raw.count_changed_since(get_value(c, NORMALISE_CHECKPOINT))
             then("normalise" if left else "dedupe")
             return {"stage": stage, "normalised": report.normalised, "quarantined": report.quarantined,
                     "deleted": report.deleted, "left": left}
@@ -239,8 +225,8 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
 # -- the runner (enqueues; used by the CLI, the scheduler and the staff dashboard) -------------
 
 @dataclass
-class RqRunner:
-    """Enqueue harvests and builds on Redis and report on them."""
+class RqRunner(JobRunner):
+    """Enqueue harvests and builds on Redis and report on them (the :class:`web.actions.JobRunner` of rq)."""
 
     connection: Redis
     policy: JobPolicy = field(default_factory=JobPolicy)
@@ -361,7 +347,7 @@ def rq_runner(settings: Settings) -> RqRunner | None:
     return RqRunner.from_url(settings.redis_url) if settings.redis_url else None
 
 
-def schedule_tick(runner: RqRunner, cat: pipeline.Catalogue, now: datetime | None = None) -> list[str]:
+def schedule_tick(runner: RqRunner, cat: Catalogue, now: datetime | None = None) -> list[str]:
     """Queue a harvest for every source that is due and not already queued or running; returns job ids."""
     runner.recover_abandoned()
     ids = []
@@ -376,7 +362,7 @@ def run_scheduler(runner: RqRunner, settings: Settings, interval: float, once: b
                   progress=log.info) -> None:
     """``unioncat scheduler``: every ``interval`` seconds, queue the due harvests (the sources' ``schedule``)."""
     while True:
-        cat = pipeline.Catalogue(settings)
+        cat = Catalogue(settings)
         try:
             ids = schedule_tick(runner, cat)
         finally:

@@ -10,7 +10,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import time
 import traceback
 from collections import deque
@@ -18,86 +17,29 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
-from consortium.config import Source, SourcesFile, load_sources, parse_sources
-from storage.db import get_value, make_engine, set_value
+from consortium.config import Source
+from storage.db import get_value, set_value
 from harvester.harvest import HarvestReport, harvest_source
 from harvester.ops import OpsStore
 from harvester.raw import RawRecord
-from harvester.store import QuarantinedItem, RawStore
+from harvester.store import QuarantinedItem
 from normaliser import normalise
 from normaliser.errors import RecordError
 from normaliser.quality import quality_report
-from normaliser.store import QualityStore, RecordStore
+from normaliser.store import QualityStore
 from dedupe.build import DedupeReport, dedupe_changes
-from dedupe.explain import accepted_pair_rules
-from dedupe.store import ClusterStore, MemberStore
 from index.documents import to_document
-from index.backend import SearchBackend
-from index.embedded import EmbeddedIndex, IndexSchemaError
 
-from .schema import ensure_schema
-from .settings import Settings
+from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, NORMALISE_CHECKPOINT, Catalogue
 
 log = logging.getLogger(__name__)
-
-NORMALISE_CHECKPOINT = "normalise_from_raw_seq"
-DEDUPE_CHECKPOINT = "dedupe_from_record_seq"
-INDEX_CHECKPOINT = "index_from_cluster_seq"
 
 Progress = Callable[[str], None]
 
 
-def _quiet(_message: str) -> None:
-    pass
-
-
-class Catalogue:
-    """The opened stores and the consortium file: what every command works on."""
-
-    def __init__(self, settings: Settings, sources: SourcesFile | None = None):
-        self.settings = settings
-        self.sources = sources if sources is not None else load_sources(settings.sources_path)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.database_url)
-        ensure_schema(self.engine)  # Alembic: creates a new database, upgrades an older one
-        self.raw = RawStore(self.engine)
-        self.records = RecordStore(self.engine)
-        self.clusters = ClusterStore(self.engine)
-        self.members = MemberStore(self.engine)
-        self._index: SearchBackend | None = None
-
-    @property
-    def index(self) -> SearchBackend:
-        """The search index; one built by an older schema is dropped and rebuilt from the clusters."""
-        if self._index is None and self.settings.uses_elasticsearch:
-            from index.elastic import ElasticsearchBackend
-            self._index = ElasticsearchBackend(self.settings.search, index=self.settings.es_index,
-                                               shards=self.settings.es_shards, replicas=self.settings.es_replicas)
-        if self._index is None:
-            try:
-                self._index = EmbeddedIndex(self.settings.index_dir)
-            except IndexSchemaError as exc:
-                log.warning("%s — rebuilding the index from the stored clusters", exc)
-                shutil.rmtree(self.settings.index_dir)
-                with self.engine.begin() as conn:
-                    set_value(conn, INDEX_CHECKPOINT, 0)
-                self._index = EmbeddedIndex(self.settings.index_dir)
-        return self._index
-
-    def libraries(self) -> dict[str, tuple[str, str]]:
-        """Member id → (display name, region), for documents and pages."""
-        return {s.id: (s.name, s.region) for s in self.sources.sources}
-
-    def source_order(self) -> dict[str, int]:
-        return {s.id: i for i, s in enumerate(self.sources.sources)}
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-        self.engine.dispose()
+def quiet(_message: str) -> None:
+    """The default progress callback: say nothing."""
 
 
 # -- harvest -------------------------------------------------------------------
@@ -134,7 +76,7 @@ def due_sources(cat: Catalogue, now: datetime | None = None) -> list[Source]:
 
 
 def harvest(cat: Catalogue, sources: list[Source], full: bool = False,
-            progress: Progress = _quiet) -> list[HarvestReport]:
+            progress: Progress = quiet) -> list[HarvestReport]:
     """Harvest sources side by side (one thread each, up to the worker setting); paused members are skipped."""
     paused = OpsStore(cat.engine).paused()
     for source in (s for s in sources if s.id in paused):
@@ -198,7 +140,71 @@ def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list
     return [normalise_one(raw, holdings.get(raw.source, ())) for raw in batch]
 
 
-def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 1000,
+@dataclass
+class _Batch:
+    """Raw records changed since the checkpoint, taken together: normalised, committed, checkpointed."""
+
+    live: list[RawRecord] = field(default_factory=list)
+    gone: list[RawRecord] = field(default_factory=list)
+    last: int = 0
+    seqs: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _batches(cat: Catalogue, since: int, batch: int, limit: int | None) -> Iterator[_Batch]:
+    """The changed raw records in batches of ``batch``; stop after about ``limit`` (whole batches)."""
+    current = _Batch(last=since)
+    for row in cat.raw.changed_since(since):
+        (current.gone if row.record.deleted else current.live).append(row.record)
+        current.seqs[(row.record.source, row.record.local_id)] = row.seq
+        current.last = row.seq
+        if len(current.live) + len(current.gone) >= batch:
+            yield current
+            if limit is not None and current.last - since >= limit:
+                return
+            current = _Batch(last=current.last)
+    if current.live or current.gone:
+        yield current
+
+
+def _commit(cat: Catalogue, item: _Batch, results: list[tuple[str | None, str | None]],
+            had_quarantine: set, report: NormaliseReport, progress: Progress) -> None:
+    """Write one batch's records and quarantine, then move the checkpoint past it."""
+    pending = [(None, r.source, r.local_id, item.seqs[(r.source, r.local_id)]) for r in item.gone]
+    bad = []
+    for raw, (data, reason) in zip(item.live, results):
+        if data is None:
+            bad.append(QuarantinedItem(raw.source, raw.local_id, reason, raw.payload, stage="normalise"))
+        else:
+            pending.append((data, raw.source, raw.local_id, item.seqs[(raw.source, raw.local_id)]))
+            if (raw.source, raw.local_id) in had_quarantine:
+                cat.raw.resolve_quarantine(raw.source, raw.local_id, "normalise")
+    cat.records.put(pending)
+    cat.raw.quarantine(bad)
+    with cat.engine.begin() as conn:
+        set_value(conn, NORMALISE_CHECKPOINT, item.last)
+    report.deleted += len(item.gone)
+    report.quarantined += len(bad)
+    report.normalised += len(item.live) - len(bad)
+    progress(f"normalised {report.normalised} records ({report.quarantined} quarantined)")
+
+
+def _in_processes(batches: Iterable[_Batch], holdings: dict[str, tuple], workers: int,
+                  commit: Callable[[_Batch, list], None]) -> None:
+    """Normalise batches in worker processes, committing them in order as their results come back."""
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        in_flight: deque = deque()
+        for item in batches:
+            in_flight.append((item, pool.submit(_normalise_batch, item.live, holdings)))
+            if len(in_flight) > 2 * workers:
+                done, future = in_flight.popleft()
+                commit(done, future.result())
+        while in_flight:
+            done, future = in_flight.popleft()
+            commit(done, future.result())
+
+
+def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 1000,
                     workers: int | None = None, limit: int | None = None) -> NormaliseReport:
     """Normalise every raw record changed since the checkpoint; quarantine failures.
 
@@ -216,64 +222,22 @@ def normalise_stage(cat: Catalogue, progress: Progress = _quiet, batch: int = 10
     had_quarantine = cat.raw.quarantined_keys("normalise")
     workers = workers if workers is not None else (os.cpu_count() or 1)
 
-    def batches() -> Iterator[tuple[list[RawRecord], list[RawRecord], int, dict[tuple[str, str], int]]]:
-        live: list[RawRecord] = []
-        gone: list[RawRecord] = []
-        seqs: dict[tuple[str, str], int] = {}
-        last = since
-        for row in cat.raw.changed_since(since):
-            (gone if row.record.deleted else live).append(row.record)
-            seqs[(row.record.source, row.record.local_id)] = row.seq
-            last = row.seq
-            if len(live) + len(gone) >= batch:
-                yield live, gone, last, seqs
-                live, gone, seqs = [], [], {}
-                if limit is not None and last - since >= limit:
-                    return
-        if live or gone:
-            yield live, gone, last, seqs
+    def commit(item: _Batch, results: list[tuple[str | None, str | None]]) -> None:
+        _commit(cat, item, results, had_quarantine, report, progress)
 
-    def commit(live, gone, last, seqs, results) -> None:
-        pending = [(None, r.source, r.local_id, seqs[(r.source, r.local_id)]) for r in gone]
-        bad = []
-        for raw, (data, reason) in zip(live, results):
-            if data is None:
-                bad.append(QuarantinedItem(raw.source, raw.local_id, reason, raw.payload, stage="normalise"))
-            else:
-                pending.append((data, raw.source, raw.local_id, seqs[(raw.source, raw.local_id)]))
-                if (raw.source, raw.local_id) in had_quarantine:
-                    cat.raw.resolve_quarantine(raw.source, raw.local_id, "normalise")
-        cat.records.put(pending)
-        cat.raw.quarantine(bad)
-        with cat.engine.begin() as conn:
-            set_value(conn, NORMALISE_CHECKPOINT, last)
-        report.deleted += len(gone)
-        report.quarantined += len(bad)
-        report.normalised += len(live) - len(bad)
-        progress(f"normalised {report.normalised} records ({report.quarantined} quarantined)")
-
+    batches = _batches(cat, since, batch, limit)
     if workers <= 1 or cat.raw.count_changed_since(since) < 4 * batch:
-        for live, gone, last, seqs in batches():
-            commit(live, gone, last, seqs, _normalise_batch(live, holdings))
+        for item in batches:
+            commit(item, _normalise_batch(item.live, holdings))
     else:
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            in_flight: deque = deque()
-            for item in batches():
-                in_flight.append((item, pool.submit(_normalise_batch, item[0], holdings)))
-                if len(in_flight) > 2 * workers:
-                    (live, gone, last, seqs), future = in_flight.popleft()
-                    commit(live, gone, last, seqs, future.result())
-            while in_flight:
-                (live, gone, last, seqs), future = in_flight.popleft()
-                commit(live, gone, last, seqs, future.result())
+        _in_processes(batches, holdings, workers, commit)
     report.seconds = time.perf_counter() - started
     return report
 
 
 # -- dedupe and index ---------------------------------------------------------------
 
-def dedupe_stage(cat: Catalogue, progress: Progress = _quiet, full: bool = False) -> DedupeReport:
+def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False) -> DedupeReport:
     """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept)."""
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
@@ -292,7 +256,7 @@ class IndexReport:
     total: int = 0
 
 
-def index_stage(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False,
+def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = False,
                 batch: int = 5000) -> IndexReport:
     """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters.
 
@@ -352,7 +316,7 @@ class BuildReport:
     index: IndexReport = field(default_factory=IndexReport)
 
 
-def build(cat: Catalogue, progress: Progress = _quiet, reindex: bool = False, full: bool = False) -> BuildReport:
+def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, full: bool = False) -> BuildReport:
     """Normalise, dedupe and index whatever changed since the last build."""
     out = BuildReport()
     progress("normalising changed records")
@@ -383,7 +347,7 @@ def quality(cat: Catalogue, source: str | None = None) -> dict:
     return {name: q.as_dict() for name, q in report.items()}
 
 
-def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
+def record_quality(cat: Catalogue, progress: Progress = quiet) -> int:
     """Keep a quality report with each source's newest harvest run that changed something.
 
     Runs after the build, so the report describes the records that run
@@ -403,50 +367,3 @@ def record_quality(cat: Catalogue, progress: Progress = _quiet) -> int:
     if kept:
         progress(f"quality reports kept for {kept} source(s)")
     return kept
-
-
-
-# -- dedupe evaluation ----------------------------------------------------------------
-
-@dataclass
-class ClusteredFiles:
-    """Member keys and clusters of MARC files run through harvest → normalise → dedupe."""
-
-    members: dict[tuple[str, str], tuple[list[str], str | None]]  # (source, 001) → (match keys, cluster id)
-    refused_keys: set[str]
-    quarantined: int
-    pair_rules: dict[frozenset, str] = field(default_factory=dict)  # {a, b} → rule that accepted the pair
-
-
-def file_sources(paths: Iterable[os.PathLike | str]) -> SourcesFile:
-    """A consortium of one ``file`` member per MARC file, its id the file name without extension."""
-    entries = []
-    for p in paths:
-        path = Path(p).resolve()
-        entries.append({"id": path.stem, "name": path.stem, "region": "evaluation", "protocol": "file",
-                        "path": str(path)})
-    return parse_sources({"consortium": {"name": "dedupe evaluation"}, "sources": entries}, "<files>")
-
-
-def cluster_files(paths: Iterable[os.PathLike | str], data_dir: os.PathLike | str,
-                  progress: Progress = _quiet) -> ClusteredFiles:
-    """Harvest, normalise and dedupe MARC files in a fresh data folder; no index.
-
-    Raises ``ConfigError`` for a file name that is not a valid source id (or
-    two files with one name) and ``RuntimeError`` when a file cannot be read.
-    """
-    sources = file_sources(paths)
-    data_dir = Path(data_dir)
-    cat = Catalogue(Settings(data_dir=data_dir, sources_path=data_dir / "sources.yaml"), sources)
-    try:
-        reports = harvest(cat, list(sources.sources), full=True, progress=progress)
-        failed = [r for r in reports if r.status != "ok"]
-        if failed:
-            raise RuntimeError("; ".join(f"{r.source}: {r.error}" for r in failed))
-        normalised = normalise_stage(cat, progress)
-        deduped = dedupe_stage(cat, progress)
-        return ClusteredFiles(members=cat.members.load(), refused_keys=set(deduped.refused_keys),
-                              quarantined=sum(r.counts.quarantined for r in reports) + normalised.quarantined,
-                              pair_rules=accepted_pair_rules(cat.engine))
-    finally:
-        cat.close()

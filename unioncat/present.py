@@ -16,8 +16,9 @@ from flask import Flask
 
 from web import create_app
 from web.auth import secrets_from
+from web.dashboard import status_view
 
-from .pipeline import Catalogue
+from .catalogue import Catalogue
 
 
 def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, jobs: Any = None) -> Flask:
@@ -64,8 +65,6 @@ def record_json(cat: Catalogue, cluster_id: str) -> dict:
 
 def status_json(cat: Catalogue) -> dict:
     """The staff overview's data (the same function ``/staff/status.json`` uses), plus pipeline totals."""
-    from web.dashboard import status_view
-
     app = make_app(cat, use_open_index=True)
     with app.app_context():
         data = status_view(cat.settings.alert_failures)

@@ -26,6 +26,11 @@ from .accounts import Accounts
 
 @runtime_checkable
 class JobRunner(Protocol):
+    """The one job protocol: ``unioncat.inprocess.InProcessRunner`` and ``unioncat.jobs.RqRunner`` implement it.
+
+    It lives here, not in ``unioncat``, because ``web`` may not import the wiring; the wiring imports it.
+    """
+
     def harvest(self, source_id: str, *, full: bool = False, requested_by: str = "") -> str:
         """Queue a harvest of one member; returns the job id."""
 

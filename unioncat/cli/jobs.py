@@ -1,6 +1,6 @@
 """Commands of the scaled-out mode: ``unioncat db …``, ``unioncat worker``, ``unioncat scheduler``.
 
-Registered on the main group at the end of ``unioncat.cli``.  ``queue_instead``
+Registered on the main group by ``unioncat.cli``.  ``queue_instead``
 is what ``harvest``/``build``/``run`` call first: with ``UNIONCAT_REDIS`` set
 they queue jobs for the workers and print the job ids instead of working
 in-process (``--in-process`` forces the old way).
@@ -8,15 +8,18 @@ in-process (``--in-process`` forces the old way).
 from __future__ import annotations
 
 import tempfile
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+from redis.exceptions import RedisError
 
 from storage.db import make_engine, sqlite_url
 
-from . import schema
-from .cli import ConfigProblem, Context, say
+from .. import pipeline, schema
+from ..jobs import JobPolicy, RqRunner, run_scheduler, run_worker
+from .context import ConfigProblem, Context, chosen_sources, say
 
 
 def redacted(url: str) -> str:
@@ -25,32 +28,25 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
 
 
-def runner_for(obj: Context):
-    """The rq runner of the configured Redis (imported lazily: the embedded mode never needs rq)."""
-    from .jobs import RqRunner
-
+def runner_for(obj: Context) -> RqRunner:
+    """The rq runner of the configured Redis (a usage error when none is configured)."""
     settings = obj.settings
     if not settings.redis_url:
         raise ConfigProblem("UNIONCAT_REDIS is not set: jobs run in-process (set it to a redis:// URL)")
     return RqRunner.from_url(settings.redis_url)
 
 
-def queue_instead(obj: Context, what: str, ids=(), full: bool = False, reindex: bool = False,
+def queue_instead(obj: Context, what: str, ids: Iterable[str] = (), full: bool = False, reindex: bool = False,
                   in_process: bool = False) -> bool:
     """With Redis configured, queue ``what`` (harvest | build | run) and print the job ids; True if queued."""
     if in_process or not obj.settings.redis_url:
         return False
-    from . import pipeline
-
     runner = runner_for(obj)
     cat = obj.catalogue()
     if what == "run":
         sources = pipeline.due_sources(cat)
     else:
-        try:
-            sources = pipeline.select_sources(cat, ids) if what == "harvest" else []
-        except KeyError as exc:
-            raise click.UsageError(exc.args[0]) from None
+        sources = chosen_sources(cat, ids) if what == "harvest" else []
     for source in sources:
         click.echo(f"{runner.harvest(source.id, full=full, requested_by='cli')}\tharvest {source.id}")
     if what == "build" or (what == "run" and not sources):
@@ -119,8 +115,6 @@ def db_revision(message: str) -> None:
 @click.pass_obj
 def worker(obj: Context, burst: bool, name: str | None, heartbeat: int, retry: str, build_slice: int) -> None:
     """Run jobs from the Redis queues (harvests and builds) until stopped."""
-    from .jobs import JobPolicy, run_worker
-
     try:
         intervals = tuple(int(x) for x in retry.split(",") if x.strip())
     except ValueError:
@@ -139,8 +133,6 @@ def worker(obj: Context, burst: bool, name: str | None, heartbeat: int, retry: s
 @click.pass_obj
 def scheduler(obj: Context, interval: float, once: bool) -> None:
     """Queue a harvest of every source whose `schedule` says it is due; requeue jobs of dead workers."""
-    from .jobs import run_scheduler
-
     run_scheduler(runner_for(obj), obj.settings, interval, once=once, progress=say)
 
 
@@ -148,8 +140,6 @@ def jobs_status(obj: Context) -> dict | None:
     """The job queues for ``unioncat status`` (None in the in-process mode)."""
     if not obj.settings.redis_url:
         return None
-    from redis.exceptions import RedisError
-
     try:
         return runner_for(obj).status()
     except RedisError as exc:
@@ -157,6 +147,7 @@ def jobs_status(obj: Context) -> dict | None:
 
 
 def print_jobs(jobs: dict) -> None:
+    """The job queues as ``unioncat status`` prints them."""
     if "error" in jobs:
         click.echo(f"jobs: {jobs['error']}")
         return
