@@ -6,12 +6,10 @@ shaping the same data a second time.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from typing import Any
 
-import pymarc
 from flask import Flask
 
 from web import create_app
@@ -72,32 +70,3 @@ def status_json(cat: Catalogue) -> dict:
     data["totals"]["normalised"] = cat.records.count()
     data["totals"]["shared_clusters"] = cat.clusters.count_shared()
     return json.loads(json.dumps(data, default=str))
-
-
-def member_marc(cat: Catalogue, cluster_id: str, fmt: str) -> bytes:
-    """The member records behind a catalogue entry, as harvested, for copy cataloguing.
-
-    ``marc``: ISO 2709 (MARCXML members converted); ``marcxml``: one collection.
-    """
-    cluster = cat.clusters.get(cluster_id)
-    if cluster is None:
-        raise LookupError(cluster_id)
-    records: list[pymarc.Record] = []
-    raw_iso: list[bytes] = []
-    for source, local_id in cluster.members:
-        row = cat.raw.get(source, local_id)
-        if row is None or row.record.deleted:
-            continue
-        raw = row.record
-        if raw.syntax == "iso2709":
-            raw_iso.append(raw.payload)
-            records.append(pymarc.Record(data=raw.payload, to_unicode=True, force_utf8=True))
-        elif raw.syntax == "marcxml":
-            records.extend(r for r in pymarc.parse_xml_to_array(io.BytesIO(raw.payload)) if r is not None)
-            raw_iso.append(records[-1].as_marc())
-    if fmt == "marc":
-        return b"".join(raw_iso)
-    out = [b'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="http://www.loc.gov/MARC21/slim">\n']
-    out += [pymarc.record_to_xml(r, namespace=True) + b"\n" for r in records]
-    out.append(b"</collection>\n")
-    return b"".join(out)

@@ -13,6 +13,7 @@ import click
 
 from publish.export import FORMATS, export_chunks, gzip_chunks
 from publish.feed import Published, Window, catalogue_sets, find_set
+from publish.zebra import QualityBar, publish as run_publish, serve
 from publish.zebra_server import ZebraError
 
 from .context import ConfigProblem, Context, say
@@ -116,10 +117,6 @@ def publish() -> None:
 def publish_zebra(obj: Context, work: str | None, require: str, full: bool, serve_after: bool, host: str,
                   port: int) -> None:
     """Bring a Zebra database in step with the merged records (incremental) and optionally serve it."""
-    # TODO(lead): move to the module top at merge — on this branch publish.zebra does not import yet
-    # (it still names dedupe.marcout), and a module-level import would take the whole CLI down with it.
-    from publish.zebra import QualityBar, publish as run_publish, serve
-
     cat = obj.catalogue()
     try:
         bar = QualityBar.parse(require)

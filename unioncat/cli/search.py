@@ -11,8 +11,10 @@ import sys
 import click
 from waitress import serve as waitress_serve
 
+from publish.marc import record_output
+
 from ..inprocess import InProcessRunner
-from ..present import make_app, member_marc, record_json, search_json
+from ..present import make_app, record_json, search_json
 from .context import Context, say
 
 
@@ -54,7 +56,7 @@ def search(obj: Context, query: tuple[str, ...], as_json: bool, limit: int, page
 @click.option("--format", "fmt", type=click.Choice(["json", "marc", "marcxml"]), default="json", show_default=True)
 @click.pass_obj
 def record(obj: Context, cluster_id: str, fmt: str) -> None:
-    """Print one catalogue record (json), or its member records as harvested (marc, marcxml)."""
+    """Print one catalogue record (json), or its member records (marc, marcxml) as every MARC path gives them."""
     cat = obj.catalogue()
     live = cat.clusters.resolve(cluster_id)
     if live is None:
@@ -62,8 +64,7 @@ def record(obj: Context, cluster_id: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(record_json(cat, live), ensure_ascii=False, indent=2))
     else:
-        # TODO(lead): publish.marc — wire `record --format marc|marcxml` to publish.marc's one MARC output at merge
-        sys.stdout.buffer.write(member_marc(cat, live, fmt))
+        sys.stdout.buffer.write(record_output(cat, live, fmt))
 
 
 @click.command()
