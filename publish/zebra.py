@@ -112,7 +112,7 @@ def publish(cat: Catalogue, work: Path, bar: QualityBar = QualityBar(), full: bo
             batch: int = 20_000, progress: Callable[[str], None] = lambda _m: None) -> PublishReport:
     """Bring the Zebra database in ``work`` up to date with the catalogue's merged records."""
     started = time.perf_counter()
-    work = Path(work)
+    work = Path(work).resolve()  # zebraidx runs in work: a relative path (the default var/zebra) would not be found
     state_path = work / CHECKPOINT
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() and not full else {}
     if state.get("bar") not in (None, list(bar.require)):
@@ -206,6 +206,7 @@ def _delete(work: Path, path: Path) -> None:
 
 def serve(work: Path, host: str = "127.0.0.1", port: int = 2100) -> zebra.ZebraServer:
     """Start zebrasrv on the published database (Z39.50 and SRU on one port); the caller stops it."""
+    work = Path(work).resolve()
     if not (work / CHECKPOINT).exists():
         raise zebra.ZebraError(f"nothing published in {work} yet: run `unioncat publish zebra` first")
     port = port or zebra.free_port(host)
