@@ -1,10 +1,13 @@
 # Two commands on a fresh machine:
 #   make demo   — virtualenv, demo consortium, whole pipeline, catalogue on http://127.0.0.1:5000
+#                 (make demo PORT=5050 HOST=0.0.0.0 for another port or address)
 #   make test   — everything the tests need, then the whole suite (what CI runs)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export UNIONCAT_CACHE ?= $(CURDIR)/.cache
+HOST ?= 127.0.0.1
+PORT ?= 5000
 
 .PHONY: demo test install system-deps bench bench-zoom bench-staff bench-jobs clean
 
@@ -21,7 +24,7 @@ system-deps:
 	sh scripts/install-system-deps.sh
 
 demo: install
-	$(BIN)/unioncat demo
+	$(BIN)/unioncat demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -90,7 +90,7 @@ class Source:
     name: str
     region: str
     protocol: str
-    format: str = "marc21"
+    format: str = "auto"   # unsaid: the normaliser tells MARC 21 from UNIMARC/CNMARC per record
     url: str | None = None
     path: Path | None = None
     metadata_prefix: str = "marc21"
@@ -260,7 +260,7 @@ def _source(entry: dict, path: Path, index: int) -> Source:
     protocol = entry.get("protocol", preset.protocol if preset else None)
     if protocol not in PROTOCOLS:
         raise err("protocol", f"expected one of {', '.join(PROTOCOLS)}; got {protocol!r}")
-    fmt = str(entry.get("format", preset.format if preset else "marc21")).lower()
+    fmt = str(entry.get("format", preset.format if preset else "auto")).lower()
     fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise err("format", f"expected one of {', '.join(FORMATS)} (or marcxml, usmarc); got {entry['format']!r}")

@@ -112,7 +112,7 @@ class IlsPreset:
     name: str
     protocol: str
     metadata_prefix: str | None = None
-    format: str = "marc21"
+    format: str = "auto"
     holdings: tuple[str, ...] = ()
     oai_path: str | None = None
     opac_url: str | None = None          # may contain {base}

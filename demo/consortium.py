@@ -23,10 +23,12 @@ import pymarc
 from pymarc import Field, Subfield
 from stdnum import isbn as stdisbn
 
-from demo.cnmarc import to_cnmarc
+from publish.zebra_server import ZebraServer, start_zebra
+
+from . import ZEBRA_CONF
+from .cnmarc import to_cnmarc
 from .loc import iter_chunks, iter_language, loc_file
 
-OAI_PORT = 8081
 DEMO_DATESTAMP = datetime(2026, 1, 5, 8, 0, 0, tzinfo=timezone.utc)
 
 
@@ -46,7 +48,6 @@ MEMBERS = (
     Member("jiangnan", 35, "mrc"),
     Member("njust", 45, "zebra"),
 )
-ZEBRA_PORT = 8210
 
 
 def _bucket(i: int, member: str) -> int:
@@ -203,13 +204,15 @@ def build_demo(out_dir: Path, cache_dir: Path, records: int = 2000, chinese: int
     return counts
 
 
-def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
+def serve_oai_member(out_dir: Path, port: int = 0) -> tuple[str, Callable[[], None]]:
     """Serve the OAI member's records with the ``oaipmh`` server on loopback; returns (url, stop).
 
+    ``port=0`` picks a free port (the url says which).  The ``oaipmh`` server is the ``demo`` extra's
+    one dependency, imported here so that the rest of the demo loads without it.
     Datestamps are fixed, so restarting the demo does not make every record
     look new to an incremental harvest.
     """
-    from demo.oai_member import make_app, records_from_files, serve
+    from .oai_member import make_app, records_from_files, serve
 
     records = records_from_files([Path(out_dir) / "oai" / "seu.xml"], prefix="oai:seu.demo.edu.cn:",
                                  datestamp=DEMO_DATESTAMP, sets=["books"])
@@ -217,14 +220,12 @@ def serve_oai_member(out_dir: Path, port: int = OAI_PORT):
     return serve(app, host="127.0.0.1", port=port)
 
 
-def serve_zebra_member(out_dir: Path, port: int = ZEBRA_PORT):
+def serve_zebra_member(out_dir: Path, port: int = 0) -> ZebraServer:
     """Serve the Huiwen member's CNMARC (GBK) records with a real Zebra over Z39.50; returns the server.
 
-    Raises ``publish.zebra_server.ZebraError`` when Zebra is not installed (``make install`` installs it).
+    ``port=0`` picks a free port.  Raises ``publish.zebra_server.ZebraError`` when Zebra is not installed
+    (``make install`` installs it).
     """
-    from publish.zebra_server import start_zebra
-
-    from . import ZEBRA_CONF
-
-    return start_zebra(Path(out_dir) / "zebra", port=port, conf_dir=ZEBRA_CONF, record_type="mrc", work=Path(out_dir) / "zebra-work",
-                       source_charset="gbk", record_charset="gbk", query_encoding="gbk")
+    return start_zebra(Path(out_dir) / "zebra", port=port, conf_dir=ZEBRA_CONF, record_type="mrc",
+                       work=Path(out_dir) / "zebra-work", source_charset="gbk", record_charset="gbk",
+                       query_encoding="gbk")

@@ -12,6 +12,8 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
+
 SDIST = "pymarc-5.4.0.tar.gz"
 MEMBER = "pymarc-5.4.0/BooksAll.2016.part01.utf8"
 RECORDS = 250_000
@@ -27,19 +29,30 @@ def loc_file(cache_dir: Path, log=print) -> Path:
     sdist = cache_dir / SDIST
     if not sdist.exists():
         log(f"downloading the pymarc 5.4.0 sdist (76 MB) into {cache_dir} for the LoC sample records")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                        "pymarc==5.4.0", "-d", str(cache_dir)], check=True)
-    log(f"extracting {MEMBER}")
+        # pip draws its own progress bar for the download (on a terminal)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--progress-bar", "on", "--no-deps",
+                        "--no-binary", ":all:", "pymarc==5.4.0", "-d", str(cache_dir)], check=True)
+    _extract(sdist, MEMBER, target)
+    return target
+
+
+def _extract(sdist: Path, member: str, target: Path) -> None:
+    """Unpack one member of the sdist with a progress bar by bytes (about 250 MB: it takes a while).
+
+    Written to a ``.part`` file first, so an interrupted extraction is never taken for a whole file.
+    """
     partial = target.with_suffix(".part")
     with tarfile.open(sdist, "r:gz") as tar:
-        src = tar.extractfile(MEMBER)
-        if src is None:
-            raise RuntimeError(f"{sdist} has no {MEMBER}")
-        with src, open(partial, "wb") as out:
+        info = next((i for i in tar if i.name == member), None)  # one pass: getmember would read it all first
+        src = tar.extractfile(info) if info is not None else None
+        if info is None or src is None:
+            raise RuntimeError(f"{sdist} has no {member}")
+        with src, open(partial, "wb") as out, \
+                click.progressbar(length=info.size, label=f"extracting {member}", file=sys.stderr) as bar:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
+                bar.update(len(chunk))
     partial.replace(target)
-    return target
 
 
 def iter_chunks(path: Path, limit: int | None = None, skip: int = 0) -> Iterator[bytes]:
@@ -80,6 +93,8 @@ def language_code(chunk: bytes) -> bytes:
 
 def iter_language(path: Path, language: bytes, limit: int) -> Iterator[bytes]:
     """The first ``limit`` records in one language (e.g. ``b"chi"``: the file holds about 8,000)."""
+    if limit <= 0:
+        return
     n = 0
     for chunk in iter_chunks(path):
         if language_code(chunk) == language:

@@ -162,7 +162,7 @@ def publish(catalogue: HasEngine, work: Path, bar: QualityBar = QualityBar(), fu
     ``catalogue`` is anything with the database ``engine`` (the CLI passes its ``Catalogue``).
     """
     started = time.perf_counter()
-    work = Path(work)
+    work = Path(work).resolve()  # zebraidx runs in work: a relative path (the default var/zebra) would not be found
     since = _start(work, bar, full, progress)
     report = PublishReport(full=since is None)
     pending = _Batch(work, bar, since or 0)
@@ -219,6 +219,7 @@ def _delete(work: Path, path: Path) -> None:
 
 def serve(work: Path, host: str = "127.0.0.1", port: int = 2100) -> zebra.ZebraServer:
     """Start zebrasrv on the published database (Z39.50 and SRU on one port); the caller stops it."""
+    work = Path(work).resolve()
     if not (work / CHECKPOINT).exists():
         raise zebra.ZebraError(f"nothing published in {work} yet: run `unioncat publish zebra` first")
     port = port or zebra.free_port(host)

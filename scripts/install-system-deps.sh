@@ -11,7 +11,9 @@
 #   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
 #   maven        fetches that distribution (tests/elastic.py; it runs on Java 21+, not in Debian 12:
 #                Temurin 25 in /usr/lib/jvm or UNIONCAT_ES_JAVA_HOME)
-# Skips apt entirely when everything is already present; prints what it does.
+# Skips apt entirely when everything is already present; prints what it does.  When another apt or
+# dpkg (unattended-upgrades on a fresh machine) holds the lock, waits for it (up to APT_LOCK_TIMEOUT
+# seconds, default 600) instead of failing at once.
 set -eu
 PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium chromium-driver fonts-wqy-microhei unzip maven"
 missing=""
@@ -35,9 +37,10 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
     fi
 fi
-echo "install-system-deps: installing:$missing"
-echo "+ $SUDO apt-get update"
-$SUDO apt-get update -qq
-echo "+ $SUDO apt-get install -y --no-install-recommends$missing"
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+WAIT="-o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT:-600}"
+echo "install-system-deps: installing:$missing (waiting for the dpkg lock if another apt holds it)"
+echo "+ $SUDO apt-get $WAIT update"
+$SUDO apt-get $WAIT update -qq
+echo "+ $SUDO apt-get $WAIT install -y --no-install-recommends$missing"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get $WAIT install -y -qq --no-install-recommends $missing
 echo "install-system-deps: done"

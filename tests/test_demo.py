@@ -3,14 +3,22 @@
 `unioncat demo` builds seven members from Library of Congress records (the
 pymarc 5.4.0 sdist, fetched once and cached), serves one over OAI-PMH with
 the oaipmh package's server and one — a Huiwen library sending CNMARC in GBK —
-over Z39.50 from a real Zebra, and runs the pipeline.  Then `unioncat run` on
-the demo consortium and `unioncat search --json` for a title several demo
-libraries hold return one hit whose holdings name exactly those libraries.
+over Z39.50 from a real Zebra, on free ports written into the demo's own
+sources.yaml, and runs the pipeline.  Then `unioncat run` on the demo
+consortium and `unioncat search --json` for a title several demo libraries
+hold return one hit whose holdings name exactly those libraries.  Stopping the
+demo (SIGTERM, Ctrl-C) stops its members; a port in use or a member left over
+from an earlier demo is one clear line, not a traceback or a silent harvest.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -18,15 +26,23 @@ import pymarc
 import pytest
 from click.testing import CliRunner
 
-from unioncat.cli import main
-from demo.consortium import holders, serve_oai_member, serve_zebra_member
+from demo.cli import demo as demo_command
+from demo.consortium import holders
 from demo.loc import iter_chunks, loc_file
-from services import free_port
+from demo.members import PID_FILE, check_leftovers, running_members, write_sources
 from peers.zebra import zebra_or_skip
+from services import free_port, stop_process
+from unioncat.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = 400
 pytestmark = pytest.mark.loc
+# How a separate process runs `unioncat demo` from this tree (SIGTERM and Ctrl-C are sent to it).
+UNIONCAT = "import sys; from unioncat.cli import main; sys.exit(main(prog_name='unioncat'))"
+
+
+def test_the_demo_command_comes_through_the_entry_point():
+    assert main.commands["demo"] is demo_command
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +51,14 @@ def cache_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory, cache_dir):
-    """A copy of the repository's sources.yaml whose OAI member listens on a free port."""
+def demo_dir(tmp_path_factory) -> Path:
     zebra_or_skip()
-    root = tmp_path_factory.mktemp("demo")
-    port, zport = free_port(), free_port()
-    text = (REPO / "sources.yaml").read_text(encoding="utf-8").replace("127.0.0.1:8081", f"127.0.0.1:{port}")
-    text = text.replace("127.0.0.1:8210", f"127.0.0.1:{zport}")
-    (root / "sources.yaml").write_text(text, encoding="utf-8")
-    return root, port, zport
+    return tmp_path_factory.mktemp("demo")
 
 
-def cli(root: Path, data: str, *args: str, code: int = 0, cache: Path):
-    result = CliRunner().invoke(main, ["--sources", str(root / "sources.yaml"), "--data", str(root / data), *args],
+def cli(root: Path, data: str, *args: str, code: int = 0, cache: Path, sources: Path | None = None):
+    flags = ["--sources", str(sources)] if sources else []
+    result = CliRunner().invoke(main, [*flags, "--data", str(root / data), *args],
                                 env={"UNIONCAT_CACHE": str(cache)}, catch_exceptions=False)
     assert result.exit_code == code, result.stderr
     return result
@@ -64,33 +75,32 @@ def shared_titles(cache: Path) -> list[tuple[str, set[str]]]:
 
 
 def test_demo_then_run_then_search(demo_dir, cache_dir):
-    root, port, zport = demo_dir
+    root = demo_dir
     result = cli(root, "var-demo", "demo", "--no-serve", "--records", str(RECORDS), "--chinese", "60",
-                 "--oai-port", str(port), "--zebra-port", str(zport), cache=cache_dir)
+                 cache=cache_dir)
     assert "[seu] ok:" in result.stderr and "held by several libraries" in result.stderr
     assert "[njust] ok:" in result.stderr  # the Huiwen member, over Z39.50 from Zebra
     assert "[jiangnan] ok:" in result.stderr and "1 quarantined" in result.stderr  # the cut-short record
+    build = root / "var-demo" / "demo"
+    assert not (build / PID_FILE).exists()  # the members stopped with the demo
 
-    url, stop = serve_oai_member(root / "demo" / "build", port=port)
-    zebra = serve_zebra_member(root / "demo" / "build", port=zport)
-    try:
-        run = cli(root, "var", "run", cache=cache_dir)
-    finally:
-        stop()
-        zebra.stop()
+    with running_members(build, free_port(), free_port(), log=lambda _m: None) as members:
+        sources = write_sources(build, members)
+        run = cli(root, "var", "run", cache=cache_dir, sources=sources)
     assert "7 of 7 sources due" in run.stderr and "[njust] ok:" in run.stderr
 
     candidates = shared_titles(cache_dir)
     assert len(candidates) > 50
     for title, libraries in candidates[:5]:
-        out = json.loads(cli(root, "var", "search", "--json", f'"{title}"', cache=cache_dir).stdout)
+        out = json.loads(cli(root, "var", "search", "--json", f'"{title}"', cache=cache_dir,
+                             sources=sources).stdout)
         assert out["total"] == 1, (title, out["total"])
         (hit,) = out["hits"]
         assert {h["source"] for h in hit["holdings"]} == libraries, title
         assert hit["library_count"] == len(libraries)
         names = {h["library"] for h in hit["holdings"]}
         assert all(n.endswith("Library") for n in names)
-    status = json.loads(cli(root, "var", "status", "--json", cache=cache_dir).stdout)
+    status = json.loads(cli(root, "var", "status", "--json", cache=cache_dir, sources=sources).stdout)
     assert status["totals"]["shared_clusters"] > 0.5 * status["totals"]["clusters"]
 
 
@@ -104,8 +114,9 @@ def test_cnmarc_and_marc21_of_one_book_are_one_entry_with_huiwen_holdings(demo_d
     from unioncat.present import make_app
     from unioncat.settings import load_settings
 
-    root, _, _ = demo_dir
-    cat = Catalogue(load_settings(env={}, sources_path=root / "sources.yaml", data_dir=root / "var"))
+    root = demo_dir
+    demo_sources = root / "var-demo" / "demo" / "sources.yaml"
+    cat = Catalogue(load_settings(env={}, sources_path=demo_sources, data_dir=root / "var"))
     try:
         chosen = None
         for cluster in cat.clusters.iter_live():
@@ -123,7 +134,109 @@ def test_cnmarc_and_marc21_of_one_book_are_one_entry_with_huiwen_holdings(demo_d
         assert njust[0].call_number in page and "strSearchType=isbn" in page
         han = next(p.text for p in chosen.record.parallel if p.tag == "245").split(" / ")[0].strip(" /:;")
         for form in (opencc.OpenCC("t2s").convert(han), opencc.OpenCC("s2t").convert(han)):
-            out = json.loads(cli(root, "var", "search", "--json", form, cache=cache_dir).stdout)
+            out = json.loads(cli(root, "var", "search", "--json", form, cache=cache_dir,
+                                 sources=demo_sources).stdout)
             assert chosen.id in [h["id"] for h in out["hits"]], form
     finally:
         cat.close()
+
+
+# -- ports, leftovers and stopping ------------------------------------------------------------
+
+def test_the_catalogue_port_in_use_is_one_clear_line(tmp_path, cache_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(tmp_path, "var", "demo", "--port", str(port), code=2, cache=cache_dir)
+    assert result.stderr.strip() == f"Error: port {port} is in use: choose another with --port or make demo PORT=…"
+    assert not (tmp_path / "var" / "demo").exists()  # said before anything was built
+
+
+def test_a_member_port_in_use_is_reported_not_harvested(tmp_path, cache_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(tmp_path, "var", "demo", "--no-serve", "--oai-port", str(port), code=2, cache=cache_dir)
+    assert f"port {port} for the demo's OAI-PMH member is in use" in result.stderr and "--oai-port" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_leftover_member_from_an_earlier_demo_is_detected(tmp_path, cache_dir):
+    build = tmp_path / "var" / "demo"
+    build.mkdir(parents=True)
+    leftover = subprocess.Popen(["sleep", "60"])  # stands in for a zebrasrv whose demo was killed with SIGKILL
+    try:
+        (build / PID_FILE).write_text(json.dumps({"pids": {"demo": 999_999_999, "zebrasrv": leftover.pid},
+                                                  "ports": {"oai": 8081, "z3950": 8210}}))
+        result = cli(tmp_path, "var", "demo", "--no-serve", code=2, cache=cache_dir)
+        assert f"zebrasrv (pid {leftover.pid})" in result.stderr and f"kill {leftover.pid}" in result.stderr
+    finally:
+        stop_process(leftover)
+    check_leftovers(build)  # once it is gone, the stale pid file no longer stops a demo
+    assert not (build / PID_FILE).exists()
+
+
+def start_demo(cwd: Path, data: str, cache: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "UNIONCAT_CACHE": str(cache)}
+    return subprocess.Popen([sys.executable, "-c", UNIONCAT, "--data", data, "demo", "--records", "30",
+                             "--chinese", "0", *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(process: subprocess.Popen, text: str) -> str:
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"the demo ended before {text!r}:\n{''.join(seen)}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_demos_side_by_side_stop_their_members_on_sigterm_and_ctrl_c(tmp_path, cache_dir):
+    zebra_or_skip()
+    demos = {sig: start_demo(tmp_path, name, cache_dir, "--members-only")
+             for sig, name in ((signal.SIGTERM, "a"), (signal.SIGINT, "b"))}
+    try:
+        pids = {}
+        for sig, process in demos.items():
+            wait_for(process, "demo members are serving")
+            name = "a" if sig == signal.SIGTERM else "b"
+            info = json.loads((tmp_path / name / "demo" / PID_FILE).read_text())
+            pids[sig] = info["pids"]["zebrasrv"]
+            assert f"127.0.0.1:{info['ports']['oai']}" in (tmp_path / name / "demo" / "sources.yaml").read_text()
+        assert len({*pids.values()}) == 2
+        for sig, process in demos.items():
+            process.send_signal(sig)
+            process.communicate(timeout=30)
+            assert process.returncode == 0
+            assert not alive(pids[sig]), f"zebrasrv outlived a demo stopped by {sig.name}"
+        assert not (tmp_path / "a" / "demo" / PID_FILE).exists() and not (tmp_path / "b" / "demo" / PID_FILE).exists()
+    finally:
+        for process in demos.values():
+            stop_process(process)
+
+
+def test_sigterm_stops_a_serving_demo_and_its_members(tmp_path, cache_dir):
+    zebra_or_skip()
+    port = free_port()
+    process = start_demo(tmp_path, "var", cache_dir, "--port", str(port))
+    try:
+        wait_for(process, f"on http://127.0.0.1:{port}/")
+        zebrasrv = json.loads((tmp_path / "var" / "demo" / PID_FILE).read_text())["pids"]["zebrasrv"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        assert process.returncode == 0 and not alive(zebrasrv)
+    finally:
+        stop_process(process)

@@ -141,7 +141,7 @@ def test_full_harvest_stores_every_record_page_by_page(provider, store):
     assert seen[-1].counts.added == 10
     assert len(p.list_requests()) == 4 and "resumptionToken" in p.list_requests()[1]
     row = store.get("member", "oai:test:7")
-    assert row.record.syntax == "marcxml" and row.record.format == "marc21"
+    assert row.record.syntax == "marcxml" and row.record.format == "auto"  # no format given: auto
     assert row.record.datestamp == "2024-01-01T00:07:00Z"
     assert title_of(row.record.payload) == "Title 7"
     assert etree.QName(etree.fromstring(row.record.payload)).namespace == MARC_NS

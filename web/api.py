@@ -27,7 +27,7 @@ from publish.feed import Published, Window, find_set
 
 from . import access
 from .context import services
-from .openapi import openapi_document
+from .openapi import api_index, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
@@ -143,6 +143,12 @@ def _bool_arg(name: str) -> bool:
 
 
 # -- endpoints ---------------------------------------------------------------------
+
+@bp.get("/", strict_slashes=False)
+def index():
+    """``/api/v1`` and ``/api/v1/``: where a client starts (links to the description and every endpoint)."""
+    return jsonify(api_index(request.host_url.rstrip("/") + "/api/v1"))
+
 
 @bp.get("/openapi.json")
 def openapi() -> Response:

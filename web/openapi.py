@@ -1,9 +1,13 @@
-"""The OpenAPI 3 description of ``/api/v1`` (served at ``/api/v1/openapi.json``).
+"""The OpenAPI 3 description of ``/api/v1`` (served at ``/api/v1/openapi.json``), and the API's index.
 
 Kept beside :mod:`web.api` and checked against the running app by
-schemathesis in the tests, so the two cannot drift apart unnoticed.
+schemathesis in the tests, so the two cannot drift apart unnoticed.  The
+index (``/api/v1``) is made from the same paths, so a client that starts at
+the top finds every endpoint and the description.
 """
 from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version as package_version
 
 from publish.export import FORMATS as EXPORT_FORMATS, MEDIA_TYPES
 from index.backend import FACETS, MAX_WINDOW, SORTS
@@ -36,6 +40,23 @@ def _strings() -> dict:
     return {"type": "array", "items": {"type": "string"}}
 
 
+API_TITLE = "unioncat union catalogue API"
+API_VERSION = "1.0.0"
+
+
+def api_index(server_url: str) -> dict:
+    """What ``/api/v1`` answers: name, versions, and a link to the description and to every endpoint."""
+    try:
+        software = package_version("unioncat")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        software = "unknown"
+    paths = openapi_document(server_url)["paths"]
+    links = {"self": server_url, "openapi": f"{server_url}/openapi.json"}
+    links |= {op["operationId"]: server_url + path for path, item in paths.items() for op in item.values()
+              if op["operationId"] != "index"}
+    return {"name": API_TITLE, "version": software, "api_version": API_VERSION, "links": links}
+
+
 def openapi_document(server_url: str, example_id: str | None = None) -> dict:
     """The description; ``example_id`` (a live cluster) lets clients and fuzzers reach a real record."""
     text = {"type": "string", "maxLength": 500}
@@ -50,7 +71,7 @@ def openapi_document(server_url: str, example_id: str | None = None) -> dict:
                       "404": _error("No such record"), **_COMMON}
     return {
         "openapi": "3.0.3",
-        "info": {"title": "unioncat union catalogue API", "version": "1.0.0",
+        "info": {"title": API_TITLE, "version": API_VERSION,
                  "description": "Search, records, holdings, a change feed and bulk exports of the union catalogue. "
                                 "Anonymous use is rate limited per address; API keys (X-API-Key or "
                                 "Authorization: Bearer) get a higher rate and the exports."},
@@ -90,6 +111,10 @@ def openapi_document(server_url: str, example_id: str | None = None) -> dict:
                 "Changes": {"type": "object", "required": ["changes", "next_after", "more"], "properties": {
                     "changes": {"type": "array", "items": _ref("Change")}, "next_after": {"type": "integer"},
                     "more": {"type": "boolean"}}},
+                "Index": {"type": "object", "required": ["name", "version", "api_version", "links"], "properties": {
+                    "name": _string(), "version": _string(), "api_version": _string(),
+                    "links": {"type": "object", "required": ["self", "openapi"],
+                              "additionalProperties": {"type": "string"}}}},
                 "Libraries": {"type": "object", "required": ["libraries", "regions", "groups"], "properties": {
                     "libraries": {"type": "array", "items": {"type": "object", "properties": {
                         "id": _string(), "name": _string(), "region": _string(), "groups": _strings()}}},
@@ -100,6 +125,9 @@ def openapi_document(server_url: str, example_id: str | None = None) -> dict:
         },
         "security": [{}, {"apiKey": []}, {"bearer": []}],
         "paths": {
+            "/": {"get": {
+                "operationId": "index", "summary": "This API: its name, version and links to every endpoint",
+                "responses": {"200": _json(_ref("Index"), "The index"), **_COMMON}}},
             "/search": {"get": {
                 "operationId": "search", "summary": "Search the catalogue, with facet counts",
                 "parameters": [
