@@ -364,7 +364,7 @@ def variant_scores(tmp_path_factory):
     from dedup_variants import variant_set
     from dedupe.evaluate import evaluate
     from dedupe.explain import accepted_pair_rules
-    from consortium.config import parse_sources
+    from consortium.load import parse_sources
     from unioncat import pipeline
     from demo.loc import loc_file
     from unioncat.settings import Settings

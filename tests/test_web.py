@@ -7,7 +7,7 @@ from catalogue_fixtures import Contributor, ParallelField, cluster, sample_clust
 import dedupe.store  # noqa: F401  (declares the cluster tables)
 import normaliser.store  # noqa: F401
 from dedupe.store import ClusterStore
-from consortium.config import parse_sources
+from consortium.load import parse_sources
 from storage.db import make_engine, metadata, sqlite_url
 from harvester.raw import RawRecord
 from harvester.store import Counts, QuarantinedItem, RawStore
@@ -371,7 +371,7 @@ def test_result_rows_show_the_original_script_title_above_the_romanised_one(tmp_
     """LoC catalogues Chinese books with a romanised 245 and the Han title in 880: readers look for the Han."""
     from dedupe.model import Cluster
     from dedupe.store import ClusterStore
-    from consortium.config import parse_sources
+    from consortium.load import parse_sources
     from storage.db import make_engine, metadata, sqlite_url
     from index.documents import to_document
     from index.embedded import EmbeddedIndex

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from consortium.config import Source, SourcesFile, load_sources, parse_sources
+from consortium.config import Source, SourcesFile
+from consortium.load import load_sources, parse_sources
 from storage.db import get_value, make_engine, set_value
 from harvester.harvest import HarvestReport, harvest_source
 from harvester.ops import OpsStore

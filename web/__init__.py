@@ -35,7 +35,8 @@ from typing import Any
 
 from flask import Flask
 
-from consortium.config import SourcesFile, load_sources
+from consortium.config import SourcesFile
+from consortium.load import load_sources
 from storage.db import make_engine
 
 from . import csrf, errors, i18n, present
