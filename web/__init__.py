@@ -5,7 +5,8 @@
 ``SOURCES``
     the consortium file: a :class:`consortium.config.SourcesFile`, or a path to ``sources.yaml`` (required)
 ``DB_ENGINE`` / ``DATABASE_URL``
-    a SQLAlchemy engine, or a URL to make one (one of them required); the app only reads
+    a SQLAlchemy engine, or a URL to make one (one of them required), of a database already at the
+    newest schema (``unioncat.schema.ensure_schema``); the app never creates tables
 ``SEARCH_BACKEND`` / ``INDEX_PATH``
     a :class:`index.backend.SearchBackend`, or a zero-argument factory called on first use;
     or the directory of an embedded index (one of them required)
