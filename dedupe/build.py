@@ -19,8 +19,8 @@ from normaliser.store import RecordStore
 from storage.db import set_value
 
 from .blocking import find_pairs
-from .cluster import assign_ids
-from .constrained import cluster
+from .cluster import cluster
+from .ids import assign_ids
 from .evidence import OVERRIDES_APPLIED, EvidenceStore
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from dedupe.constrained import cluster
+from dedupe.cluster import cluster
 from dedupe.features import blocking_keys, edition_number, page_count, part_volume, record_features, surname, work_key
 from dedupe.merge import merge_records
 from dedupe.score import INTERNAL, MATCH, VETO, compare
