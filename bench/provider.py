@@ -38,7 +38,7 @@ from lxml import etree
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dedupe import marcout  # noqa: E402
+from publish import marcout  # noqa: E402
 from publish.feed import Published, Window  # noqa: E402
 from harvester.zoom import Connection  # noqa: E402
 from unioncat import pipeline  # noqa: E402

@@ -28,7 +28,7 @@ from lxml import etree
 from pymarc import Field
 from pymarc import Record as MarcRecord
 
-from dedupe import marcout
+from publish import marcout
 from publish.export import marcxml_element
 from dedupe.model import Cluster
 from publish.feed import Published, Window

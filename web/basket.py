@@ -20,7 +20,7 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from dedupe import marcout
+from publish import marcout
 from dedupe.model import Cluster
 from normaliser.errors import RecordError
 

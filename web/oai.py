@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote
 from flask import Blueprint, Response, current_app, request
 from lxml import etree
 
-from dedupe import marcout
+from publish import marcout
 from publish.export import marcxml_element
 from publish.feed import MEMBER, MERGED, Item, Published, PublishedSet, Window, catalogue_sets, find_set, \
     merged_set_specs
