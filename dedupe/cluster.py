@@ -29,6 +29,8 @@ ID_KINDS = ("isbn:", "oclc:", "lccn:")
 
 
 class _Component:
+    """A cluster being built: what every later join must be compatible with."""
+
     __slots__ = ("members", "sources", "attrs", "ids")
 
     def __init__(self, rec: RecordKey, keys: Iterable[str]):
@@ -46,6 +48,14 @@ class _Component:
                 kind, _, value = k.partition(":")
                 ids.setdefault(kind, set()).add(value)
         self.ids: list[dict[str, set[str]]] = [ids] if ids else []
+
+    def absorb(self, other: _Component) -> None:
+        """Take in ``other``'s records (the caller checked they are compatible)."""
+        self.members.extend(other.members)
+        self.sources |= other.sources
+        for kind, values in other.attrs.items():
+            self.attrs.setdefault(kind, set()).update(values)
+        self.ids.extend(other.ids)
 
 
 def _compatible(x: _Component, y: _Component, never: Mapping[RecordKey, set[RecordKey]],
@@ -101,14 +111,8 @@ def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge
             c = comps[x] = _Component(x, record_keys.get(x, ()))
         return c
 
-    apart: dict[RecordKey, set[RecordKey]] = defaultdict(set)
-    for a, b in [*never, *vetoed]:
-        apart[a].add(b)
-        apart[b].add(a)
-    staff_never: dict[RecordKey, set[RecordKey]] = defaultdict(set)
-    for a, b in never:
-        staff_never[a].add(b)
-        staff_never[b].add(a)
+    never = list(never)
+    apart, staff_never = _partners([*never, *vetoed]), _partners(never)
 
     def join(a: RecordKey, b: RecordKey, blocked: Mapping, check_members: bool) -> str:
         ra, rb = find(a), find(b)
@@ -121,11 +125,7 @@ def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge
         if rb < ra:
             ra, rb, x, y = rb, ra, y, x
         parent[rb] = ra
-        x.members.extend(y.members)
-        x.sources |= y.sources
-        for kind, values in y.attrs.items():
-            x.attrs.setdefault(kind, set()).update(values)
-        x.ids.extend(y.ids)
+        x.absorb(y)
         del comps[rb]
         return ""
 
@@ -143,6 +143,13 @@ def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge
     groups: dict[RecordKey, list[RecordKey]] = defaultdict(list)
     for rec in record_keys:
         groups[find(rec)].append(rec)
-    out = [sorted(g) for g in groups.values()]
-    out.sort(key=lambda g: g[0])
-    return out, rejected
+    return sorted(sorted(g) for g in groups.values()), rejected
+
+
+def _partners(pairs: Iterable[tuple[RecordKey, RecordKey]]) -> dict[RecordKey, set[RecordKey]]:
+    """Each record → the records it must stay apart from (both directions)."""
+    partners: dict[RecordKey, set[RecordKey]] = defaultdict(set)
+    for a, b in pairs:
+        partners[a].add(b)
+        partners[b].add(a)
+    return partners
