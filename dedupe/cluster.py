@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from .features import SIGNATURE, SINGLE_VALUED
+from .features import SINGLE_VALUED
 
 RecordKey = tuple[str, str]
 Edge = tuple[RecordKey, RecordKey, float, str]   # a, b, score, rule
