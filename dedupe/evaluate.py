@@ -14,6 +14,7 @@ they share none and were joined only through other records.
 """
 from __future__ import annotations
 
+import csv
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -167,8 +168,6 @@ GOLD_HEADER = ["source", "local_id", "entity"]
 
 def parse_gold(lines: Iterable[str], name: str = "gold file") -> dict[RecordKey, str]:
     """Read ``source,local_id,entity`` CSV lines into record → entity; ValueError says where it is wrong."""
-    import csv
-
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:

@@ -35,6 +35,7 @@ from . import identifiers
 from .charset import undo_double_utf8, cyrillic_decode, gb_decode, iso5426_to_str, marc8_to_str, marc8_unmapped
 from .errors import RecordError
 from .holdings import extract_holdings
+from .iso2709 import GARBAGE_RATIO, decoded_field
 from .model import Record
 from .text import clean, normalize_space
 from .fields import MAX_YEAR, first as _first, group_fields, issns_in, is_utf8 as _is_utf8, unique as _unique, \
@@ -85,8 +86,6 @@ def _declared_charset(codes: tuple[str, str]) -> str:
 def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
            field100_a: str | None) -> tuple[MarcRecord, list[str]]:
     """Decode the fields of a UNIMARC record read by :func:`normaliser.iso2709.read_directory`."""
-    from .iso2709 import GARBAGE_RATIO, decoded_field
-
     codes = charset_codes(field100_a)
     declared = _declared_charset(codes)
     record = MarcRecord(leader=leader)

@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from storage.db import metadata, write_lock
 
@@ -85,8 +85,6 @@ class SchemaError(RuntimeError):
 
 def database_problem(settings, exc: Exception) -> str:
     """One line for the CLI: which database (password hidden) and why it cannot be used."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(settings.database_url).render_as_string(hide_password=True)
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     return f"database {url}: {reason}"
