@@ -16,6 +16,9 @@ from dedupe.features import blocking_keys, record_features
 from dedupe.ids import assign_ids
 from dedupe.merge import merge_records
 from dedupe.score import MATCH, VETO
+from harvester.raw import RawRecord
+from marc_fixtures import make_record
+from normaliser import normalise
 from normaliser.model import Contributor, Holding, Record
 
 
@@ -43,6 +46,16 @@ def test_isbn_joins_and_never_across_formats():
     e = rec("c", "3", isbns=["9780306406157"], format="ebook")
     groups, _ = match(a, b, e)
     assert groups == [[("a", "1"), ("b", "2")], [("c", "3")]]  # the e-book stays apart
+
+
+def test_isbn_10_and_13_of_one_book_join():
+    """Members write the same ISBN in either form (and with hyphens); the normalised records are one edition."""
+    records = [normalise(RawRecord(source=source, local_id="1", format="marc21",
+                                   payload=make_record("1", title=title, isbn=isbn).as_marc()))
+               for source, isbn, title in (("a", "0-306-40615-2", "Data structures"),
+                                           ("b", "9780306406157", "DATA STRUCTURES."),
+                                           ("c", "978-7-02-000220-7", "Data structures"))]
+    assert match(*records)[0] == [[("a", "1"), ("b", "1")], [("c", "1")]]
 
 
 def test_title_author_year_ignores_case_and_punctuation():
