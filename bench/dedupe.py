@@ -31,7 +31,7 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from consortium.config import parse_sources  # noqa: E402
+from consortium.load import parse_sources  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from demo.consortium import TRANSFORMS  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402

@@ -31,9 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dedupe.blocking import find_pairs  # noqa: E402
-from dedupe.cluster import UnionFind  # noqa: E402
-from dedupe.constrained import cluster  # noqa: E402
-from dedupe.evaluate import evaluate  # noqa: E402
+from dedupe.cluster import cluster  # noqa: E402
+from dedupe.evaluate import UnionFind, evaluate  # noqa: E402
 from dedupe.features import blocking_keys, record_features  # noqa: E402
 from dedupe.score import MATCH, VETO  # noqa: E402
 from normaliser.model import Contributor, Record  # noqa: E402

@@ -28,7 +28,7 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from consortium.config import parse_sources  # noqa: E402
+from consortium.load import parse_sources  # noqa: E402
 from index.backend import SearchQuery  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from demo.cnmarc import to_cnmarc  # noqa: E402

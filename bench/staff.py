@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import insert  # noqa: E402
 
-from consortium.config import parse_sources  # noqa: E402
+from consortium.load import parse_sources  # noqa: E402
 from storage.db import make_engine, metadata, sqlite_url, utcnow  # noqa: E402
 from harvester.ops import OpsStore  # noqa: E402, F401 - registers the tables
 from harvester.store import RawStore, harvest_runs, raw_records, record_counts  # noqa: E402

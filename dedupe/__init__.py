@@ -6,7 +6,10 @@ explicit features and vetoes (format, year, edition, volume, conflicting
 identifiers, pages, series numbers); union-find that never chains across a
 veto or puts one member's two records together; stored evidence for
 ``explain``; staff overrides applied on every build; stable cluster ids and a
-merged display record.  ``keys.py``/``cluster.group_records`` are the exact
-match keys of the first version, still used to name why entries were joined
-in tests and by ``evaluate``'s key-based breakdown.
+merged display record.
+
+``features`` → ``blocking`` → ``score`` → ``cluster`` (constrained
+union-find) → ``ids`` (stable ids, redirects) → ``merge``; ``build`` runs
+them incrementally, ``evidence``/``explain`` keep and show why, ``evaluate``
+measures them against a gold standard.
 """

@@ -19,8 +19,8 @@ from normaliser.store import RecordStore
 from storage.db import set_value
 
 from .blocking import find_pairs
-from .cluster import assign_ids
-from .constrained import cluster
+from .cluster import cluster
+from .ids import assign_ids
 from .evidence import OVERRIDES_APPLIED, EvidenceStore
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
@@ -29,6 +29,7 @@ from .score import MATCH
 from .store import ClusterStore, MemberStore, created_order, used_ids
 
 log = logging.getLogger(__name__)
+RecordKey = tuple[str, str]  # (source, local_id)
 
 
 @dataclass
@@ -72,24 +73,52 @@ def dedupe_changes(
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
-    # Only the features of changed records are kept: holding 700,000 Records at once took 4 GB.
-    changed: dict[tuple[str, str], Features | None] = {}
-    for seq, source, local_id, record in records.changed_since(since_seq):
-        changed[(source, local_id)] = None if record is None else record_features(record)
-        report.last_seq = seq
-    report.records_changed = len(changed)
+    changed = _changed_features(records, since_seq, report)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not changed and not overrides_changed:
         return report
     stored = members.load()
     previous = {k: cid for k, (_, cid) in stored.items() if cid}
-    previous_members: dict[str, set[tuple[str, str]]] = {}
-    for k, cid in previous.items():
-        previous_members.setdefault(cid, set()).add(k)
     all_keys = {k: keys for k, (keys, _) in stored.items()}
-    upserts: dict[tuple[str, str], list[str]] = {}
-    upserted_features: dict[tuple[str, str], Features] = {}
+    upserts, removed = _score_changes(changed, stored, all_keys, evidence, max_block, report, progress)
+    del changed, stored
+    if progress:
+        progress(f"clustering {len(all_keys)} records ({report.records_changed} changed)")
+    # Only the records linked to a changed record (by accepted pairs, or by a shared previous
+    # cluster) can end up in another cluster; every other cluster stays exactly as it was.  A change
+    # of overrides re-clusters everything (a removed override leaves no trace to follow).
+    seeds = None if overrides_changed else set(upserts) | set(removed)
+    _recluster(all_keys, evidence, seeds, previous, clusters, members, upserts, removed, report)
+    with members.engine.begin() as conn:
+        set_value(conn, OVERRIDES_APPLIED, overrides_version)
+    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport) -> dict[RecordKey, Features | None]:
+    """The features of every record changed after ``since_seq`` (None: deleted).
+
+    Only features are kept, never the records: holding 700,000 Records at once took 4 GB.
+    """
+    changed: dict[RecordKey, Features | None] = {}
+    for seq, source, local_id, record in records.changed_since(since_seq):
+        changed[(source, local_id)] = None if record is None else record_features(record)
+        report.last_seq = seq
+    report.records_changed = len(changed)
+    return changed
+
+
+def _score_changes(changed: dict[RecordKey, Features | None], stored: dict, all_keys: dict[RecordKey, list[str]],
+                   evidence: EvidenceStore, max_block: int, report: DedupeReport,
+                   progress: Callable[[str], None] | None) -> tuple[dict[RecordKey, list[str]], list[RecordKey]]:
+    """Update ``all_keys`` with the changes, score their blocks and store the evidence.
+
+    Returns the changed records' new blocking keys and the removed records.
+    """
+    upserts: dict[RecordKey, list[str]] = {}
+    upserted_features: dict[RecordKey, Features] = {}
     removed = []
     for k, feats in changed.items():
         if feats is None:
@@ -99,7 +128,6 @@ def dedupe_changes(
         else:
             upserts[k] = all_keys[k] = blocking_keys(feats)
             upserted_features[k] = feats
-    del changed, stored
     if progress:
         progress(f"scoring {len(upserts)} changed records against their blocks")
     found = find_pairs(upserted_features, all_keys, evidence.features, max_block=max_block, progress=progress)
@@ -109,13 +137,16 @@ def dedupe_changes(
     for key, n in sorted(found.refused.items(), key=lambda kv: -kv[1])[:20]:
         log.warning("block %r holds %d records: refused (a bad identifier or a generic title), not compared", key, n)
     evidence.replace(upserted_features, removed, found.pairs)
-    del upserted_features, found
-    if progress:
-        progress(f"clustering {len(all_keys)} records ({report.records_changed} changed)")
-    # Only the records linked to a changed record (by accepted pairs, or by a shared previous
-    # cluster) can end up in another cluster; every other cluster stays exactly as it was.  A change
-    # of overrides re-clusters everything (a removed override leaves no trace to follow).
-    seeds = None if overrides_changed else set(upserts) | set(removed)
+    return upserts, removed
+
+
+def _recluster(all_keys: dict[RecordKey, list[str]], evidence: EvidenceStore, seeds: set[RecordKey] | None,
+               previous: dict[RecordKey, str], clusters: ClusterStore, members: MemberStore,
+               upserts: dict[RecordKey, list[str]], removed: list[RecordKey], report: DedupeReport) -> None:
+    """Cluster the records in scope, give the groups stable ids and commit the assignment at once."""
+    previous_members: dict[str, set[RecordKey]] = {}
+    for k, cid in previous.items():
+        previous_members.setdefault(cid, set()).add(k)
     groups, rejected, scope = cluster_all(all_keys, evidence, seeds, previous, previous_members)
     report.rejected_pairs = len(rejected)
     prev_scope = {k: previous[k] for k in scope if k in previous}
@@ -128,15 +159,10 @@ def dedupe_changes(
     moved = {m: cid for cid in assignment.changed for m in assignment.clusters[cid]}
     members.commit_assignment(upserts, removed, {**moved, **{k: where[k] for k in upserts}},
                               assignment.deleted, assignment.redirects, pending)
-    with members.engine.begin() as conn:
-        set_value(conn, OVERRIDES_APPLIED, overrides_version)
     report.clusters_deleted = len(assignment.deleted)
     report.redirects = len(assignment.redirects)
     report.total_clusters = len(previous_members) - len(prev_members_scope) + len(assignment.clusters)
     report.records_reclustered = len(scope)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def cluster_all(all_keys: dict[tuple[str, str], list[str]], evidence: EvidenceStore,

@@ -7,20 +7,20 @@ recall correct / true pairs; with nothing to divide by, precision (no pair
 predicted, so no wrong merge) and recall (no true pair to find) are 1.0.
 
 ``by_rule`` says which rule joined each predicted pair (the pairwise
-scoring rule stored with the pair), or, from match keys alone, which
-match-key kind joined it: a pair
-counts under every kind (``isbn``, ``oclc``, ``issn``, ``title``) whose key
-both records carry, and under ``transitive`` when they share none and were
-joined only through other records.
+scoring rule stored with the pair), or, from the records' keys alone, which
+key kind joined it: a pair counts under every kind (the part of a key before
+its first ``:``) whose key both records carry, and under ``transitive`` when
+they share none and were joined only through other records.
 """
 from __future__ import annotations
 
+import csv
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Hashable
 
-from .keys import SIGNATURE
+from .features import SIGNATURE
 
 RecordKey = tuple[str, str]  # (source, local_id)
 TRANSITIVE = "transitive"
@@ -54,6 +54,29 @@ class Evaluation:
         if self.by_rule is not None:
             out["by_rule"] = {rule: sc.as_dict(ndigits) for rule, sc in sorted(self.by_rule.items())}
         return out
+
+
+class UnionFind:
+    """Gold standards given as matching pairs (Cora, DBLP-ACM) become entities through it (bench/)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[RecordKey, RecordKey] = {}
+
+    def find(self, x: RecordKey) -> RecordKey:
+        parent = self.parent
+        root = x
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(self, a: RecordKey, b: RecordKey) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            self.parent[rb] = ra
 
 
 def pairs(n: int) -> int:
@@ -145,8 +168,6 @@ GOLD_HEADER = ["source", "local_id", "entity"]
 
 def parse_gold(lines: Iterable[str], name: str = "gold file") -> dict[RecordKey, str]:
     """Read ``source,local_id,entity`` CSV lines into record → entity; ValueError says where it is wrong."""
-    import csv
-
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:

@@ -13,8 +13,9 @@ class Cluster:
     ``record`` is the merged display record: the most complete member's
     description, enriched with every member's identifiers, and carrying the
     holdings of every member (``record.holdings``).  ``members`` lists the
-    (source, local_id) of the member records behind it; ``match_keys`` says
-    which keys joined them (explainable merges).  ``work_key`` is shared by
+    (source, local_id) of the member records behind it; ``match_keys`` lists
+    the blocking keys at least two members share (shown to staff; the scored
+    pairs behind the merge are in :mod:`dedupe.evidence`).  ``work_key`` is shared by
     the clusters of other editions of the same work (empty when unknown), so
     a record page can list "other editions".
     """

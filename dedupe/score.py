@@ -106,7 +106,8 @@ def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
     return shared, conflicting
 
 
-def vetoes(a: Features, b: Features, shared_ids: list[str], conflicting_ids: list[str]) -> list[str]:
+def vetoes(a: Features, b: Features, conflicting_ids: list[str]) -> list[str]:
+    """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule)."""
     out = []
     if a["fmt"] != b["fmt"]:
         out.append("format")
@@ -141,7 +142,7 @@ def compare(a: Features, b: Features) -> Verdict:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
         feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, shared, conflicting)
+    veto = vetoes(a, b, conflicting)
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)

@@ -33,10 +33,10 @@ from oaipmh.metadata import MetadataRegistry
 from oaipmh.server import BatchingServer, oai_dc_writer
 
 from harvester.xmlsafe import parse_xml
+from normaliser.marcxml import MARC_NS
 
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
 DAY = "YYYY-MM-DD"
-MARC_NS = "http://www.loc.gov/MARC21/slim"
 MARC_SCHEMA = "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"
 FORMATS = [
     ("marc21", MARC_SCHEMA, MARC_NS),

@@ -89,11 +89,6 @@ class SearchQuery:
         self.facet_size = max(int(self.facet_size), 1)
         return self
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.text.strip() and not any(v.strip() for v in self.fields.values()) and not any(
-            self.filters.values())
-
 
 @dataclass
 class Hit:

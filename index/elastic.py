@@ -35,23 +35,19 @@ chunks refused with HTTP 429.  Indices have ``refresh_interval: -1``;
 requires.  Every transport failure becomes a :class:`~index.backend.SearchError`
 naming the cluster.
 
-Adding a facet or an advanced-search field: one line in :data:`FACET_FIELDS`
-(and, for a facet not taken from the holdings, one in :data:`KEYWORDS`) or in
-:data:`ADVANCED_FIELDS` (a ``holdings.`` field is searched as nested); the
-mappings and queries are derived from these tables, and importing this module
-fails naming the table when a name in ``FACETS``/``FIELDS`` has no entry.
-Bump :data:`MAPPING_VERSION` so existing indices are rebuilt.  As in the
-embedded backend, the ``classification`` facet counts the documents'
+Adding a facet or an advanced-search field: one line in
+:data:`index.elastic_query.FACET_FIELDS` (and, for a facet not taken from the
+holdings, one in :data:`KEYWORDS`) or in :data:`index.elastic_query.ADVANCED_FIELDS`;
+the mappings here and the queries there are derived from these tables.  Bump
+:data:`MAPPING_VERSION` so existing indices are rebuilt.  As in the embedded backend, the ``classification`` facet counts the documents'
 ``class_tops`` and the ``callnumber``/``classification`` fields match the
 beginning of a value in :func:`index.querytext.prefix_key` form.
 """
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -59,16 +55,16 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
 
-from normaliser.text import fold_for_search, has_han
-
-from .backend import FACETS, FIELDS, Hit, SearchError, SearchQuery, SearchResults, year_range
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key
+from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
+from .elastic_query import (
+    CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, facet_agg, fold,
+)
+from .querytext import prefix_key
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
 MAPPING_VERSION = 2
-NESTED = "holdings"
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
 
@@ -81,11 +77,6 @@ TEXT_FIELDS: dict[str, Extract] = {
     "all": lambda d: d.get("all", ""),
     "pinyin": lambda d: d.get("pinyin", ""),
 }
-#: Text fields that also get the ``bigrams`` subfield (relevance for Chinese queries).
-CJK_FIELDS = ("title", "author", "subject")
-#: Fields a free-text word is looked up in, with their boosts (as the embedded backend).
-TEXT_BOOSTS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0),
-               ("pinyin", 0.5))
 #: Keyword fields: ES field → the document values.
 KEYWORDS: dict[str, Extract] = {
     "isbn": lambda d: [*d.get("isbns", []), *d.get("invalid_isbns", [])],
@@ -101,36 +92,11 @@ KEYWORDS: dict[str, Extract] = {
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
 }
-#: Facet → ES field; a ``holdings.`` field is a nested one (counted per record via reverse_nested).
-FACET_FIELDS = {"library": "holdings.source", "region": "holdings.region", "language": "language",
-                "format": "format", "year": "year", "subject": "subject_facet", "classification": "class_facet"}
-#: Facets counted on a flat copy of a nested field: the same per-record counts, about 5× cheaper than a
-#: nested terms aggregation with reverse_nested (measured in bench/search_backends.py).  Filters stay nested.
-FACET_AGG_FIELDS = {"library": "libraries", "region": "regions"}
-#: Advanced-search field → ES text field (``isbn`` is matched exactly, see ``_field_query``).
-ADVANCED_FIELDS = {"title": "title", "author": "author", "subject": "subject", "publisher": "publisher",
-                   "isbn": "isbn", "issn": "issn", "callnumber": "callnumber_key",
-                   "classification": "classification_key"}
-#: Advanced fields matched by the beginning of a value (as the embedded backend's regex prefix).
-PREFIX_FIELDS = ("callnumber_key", "classification_key")
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
 HOLDING_TEXT = ("library", "call_number", "location")
-SORTS = {"year": [{"year": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
-         "-year": [{"year": {"order": "desc", "missing": "_last"}}, {"id": "asc"}],
-         "title": [{"title_sort": {"order": "asc"}}, {"id": "asc"}]}   # ids break ties: stable pages
 BULK_CHUNK = 500
 BULK_RETRIES = 8
-
-
-def _check_tables() -> None:
-    missing = [f for f in FACETS if f not in FACET_FIELDS] + [f for f in FIELDS if f not in ADVANCED_FIELDS]
-    if missing:
-        raise RuntimeError(f"index.elastic has no mapping for {', '.join(missing)}: add it to FACET_FIELDS "
-                           "or ADVANCED_FIELDS")
-
-
-_check_tables()
 
 
 def index_settings(shards: int = 1, replicas: int = 0) -> dict:
@@ -173,20 +139,6 @@ def mappings() -> dict:
         holding[key]["fields"] = {"text": {"type": "text", "analyzer": "unioncat_text"}}
     props[NESTED] = {"type": "nested", "properties": holding}
     return {"dynamic": "strict", "_meta": {"unioncat_mapping": MAPPING_VERSION}, "properties": props}
-
-
-_LATIN_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-                                "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "ı": "i"})
-_ACCENTS = re.compile("[\u0300-\u036f]")
-
-
-def fold(text: str) -> str:
-    """:func:`fold_for_search`, then Latin accents off (``Müller`` → ``Muller``; kana keep their marks)."""
-    text = fold_for_search(text)
-    if text.isascii():
-        return text
-    text = unicodedata.normalize("NFKD", text.translate(_LATIN_LETTERS))
-    return unicodedata.normalize("NFC", _ACCENTS.sub("", text))
 
 
 def to_es(doc: dict) -> dict:
@@ -293,8 +245,8 @@ class ElasticsearchBackend:
         q.validate()
         started = time.perf_counter()
         names = q.facets if q.facets is not None else FACETS
-        body: dict = {"query": self._query(q), "from_": q.offset, "size": q.limit, "track_total_hits": True,
-                      "source": ["doc"], "aggs": {name: self._facet_agg(name, q.facet_size) for name in names}}
+        body: dict = {"query": build_query(q), "from_": q.offset, "size": q.limit, "track_total_hits": True,
+                      "source": ["doc"], "aggs": {name: facet_agg(name, q.facet_size) for name in names}}
         if q.sort in SORTS:
             body["sort"] = SORTS[q.sort]
         resp = self._call(lambda: self.client.search(index=self.alias, ignore_unavailable=True,
@@ -306,7 +258,7 @@ class ElasticsearchBackend:
         hits = [Hit(id=h["_id"], score=float(h.get("_score") or 0.0), doc=h["_source"]["doc"])
                 for h in resp["hits"]["hits"]]
         aggs = resp.get("aggregations", {})
-        facets = {name: _buckets(aggs.get(name, {})) for name in names}
+        facets = {name: buckets(aggs.get(name, {})) for name in names}
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=resp["hits"]["total"]["value"], hits=hits, facets=facets, took_ms=round(took, 2))
 
@@ -416,100 +368,5 @@ class ElasticsearchBackend:
         except (ApiError, TransportError) as exc:
             raise SearchError(f"Elasticsearch at {self.url}: {exc}") from exc
 
-    # -- internals: queries --------------------------------------------------
-    def _query(self, q: SearchQuery) -> dict:
-        must: list[dict] = []
-        must_not: list[dict] = []
-        should: list[dict] = []
-        text = fold_for_search(q.text.strip())   # full-width digits and hyphens of a pasted ISBN too
-        isbn = as_isbn13(text)
-        if isbn:
-            must.append({"terms": {"isbn": isbn_forms(isbn)}})
-        else:
-            self._clauses(parse_text(text), TEXT_BOOSTS, must, must_not, should)
-            issn = as_issn(text)
-            if issn and must:  # an ISSN, or the same characters as words
-                must = [{"bool": {"should": [{"term": {"issn": issn}}, {"bool": {"must": must}}],
-                                  "minimum_should_match": 1}}]
-        for name, value in q.fields.items():
-            if value and value.strip():
-                self._field_query(name, value, must, must_not, should)
-        filters = [self._filter(name, value) for name, values in q.filters.items() for value in values]
-        for name, values in q.any_of.items():   # a scope: at least one of the values
-            options = [self._filter(name, v) for v in values if v]
-            filters.append({"bool": {"should": options, "minimum_should_match": 1}} if options else {"match_none": {}})
-        query: dict = {"bool": {"must": must or [{"match_all": {}}], "filter": filters, "must_not": must_not}}
-        if should:
-            query["bool"]["should"] = should
-        return query
-
-    def _field_query(self, name: str, value: str, must: list, must_not: list, should: list) -> None:
-        field = ADVANCED_FIELDS[name]
-        if field == "isbn":
-            isbn = as_isbn13(value)
-            compact = value.replace("-", "").replace(" ", "").upper()
-            must.append({"terms": {"isbn": isbn_forms(isbn)}} if isbn else {"term": {"isbn": compact}})
-        elif field in PREFIX_FIELDS:
-            key = prefix_key(value)
-            if key:
-                must.append({"prefix": {field: key}})
-        elif field == "issn":
-            compact = re.sub(r"[\s-]", "", value).upper()
-            must.append({"term": {"issn": as_issn(f"{compact[:4]}-{compact[4:]}") or value.strip()}})
-        elif field.startswith(NESTED + "."):   # a field of the holdings: searched inside the nested copies
-            inner_must: list[dict] = []
-            inner_not: list[dict] = []
-            self._clauses(parse_text(value), ((field, 1.0),), inner_must, inner_not, [])
-            must.extend({"nested": {"path": NESTED, "query": q}} for q in inner_must)
-            must_not.extend({"nested": {"path": NESTED, "query": q}} for q in inner_not)
-        else:
-            self._clauses(parse_text(value), ((field, 1.0),), must, must_not, should)
-
-    def _clauses(self, clauses: list[Clause], fields, must: list, must_not: list, should: list) -> None:
-        for clause in clauses:
-            if not clause.phrase and as_isbn13(clause.text):
-                query = {"terms": {"isbn": isbn_forms(as_isbn13(clause.text))}}
-            else:
-                words = fold(clause.text)
-                # a word that analyses to no token (punctuation) is no condition, as in the embedded backend
-                query = {"multi_match": {"query": words, "type": "phrase", "tie_breaker": 0.1,
-                                         "fields": [f"{f}^{b:g}" for f, b in fields],
-                                         "zero_terms_query": "none" if clause.negated else "all"}}
-                if not clause.negated and has_han(words):
-                    cjk = [f"{f}.bigrams^{b:g}" for f, b in fields if f in CJK_FIELDS]
-                    if cjk:
-                        should.append({"multi_match": {"query": words, "fields": cjk}})
-            (must_not if clause.negated else must).append(query)
-
-    def _filter(self, name: str, value: str) -> dict:
-        field = FACET_FIELDS[name]
-        if name == "year":
-            bounds = year_range(value)
-            if bounds is None:
-                return {"match_none": {}}
-            rng = {k: v for k, v in (("gte", bounds[0]), ("lte", bounds[1])) if v is not None}
-            return {"range": {field: rng}}
-        term = {"term": {field: value}}
-        if field.startswith(NESTED + "."):
-            return {"nested": {"path": NESTED, "query": term}}
-        return term
-
-    def _facet_agg(self, name: str, size: int) -> dict:
-        field = FACET_AGG_FIELDS.get(name) or FACET_FIELDS[name]
-        if field.startswith(NESTED + "."):
-            # count records, not copies: a record held twice in a region counts once
-            return {"nested": {"path": NESTED},
-                    "aggs": {"values": {"terms": {"field": field, "size": size,
-                                                  "order": [{"records": "desc"}, {"_key": "asc"}]},
-                                        "aggs": {"records": {"reverse_nested": {}}}}}}
-        return {"terms": {"field": field, "size": size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}
-
-
 class _NotFound(SearchError):
     """The alias or document does not exist (yet): an empty catalogue, not an error."""
-
-
-def _buckets(agg: dict) -> list[tuple[str, int]]:
-    if "values" in agg:
-        return [(str(b["key"]), int(b["records"]["doc_count"])) for b in agg["values"]["buckets"]]
-    return [(str(b.get("key_as_string", b["key"])), int(b["doc_count"])) for b in agg.get("buckets", [])]

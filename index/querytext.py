@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 
+from normaliser.text import fold_for_search
+
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _ISBN_LIKE = re.compile(r"^(?:isbn[\s:：]*)?([0-9][0-9\s-]{8,20}[0-9xX])$", re.IGNORECASE)
 _ISSN_LIKE = re.compile(r"^(?:issn[\s:：]*)?(\d{4}-\d{3}[\dxX]|(?<=[\s:：])\d{7}[\dxX])$", re.IGNORECASE)
@@ -83,6 +85,4 @@ def prefix_key(value: str) -> str:
     ``"TP 311.13"``, ``"tp311.13"`` and ``"ＴＰ３１１"`` all start with ``"TP311"``; both backends index and
     query this form, so the call-number and class-number searches agree.
     """
-    from normaliser.text import fold_for_search
-
     return re.sub(r"\s+", "", fold_for_search(value or "")).upper()

@@ -18,6 +18,9 @@ the bytes get the final word, field by field:
 """
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from pymarc import marc8_mapping
 from pymarc.marc8 import MARC8ToUnicode
 
@@ -237,7 +240,6 @@ _ISO5426_SPACING = {
 
 def iso5426_to_str(data: bytes) -> tuple[str, int]:
     """ISO 5426 → Unicode (NFC); ``(text, unmapped characters)``."""
-    import unicodedata
     out: list[str] = []
     marks: list[str] = []
     bad = 0
@@ -261,9 +263,7 @@ def iso5426_to_str(data: bytes) -> tuple[str, int]:
     return unicodedata.normalize("NFC", "".join(out)), bad
 
 
-import re as _re
-
-_DOUBLE = _re.compile("[\u00c2-\u00f4][\u0080-\u00bf]{1,3}")
+_DOUBLE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]{1,3}")
 
 
 def undo_double_utf8(text: str) -> str:
@@ -272,7 +272,7 @@ def undo_double_utf8(text: str) -> str:
     Only runs that decode as one well-formed UTF-8 character are replaced, so
     a genuine "Ã" followed by an ordinary letter is left alone.
     """
-    def fix(match: "_re.Match[str]") -> str:
+    def fix(match: "re.Match[str]") -> str:
         chunk = match.group(0)
         try:
             out = chunk.encode("latin-1").decode("utf-8")

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from pymarc import Field
+from pymarc import Record as MarcRecord
 
 from . import identifiers
 from .text import normalize_space
@@ -67,3 +68,11 @@ def issns_in(fields: Iterable[Field]) -> tuple[list[str], list[str]]:
             elif sub.code in ("y", "z") and sub.value.strip():
                 bad.append(normalize_space(sub.value))
     return unique(issns), unique(bad)
+
+
+def group_fields(marc: MarcRecord) -> dict[str, list[Field]]:
+    """The record's fields by tag, in record order (every mapping looks fields up by tag)."""
+    by_tag: dict[str, list[Field]] = {}
+    for field in marc.fields:
+        by_tag.setdefault(field.tag, []).append(field)
+    return by_tag

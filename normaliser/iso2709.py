@@ -209,9 +209,7 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
             text = data.decode("gb18030", "replace")
             bad = text.count("\ufffd")
             damaged += bad
-            tags = repaired.setdefault("gb18030", [])
-            if tag not in tags:
-                tags.append(tag)
+            _note(repaired, "gb18030", tag)
         else:
             text, how, bad = decode_field(data, utf8)
             if tag == "880" and bad > GARBAGE_RATIO * len(data):
@@ -221,9 +219,7 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
             if how == "double-utf-8":
                 repaired.setdefault(how, []).append(tag)
             elif how == "damaged" or (how == "utf-8") != utf8:
-                tags = repaired.setdefault(how, [])
-                if tag not in tags:
-                    tags.append(tag)
+                _note(repaired, how, tag)
         fields.append(decoded_field(tag, text))
 
     if damaged:
@@ -236,13 +232,27 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
                               f"decode neither as UTF-8 nor as MARC-8 (leader/09 {scheme!r})")
     if dropped:
         warnings.append(f"{dropped} undecodable 880 field(s) dropped")
+    warnings.extend(_repair_warnings(repaired, scheme))
+    return record, warnings
+
+
+def _note(repaired: dict[str, list[str]], how: str, tag: str) -> None:
+    """Remember that field ``tag`` was read as ``how`` (each tag listed once per way)."""
+    tags = repaired.setdefault(how, [])
+    if tag not in tags:
+        tags.append(tag)
+
+
+def _repair_warnings(repaired: dict[str, list[str]], scheme: str) -> list[str]:
+    """One warning per way fields were read against leader/09 (the record is kept; staff see why)."""
     flag = "UTF-8" if scheme == "a" else "MARC-8" if scheme == " " else f"{scheme!r}"
+    out = []
     for how, tags in repaired.items():
         listed = ", ".join(tags[:8]) + ("…" if len(tags) > 8 else "")
         if how == "damaged":
-            warnings.append(f"undecodable characters replaced in fields {listed} (leader/09 says {flag})")
+            out.append(f"undecodable characters replaced in fields {listed} (leader/09 says {flag})")
         elif how == "double-utf-8":
-            warnings.append(f"double-encoded UTF-8 repaired in fields {listed}")
+            out.append(f"double-encoded UTF-8 repaired in fields {listed}")
         else:
-            warnings.append(f"fields {listed} read as {how.upper()} although leader/09 says {flag}")
-    return record, warnings
+            out.append(f"fields {listed} read as {how.upper()} although leader/09 says {flag}")
+    return out

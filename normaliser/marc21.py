@@ -20,7 +20,7 @@ from .formats import marc_format
 from .holdings import extract_holdings
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
-from .fields import MAX_YEAR, first as _first, issns_in, unique as _unique, year_in as _year
+from .fields import MAX_YEAR, first as _first, group_fields, issns_in, unique as _unique, year_in as _year
 
 if TYPE_CHECKING:
     from consortium.presets import HoldingsMapping
@@ -248,13 +248,6 @@ def _format(leader: str, f008: str, by_tag: dict[str, list[Field]]) -> str:
 
 
 # --- the whole record -----------------------------------------------------------
-
-def group_fields(marc: MarcRecord) -> dict[str, list[Field]]:
-    by_tag: dict[str, list[Field]] = {}
-    for field in marc.fields:
-        by_tag.setdefault(field.tag, []).append(field)
-    return by_tag
-
 
 def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["HoldingsMapping"] = (),
               warnings: Sequence[str] = (), by_tag: dict[str, list[Field]] | None = None) -> Record:

@@ -15,7 +15,11 @@ from pymarc.leader import Leader
 
 from .errors import RecordError
 
-__all__ = ["parse", "parse_xml"]
+__all__ = ["parse", "parse_xml", "MARC_NS"]
+
+#: The MARCXML namespace: reading matches local names, but everything downstream that *writes*
+#: MARCXML (publish, web, demo) takes it from here — one definition above the harvester's floor.
+MARC_NS = "http://www.loc.gov/MARC21/slim"
 
 _local = threading.local()
 

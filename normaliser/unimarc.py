@@ -24,10 +24,10 @@ names; 801 cataloguing source; 856; holdings fields by mapping (905/906/995…).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pymarc import Field, Indicators, Subfield
+from pymarc import Field
 from pymarc import Record as MarcRecord
 from pymarc.leader import Leader
 
@@ -35,9 +35,12 @@ from . import identifiers
 from .charset import undo_double_utf8, cyrillic_decode, gb_decode, iso5426_to_str, marc8_to_str, marc8_unmapped
 from .errors import RecordError
 from .holdings import extract_holdings
-from .model import Classification, Contributor, Record
+from .iso2709 import GARBAGE_RATIO, decoded_field
+from .model import Record
 from .text import clean, normalize_space
-from .fields import MAX_YEAR, first as _first, issns_in, is_utf8 as _is_utf8, unique as _unique, year_in as _year
+from .fields import MAX_YEAR, first as _first, group_fields, issns_in, is_utf8 as _is_utf8, unique as _unique, \
+    year_in as _year
+from .unimarc_fields import SUBJECT_TAGS, classifications, contributors, format_of, joined, series, subject, values
 
 if TYPE_CHECKING:
     from consortium.presets import HoldingsMapping
@@ -83,8 +86,6 @@ def _declared_charset(codes: tuple[str, str]) -> str:
 def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
            field100_a: str | None) -> tuple[MarcRecord, list[str]]:
     """Decode the fields of a UNIMARC record read by :func:`normaliser.iso2709.read_directory`."""
-    from .iso2709 import GARBAGE_RATIO, decoded_field
-
     codes = charset_codes(field100_a)
     declared = _declared_charset(codes)
     record = MarcRecord(leader=leader)
@@ -160,30 +161,6 @@ def _decode_legacy(data: bytes, declared: str, record_codec: str | None) -> tupl
 
 # --- mapping -----------------------------------------------------------------------------
 
-def _values(field: Field, codes: str) -> list[str]:
-    return [s.value for s in field.subfields if s.code in codes]
-
-
-def _joined(values: Iterable[str], sep: str = " ") -> str:
-    return clean(sep.join(v for v in (clean(x) for x in values) if v))
-
-
-def _embedded(field: Field) -> Field:
-    """A 4XX linking field with embedded fields ($1 200…$a): the embedded title field as a Field."""
-    subs = field.subfields
-    if not any(s.code == "1" for s in subs):
-        return field
-    out: list[Subfield] = []
-    inside = False
-    for s in subs:
-        if s.code == "1":
-            inside = s.value[:3] in ("200", "225", "500", "530")
-            continue
-        if inside:
-            out.append(s)
-    return Field(field.tag, Indicators(" ", " "), out)
-
-
 def _identifiers(rec: Record, by_tag: dict[str, list[Field]]) -> None:
     isbns, invalid, prices, quals = [], [], [], []
     for field in by_tag.get("010", ()):
@@ -214,23 +191,23 @@ def _identifiers(rec: Record, by_tag: dict[str, list[Field]]) -> None:
 
     oclc, other = [], []
     for field in by_tag.get("035", ()):
-        for value in _values(field, "a"):
+        for value in values(field, "a"):
             number = identifiers.oclc_number(value)
             if number:
                 oclc.append(number)
             elif value.strip():
                 other.append("system:" + normalize_space(value))
     for field in by_tag.get("091", ()):
-        other.extend("csbn:" + normalize_space(v) for v in _values(field, "a") if v.strip())
+        other.extend("csbn:" + normalize_space(v) for v in values(field, "a") if v.strip())
     for field in by_tag.get("099", ()):
-        for value in _values(field, "a"):
+        for value in values(field, "a"):
             value = normalize_space(value)
             if value.upper().startswith("CAL"):
                 other.append("calis:" + value)
             elif value:
                 other.append("local:" + value)
     for field in by_tag.get("020", ()):     # 020 national bibliography number ($a country, $b number)
-        for value in _values(field, "b"):
+        for value in values(field, "b"):
             if value.strip():
                 other.append(f"nbn:{normalize_space(_first(field, 'a'))}:{normalize_space(value)}".replace("::", ":"))
     rec.oclc_numbers = _unique(oclc)
@@ -239,72 +216,33 @@ def _identifiers(rec: Record, by_tag: dict[str, list[Field]]) -> None:
 
 #: Upper-case subfields that CNMARC uses for the pinyin of the lower-case one ($A for $a …).
 def _pinyin_of(field: Field, code: str) -> str:
-    return _joined(_values(field, code.upper()))
+    return joined(values(field, code.upper()))
 
 
 def _title(rec: Record, by_tag: dict[str, list[Field]]) -> None:
     fields = by_tag.get("200")
     if fields:
         field = fields[0]
-        titles = [clean(v) for v in _values(field, "a")]
+        titles = [clean(v) for v in values(field, "a")]
         rec.title = " ; ".join(t for t in titles if t)
         if not rec.title:
-            rec.title = _joined(_values(field, "c"), " . ")
-        rec.subtitle = _joined(_values(field, "e"), " : ")
-        rec.part = _joined([" ".join(_values(field, "h")), " ".join(_values(field, "i"))], ". ")
-        rec.responsibility = _joined(_values(field, "fg"), " ; ")
-        pinyin = _pinyin_of(field, "a") or _joined(_values(field, "9"))
+            rec.title = joined(values(field, "c"), " . ")
+        rec.subtitle = joined(values(field, "e"), " : ")
+        rec.part = joined([" ".join(values(field, "h")), " ".join(values(field, "i"))], ". ")
+        rec.responsibility = joined(values(field, "fg"), " ; ")
+        pinyin = _pinyin_of(field, "a") or joined(values(field, "9"))
         rec.title_pinyin = pinyin
-        rec.other_titles.extend(clean(v) for v in _values(field, "d"))
+        rec.other_titles.extend(clean(v) for v in values(field, "d"))
     other = []
     for tag in ("500", "510", "512", "513", "514", "515", "516", "517", "518", "530", "531", "532", "540", "541"):
         for field in by_tag.get(tag, ()):
-            title = _joined(_values(field, "a"))
-            extra = _joined(_values(field, "e"), " : ")
+            title = joined(values(field, "a"))
+            extra = joined(values(field, "e"), " : ")
             if title:
                 other.append(f"{title} : {extra}" if extra else title)
     rec.other_titles = _unique([*rec.other_titles, *other], fold=True)
     if not rec.title and rec.other_titles:
         rec.title = rec.other_titles[0]
-
-
-_PERSON = {"700": True, "701": False, "702": False}
-_CORPORATE = {"710": True, "711": False, "712": False}
-_FAMILY = {"720": True, "721": False, "722": False}
-
-
-def _person_name(field: Field) -> str:
-    a = clean(_first(field, "a"))
-    b = clean(" ".join(_values(field, "b"))) or clean(" ".join(_values(field, "g")))
-    name = f"{a}, {b}" if a and b else a or b
-    extras = [clean(v) for v in _values(field, "dcf") if clean(v)]
-    return clean(" ".join([name, *extras])) if extras else name
-
-
-def _contributors(by_tag: dict[str, list[Field]]) -> list[Contributor]:
-    out: list[Contributor] = []
-    seen: set[tuple[str, str]] = set()
-
-    def add(name: str, field: Field, kind: str, primary: bool) -> None:
-        if not name or (name, kind) in seen:
-            return
-        seen.add((name, kind))
-        role = ", ".join(_unique(normalize_space(v) for v in _values(field, "4")))
-        out.append(Contributor(name=name, role=role, kind=kind, primary=primary))
-
-    for tag in ("700", "710", "720", "701", "711", "721", "702", "712", "722"):
-        for field in by_tag.get(tag, ()):
-            if tag in _PERSON:
-                add(_person_name(field), field, "person", _PERSON[tag])
-            elif tag in _CORPORATE:
-                kind = "meeting" if field.indicator1 == "1" else "organisation"
-                name = _joined(_values(field, "abcdefgh"))
-                add(name, field, kind, _CORPORATE[tag])
-            else:
-                add(_joined(_values(field, "af")), field, "organisation", _FAMILY[tag])
-    if out and not any(c.primary for c in out):
-        out[0].primary = True        # 701: "alternative" main responsibility when there is no 700
-    return out
 
 
 def _imprint(rec: Record, by_tag: dict[str, list[Field]], f100: str) -> None:
@@ -323,96 +261,11 @@ def _imprint(rec: Record, by_tag: dict[str, list[Field]], f100: str) -> None:
         rec.year = int(date1)
         return
     for field in ordered:
-        for value in _values(field, "dh"):
+        for value in values(field, "dh"):
             year = _year(value)
             if year:
                 rec.year = year
                 return
-
-
-_SUBJECT_TAGS = ("600", "601", "602", "604", "605", "606", "607", "608", "610", "615", "616", "617")
-_SUBDIVISIONS = "jxyz"
-
-
-def _subject(field: Field) -> str:
-    main: list[str] = []
-    parts: list[str] = []
-    names = field.tag in ("600", "602", "700")
-    for sub in field.subfields:
-        code = sub.code
-        if code.isdigit() or code in "234" or code.isupper():
-            continue
-        if code in _SUBDIVISIONS:
-            parts.append(clean(sub.value))
-        elif not parts:
-            if names and code == "b" and main:
-                main[-1] = main[-1] + ","
-            main.append(sub.value)
-    return " -- ".join(p for p in [clean(" ".join(main))] + parts if p)
-
-
-_CLASS_TAGS = {"675": "udc", "676": "ddc", "680": "lcc", "690": "clc", "692": "cas", "694": "ruc"}
-
-
-def _classifications(by_tag: dict[str, list[Field]]) -> list[Classification]:
-    out: list[Classification] = []
-    for tag, scheme in _CLASS_TAGS.items():
-        for field in by_tag.get(tag, ()):
-            values = [normalize_space(v) for v in _values(field, "a")]
-            if tag == "680" and values and _first(field, "b"):
-                values[0] = f"{values[0]} {normalize_space(_first(field, 'b'))}"
-            out.extend(Classification(scheme, v) for v in values if v)
-    for field in by_tag.get("686", ()):
-        source = _first(field, "2").strip().casefold()
-        scheme = "clc" if source.startswith("clc") or "中图" in source else (source or "other")
-        out.extend(Classification(scheme, v) for v in map(normalize_space, _values(field, "a")) if v)
-    unique: dict[tuple[str, str], Classification] = {}
-    for c in out:
-        unique.setdefault((c.scheme, c.value), c)
-    return list(unique.values())
-
-
-def _series(by_tag: dict[str, list[Field]]) -> list[str]:
-    out = []
-    for field in by_tag.get("225", ()):
-        title = _joined(_values(field, "a"))
-        volume = _joined(_values(field, "v"))
-        out.append(f"{title} ; {volume}" if title and volume else title)
-    for field in by_tag.get("410", ()):
-        inner = _embedded(field)
-        title = _joined(_values(inner, "ta"))
-        volume = _joined(_values(inner, "v"))
-        out.append(f"{title} ; {volume}" if title and volume else title)
-    return _unique(out, fold=True)
-
-
-_SERIAL_LEVELS = ("s", "i")
-_FORMATS = {"b": "manuscript", "c": "score", "d": "score", "e": "map", "f": "map", "g": "video",
-            "i": "recording", "j": "music-recording", "k": "image", "m": "kit", "r": "other"}
-
-
-def _format(leader: str, by_tag: dict[str, list[Field]]) -> str:
-    kind, level = leader[6:7], leader[7:8]
-    forms = {(_first(f, "a") or " ")[:1] for f in by_tag.get("106", ())}
-    if kind == "a":
-        electronic = "s" in forms or any(_first(f, "a")[:1] == "d" for f in by_tag.get("135", ()))
-        if level in _SERIAL_LEVELS:
-            return "eserial" if electronic else "serial"
-        if level == "a":
-            return "article"
-        if "g" in forms:
-            return "microform"
-        return "ebook" if electronic else "book"
-    if kind == "l":
-        return "eserial" if level in _SERIAL_LEVELS else "software"
-    return _FORMATS.get(kind, "book" if not kind.strip() else "other")
-
-
-def group_fields(marc: MarcRecord) -> dict[str, list[Field]]:
-    by_tag: dict[str, list[Field]] = {}
-    for field in marc.fields:
-        by_tag.setdefault(field.tag, []).append(field)
-    return by_tag
 
 
 def is_cnmarc(by_tag: dict[str, list[Field]]) -> bool:
@@ -443,24 +296,24 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
     _title(rec, by_tag)
     if not rec.title:
         raise RecordError("no title: 200 $a (and 5XX titles) missing or empty")
-    rec.contributors = _contributors(by_tag)
+    rec.contributors = contributors(by_tag)
     edition = by_tag.get("205", ())[:1]
-    rec.edition = _joined(_values(edition[0], "abdf")) if edition else ""
+    rec.edition = joined(values(edition[0], "abdf")) if edition else ""
     _imprint(rec, by_tag, f100)
     if "215" in by_tag:
-        rec.extent = _joined(_values(by_tag["215"][0], "a"))
-    langs = [v.strip().lower() for f in by_tag.get("101", ()) for v in _values(f, "a")]
+        rec.extent = joined(values(by_tag["215"][0], "a"))
+    langs = [v.strip().lower() for f in by_tag.get("101", ()) for v in values(f, "a")]
     rec.languages = _unique(c for c in langs if len(c) == 3 and c.isascii() and c.isalpha() and c != "und")
-    rec.countries = _unique(v.strip().upper() for f in by_tag.get("102", ()) for v in _values(f, "a") if v.strip())
-    rec.format = _format(leader, by_tag)
-    rec.subjects = _unique((_subject(f) for tag in _SUBJECT_TAGS for f in by_tag.get(tag, ())), fold=True)
-    rec.classifications = _classifications(by_tag)
-    rec.series = _series(by_tag)
-    rec.summary = _joined(v for f in by_tag.get("330", ()) for v in _values(f, "a"))
-    notes = (_joined(_values(f, "a")) for tag in sorted(t for t in by_tag if t.startswith("3") and t != "330")
+    rec.countries = _unique(v.strip().upper() for f in by_tag.get("102", ()) for v in values(f, "a") if v.strip())
+    rec.format = format_of(leader, by_tag)
+    rec.subjects = _unique((subject(f) for tag in SUBJECT_TAGS for f in by_tag.get(tag, ())), fold=True)
+    rec.classifications = classifications(by_tag)
+    rec.series = series(by_tag)
+    rec.summary = joined(v for f in by_tag.get("330", ()) for v in values(f, "a"))
+    notes = (joined(values(f, "a")) for tag in sorted(t for t in by_tag if t.startswith("3") and t != "330")
              for f in by_tag[tag])
     rec.notes = _unique(n for n in notes if n)[:_MAX_NOTES]
-    rec.urls = _unique(v.strip() for f in by_tag.get("856", ()) for v in _values(f, "u"))
+    rec.urls = _unique(v.strip() for f in by_tag.get("856", ()) for v in values(f, "u"))
     sources = [" ".join(normalize_space(v) for v in (_first(f, "a"), _first(f, "b")) if v.strip())
                for f in by_tag.get("801", ())]
     rec.cataloguing_source = next((s for s in sources if s), "")

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from lxml import etree
 from pymarc import Record as MarcRecord
 
+from normaliser.marcxml import MARC_NS
+
 __all__ = ["MARC_NS", "COLLECTION_HEAD", "COLLECTION_TAIL", "to_iso2709", "marcxml_record", "marcxml_bytes",
            "to_marcxml", "to_marc_json", "xml_text"]
 
-MARC_NS = "http://www.loc.gov/MARC21/slim"
 COLLECTION_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="{MARC_NS}">\n'.encode()
 COLLECTION_TAIL = b"</collection>\n"
 

@@ -1,11 +1,12 @@
-"""One SQLAlchemy ``MetaData`` for every store, and the engine factory.
+"""The database floor: one SQLAlchemy ``MetaData``, the engine factory, named counters, the writer lock, upserts.
 
-Each package declares its own tables against :data:`metadata` (raw tables
-here, normalised records in ``normaliser.store``, clusters in
-``dedupe.store``) so the schema lives next to the code that owns it, while a
-single ``create_all`` builds the whole database.  SQLite is the embedded
-default and runs in WAL mode so readers (the web app) never block the single
-writer (the pipeline); any other SQLAlchemy URL (PostgreSQL) works unchanged.
+Each module that owns tables declares them against :data:`metadata` (raw
+records in ``harvester.store``, normalised records in ``normaliser.store``,
+clusters in ``dedupe.store``, …) so the schema lives next to the only code
+that reads and writes it; the Alembic migrations under ``unioncat/`` build
+the database from it.  SQLite is the embedded default and runs in WAL mode so
+readers (the web app) never block the single writer (the pipeline); any other
+SQLAlchemy URL (PostgreSQL) works unchanged.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consortium.config import ConfigError, load_sources, parse_sources
+from consortium.config import ConfigError
+from consortium.load import load_sources, parse_sources
 from consortium.presets import HOLDINGS_PRESETS, ILS_PRESETS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,8 @@
-"""Dedupe, first version: exact keys, never across formats, stable ids, every holding kept."""
+"""Dedupe through the real matcher: identifiers, never across formats or volumes, stable ids, every holding kept.
+
+``match`` runs the same steps as a build (features → blocking → scoring with
+vetoes → constrained clustering), in memory.
+"""
 from __future__ import annotations
 
 import itertools
@@ -6,9 +10,15 @@ import random
 
 import pytest
 
-from dedupe.cluster import assign_ids, group_records
-from dedupe.keys import match_keys
+from dedupe.blocking import Found, find_pairs
+from dedupe.cluster import cluster
+from dedupe.features import blocking_keys, record_features
+from dedupe.ids import assign_ids
 from dedupe.merge import merge_records
+from dedupe.score import MATCH, VETO
+from harvester.raw import RawRecord
+from marc_fixtures import make_record
+from normaliser import normalise
 from normaliser.model import Contributor, Holding, Record
 
 
@@ -19,43 +29,64 @@ def rec(source, local_id, **kw) -> Record:
     return Record(source=source, local_id=local_id, **kw)
 
 
-def test_isbn_key_and_never_across_formats():
+def match(*records: Record, max_block: int = 500) -> tuple[list[list[tuple[str, str]]], Found]:
+    """The clusters (sorted member keys) a build makes of ``records``, and what blocking found."""
+    features = {r.key: record_features(r) for r in records}
+    keys = {k: blocking_keys(f) for k, f in features.items()}
+    found = find_pairs(features, keys, lambda _keys: {}, max_block=max_block)
+    edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
+    vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
+    groups, _rejected = cluster(keys, edges, vetoed=vetoed)
+    return groups, found
+
+
+def test_isbn_joins_and_never_across_formats():
     a = rec("a", "1", isbns=["9780306406157"])
-    b = rec("b", "2", isbns=["9780306406157"], title="Something else entirely", year=2001)
+    b = rec("b", "2", isbns=["9780306406157"], title="Personal rights and the domestic relations : a treatise")
     e = rec("c", "3", isbns=["9780306406157"], format="ebook")
-    keys = {r.key: match_keys(r) for r in (a, b, e)}
-    groups = group_records(keys).groups
-    assert sorted(map(len, groups)) == [1, 2]
-    assert [("c", "3")] in groups  # the e-book stays apart
+    groups, _ = match(a, b, e)
+    assert groups == [[("a", "1"), ("b", "2")], [("c", "3")]]  # the e-book stays apart
 
 
-def test_title_author_year_key_ignores_case_and_punctuation():
+def test_isbn_10_and_13_of_one_book_join():
+    """Members write the same ISBN in either form (and with hyphens); the normalised records are one edition."""
+    records = [normalise(RawRecord(source=source, local_id="1", format="marc21",
+                                   payload=make_record("1", title=title, isbn=isbn).as_marc()))
+               for source, isbn, title in (("a", "0-306-40615-2", "Data structures"),
+                                           ("b", "9780306406157", "DATA STRUCTURES."),
+                                           ("c", "978-7-02-000220-7", "Data structures"))]
+    assert match(*records)[0] == [[("a", "1"), ("b", "1")], [("c", "1")]]
+
+
+def test_title_author_year_ignores_case_and_punctuation():
     a = rec("a", "1", title="Personal rights and the domestic relations /")
     b = rec("b", "1", title="PERSONAL RIGHTS AND THE DOMESTIC RELATIONS.")
     c = rec("c", "1", year=1900)
-    keys = {r.key: match_keys(r) for r in (a, b, c)}
-    groups = group_records(keys).groups
+    groups, _ = match(a, b, c)
     assert [("a", "1"), ("b", "1")] in groups and [("c", "1")] in groups
 
 
-def test_no_year_no_title_key_and_issn_needs_title():
-    bare = rec("a", "1", year=None)
-    assert match_keys(bare) == []
-    serial = rec("a", "2", format="serial", issns=["0317-8471"])
-    assert any(k.startswith("issn:serial:0317-8471:") for k in match_keys(serial))
+def test_an_issn_alone_does_not_join_different_titles():
+    journal = rec("a", "1", format="serial", title="Canadian journal of history", issns=["0008-4107"],
+                  contributors=[])
+    supplement = rec("b", "1", format="serial", title="Annual bibliography of Canadian history", issns=["0008-4107"],
+                     contributors=[])
+    groups, _ = match(journal, supplement)
+    assert groups == [[("a", "1")], [("b", "1")]]
 
 
 def test_part_numbers_keep_volumes_apart():
     v1 = rec("a", "1", part="v. 1")
     v2 = rec("b", "2", part="v. 2")
-    assert group_records({r.key: match_keys(r) for r in (v1, v2)}).groups == [[("a", "1")], [("b", "2")]]
+    assert match(v1, v2)[0] == [[("a", "1")], [("b", "2")]]
 
 
 def test_a_huge_block_is_refused_and_reported():
-    keys = {("s", str(i)): ["isbn:book:9780000000002"] for i in range(12)}
-    grouping = group_records(keys, max_block=10)
-    assert grouping.refused_keys == {"isbn:book:9780000000002": 12}
-    assert all(len(g) == 1 for g in grouping.groups)
+    records = [rec("s" + str(i), str(i), title=f"Book number {i} of many", isbns=["9780000000002"], contributors=[])
+               for i in range(12)]
+    groups, found = match(*records, max_block=10)
+    assert found.refused["isbn:9780000000002"] == 12
+    assert all(len(g) == 1 for g in groups)
 
 
 def test_merge_keeps_every_holding_and_the_fullest_description():
@@ -115,22 +146,23 @@ def test_ids_from_scratch_are_deterministic():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_grouping_is_transitive_and_order_independent(seed):
+def test_clusters_ignore_record_order(seed):
     rng = random.Random(seed)
-    keys = {("s", str(i)): [f"k{rng.randrange(30)}"] for i in range(40)}
-    shuffled = dict(sorted(keys.items(), key=lambda _: rng.random()))
-    assert group_records(keys).groups == group_records(shuffled).groups
+    records = [rec(f"m{i}", str(i), year=1899 + rng.randrange(2), part=rng.choice(["", "v. 1"]),
+                   isbns=rng.choice([[], ["9780306406157"]])) for i in range(12)]
+    shuffled = records[:]
+    rng.shuffle(shuffled)
+    assert match(*records)[0] == match(*shuffled)[0]
 
 
-def test_title_key_is_vetoed_between_different_oclc_numbers():
+def test_different_oclc_numbers_keep_same_title_editions_apart():
     """Two 1900 'Ivanhoe's from different publishers share title, author and year but not OCLC numbers."""
     a = rec("a", "1", title="Ivanhoe : a romance", oclc_numbers=["1307313"])
     b = rec("b", "1", title="Ivanhoe : a romance", oclc_numbers=["1933701"])
     a2 = rec("c", "1", title="IVANHOE : A ROMANCE", oclc_numbers=["1307313"])
     bare = rec("d", "1", title="Ivanhoe : a romance")
-    groups = group_records({r.key: match_keys(r) for r in (a, b, a2, bare)}).groups
-    assert [("a", "1"), ("c", "1")] in groups
-    assert [("b", "1")] in groups and [("d", "1")] in groups  # ambiguous: the bare record stays alone
-    # with only one manifestation in the block, the record without OCLC number joins it
-    groups = group_records({r.key: match_keys(r) for r in (a, a2, bare)}).groups
-    assert groups == [[("a", "1"), ("c", "1"), ("d", "1")]]
+    groups, _ = match(a, b, a2, bare)
+    together = next(g for g in groups if ("a", "1") in g)
+    assert ("c", "1") in together and ("b", "1") not in together
+    # with only one manifestation about, the record without an OCLC number joins it
+    assert match(a, a2, bare)[0] == [[("a", "1"), ("c", "1"), ("d", "1")]]

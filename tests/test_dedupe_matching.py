@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from dedupe.constrained import cluster
+from dedupe.cluster import cluster
 from dedupe.features import blocking_keys, edition_number, page_count, part_volume, record_features, surname, work_key
 from dedupe.merge import merge_records
 from dedupe.score import INTERNAL, MATCH, VETO, compare
@@ -364,7 +364,7 @@ def variant_scores(tmp_path_factory):
     from dedup_variants import variant_set
     from dedupe.evaluate import evaluate
     from dedupe.explain import accepted_pair_rules
-    from consortium.config import parse_sources
+    from consortium.load import parse_sources
     from unioncat import pipeline
     from demo.loc import loc_file
     from unioncat.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from consortium.config import parse_sources
+from consortium.load import parse_sources
 from demo.cnmarc import to_cnmarc
 from harvester.raw import RawRecord
 from marc_fixtures import make_record

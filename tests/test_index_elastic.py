@@ -14,6 +14,7 @@ from index import elastic
 from index.backend import SearchError, SearchQuery
 from index.documents import to_document
 from index.elastic import ElasticsearchBackend
+from index.elastic_query import build_query
 
 
 def docs(n: int, prefix: str = "d", title: str = "Volume") -> list[dict]:
@@ -206,7 +207,7 @@ def test_fields_mapped_ahead_of_the_contract(es):
     es.commit()
 
     def found(**fields) -> list[str]:
-        query = es._query(SearchQuery(fields=fields))   # not validated: the names are not in FIELDS yet
+        query = build_query(SearchQuery(fields=fields))   # not validated: the names are not in FIELDS yet
         return sorted(h["_id"] for h in es.client.search(index=es.alias, query=query)["hits"]["hits"])
 
     assert found(callnumber="K20/3") == ["c-zh-history"]

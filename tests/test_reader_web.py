@@ -18,7 +18,8 @@ from catalogue_fixtures import LIBRARIES, Classification, cluster, sample_cluste
 from search_backends import KINDS
 from test_web import SOURCES, env, make_app  # noqa: F401  (test_web's module catalogue)
 
-from consortium.config import ConfigError, parse_sources
+from consortium.config import ConfigError
+from consortium.load import parse_sources
 from index.backend import SearchQuery
 from index.documents import class_top, to_document
 from web.auth import SignOnError, validate_cas_ticket

@@ -7,12 +7,13 @@ from catalogue_fixtures import Contributor, ParallelField, cluster, sample_clust
 import dedupe.store  # noqa: F401  (declares the cluster tables)
 import normaliser.store  # noqa: F401
 from dedupe.store import ClusterStore
-from consortium.config import parse_sources
-from storage.db import make_engine, metadata, sqlite_url
+from consortium.load import parse_sources
+from storage.db import make_engine, sqlite_url
 from harvester.raw import RawRecord
 from harvester.store import Counts, QuarantinedItem, RawStore
 from index.documents import to_document
 from index.embedded import EmbeddedIndex
+from unioncat.schema import ensure_schema
 from web import create_app
 
 PASSWORD = "correct horse battery staple"
@@ -50,7 +51,7 @@ def hostile_cluster():
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     engine = make_engine(sqlite_url(tmp / "catalogue.db"))
-    metadata.create_all(engine)
+    ensure_schema(engine)  # as every process opens it: the app creates no tables
     sources = parse_sources(SOURCES, tmp / "sources.yaml")
     clusters = sample_clusters() + [hostile_cluster()]
     zh = next(c for c in clusters if c.id == "c-zh-history")
@@ -371,15 +372,15 @@ def test_result_rows_show_the_original_script_title_above_the_romanised_one(tmp_
     """LoC catalogues Chinese books with a romanised 245 and the Han title in 880: readers look for the Han."""
     from dedupe.model import Cluster
     from dedupe.store import ClusterStore
-    from consortium.config import parse_sources
-    from storage.db import make_engine, metadata, sqlite_url
+    from consortium.load import parse_sources
+    from storage.db import make_engine, sqlite_url
     from index.documents import to_document
     from index.embedded import EmbeddedIndex
     from normaliser.model import Holding, ParallelField, Record
     from web import create_app
 
     engine = make_engine(sqlite_url(tmp_path / "db.sqlite"))
-    metadata.create_all(engine)
+    ensure_schema(engine)
     rec = Record(source="a", local_id="1", title="Zhongguo Guizhou Miao zu xiu hui", year=1998,
                  parallel=[ParallelField("245", "中國貴州苗族繡繪 / 速泰熙, 楊志麟 ; 歧従文", "$1")], holdings=[Holding("a", "1")])
     cluster = Cluster(id="ucx", record=rec, members=[("a", "1")])

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import shutil
 
-from consortium.config import SourcesFile, load_sources
+from consortium.config import SourcesFile
+from consortium.load import load_sources
 from dedupe.store import ClusterStore, MemberStore
 from harvester.store import RawStore
 from index.backend import SearchBackend

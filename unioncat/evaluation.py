@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consortium.config import SourcesFile, parse_sources
+from consortium.config import SourcesFile
+from consortium.load import parse_sources
 from dedupe.explain import accepted_pair_rules
 
 from .catalogue import Catalogue

@@ -5,7 +5,8 @@
 ``SOURCES``
     the consortium file: a :class:`consortium.config.SourcesFile`, or a path to ``sources.yaml`` (required)
 ``DB_ENGINE`` / ``DATABASE_URL``
-    a SQLAlchemy engine, or a URL to make one (one of them required); the app only reads
+    a SQLAlchemy engine, or a URL to make one (one of them required), of a database already at the
+    newest schema (``unioncat.schema.ensure_schema``); the app never creates tables
 ``SEARCH_BACKEND`` / ``INDEX_PATH``
     a :class:`index.backend.SearchBackend`, or a zero-argument factory called on first use;
     or the directory of an embedded index (one of them required)
@@ -35,7 +36,8 @@ from typing import Any
 
 from flask import Flask
 
-from consortium.config import SourcesFile, load_sources
+from consortium.config import SourcesFile
+from consortium.load import load_sources
 from storage.db import make_engine
 
 from . import csrf, errors, i18n, present

@@ -65,8 +65,6 @@ staff_logins = Table(
     Column("ok", Boolean, nullable=False),
 )
 
-TABLES = (staff_users, staff_audit, staff_logins)
-
 
 class AccountError(ValueError):
     """A bad account name, role or password (the message says what is expected)."""
@@ -83,10 +81,11 @@ class StaffUser:
 
 
 class Accounts:
+    """The staff tables' only reader and writer (Alembic creates them: see ``unioncat.schema``)."""
+
     def __init__(self, engine: Engine, bootstrap_password: str | None = None):
         self.engine = engine
         self.bootstrap_password = bootstrap_password or None
-        metadata.create_all(engine, tables=list(TABLES))
 
     # -- accounts -------------------------------------------------------------
     def add(self, name: str, password: str, role: str, replace: bool = False) -> StaffUser:

@@ -16,9 +16,7 @@ from flask import (
 from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import NotFound
 
-from storage.db import metadata
-from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, source_state
-from harvester.store import record_counts
+from harvester.ops import OpsStore
 
 from . import csrf
 from .present import safe_next
@@ -36,8 +34,6 @@ ROLE_KEY = "staff_role"
 
 def init_app(app: Flask) -> None:
     svc = app.extensions["unioncat"]
-    metadata.create_all(svc.engine, tables=[source_state, probe_results, held_deletions, alert_state,
-                                            record_counts])
     svc.ops = OpsStore(svc.engine)
     svc.accounts = Accounts(svc.engine, app.config.get("STAFF_PASSWORD"))
     svc.jobs = app.config.get("JOBS")
