@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from consortium.config import SourcesFile
 from harvester.raw import RawRecord
-from harvester.store import raw_records
+from harvester.stores.records import raw_records
 
 from dedupe.model import Cluster
 from dedupe.store import _cluster, clusters, dedupe_members

@@ -7,12 +7,12 @@ import pytest
 from lxml import etree
 from pymarc import Field, Record
 
-from harvester import files
+from harvester.clients import dumps as files
 from consortium.config import Source
-from harvester.files import DumpError, StreamBroken, read_path
+from harvester.clients.dumps import DumpError, StreamBroken, read_path
 from harvester.harvest import harvest_source
 from harvester.raw import RawRecord
-from harvester.store import QuarantinedItem
+from harvester.stores.quarantine import QuarantinedItem
 from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
 
 DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 
 from storage.db import metadata
 from harvester.ops import OpsStore, alert_state, held_deletions, probe_results, source_state
-from harvester.store import record_counts
+from harvester.stores.runs import record_counts
 
 from . import csrf
 from .present import safe_next
