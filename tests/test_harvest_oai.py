@@ -27,7 +27,12 @@ from consortium.config import Source
 from storage.db import make_engine, metadata, sqlite_url
 from harvester.clients.oai import BadArgument, CannotDisseminateFormat, ListSpec, OAIClient, OAIError, format_datestamp
 from harvester.harvest import harvest_source
-from harvester.retry import RETRY_STATUS, retry_after_seconds
+from harvester.clients.dumps import DumpError
+from harvester.clients.oai import BadResponse, TransportError
+from harvester.clients.xmlsafe import XMLError
+from harvester.clients.zoom import YazMissing, ZoomConnectError, ZoomError, ZoomTimeout
+from harvester.errors import HarvestError
+from harvester.retry import RETRY_STATUS, TRANSIENT, RetryPolicy, retry_after_seconds
 from harvester.run import HarvestProgress
 from harvester.store import RawStore
 from marc_fixtures import collection, make_record, marcxml, oai_records
@@ -404,6 +409,17 @@ def test_retry_after_as_http_date_and_cap():
     assert retry_after_seconds("7") == 7
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
     assert RETRY_STATUS == {408, 429, 500, 502, 503, 504}
+
+
+def test_one_retry_policy_and_one_error_base():
+    policy = RetryPolicy(max_retries=3, backoff=1.0, max_wait=5.0)
+    assert [policy.wait(n) for n in range(4)] == [1.0, 2.0, 4.0, 5.0]
+    assert policy.wait(0, "3") == 3.0 and policy.wait(0, "60") == 5.0  # Retry-After honoured, capped
+    assert policy.retryable(503) and not policy.retryable(404)
+    assert all(issubclass(cls, TRANSIENT) for cls in (ZoomConnectError, ZoomTimeout, requests.ConnectionError,
+                                                      requests.Timeout))
+    for cls in (OAIError, BadResponse, TransportError, DumpError, XMLError, ZoomError, YazMissing):
+        assert issubclass(cls, HarvestError), cls
 
 
 def test_429_then_success(provider, store):
