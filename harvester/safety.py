@@ -44,11 +44,8 @@ def settle(store: RecordStore, source: Source, run_id: int | None, since: dateti
     Returns (records deleted, why they were held or None).  A full harvest's deletions are the live
     records not seen since it started; every run's are also the deletion notices it kept back.
     """
-    if full and since is not None:
-        live = store.count(source.id)
-        unseen, sample = store.unseen(source.id, since, SAMPLE)
-    else:
-        live, unseen, sample = store.count(source.id), 0, []
+    live = store.count(source.id)
+    unseen, sample = store.unseen(source.id, since, SAMPLE) if full and since is not None else (0, [])
     notices = store.deferred(source.id)
     total = unseen + len(notices)
     if not total:

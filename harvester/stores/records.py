@@ -103,7 +103,6 @@ class RawRow:
     record: RawRecord
     seq: int
     changed_at: datetime | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
