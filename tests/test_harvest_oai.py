@@ -571,6 +571,10 @@ def test_other_protocols_fail_without_raising(store):
     report = harvest_source(source, store)
     assert report.status == "failed" and report.error.startswith("source 'z': ")
     assert store.runs("z")[0]["status"] == "failed"
+    # sources.yaml admits only four protocols; a Source built by hand with another fails the same way
+    odd = harvest_source(Source(id="g", name="G", region="East", protocol="gopher", url="gopher://x"), store)
+    assert odd.status == "failed" and "'gopher' is not one of" in odd.error
+    assert store.runs("g")[0]["status"] == "failed"
 
 
 def test_format_datestamp():

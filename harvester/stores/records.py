@@ -20,8 +20,10 @@ from sqlalchemy.engine import Connection
 from storage.db import UTCDateTime, metadata, next_value, utcnow
 from ..raw import RawRecord
 from . import checkpoints, quarantine
+from . import deferred as notices
 from .base import Store
 from .checkpoints import Checkpoint
+from .deferred import CHUNK
 from .quarantine import MAX_LOCAL_ID, QuarantinedItem, printable
 
 raw_records = Table(
@@ -45,20 +47,7 @@ raw_records = Table(
 )
 Index("ix_raw_seq", raw_records.c.seq)
 
-deferred_deletions = Table(
-    "deferred_deletions",
-    metadata,
-    # Deletion notices (OAI-PMH status="deleted") of live records, kept back until the run ends so the
-    # safety stop (harvester.safety) can weigh them all; committed with their page, so a resumed run
-    # still knows them.
-    Column("source", String(64), primary_key=True),
-    Column("local_id", String(255), primary_key=True),
-    Column("datestamp", String(32)),
-    Column("run_id", Integer),
-)
-
 RAW_SEQ = "raw_seq"
-CHUNK = 500  # ids per IN (...) list
 
 
 def unstorable_id(local_id: str) -> str | None:
@@ -160,7 +149,7 @@ class RecordStore(Store):
         repeats a page.  Records whose content hash is unchanged only have
         their ``seen_at`` refreshed; changed ones get a new sequence number.
         ``defer_deletions``: deletion notices of live records are stored in ``deferred_deletions``
-        instead of applied (see :meth:`apply_deferred`); a record seen live again leaves that list.
+        instead of applied (:mod:`harvester.stores.deferred`, :meth:`apply_deferred`).
         """
         batch: dict[str, RawRecord] = {}
         bad = list(bad)
@@ -176,7 +165,7 @@ class RecordStore(Store):
             plan = _Plan.of(batch.values(), _existing(conn, batch.values()), defer_deletions, counts)
             plan.write(conn, run_id, now)
             quarantine.add(conn, bad, run_id, now)
-            _defer(conn, plan.deferred, [r for r in batch.values() if not r.deleted], run_id)
+            notices.keep(conn, plan.deferred, [r for r in batch.values() if not r.deleted], run_id)
             if checkpoint is not None:
                 checkpoints.write(conn, checkpoint)
         return counts
@@ -184,16 +173,13 @@ class RecordStore(Store):
     def deferred(self, source: str) -> list[str]:
         """Local ids of the live records whose deletion notices wait for the safety stop."""
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(deferred_deletions.c.local_id)
-                                               .where(deferred_deletions.c.source == source)
-                                               .order_by(deferred_deletions.c.local_id))]
+            return [local_id for local_id, _ in notices.waiting(conn, source)]
 
     def apply_deferred(self, source: str, run_id: int | None = None) -> int:
         """Apply the kept-back deletion notices of ``source`` (records still live are marked deleted)."""
         now = utcnow()
         with self._lock, self.engine.begin() as conn:
-            rows = conn.execute(select(deferred_deletions.c.local_id, deferred_deletions.c.datestamp)
-                                .where(deferred_deletions.c.source == source)).all()
+            rows = notices.waiting(conn, source)
             live = {r[0] for r in conn.execute(select(raw_records.c.local_id).where(
                 raw_records.c.source == source, raw_records.c.deleted.is_(False),
                 raw_records.c.local_id.in_([r[0] for r in rows])))} if rows else set()
@@ -205,14 +191,13 @@ class RecordStore(Store):
                              .values(deleted=True, payload=b"", content_hash="deleted", seq=seq, datestamp=datestamp,
                                      changed_at=now, seen_at=now, run_id=run_id))
                 seq += 1
-            conn.execute(deferred_deletions.delete().where(deferred_deletions.c.source == source))
+            notices.forget(conn, source)
         return len(gone)
 
     def drop_deferred(self, source: str) -> int:
         """Forget the kept-back deletion notices (a member of staff rejected them): the records stay."""
         with self._lock, self.engine.begin() as conn:
-            return conn.execute(deferred_deletions.delete()
-                                .where(deferred_deletions.c.source == source)).rowcount or 0
+            return notices.forget(conn, source)
 
     def _unseen_query(self, source: str, since: datetime):
         return select(raw_records.c.local_id).where(
@@ -436,25 +421,6 @@ class _Plan:
             conn.execute(update(raw_records)
                          .where(raw_records.c.source == rec.source, raw_records.c.local_id == rec.local_id)
                          .values(seen_at=now, datestamp=rec.datestamp))
-
-
-def _defer(conn: Connection, deferred: list[RawRecord], alive: list[RawRecord], run_id: int | None) -> None:
-    """Keep deletion notices back; a record that came (back) live is no longer to be deleted.
-
-    The common case — nothing kept back for the source — costs one indexed lookup per page.
-    """
-    dd = deferred_deletions
-    for source in {r.source for r in alive}:
-        if conn.execute(select(dd.c.local_id).where(dd.c.source == source).limit(1)).first() is None:
-            continue
-        ids = [r.local_id for r in alive if r.source == source]
-        for i in range(0, len(ids), CHUNK):
-            conn.execute(dd.delete().where(dd.c.source == source, dd.c.local_id.in_(ids[i:i + CHUNK])))
-    for rec in deferred:
-        conn.execute(dd.delete().where(dd.c.source == rec.source, dd.c.local_id == rec.local_id))
-    if deferred:
-        conn.execute(dd.insert(), [dict(source=r.source, local_id=r.local_id, datestamp=r.datestamp, run_id=run_id)
-                                   for r in deferred])
 
 
 def _row(rec: RawRecord, run_id: int | None, now: datetime, seq: int) -> dict:
