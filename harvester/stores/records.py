@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
-    Boolean, Column, Index, Integer, LargeBinary, String, Table, UniqueConstraint, and_, func, or_, select, update,
+    Boolean, Column, ColumnElement, Index, Integer, LargeBinary, Select, String, Table, UniqueConstraint, and_, func,
+    or_, select, update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from storage.db import UTCDateTime, metadata, next_value, utcnow
 from ..raw import RawRecord
@@ -110,7 +111,8 @@ class Changes:
     not_formats: Collection[str] | None = None
     syntaxes: Collection[str] | None = None
 
-    def where(self) -> list:
+    def where(self) -> list[ColumnElement[bool]]:
+        """The window as conditions on ``raw_records`` (read only here: the table stays private)."""
         r = raw_records.c
         cond = []
         if self.sources is not None:
@@ -199,7 +201,7 @@ class RecordStore(Store):
         with self._lock, self.engine.begin() as conn:
             return notices.forget(conn, source)
 
-    def _unseen_query(self, source: str, since: datetime):
+    def _unseen_query(self, source: str, since: datetime) -> Select:
         return select(raw_records.c.local_id).where(
             raw_records.c.source == source, raw_records.c.deleted.is_(False), raw_records.c.seen_at < since)
 
@@ -431,7 +433,7 @@ def _row(rec: RawRecord, run_id: int | None, now: datetime, seq: int) -> dict:
     )
 
 
-def _raw_row(row) -> RawRow:
+def _raw_row(row: RowMapping) -> RawRow:
     rec = RawRecord(
         source=row["source"], local_id=row["local_id"], payload=row.get("payload", b""), syntax=row["syntax"],
         format=row["format"], datestamp=row["datestamp"], deleted=bool(row["deleted"]),
