@@ -25,10 +25,9 @@ from typing import Protocol
 from consortium.config import Source
 from storage.db import utcnow
 from . import safety
-from .raw import RawRecord
+from .raw import QuarantinedItem, RawRecord
 from .store import RawStore
 from .stores.checkpoints import Checkpoint
-from .stores.quarantine import QuarantinedItem
 from .stores.records import Counts
 
 log = logging.getLogger(__name__)

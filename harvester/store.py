@@ -6,8 +6,9 @@ checkpoints and quarantine as before the split.  New code may take the one store
 """
 from __future__ import annotations
 
+from .raw import QuarantinedItem
 from .stores.checkpoints import Checkpoint, CheckpointStore
-from .stores.quarantine import QuarantinedItem, QuarantineStore
+from .stores.quarantine import QuarantineStore
 from .stores.records import Counts, RecordStore
 from .stores.runs import RunStore
 

@@ -12,8 +12,7 @@ from harvester.clients import dumps as files
 from consortium.config import Source
 from harvester.clients.dumps import DumpError, StreamBroken, read_path
 from harvester.harvest import harvest_source
-from harvester.raw import RawRecord
-from harvester.stores.quarantine import QuarantinedItem
+from harvester.raw import QuarantinedItem, RawRecord
 from harvester.stores.records import Changes
 from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
 

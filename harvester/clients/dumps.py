@@ -27,8 +27,7 @@ from typing import IO
 from lxml import etree
 
 from ..errors import HarvestError
-from ..raw import RawRecord
-from ..stores.quarantine import QuarantinedItem
+from ..raw import QuarantinedItem, RawRecord
 from .xmlsafe import MARC_NS, InvalidXMLError, UnsafeXMLError, check_prolog, iterparse
 
 DEFAULT_PATTERNS = ("*.mrc", "*.marc", "*.iso", "*.001", "*.dat", "*.xml", "*.utf8", "*.marcxml")

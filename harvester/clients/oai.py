@@ -30,9 +30,8 @@ from sickle.models import Header
 from sickle.response import OAIResponse
 
 from ..errors import HarvestError
-from ..raw import RawRecord
+from ..raw import QuarantinedItem, RawRecord
 from ..retry import TRANSIENT, RetryPolicy
-from ..stores.quarantine import QuarantinedItem
 from .xmlsafe import MARC_NS, InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars
 
 log = logging.getLogger(__name__)

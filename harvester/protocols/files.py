@@ -11,9 +11,8 @@ import logging
 
 from consortium.config import Source
 from ..clients.dumps import DumpError, StreamBroken, read_path
-from ..raw import RawRecord
+from ..raw import QuarantinedItem, RawRecord
 from ..run import Run
-from ..stores.quarantine import QuarantinedItem
 
 log = logging.getLogger(__name__)
 

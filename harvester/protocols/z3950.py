@@ -18,9 +18,9 @@ from consortium.config import Source
 from storage.db import utcnow
 from ..clients.zoom import Connection, ResultSet, ZoomError
 from ..retry import TRANSIENT, RetryPolicy
+from ..raw import QuarantinedItem
 from ..run import Run
 from ..stores.checkpoints import Checkpoint
-from ..stores.quarantine import QuarantinedItem
 from .zoom_plan import DEFAULT_BATCH, Plan, connect, plan, stamp14, to_raw
 
 log = logging.getLogger(__name__)

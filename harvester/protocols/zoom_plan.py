@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 from consortium.config import Source
 from ..clients.zoom import Connection, Record, ZoomError
-from ..raw import RawRecord
-from ..stores.quarantine import QuarantinedItem
+from ..raw import QuarantinedItem, RawRecord
 
 DEFAULT_QUERY = {"z3950": '@attr 1=_ALLRECORDS @attr 2=103 ""', "sru": "cql.allRecords=1"}
 INCREMENTAL = {

@@ -6,13 +6,13 @@ Both the harvest (a broken record in a dump, an OAI record without metadata) and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Column, Integer, LargeBinary, String, Table, Text, and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from storage.db import UTCDateTime, metadata, utcnow
+from ..raw import QuarantinedItem
 from .base import Store
 
 quarantine = Table(
@@ -31,17 +31,6 @@ quarantine = Table(
 
 #: The longest record id kept (the ``local_id`` columns' length).
 MAX_LOCAL_ID = 255
-
-
-@dataclass
-class QuarantinedItem:
-    """A record (or chunk of bytes) that could not be taken, and why."""
-
-    source: str
-    local_id: str | None
-    reason: str
-    payload: bytes = b""
-    stage: str = "harvest"
 
 
 def printable(text: str) -> str:

@@ -19,13 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 
 from storage.db import UTCDateTime, metadata, next_value, utcnow
-from ..raw import RawRecord
+from ..raw import QuarantinedItem, RawRecord
 from . import checkpoints, quarantine
 from . import deferred as notices
 from .base import Store
 from .checkpoints import Checkpoint
 from .deferred import CHUNK
-from .quarantine import MAX_LOCAL_ID, QuarantinedItem, printable
+from .quarantine import MAX_LOCAL_ID, printable
 
 raw_records = Table(
     "raw_records",
