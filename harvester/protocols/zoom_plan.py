@@ -59,7 +59,7 @@ def plan(source: Source, full: bool, high_water: str | None) -> Plan:
     ids = opts.get("ids")
     if ids:
         template = opts.get("lookup_query", LOOKUP[source.protocol])
-        return Plan("lookup", [template.replace("{id}", _escape(str(i), cql)) for i in ids], cql)
+        return Plan("lookup", [template.replace("{id}", _escape(str(i))) for i in ids], cql)
     mode = opts.get("incremental", "none")
     template = opts.get("incremental_query") or INCREMENTAL[source.protocol].get(mode)
     if full or not template or not high_water or mode == "none" and not opts.get("incremental_query"):
@@ -72,7 +72,8 @@ def plan(source: Source, full: bool, high_water: str | None) -> Plan:
     return Plan("incremental", [query], cql)
 
 
-def _escape(value: str, cql: bool) -> str:
+def _escape(value: str) -> str:
+    """An id made safe inside a quoted term (PQF and CQL escape quotes and backslashes alike)."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
