@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from publish.feed import Published, Window  # noqa: E402
 from publish.marc import item_marc  # noqa: E402
 from publish.writers import marcxml_record  # noqa: E402
-from harvester.zoom import Connection  # noqa: E402
+from harvester.clients.zoom import Connection  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
 from publish.zebra import publish, serve  # noqa: E402

@@ -28,7 +28,9 @@ from sqlalchemy import insert  # noqa: E402
 from consortium.load import parse_sources  # noqa: E402
 from storage.db import make_engine, metadata, sqlite_url, utcnow  # noqa: E402
 from harvester.ops import OpsStore  # noqa: E402, F401 - registers the tables
-from harvester.store import RawStore, harvest_runs, raw_records, record_counts  # noqa: E402
+from harvester.store import RawStore  # noqa: E402
+from harvester.stores.records import raw_records  # noqa: E402
+from harvester.stores.runs import harvest_runs, record_counts  # noqa: E402
 from web import create_app  # noqa: E402
 from web.accounts import Accounts  # noqa: E402
 

@@ -28,7 +28,7 @@ from consortium.config import Source  # noqa: E402
 from storage.db import make_engine, metadata, sqlite_url  # noqa: E402
 from harvester.harvest import harvest_source  # noqa: E402
 from harvester.store import RawStore  # noqa: E402
-from harvester.zoom import Connection  # noqa: E402
+from harvester.clients.zoom import Connection  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
 from demo import ZEBRA_CONF  # noqa: E402
 from publish.zebra_server import start_zebra  # noqa: E402

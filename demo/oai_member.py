@@ -32,7 +32,7 @@ from oaipmh import common, error
 from oaipmh.metadata import MetadataRegistry
 from oaipmh.server import BatchingServer, oai_dc_writer
 
-from harvester.xmlsafe import parse_xml
+from harvester.clients.xmlsafe import parse_xml
 from normaliser.marcxml import MARC_NS
 
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
@@ -286,7 +286,7 @@ def records_from_files(paths: Iterable[Path], prefix: str = "oai:demo:",
     """:class:`OaiRecord` for every MARC record in dump files (ISO 2709 or MARCXML)."""
     import pymarc
 
-    from harvester.files import read_path
+    from harvester.clients.dumps import read_path
     from harvester.raw import RawRecord
 
     stamp = datestamp or datetime.now(timezone.utc)

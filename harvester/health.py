@@ -18,15 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from consortium.config import Source
-from .store import harvest_runs
+from .stores.runs import RunStore
 
 DEFAULT_INTERVAL = timedelta(days=1)
 DEFAULT_FAILURES = 3
-GOOD = ("ok", "held")
 
 
 @dataclass
@@ -50,24 +48,10 @@ class Health:
                 "failures_in_a_row": self.failures_in_a_row}
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
 def health(engine: Engine, sources: tuple[Source, ...] | list[Source], now: datetime | None = None) -> dict[str, Health]:
     """The health of every source, from two grouped queries over all its runs."""
     now = now or datetime.now(timezone.utc)
-    runs = harvest_runs
-    good = runs.c.status.in_(GOOD)
-    last_good = (select(runs.c.source, func.max(runs.c.id).label("id"), func.max(runs.c.started_at).label("at"))
-                 .where(good).group_by(runs.c.source).subquery())
-    with engine.connect() as conn:
-        last_ok = {s: _aware(t) for s, t in conn.execute(select(last_good.c.source, last_good.c.at))}
-        streaks = {s: int(n) for s, n in conn.execute(
-            select(runs.c.source, func.count())
-            .select_from(runs.outerjoin(last_good, last_good.c.source == runs.c.source))
-            .where(runs.c.status == "failed", runs.c.id > func.coalesce(last_good.c.id, 0))
-            .group_by(runs.c.source))}
+    last_ok, streaks = RunStore(engine).success_streaks()
     out = {}
     for source in sources:
         ok = last_ok.get(source.id)

@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Table, Text, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, func, select, update
 
-from storage.db import metadata, next_value, utcnow, write_lock
+from storage.db import UTCDateTime, metadata, next_value, utcnow
 from .probe import ProbeResult
+from .stores.base import Store
 
 source_state = Table(
     "source_state",
@@ -22,7 +22,7 @@ source_state = Table(
     Column("source", String(64), primary_key=True),
     Column("paused", Boolean, nullable=False, default=False),
     Column("changed_by", String(64)),
-    Column("changed_at", DateTime(timezone=True)),
+    Column("changed_at", UTCDateTime),
     Column("reason", Text),
 )
 
@@ -31,7 +31,7 @@ probe_results = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("check_id", Integer, nullable=False, index=True),  # one `sources check` = one check id
-    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
     Column("source", String(64), nullable=False, index=True),
     Column("region", String(128), nullable=False),
     Column("protocol", String(16), nullable=False),
@@ -48,15 +48,15 @@ held_deletions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", String(64), nullable=False, index=True),
     Column("run_id", Integer),
-    Column("since", DateTime(timezone=True)),  # full harvests: records not seen since then would go
+    Column("since", UTCDateTime),  # full harvests: records not seen since then would go
     Column("live", Integer, nullable=False),
     Column("unseen", Integer, nullable=False),
     Column("sample", Text, nullable=False),  # JSON list of the first local ids that would go
     Column("reason", Text, nullable=False),
     Column("status", String(16), nullable=False),  # pending | approved | rejected | superseded
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     Column("decided_by", String(64)),
-    Column("decided_at", DateTime(timezone=True)),
+    Column("decided_at", UTCDateTime),
     Column("applied", Integer),
 )
 
@@ -68,9 +68,9 @@ alert_state = Table(
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
-    Column("raised_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("cleared_at", DateTime(timezone=True)),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("cleared_at", UTCDateTime),
 )
 
 PROBE_CHECK = "probe_check"
@@ -95,12 +95,8 @@ class Hold:
     applied: int | None = None
 
 
-class OpsStore:
+class OpsStore(Store):
     """Read and write the operational tables (one writer lock with the raw store)."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self._lock = write_lock(engine)
 
     # -- pause / resume ----------------------------------------------------------
     def set_paused(self, source: str, paused: bool, by: str = "", reason: str = "") -> None:

@@ -10,18 +10,21 @@ commands and the admin pages; it never raises for a source's failure.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 from lxml import etree
 
 from consortium.config import Source
-from .files import DEFAULT_PATTERNS, matching_files
-from .oai import HarvestError, OAIClient
-from .xmlsafe import XMLError, parse_xml
+from .clients.dumps import DEFAULT_PATTERNS, matching_files
+from .clients.oai import ListSpec, OAIClient
+from .clients.xmlsafe import XMLError, parse_xml
+from .errors import HarvestError
+from .retry import RetryPolicy
+from .protocols.zoom_plan import connect, queries_for
 
 
 @dataclass
@@ -47,16 +50,11 @@ def probe_source(source: Source, session: requests.Session | None = None, timeou
         return _probe_file(source)
     if source.protocol == "z3950":
         return _probe_z3950(source, timeout, env)
-    if source.protocol == "sru":
-        return _probe_sru(source, session, timeout)
-    return ProbeResult(source.id, False, f"protocol {source.protocol!r} is not supported yet")
+    return _probe_sru(source, session, timeout)
 
 
 def _probe_z3950(source: Source, timeout: float, env: Mapping[str, str] | None) -> ProbeResult:
     """Init, then the source's first query (hit count only, no records)."""
-    from .z3950 import connect, queries_for
-    from .zoom import YazMissing, ZoomError
-
     start = time.monotonic()
     query = queries_for(source)[0]
     try:
@@ -67,7 +65,7 @@ def _probe_z3950(source: Source, timeout: float, env: Mapping[str, str] | None) 
             details = {"hits": hits, "query": query, "database": conn.database, "syntax": conn.syntax,
                        "init_ms": init_ms, "implementation": conn.option("targetImplementationName"),
                        "implementationVersion": conn.option("targetImplementationVersion")}
-    except (ZoomError, YazMissing) as exc:
+    except HarvestError as exc:  # ZoomError, or YazMissing
         message = str(exc)
         return ProbeResult(source.id, False, message if source.url in message else f"{source.url}: {message}",
                            round((time.monotonic() - start) * 1000, 1))
@@ -104,12 +102,12 @@ def _probe_sru(source: Source, session: requests.Session | None, timeout: float)
 
 def _probe_oai(source: Source, session: requests.Session | None, timeout: float) -> ProbeResult:
     # A probe should answer quickly: one attempt, the probe's own timeout, no politeness wait.
-    quick = replace(source, timeout=timeout, max_retries=0, delay=0.0)
-    client = OAIClient(quick, session=session)
+    client = OAIClient(source.url or "", ListSpec(source.id, source.metadata_prefix, source.set, source.format),
+                       timeout=timeout, retry=RetryPolicy(max_retries=0), session=session)
     start = time.monotonic()
     try:
         info = client.identify()
-    except (HarvestError, requests.RequestException, ValueError) as exc:
+    except HarvestError as exc:
         return ProbeResult(source.id, False, f"{source.url}: {exc}" if source.url not in str(exc) else str(exc),
                            round((time.monotonic() - start) * 1000, 1))
     finally:

@@ -1,7 +1,9 @@
-"""``RawRecord``: one record exactly as a member sent it.
+"""``RawRecord``: one record exactly as a member sent it; ``QuarantinedItem``: one we could not take.
 
 Raw payloads are kept byte for byte so that normalising or dedupe rules can
-change and everything can be rebuilt without harvesting again.
+change and everything can be rebuilt without harvesting again.  What a client
+reads is one or the other, so every client depends on this module only, not
+on the stores.
 """
 from __future__ import annotations
 
@@ -41,6 +43,17 @@ class RawRecord:
             raise ValueError(f"record from {self.source!r} has an empty local id")
         if not self.content_hash:
             object.__setattr__(self, "content_hash", content_hash(self.payload, self.deleted))
+
+
+@dataclass
+class QuarantinedItem:
+    """A record (or chunk of bytes) that could not be taken, and why (kept in quarantine, counted)."""
+
+    source: str
+    local_id: str | None
+    reason: str
+    payload: bytes = b""
+    stage: str = "harvest"
 
 
 def content_hash(payload: bytes, deleted: bool = False) -> str:

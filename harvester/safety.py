@@ -16,16 +16,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-from sqlalchemy import func, select
 
 from consortium.config import Source
 from .ops import OpsStore
-from .store import RawStore, raw_records
-
-if TYPE_CHECKING:
-    from .harvest import _Run
+from .stores.records import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -43,34 +37,19 @@ def limits(source: Source) -> tuple[float, int]:
     return float(shrink), int(source.options.get("max_deletions", DEFAULT_MAX_DELETIONS))
 
 
-def unseen_counts(store: RawStore, source: str, since: datetime) -> tuple[int, int, list[str]]:
-    """(live records, live records not seen since ``since``, a sample of the latter's ids)."""
-    with store.engine.connect() as conn:
-        live = conn.execute(select(func.count()).select_from(raw_records).where(
-            raw_records.c.source == source, raw_records.c.deleted.is_(False))).scalar_one()
-        unseen_q = select(raw_records.c.local_id).where(
-            raw_records.c.source == source, raw_records.c.deleted.is_(False), raw_records.c.seen_at < since)
-        unseen = conn.execute(select(func.count()).select_from(unseen_q.subquery())).scalar_one()
-        sample = [r[0] for r in conn.execute(unseen_q.order_by(raw_records.c.local_id).limit(SAMPLE))]
-    return int(live), int(unseen), sample
+def settle(store: RecordStore, source: Source, run_id: int | None, since: datetime | None,
+           full: bool) -> tuple[int, str | None]:
+    """Apply a finished run's deletions, or hold them all for approval if they are too many.
 
-
-def end_full_harvest(run: "_Run", since: datetime | None) -> None:
-    """End a full harvest: deletions of unseen records and kept-back notices, or a hold."""
-    end_harvest(run, since, full=True)
-
-
-def end_harvest(run: "_Run", since: datetime | None, full: bool) -> None:
-    """Apply a run's deletions — or hold them all for approval if they are too many."""
-    source, store = run.source, run.store
-    if full and since is not None:
-        live, unseen, sample = unseen_counts(store, source.id, since)
-    else:
-        live, unseen, sample = store.count(source.id), 0, []
+    Returns (records deleted, why they were held or None).  A full harvest's deletions are the live
+    records not seen since it started; every run's are also the deletion notices it kept back.
+    """
+    live = store.count(source.id)
+    unseen, sample = store.unseen(source.id, since, SAMPLE) if full and since is not None else (0, [])
     notices = store.deferred(source.id)
     total = unseen + len(notices)
     if not total:
-        return
+        return 0, None
     shrink, most = limits(source)
     fraction = total / live if live else 1.0
     if (total >= SHRINK_FLOOR and fraction > shrink) or total > most:
@@ -83,20 +62,19 @@ def end_harvest(run: "_Run", since: datetime | None, full: bool) -> None:
                   f"{f'max_deletions {most}' if total > most else 'max_shrink ' + format(shrink, '.0%')})"
                   f"; nothing was marked deleted — approve or reject the deletion on the staff page, "
                   f"or raise max_shrink / max_deletions for this source if the member really shrank")
-        OpsStore(store.engine).hold(source.id, run.run_id, since if full else None, live, total,
+        OpsStore(store.engine).hold(source.id, run_id, since if full else None, live, total,
                                     (notices + sample)[:SAMPLE], reason)
         log.warning("%s: deletions held for approval: %s", source.id, reason)
-        run.held = reason
-        return
-    deleted = store.apply_deferred(source.id, run_id=run.run_id) if notices else 0
+        return 0, reason
+    deleted = store.apply_deferred(source.id, run_id=run_id) if notices else 0
     if full and since is not None:
-        deleted += store.delete_unseen(source.id, since=since, run_id=run.run_id)
+        deleted += store.delete_unseen(source.id, since=since, run_id=run_id)
     if deleted:
         log.info("%s: %d record(s) the member no longer has marked deleted", source.id, deleted)
-    run.counts.deleted += deleted
+    return deleted, None
 
 
-def approve(store: RawStore, ops: OpsStore, hold_id: int, by: str) -> int:
+def approve(store: RecordStore, ops: OpsStore, hold_id: int, by: str) -> int:
     """Apply a held deletion: delete the records still unseen since the held run started."""
     hold = ops.get_hold(hold_id)
     if hold is None or hold.status != "pending":
@@ -109,7 +87,7 @@ def approve(store: RawStore, ops: OpsStore, hold_id: int, by: str) -> int:
     return deleted
 
 
-def reject(store: RawStore, ops: OpsStore, hold_id: int, by: str) -> None:
+def reject(store: RecordStore, ops: OpsStore, hold_id: int, by: str) -> None:
     """Keep the records: the kept-back notices are dropped (a later full harvest may hold them again)."""
     hold = ops.get_hold(hold_id)
     if hold is None or hold.status != "pending":

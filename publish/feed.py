@@ -36,7 +36,8 @@ from consortium.config import SourcesFile
 from dedupe.model import Cluster
 from dedupe.store import CLUSTER_SEQ, ClusterStore, MemberStore
 from harvester.raw import RawRecord
-from harvester.store import RAW_SEQ, RawRow, RawStore
+from harvester.store import RawStore
+from harvester.stores.records import RAW_SEQ, Changes, RawRow
 from normaliser.store import RecordStore
 from storage.db import get_value
 
@@ -144,17 +145,22 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
-def _filters(w: Window) -> dict:
-    """The window as the stores' ``changes_page`` arguments."""
-    out: dict = {"sources": w.sources, "start": _naive(w.start) if w.start else None,
-                 "end": _naive(w.end) if w.end else None}
-    if w.kind == MERGED:
-        out["record_formats"] = UNIMARC_FORMATS if w.marc == "unimarc" else None
-    elif w.marc == "unimarc":
-        out["formats"] = UNIMARC_FORMATS
-    elif w.marc == "marc21":
-        out.update(formats=_MARC21_MEMBER_FORMATS, syntaxes=_MARC_SYNTAXES)
-    return out
+def _cluster_filters(w: Window) -> dict:
+    """The window as the cluster store's ``changes_page`` arguments."""
+    return {"sources": w.sources, "start": _naive(w.start) if w.start else None,
+            "end": _naive(w.end) if w.end else None,
+            "record_formats": UNIMARC_FORMATS if w.marc == "unimarc" else None}
+
+
+def _member_window(w: Window) -> Changes:
+    """The window as the raw store's :class:`Changes`."""
+    start, end = (_naive(w.start) if w.start else None), (_naive(w.end) if w.end else None)
+    if w.marc == "unimarc":
+        return Changes(sources=w.sources, start=start, end=end, formats=UNIMARC_FORMATS)
+    if w.marc == "marc21":
+        return Changes(sources=w.sources, start=start, end=end, formats=_MARC21_MEMBER_FORMATS,
+                       syntaxes=_MARC_SYNTAXES)
+    return Changes(sources=w.sources, start=start, end=end)
 
 
 class Published:
@@ -167,27 +173,26 @@ class Published:
         self.raw = RawStore(engine)
         self.records = RecordStore(engine)  # the models item_marc rebuilds unreadable member records from
 
-    def _changes(self, w: Window, after: int, limit: int, full: bool = False, total: bool = False) -> tuple:
-        if w.kind == MERGED:
-            return self.clusters.changes_page(after, limit, **_filters(w), full=full, total=total)
-        return self.raw.changes_page(after, limit, **_filters(w), payload=full, total=total)
-
     def count(self, w: Window) -> int:
-        return self._changes(w, 0, 0, total=True)[1]
+        if w.kind == MERGED:
+            return self.clusters.changes_page(0, 0, **_cluster_filters(w), total=True)[1]
+        return self.raw.count_changes(_member_window(w))
 
     def count_upto(self, w: Window, seq: int) -> int:
         """Items of the window at or before ``seq`` (an export's or a list's cursor)."""
-        return self.count(w) - self._changes(w, seq, 0, total=True)[1]
+        if w.kind == MERGED:
+            return self.count(w) - self.clusters.changes_page(seq, 0, **_cluster_filters(w), total=True)[1]
+        return self.raw.count_changes(_member_window(w), upto=seq)
 
     def page(self, w: Window, after: int, limit: int, full: bool = True) -> list[Item]:
         """Up to ``limit`` items with sequence > ``after``; ``full`` loads the records too."""
-        rows, _ = self._changes(w, after, limit, full=full)
         if w.kind == MERGED:
+            rows, _ = self.clusters.changes_page(after, limit, **_cluster_filters(w), full=full)
             items = [_merged(*row) for row in rows]
             if full:
                 self._add_bases(items)
             return items
-        items = [_member(row, full) for row in rows]
+        items = [_member(row, full) for row in self.raw.changes(after, limit, _member_window(w), payloads=full)]
         if full:
             found = self.members.clusters_of([(i.source, i.local_id) for i in items])
             for item in items:
@@ -212,15 +217,8 @@ class Published:
 
     def _add_bases(self, items: list[Item]) -> None:
         """Each live merged item's base: the raw record its display record came from (a page's in one go per source)."""
-        by_source: dict[str, list[str]] = {}
-        for item in items:
-            if item.cluster is not None:
-                by_source.setdefault(item.cluster.record.source, []).append(item.cluster.record.local_id)
-        found: dict[tuple[str, str], RawRecord] = {}
-        for source, ids in by_source.items():
-            for i in range(0, len(ids), 500):
-                rows, _ = self.raw.changes_page(0, len(ids[i:i + 500]), sources=(source,), local_ids=ids[i:i + 500])
-                found.update(((source, r.record.local_id), r.record) for r in rows if not r.record.deleted)
+        found = self.raw.payloads((i.cluster.record.source, i.cluster.record.local_id)
+                                  for i in items if i.cluster is not None)
         for item in items:
             if item.cluster is not None:
                 item.base = found.get((item.cluster.record.source, item.cluster.record.local_id))
@@ -228,8 +226,7 @@ class Published:
     def earliest(self) -> datetime | None:
         """The oldest datestamp of any item (each store's first change is its oldest)."""
         clusters, _ = self.clusters.changes_page(0, 1, full=False)
-        raws, _ = self.raw.changes_page(0, 1, payload=False)
-        found = [v for v in [c[2] for c in clusters] + [r.changed_at for r in raws] if v is not None]
+        found = [v for v in [c[2] for c in clusters] + [self.raw.earliest_change()] if v is not None]
         return min(_naive(v) for v in found) if found else None
 
     def last_seq(self, kind: str) -> int:

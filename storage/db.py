@@ -14,9 +14,10 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
 
@@ -34,6 +35,31 @@ _write_locks_guard = threading.Lock()
 def utcnow() -> datetime:
     """Timezone-aware UTC now, truncated to seconds (what OAI-PMH speaks)."""
     return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp column that always hands back an aware UTC ``datetime``.
+
+    SQLite keeps no zone and returns naive values, PostgreSQL's ``timestamptz``
+    returns aware ones in the session's zone: without this every reader had to
+    patch ``tzinfo`` itself.  Values are stored as UTC (naive on SQLite, a
+    naive value given is taken to be UTC) and read back aware in UTC.  The
+    column type the migrations see is ``DateTime(timezone=True)``, unchanged.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def sqlite_url(path: Path) -> str:

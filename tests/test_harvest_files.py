@@ -1,18 +1,19 @@
 """Reading member dumps (ISO 2709, MARCXML) and harvesting them into the raw store."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from lxml import etree
 from pymarc import Field, Record
 
-from harvester import files
+from harvester.clients import dumps as files
 from consortium.config import Source
-from harvester.files import DumpError, StreamBroken, read_path
+from harvester.clients.dumps import DumpError, StreamBroken, read_path
 from harvester.harvest import harvest_source
-from harvester.raw import RawRecord
-from harvester.store import QuarantinedItem
+from harvester.raw import QuarantinedItem, RawRecord
+from harvester.stores.records import Changes
 from marc_fixtures import MARC_NS, collection, iso2709, make_record, marcxml
 
 DATABASES = ("sqlite", "postgresql")  # the store tests run on both (see conftest.py)
@@ -283,3 +284,21 @@ def test_cnmarc_xml_in_its_own_namespace_inside_an_sru_envelope(tmp_path):
     assert [i.local_id for i in items] == ["990001", "990002"]
     assert all(isinstance(i, RawRecord) and i.syntax == "marcxml" for i in items)
     assert "中国发展报告1".encode("utf-8") in items[0].payload
+
+
+def test_store_times_are_aware_utc_and_raw_reads_for_the_feed(tmp_path, store):
+    """UTCDateTime hands back aware UTC on every database; the change feed reads through RawStore's methods."""
+    write(tmp_path / "d.mrc", b"".join(iso2709(make_record(str(i))) for i in range(1, 4)))
+    harvest_source(file_source(tmp_path / "d.mrc", format="marc21"), store)
+    run = store.runs("dump")[0]
+    for value in (run["started_at"], run["finished_at"], store.last_seen("dump"), store.earliest_change(),
+                  store.get("dump", "1").changed_at):
+        assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+
+    found = store.payloads([("dump", "1"), ("dump", "3"), ("dump", "nope"), ("other", "1")])
+    assert sorted(found) == [("dump", "1"), ("dump", "3")] and found[("dump", "1")].payload.startswith(b"0")
+    assert store.last_seq() == 3 and store.count_changes() == 3 and store.count_changes(upto=2) == 2
+    page = store.changes(1, 10, Changes(sources=("dump",), formats=("marc21",)), payloads=False)
+    assert [(r.seq, r.record.local_id, r.record.payload) for r in page] == [(2, "2", b""), (3, "3", b"")]
+    assert store.changes(0, 10, Changes(formats=("unimarc",))) == []
+    assert store.count_changes(Changes(start=run["started_at"] - timedelta(hours=1), not_formats=("cnmarc",))) == 3

@@ -25,11 +25,15 @@ from lxml import etree
 
 from consortium.config import Source
 from storage.db import make_engine, metadata, sqlite_url
-from harvester.harvest import HarvestProgress, harvest_source
-from harvester.oai import (
-    RETRY_STATUS, BadArgument, CannotDisseminateFormat, OAIClient, OAIError, format_datestamp,
-    retry_after_seconds,
-)
+from harvester.clients.oai import BadArgument, CannotDisseminateFormat, ListSpec, OAIClient, OAIError, format_datestamp
+from harvester.harvest import harvest_source
+from harvester.clients.dumps import DumpError
+from harvester.clients.oai import BadResponse, TransportError
+from harvester.clients.xmlsafe import XMLError
+from harvester.clients.zoom import YazMissing, ZoomConnectError, ZoomError, ZoomTimeout
+from harvester.errors import HarvestError
+from harvester.retry import RETRY_STATUS, TRANSIENT, RetryPolicy, retry_after_seconds
+from harvester.run import HarvestProgress
 from harvester.store import RawStore
 from marc_fixtures import collection, make_record, marcxml, oai_records
 from demo.oai_member import DAY, OaiApp, OaiRecord, make_app, serve
@@ -407,6 +411,17 @@ def test_retry_after_as_http_date_and_cap():
     assert RETRY_STATUS == {408, 429, 500, 502, 503, 504}
 
 
+def test_one_retry_policy_and_one_error_base():
+    policy = RetryPolicy(max_retries=3, backoff=1.0, max_wait=5.0)
+    assert [policy.wait(n) for n in range(4)] == [1.0, 2.0, 4.0, 5.0]
+    assert policy.wait(0, "3") == 3.0 and policy.wait(0, "60") == 5.0  # Retry-After honoured, capped
+    assert policy.retryable(503) and not policy.retryable(404)
+    assert all(issubclass(cls, TRANSIENT) for cls in (ZoomConnectError, ZoomTimeout, requests.ConnectionError,
+                                                      requests.Timeout))
+    for cls in (OAIError, BadResponse, TransportError, DumpError, XMLError, ZoomError, YazMissing):
+        assert issubclass(cls, HarvestError), cls
+
+
 def test_429_then_success(provider, store):
     p = provider(oai_records(2), middleware=failing("429 Too Many Requests", 2))
     report = harvest_source(oai_source(p.url, max_retries=3), store)
@@ -513,7 +528,7 @@ def test_invalid_xml_response_fails_the_run(provider, store):
 def test_forbidden_control_characters_are_dropped(provider, store, caplog):
     p = provider(oai_records(3), middleware=rewriting(
         lambda params, body: body.replace(b"Title 2", b"Title\x1f 2")))
-    with caplog.at_level(logging.WARNING, logger="harvester.oai"):
+    with caplog.at_level(logging.WARNING, logger="harvester.clients.oai"):
         report = harvest_source(oai_source(p.url), store)
     assert report.status == "ok", report.error
     assert title_of(store.get("member", "oai:test:2").record.payload) == "Title 2"
@@ -526,13 +541,13 @@ def test_oai_error_response_fails_with_its_code(provider, store):
     assert report.status == "failed"
     assert "cannotDisseminateFormat" in report.error and "member" in report.error and p.url in report.error
 
-    client = OAIClient(oai_source(p.url))
+    client = OAIClient(p.url, ListSpec("member"))
     with pytest.raises(BadArgument) as caught:
         list(client.list_records(from_="last tuesday"))
     assert isinstance(caught.value, OAIError) and caught.value.code == "badArgument"
     assert "last tuesday" in caught.value.message
     with pytest.raises(CannotDisseminateFormat):
-        list(OAIClient(oai_source(p.url, metadata_prefix="nope")).list_records())
+        list(OAIClient(p.url, ListSpec("member", metadata_prefix="nope")).list_records())
     client.close()
 
 
@@ -548,7 +563,7 @@ def test_html_instead_of_oai(provider, store):
 
 
 def test_other_protocols_fail_without_raising(store):
-    # Z39.50 is harvested by harvester.z3950 (tests/test_harvest_z3950.py); an unreachable one fails cleanly.
+    # Z39.50 is harvested by harvester.protocols.z3950 (tests/test_harvest_z3950.py); an unreachable one fails cleanly.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -556,6 +571,10 @@ def test_other_protocols_fail_without_raising(store):
     report = harvest_source(source, store)
     assert report.status == "failed" and report.error.startswith("source 'z': ")
     assert store.runs("z")[0]["status"] == "failed"
+    # sources.yaml admits only four protocols; a Source built by hand with another fails the same way
+    odd = harvest_source(Source(id="g", name="G", region="East", protocol="gopher", url="gopher://x"), store)
+    assert odd.status == "failed" and "'gopher' is not one of" in odd.error
+    assert store.runs("g")[0]["status"] == "failed"
 
 
 def test_format_datestamp():

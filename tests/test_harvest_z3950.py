@@ -14,7 +14,8 @@ from pymarc import MARCReader
 
 from consortium.config import Source
 from harvester.ops import OpsStore
-from harvester.harvest import HarvestProgress, harvest_source
+from harvester.harvest import harvest_source
+from harvester.run import HarvestProgress
 from harvester.store import RawStore
 from publish.zebra_server import free_port
 from peers.zebra import SilentServer, bib, unimarc_gbk, write_mrc, zebra  # noqa: F401 - zebra is a fixture

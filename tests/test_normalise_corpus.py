@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.files import DumpError, read_path
+from harvester.clients.dumps import DumpError, read_path
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from pymarc import MARCReader
 
-from harvester.zoom import Connection
+from harvester.clients.zoom import Connection
 from peers.provider_fixtures import built_catalogue
 from unioncat.cli import main
 from unioncat.pipeline import build, harvest, select_sources

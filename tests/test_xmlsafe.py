@@ -8,10 +8,11 @@ import pytest
 from lxml import etree
 
 from consortium.config import Source
-from harvester.files import StreamBroken, read_path
+from harvester.clients.dumps import StreamBroken, read_path
+from harvester.clients.oai import BadResponse, ListSpec, OAIClient
 from harvester.harvest import harvest_source
-from harvester.oai import BadResponse, OAIClient
-from harvester.xmlsafe import InvalidXMLError, UnsafeXMLError, iterparse, make_parser, parse_xml, strip_illegal_chars
+from harvester.retry import RetryPolicy
+from harvester.clients.xmlsafe import InvalidXMLError, UnsafeXMLError, iterparse, make_parser, parse_xml, strip_illegal_chars
 from marc_fixtures import make_record, marcxml, oai_records
 from demo.oai_member import make_app, serve
 
@@ -111,7 +112,7 @@ def test_oai_response_with_xxe_is_refused_through_sickle(bait, store):
         source = Source(id="evil", name="Evil", region="East", protocol="oai", url=url, max_retries=0)
         report = harvest_source(source, store)
         assert report.status == "failed" and "DOCTYPE" in report.error and url in report.error
-        client = OAIClient(source)
+        client = OAIClient(url, ListSpec("evil"), retry=RetryPolicy(max_retries=0))
         with pytest.raises(BadResponse, match="DOCTYPE"):
             list(client.list_records())
         client.close()

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from harvester import zoom
+from harvester.clients import zoom
 from consortium.config import Source
 from harvester.probe import probe_source
-from harvester.zoom import Connection, ZoomConnectError, ZoomQueryError, ZoomTimeout
+from harvester.clients.zoom import Connection, ZoomConnectError, ZoomQueryError, ZoomTimeout
 from publish.zebra_server import free_port
 from peers.zebra import SilentServer, bib, zebra  # noqa: F401 - zebra is a fixture
 
@@ -107,7 +107,7 @@ from storage.db import make_engine, metadata, sqlite_url
 from harvester.harvest import harvest_source
 from harvester.probe import probe_source
 from harvester.store import RawStore
-import harvester.oai
+import harvester.clients.oai
 engine = make_engine(sqlite_url(%r))
 metadata.create_all(engine)
 src = Source(id='z', name='Z', region='E', protocol='z3950', url='z3950://127.0.0.1:1/db')

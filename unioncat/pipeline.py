@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 
 from consortium.config import Source
 from storage.db import get_value, set_value
-from harvester.harvest import HarvestReport, harvest_source
+from harvester.harvest import harvest_source
+from harvester.run import HarvestReport
 from harvester.ops import OpsStore
 from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
@@ -67,10 +68,7 @@ def due_sources(cat: Catalogue, now: datetime | None = None) -> list[Source]:
         if source.schedule is None or run is None or run["status"] != "ok":
             due.append(source)
             continue
-        started = run["started_at"]
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=timezone.utc)
-        if now - started >= source.schedule:
+        if now - run["started_at"] >= source.schedule:
             due.append(source)
     return due
 

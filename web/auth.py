@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect, render_templat
 from flask_babel import gettext as _
 
 from consortium.config import Source
-from harvester.xmlsafe import XMLError, parse_xml
+from harvester.clients.xmlsafe import XMLError, parse_xml
 
 from . import csrf
 from .context import services

@@ -12,10 +12,8 @@ import time
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from sqlalchemy import func, select
 
 from harvester.health import health
-from harvester.store import harvest_runs, raw_records
 
 bp = Blueprint("metrics", __name__)
 SEARCH_ENDPOINTS = ("search.search", "search.home")
@@ -36,15 +34,10 @@ class _HarvestCollector:
                                     "Start of the member's newest successful harvest", labels=["source"])
         quarantined = GaugeMetricFamily("unioncat_quarantined", "Unresolved quarantined records per member",
                                         labels=["source"])
-        with svc.engine.connect() as conn:
-            for source, status, count in conn.execute(select(harvest_runs.c.source, harvest_runs.c.status,
-                                                             func.count()).group_by(harvest_runs.c.source,
-                                                                                    harvest_runs.c.status)):
-                runs.add_metric([source, status], count)
-            for source, count in conn.execute(select(raw_records.c.source, func.count())
-                                              .where(raw_records.c.deleted.is_(False))
-                                              .group_by(raw_records.c.source)):
-                records.add_metric([source], count)
+        for (source, status), count in svc.raw.runs_by_status().items():
+            runs.add_metric([source, status], count)
+        for source, count in svc.raw.counts_by_source().items():
+            records.add_metric([source], count)
         for source, run in svc.raw.last_runs().items():
             if run["finished_at"] and run["started_at"]:
                 duration.add_metric([source], (run["finished_at"] - run["started_at"]).total_seconds())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pymarc import Field, Record
 
-from harvester import zoom
+from harvester.clients import zoom
 from marc_fixtures import collection, make_record
 from services import unavailable
 from demo import ZEBRA_CONF

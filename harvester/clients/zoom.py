@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..errors import HarvestError
+
 INSTALL_HINT = "install YAZ: apt-get install libyaz5 (Debian/Ubuntu; or run make install)"
 SYNTAXES = {"usmarc": "usmarc", "marc21": "usmarc", "unimarc": "unimarc", "xml": "xml", "marcxml": "xml"}
 
@@ -47,11 +49,11 @@ _lib_error: str | None = None
 _lib_lock = threading.Lock()
 
 
-class YazMissing(ImportError):
+class YazMissing(HarvestError, ImportError):
     """libyaz (the YAZ shared library) is not installed."""
 
 
-class ZoomError(Exception):
+class ZoomError(HarvestError):
     """A ZOOM / Z39.50 / SRU failure: ``code``, ``message``, ``addinfo`` and ``diagset``.
 
     ``diagset`` is ``ZOOM`` for client-side errors (connect, timeout, bad PQF…), ``Bib-1`` for

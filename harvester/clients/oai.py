@@ -5,26 +5,23 @@ sickle gives us the protocol's vocabulary (the verbs and their parameters,
 the two parts a union catalogue cannot live with:
 
 * transport — sickle retries only 503 with ``Retry-After`` as an integer and
-  never retries a refused connection or a timeout.  Here one retry policy
-  (:data:`RETRY_STATUS`, exponential backoff, ``Retry-After`` in seconds or as
-  an HTTP date, capped by ``source.retry_after_max``) covers every request;
+  never retries a refused connection or a timeout.  Here the harvester's one
+  retry policy (:mod:`harvester.retry`) covers every request;
 * parsing — sickle's parser recovers silently from broken XML; ours
-  (:mod:`harvester.xmlsafe`) refuses DTDs and reports breakage.
+  (:mod:`harvester.clients.xmlsafe`) refuses DTDs and reports breakage.
 
 Paging is explicit (:meth:`OAIClient.list_records` yields one :class:`Page`
 at a time with the token of the next page) so the caller can commit each page
-together with its resumption token.
+together with its resumption token.  Every setting is a constructor argument.
 """
 from __future__ import annotations
 
 import copy
-import email.utils
 import logging
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import requests
 from lxml import etree
@@ -32,17 +29,14 @@ from sickle.app import Sickle
 from sickle.models import Header
 from sickle.response import OAIResponse
 
-from consortium.config import Source
-from .raw import RawRecord
-from .store import QuarantinedItem
-from .xmlsafe import InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars
+from ..errors import HarvestError
+from ..raw import QuarantinedItem, RawRecord
+from ..retry import TRANSIENT, RetryPolicy
+from .xmlsafe import MARC_NS, InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars
 
 log = logging.getLogger(__name__)
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
-MARC_NS = "http://www.loc.gov/MARC21/slim"
-#: HTTP statuses worth another try: the server is busy, throttling or briefly broken.
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 DAY = "YYYY-MM-DD"
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
 _DATESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?Z?)?$")
@@ -53,10 +47,6 @@ def _q(name: str) -> str:
 
 
 # -- errors ------------------------------------------------------------------
-class HarvestError(Exception):
-    """Anything that stops a harvest of one source (after retries)."""
-
-
 class TransportError(HarvestError):
     """The repository could not be reached or kept failing at the HTTP level."""
 
@@ -152,22 +142,6 @@ def later(a: str | None, b: str | None) -> str | None:
     return b if datestamp_key(b) > datestamp_key(a) else a
 
 
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: an integer or an HTTP date; None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
 # -- results -------------------------------------------------------------------
 @dataclass(frozen=True)
 class RepositoryInfo:
@@ -224,67 +198,69 @@ class _Sickle(Sickle):
         return self._fetch(kwargs)
 
 
-class OAIClient:
-    """An OAI-PMH client for one member, with its retry and politeness settings.
+@dataclass(frozen=True)
+class ListSpec:
+    """What to list and how to label it: the member's id, ``metadataPrefix``, set, and record format."""
 
-    ``backoff`` is the first wait after a failure; each further failure
-    doubles it, never beyond ``source.retry_after_max``.
+    source_id: str
+    metadata_prefix: str = "marc21"
+    set_spec: str | None = None
+    record_format: str = "marc21"
+
+
+class OAIClient:
+    """An OAI-PMH client for one repository, with its retry and politeness settings.
+
+    ``delay`` is the least time between two requests; ``retry`` says what is
+    retried and how long to wait (:class:`harvester.retry.RetryPolicy`).
     """
 
-    def __init__(self, source: Source, session: requests.Session | None = None, backoff: float = 1.0,
+    def __init__(self, url: str, spec: ListSpec, *, timeout: float = 60.0, delay: float = 0.0,
+                 retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep):
-        if not source.url:
-            raise ValueError(f"source {source.id!r} has no OAI-PMH URL")
-        self.source = source
-        self.url = source.url
+        if not url:
+            raise HarvestError(f"source {spec.source_id!r} has no OAI-PMH URL")
+        self.url, self.spec = url, spec
+        self.timeout, self.delay, self.retry = timeout, delay, retry
         self.session = session or requests.Session()
-        self.backoff = backoff
         self._sleep = sleep
         self._last_request: float | None = None
-        self.sickle = _Sickle(source.url, self._fetch)
+        self.sickle = _Sickle(url, self._fetch)
         self.requests_made = 0
 
     # transport
     def _polite(self) -> None:
-        if self.source.delay and self._last_request is not None:
-            wait = self.source.delay - (time.monotonic() - self._last_request)
+        if self.delay and self._last_request is not None:
+            wait = self.delay - (time.monotonic() - self._last_request)
             if wait > 0:
                 self._sleep(wait)
-
-    def _wait(self, attempt: int, response: requests.Response | None) -> float:
-        cap = self.source.retry_after_max
-        if response is not None:
-            asked = retry_after_seconds(response.headers.get("Retry-After"))
-            if asked is not None:
-                return min(asked, cap)
-        return min(self.backoff * (2 ** attempt), cap)
 
     def _request(self, params: dict) -> requests.Response:
         """GET with retries; returns a 2xx/3xx response or raises :class:`TransportError`."""
         url = requests.Request("GET", self.url, params=params).prepare().url or self.url
-        attempts = self.source.max_retries + 1
+        attempts = self.retry.max_retries + 1
         for attempt in range(attempts):
             self._polite()
             response = None
             try:
-                response = self.session.get(self.url, params=params, timeout=self.source.timeout)
+                response = self.session.get(self.url, params=params, timeout=self.timeout)
                 problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+            except TRANSIENT as exc:
                 problem = _describe(exc)
+            except requests.RequestException as exc:
+                raise TransportError(url, _describe(exc)) from None
             finally:
                 self._last_request = time.monotonic()
                 self.requests_made += 1
             if response is not None:
                 if response.status_code < 400:
                     return response
-                if response.status_code not in RETRY_STATUS:
+                if not self.retry.retryable(response.status_code):
                     raise TransportError(url, problem)
             if attempt + 1 == attempts:
                 break
-            wait = self._wait(attempt, response)
-            log.warning("%s: %s; retry %d of %d in %.1f s", url, problem, attempt + 1,
-                        self.source.max_retries, wait)
+            wait = self.retry.wait(attempt, response.headers.get("Retry-After") if response is not None else None)
+            log.warning("%s: %s; retry %d of %d in %.1f s", url, problem, attempt + 1, self.retry.max_retries, wait)
             self._sleep(wait)
         raise TransportError(url, f"{problem} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
 
@@ -347,9 +323,9 @@ class OAIClient:
             params = {"verb": "ListRecords", "resumptionToken": token}
             seen.add(token)
         else:
-            params = {"verb": "ListRecords", "metadataPrefix": self.source.metadata_prefix}
-            if self.source.set:
-                params["set"] = self.source.set
+            params = {"verb": "ListRecords", "metadataPrefix": self.spec.metadata_prefix}
+            if self.spec.set_spec:
+                params["set"] = self.spec.set_spec
             if from_:
                 params["from"] = from_
             if until:
@@ -378,7 +354,7 @@ class OAIClient:
             raise BadResponse(f"{self.url}: ListRecords response without a <ListRecords> element")
         page = Page(number=number)
         for element in container.iterfind(_q("record")):
-            item = to_raw(self.source, element)
+            item = to_raw(self.spec, element)
             (page.records if isinstance(item, RawRecord) else page.quarantined).append(item)
         token = container.find(_q("resumptionToken"))
         if token is not None:
@@ -422,29 +398,29 @@ def _without_oai_namespace(element: etree._Element) -> None:
             node.tag = etree.QName(node).localname
 
 
-def to_raw(source: Source, element: etree._Element) -> RawRecord | QuarantinedItem:
+def to_raw(spec: ListSpec, element: etree._Element) -> RawRecord | QuarantinedItem:
     """One OAI ``<record>`` as a :class:`RawRecord`, or why it cannot be one."""
     header_el = element.find(_q("header"))
     if header_el is None:
-        return QuarantinedItem(source.id, None, f"source {source.id!r}: OAI record without a <header>",
+        return QuarantinedItem(spec.source_id, None, f"source {spec.source_id!r}: OAI record without a <header>",
                                etree.tostring(element))
     header = Header(header_el)
     identifier = (header.identifier or "").strip()
     if not identifier:
-        return QuarantinedItem(source.id, None, f"source {source.id!r}: OAI record without an identifier",
+        return QuarantinedItem(spec.source_id, None, f"source {spec.source_id!r}: OAI record without an identifier",
                                etree.tostring(element))
     datestamp = (header.datestamp or "").strip() or None
-    marcish = "marc" in source.metadata_prefix.lower()
+    marcish = "marc" in spec.metadata_prefix.lower()
     if header.deleted:
-        return RawRecord(source=source.id, local_id=identifier, syntax="marcxml" if marcish else "xml",
-                         format=source.format, datestamp=datestamp, deleted=True)
+        return RawRecord(source=spec.source_id, local_id=identifier, syntax="marcxml" if marcish else "xml",
+                         format=spec.record_format, datestamp=datestamp, deleted=True)
     metadata = element.find(_q("metadata"))
     child = None
     if metadata is not None:
         child = next((c for c in metadata if isinstance(c.tag, str)), None)
     if child is None:
-        return QuarantinedItem(source.id, identifier,
-                               f"source {source.id!r}: record {identifier!r} has no metadata",
+        return QuarantinedItem(spec.source_id, identifier,
+                               f"source {spec.source_id!r}: record {identifier!r} has no metadata",
                                etree.tostring(element))
     qname = etree.QName(child)
     if qname.localname == "collection" and qname.namespace in (MARC_NS, OAI_NS, None):
@@ -456,6 +432,6 @@ def to_raw(source: Source, element: etree._Element) -> RawRecord | QuarantinedIt
         _without_oai_namespace(payload_el)
     etree.cleanup_namespaces(payload_el)
     payload = etree.tostring(payload_el, encoding="UTF-8", xml_declaration=False)
-    return RawRecord(source=source.id, local_id=identifier, payload=payload,
+    return RawRecord(source=spec.source_id, local_id=identifier, payload=payload,
                      syntax="marcxml" if _is_marc_record(child) else "xml",
-                     format=source.format, datestamp=datestamp, deleted=False)
+                     format=spec.record_format, datestamp=datestamp, deleted=False)

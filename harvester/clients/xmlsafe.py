@@ -7,10 +7,10 @@ data never needs a DTD, so we refuse any document that declares one, and the
 parser itself is configured so that even a declaration that slipped past the
 check could not load, resolve or fetch anything.
 
-Every XML parse in the harvester goes through this module: ``oai.py`` parses
+Every XML parse in the harvester goes through this module: ``clients/oai.py`` parses
 responses with :func:`parse_xml` (sickle's own parser resolves nothing
 either, but recovers silently from broken XML, which hides data loss), and
-``files.py`` streams dumps with :func:`iterparse`.
+``clients/dumps.py`` streams dumps with :func:`iterparse`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from lxml import etree
+
+from ..errors import HarvestError
+
+#: The MARC 21 slim (MARCXML) namespace, for every harvester module that looks for MARC records.
+MARC_NS = "http://www.loc.gov/MARC21/slim"
 
 #: The settings shared by every parser we create.  ``resolve_entities=False``
 #: leaves entity references unexpanded, ``load_dtd=False`` never reads an
@@ -35,7 +40,7 @@ _ILLEGAL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CHAR_REF = re.compile(rb"&#(x[0-9A-Fa-f]+|[0-9]+);")
 
 
-class XMLError(ValueError):
+class XMLError(HarvestError, ValueError):
     """Harvested XML we will not use; the message says why."""
 
 

@@ -26,12 +26,11 @@ from typing import IO
 
 from lxml import etree
 
-from .raw import RawRecord
-from .store import QuarantinedItem
-from .xmlsafe import InvalidXMLError, UnsafeXMLError, check_prolog, iterparse
+from ..errors import HarvestError
+from ..raw import QuarantinedItem, RawRecord
+from .xmlsafe import MARC_NS, InvalidXMLError, UnsafeXMLError, check_prolog, iterparse
 
 DEFAULT_PATTERNS = ("*.mrc", "*.marc", "*.iso", "*.001", "*.dat", "*.xml", "*.utf8", "*.marcxml")
-MARC_NS = "http://www.loc.gov/MARC21/slim"
 RECORD_TERMINATOR = b"\x1d"
 FIELD_TERMINATOR = b"\x1e"
 _BLOCK = 1 << 20
@@ -39,7 +38,7 @@ _WRAPPER = b"unioncat-wrapper"
 _SKIP_BYTES = b" \t\r\n\x00\x1a"  # newlines between records, NULs, DOS end-of-file
 
 
-class DumpError(ValueError):
+class DumpError(HarvestError, ValueError):
     """The dump as a whole cannot be read (missing, empty, unreadable)."""
 
 
@@ -93,14 +92,17 @@ def read_file(file: Path, source_id: str, format: str = "marc21", encoding: str 
     except OSError as exc:
         raise DumpError(f"{file}: cannot read: {exc.strerror or exc}") from None
     with handle:
-        head = handle.read(4096)
-        if not head.strip(_SKIP_BYTES):
-            raise DumpError(f"{file}: empty file (no records)")
-        handle.seek(0)
-        if _looks_like_xml(head):
-            yield from _read_marcxml(handle, head, source_id, format, encoding, name)
-        else:
-            yield from _read_iso2709(handle, source_id, format, encoding, name)
+        try:
+            head = handle.read(4096)
+            if not head.strip(_SKIP_BYTES):
+                raise DumpError(f"{file}: empty file (no records)")
+            handle.seek(0)
+            if _looks_like_xml(head):
+                yield from _read_marcxml(handle, head, source_id, format, encoding, name)
+            else:
+                yield from _read_iso2709(handle, source_id, format, encoding, name)
+        except OSError as exc:  # a disk or network-share failure half-way: the dump cannot be read
+            raise DumpError(f"{file}: cannot read: {exc.strerror or exc}") from None
 
 
 def _looks_like_xml(head: bytes) -> bool:
