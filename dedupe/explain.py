@@ -12,37 +12,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from .evidence import EvidenceStore, dedupe_pairs
+from .evidence import EvidenceStore
 from .score import MATCH
-from .store import ClusterStore, dedupe_members
+from .store import ClusterStore, MemberStore
 
 RecordKey = tuple[str, str]
 
 
 def accepted_pair_rules(engine: Engine) -> dict[frozenset, str]:
     """``{a, b}`` → rule for every accepted cross-member pair (what ``evaluate --by-rule`` counts)."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source,
-                                   dedupe_pairs.c.b_id, dedupe_pairs.c.rule)
-                            .where(dedupe_pairs.c.decision == MATCH))
-        return {frozenset(((a1, a2), (b1, b2))): rule for a1, a2, b1, b2, rule in rows}
-
-
-def _clusters_of(engine: Engine, keys: set[RecordKey]) -> dict[RecordKey, str | None]:
-    out: dict[RecordKey, str | None] = {}
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for s, l in keys:
-        by_source[s].append(l)
-    with engine.connect() as conn:
-        for source, ids in by_source.items():
-            for i in range(0, len(ids), 400):
-                for l, cid in conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.cluster_id).where(
-                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 400]))):
-                    out[(source, l)] = cid
-    return out
+    return {frozenset((a, b)): rule for a, b, _decision, rule, _score in EvidenceStore(engine).all_pairs((MATCH,))}
 
 
 def explain(engine: Engine, cluster_id: str) -> dict | None:
@@ -57,7 +38,7 @@ def explain(engine: Engine, cluster_id: str) -> dict | None:
     feats = evidence.features(members)
     pairs = evidence.pairs_touching(members)
     outside = {x for p in pairs for x in (p.a, p.b) if x not in members}
-    where = _clusters_of(engine, outside)
+    where = MemberStore(engine).clusters_of(outside)
     joined, apart = [], []
     for p in pairs:
         if p.a in members and p.b in members:

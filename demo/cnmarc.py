@@ -82,29 +82,51 @@ def _name(name: str) -> list[tuple[str, str]]:
 
 def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str | None = None) -> bytes:
     """``rec`` (MARC 21) as a CNMARC ISO 2709 record in GBK; ``local_id`` becomes 001."""
+    date1, entered = _date1(rec), datetime.date.today().strftime("%Y%m%d")
     f008 = _control(rec, "008")
-    date1 = f008[7:11] if len(f008) >= 11 and f008[7:11].isdigit() else ""
-    if not date1:
-        for tag in ("264", "260"):
-            m = re.search(r"\d{4}", _first(rec, tag, "c"))
-            if m:
-                date1 = m.group(0)
-                break
     lang = f008[35:38] if len(f008) >= 38 and f008[35:38].strip() else ""
-    entered = datetime.date.today().strftime("%Y%m%d")
     f100 = f"{entered}{'d' if date1 else 'u'}{(date1 or '    '):4}    km y0chiy0120    ea"
     assert len(f100) == 36, f100
-
-    fields: list[tuple[str, bytes | None]] = [("001", local_id.encode("ascii", "replace"))]
-    price = _first(rec, "020", "c")
-    for field in rec.get_fields("020"):
-        for value in field.get_subfields("a"):
-            number = value.strip().split(" ", 1)[0]
-            fields.append(("010", _field("  ", [("a", number), ("d", price)])))
-            price = ""          # the price goes with the first ISBN only
-    fields.append(("100", _field("  ", [("a", f100)])))
+    fields: list[tuple[str, bytes | None]] = [("001", local_id.encode("ascii", "replace")), *_isbns(rec),
+                                              ("100", _field("  ", [("a", f100)]))]
     if lang:
         fields.append(("101", _field("0 ", [("a", lang)])))
+    fields += _description(rec, date1)
+    clc = _clc(rec)
+    if clc:
+        fields.append(("690", _field("  ", [("a", clc), ("v", "5")])))
+    fields += _names(rec)
+    fields.append(("801", _field(" 0", [("a", "CN"), ("b", library), ("c", entered)])))
+    fields.append(_holding(rec, local_id, library, accession, clc))
+    leader = "00000nam0 2200000   450 "
+    return _iso2709(leader, [(t, b) for t, b in fields if b])
+
+
+def _date1(rec: Record) -> str:
+    """The publication year: 008/07-10, else the first four digits of 264/260 $c."""
+    f008 = _control(rec, "008")
+    if len(f008) >= 11 and f008[7:11].isdigit():
+        return f008[7:11]
+    for tag in ("264", "260"):
+        m = re.search(r"\d{4}", _first(rec, tag, "c"))
+        if m:
+            return m.group(0)
+    return ""
+
+
+def _isbns(rec: Record) -> list[tuple[str, bytes | None]]:
+    """010 per ISBN; the price goes with the first ISBN only."""
+    out, price = [], _first(rec, "020", "c")
+    for field in rec.get_fields("020"):
+        for value in field.get_subfields("a"):
+            out.append(("010", _field("  ", [("a", value.strip().split(" ", 1)[0]), ("d", price)])))
+            price = ""
+    return out
+
+
+def _description(rec: Record, date1: str) -> list[tuple[str, bytes | None]]:
+    """200 title, 205 edition, 210 imprint, 215 extent."""
+    fields: list[tuple[str, bytes | None]] = []
     f245 = _vernacular(rec, "245") or (rec.get_fields("245") or [None])[0]
     if f245 is not None:
         # A Chinese ILS catalogues a Chinese book in Han script (LoC keeps it in 880, with a
@@ -123,13 +145,20 @@ def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str 
                                         ("c", _clean(pub.get("b", "")) if pub else _first(rec, imprint, "b")),
                                         ("d", date1)])))
     fields.append(("215", _field("  ", [("a", _first(rec, "300", "a")), ("d", _first(rec, "300", "c"))])))
-    clc = ""
+    return fields
+
+
+def _clc(rec: Record) -> str:
+    """The Chinese Library Classification number of an 084 whose $2 says CLC (中图), or ''."""
     for field in rec.get_fields("084"):
         if any(s.strip().lower().startswith("clc") or "中图" in s for s in field.get_subfields("2")):
-            clc = _clean(" ".join(field.get_subfields("a")[:1]))
-            break
-    if clc:
-        fields.append(("690", _field("  ", [("a", clc), ("v", "5")])))
+            return _clean(" ".join(field.get_subfields("a")[:1]))
+    return ""
+
+
+def _names(rec: Record) -> list[tuple[str, bytes | None]]:
+    """701/711 for the main entry (Han script when there is one), 702 for each added personal name."""
+    fields: list[tuple[str, bytes | None]] = []
     main = [f for t in ("100", "110", "111") for f in rec.get_fields(t)]
     for field in main[:1]:
         field = _vernacular(rec, field.tag) or field
@@ -139,7 +168,11 @@ def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str 
             else [("a", _clean(" ".join(field.get_subfields("a", "b"))))])))
     for field in rec.get_fields("700"):
         fields.append(("702", _field(" 0", _name(" ".join(field.get_subfields("a"))))))
-    fields.append(("801", _field(" 0", [("a", "CN"), ("b", library), ("c", entered)])))
+    return fields
+
+
+def _holding(rec: Record, local_id: str, library: str, accession: str | None, clc: str) -> tuple[str, bytes | None]:
+    """905, Huiwen's holding field: library, accession number, call number (CLC + book number, else LCC)."""
     digits = re.sub(r"\D", "", local_id) or "1"
     if clc:
         book_number = str(int(digits[-4:]))
@@ -147,6 +180,4 @@ def to_cnmarc(rec: Record, local_id: str, library: str = "DEMO", accession: str 
     else:
         lcc = _clean(" ".join(v for f in rec.get_fields("050", "090") for v in f.get_subfields("a", "b")))
         call = [("s", lcc)]
-    fields.append(("905", _field("  ", [("a", library), ("b", accession or f"A{digits[-8:]:0>8}"), *call])))
-    leader = "00000nam0 2200000   450 "
-    return _iso2709(leader, [(t, b) for t, b in fields if b])
+    return ("905", _field("  ", [("a", library), ("b", accession or f"A{digits[-8:]:0>8}"), *call]))
