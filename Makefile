@@ -14,7 +14,8 @@ PORT ?= 5000
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	# setuptools adds an information-only UserWarning to every editable install of a multi-package tree
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed system-deps
@@ -42,4 +43,4 @@ bench-jobs: install
 	$(BIN)/python bench/jobs.py --records 20000
 
 clean:
-	rm -rf var demo/build .pytest_cache
+	rm -rf var .pytest_cache build dist

@@ -6,7 +6,7 @@ Documents come from real LoC records (``demo.loc``): each record normalised and 
 demo members ``demo.consortium.holders`` picks (1–7 copies, regions Nanjing / Suzhou / Wuxi), made into
 the search document with ``index.documents.to_document`` and cached as JSON lines under
 ``$UNIONCAT_CACHE`` so a rerun skips that step.  Then, for the embedded (tantivy) backend and for
-Elasticsearch (a node started like the tests' fixture, ``tests/elastic.py``, or ``--es-url``):
+Elasticsearch (a node started like the tests' fixture, ``tests/peers/elastic.py``, or ``--es-url``):
 
 * docs/s of a full build (``clear`` → ``add`` in batches → ``commit``; for ES: ``streaming_bulk`` into
   a new versioned index, refresh, alias swap);

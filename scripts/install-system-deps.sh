@@ -9,7 +9,7 @@
 #   chromium, chromium-driver, fonts-wqy-microhei
 #                headless browser tests of the web catalogue, with a font that renders Chinese
 #   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
-#   maven        fetches that distribution (tests/elastic.py; it runs on Java 21+, not in Debian 12:
+#   maven        fetches that distribution (tests/peers/elastic.py; it runs on Java 21+, not in Debian 12:
 #                Temurin 25 in /usr/lib/jvm or UNIONCAT_ES_JAVA_HOME)
 # Skips apt entirely when everything is already present; prints what it does.  When another apt or
 # dpkg (unattended-upgrades on a fresh machine) holds the lock, waits for it (up to APT_LOCK_TIMEOUT

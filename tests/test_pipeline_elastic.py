@@ -51,7 +51,7 @@ def demo_catalogue(tmp_path_factory) -> Catalogue:
     """The demo consortium's file members, harvested, normalised and deduplicated (no index yet)."""
     root = tmp_path_factory.mktemp("demo-es")
     cache = Path(os.environ.get("UNIONCAT_CACHE") or REPO / ".cache")
-    build_demo(root / "demo" / "build", cache, records=400, chinese=80, log=lambda _m: None)
+    build_demo(root / "var" / "demo", cache, records=400, chinese=80, log=lambda _m: None)
     config = yaml.safe_load((REPO / "sources.yaml").read_text(encoding="utf-8"))
     config["sources"] = [s for s in config["sources"] if s.get("protocol") == "file"]
     config.pop("groups", None)  # a group names the OAI member left out here
