@@ -34,8 +34,8 @@ from sqlalchemy import text
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from postgres import create_database, running_postgres  # noqa: E402
-from redis_server import running_redis  # noqa: E402
+from peers.postgres import create_database, running_postgres  # noqa: E402
+from peers.redis_server import running_redis  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from demo.consortium import MEMBERS  # noqa: E402
 from unioncat.jobs import RqRunner  # noqa: E402

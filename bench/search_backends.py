@@ -170,7 +170,7 @@ def main() -> None:
     node = None
     url = args.es_url
     if not url:
-        import elastic
+        from peers import elastic
         elastic.HEAP = f"-Xms{args.es_heap} -Xmx{args.es_heap}"
         node = elastic.ElasticNode(elastic.distribution(), Path(tempfile.mkdtemp(prefix="unioncat-es-"))).start()
         url = node.url

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from sqlalchemy.exc import OperationalError
 from waitress.server import create_server
 
@@ -65,7 +66,10 @@ def demo(obj: Any, records: int, chinese: int, serve_after: bool, members_only: 
 
     The demo harvests its own consortium file, written into the build folder
     with the ports its members got; two demos run side by side with two --data
-    folders.
+    folders.  A consortium file given explicitly (``--sources`` or
+    UNIONCAT_SOURCES) is harvested instead: its file members read the build
+    folder's dumps and its OAI-PMH and Z39.50 members must name the ports given
+    with --oai-port and --zebra-port.
     """
     if importlib.util.find_spec("oaipmh") is None:
         raise DemoProblem("the demo's OAI-PMH member needs the oaipmh package: pip install 'unioncat[demo]'")
@@ -78,7 +82,7 @@ def demo(obj: Any, records: int, chinese: int, serve_after: bool, members_only: 
         preflight(build, oai_port, zebra_port)
         build_demo(build, settings.cache_dir, records=records, chinese=chinese, log=say)
         with running_members(build, oai_port, zebra_port, log=say) as members:
-            sources = write_sources(build, members)
+            sources = _given_sources(settings) or write_sources(build, members)
             if members_only:
                 say(f"demo members are serving; in another shell: unioncat --sources {sources} "
                     f"--data {settings.data_dir} run  (Ctrl-C to stop)")
@@ -89,6 +93,13 @@ def demo(obj: Any, records: int, chinese: int, serve_after: bool, members_only: 
     except DemoError as exc:
         raise DemoProblem(str(exc)) from None
     raise SystemExit(code)
+
+
+def _given_sources(settings: Settings) -> Path | None:
+    """The consortium file the user named (flag or environment), or None for the demo's own."""
+    source = click.get_current_context().find_root().get_parameter_source("sources_path")
+    given = source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return settings.sources_path if given else None
 
 
 def _port_message(port: int) -> str:
