@@ -248,17 +248,19 @@ def make_app(records: list[OaiRecord], repository_name: str = "unioncat demo rep
     return OaiApp(_Server(repository, registry, batch_size), fixed_base_url=base_url is not None)
 
 
-def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> tuple[str, Callable[[], None]]:
+def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 4,
+          **adjustments) -> tuple[str, Callable[[], None]]:
     """Run ``app`` with waitress in a daemon thread; returns ``(base_url, stop)``.
 
     The serving loop polls in short steps and closes every socket from its own
     thread when stopped: waitress's own ``run`` only ends when every
-    keep-alive connection has gone, which would make each test wait.
+    keep-alive connection has gone, which would make each test wait.  ``adjustments`` go to waitress
+    (e.g. :func:`web.origin.waitress_options` for an app behind reverse proxies).
     """
     from waitress import wasyncore
     from waitress.server import create_server
 
-    server = create_server(app, host=host, port=port, threads=threads, ident="unioncat-demo")
+    server = create_server(app, host=host, port=port, threads=threads, ident="unioncat-demo", **adjustments)
     stopping = threading.Event()
     sockets = getattr(server, "_map", None) or server.map  # one listener, or several (MultiSocketServer)
 

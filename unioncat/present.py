@@ -34,6 +34,14 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "API_KEYS": cat.settings.api_keys,
         "CORS_ORIGINS": cat.settings.cors_origins,
         "OAI_ADMIN_EMAIL": cat.settings.admin_email,
+        "BASE_URL": cat.settings.base_url,
+        "TRUSTED_HOSTS": cat.settings.trusted_hosts,
+        "TRUSTED_PROXIES": cat.settings.trusted_proxies,
+        "SECURE_COOKIES": cat.settings.secure_cookies,
+        "SESSION_IDLE_MINUTES": cat.settings.session_idle,
+        "SESSION_MAX_HOURS": cat.settings.session_max,
+        "SEARCH_RATE": cat.settings.search_rate,
+        "SEARCH_BURST": 6 * cat.settings.search_rate,
     }
     if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index

@@ -95,6 +95,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cors_origins", None, "UNIONCAT_CORS_ORIGINS",
             "comma-separated origins (portals) allowed to call /api/v1 from a browser (unset: none)"),
     Setting("admin_email", None, "UNIONCAT_ADMIN_EMAIL", "contact address the OAI-PMH Identify response gives"),
+    Setting("base_url", None, "UNIONCAT_BASE_URL",
+            "the catalogue's public address, used for every absolute URL it writes (default: the consortium's "
+            "base_url in sources.yaml; unset: the request's Host, if trusted)"),
+    Setting("trusted_hosts", None, "UNIONCAT_TRUSTED_HOSTS",
+            "comma-separated host names answered when no base URL is set (default: loopback names only)"),
+    Setting("trusted_proxies", 0, "UNIONCAT_TRUSTED_PROXIES",
+            "reverse proxies in front of the web app whose X-Forwarded-For/-Proto are believed (default 0)"),
+    Setting("secure_cookies", "auto", "UNIONCAT_SECURE_COOKIES",
+            "1: cookies only over HTTPS and HSTS; 0: not; auto (default): on when the base URL is https"),
+    Setting("session_idle", 30, "UNIONCAT_SESSION_IDLE", "minutes a staff session may sit unused (default 30)"),
+    Setting("session_max", 12, "UNIONCAT_SESSION_MAX", "hours a staff session lasts at most (default 12)"),
+    Setting("search_rate", 5, "UNIONCAT_SEARCH_RATE",
+            "searches per second one client may make, bursts of 6× (default 5)"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -136,6 +149,13 @@ class Settings:
     api_keys: str | None = _default("api_keys")
     cors_origins: str | None = _default("cors_origins")
     admin_email: str | None = _default("admin_email")
+    base_url: str | None = _default("base_url")
+    trusted_hosts: str | None = _default("trusted_hosts")
+    trusted_proxies: int = _default("trusted_proxies")
+    secure_cookies: str = _default("secure_cookies")
+    session_idle: int = _default("session_idle")
+    session_max: int = _default("session_max")
+    search_rate: int = _default("search_rate")
 
     @property
     def database_url(self) -> str:

@@ -11,7 +11,14 @@
     a :class:`index.backend.SearchBackend`, or a zero-argument factory called on first use;
     or the directory of an embedded index (one of them required)
 ``SECRET_KEY``
-    signs the session cookie; without one a random key is made (sessions end at restart)
+    signs the session cookie and OAI-PMH resumption tokens; without one a random key is made (sessions
+    and tokens end at restart) — :func:`web.origin.check_serving` refuses that off loopback
+``BASE_URL``, ``TRUSTED_HOSTS``, ``TRUSTED_PROXIES``
+    the public address, the Host names answered without one, the reverse proxies in front: :mod:`web.origin`
+``SESSION_IDLE_MINUTES``, ``SESSION_MAX_HOURS``, ``SECURE_COOKIES``
+    staff session timeouts, ``Secure`` cookies and HSTS: :mod:`web.sessions`
+``MAX_URL``, ``MAX_FILTERS``, ``SEARCH_RATE``/``SEARCH_BURST``, ``SIGNIN_RATE``/``SIGNIN_BURST``
+    request caps and per-client rate limits: :mod:`web.limits`
 ``STAFF_PASSWORD``
     bootstrap password of the built-in `admin` staff account (web.accounts); without it and without stored
     accounts the staff area is closed
@@ -40,7 +47,7 @@ from consortium.config import SourcesFile
 from consortium.load import load_sources
 from storage.db import make_engine
 
-from . import csrf, errors, i18n, present
+from . import csrf, errors, i18n, limits, origin, present, sessions
 from .context import Services
 
 log = logging.getLogger(__name__)
@@ -69,15 +76,20 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-        log.info("no SECRET_KEY configured: using a random one; sessions end when the app restarts")
+        app.extensions["unioncat_random_secret"] = True
+        log.info("no SECRET_KEY configured: using a random one; sessions and OAI-PMH resumption tokens end "
+                 "when the app restarts")
     app.extensions["unioncat"] = Services(sources=_sources(app.config), engine=_engine(app.config),
                                           backend_config=_backend(app.config))
+    origin.init_app(app)
+    sessions.init_app(app)
     app.jinja_env.autoescape = True  # every template, whatever its extension
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     app.json.ensure_ascii = False     # readable CJK in the JSON twins
     app.json.sort_keys = False
     present.init_app(app)
     i18n.init_app(app)
+    limits.init_app(app)
     csrf.init_app(app)
     errors.register(app)
 

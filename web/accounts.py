@@ -9,14 +9,20 @@ The old single ``STAFF_PASSWORD`` still works as a bootstrap: it is the password
 ``admin`` account for as long as no stored account is called ``admin`` (create a real one, then unset
 the variable).
 
-Every action and every sign-in is written to the audit log (who, when, what, on what, from where).
-Failed sign-ins are counted per account and per address: after ``MAX_FAILURES_PER_USER`` failures
-in ``WINDOW`` (no success since) or ``MAX_FAILURES_PER_IP`` from one address, sign-in is refused
-for that window, whatever the password.
+Every action and every sign-in — failed ones too — is written to the audit log (who, when, what, on
+what, from where).
+
+Failed sign-ins slow the one who fails, not the account's owner: failures are counted per account
+*and* address (the client's, after the trusted proxies of :mod:`web.origin`).  The first
+``FREE_FAILURES`` cost nothing; after that each further try from that address for that account must
+wait ``FIRST_DELAY`` seconds, doubling with every failure up to ``MAX_DELAY``.  The same applies to an
+address failing ``FREE_FAILURES_PER_IP`` times across accounts (password spraying).  A success resets
+the account's count for that address.  The real user, from any other address, is never delayed.
 """
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,11 +32,16 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from storage.db import metadata, utcnow
 
+from .sessions import StaffSessions
+
 ROLES = ("viewer", "operator", "admin")
 BOOTSTRAP_USER = "admin"
-WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_IP = 20
+WINDOW = timedelta(days=1)       # failures older than this are forgotten
+FREE_FAILURES = 5                # per account + address before delays start
+FREE_FAILURES_PER_IP = 20        # per address, across accounts
+FIRST_DELAY = 5                  # seconds after the first failure past the free ones; doubles each time
+MAX_DELAY = 15 * 60
+MAX_FAILURES_PER_USER = FREE_FAILURES  # the name the tests and older callers use
 MIN_PASSWORD = 10
 
 staff_users = Table(
@@ -106,6 +117,8 @@ class Accounts:
                 conn.execute(update(staff_users).where(staff_users.c.name == name).values(**values))
             else:
                 conn.execute(staff_users.insert().values(name=name, created_at=utcnow(), **values))
+        if exists:  # a new password (or role) ends every session signed in with the old one
+            StaffSessions(self.engine).end_user(name, "password-changed")
         return StaffUser(name, role)
 
     def users(self) -> list[dict]:
@@ -145,22 +158,27 @@ class Accounts:
             return StaffUser(BOOTSTRAP_USER, "admin")
         return None
 
-    # -- sign-in rate limiting ---------------------------------------------------
-    def locked(self, name: str, ip: str) -> bool:
-        since = utcnow() - WINDOW
+    # -- sign-in throttling ------------------------------------------------------------
+    def wait_seconds(self, name: str, ip: str) -> int:
+        """Seconds before ``name`` may try again from ``ip`` (0: now) — see the module's docstring."""
+        now = utcnow()
+        since = now - WINDOW
+        failed = [staff_logins.c.ok.is_(False), staff_logins.c.at >= since]
         with self.engine.connect() as conn:
             last_ok = conn.execute(select(func.max(staff_logins.c.id)).where(
-                staff_logins.c.user == name, staff_logins.c.ok.is_(True))).scalar_one() or 0
-            by_user = conn.execute(select(func.count()).select_from(staff_logins).where(
-                staff_logins.c.user == name, staff_logins.c.ok.is_(False), staff_logins.c.at >= since,
-                staff_logins.c.id > last_ok)).scalar_one()
-            by_ip = conn.execute(select(func.count()).select_from(staff_logins).where(
-                staff_logins.c.ip == ip, staff_logins.c.ok.is_(False), staff_logins.c.at >= since)).scalar_one()
-        return by_user >= MAX_FAILURES_PER_USER or by_ip >= MAX_FAILURES_PER_IP
+                staff_logins.c.user == name, staff_logins.c.ip == ip, staff_logins.c.ok.is_(True))).scalar_one()
+            pair = conn.execute(select(func.count(), func.max(staff_logins.c.at)).where(
+                staff_logins.c.user == name, staff_logins.c.ip == ip, staff_logins.c.id > (last_ok or 0),
+                *failed)).one()
+            by_ip = conn.execute(select(func.count(), func.max(staff_logins.c.at)).where(
+                staff_logins.c.ip == ip, *failed)).one()
+        waits = [_delay(pair[0], FREE_FAILURES, pair[1], now), _delay(by_ip[0], FREE_FAILURES_PER_IP, by_ip[1], now)]
+        return max(waits)
 
     def attempt(self, name: str, ip: str, ok: bool) -> None:
         with self.engine.begin() as conn:
             conn.execute(staff_logins.insert().values(at=utcnow(), user=name[:64], ip=ip[:64], ok=ok))
+
 
     # -- audit log -----------------------------------------------------------------
     def audit(self, user: str, action: str, target: str | None = None, detail: str | None = None,
@@ -175,3 +193,12 @@ class Accounts:
             query = query.where(staff_audit.c.target == target)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _delay(failures: int, free: int, last, now) -> int:
+    """Seconds left of the wait after ``failures`` (the last at ``last``), ``free`` of them costing nothing."""
+    if failures < free or last is None:
+        return 0
+    wait = min(FIRST_DELAY * 2 ** min(failures - free, 20), MAX_DELAY)
+    last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
+    return max(0, math.ceil(wait - (now - last).total_seconds()))

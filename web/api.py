@@ -26,6 +26,7 @@ from publish.export import EXTENSIONS, FORMATS as EXPORT_FORMATS, MEDIA_TYPES, e
 from publish.feed import Published, Window, find_set
 
 from . import access
+from .limits import check_filters, client_address
 from .context import services
 from .openapi import api_index, openapi_document
 
@@ -82,22 +83,26 @@ def _admit() -> None:
         return None
     limiter = _limiter()
     g.api_key = None
+    cfg = current_app.config
+    anonymous = "ip:" + client_address(), float(cfg.get("API_RATE", 5)), int(cfg.get("API_BURST", 30))
     given = _given_key()
     if given is not None:
         g.api_key = access.known_key(given, current_app.extensions["unioncat_api_keys"])
-        if g.api_key is None:
+        if g.api_key is None:  # a wrong key spends the address's allowance: keys are not guessed at full speed
+            _spend(limiter, *anonymous)
             raise ApiError(401, "unknown API key")
-    cfg = current_app.config
     if g.api_key:
-        client, rate, burst = "key:" + g.api_key, float(cfg.get("API_KEY_RATE", 50)), int(cfg.get("API_KEY_BURST", 200))
+        _spend(limiter, "key:" + g.api_key, float(cfg.get("API_KEY_RATE", 50)), int(cfg.get("API_KEY_BURST", 200)))
     else:
-        client, rate, burst = "ip:" + (request.remote_addr or "?"), float(cfg.get("API_RATE", 5)), \
-            int(cfg.get("API_BURST", 30))
+        _spend(limiter, *anonymous)
+    return None
+
+
+def _spend(limiter: access.RateLimiter, client: str, rate: float, burst: int) -> None:
     wait = limiter.take(client, rate, burst)
     if wait:
         raise ApiError(429, f"rate limit exceeded: {rate:g} requests per second (burst {burst}); "
                             f"retry after {access.retry_after(wait)}s", {"Retry-After": access.retry_after(wait)})
-    return None
 
 
 @bp.after_request
@@ -161,6 +166,7 @@ def search() -> Response:
     text = _text_arg("q")
     fields = {name: _text_arg(name) for name in FIELDS if _text_arg(name).strip()}
     filters: dict[str, list[str]] = {}
+    check_filters(request.args.getlist("filter"))
     for item in request.args.getlist("filter"):
         name, sep, value = item.partition(":")
         if not sep or name not in FACETS or not value or len(value) > MAX_TEXT:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from index.backend import QueryError, SearchError
 
@@ -44,9 +44,36 @@ class Forbidden(WebError):
 
 
 class TooManyAttempts(WebError):
-    def __init__(self):
-        super().__init__(_l("Too many failed sign-ins for this account or from this address. "
-                            "Wait 15 minutes and try again."))
+    """Sign-in refused for a while after failures for this account from this address (or from it at all)."""
+
+    def __init__(self, seconds: int):
+        super().__init__(_l("Too many failed sign-ins for this account from this address. "
+                            "Wait %(seconds)s seconds and try again.", seconds=seconds))
+        self.headers = {"Retry-After": str(seconds)}
+
+
+class RateLimited(WebError):
+    """One client asked faster than its limit allows."""
+
+    def __init__(self, rate: float, burst: int, retry_after: str):
+        shown = format(rate, "g")
+        super().__init__(_l("Too many requests from your address: at most %(rate)s per second (bursts of "
+                            "%(burst)s). Try again in %(seconds)s seconds.", rate=shown, burst=burst,
+                            seconds=retry_after))
+        self.headers = {"Retry-After": retry_after}
+
+
+class RequestTooLarge(WebError):
+    """A URL or a search bigger than any reader makes (refused before it costs a search)."""
+
+    def __init__(self, what: str, cap: int, given: int):
+        if what == "filters":
+            message = _l("A search may have at most %(cap)s filters; this one has %(given)s. Remove some "
+                         "filters and search again.", cap=cap, given=given)
+        else:
+            message = _l("The address is too long: at most %(cap)s characters, this one has %(given)s.",
+                         cap=cap, given=given)
+        super().__init__(message)
 
 
 class LoginRequired(WebError):
@@ -68,12 +95,17 @@ STATUS = {
     CSRFError: (400, _l("Form rejected")),
     Forbidden: (403, _l("Not allowed")),
     TooManyAttempts: (429, _l("Too many attempts")),
+    RateLimited: (429, _l("Too many requests")),
+    RequestTooLarge: (400, _l("Request too large")),
     QueryError: (400, _l("Bad search")),
     SearchError: (503, _l("Search unavailable")),
 }
 
 
 def handle_error(exc: Exception):
+    if isinstance(exc, SecurityError):  # an untrusted Host: no URL can be built for it, so no page either
+        return Response(str(_l("This site does not answer to that host name.")) + "\n", 400,
+                        mimetype="text/plain")
     if isinstance(exc, HTTPException):
         status, title, message = exc.code or 500, exc.name, exc.description or ""
     else:
@@ -92,7 +124,7 @@ def handle_error(exc: Exception):
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)
         return response, status, headers
-    return response, status
+    return response, status, getattr(exc, "headers", {})
 
 
 def register(app: Flask) -> None:

@@ -13,10 +13,12 @@ across restarts and across processes.  Deletions are persistent: a retired
 cluster or a withdrawn member record stays listed with ``status="deleted"``.
 
 Config keys: ``OAI_REPOSITORY_ID`` (the ``<repo>`` part of identifiers,
-default ``unioncat``), ``OAI_ADMIN_EMAIL``, ``OAI_PAGE_SIZE`` (default 100),
-``OAI_TOKEN_KEY`` (checksum key; default derived from the repository id, so
-tokens survive restarts without configuration — they only ever reach public
-data, so the key guards integrity, not secrecy).
+default ``unioncat``), ``OAI_ADMIN_EMAIL``, ``OAI_PAGE_SIZE`` (default 100).
+Tokens are signed with a key derived from the app's ``SECRET_KEY``: a
+public repository id would let anyone forge them, and a forged token would
+reach whatever the token's decoder trusts.  Every malformed token state (a
+list, a float, a huge number where a position belongs; arguments that no
+longer parse) is ``badResumptionToken``, never a 500.
 """
 from __future__ import annotations
 
@@ -225,7 +227,13 @@ def list_records(args: dict) -> etree._Element:
 
 def _list(verb: str, args: dict, full: bool) -> etree._Element:
     largs, stream, after, cursor, resumed = list_position(args)
-    wins = windows(largs)
+    try:
+        wins = windows(largs)
+    except OaiError as exc:
+        if not resumed:
+            raise
+        raise OaiError("badResumptionToken", f"the resumption token's arguments are not valid: {exc.message}") \
+            from None
     if not 0 <= stream < len(wins):
         raise OaiError("badResumptionToken", "the resumption token points past the list")
     size = int(current_app.config.get("OAI_PAGE_SIZE") or 100)

@@ -86,8 +86,14 @@ def repository_id() -> str:
 
 
 def _token_key() -> bytes:
-    key = current_app.config.get("OAI_TOKEN_KEY") or f"unioncat-oai:{repository_id()}"
-    return key.encode("utf-8")
+    """The tokens' HMAC key, derived from the app's ``SECRET_KEY`` (never from anything public).
+
+    With a configured secret key tokens stay good across restarts and between processes; with the
+    random per-process key of a loopback development server they end at restart.
+    """
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
+    return hmac.new(secret, b"unioncat oai-pmh resumption token", hashlib.sha256).digest()
 
 
 def make_token(state: dict) -> str:
@@ -136,7 +142,27 @@ def list_position(args: dict[str, str]) -> tuple[ListArgs, int, int, int, bool]:
         return ListArgs(args["metadataPrefix"], args.get("set"), args.get("from"), args.get("until")), 0, 0, 0, False
     state = read_token(args["resumptionToken"])
     try:
-        largs = ListArgs(state["m"], state["s"], state["f"], state["u"])
-        return largs, int(state["t"]), int(state["q"]), int(state["c"]), True
+        largs = ListArgs(_text(state["m"], False), _text(state["s"]), _text(state["f"]), _text(state["u"]))
+        return largs, _count(state["t"]), _count(state["q"]), _count(state["c"]), True
     except (KeyError, TypeError, ValueError):
-        raise OaiError("badResumptionToken", "the resumption token is incomplete") from None
+        raise OaiError("badResumptionToken", "the resumption token is incomplete or damaged") from None
+
+
+#: positions in a token are change sequences and counts: whole numbers a database column holds
+MAX_POSITION = 2**53
+
+
+def _count(value: object) -> int:
+    """A non-negative whole number below :data:`MAX_POSITION` (a list, a float, a bool or 10**400 is not)."""
+    if type(value) is not int or not 0 <= value < MAX_POSITION:
+        raise ValueError(f"not a position: {value!r}")
+    return value
+
+
+def _text(value: object, optional: bool = True) -> str | None:
+    """A short string (or None where the argument was not given)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > 256:
+        raise ValueError(f"not an argument: {value!r}")
+    return value

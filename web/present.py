@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from flask import Flask, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -144,7 +144,29 @@ def http_url(value) -> str:
 
 
 def safe_next(value: str | None) -> str | None:
-    """Only a path on this site (never ``//host`` or ``http://…``): no open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
+    """A redirect target read the way a browser reads it, kept only if it stays on this site.
+
+    The one check for every ``next`` (sign-in, sign-out, library choice, basket, staff actions).  A
+    browser strips leading and trailing controls and spaces, drops tabs and newlines anywhere, and reads
+    a backslash as ``/`` — so ``/<TAB>/evil.example`` is ``//evil.example``, another host.  We do the same, resolve
+    the result against this site and keep it only when scheme and host are ours; the answer is a path
+    (never ``//…``), or None for anything else.
+    """
+    if not isinstance(value, str):
+        return None
+    cleaned = _URL_SPACE.sub("", value.strip(_C0_AND_SPACE)).replace("\\", "/")
+    if not cleaned or any(ord(c) < 0x20 or c == "\x7f" for c in cleaned):
+        return None
+    site = urlsplit(request.host_url)
+    try:
+        target = urlsplit(urljoin(request.host_url, cleaned))
+    except ValueError:  # e.g. an invalid IPv6 host: not ours
+        return None
+    if (target.scheme, target.netloc) != (site.scheme, site.netloc):
+        return None
+    path = "/" + target.path.lstrip("/")  # a path never starts with // (that would name a host)
+    return urlunsplit(("", "", path, target.query, target.fragment))
+
+
+_URL_SPACE = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))

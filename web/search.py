@@ -5,7 +5,8 @@ Query parameters: ``q`` (words, "phrases", -excluded, or an ISBN), advanced
 ``classification``, ``year_from``/``year_to``, ``f=<facet>:<value>`` (repeatable
 facet filters), ``scope`` (``region:<name>``, ``group:<id>`` from sources.yaml's
 ``groups``, or ``library:<id>``), ``sort`` and ``page``.
-Anything malformed is ignored rather than refused: readers edit URLs.
+Anything malformed is ignored rather than refused: readers edit URLs.  Only size is refused: more than
+``MAX_FILTERS`` filters is a 400 (:mod:`web.limits`), as is a URL longer than ``MAX_URL``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from normaliser.text import fold_for_search
 
 from . import citations
 from .context import services
+from .limits import check_filters
 from .present import facet_label
 
 bp = Blueprint("search", __name__)
@@ -47,6 +49,7 @@ def run_search() -> tuple[dict, bool]:
     text = args.get("q", "")[:MAX_QUERY]
     fields = {name: args.get(name, "")[:MAX_QUERY] for name in FIELDS if args.get(name, "").strip()}
     filters: dict[str, list[str]] = {}
+    check_filters(args.getlist("f"))
     for item in args.getlist("f"):
         name, _, value = item.partition(":")
         if name in FACETS and value:

@@ -1,8 +1,9 @@
 """The staff area: sign-in, the sources overview, run history, availability, actions, audit log.
 
 Closed (503 with the reason) until a staff account exists or the bootstrap ``STAFF_PASSWORD`` is
-set (see :mod:`web.accounts`); every page but the sign-in form needs a signed-in session, every form
-a CSRF token, and every action the ``operator`` role.  Each page has a ``.json`` twin.
+set (see :mod:`web.accounts`); every page but the sign-in form needs a live server-side session
+(:mod:`web.sessions`: ended by sign-out, a new password, idleness or age), every form a CSRF token, and
+every action the ``operator`` role.  Each page has a ``.json`` twin.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 from functools import wraps
 
 from flask import (
-    Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
+    Blueprint, Flask, current_app, flash, g, jsonify, redirect, render_template, request, url_for,
 )
 
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -18,7 +19,7 @@ from werkzeug.exceptions import NotFound
 
 from harvester.ops import OpsStore
 
-from . import csrf
+from . import csrf, sessions
 from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
@@ -28,8 +29,6 @@ from .errors import Forbidden, LoginRequired, StaffDisabled, TooManyAttempts
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 log = logging.getLogger(__name__)
-SESSION_KEY = "staff"  # the signed-in account's name (base.html shows the Staff link when set)
-ROLE_KEY = "staff_role"
 
 
 def init_app(app: Flask) -> None:
@@ -47,12 +46,11 @@ def require_staff():
         raise StaffDisabled()
     if request.endpoint == "staff.login":
         return None
-    name = session.get(SESSION_KEY)
-    user = svc.accounts.user(name) if isinstance(name, str) else None
+    name = sessions.signed_in()
+    user = svc.accounts.user(name) if name is not None else None
     if user is not None:
         g.staff = user
         return None
-    session.pop(SESSION_KEY, None)
     if request.path.endswith(".json") or request.method != "GET":
         raise LoginRequired()
     return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
@@ -88,20 +86,21 @@ def login():
     status = 200
     if request.method == "POST":
         accounts = services().accounts
-        name = request.form.get("username", "").strip()
+        name = request.form.get("username", "").strip()[:64]
         ip = request.remote_addr or "?"
-        if accounts.locked(name, ip):
-            accounts.audit(name or "?", "login-locked", None, None, ip)
-            raise TooManyAttempts()
+        wait = accounts.wait_seconds(name, ip)
+        if wait:
+            accounts.audit(name or "?", "login-delayed", None, f"retry after {wait} s", ip)
+            raise TooManyAttempts(wait)
         user = accounts.authenticate(name, request.form.get("password", ""))
         accounts.attempt(name, ip, user is not None)
         if user is not None:
-            session.clear()
-            session[SESSION_KEY], session[ROLE_KEY] = user.name, user.role
+            sessions.sign_in(user.name)
             csrf.rotate()
             accounts.audit(user.name, "login", None, user.role, ip)
             return redirect(next_url or url_for("staff.status", fmt="html"))
         log.warning("failed staff sign-in for %r from %s", name, ip)
+        accounts.audit(name or "?", "login-failed", None, None, ip)
         error, status = _("That name and password do not match an account."), 401
     return render_template("staff_login.html", error=error, next=next_url), status
 
@@ -109,7 +108,7 @@ def login():
 @bp.post("/logout")
 def logout():
     services().accounts.audit(g.staff.name, "logout", None, None, request.remote_addr)
-    session.clear()
+    sessions.sign_out()
     return redirect(url_for("search.home"))
 
 

@@ -12,6 +12,7 @@ import click
 from waitress import serve as waitress_serve
 
 from publish.marc import record_output
+from web.origin import check_serving, waitress_options
 
 from ..inprocess import InProcessRunner
 from ..present import make_app, record_json, search_json
@@ -76,5 +77,9 @@ def serve(obj: Context, host: str, port: int, threads: int) -> None:
     """Serve the web catalogue."""
     cat = obj.catalogue()
     app = make_app(cat, jobs=InProcessRunner(cat))
+    try:
+        check_serving(app, host)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     say(f"serving {cat.sources.consortium.name} on http://{host}:{port}/")
-    waitress_serve(app, host=host, port=port, threads=threads)
+    waitress_serve(app, host=host, port=port, threads=threads, **waitress_options(app))
