@@ -216,7 +216,8 @@ def cas_server():
 def test_cas_sign_on_with_service_validate_and_attributes(env, cas_server):  # noqa: F811
     sources = parse_sources(with_source(sign_on={"type": "cas", "server": cas_server.url,
                                                  "name_attribute": "full_name", "label": "PKU CAS"}))
-    client = make_app(env, SOURCES=sources).test_client()
+    # the service URL is built from the public base URL; the CAS peer accepts services on localhost only
+    client = make_app(env, SOURCES=sources, BASE_URL="http://localhost/").test_client()
     assert "PKU CAS" in client.get("/login").text
     start = client.get("/login/pku?next=/record/c-en-china")
     assert start.status_code == 302 and start.location.startswith(cas_server.url + "/login?service=")
