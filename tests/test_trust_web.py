@@ -19,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
+import yaml
+from click.testing import CliRunner
 from catalogue_fixtures import sample_clusters
 from lxml import etree
 from sqlalchemy import update
@@ -29,6 +31,7 @@ from demo.oai_member import serve
 from index.documents import to_document
 from index.embedded import EmbeddedIndex
 from storage.db import make_engine, sqlite_url, utcnow
+from unioncat.cli import main
 from unioncat.schema import ensure_schema
 from web import create_app
 from web.accounts import FIRST_DELAY, FREE_FAILURES, Accounts
@@ -295,6 +298,15 @@ def test_serving_off_loopback_needs_a_secret_and_an_address(world):
     check_serving(make_app(world, TRUSTED_HOSTS="cat.example.org"), "::")
     check_serving(create_app({"SOURCES": world["sources"], "DB_ENGINE": world["engine"],
                               "SEARCH_BACKEND": world["index"]}), "127.0.0.1")  # development: fine
+
+
+def test_serve_refuses_a_public_address_with_development_defaults(tmp_path):
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(SOURCES), encoding="utf-8")
+    args = ["--sources", str(tmp_path / "sources.yaml"), "--data", str(tmp_path / "var"), "serve", "--host", "0.0.0.0"]
+    result = CliRunner().invoke(main, args, env={"UNIONCAT_SECRET_KEY": "", "UNIONCAT_BASE_URL": ""})
+    assert result.exit_code == 2 and "UNIONCAT_SECRET_KEY" in result.output
+    result = CliRunner().invoke(main, args, env={"UNIONCAT_SECRET_KEY": "s" * 32, "UNIONCAT_BASE_URL": ""})
+    assert result.exit_code == 2 and "UNIONCAT_BASE_URL" in result.output
 
 
 # -- 6. lockout and rate limits behind a reverse proxy ---------------------------------------------------------------
