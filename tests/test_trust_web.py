@@ -358,6 +358,18 @@ def test_the_delay_grows_with_each_failure_and_a_success_resets_it(world):
     assert accounts.wait_seconds("chief", "203.0.113.5") == 0
 
 
+def test_failures_past_the_window_are_forgotten(world):
+    from web.accounts import WINDOW, staff_logins
+    with world["engine"].begin() as conn:
+        conn.execute(staff_logins.insert(), [{"at": utcnow() - WINDOW - timedelta(minutes=1), "user": "chief",
+                                              "ip": "203.0.113.6", "ok": False}] * 50)
+    accounts = Accounts(world["engine"])
+    assert accounts.wait_seconds("chief", "203.0.113.6") == 0  # old failures cost nothing
+    accounts.attempt("chief", "203.0.113.6", False)
+    with world["engine"].connect() as conn:
+        assert len(conn.execute(staff_logins.select()).fetchall()) == 1  # and are not kept
+
+
 def test_per_client_rate_limits_behind_the_proxy(world):
     app = make_app(world, TRUSTED_PROXIES=1, SEARCH_RATE=0.01, SEARCH_BURST=3, API_RATE=0.01, API_BURST=3,
                    API_KEYS="the-right-key")

@@ -176,8 +176,11 @@ class Accounts:
         return max(waits)
 
     def attempt(self, name: str, ip: str, ok: bool) -> None:
+        """Count a sign-in (and forget those past the window, so a flood of guesses leaves no pile)."""
+        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(staff_logins.insert().values(at=utcnow(), user=name[:64], ip=ip[:64], ok=ok))
+            conn.execute(staff_logins.delete().where(staff_logins.c.at < now - WINDOW))
+            conn.execute(staff_logins.insert().values(at=now, user=name[:64], ip=ip[:64], ok=ok))
 
 
     # -- audit log -----------------------------------------------------------------
