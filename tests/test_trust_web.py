@@ -333,6 +333,19 @@ def test_an_attacker_cannot_lock_the_admin_out_behind_the_proxy(world):
         assert any(e["action"] == "login-delayed" and e["ip"] == "203.0.113.9" for e in audit)
 
 
+def test_only_the_entries_the_proxies_added_are_believed(world):
+    with served(make_app(world, TRUSTED_PROXIES=1, SIGNIN_BURST=100)) as root:
+        # the client forged the first entry; the proxy appended the address it saw
+        forged = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9", "X-Forwarded-Proto": "https"}
+        sign_in(requests.Session(), root, password="guess", headers=forged)
+        admin = requests.Session()
+        sign_in(admin, root)
+        failed = [e for e in admin.get(f"{root}/staff/audit.json").json()["audit"] if e["action"] == "login-failed"]
+        assert [e["ip"] for e in failed] == ["203.0.113.9"]
+        page = requests.get(f"{root}/record/c-hlm-s", headers=forged).text
+        assert '<link rel="canonical" href="https://127.0.0.1:' in page  # the scheme the proxy was asked in
+
+
 def test_without_trusted_proxies_a_forged_forwarded_header_changes_nothing(world):
     with served(make_app(world, SIGNIN_BURST=100)) as root:
         attacker = requests.Session()
