@@ -161,7 +161,7 @@ class Accounts:
     # -- sign-in throttling ------------------------------------------------------------
     def wait_seconds(self, name: str, ip: str) -> int:
         """Seconds before ``name`` may try again from ``ip`` (0: now) — see the module's docstring."""
-        now = utcnow()
+        name, ip, now = name[:64], ip[:64], utcnow()  # as attempt() stores them
         since = now - WINDOW
         failed = [staff_logins.c.ok.is_(False), staff_logins.c.at >= since]
         with self.engine.connect() as conn:
@@ -187,8 +187,8 @@ class Accounts:
     def audit(self, user: str, action: str, target: str | None = None, detail: str | None = None,
               ip: str | None = None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(staff_audit.insert().values(at=utcnow(), user=user, action=action, target=target,
-                                                     detail=detail, ip=ip))
+            conn.execute(staff_audit.insert().values(at=utcnow(), user=user[:64], action=action,
+                                                     target=target, detail=detail, ip=ip and ip[:64]))
 
     def audit_log(self, limit: int = 200, target: str | None = None) -> list[dict]:
         query = select(staff_audit).order_by(staff_audit.c.id.desc()).limit(limit)

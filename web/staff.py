@@ -86,7 +86,7 @@ def login():
     status = 200
     if request.method == "POST":
         accounts = services().accounts
-        name = request.form.get("username", "").strip()[:64]
+        name = request.form.get("username", "").strip()
         ip = request.remote_addr or "?"
         wait = accounts.wait_seconds(name, ip)
         if wait:
