@@ -97,16 +97,6 @@ class StaffSessions:
         """End every live session of ``user`` (new password, account disabled); returns how many."""
         return self._end(staff_sessions.c.user == user, reason)
 
-    def live(self, user: str | None = None) -> list[dict]:
-        """Live sessions, newest first (user, address, started, last seen) — never the token."""
-        query = (select(staff_sessions.c.user, staff_sessions.c.ip, staff_sessions.c.started_at,
-                        staff_sessions.c.seen_at)
-                 .where(staff_sessions.c.ended_at.is_(None)).order_by(staff_sessions.c.started_at.desc()))
-        if user is not None:
-            query = query.where(staff_sessions.c.user == user)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
     def _end(self, where, reason: str) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(update(staff_sessions).where(where, staff_sessions.c.ended_at.is_(None))
