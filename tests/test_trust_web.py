@@ -287,6 +287,13 @@ def test_a_hostile_host_header_never_reaches_a_written_url(world):
         assert all("opac.example.org" in url for url in _absolute_urls(page) if "example.org/record" in url)
 
 
+def test_a_base_url_with_a_path_prefixes_every_link(world):
+    client = make_app(world, BASE_URL="https://lib.example.edu.cn/union").test_client()
+    page = client.get("/record/c-hlm-s", headers={"Host": "evil.example"}).text
+    assert '<link rel="canonical" href="https://lib.example.edu.cn/union/record/c-hlm-s">' in page
+    assert 'href="/union/search' in client.get("/search?q=红楼梦").text
+
+
 def test_serving_off_loopback_needs_a_secret_and_an_address(world):
     with pytest.raises(ValueError, match="UNIONCAT_SECRET_KEY"):
         check_serving(create_app({"SOURCES": world["sources"], "DB_ENGINE": world["engine"],
