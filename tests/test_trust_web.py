@@ -102,11 +102,11 @@ def sign_in(http: requests.Session, root: str, name: str = "chief", password: st
 
 @pytest.fixture(autouse=True)
 def fresh_sign_in_records(world):
-    """Each test starts without earlier tests' failed sign-ins or sessions (the tables are per module)."""
-    from web.accounts import staff_logins
+    """Each test starts without earlier tests' sign-ins, audit entries or sessions (the tables are per module)."""
+    from web.accounts import staff_audit, staff_logins
     with world["engine"].begin() as conn:
-        conn.execute(staff_logins.delete())
-        conn.execute(staff_sessions.delete())
+        for table in (staff_logins, staff_audit, staff_sessions):
+            conn.execute(table.delete())
 
 
 # -- 1. open redirect --------------------------------------------------------------------------------------------
