@@ -20,6 +20,7 @@ from lxml import etree
 from peers.saml_idp import SAMLIdP, make_key_pair
 from services import free_port
 from test_reader_web import with_source
+from test_signon_logout import provider_logout
 from test_web import env, make_app  # noqa: F401  (test_web's module catalogue)
 
 from consortium.load import parse_sources
@@ -127,10 +128,10 @@ def test_sign_in_with_a_signed_assertion_and_single_logout(client, idp):
     assert reader["id"] == "lihua@pku.edu.cn" and reader["library"] == "pku" and reader["via"] == "saml"
     assert reader["affiliation"] == ["student@pku.edu.cn"]
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    out = client.post("/logout", data={"csrf_token": token, "next": "/record/c-en-china"})
-    assert out.status_code == 303 and out.location.startswith(idp.url + "/slo/redirect?SAMLRequest=")
-    assert "Signature=" in out.location and signed_in_as(client) is None  # gone here at once
-    at_idp = requests.get(out.location, allow_redirects=False, timeout=10)
+    out = provider_logout(client.post("/logout", data={"csrf_token": token, "next": "/record/c-en-china"}))
+    assert out.startswith(idp.url + "/slo/redirect?SAMLRequest=")
+    assert "Signature=" in out and signed_in_as(client) is None  # gone here at once
+    at_idp = requests.get(out, allow_redirects=False, timeout=10)
     assert at_idp.status_code == 302, at_idp.text  # the IdP verified our signed LogoutRequest
     back = urlsplit(at_idp.headers["Location"])
     assert back.path == "/saml/sls" and "SAMLResponse" in parse_qs(back.query)

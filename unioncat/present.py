@@ -34,6 +34,8 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "API_KEYS": cat.settings.api_keys,
         "CORS_ORIGINS": cat.settings.cors_origins,
         "OAI_ADMIN_EMAIL": cat.settings.admin_email,
+        "SAML_KEY_FILE": cat.settings.saml_key,
+        "SAML_CERT_FILE": cat.settings.saml_cert,
     }
     if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index

@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cors_origins", None, "UNIONCAT_CORS_ORIGINS",
             "comma-separated origins (portals) allowed to call /api/v1 from a browser (unset: none)"),
     Setting("admin_email", None, "UNIONCAT_ADMIN_EMAIL", "contact address the OAI-PMH Identify response gives"),
+    Setting("saml_key", None, "UNIONCAT_SAML_KEY",
+            "PEM private key of the catalogue's SAML 2.0 service provider (unset: no SAML sign-on)"),
+    Setting("saml_cert", None, "UNIONCAT_SAML_CERT", "PEM certificate of that key, published in /saml/metadata"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -136,6 +139,8 @@ class Settings:
     api_keys: str | None = _default("api_keys")
     cors_origins: str | None = _default("cors_origins")
     admin_email: str | None = _default("admin_email")
+    saml_key: str | None = _default("saml_key")
+    saml_cert: str | None = _default("saml_cert")
 
     @property
     def database_url(self) -> str:

@@ -123,7 +123,10 @@ def logout():
     except Exception as exc:  # noqa: BLE001 - signed out here whatever the provider does
         log.warning("logout at %s's provider could not start: %s", source.id, exc)
         remote = None
-    return redirect(remote or back, 303)
+    if not remote:
+        return redirect(back, 303)
+    # a page, not a redirect: the CSP's form-action 'self' stops a form post redirected to another site
+    return render_template("auth_logout.html", provider_url=remote, library=source, back=back)
 
 
 def _remote_logout(source: Source, reader: dict, back: str) -> str | None:
