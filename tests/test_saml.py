@@ -66,7 +66,8 @@ def answer_from_idp(client, user: str = "lihua", next_url: str = "/record/c-en-c
     start = client.get(f"/login/pku?next={next_url}")
     assert start.status_code == 302, start.text
     assert start.location.startswith(saml_idp_url(client) + "/sso/redirect?SAMLRequest=")
-    assert "Signature=" in start.location  # our AuthnRequest is signed
+    assert "Signature=" in start.location  # our AuthnRequest is signed, with RSA-SHA256
+    assert parse_qs(urlsplit(start.location).query)["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
     browser = requests.Session()
     form = browser.get(start.location, timeout=10)
     assert form.status_code == 200, form.text
@@ -273,3 +274,22 @@ def test_metadata_not_signed_by_the_federation_is_refused(env, idp):  # noqa: F8
     tampered = aggregate.replace(b"/idp/shibboleth", b"/idp/evil")
     with pytest.raises(saml.SAMLRefused, match="does not verify"):
         saml.verify_metadata(tampered, str(idp.federation_cert))
+
+
+def test_an_unsigned_or_altered_logout_request_from_the_idp_ends_nothing(client, idp):
+    post_answer(client, answer_from_idp(client))
+    started = requests.post(f"{idp.url}/logout-user", json={"sp": "http://localhost/saml/metadata",
+                                                             "name_id": "lihua-transient"}, timeout=10)
+    location = urlsplit(started.json()["location"])
+    params = parse_qs(location.query)
+    unsigned = "&".join(p for p in location.query.split("&") if not p.startswith(("Signature=", "SigAlg=")))
+    assert client.get(f"{location.path}?{unsigned}").status_code == 400
+    altered = location.query.replace("RelayState=", "RelayState=x") if "RelayState=" in location.query \
+        else location.query + "&RelayState=elsewhere"
+    assert client.get(f"{location.path}?{altered}").status_code == 400
+    assert params["SigAlg"][0].endswith("rsa-sha256")
+    sha1 = location.query.replace("rsa-sha256", "rsa-sha1")
+    assert client.get(f"{location.path}?{sha1}").status_code == 400
+    assert signed_in_as(client) == "lihua@pku.edu.cn"  # none of them ended the session
+    assert client.get(f"{location.path}?{location.query}").status_code == 302  # the genuine one does
+    assert signed_in_as(client) is None

@@ -20,6 +20,7 @@ without them SAML libraries are not offered.  ``SAML_METADATA_TIMEOUT`` (seconds
 """
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import threading
@@ -27,6 +28,10 @@ import time
 from dataclasses import dataclass, field
 
 import requests
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from lxml import etree
@@ -53,6 +58,7 @@ SCOPED_AFFILIATION = "eduPersonScopedAffiliation"
 NAME_ATTRIBUTES = ("displayName", "cn", "givenName")
 MAX_METADATA_BYTES = 64 * 1024 * 1024     # CARSI's aggregate is a few MB; eduGAIN's about 80
 METADATA_TTL = 6 * 3600                   # seconds an IdP's metadata is trusted before it is fetched again
+SIGNING_ALGORITHM = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 PENDING_LIMIT = 5                         # sign-ons one browser may have started and not finished
 
 
@@ -98,6 +104,8 @@ def _sp_config(idp_metadata: str | None) -> SPConfig:
         "name_id_format_allow_create": True,
         "required_attributes": [EPPN],
         "optional_attributes": [SCOPED_AFFILIATION, "displayName"],
+        "signing_algorithm": SIGNING_ALGORITHM,  # pysaml2's default is RSA-SHA1
+        "digest_algorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
     }
     settings = {
         "entityid": url_for("saml.metadata", _external=True),
@@ -166,7 +174,6 @@ def acs():
 
 def _in_response_to(encoded: str) -> str:
     """The request id a response claims to answer (read before any check, to find the library)."""
-    import base64
     try:
         root = etree.fromstring(base64.b64decode(encoded, validate=False),
                                 parser=etree.XMLParser(resolve_entities=False, no_network=True))
@@ -265,6 +272,9 @@ def _idp_initiated_logout():
     if source is None:
         abort(400, _("No SAML sign-on to end here."))
     client = client_for(source)
+    if not redirect_signature_ok(client, source.sign_on.idp, "SAMLRequest"):
+        log.warning("SAML logout request for %s refused: not signed by the IdP's key", source.id)
+        abort(400, _("The logout request could not be verified."))
     try:
         message = client.parse_logout_request(request.args["SAMLRequest"], BINDING_HTTP_REDIRECT,
                                               relay_state=request.args.get("RelayState"),
@@ -284,6 +294,41 @@ def _idp_initiated_logout():
     info = client.apply_binding(BINDING_HTTP_REDIRECT, str(answer), location,
                                 relay_state=request.args.get("RelayState", ""), response=True, sign=True)
     return redirect(dict(info["headers"])["Location"])
+
+
+REDIRECT_SIGNATURE_HASHES = {  # SigAlg → hash; SHA-1 is refused
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
+}
+
+
+def redirect_signature_ok(client: Saml2Client, issuer: str, kind: str) -> bool:
+    """Whether this HTTP-Redirect message is signed by one of ``issuer``'s signing keys from its metadata.
+
+    pysaml2 verifies redirect signatures only where its config demands signed *authn* requests (an IdP
+    setting), so an SP would take an unsigned LogoutRequest.  The signed octets are the query's own
+    ``kind=…&RelayState=…&SigAlg=…`` as received (SAML bindings §3.4.4.1), never re-encoded values.
+    """
+    raw = dict(part.split("=", 1) for part in request.query_string.decode("ascii", "replace").split("&")
+               if "=" in part)
+    digest = REDIRECT_SIGNATURE_HASHES.get(request.args.get("SigAlg", ""))
+    if digest is None or kind not in raw or "Signature" not in raw:
+        return False
+    signed = "&".join(f"{name}={raw[name]}" for name in (kind, "RelayState", "SigAlg") if name in raw)
+    try:
+        signature = base64.b64decode(request.args["Signature"])
+        certificates = [cert for _, cert in client.metadata.certs(issuer, "idpsso", "signing")]
+    except (ValueError, KeyError):
+        return False
+    for cert in certificates:
+        key = x509.load_der_x509_certificate(base64.b64decode(cert)).public_key()
+        try:
+            key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), digest())
+            return True
+        except (InvalidSignature, TypeError, ValueError):
+            continue
+    return False
 
 
 # -- IdP metadata: fetched, verified against the federation's signing certificate, cached -----------------

@@ -102,6 +102,8 @@ def idp_config(settings: dict) -> dict:
                                    "attribute_restrictions": None}},
             "name_id_format": [NAMEID_FORMAT_TRANSIENT, NAMEID_FORMAT_PERSISTENT],
             "want_authn_requests_signed": True,
+            "signing_algorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",  # Shibboleth's default
+            "digest_algorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
             "sign_assertion": True,
             "sign_response": False,
             "bindings": {"single_sign_on_service": [BINDING_HTTP_REDIRECT, BINDING_HTTP_POST]},
