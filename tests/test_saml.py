@@ -160,6 +160,7 @@ def test_cross_site_post_without_the_session_cookie_is_posted_again_from_our_pag
     cookieless = app_for(env, idp).test_client()
     page = post_answer(cookieless, fields)
     assert page.status_code == 200 and 'id="saml-continue"' in page.text and "saml-continue.js" in page.text
+    assert "Set-Cookie" not in page.headers  # the browser's own session (with the pending request) stays
     repost = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
     assert html.unescape(repost["SAMLResponse"]) == fields["SAMLResponse"] and repost["resubmitted"] == "1"
     signed = post_answer(client, {k: html.unescape(v) for k, v in repost.items()})
@@ -293,3 +294,28 @@ def test_an_unsigned_or_altered_logout_request_from_the_idp_ends_nothing(client,
     assert signed_in_as(client) == "lihua@pku.edu.cn"  # none of them ended the session
     assert client.get(f"{location.path}?{location.query}").status_code == 302  # the genuine one does
     assert signed_in_as(client) is None
+
+
+# -- a real browser: the IdP's cross-site POST, our same-site re-post, single logout ---------------------------
+
+def test_sign_in_and_out_in_a_real_browser(env, idp, tmp_path, live_server, page):  # noqa: F811
+    """Chromium, with the catalogue on ``localhost`` and the IdP on ``127.0.0.1``: two sites, so the IdP's
+    POST carries no SameSite=Lax cookie and the catalogue's continue page (a script of its own) re-posts."""
+    browser_idp = SAMLIdP(tmp_path / "idp", port=free_port())
+    browser_idp.sp_config = idp.sp_config
+    url = live_server(app_for(env, browser_idp)).replace("127.0.0.1", "localhost")
+    browser_idp.start(requests.get(f"{url}/saml/metadata", timeout=10).content, USERS)
+    try:
+        page.goto(f"{url}/record/c-en-china")
+        page.click("header.site >> text=Sign in")
+        page.click("text=PKU CARSI")
+        page.wait_for_url(re.compile(re.escape(browser_idp.url) + "/sso/redirect"))
+        page.fill('input[name="username"]', "lihua")
+        page.click("button")
+        page.wait_for_url(f"{url}/record/c-en-china")
+        assert "Signed in as 李华" in page.inner_text("header.site")
+        page.click("text=Sign out")
+        page.wait_for_url(f"{url}/record/c-en-china")  # via the IdP's single logout and /saml/sls
+        assert "Sign in" in page.inner_text("header.site")
+    finally:
+        browser_idp.stop()

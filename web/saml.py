@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, abort, after_this_request, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
@@ -155,7 +155,9 @@ def acs():
     in_response_to = _in_response_to(request.form.get("SAMLResponse", ""))
     source = sign_on_source(pending.get(in_response_to, "")) if in_response_to in pending else None
     if source is None and request.form.get("SAMLResponse") and request.form.get("resubmitted") != "1":
-        # the IdP's cross-site POST came without our SameSite=Lax cookie: post it again from our own page
+        # the IdP's cross-site POST came without our SameSite=Lax cookie: post it again from our own page,
+        # leaving the browser's cookie alone (a new session set here would replace the one being finished)
+        after_this_request(_keep_cookie)
         return render_template("auth_saml_continue.html", saml_response=request.form["SAMLResponse"],
                                relay_state=request.form.get("RelayState", ""))
     if source is None:
@@ -170,6 +172,11 @@ def acs():
         pending.pop(in_response_to, None)
         session["saml_pending"] = pending
     return signed_in(source, via="saml", **reader)
+
+
+def _keep_cookie(response: Response) -> Response:
+    session.modified = False
+    return response
 
 
 def _in_response_to(encoded: str) -> str:
