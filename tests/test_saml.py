@@ -24,7 +24,7 @@ from test_signon_logout import provider_logout
 from test_web import env, make_app  # noqa: F401  (test_web's module catalogue)
 
 from consortium.load import parse_sources
-from web import saml
+from web import saml_trust
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -105,7 +105,7 @@ def test_sp_metadata_is_signed_and_names_the_endpoints(client, idp):
     assert acs.get("Location") == "http://localhost/saml/acs" and acs.get("Binding").endswith("HTTP-POST")
     assert root.find(f"{md}SPSSODescriptor/{md}SingleLogoutService").get("Location") == "http://localhost/saml/sls"
     assert root.find(f"{md}SPSSODescriptor").get("AuthnRequestsSigned") == "true"
-    saml.verify_metadata(response.data, idp.sp_config["SAML_CERT_FILE"])  # signed by our own key
+    saml_trust.verify_metadata(response.data, idp.sp_config["SAML_CERT_FILE"])  # signed by our own key
 
 
 def test_without_a_key_pair_saml_libraries_are_not_offered(env, idp):  # noqa: F811
@@ -114,6 +114,17 @@ def test_without_a_key_pair_saml_libraries_are_not_offered(env, idp):  # noqa: F
     bare = make_app(env, SOURCES=sources).test_client()
     assert "PKU CARSI" not in bare.get("/login").text
     assert bare.get("/login/pku").status_code == 404 and bare.get("/saml/metadata").status_code == 404
+
+
+def test_a_broken_key_pair_is_refused_at_start_with_the_file_named(env, idp, tmp_path):  # noqa: F811
+    other_key, _ = make_key_pair(tmp_path, "other")
+    cert = idp.sp_config["SAML_CERT_FILE"]
+    cases = [({"SAML_CERT_FILE": cert}, "needs both"),
+             ({"SAML_KEY_FILE": str(tmp_path / "missing.key"), "SAML_CERT_FILE": cert}, "missing.key"),
+             ({"SAML_KEY_FILE": str(other_key), "SAML_CERT_FILE": cert}, "is not the certificate of")]
+    for config, message in cases:
+        with pytest.raises(ValueError, match=message):
+            make_app(env, SOURCES=env["sources"], **config)
 
 
 # -- sign-in and logout ----------------------------------------------------------------------------------------
@@ -271,10 +282,10 @@ def test_metadata_not_signed_by_the_federation_is_refused(env, idp):  # noqa: F8
     unsigned = app_for(env, idp, metadata_url=idp.metadata_url, metadata_cert=str(idp.federation_cert))
     assert "not signed as a whole" in unsigned.test_client().get("/login/pku").text
     aggregate = requests.get(idp.federation_url, timeout=10).content
-    saml.verify_metadata(aggregate, str(idp.federation_cert))
+    saml_trust.verify_metadata(aggregate, str(idp.federation_cert))
     tampered = aggregate.replace(b"/idp/shibboleth", b"/idp/evil")
-    with pytest.raises(saml.SAMLRefused, match="does not verify"):
-        saml.verify_metadata(tampered, str(idp.federation_cert))
+    with pytest.raises(saml_trust.SAMLRefused, match="does not verify"):
+        saml_trust.verify_metadata(tampered, str(idp.federation_cert))
 
 
 def test_an_unsigned_or_altered_logout_request_from_the_idp_ends_nothing(client, idp):

@@ -29,7 +29,6 @@ from harvester.clients.xmlsafe import XMLError, parse_xml
 
 from . import csrf, saml
 from .signon import failed_sign_on, saml_enabled, sign_on_libraries, sign_on_source, signed_in, signed_out
-from .context import services
 from .present import safe_next
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import requests
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from flask import Blueprint, Flask, Response, abort, after_this_request, current_app, redirect, render_template, request, session, url_for
+from flask import (Blueprint, Flask, Response, abort, after_this_request, current_app, redirect, render_template,
+                   request, session, url_for)
 from flask_babel import gettext as _
 from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
@@ -41,29 +37,21 @@ from saml2.config import SPConfig
 from saml2.ident import code as encode_name_id
 from saml2.ident import decode as decode_name_id
 from saml2.metadata import create_metadata_string
-from saml2.sigver import security_context
 
 from consortium.config import Source
 from consortium.signon import SignOn
 
 from . import csrf
+from .saml_trust import SAMLRefused, check_key_pair, idp_metadata, redirect_signature_ok
 from .signon import failed_sign_on, saml_enabled, sign_on_source, signed_in, signed_out
 
 log = logging.getLogger(__name__)
 bp = Blueprint("saml", __name__)
-MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EPPN = "eduPersonPrincipalName"
 SCOPED_AFFILIATION = "eduPersonScopedAffiliation"
 NAME_ATTRIBUTES = ("displayName", "cn", "givenName")
-MAX_METADATA_BYTES = 64 * 1024 * 1024     # CARSI's aggregate is a few MB; eduGAIN's about 80
-METADATA_TTL = 6 * 3600                   # seconds an IdP's metadata is trusted before it is fetched again
 SIGNING_ALGORITHM = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 PENDING_LIMIT = 5                         # sign-ons one browser may have started and not finished
-
-
-class SAMLRefused(Exception):
-    """A SAML message we do not accept; the message is for the reader (and the log)."""
 
 
 @dataclass
@@ -303,114 +291,11 @@ def _idp_initiated_logout():
     return redirect(dict(info["headers"])["Location"])
 
 
-REDIRECT_SIGNATURE_HASHES = {  # SigAlg → hash; SHA-1 is refused
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
-}
-
-
-def redirect_signature_ok(client: Saml2Client, issuer: str, kind: str) -> bool:
-    """Whether this HTTP-Redirect message is signed by one of ``issuer``'s signing keys from its metadata.
-
-    pysaml2 verifies redirect signatures only where its config demands signed *authn* requests (an IdP
-    setting), so an SP would take an unsigned LogoutRequest.  The signed octets are the query's own
-    ``kind=…&RelayState=…&SigAlg=…`` as received (SAML bindings §3.4.4.1), never re-encoded values.
-    """
-    raw = dict(part.split("=", 1) for part in request.query_string.decode("ascii", "replace").split("&")
-               if "=" in part)
-    digest = REDIRECT_SIGNATURE_HASHES.get(request.args.get("SigAlg", ""))
-    if digest is None or kind not in raw or "Signature" not in raw:
-        return False
-    signed = "&".join(f"{name}={raw[name]}" for name in (kind, "RelayState", "SigAlg") if name in raw)
-    try:
-        signature = base64.b64decode(request.args["Signature"])
-        certificates = [cert for _, cert in client.metadata.certs(issuer, "idpsso", "signing")]
-    except (ValueError, KeyError):
-        return False
-    for cert in certificates:
-        key = x509.load_der_x509_certificate(base64.b64decode(cert)).public_key()
-        try:
-            key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), digest())
-            return True
-        except (InvalidSignature, TypeError, ValueError):
-            continue
-    return False
-
-
-# -- IdP metadata: fetched, verified against the federation's signing certificate, cached -----------------
-
-_metadata_cache: dict[tuple, tuple[float, str]] = {}
-_metadata_lock = threading.Lock()
-
-
-def idp_metadata(sign_on: SignOn) -> str:
-    """The metadata XML holding the library's IdP: its own, or the federation aggregate (verified)."""
-    key = (sign_on.metadata_url, sign_on.metadata_file, sign_on.metadata_cert)
-    with _metadata_lock:
-        cached = _metadata_cache.get(key)
-        if cached and cached[0] > time.time():
-            return cached[1]
-    if sign_on.metadata_file:
-        with open(sign_on.metadata_file, "rb") as handle:
-            data = handle.read(MAX_METADATA_BYTES + 1)
-    else:
-        data = _fetch(sign_on.metadata_url)
-    if len(data) > MAX_METADATA_BYTES:
-        raise SAMLRefused(f"the IdP metadata is larger than {MAX_METADATA_BYTES} bytes")
-    if sign_on.metadata_cert:
-        verify_metadata(data, sign_on.metadata_cert)
-    xml = data.decode("utf-8")
-    with _metadata_lock:
-        _metadata_cache[key] = (time.time() + METADATA_TTL, xml)
-    return xml
-
-
-def _fetch(url: str) -> bytes:
-    timeout = current_app.config.get("SAML_METADATA_TIMEOUT", 10)
-    try:
-        with requests.get(url, timeout=timeout, stream=True) as response:
-            response.raise_for_status()
-            data = response.raw.read(MAX_METADATA_BYTES + 1, decode_content=True)
-    except requests.RequestException as exc:
-        raise SAMLRefused(f"the IdP metadata at {url} could not be fetched: {exc}") from exc
-    return data
-
-
-def verify_metadata(data: bytes, cert_file: str) -> None:
-    """Refuse metadata not signed, as a whole, by the federation's signing certificate.
-
-    The signature must sit on the root element and reference it (``URI=""`` or the root's ID), so a
-    signed fragment wrapped into a forged document does not pass; ``xmlsec1`` checks the signature.
-    """
-    try:
-        root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True,
-                                                             huge_tree=True))
-    except etree.XMLSyntaxError as exc:
-        raise SAMLRefused(f"the IdP metadata is not well-formed XML: {exc}") from exc
-    references = root.findall(f"{{{DS_NS}}}Signature/{{{DS_NS}}}SignedInfo/{{{DS_NS}}}Reference")
-    root_id = root.get("ID")
-    if len(references) != 1 or references[0].get("URI") not in ("", f"#{root_id}" if root_id else ""):
-        raise SAMLRefused("the IdP metadata is not signed as a whole; refused")
-    node_name = f"{MD_NS}:{etree.QName(root).localname}"
-    security = security_context(_bare_config())
-    try:
-        security.verify_signature(data.decode("utf-8"), cert_file=cert_file, node_name=node_name,
-                                  node_id=root_id)
-    except Exception as exc:  # noqa: BLE001 - SignatureError and xmlsec1 failures alike
-        raise SAMLRefused(f"the IdP metadata's signature does not verify with {cert_file}: {exc}") from exc
-
-
-def _bare_config() -> SPConfig:
-    config = SPConfig()
-    config.load({"entityid": "urn:unioncat:metadata-check", "xmlsec_binary": shutil.which("xmlsec1")})
-    return config
-
-
 def init_app(app: Flask) -> None:
     app.config.setdefault("SAML_KEY_FILE", None)
     app.config.setdefault("SAML_CERT_FILE", None)
     app.config.setdefault("SAML_METADATA_TIMEOUT", 10)
+    check_key_pair(app.config["SAML_KEY_FILE"], app.config["SAML_CERT_FILE"])
     app.extensions["unioncat_saml_replay"] = ReplayCache()
     app.register_blueprint(bp)
     csrf.exempt("saml.acs")  # the IdP's page posts here; the signed assertion and InResponseTo protect it
