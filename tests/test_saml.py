@@ -275,6 +275,13 @@ def answer_from_idp_via(client, idp) -> dict[str, str]:
             re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', posted.text)}
 
 
+def test_an_idp_missing_from_the_metadata_fails_with_its_name(env, idp):  # noqa: F811
+    client = app_for(env, idp, idp="https://idp.elsewhere.example.edu.cn/idp/shibboleth").test_client()
+    refused = client.get("/login/pku")
+    assert refused.status_code == 401 and "no identity provider" in refused.text
+    assert "https://idp.elsewhere.example.edu.cn/idp/shibboleth" in refused.text
+
+
 def test_metadata_not_signed_by_the_federation_is_refused(env, idp):  # noqa: F811
     wrong_cert = app_for(env, idp, metadata_url=idp.federation_url, metadata_cert=str(idp.cert)).test_client()
     refused = wrong_cert.get("/login/pku")

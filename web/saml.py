@@ -35,6 +35,7 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.ident import code as encode_name_id
+from saml2.s_utils import UnknownSystemEntity, UnsupportedBinding
 from saml2.ident import decode as decode_name_id
 from saml2.metadata import create_metadata_string
 
@@ -121,8 +122,15 @@ def metadata():
 
 def client_for(source: Source) -> Saml2Client:
     """A pysaml2 client trusting this library's IdP (its metadata fetched, verified and cached)."""
-    xml = idp_metadata(source.sign_on)
-    return Saml2Client(config=_sp_config(xml))
+    client = Saml2Client(config=_sp_config(idp_metadata(source.sign_on)))
+    try:
+        sso = client.metadata.single_sign_on_service(source.sign_on.idp, BINDING_HTTP_REDIRECT)
+    except (KeyError, UnknownSystemEntity, UnsupportedBinding):  # not in the metadata, or no Redirect SSO
+        sso = None
+    if not sso:
+        raise SAMLRefused(f"the metadata has no identity provider {source.sign_on.idp!r} with an "
+                          "HTTP-Redirect single sign-on service")
+    return client
 
 
 def start(source: Source):

@@ -4,6 +4,7 @@ certificate, cached), HTTP-Redirect signatures, and the SP's own key pair.  Used
 from __future__ import annotations
 
 import base64
+import logging
 import shutil
 import threading
 import time
@@ -21,6 +22,7 @@ from saml2.sigver import security_context
 
 from consortium.signon import SignOn
 
+log = logging.getLogger(__name__)
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 MAX_METADATA_BYTES = 64 * 1024 * 1024     # CARSI's aggregate is a few MB; eduGAIN's about 80
@@ -126,7 +128,8 @@ def verify_metadata(data: bytes, cert_file: str) -> None:
         security.verify_signature(data.decode("utf-8"), cert_file=cert_file, node_name=node_name,
                                   node_id=root_id)
     except Exception as exc:  # noqa: BLE001 - SignatureError and xmlsec1 failures alike
-        raise SAMLRefused(f"the IdP metadata's signature does not verify with {cert_file}: {exc}") from exc
+        log.warning("metadata signature check with %s failed: %s", cert_file, exc)
+        raise SAMLRefused(f"the IdP metadata's signature does not verify with {cert_file}") from exc
 
 
 def _bare_config() -> SPConfig:
