@@ -219,6 +219,19 @@ def test_an_eppn_outside_the_librarys_scope_is_refused(client, idp):
     assert signed_in_as(client) is None
 
 
+def test_members_sharing_an_idp_are_told_apart_by_scope(env, idp):  # noqa: F811
+    """A university's two libraries behind one IdP: the reader's ePPN scope picks their library."""
+    data = with_source(sign_on={"type": "saml", "idp": idp.entity_id, "metadata_url": idp.metadata_url,
+                                "scopes": ["pku.edu.cn"]})
+    data["sources"][1]["sign_on"] = {"type": "saml", "idp": idp.entity_id, "metadata_url": idp.metadata_url,
+                                     "scopes": ["thu.edu.cn"]}
+    idp.control("normal")
+    client = make_app(env, SOURCES=parse_sources(data), **idp.sp_config).test_client()
+    assert post_answer(client, answer_from_idp(client, user="mallory")).status_code == 302
+    with client.session_transaction() as session:
+        assert session["reader"]["library"] == "thu" and session["reader"]["id"] == "mallory@thu.edu.cn"
+
+
 def wrapped(fields: dict[str, str], variant: str) -> dict[str, str]:
     """An XML-signature-wrapping forgery of a genuine answer: the signed assertion kept, an evil one read."""
     root = etree.fromstring(base64.b64decode(fields["SAMLResponse"]))

@@ -40,9 +40,9 @@ from saml2.ident import decode as decode_name_id
 from saml2.metadata import create_metadata_string
 
 from consortium.config import Source
-from consortium.signon import SignOn
 
 from . import csrf
+from .context import services
 from .saml_trust import SAMLRefused, check_key_pair, idp_metadata, redirect_signature_ok
 from .signon import failed_sign_on, saml_enabled, sign_on_source, signed_in, signed_out
 
@@ -170,14 +170,14 @@ def acs():
         log.warning("SAML response refused: it answers no sign-on this browser started (%r)", in_response_to)
         abort(400, _("This sign-on answer does not belong to a sign-on started here; please sign in again."))
     try:
-        reader = _reader_from(source, request.form["SAMLResponse"], {in_response_to: source.id})
+        library, reader = _reader_from(source, request.form["SAMLResponse"], {in_response_to: source.id})
     except SAMLRefused as exc:
         log.warning("SAML sign-on with %s refused: %s", source.id, exc)
         return failed_sign_on(source, str(exc))
     finally:
         pending.pop(in_response_to, None)
         session["saml_pending"] = pending
-    return signed_in(source, via="saml", **reader)
+    return signed_in(library, via="saml", **reader)
 
 
 def _keep_cookie(response: Response) -> Response:
@@ -195,8 +195,11 @@ def _in_response_to(encoded: str) -> str:
     return root.get("InResponseTo", "")
 
 
-def _reader_from(source: Source, encoded: str, outstanding: dict[str, str]) -> dict:
-    """pysaml2's checks plus ours; the reader's id, name and the logout handle, or :class:`SAMLRefused`."""
+def _reader_from(source: Source, encoded: str, outstanding: dict[str, str]) -> tuple[Source, dict]:
+    """pysaml2's checks plus ours: the reader's library, and their id, name and logout handle.
+
+    Raises :class:`SAMLRefused`.
+    """
     client = client_for(source)
     try:
         response = client.parse_authn_request_response(encoded, BINDING_HTTP_POST, outstanding=outstanding)
@@ -211,32 +214,37 @@ def _reader_from(source: Source, encoded: str, outstanding: dict[str, str]) -> d
     if not current_app.extensions["unioncat_saml_replay"].first_use(assertion.id, response.not_on_or_after):
         raise SAMLRefused("this assertion was used before (replayed)")
     attributes = response.ava or {}
-    user_id = _scoped_user(source.sign_on, attributes)
-    name_keys = (source.sign_on.name_attribute, *NAME_ATTRIBUTES) if source.sign_on.name_attribute \
+    library, user_id = _library_and_user(source, attributes)
+    name_keys = (library.sign_on.name_attribute, *NAME_ATTRIBUTES) if library.sign_on.name_attribute \
         else NAME_ATTRIBUTES
     name = next((attributes[k][0] for k in name_keys if attributes.get(k)), user_id)
     statement = assertion.authn_statement[0] if assertion.authn_statement else None
     logout = {"idp": response.issuer(), "name_id": encode_name_id(response.name_id),
               "session_index": statement.session_index if statement is not None else None}
-    return {"user_id": user_id, "name": name, "extra": {"saml": logout,
-                                                        "affiliation": attributes.get(SCOPED_AFFILIATION, [])}}
+    return library, {"user_id": user_id, "name": name,
+                     "extra": {"saml": logout, "affiliation": attributes.get(SCOPED_AFFILIATION, [])}}
 
 
-def _scoped_user(sign_on: SignOn, attributes: dict[str, list[str]]) -> str:
-    """eduPersonPrincipalName (``user@scope``), its scope one of the library's; the reader's id.
+def _library_and_user(source: Source, attributes: dict[str, list[str]]) -> tuple[Source, str]:
+    """The reader's library by the scope of their eduPersonPrincipalName (``user@scope``), and that ePPN.
 
-    A school's IdP may only speak for its own domain: an ePPN or scoped affiliation with another
-    scope is refused, so one member's IdP cannot sign readers in as another member's.
+    A school's IdP may only speak for its own domains: the ePPN and every scoped affiliation must carry
+    one of the library's ``scopes``.  Members sharing one IdP (a university's main and medical
+    libraries) are told apart the same way: the reader belongs to the first of them, the chosen one
+    first, whose scopes hold theirs.  No match is a refusal, so one member's IdP cannot sign readers in
+    as another member's.
     """
     values = attributes.get(EPPN) or []
     if not values or "@" not in values[0]:
         raise SAMLRefused(_("the identity provider released no eduPersonPrincipalName (user@school)"))
-    if sign_on.scopes:
-        for value in [values[0], *attributes.get(SCOPED_AFFILIATION, [])]:
-            scope = value.rpartition("@")[2].lower()
-            if scope not in sign_on.scopes:
-                raise SAMLRefused(f"{value!r} is outside the library's scopes {list(sign_on.scopes)}")
-    return values[0]
+    scoped = [values[0], *attributes.get(SCOPED_AFFILIATION, [])]
+    scopes = {value.rpartition("@")[2].lower() for value in scoped}
+    siblings = [s for s in services().sources.sources if s is not source and s.sign_on is not None
+                and s.sign_on.type == "saml" and s.sign_on.idp == source.sign_on.idp]
+    for library in [source, *siblings]:
+        if not library.sign_on.scopes or scopes <= set(library.sign_on.scopes):
+            return library, values[0]
+    raise SAMLRefused(f"{sorted(scopes)} are outside the library's scopes {list(source.sign_on.scopes)}")
 
 
 def logout_redirect(source: Source, reader: dict, relay_state: str):
