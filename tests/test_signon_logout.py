@@ -130,12 +130,13 @@ def test_cas_logout_ends_the_cas_session_too(env, cas_server):  # noqa: F811
     assert again.status_code == 200 and "csrfmiddlewaretoken" in again.text
 
 
-def test_logout_back_to_another_site_is_refused(env, cas_server):  # noqa: F811
+def test_the_page_providers_return_to_neither_leaves_the_site_nor_signs_out(env, cas_server):  # noqa: F811
     sources = parse_sources(with_source(sign_on={"type": "cas", "server": cas_server.url}))
     client = make_app(env, SOURCES=sources).test_client()
     cas_sign_in(client, cas_server, requests.Session())
     done = client.get("/logout/done?next=https://evil.example/")
     assert done.status_code == 303 and urlsplit(urljoin("http://localhost/", done.location)).netloc == "localhost"
+    assert "Signed in as" in client.get("/").text  # a link to it from another site ends no session
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ SAML 2.0 (Shibboleth, CARSI) goes through :mod:`web.saml`.
 The session then holds ``reader = {library, name, id, via}``; ``POST /logout``
 forgets it and, when the library's provider supports it, ends the reader's session there too:
 OIDC RP-initiated logout (the provider's ``end_session_endpoint`` with the ID token as hint), CAS
-``/logout?service=…``, SAML single logout (a signed LogoutRequest).  Client secrets come from the environment through the app config
-(``SECRETS``: variable name → value), never from the file.
+``/logout?service=…``, SAML single logout (a signed LogoutRequest).  Client secrets come from the
+environment through the app config (``SECRETS``: variable name → value), never from the file.
 """
 from __future__ import annotations
 
@@ -19,17 +19,18 @@ import logging
 from urllib.parse import urlencode
 
 import requests
-from lxml import etree
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from lxml import etree
 
 from consortium.config import Source
 from harvester.clients.xmlsafe import XMLError, parse_xml
 
 from . import csrf, saml
-from .signon import failed_sign_on, saml_enabled, sign_on_libraries, sign_on_source, signed_in, signed_out
 from .present import safe_next
+from .saml_trust import SAMLRefused
+from .signon import failed_sign_on, saml_enabled, sign_on_libraries, sign_on_source, signed_in, signed_out
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -150,7 +151,8 @@ def _remote_logout(source: Source, reader: dict, back: str) -> str | None:
 
 @bp.get("/logout/done")
 def signed_out_page():
-    """Where a provider sends the reader after its own logout; on to where they were."""
+    """Where a provider sends the reader after its own logout; on to where they were (a GET that signs
+    nobody out: ``POST /logout`` already did, so a link here from elsewhere ends no one's session)."""
     return signed_out(request.args.get("next") or session.pop("logout_next", None))
 
 
@@ -212,6 +214,9 @@ def _start_saml(source: Source):
         abort(404)
     try:
         return saml.start(source)
+    except SAMLRefused as exc:  # metadata unsigned, badly signed, or without this IdP
+        log.warning("SAML sign-on with %s could not start: %s", source.id, exc)
+        return failed_sign_on(source, str(exc))
     except Exception as exc:  # noqa: BLE001 - unreachable or unverifiable metadata is a failed sign-on
         log.warning("SAML sign-on with %s could not start: %s", source.id, exc)
         return failed_sign_on(source, _("its sign-on service is not answering (%(error)s)", error=exc))

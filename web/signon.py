@@ -56,5 +56,6 @@ def failed_sign_on(source: Source, message: str):
 
 
 def signed_out(next_url: str | None):
-    session.pop("reader", None)
+    """Back from the provider's logout to where the reader was (same site only); the session was ended
+    before the reader left for the provider, so this ends nothing itself."""
     return redirect(safe_next(next_url) or url_for("search.home"), 303)
