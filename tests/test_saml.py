@@ -48,11 +48,12 @@ def idp(env, tmp_path_factory):  # noqa: F811
     server.stop()
 
 
-def app_for(env, server, **sign_on):  # noqa: F811
+def app_for(env, server, base_url=None, **sign_on):  # noqa: F811
     config = {"type": "saml", "idp": server.entity_id, "metadata_url": server.metadata_url,
               "scopes": ["pku.edu.cn"], "label": "PKU CARSI", **sign_on}
-    sources = parse_sources(with_source(sign_on=config))
-    return make_app(env, SOURCES=sources, **getattr(server, "sp_config", {}))
+    data = with_source(sign_on=config)
+    data["consortium"]["base_url"] = base_url  # None: URLs from the request (the test client's localhost)
+    return make_app(env, SOURCES=parse_sources(data), **getattr(server, "sp_config", {}))
 
 
 @pytest.fixture
@@ -106,6 +107,13 @@ def test_sp_metadata_is_signed_and_names_the_endpoints(client, idp):
     assert root.find(f"{md}SPSSODescriptor/{md}SingleLogoutService").get("Location") == "http://localhost/saml/sls"
     assert root.find(f"{md}SPSSODescriptor").get("AuthnRequestsSigned") == "true"
     saml_trust.verify_metadata(response.data, idp.sp_config["SAML_CERT_FILE"])  # signed by our own key
+
+
+def test_with_a_base_url_the_sp_is_named_by_it_whatever_the_host_header(env, idp):  # noqa: F811
+    client = app_for(env, idp, base_url="https://cat.example.org/").test_client()
+    root = etree.fromstring(client.get("/saml/metadata", headers={"Host": "evil.example"}).data)
+    assert root.get("entityID") == "https://cat.example.org/saml/metadata"
+    assert b"evil.example" not in etree.tostring(root)
 
 
 def test_without_a_key_pair_saml_libraries_are_not_offered(env, idp):  # noqa: F811
@@ -225,6 +233,7 @@ def test_members_sharing_an_idp_are_told_apart_by_scope(env, idp):  # noqa: F811
                                 "scopes": ["pku.edu.cn"]})
     data["sources"][1]["sign_on"] = {"type": "saml", "idp": idp.entity_id, "metadata_url": idp.metadata_url,
                                      "scopes": ["thu.edu.cn"]}
+    data["consortium"]["base_url"] = None  # the SP the IdP knows: http://localhost
     idp.control("normal")
     client = make_app(env, SOURCES=parse_sources(data), **idp.sp_config).test_client()
     assert post_answer(client, answer_from_idp(client, user="mallory")).status_code == 302

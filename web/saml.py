@@ -77,13 +77,20 @@ class ReplayCache:
             return True
 
 
+def site_url(endpoint: str) -> str:
+    """An absolute URL of ours: under the consortium's ``base_url`` when set (the SP's entity id and
+    endpoints must not follow a request's Host header), else under the request's own origin."""
+    base = services().sources.consortium.base_url
+    return base.rstrip("/") + url_for(endpoint) if base else url_for(endpoint, _external=True)
+
+
 def _sp_config(idp_metadata: str | None) -> SPConfig:
     """The SP's pysaml2 configuration; its URLs are this site's (``url_for`` with the request's origin)."""
     config = current_app.config
     sp = {
         "endpoints": {
-            "assertion_consumer_service": [(url_for("saml.acs", _external=True), BINDING_HTTP_POST)],
-            "single_logout_service": [(url_for("saml.sls", _external=True), BINDING_HTTP_REDIRECT)],
+            "assertion_consumer_service": [(site_url("saml.acs"), BINDING_HTTP_POST)],
+            "single_logout_service": [(site_url("saml.sls"), BINDING_HTTP_REDIRECT)],
         },
         "want_assertions_signed": True,          # Shibboleth signs assertions; pysaml2 refuses unsigned ones
         "want_response_signed": False,
@@ -97,7 +104,7 @@ def _sp_config(idp_metadata: str | None) -> SPConfig:
         "digest_algorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
     }
     settings = {
-        "entityid": url_for("saml.metadata", _external=True),
+        "entityid": site_url("saml.metadata"),
         "key_file": config["SAML_KEY_FILE"], "cert_file": config["SAML_CERT_FILE"],
         "encryption_keypairs": [{"key_file": config["SAML_KEY_FILE"], "cert_file": config["SAML_CERT_FILE"]}],
         "xmlsec_binary": shutil.which("xmlsec1"),
@@ -129,7 +136,7 @@ def client_for(source: Source) -> Saml2Client:
     xml = idp_metadata(source.sign_on)
     clients = current_app.extensions["unioncat_saml_clients"]
     cached = clients.get(source.id)
-    if cached and cached[0] is xml and cached[1] == request.url_root:
+    if cached and cached[0] is xml and cached[1] == site_url("saml.metadata"):
         return cached[2]
     client = Saml2Client(config=_sp_config(xml))
     try:
@@ -139,7 +146,7 @@ def client_for(source: Source) -> Saml2Client:
     if not sso:
         raise SAMLRefused(f"the metadata has no identity provider {source.sign_on.idp!r} with an "
                           "HTTP-Redirect single sign-on service")
-    clients[source.id] = (xml, request.url_root, client)
+    clients[source.id] = (xml, site_url("saml.metadata"), client)
     return client
 
 
