@@ -359,3 +359,10 @@ def test_sign_in_and_out_in_a_real_browser(env, idp, tmp_path, live_server, page
         assert "Sign in" in page.inner_text("header.site")
     finally:
         browser_idp.stop()
+
+
+def test_an_expired_federation_aggregate_is_refused(env, idp):  # noqa: F811
+    client = app_for(env, idp, metadata_url=idp.federation_url + "?valid_hours=-1",
+                     metadata_cert=str(idp.federation_cert)).test_client()
+    refused = client.get("/login/pku")
+    assert refused.status_code == 401 and "metadata has expired" in refused.text

@@ -37,13 +37,14 @@ from saml2.config import SPConfig
 from saml2.ident import code as encode_name_id
 from saml2.s_utils import UnknownSystemEntity, UnsupportedBinding
 from saml2.ident import decode as decode_name_id
+from saml2.mdstore import ToOld
 from saml2.metadata import create_metadata_string
 
 from consortium.config import Source
 
 from . import csrf
 from .context import services
-from .saml_trust import SAMLRefused, check_key_pair, idp_metadata, redirect_signature_ok
+from .saml_trust import SAMLRefused, check_key_pair, forget_metadata, idp_metadata, redirect_signature_ok
 from .signon import failed_sign_on, saml_enabled, sign_on_source, signed_in, signed_out
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,11 @@ def client_for(source: Source) -> Saml2Client:
     cached = clients.get(source.id)
     if cached and cached[0] is xml and cached[1] == site_url("saml.metadata"):
         return cached[2]
-    client = Saml2Client(config=_sp_config(xml))
+    try:
+        client = Saml2Client(config=_sp_config(xml))
+    except ToOld as exc:  # validUntil passed: fetch again next time, the federation may have renewed it
+        forget_metadata(source.sign_on)
+        raise SAMLRefused(f"the IdP metadata has expired ({exc})") from exc
     try:
         sso = client.metadata.single_sign_on_service(source.sign_on.idp, BINDING_HTTP_REDIRECT)
     except (KeyError, UnknownSystemEntity, UnsupportedBinding):  # not in the metadata, or no Redirect SSO

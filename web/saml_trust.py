@@ -76,7 +76,7 @@ _metadata_lock = threading.Lock()
 
 def idp_metadata(sign_on: SignOn) -> str:
     """The metadata XML holding the library's IdP: its own, or the federation aggregate (verified)."""
-    key = (sign_on.metadata_url, sign_on.metadata_file, sign_on.metadata_cert)
+    key = _cache_key(sign_on)
     with _metadata_lock:
         cached = _metadata_cache.get(key)
         if cached and cached[0] > time.time():
@@ -94,6 +94,16 @@ def idp_metadata(sign_on: SignOn) -> str:
     with _metadata_lock:
         _metadata_cache[key] = (time.time() + METADATA_TTL, xml)
     return xml
+
+
+def forget_metadata(sign_on: SignOn) -> None:
+    """Drop the cached metadata of this sign-on (expired), so the next sign-on fetches it again."""
+    with _metadata_lock:
+        _metadata_cache.pop(_cache_key(sign_on), None)
+
+
+def _cache_key(sign_on: SignOn) -> tuple:
+    return (sign_on.metadata_url, sign_on.metadata_file, sign_on.metadata_cert)
 
 
 def _fetch(url: str) -> bytes:

@@ -5,7 +5,8 @@ logouts) is pysaml2's; this file only routes HTTP to it, in its own process on l
 school's Shibboleth IdP would be reached.  ``xmlsec1`` signs.  Routes:
 
 ``/metadata``            the IdP's EntityDescriptor
-``/federation.xml``      an EntitiesDescriptor holding it, signed by a separate "federation" key (CARSI-like)
+``/federation.xml``      an EntitiesDescriptor holding it, signed by a separate "federation" key (CARSI-like);
+                         ``?valid_hours=-1`` makes one already expired
 ``/sso/redirect``        HTTP-Redirect AuthnRequest → a login form; ``POST /sso/login`` answers with an
                          auto-posting form carrying the signed Response (HTTP-POST binding)
 ``/slo/redirect``        the SP's LogoutRequest → a signed LogoutResponse redirected to the SP
@@ -150,7 +151,8 @@ class IdPApp:
         signer = Config().load({"key_file": self.settings["federation_key"],
                                 "cert_file": self.settings["federation_cert"],
                                 "xmlsec_binary": shutil.which("xmlsec1")})
-        _, xml = entities_descriptor([entity_descriptor(self.server.config)], 48, "urn:test:federation",
+        hours = int(query.get("valid_hours", 48))  # negative: an aggregate whose validUntil has passed
+        _, xml = entities_descriptor([entity_descriptor(self.server.config)], hours, "urn:test:federation",
                                      "fed-test", True, security_context(signer))
         return "200 OK", [("Content-Type", "application/samlmetadata+xml")], str(xml)
 
