@@ -86,7 +86,7 @@ def site_url(endpoint: str) -> str:
 
 
 def _sp_config(idp_metadata: str | None) -> SPConfig:
-    """The SP's pysaml2 configuration; its URLs are this site's (``url_for`` with the request's origin)."""
+    """The SP's pysaml2 configuration (URLs from :func:`site_url`), trusting ``idp_metadata`` if given."""
     config = current_app.config
     sp = {
         "endpoints": {
