@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from test_reader_web import cas_server, with_source  # noqa: F401  (the module's real CAS server)
+from test_reader_web import cas_server  # noqa: F401  (the module's real CAS server)
+from test_reader_web import with_source as with_consortium_source
 from test_web import env, make_app  # noqa: F401  (test_web's module catalogue)
 
 from consortium.load import parse_sources
@@ -28,6 +29,14 @@ HOSTILE = {
     "child element": "<cas:user>admin<cas:b>.evil</cas:b></cas:user>",
     "two users": "<cas:user>admin</cas:user><cas:user>lihua</cas:user>",
 }
+
+
+def with_source(**keys) -> dict:
+    """test_web's consortium without its public base URL: URLs follow the test client (localhost), which the
+    CAS and OIDC peers accept as service and redirect URIs."""
+    data = with_consortium_source(**keys)
+    data["consortium"]["base_url"] = None
+    return data
 
 
 @pytest.fixture(scope="module")

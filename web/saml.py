@@ -79,9 +79,10 @@ class ReplayCache:
 
 
 def site_url(endpoint: str) -> str:
-    """An absolute URL of ours: under the consortium's ``base_url`` when set (the SP's entity id and
-    endpoints must not follow a request's Host header), else under the request's own origin."""
-    base = services().sources.consortium.base_url
+    """An absolute URL of ours: under the configured base URL (app config ``BASE_URL``, else the
+    consortium's ``base_url``) when set — the SP's entity id and endpoints must not follow a request's
+    Host header — else under the request's own origin."""
+    base = current_app.config.get("BASE_URL") or services().sources.consortium.base_url
     return base.rstrip("/") + url_for(endpoint) if base else url_for(endpoint, _external=True)
 
 
