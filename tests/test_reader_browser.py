@@ -62,7 +62,8 @@ def catalogue(tmp_path_factory):
     cache = Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))
     app = Deferred()
     server = LiveServer(app)
-    provider = OIDCProvider(redirect_uri=f"{server.url}/login/nju/oidc")
+    provider = OIDCProvider(redirect_uri=f"{server.url}/login/nju/oidc",
+                            post_logout_redirect_uri=f"{server.url}/logout/done")
     try:
         port, zport = free_port(), free_port()
         text = (REPO / "sources.yaml").read_text(encoding="utf-8")
@@ -295,8 +296,13 @@ def test_sign_in_through_the_real_oidc_provider(catalogue, page):
     assert "Signed in as Reader lihua" in page.inner_text("header.site")
     assert "Nanjing University Library" in page.inner_text(".library-bar")
     assert page.locator("#get-it").get_attribute("data-kind") in ("opac", "held")
-    page.click("text=Sign out")
+    page.click("text=Sign out")  # RP-initiated logout: the provider asks, then sends the reader back
+    page.wait_for_url(re.compile(re.escape(catalogue["provider"].issuer) + "/session/end"))
+    page.click('button[value="yes"]')
+    page.wait_for_url(re.compile(re.escape(catalogue["url"] + hit["url"])))
     assert "Sign in" in page.inner_text("header.site")
+    page.goto(catalogue["url"] + "/login/nju")  # the provider's session ended too: it asks for a login again
+    page.wait_for_selector('input[name="login"]')
 
 
 def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):

@@ -97,7 +97,12 @@ def test_sign_on_config_is_checked_with_file_source_and_key():
     cas = parse_sources(with_source(sign_on={"type": "cas", "server": "https://cas.pku.example.edu.cn/cas/"}))
     assert cas.sources[0].sign_on.server == "https://cas.pku.example.edu.cn/cas"
     bad = [
-        ({"type": "saml"}, "sign_on.type"),
+        ({"type": "ldap"}, "sign_on.type"),
+        ({"type": "saml"}, "sign_on.idp"),
+        ({"type": "saml", "idp": "https://idp"}, "sign_on"),
+        ({"type": "saml", "idp": "https://idp", "metadata_url": "https://m", "metadata_file": "/m"}, "sign_on"),
+        ({"type": "saml", "idp": "https://idp", "metadata_url": "ftp://m"}, "sign_on.metadata_url"),
+        ({"type": "saml", "idp": "https://idp", "metadata_file": "/m", "scopes": ["a@b"]}, "sign_on.scopes"),
         ({"type": "oidc", "client_id": "x"}, "sign_on.issuer"),
         ({"type": "oidc", "issuer": "https://i", "client_id": "x", "client_secret_env": "hunter2-secret"},
          "sign_on.client_secret_env"),

@@ -42,6 +42,8 @@ def make_app(cat: Catalogue, page_size: int = 20, use_open_index: bool = False, 
         "SESSION_MAX_HOURS": cat.settings.session_max,
         "SEARCH_RATE": cat.settings.search_rate,
         "SEARCH_BURST": 6 * cat.settings.search_rate,
+        "SAML_KEY_FILE": cat.settings.saml_key,
+        "SAML_CERT_FILE": cat.settings.saml_cert,
     }
     if use_open_index or cat.settings.uses_elasticsearch:  # an ES client is cheap and thread-safe
         config["SEARCH_BACKEND"] = cat.index

@@ -108,6 +108,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("session_max", 12, "UNIONCAT_SESSION_MAX", "hours a staff session lasts at most (default 12)"),
     Setting("search_rate", 5, "UNIONCAT_SEARCH_RATE",
             "searches per second one client may make, bursts of 6× (default 5)"),
+    Setting("saml_key", None, "UNIONCAT_SAML_KEY",
+            "PEM private key of the catalogue's SAML 2.0 service provider (unset: no SAML sign-on)"),
+    Setting("saml_cert", None, "UNIONCAT_SAML_CERT", "PEM certificate of that key, published in /saml/metadata"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -156,6 +159,8 @@ class Settings:
     session_idle: int = _default("session_idle")
     session_max: int = _default("session_max")
     search_rate: int = _default("search_rate")
+    saml_key: str | None = _default("saml_key")
+    saml_cert: str | None = _default("saml_cert")
 
     @property
     def database_url(self) -> str:

@@ -1,4 +1,4 @@
-"""Reader sign-on: OpenID Connect (authlib) or CAS 3.0, per member library, from ``sources.yaml``.
+"""Reader sign-on: OpenID Connect (authlib), CAS 3.0 or SAML 2.0 (web/saml.py), per member library.
 
 ``/login`` lists the libraries readers can sign on with; ``/login/<library>``
 sends the reader to that library's identity provider; the provider sends them
@@ -6,9 +6,12 @@ back to ``/login/<library>/oidc`` (authorization code flow with PKCE; the ID
 token is verified by authlib against the provider's keys, nonce and issuer) or
 ``/login/<library>/cas`` (a CAS service ticket, validated server-to-server with
 ``/p3/serviceValidate``; its XML parsed with the harvester's hardened parser).
+SAML 2.0 (Shibboleth, CARSI) goes through :mod:`web.saml`.
 The session then holds ``reader = {library, name, id, via}``; ``POST /logout``
-forgets it.  Client secrets come from the environment through the app config
-(``SECRETS``: variable name → value), never from the file.
+forgets it and, when the library's provider supports it, ends the reader's session there too:
+OIDC RP-initiated logout (the provider's ``end_session_endpoint`` with the ID token as hint), CAS
+``/logout?service=…``, SAML single logout (a signed LogoutRequest).  Client secrets come from the
+environment through the app config (``SECRETS``: variable name → value), never from the file.
 """
 from __future__ import annotations
 
@@ -19,13 +22,15 @@ import requests
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from lxml import etree
 
 from consortium.config import Source
 from harvester.clients.xmlsafe import XMLError, parse_xml
 
-from . import csrf
-from .context import services
+from . import csrf, saml
 from .present import safe_next
+from .saml_trust import SAMLRefused
+from .signon import failed_sign_on, saml_enabled, sign_on_libraries, sign_on_source, signed_in, signed_out
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -40,17 +45,10 @@ class SignOnError(Exception):
 
 
 def _source(source_id: str) -> Source:
-    source = services().source(source_id)
-    if source is None or source.sign_on is None:
+    source = sign_on_source(source_id)
+    if source is None:
         abort(404)
     return source
-
-
-def sign_on_libraries() -> list[Source]:
-    """Members whose readers can sign on here (an OIDC library without its client secret cannot)."""
-    oauth: OAuth = current_app.extensions["unioncat_oauth"]
-    return [s for s in services().sources.sources
-            if s.sign_on and (s.sign_on.type == "cas" or oauth.create_client(s.id) is not None)]
 
 
 @bp.get("/login")
@@ -67,28 +65,31 @@ def start(source_id: str):
     if source.sign_on.type == "cas":
         query = urlencode({"service": _cas_service(source)})
         return redirect(f"{source.sign_on.server}/login?{query}")
+    if source.sign_on.type == "saml":
+        return _start_saml(source)
     client = _oidc_client(source)
     try:  # fetches the provider's discovery document on first use
         return client.authorize_redirect(url_for("auth.oidc_callback", source_id=source.id, _external=True))
     except Exception as exc:  # noqa: BLE001 - an unreachable or broken provider is a failed sign-on
         log.warning("OIDC sign-on with %s could not start: %s", source.id, exc)
-        return _failed(source, _("its sign-on service is not answering (%(error)s)", error=exc))
+        return failed_sign_on(source, _("its sign-on service is not answering (%(error)s)", error=exc))
 
 
 @bp.get("/login/<source_id>/oidc")
 def oidc_callback(source_id: str):
     source = _source(source_id)
     if request.args.get("error"):
-        return _failed(source, request.args.get("error_description") or request.args["error"])
+        return failed_sign_on(source, request.args.get("error_description") or request.args["error"])
     try:
         token = _oidc_client(source).authorize_access_token()
     except Exception as exc:  # noqa: BLE001 - authlib raises many kinds; each is a failed sign-on
         log.warning("OIDC sign-on with %s failed: %s", source.id, exc)
-        return _failed(source, str(exc))
+        return failed_sign_on(source, str(exc))
     claims = token.get("userinfo") or {}
     name_keys = (source.sign_on.name_claim, *NAME_CLAIMS) if source.sign_on.name_claim else NAME_CLAIMS
     name = next((str(claims[k]) for k in name_keys if claims.get(k)), "")
-    return _signed_in(source, user_id=str(claims.get("sub", "")), name=name, via="oidc")
+    return signed_in(source, user_id=str(claims.get("sub", "")), name=name, via="oidc",
+                     extra={"id_token": token.get("id_token", "")})
 
 
 @bp.get("/login/<source_id>/cas")
@@ -96,23 +97,63 @@ def cas_callback(source_id: str):
     source = _source(source_id)
     ticket = request.args.get("ticket", "")
     if not ticket:
-        return _failed(source, _("The sign-on service sent no ticket."))
+        return failed_sign_on(source, _("The sign-on service sent no ticket."))
     try:
         user, attributes = validate_cas_ticket(source.sign_on.server, _cas_service(source), ticket)
     except SignOnError as exc:
         log.warning("CAS sign-on with %s failed: %s", source.id, exc)
-        return _failed(source, str(exc))
+        return failed_sign_on(source, str(exc))
     name_keys = (source.sign_on.name_attribute, *NAME_ATTRIBUTES) if source.sign_on.name_attribute \
         else NAME_ATTRIBUTES
     name = next((attributes[k][0] for k in name_keys if attributes.get(k)), user)
-    return _signed_in(source, user_id=user, name=name, via="cas")
+    return signed_in(source, user_id=user, name=name, via="cas")
 
 
 @bp.post("/logout")
 def logout():
-    session.pop("reader", None)
+    """Forget the reader here, then let their library's provider end its session too (when it can)."""
+    reader = session.pop("reader", None) or {}
     csrf.rotate()
-    return redirect(safe_next(request.form.get("next")) or url_for("search.home"), 303)
+    back = safe_next(request.form.get("next")) or url_for("search.home")
+    source = sign_on_source(reader.get("library", ""))
+    if source is None or reader.get("via") != source.sign_on.type:
+        return redirect(back, 303)
+    try:
+        remote = _remote_logout(source, reader, back)
+    except Exception as exc:  # noqa: BLE001 - signed out here whatever the provider does
+        log.warning("logout at %s's provider could not start: %s", source.id, exc)
+        remote = None
+    if not remote:
+        return redirect(back, 303)
+    # a page, not a redirect: the CSP's form-action 'self' stops a form post redirected to another site
+    return render_template("auth_logout.html", provider_url=remote, library=source, back=back)
+
+
+def _remote_logout(source: Source, reader: dict, back: str) -> str | None:
+    """The provider's logout URL for this reader (the reader comes back to ``back``), or ``None``."""
+    if source.sign_on.type == "cas":
+        return f"{source.sign_on.server}/logout?" + urlencode({"service": url_for("auth.signed_out_page",
+                                                                              next=back, _external=True)})
+    if source.sign_on.type == "saml":
+        response = saml.logout_redirect(source, reader, relay_state=back)
+        return response.location if response is not None else None
+    client = _oidc_client(source)
+    end_session = client.load_server_metadata().get("end_session_endpoint")
+    if not end_session:
+        return None
+    query = {"client_id": source.sign_on.client_id,
+             "post_logout_redirect_uri": url_for("auth.signed_out_page", _external=True)}
+    if reader.get("id_token"):
+        query["id_token_hint"] = reader["id_token"]
+    session["logout_next"] = back
+    return f"{end_session}?{urlencode(query)}"
+
+
+@bp.get("/logout/done")
+def signed_out_page():
+    """Where a provider sends the reader after its own logout; on to where they were (a GET that signs
+    nobody out: ``POST /logout`` already did, so a link here from elsewhere ends no one's session)."""
+    return signed_out(request.args.get("next") or session.pop("logout_next", None))
 
 
 def validate_cas_ticket(server: str, service: str, ticket: str,
@@ -133,33 +174,52 @@ def validate_cas_ticket(server: str, service: str, ticket: str,
     failure = root.find(f"{CAS_NS}authenticationFailure")
     if failure is not None:
         raise SignOnError(f"{failure.get('code', 'INVALID')}: {(failure.text or '').strip()}")
-    success = root.find(f"{CAS_NS}authenticationSuccess")
-    user = success.findtext(f"{CAS_NS}user") if success is not None else None
-    if not user or not user.strip():
+    successes = root.findall(f"{CAS_NS}authenticationSuccess")
+    users = successes[0].findall(f"{CAS_NS}user") if len(successes) == 1 else []
+    if len(users) != 1:
+        raise SignOnError("the CAS server's answer names no user (or more than one)")
+    user = _plain_text(users[0]).strip()
+    if not user:
         raise SignOnError("the CAS server's answer names no user")
     attributes: dict[str, list[str]] = {}
-    for element in success.iterfind(f"{CAS_NS}attributes/*"):
-        name = element.tag.replace(CAS_NS, "")
-        if element.text and element.text.strip():
-            attributes.setdefault(name, []).append(element.text.strip())
-    return user.strip(), attributes
+    for element in successes[0].iterfind(f"{CAS_NS}attributes/*"):
+        if not isinstance(element.tag, str):  # a comment or processing instruction among the attributes
+            continue
+        value = _plain_text(element).strip()
+        if value:
+            attributes.setdefault(element.tag.replace(CAS_NS, ""), []).append(value)
+    return user, attributes
+
+
+def _plain_text(element) -> str:
+    """An element's text, refused when anything but text is inside it.
+
+    ``<cas:user>admin<!-- -->.evil</cas:user>``: ``.text`` stops at the comment (``admin``) while the
+    element's XPath string value is ``admin.evil``; readers of the same XML disagree about who signed
+    in.  A real CAS server never puts markup inside a value, so a comment, processing instruction or
+    child element there is a forged or broken answer, never a user name.
+    """
+    if len(element):
+        raise SignOnError(f"the CAS server's answer has markup inside <{etree.QName(element).localname}>; "
+                          "refused")
+    return element.text or ""
 
 
 def _cas_service(source: Source) -> str:
     return url_for("auth.cas_callback", source_id=source.id, _external=True)
 
 
-def _signed_in(source: Source, user_id: str, name: str, via: str):
-    session["reader"] = {"library": source.id, "name": name or user_id, "id": user_id, "via": via}
-    csrf.rotate()  # a token seen before sign-on is worthless after it
-    log.info("reader signed on with %s via %s", source.id, via)
-    return redirect(session.pop("login_next", None) or url_for("search.home"))
-
-
-def _failed(source: Source, message: str):
-    return render_template("auth_login.html", libraries=sign_on_libraries(), next=session.get("login_next"),
-                           error=_("Sign-on with %(library)s failed: %(reason)s", library=source.name,
-                                   reason=message)), 401
+def _start_saml(source: Source):
+    if not saml_enabled(current_app):
+        abort(404)
+    try:
+        return saml.start(source)
+    except SAMLRefused as exc:  # metadata unsigned, badly signed, or without this IdP
+        log.warning("SAML sign-on with %s could not start: %s", source.id, exc)
+        return failed_sign_on(source, str(exc))
+    except Exception as exc:  # noqa: BLE001 - unreachable or unverifiable metadata is a failed sign-on
+        log.warning("SAML sign-on with %s could not start: %s", source.id, exc)
+        return failed_sign_on(source, _("its sign-on service is not answering (%(error)s)", error=exc))
 
 
 def _oidc_client(source: Source):
@@ -189,6 +249,11 @@ def init_app(app: Flask) -> None:
                                       "timeout": CAS_TIMEOUT})
     app.extensions["unioncat_oauth"] = oauth
     app.register_blueprint(bp)
+    saml.init_app(app)
+    if not saml_enabled(app) and any(s.sign_on and s.sign_on.type == "saml"
+                                     for s in services_for(app).sources.sources):
+        log.warning("SAML sign-on is configured in sources.yaml but SAML_KEY_FILE/SAML_CERT_FILE (or xmlsec1) "
+                    "are missing; those libraries' readers cannot sign on")
 
 
 def services_for(app: Flask):

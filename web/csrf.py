@@ -36,10 +36,18 @@ def rotate() -> str:
 #: Machine interfaces that never read the session (OAI-PMH allows POST for reads; the JSON API answers
 #: unsafe methods with 405 itself): no session, so nothing for a forged request to ride on.
 EXEMPT_PATHS = ("/oai", "/api/")
+#: Endpoints another site posts to by design, whose messages carry their own signature (SAML's HTTP-POST
+#: binding: the IdP's page posts the signed assertion to ``saml.acs``); added with :func:`exempt`.
+EXEMPT_ENDPOINTS: set[str] = set()
+
+
+def exempt(endpoint: str) -> None:
+    EXEMPT_ENDPOINTS.add(endpoint)
 
 
 def check_csrf() -> None:
-    if request.method not in UNSAFE or request.path == "/oai" or request.path.startswith(EXEMPT_PATHS[1]):
+    if request.method not in UNSAFE or request.path == "/oai" or request.path.startswith(EXEMPT_PATHS[1]) \
+            or request.endpoint in EXEMPT_ENDPOINTS:
         return
     expected = session.get(SESSION_KEY)
     given = request.form.get(FIELD) or request.headers.get(HEADER) or ""

@@ -38,12 +38,15 @@ def install() -> Path:
 
 
 class OIDCProvider:
-    """A running provider: ``issuer``, ``client_id``, ``client_secret``; ``stop()``."""
+    """A running provider (RP-initiated logout on): ``issuer``, ``client_id``, ``client_secret``; ``stop()``."""
 
-    def __init__(self, redirect_uri: str, client_id: str = "unioncat", client_secret: str = "s3cret-for-tests"):
+    def __init__(self, redirect_uri: str, client_id: str = "unioncat", client_secret: str = "s3cret-for-tests",
+                 post_logout_redirect_uri: str = ""):
+        """``post_logout_redirect_uri``: the relying party's page the provider's logout may return to."""
         self.client_id, self.client_secret = client_id, client_secret
         env = {**os.environ, "OIDC_PROVIDER_DIR": str(install()), "OIDC_CLIENT_ID": client_id,
-               "OIDC_CLIENT_SECRET": client_secret, "OIDC_REDIRECT_URI": redirect_uri, "NODE_ENV": "development"}
+               "OIDC_CLIENT_SECRET": client_secret, "OIDC_REDIRECT_URI": redirect_uri,
+               "OIDC_POST_LOGOUT_REDIRECT_URI": post_logout_redirect_uri, "NODE_ENV": "development"}
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(["node", str(SCRIPT)], env=env, stdout=subprocess.PIPE,
                                         stderr=self._log, text=True)

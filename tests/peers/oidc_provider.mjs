@@ -4,6 +4,7 @@
 // usage: node tests/oidc_provider.mjs  (settings in the environment)
 //   OIDC_PROVIDER_DIR  where `npm install oidc-provider` was run (tests/oidc.py does it, cached)
 //   OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URI  the relying party (unioncat)
+//   OIDC_POST_LOGOUT_REDIRECT_URI  where RP-initiated logout (end_session_endpoint) may send the reader back
 // Prints one JSON line {"issuer": ...} once it listens; stops on SIGTERM.
 // Any login/password is accepted by the provider's development interactions; the
 // account's display name is the login with "Reader " in front.
@@ -23,6 +24,8 @@ server.listen(0, '127.0.0.1', () => {
       client_id: process.env.OIDC_CLIENT_ID,
       client_secret: process.env.OIDC_CLIENT_SECRET,
       redirect_uris: [process.env.OIDC_REDIRECT_URI],
+      post_logout_redirect_uris: process.env.OIDC_POST_LOGOUT_REDIRECT_URI
+        ? [process.env.OIDC_POST_LOGOUT_REDIRECT_URI] : [],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
