@@ -81,10 +81,11 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import api, auth, basket, oai, reader, record, search, staff
+    from . import api, auth, basket, oai, reader, record, search, staff, staff_dedupe
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_dedupe.bp)
     app.register_blueprint(oai.bp)
     app.register_blueprint(api.bp)
     reader.init_app(app)
