@@ -33,6 +33,7 @@ def test_dashboard_failing_first_and_harvest_from_the_page(staff_env, page, live
 
     seu = page.locator("tr[data-source=seu]")
     assert "never harvested" in seu.inner_text()
+    seu.locator("details.menu summary").click()  # the row's actions menu
     seu.locator("button.harvest-now").click()
     assert "Harvest of seu queued as job" in page.locator(".flash-ok").inner_text()
     deadline = time.monotonic() + 30

@@ -214,17 +214,34 @@ def _audit(entry: dict) -> dict:
     return {**entry, "at": _iso(entry["at"])}
 
 
-def sparkline(points: list[int], width: int = 96, height: int = 20) -> Markup:
-    """A record-count trend as inline SVG, drawn here (the CSP allows no scripts); numbers only."""
+def sparkline(points: list[int], width: int = 96, height: int = 22) -> Markup:
+    """A record-count trend as inline SVG, drawn here (the CSP allows no scripts).
+
+    The scale is written beside the line (highest and lowest count), the whole line has a tooltip,
+    and each point has its own (hover it: "run 7 of 20: 12,345 records").
+    """
     if len(points) < 2:
         return Markup("")
     low, high = min(points), max(points)
     span = (high - low) or 1
     step = (width - 2) / (len(points) - 1)
-    coords = " ".join(f"{1 + i * step:.1f},{height - 2 - (p - low) / span * (height - 4):.1f}"
-                      for i, p in enumerate(points))
-    label = f"records over the last {len(points)} runs: {points[0]:,} to {points[-1]:,}"
+    xy = [(1 + i * step, height - 2 - (p - low) / span * (height - 4)) for i, p in enumerate(points)]
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    label = f"records over the last {len(points)} runs: {points[0]:,} to {points[-1]:,} (lowest {low:,}, highest {high:,})"
     shrank = " shrank" if points[-1] < points[0] else ""
-    return Markup(f'<svg class="spark{shrank}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>run {i + 1} of {len(points)}: {p:,} records'
+                   f'</title></circle>' for i, ((x, y), p) in enumerate(zip(xy, points)))
+    full = width + 34
+    return Markup(f'<svg class="spark{shrank}" width="{full}" height="{height}" viewBox="0 0 {full} {height}" '
                   f'role="img" aria-label="{label}"><title>{label}</title>'
-                  f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{coords}"/></svg>')
+                  f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{coords}"/>{dots}'
+                  f'<text class="scale-high" x="{width + 3}" y="8">{_short(high)}</text>'
+                  f'<text class="scale-low" x="{width + 3}" y="{height - 1}">{_short(low)}</text></svg>')
+
+
+def _short(n: int) -> str:
+    """12345 → 12.3k: the sparkline's scale labels fit in 30 px."""
+    for size, unit in ((1_000_000, "M"), (1_000, "k")):
+        if abs(n) >= size:
+            return f"{n / size:.1f}".rstrip("0").rstrip(".") + unit
+    return str(n)

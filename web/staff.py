@@ -24,6 +24,7 @@ from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
 from .context import services
+from .console import STATES, OverviewQuery, overview
 from .dashboard import availability_view, source_view, sparkline, status_view
 from .errors import Forbidden, LoginRequired, StaffDisabled, TooManyAttempts
 
@@ -128,11 +129,13 @@ def logout():
 @bp.get("/", defaults={"fmt": "html"})
 @bp.get("/status.json", defaults={"fmt": "json"})
 def status(fmt: str):
-    data = status_view(current_app.config["ALERT_FAILURES"])
+    query = OverviewQuery.from_args(request.args)
+    data = overview(status_view(current_app.config["ALERT_FAILURES"]), query, services().sources)
     if fmt == "json":
         return jsonify(data)
     page = {k: v for k, v in data.items() if k != "consortium"}  # the template's `consortium` is the object
-    return render_template("staff_status.html", user=g.staff, **page)
+    return render_template("staff_status.html", user=g.staff, query=query, regions=services().sources.regions,
+                           groups=services().sources.groups, states=STATES, **page)
 
 
 @bp.get("/source/<source_id>", defaults={"fmt": "html"})
