@@ -12,6 +12,7 @@ from harvester.health import alert_conditions, health
 from normaliser.store import QualityStore
 
 from .context import services
+from .plain_errors import plain_error
 
 #: Sort order of the overview: what needs a person comes first.
 ATTENTION = {"failing": 0, "held": 1, "stale": 2, "overdue": 3, "never": 4, "ok": 5, "paused": 6, "disabled": 7}
@@ -135,48 +136,64 @@ def _quality(engine, source_id: str) -> dict | None:
 
 
 def availability_view(history: int = 20) -> dict:
-    """The seed's survey table from the newest `sources check`, and its history over time."""
+    """The consortium's survey table from the newest `sources check`, and its history over time.
+
+    Harvest endpoints and OPAC deep links are counted apart: a member whose OPAC link failed while its
+    endpoint answers is harvestable, and readers' "find it in the library" links are a separate fault.
+    ``regions``/``total`` count endpoints; ``opac`` the members whose OPAC link was tried.
+    """
     svc = services()
     checks = svc.ops.probe_checks(history)
-    regions_order = list(svc.sources.regions)
-
-    def table(rows: list[dict]) -> dict:
-        by_region: dict[str, dict] = {}
-        for row in rows:
-            entry = by_region.setdefault(row["region"], {"region": row["region"], "members": 0, "available": 0,
-                                                         "unavailable": 0})
-            entry["members"] += 1
-            if available(row):
-                entry["available"] += 1
-            else:
-                entry["unavailable"] += 1
-        ordered = sorted(by_region.values(), key=lambda e: (regions_order.index(e["region"])
-                                                            if e["region"] in regions_order else len(regions_order),
-                                                            e["region"]))
-        for entry in ordered:
-            entry["rate"] = _rate(entry["available"], entry["members"])
-        total = {"region": "Total", "members": sum(e["members"] for e in ordered),
-                 "available": sum(e["available"] for e in ordered),
-                 "unavailable": sum(e["unavailable"] for e in ordered)}
-        total["rate"] = _rate(total["available"], total["members"])
-        return {"regions": ordered, "total": total}
-
+    order = list(svc.sources.regions)
     latest = checks[0] if checks else []
+    members = [_probe_row(r) for r in latest]
+    members.sort(key=lambda m: (m["available"], m["opac_ok"] is not False, m["name"].casefold()))
     return {
         "checked_at": _iso(latest[0]["checked_at"]) if latest else None,
-        **table(latest),
-        "members": [{"source": r["source"], "region": r["region"], "protocol": r["protocol"],
-                     "available": available(r), "ok": r["ok"], "message": r["message"],
-                     "latency_ms": r["latency_ms"], "opac_ok": r["opac_ok"], "opac_message": r["opac_message"]}
-                    for r in latest],
-        "history": [{"check_id": c[0]["check_id"], "checked_at": _iso(c[0]["checked_at"]), **table(c)}
+        **_survey(latest, order, lambda r: True, lambda r: bool(r["ok"])),
+        "opac": _survey(latest, order, lambda r: r["opac_ok"] is not None, lambda r: bool(r["opac_ok"])),
+        "members": members,
+        "history": [{"check_id": c[0]["check_id"], "checked_at": _iso(c[0]["checked_at"]),
+                     **_survey(c, order, lambda r: True, lambda r: bool(r["ok"])),
+                     "opac_total": _survey(c, order, lambda r: r["opac_ok"] is not None,
+                                           lambda r: bool(r["opac_ok"]))["total"]}
                     for c in checks],
     }
 
 
+def _probe_row(r: dict) -> dict:
+    source = services().source(r["source"])
+    return {"source": r["source"], "name": source.name if source else r["source"], "region": r["region"],
+            "protocol": r["protocol"], "available": available(r), "ok": r["ok"], "message": r["message"],
+            "plain": plain_error(r["message"]) if not r["ok"] else r["message"], "latency_ms": r["latency_ms"],
+            "opac_ok": r["opac_ok"], "opac_message": r["opac_message"],
+            "opac_plain": plain_error(r["opac_message"]) if r["opac_ok"] is False else r["opac_message"]}
+
+
+def _survey(rows: list[dict], order: list[str], counted, up) -> dict:
+    """Per region (sources.yaml's order): schools counted, available, unavailable and the rate; a total."""
+    by_region: dict[str, dict] = {}
+    for row in rows:
+        if not counted(row):
+            continue
+        entry = by_region.setdefault(row["region"], {"region": row["region"], "members": 0, "available": 0,
+                                                     "unavailable": 0})
+        entry["members"] += 1
+        entry["available" if up(row) else "unavailable"] += 1
+    ordered = sorted(by_region.values(), key=lambda e: (order.index(e["region"]) if e["region"] in order
+                                                        else len(order), e["region"]))
+    for entry in ordered:
+        entry["rate"] = _rate(entry["available"], entry["members"])
+    total = {"region": "Total", "members": sum(e["members"] for e in ordered),
+             "available": sum(e["available"] for e in ordered),
+             "unavailable": sum(e["unavailable"] for e in ordered)}
+    total["rate"] = _rate(total["available"], total["members"])
+    return {"regions": ordered, "total": total}
+
+
 def available(row: dict) -> bool:
-    """A member is available when its endpoint answered and its OPAC link (when tried) did too."""
-    return bool(row["ok"]) and row["opac_ok"] is not False
+    """A member is available when its harvest endpoint answered (its OPAC link is counted apart)."""
+    return bool(row["ok"])
 
 
 def _rate(part: int, whole: int) -> float | None:

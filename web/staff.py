@@ -20,6 +20,7 @@ from dedupe.overrides import OverrideError
 from harvester.ops import OpsStore
 
 from . import csrf
+from .plain_errors import plain_error
 from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
@@ -41,6 +42,7 @@ def init_app(app: Flask) -> None:
     svc.jobs = app.config.get("JOBS")
     app.jinja_env.globals["sparkline"] = sparkline
     app.jinja_env.filters["member_name"] = member_name
+    app.jinja_env.filters["plain_error"] = plain_error
 
 
 def member_name(source_id: str) -> str:
