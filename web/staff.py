@@ -132,7 +132,8 @@ def logout():
 @bp.get("/status.json", defaults={"fmt": "json"})
 def status(fmt: str):
     query = OverviewQuery.from_args(request.args)
-    data = overview(status_view(current_app.config["ALERT_FAILURES"]), query, services().sources)
+    data = overview(status_view(current_app.config["ALERT_FAILURES"], current_app.config["STATUS_CACHE_SECONDS"]),
+                    query, services().sources)
     if fmt == "json":
         return jsonify(data)
     page = {k: v for k, v in data.items() if k != "consortium"}  # the template's `consortium` is the object
