@@ -115,3 +115,18 @@ def test_the_per_member_run_queries_read_the_newest_rows(consortium):
     last_ok, failures = RunStore(consortium.engine).success_streaks()
     assert len(last_ok) == MEMBERS and failures == {member_id(i): 3 for i in range(MEMBERS) if is_failing(i)}
     assert last_ok["m0010"] - last_ok["m0011"] == timedelta(days=1)  # 1 + 10 % 7 = 4 days old, against 5
+
+
+def test_a_run_that_starts_or_ends_shows_at_once_despite_the_cache(consortium, client):
+    """The overview reuses its run figures for STATUS_CACHE_SECONDS (15) only while no run changed."""
+    from harvester.stores.records import Counts
+    from harvester.stores.runs import RunStore
+    runs = RunStore(consortium.engine)
+    before = client.get("/staff/status.json?q=m0001").get_json()["sources"][0]
+    assert before["attention"] != "failing" and before["last_run"]["status"] == "ok"
+    run_id = runs.start_run("m0001", "file", True, None)
+    assert client.get("/staff/status.json?q=m0001").get_json()["sources"][0]["last_run"]["status"] == "running"
+    runs.finish_run(run_id, "failed", Counts(), error="HTTP 503 Service Unavailable (gave up after 3 attempts)")
+    after = client.get("/staff/status.json?q=m0001").get_json()["sources"][0]
+    assert after["attention"] == "failing" and after["last_run"]["error"].startswith("HTTP 503")
+    assert "HTTP 503 after 3 tries" in client.get("/staff/?q=m0001").text  # the readable line, raw one click away

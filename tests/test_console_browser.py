@@ -1,9 +1,12 @@
-"""The overview in a real Chromium with 130 members from a generated sources.yaml and a year of daily runs:
-filter to the failing members of one region, sort by lag, open one, act on it from its actions menu."""
+"""The data centre in a real Chromium: the overview with 130 members from a generated sources.yaml and a
+year of daily runs (filter to the failing members of one region, sort by lag, open one, act on it from its
+actions menu), and the usage chart showing the counts of the test's own searches and downloads."""
 from __future__ import annotations
 
 from console_env import fill_runs, is_failing, member_id, region_of, write_sources
+from dedupe.store import MemberStore
 from staff_env import PASSWORD
+from test_staff_dedupe import merged  # noqa: F401 - fixture
 from unioncat.inprocess import InProcessRunner
 from unioncat.pipeline import Catalogue
 from unioncat.settings import load_settings
@@ -62,3 +65,29 @@ def test_filter_sort_open_and_act_at_130_members(tmp_path, page, live_server):
     finally:
         runner.close()
         cat.close()
+
+
+def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, live_server):  # noqa: F811
+    cat, _args = merged
+    entry = MemberStore(cat.engine).cluster_of("lib-a", "lib-a-1")
+    base = live_server(create_app({"SOURCES": cat.sources, "DB_ENGINE": cat.engine, "SEARCH_BACKEND": cat.index,
+                                   "SECRET_KEY": "t", "TESTING": True, "USAGE_FLUSH_SECONDS": 3600}))
+    for q in ("rivers", "silk", "tax"):
+        page.goto(f"{base}/search?q={q}")
+    page.goto(f"{base}/record/{entry}")
+    with page.expect_download() as download:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
+                      "document.body.appendChild(a); a.click(); }", f"{base}/record/{entry}/export.mrc")
+    assert download.value.suggested_filename.endswith(".mrc")
+    page.goto(base + "/staff/usage")
+    page.fill("#username", "viewer-1")
+    page.fill("#password", PASSWORD)
+    page.click(".login button[type=submit]")
+    page.wait_for_selector("h1#usage-title")
+    month = page.locator("table.usage.months tbody tr").first
+    assert month.locator("td[data-event=search] .n").inner_text() == "3"
+    assert month.locator("td[data-event=record_view] .n").inner_text() == "1"
+    assert month.locator("td[data-event=download] .n").inner_text() == "1"
+    assert month.locator("td[data-event=search] svg.bar rect").get_attribute("width") == "60.0"  # the peak
+    assert entry in page.locator("ol.top-records").inner_text()
+    page.unioncat_screenshot("staff-usage")
