@@ -65,10 +65,10 @@ def split(cluster_id: str):
     def do(who, ip):
         record = parse_ref(request.form.get("record", ""))
         made = split_out(services().engine, cluster_id, record, note)
-        detail = f"{record[0]}:{record[1]} kept apart from {len(made)} record(s)" + (f": {note}" if note else "")
+        ref = _ref(record)
+        detail = f"{ref} kept apart from {len(made)} record(s)" + (f": {note}" if note else "")
         return _applied(who, ip, "dedupe-split", cluster_id, detail,
-                        _("%(record)s will be split out of %(entry)s.", record=f"{record[0]}:{record[1]}",
-                          entry=cluster_id))
+                        _("%(record)s will be split out of %(entry)s.", record=ref, entry=cluster_id))
     return flash_result(do, url_for("staff_dedupe.entry", cluster_id=cluster_id, fmt="html"))
 
 
