@@ -70,6 +70,13 @@ def build(folder: Path, members: int, runs: int):
     return sources, engine
 
 
+def resources(cpu_start: float, wall_start: float) -> dict:
+    """CPU-seconds beside wall time since the starts, peak RSS and the load average (every bench prints them)."""
+    return {"cpu_s": round(time.process_time() - cpu_start, 1), "wall_s": round(time.perf_counter() - wall_start, 1),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
 def timed(client, path: str, n: int) -> dict:
     times = []
     for _ in range(n):
@@ -106,10 +113,7 @@ def main() -> None:
         result = {"members": args.members, "runs_per_member": args.runs, "requests_each": args.requests,
                   **{name: timed(client, path, args.requests) for name, path in PAGES.items()},
                   "baseline_last_runs_ms": baseline}
-        result["cpu_s"] = round(time.process_time() - cpu, 1)
-        result["wall_s"] = round(time.perf_counter() - wall, 1)
-        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        result.update(resources(cpu, wall))
         engine.dispose()
     print(json.dumps(result, indent=None if args.json else 2))
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -28,6 +26,7 @@ import yaml  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from marc_fixtures import iso2709, make_record  # noqa: E402
+from staff import resources  # noqa: E402 - bench/staff.py
 from unioncat.cli import main as cli  # noqa: E402
 from unioncat.pipeline import Catalogue  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
@@ -94,12 +93,9 @@ def main() -> None:
                 times[mode] += run(clients[mode], per_block, r)
         result = {"records": 2 * args.records, **{f"statistics_{m}": summary(t) for m, t in times.items()}}
         result["p95_on_vs_off"] = round(result["statistics_on"]["p95_ms"] / result["statistics_off"]["p95_ms"], 3)
-        result["cpu_s"] = round(time.process_time() - cpu, 1)
-        result["wall_s"] = round(time.perf_counter() - wall, 1)
+        result.update(resources(cpu, wall))
         clients["on"].application.extensions["unioncat_usage"].flush()
         result["searches_counted"] = UsageStore(cat.engine).totals().get("search", 0)
-        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
         cat.close()
     print(json.dumps(result, indent=None if args.json else 2))
 
