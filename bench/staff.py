@@ -6,7 +6,8 @@ Builds a temporary SQLite database (WAL) from ``tests/console_env.py`` (the cons
 tests use: five regions, two groups, every ninth member failing) with ``--runs`` daily runs per member
 and 200 raw records each, then times through the Flask test client: ``/staff/status.json`` and
 ``/staff/`` (first page of 50), a filtered and sorted view (failing members of one region by lag), a
-later page, ``?per_page=2000`` (every member in one answer) and ``/metrics``.  Prints p50 / p95 / max in
+later page, ``?per_page=2000`` (every member in one answer) and ``/metrics``; then the overview and its
+JSON again with ``STATUS_CACHE_SECONDS=0`` (``_uncached``: as right after a run started or ended).  Prints p50 / p95 / max in
 ms, CPU-seconds beside wall time, peak RSS and the load average.  Baseline, same process:
 ``RawStore.last_runs()`` alone.
 """
@@ -31,6 +32,7 @@ from console_env import fill_runs, member_id, write_sources  # noqa: E402
 from consortium.load import load_sources  # noqa: E402
 from storage.db import make_engine, metadata, sqlite_url, utcnow  # noqa: E402
 from harvester.ops import OpsStore  # noqa: E402, F401 - registers the tables
+from web import usage_store  # noqa: E402, F401 - registers its table
 from harvester.store import RawStore  # noqa: E402
 from harvester.stores.records import raw_records  # noqa: E402
 from web import create_app  # noqa: E402
@@ -113,6 +115,12 @@ def main() -> None:
         result = {"members": args.members, "runs_per_member": args.runs, "requests_each": args.requests,
                   **{name: timed(client, path, args.requests) for name, path in PAGES.items()},
                   "baseline_last_runs_ms": baseline}
+        cold = create_app({"SOURCES": sources, "DB_ENGINE": engine, "SEARCH_BACKEND": NoIndex(), "SECRET_KEY": "b",
+                           "TESTING": True, "STATUS_CACHE_SECONDS": 0}).test_client()
+        with cold.session_transaction() as session:
+            session["staff"] = "bench"
+        for name in ("status_json", "status_html"):  # every request reads the run tables (a run just ended)
+            result[f"{name}_uncached"] = timed(cold, PAGES[name], args.requests)
         result.update(resources(cpu, wall))
         engine.dispose()
     print(json.dumps(result, indent=None if args.json else 2))
