@@ -95,8 +95,8 @@ class UsageCounter:
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - a statistics write must never kill the thread
-                log.exception("usage statistics: flush failed; kept for the next try")
+            except Exception as exc:  # noqa: BLE001 - a statistics write must never kill the thread
+                log.warning("usage statistics: writing the counts failed (%s); kept for the next try", exc)
 
     def close(self) -> None:
         self._stop.set()
