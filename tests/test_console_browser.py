@@ -91,3 +91,10 @@ def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, li
     assert month.locator("td[data-event=search] svg.bar rect").get_attribute("width") == "60.0"  # the peak
     assert entry in page.locator("ol.top-records").inner_text()
     page.unioncat_screenshot("staff-usage")
+
+    page.click("nav.staff-nav >> text=Overlap")  # the collection overlap heatmap renders
+    heat = page.locator("table.heatmap tbody tr")
+    assert heat.count() == 3
+    assert heat.first.locator("td").all_inner_texts() == ["2", "1", "1"]
+    assert heat.first.locator("td.heat-self").count() == 1 and heat.first.locator("td.heat-4").count() == 2
+    page.unioncat_screenshot("staff-overlap")
