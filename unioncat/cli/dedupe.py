@@ -155,12 +155,20 @@ def _correct(obj: Context, do, apply: bool) -> None:
         say("applied at the next build")
 
 
-@dedupe.command("split")
-@click.argument("entry", metavar="ENTRY")
-@click.argument("record", metavar="SRC:ID")
-@click.option("--note", default="", help="Why (shown by explain and the override list).")
-@click.option("--no-build", is_flag=True, help="Store the overrides only; the next build applies them.")
-@click.pass_obj
+def _correction(name: str, second: str, metavar: str):
+    """The shape every entry correction shares: ENTRY, one more argument, ``--note`` and ``--no-build``."""
+    def decorate(fn):
+        for option in reversed((
+                click.argument("entry", metavar="ENTRY"), click.argument(second, metavar=metavar),
+                click.option("--note", default="", help="Why (shown by explain and the override list)."),
+                click.option("--no-build", is_flag=True, help="Store the override only; the next build applies it."),
+                click.pass_obj)):
+            fn = option(fn)
+        return dedupe.command(name)(fn)
+    return decorate
+
+
+@_correction("split", "record", "SRC:ID")
 def dedupe_split(obj: Context, entry: str, record: str, note: str, no_build: bool) -> None:
     """Split one member record out of a catalogue entry: never merge it with the entry's other records."""
     key = _record_ref(record)
@@ -168,12 +176,7 @@ def dedupe_split(obj: Context, entry: str, record: str, note: str, no_build: boo
                                  f"{record} split out of {entry}", not no_build)
 
 
-@dedupe.command("join")
-@click.argument("entry", metavar="ENTRY")
-@click.argument("other", metavar="ENTRY|SRC:ID")
-@click.option("--note", default="", help="Why (shown by explain and the override list).")
-@click.option("--no-build", is_flag=True, help="Store the override only; the next build applies it.")
-@click.pass_obj
+@_correction("join", "other", "ENTRY|SRC:ID")
 def dedupe_join(obj: Context, entry: str, other: str, note: str, no_build: bool) -> None:
     """Join a catalogue entry with another entry (or the entry of a member record): always merge them."""
     _correct(obj, lambda engine: f"override #{join(engine, entry, other, note).id}: {entry} joined with {other}",
