@@ -7,6 +7,7 @@ checks one group of a member's keys and returns plain values for ``Source``.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,18 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 NAMED_SCHEDULES = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
 INTERVAL = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+TOP_KEYS = {"consortium", "sources", "regions", "groups", "defaults"}
+
+
+def unknown_key(key: str, allowed) -> str:
+    """"did you mean `path`?" for a misspelt key; the whole list only when nothing is close.
+
+    A 130-member file has ~45 possible keys per member: a list of all of them hides the one meant.
+    """
+    close = difflib.get_close_matches(str(key), sorted(allowed), n=2, cutoff=0.75)
+    if close:
+        return f"unknown key {key!r}: did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+    return f"unknown key {key!r}; expected one of {', '.join(sorted(allowed))}"
 HOLDING_KEYS = ("tag", "library", "location", "call_number", "barcode", "status", "note", "volume", "status_map")
 
 SOURCE_KEYS = {
@@ -72,10 +85,10 @@ def parse_sources(data: Any, path: Path | str = "sources.yaml") -> SourcesFile:
     path = Path(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "expected a mapping with the keys 'consortium' and 'sources'")
-    unknown = set(data) - {"consortium", "sources", "regions", "groups", "defaults"}
+    unknown = set(data) - TOP_KEYS
     if unknown:
-        raise ConfigError(path, f"unknown top-level key(s) {sorted(unknown)}; expected consortium, "
-                                "sources, regions, groups, defaults")
+        raise ConfigError(path, f"unknown top-level key(s) {sorted(unknown)}; "
+                                + "; ".join(unknown_key(k, TOP_KEYS) for k in sorted(unknown)))
     consortium = _consortium(data.get("consortium"), path)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -104,7 +117,8 @@ def _consortium(value: Any, path: Path) -> Consortium:
     allowed = {"name", "ill_url", "ask_url", "login_url", "ill_params", "base_url"}
     unknown = set(value) - allowed
     if unknown:
-        raise ConfigError(path, f"unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}", key="consortium")
+        raise ConfigError(path, f"unknown key(s) {sorted(unknown)}; "
+                                + "; ".join(unknown_key(k, allowed) for k in sorted(unknown)), key="consortium")
     for key in ("ill_url", "login_url", "base_url"):
         if value.get(key) is not None:
             _check_url(value[key], path, None, f"consortium.{key}")
@@ -130,7 +144,8 @@ def _source(entry: dict, path: Path, index: int) -> Source:
 
     unknown = set(entry) - SOURCE_KEYS
     if unknown:
-        raise err(sorted(unknown)[0], f"unknown key; expected one of {', '.join(sorted(SOURCE_KEYS))}")
+        key = sorted(unknown)[0]
+        raise err(key, unknown_key(key, SOURCE_KEYS))
     preset = None
     if entry.get("ils") is not None:
         preset = ILS_PRESETS.get(str(entry["ils"]).lower())

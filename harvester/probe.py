@@ -9,6 +9,8 @@ commands and the admin pages; it never raises for a source's failure.
 """
 from __future__ import annotations
 
+import difflib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from lxml import etree
 
 from consortium.config import Source
 from .clients.dumps import DEFAULT_PATTERNS, matching_files
-from .clients.oai import ListSpec, OAIClient
+from .clients.oai import OAI_NS, BadResponse, ListSpec, NoSetHierarchy, OAIClient
 from .clients.xmlsafe import XMLError, parse_xml
 from .errors import HarvestError
 from .retry import RetryPolicy
@@ -107,9 +109,14 @@ def _probe_oai(source: Source, session: requests.Session | None, timeout: float)
     start = time.monotonic()
     try:
         info = client.identify()
+        offered = _offered(client, source)
     except HarvestError as exc:
+        elapsed = round((time.monotonic() - start) * 1000, 1)
+        html = _html_page(client.session, source.url or "", timeout) if isinstance(exc, BadResponse) else None
+        if html is not None:
+            return ProbeResult(source.id, False, f"{source.url}: not an OAI-PMH endpoint (HTML{html})", elapsed)
         return ProbeResult(source.id, False, f"{source.url}: {exc}" if source.url not in str(exc) else str(exc),
-                           round((time.monotonic() - start) * 1000, 1))
+                           elapsed)
     finally:
         if session is None:
             client.close()
@@ -119,12 +126,84 @@ def _probe_oai(source: Source, session: requests.Session | None, timeout: float)
         "earliestDatestamp": info.earliest_datestamp, "protocolVersion": info.protocol_version,
         "deletedRecord": info.deleted_record, "baseURL": info.base_url,
     }
+    details.update(offered)
     if info.protocol_version and info.protocol_version != "2.0":
         return ProbeResult(source.id, False, f"{source.url}: OAI-PMH {info.protocol_version}, expected 2.0",
                            latency, details)
+    mismatch = _mismatch(source, offered)
+    if mismatch:
+        return ProbeResult(source.id, False, f"{source.url}: {mismatch}", latency, details)
     name = info.repository_name or "(no repositoryName)"
     return ProbeResult(source.id, True, f"{name}: OAI-PMH {info.protocol_version or '?'}, granularity "
                        f"{info.granularity}, earliest {info.earliest_datestamp or '?'}", latency, details)
+
+
+#: ListSets pages read at most: a set is usually on the first page; a repository with thousands of sets
+#: is not walked to the end by a probe that should answer in seconds.
+MAX_SET_PAGES = 5
+
+
+def _offered(client: OAIClient, source: Source) -> dict[str, Any]:
+    """What the repository offers, from ListMetadataFormats and (when the source names a set) ListSets."""
+    tree = client.sickle.harvest(verb="ListMetadataFormats").xml
+    formats = [(e.text or "").strip() for e in tree.iter(_oai("metadataPrefix"))]
+    out: dict[str, Any] = {"metadataFormats": formats}
+    if not source.set:
+        return out
+    sets: list[str] = []
+    params = {"verb": "ListSets"}
+    try:
+        for _ in range(MAX_SET_PAGES):
+            tree = client.sickle.harvest(**params).xml
+            sets += [(e.text or "").strip() for e in tree.iter(_oai("setSpec")) if e.getparent().tag == _oai("set")]
+            token = (tree.findtext(f".//{_oai('resumptionToken')}") or "").strip()
+            if not token or source.set in sets:
+                break
+            params = {"verb": "ListSets", "resumptionToken": token}
+        else:
+            out["setsComplete"] = False
+    except NoSetHierarchy:
+        pass
+    out["sets"] = sets
+    return out
+
+
+def _mismatch(source: Source, offered: dict[str, Any]) -> str | None:
+    """Why the source's ``metadata_prefix`` or ``set`` will not harvest, or None."""
+    formats = offered["metadataFormats"]
+    if source.metadata_prefix not in formats:
+        return (f"metadata_prefix {source.metadata_prefix!r} is not offered; ListMetadataFormats has "
+                f"{', '.join(formats) or 'none'}")
+    sets = offered.get("sets")
+    if source.set and sets is not None and source.set not in sets and offered.get("setsComplete", True):
+        if not sets:
+            return f"set {source.set!r}: the repository has no sets (ListSets: noSetHierarchy)"
+        close = difflib.get_close_matches(source.set, sets, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; it has {len(sets)}, e.g. {', '.join(sets[:5])}"
+        return f"set {source.set!r} is not in ListSets{hint}"
+    return None
+
+
+def _html_page(session: requests.Session, url: str, timeout: float) -> str | None:
+    """``": <title>"`` (or ``""``) when ``url`` answers Identify with an HTML page, else None.
+
+    An HTML page carries a DOCTYPE, which the hardened XML parser refuses as a possible XXE: true, but
+    the person reading the check needs to hear that the URL is a web page, not an OAI-PMH endpoint.
+    """
+    try:
+        response = session.get(url, params={"verb": "Identify"}, timeout=timeout)
+    except requests.RequestException:
+        return None
+    head = response.content[:2048].lstrip().lower()
+    if "html" not in response.headers.get("Content-Type", "") and not head.startswith((b"<!doctype html", b"<html")):
+        return None
+    title = re.search(rb"<title[^>]*>(.*?)</title>", response.content[:20000], re.I | re.S)
+    text = " ".join(title.group(1).decode("utf-8", "replace").split())[:80] if title else ""
+    return f": {text!r}" if text else ""
+
+
+def _oai(name: str) -> str:
+    return f"{{{OAI_NS}}}{name}"
 
 
 def _probe_file(source: Source) -> ProbeResult:

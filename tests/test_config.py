@@ -51,7 +51,10 @@ def test_the_documented_keys_keep_their_names(tmp_path):
      "three-character MARC tag"),
     (lambda d: d["sources"][0].update(schedule="sometimes"), "lib-a", "schedule", "interval such as 6h"),
     (lambda d: d["sources"][0].update(opac_url="https://x/{marc_no}"), "lib-a", "opac_url", "bad placeholder"),
-    (lambda d: d["sources"][0].update(colour="red"), "lib-a", "colour", "unknown key"),
+    (lambda d: d["sources"][0].update(colour="red"), "lib-a", "colour", "unknown key 'colour'; expected one of"),
+    (lambda d: d["sources"][0].update(pth="x.mrc"), "lib-a", "pth", "unknown key 'pth': did you mean `path`?"),
+    (lambda d: d["sources"][1].update(metadataprefix="marc21"), "lib-b", "metadataprefix",
+     "did you mean `metadata_prefix`?"),
     (lambda d: d["sources"][1].update(id="lib-a"), "lib-a", "id", "duplicate source id"),
     (lambda d: d["sources"][0].update(ils="libsys9"), "lib-a", "ils", "unknown ILS preset"),
     (lambda d: d["sources"][0].update(enabled="yes"), "lib-a", "enabled", "true or false"),
@@ -69,6 +72,8 @@ def test_errors_name_the_file_the_source_and_the_key(tmp_path, mutate, source, k
 
 
 def test_file_level_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'source': did you mean `sources`\?"):
+        load_sources(write(tmp_path, MINIMAL.replace("sources:", "source:")))
     with pytest.raises(ConfigError, match="file not found"):
         load_sources(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -136,24 +136,35 @@ def test_availability_table_matches_real_probes(staff_env):
     cli(staff_env, "harvest", "good", "seu")  # sample records for the OPAC links
     result = cli(staff_env, "sources", "check")
     assert result.exit_code == 1  # some members are down
-    assert "2 of 6 available" in result.output
+    assert "3 of 6 endpoints available; OPAC links: 1 of 2 answer" in result.output
     client = staff_env.make_app().test_client()
     login(client, "viewer-1")
     data = client.get("/staff/availability.json").get_json()
     members = {m["source"]: m for m in data["members"]}
     # endpoints: the file dump, the OAI provider and the Zebra answer; the dead ports and missing dump do not;
-    # seu's OAI-PMH is up but its OPAC deep link is dead, so seu counts as unavailable
+    # seu's OAI-PMH is up but its OPAC deep link is dead: its endpoint counts as available, its OPAC apart
     assert {s: (m["ok"], m["opac_ok"]) for s, m in members.items()} == {
         "good": (True, True), "seu": (True, False), "broken": (False, None), "dead": (False, None),
         "zlive": (True, None), "zdead": (False, None)}
+    assert members["seu"]["available"] and not members["dead"]["available"]
     table = {r["region"]: (r["members"], r["available"], r["unavailable"], r["rate"]) for r in data["regions"]}
-    assert table == {"Nanjing": (2, 1, 1, 50.0), "Suzhou": (2, 0, 2, 0.0), "Wuxi": (2, 1, 1, 50.0)}
-    assert data["total"] == {"region": "Total", "members": 6, "available": 2, "unavailable": 4, "rate": 33.3}
+    assert table == {"Nanjing": (2, 2, 0, 100.0), "Suzhou": (2, 0, 2, 0.0), "Wuxi": (2, 1, 1, 50.0)}
+    assert data["total"] == {"region": "Total", "members": 6, "available": 3, "unavailable": 3, "rate": 50.0}
+    opac = {r["region"]: (r["members"], r["available"], r["unavailable"], r["rate"]) for r in data["opac"]["regions"]}
+    assert opac == {"Nanjing": (2, 1, 1, 50.0)}
+    assert data["opac"]["total"] == {"region": "Total", "members": 2, "available": 1, "unavailable": 1, "rate": 50.0}
+    # one readable line per error, the raw text kept; members listed by name, the unavailable first
+    assert members["dead"]["plain"].startswith("connection refused: 127.0.0.1:")
+    assert members["seu"]["opac_plain"].startswith("connection refused: 127.0.0.1:")
+    assert "Errno" in members["seu"]["opac_message"] or "refused" in members["seu"]["opac_message"]
+    assert members["broken"]["plain"].endswith("no such file or folder")
+    assert [m["source"] for m in data["members"]][:3] == ["broken", "dead", "zdead"]
     cli(staff_env, "sources", "check", "good", "zlive")
     history = client.get("/staff/availability.json").get_json()["history"]
-    assert [h["total"]["rate"] for h in history] == [100.0, 33.3]
+    assert [h["total"]["rate"] for h in history] == [100.0, 50.0]
+    assert [h["opac_total"]["rate"] for h in history] == [100.0, 50.0]
     html = client.get("/staff/availability").text
-    assert "<th scope=\"row\">Total</th>" in html and "33.3%" in html
+    assert "<th scope=\"row\">Total</th>" in html and "50.0%" in html and "OPAC deep links" in html
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def test_dashboard_failing_first_and_harvest_from_the_page(staff_env, page, live
 
     seu = page.locator("tr[data-source=seu]")
     assert "never harvested" in seu.inner_text()
+    seu.locator("details.menu summary").click()  # the row's actions menu
     seu.locator("button.harvest-now").click()
     assert "Harvest of seu queued as job" in page.locator(".flash-ok").inner_text()
     deadline = time.monotonic() + 30
@@ -58,8 +59,14 @@ def test_availability_page_and_viewer_cannot_act(staff_env, page, live_server):
     _sign_in(page, base, "viewer-1")
     assert page.locator("button.harvest-now").count() == 0  # a viewer gets no action buttons
     page.click("text=Availability")
-    total = page.locator("table.availability tfoot tr").inner_text().split()
-    assert total == ["Total", "6", "2", "4", "33.3%"]
-    regions = [r.inner_text().split("\t") for r in page.locator("table.availability tbody tr").all()]
+    total = page.locator("table.availability.endpoints tfoot tr").inner_text().split()
+    assert total == ["Total", "6", "3", "3", "50.0%"]  # seu's endpoint answers; only its OPAC link is dead
+    assert page.locator("table.availability.opacs tfoot tr").inner_text().split() == ["Total", "2", "1", "1", "50.0%"]
+    dead = page.locator("tr[data-source=dead] td.endpoint")
+    assert dead.locator(".plain").inner_text().startswith("connection refused: 127.0.0.1:")
+    assert not dead.locator("pre").is_visible()
+    dead.locator("summary").click()  # the raw detail one click away
+    assert dead.locator("pre").is_visible()
+    regions = [r.inner_text().split("\t") for r in page.locator("table.availability.endpoints tbody tr").all()]
     assert [r[0] for r in regions] == ["Nanjing", "Suzhou", "Wuxi"]
     page.unioncat_screenshot("staff-availability")

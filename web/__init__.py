@@ -31,6 +31,10 @@
     the job runner staff actions go through (a :class:`web.actions.JobRunner`); unset: actions refused
 ``ALERT_FAILURES``
     failed harvests in a row that make a member's alert banner (default 3)
+``STATUS_CACHE_SECONDS``
+    how long the staff overview reuses its run figures while no run started or ended (default 15; 0: never)
+``USAGE_STATISTICS``, ``USAGE_FLUSH_SECONDS``
+    count reader events for the usage statistics (default on), written every 5 s (see :mod:`web.usage`)
 ``OAI_*``, ``API_*``, ``CORS_ORIGINS``
     the OAI-PMH provider's and the JSON API's settings: see :mod:`web.oai` and :mod:`web.api`
 """
@@ -64,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRETS": {},
     "JOBS": None,
     "ALERT_FAILURES": 3,
+    "STATUS_CACHE_SECONDS": 15,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "JSON_SORT_KEYS": False,
@@ -93,16 +98,19 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import api, auth, basket, oai, reader, record, search, staff
+    from . import api, auth, basket, oai, overlap, reader, record, search, staff, staff_dedupe, usage
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_dedupe.bp)
+    app.register_blueprint(overlap.bp)
     app.register_blueprint(oai.bp)
     app.register_blueprint(api.bp)
     reader.init_app(app)
     auth.init_app(app)
     basket.init_app(app)
     staff.init_app(app)
+    usage.init_app(app)
     from . import metrics
     metrics.init_app(app)
     app.after_request(_security_headers)

@@ -25,7 +25,7 @@ from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from publish.export import EXTENSIONS, FORMATS as EXPORT_FORMATS, MEDIA_TYPES, export_chunks, gzip_chunks
 from publish.feed import Published, Window, find_set
 
-from . import access
+from . import access, usage
 from .limits import check_filters, client_address
 from .context import services
 from .openapi import api_index, openapi_document
@@ -228,6 +228,7 @@ def _holdings(cluster) -> list[dict]:
 @bp.get("/records/<cluster_id>")
 def record(cluster_id: str) -> Response:
     cluster = _live_cluster(cluster_id)
+    usage.count("api_record", record=cluster.id)
     data = cluster.record.to_dict()
     data.pop("holdings", None)
     data.pop("warnings", None)

@@ -30,7 +30,7 @@ from publish.marc import item_marc
 from publish.marcout import member_family
 from publish.writers import to_iso2709, to_marc_json, to_marcxml
 
-from . import citations
+from . import citations, usage
 from .context import services
 from .errors import RecordNotFound
 from .present import safe_next
@@ -106,6 +106,7 @@ def _download(body: bytes, fmt: str, name: str) -> Response:
 def export_record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     cluster = _cluster(cluster_id)
     member = request.args.get("member", "")
+    usage.count_if_served("download", record=cluster.id, holding_library=member.partition(":")[0] or None)
     if fmt == "original":
         raw = _member_item(cluster, member).raw
         ext = "mrc" if raw.syntax == "iso2709" else "xml"
@@ -190,6 +191,7 @@ def export_basket(fmt: str) -> ResponseReturnValue:
     if fmt not in FORMATS:
         abort(404)
     clusters = _basket_clusters()
+    usage.count("basket_export", n=len(clusters))
     marc_records = [merged(c) for c in clusters] if fmt in ("mrc", "xml", "json") else []
     return _download(_serialise(fmt, clusters, marc_records, single=False), fmt, "basket")
 

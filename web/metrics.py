@@ -15,6 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from harvester.health import health
 
+from .usage import UsageCollector
+
 bp = Blueprint("metrics", __name__)
 SEARCH_ENDPOINTS = ("search.search", "search.home")
 
@@ -63,6 +65,7 @@ class _HarvestCollector:
 def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
     registry.register(_HarvestCollector(app))
+    registry.register(UsageCollector(app))
     latency = Histogram("unioncat_search_latency_seconds", "Time to answer a search request",
                         registry=registry, buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
     app.extensions["unioncat_metrics"] = (registry, latency)

@@ -37,6 +37,7 @@ from publish.marcout import member_family, to_dc
 from publish.writers import MARC_NS, marcxml_record, xml_text
 
 from .context import services
+from . import usage
 from .oai_request import ListArgs, OaiError, list_position, make_token, parse_date, repository_id, request_args, \
     verb_of
 
@@ -213,6 +214,7 @@ def get_record(args: dict) -> etree._Element:
     if prefix not in FORMATS or prefix not in formats_of(item):
         raise OaiError("cannotDisseminateFormat", f"{args['identifier']} is not offered as {prefix!r}")
     el = etree.Element(_q("GetRecord"))
+    usage.count("oai_record")
     el.append(record_element(item, prefix, Published(services().engine).records))
     return el
 
@@ -256,6 +258,8 @@ def _list(verb: str, args: dict, full: bool) -> etree._Element:
     if not items and not resumed:
         raise OaiError("noRecordsMatch", "no records match the arguments")
     el = etree.Element(_q(verb))
+    if full:
+        usage.count("oai_record", n=len(items))
     for item in items:
         el.append(record_element(item, largs.prefix, published.records) if full else header_element(item))
     if more or resumed:

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from dedupe.model import Cluster
 from index.documents import holdings_of
 
-from . import citations, links, reader
+from . import citations, links, reader, usage
 from .context import services
 from .errors import RecordNotFound
 
@@ -45,6 +45,7 @@ def record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     if cluster is None:  # withdrawn between resolve and get
         raise RecordNotFound(cluster_id)
     data = record_view(cluster)
+    usage.count("record_view", record=cluster.id)
     if fmt == "json":
         return jsonify(data)
     return render_template("record.html", **data,

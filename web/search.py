@@ -19,7 +19,7 @@ from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
 from normaliser.text import fold_for_search
 
-from . import citations
+from . import citations, usage
 from .context import services
 from .limits import check_filters
 from .present import facet_label
@@ -35,6 +35,8 @@ SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year"
 @bp.get("/search.json", defaults={"fmt": "json"}, endpoint="search")
 def search(fmt: str):
     data, isbn_lookup = run_search()
+    if request.args.get("q", "").strip():
+        usage.count("search")
     if fmt == "json":
         return jsonify(data)
     if isbn_lookup and data["total"] == 1:

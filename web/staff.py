@@ -17,13 +17,16 @@ from flask import (
 from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.exceptions import NotFound
 
+from dedupe.overrides import OverrideError
 from harvester.ops import OpsStore
 
 from . import csrf, sessions
+from .plain_errors import plain_error
 from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
 from .context import services
+from .console import STATES, OverviewQuery, overview
 from .dashboard import availability_view, source_view, sparkline, status_view
 from .errors import Forbidden, LoginRequired, StaffDisabled, TooManyAttempts
 
@@ -37,6 +40,18 @@ def init_app(app: Flask) -> None:
     svc.accounts = Accounts(svc.engine, app.config.get("STAFF_PASSWORD"))
     svc.jobs = app.config.get("JOBS")
     app.jinja_env.globals["sparkline"] = sparkline
+    app.jinja_env.filters["member_name"] = member_name
+    app.jinja_env.filters["plain_error"] = plain_error
+
+
+def member_name(source_id: str) -> str:
+    """The display name of a member library (its id when sources.yaml has no such member).
+
+    Every staff page names members through this one filter, so the Chinese UI can switch to a
+    ``name_zh`` here alone.
+    """
+    source = services().source(source_id)
+    return source.name if source else source_id
 
 
 @bp.before_request
@@ -115,11 +130,14 @@ def logout():
 @bp.get("/", defaults={"fmt": "html"})
 @bp.get("/status.json", defaults={"fmt": "json"})
 def status(fmt: str):
-    data = status_view(current_app.config["ALERT_FAILURES"])
+    query = OverviewQuery.from_args(request.args)
+    data = overview(status_view(current_app.config["ALERT_FAILURES"], current_app.config["STATUS_CACHE_SECONDS"]),
+                    query, services().sources)
     if fmt == "json":
         return jsonify(data)
     page = {k: v for k, v in data.items() if k != "consortium"}  # the template's `consortium` is the object
-    return render_template("staff_status.html", user=g.staff, **page)
+    return render_template("staff_status.html", user=g.staff, query=query, regions=services().sources.regions,
+                           groups=services().sources.groups, states=STATES, **page)
 
 
 @bp.get("/source/<source_id>", defaults={"fmt": "html"})
@@ -157,11 +175,12 @@ def _actions() -> Actions:
     return Actions(svc.raw, svc.ops, svc.accounts, svc.jobs, set(svc.sources.by_id()))
 
 
-def _act(do, back: str):
+def flash_result(do, back: str):
+    """Run an action ``do(user, ip) -> message``; flash its message or why it could not be done; go back."""
     try:
         message = do(g.staff.name, request.remote_addr)
         flash(message, "ok")
-    except ActionError as exc:
+    except (ActionError, OverrideError) as exc:
         flash(str(exc), "error")
     return redirect(safe_next(request.form.get("next")) or back)
 
@@ -176,7 +195,7 @@ def harvest(source_id: str):
         if full:
             return _("Full re-harvest of %(source)s queued as job %(job)s", source=source_id, job=job)
         return _("Harvest of %(source)s queued as job %(job)s", source=source_id, job=job)
-    return _act(do, url_for("staff.status", fmt="html"))
+    return flash_result(do, url_for("staff.status", fmt="html"))
 
 
 @bp.post("/source/<source_id>/pause")
@@ -190,7 +209,7 @@ def pause(source_id: str):
         if paused:
             return _("%(source)s paused: scheduled harvests skip it", source=source_id)
         return _("%(source)s resumed", source=source_id)
-    return _act(do, url_for("staff.status", fmt="html"))
+    return flash_result(do, url_for("staff.status", fmt="html"))
 
 
 @bp.post("/build")
@@ -203,17 +222,17 @@ def build():
         if reindex:
             return _("Index rebuild queued as job %(job)s", job=job)
         return _("Build queued as job %(job)s", job=job)
-    return _act(do, url_for("staff.status", fmt="html"))
+    return flash_result(do, url_for("staff.status", fmt="html"))
 
 
 @bp.post("/hold/<int:hold_id>/<any(approve, reject):decision>")
 @role("operator")
 def decide(hold_id: int, decision: str):
-    return _act(lambda who, ip: _actions().decide_hold(hold_id, decision == "approve", who, ip),
+    return flash_result(lambda who, ip: _actions().decide_hold(hold_id, decision == "approve", who, ip),
                 url_for("staff.status", fmt="html"))
 
 
 @bp.post("/quarantine/<int:item_id>/retry")
 @role("operator")
 def retry(item_id: int):
-    return _act(lambda who, ip: _actions().retry(item_id, who, ip), url_for("staff.status", fmt="html"))
+    return flash_result(lambda who, ip: _actions().retry(item_id, who, ip), url_for("staff.status", fmt="html"))

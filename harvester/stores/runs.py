@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, func, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, and_, func, select, update
 
 from storage.db import UTCDateTime, metadata, utcnow
 from .base import Store
@@ -88,13 +88,22 @@ class RunStore(Store):
             return result.rowcount or 0
 
     def record_trend(self, limit: int = 20) -> dict[str, list[int]]:
-        """source → its live record counts after each of its last ``limit`` runs, oldest first (one query)."""
-        rank = func.row_number().over(partition_by=record_counts.c.source,
-                                      order_by=record_counts.c.id.desc()).label("rank")
-        ranked = select(record_counts.c.source, record_counts.c.records, record_counts.c.id, rank).subquery()
+        """source → its live record counts after each of its last ``limit`` runs, oldest first (one query).
+
+        Per source, the id of its ``limit``-th newest count is found through the (source, id) index and
+        only the rows from there on are read: at 1,300 members × a year of daily runs a window over
+        every row took seconds (bench/staff.py).
+        """
+        rc, older = record_counts, record_counts.alias("older")
+        sources = select(rc.c.source).distinct().subquery()
+        floor = (select(older.c.id).where(older.c.source == sources.c.source).order_by(older.c.id.desc())
+                 .limit(1).offset(limit - 1).scalar_subquery())
+        floors = select(sources.c.source, func.coalesce(floor, 0).label("floor")).subquery()
+        query = (select(rc.c.source, rc.c.records).select_from(floors)
+                 .join(rc, and_(rc.c.source == floors.c.source, rc.c.id >= floors.c.floor))
+                 .order_by(rc.c.source, rc.c.id))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(ranked.c.source, ranked.c.records).where(ranked.c.rank <= limit)
-                                .order_by(ranked.c.source, ranked.c.id)).all()
+            rows = conn.execute(query).all()
         trend: dict[str, list[int]] = {}
         for source, records in rows:
             trend.setdefault(source, []).append(int(records))
@@ -109,8 +118,11 @@ class RunStore(Store):
 
     def last_runs(self) -> dict[str, dict]:
         """The newest run of every source."""
-        newest = select(func.max(harvest_runs.c.id)).group_by(harvest_runs.c.source).scalar_subquery()
-        with self.engine.connect() as conn:
+        runs = harvest_runs.alias("runs")
+        sources = select(harvest_runs.c.source).distinct().subquery()
+        newest = select(select(func.max(runs.c.id)).where(runs.c.source == sources.c.source).correlate(sources)
+                        .scalar_subquery()).select_from(sources)
+        with self.engine.connect() as conn:  # one index seek per source, not a scan of every run
             rows = conn.execute(select(harvest_runs).where(harvest_runs.c.id.in_(newest))).mappings()
             return {r["source"]: dict(r) for r in rows}
 
@@ -122,18 +134,25 @@ class RunStore(Store):
                 .group_by(harvest_runs.c.source, harvest_runs.c.status))}
 
     def success_streaks(self) -> tuple[dict[str, datetime], dict[str, int]]:
-        """(source → start of its newest successful run, source → failed runs since then), two grouped queries.
+        """(source → start of its newest successful run, source → failed runs since then), one query.
 
         The health rules' facts: how fresh a member is and how many harvests in a row failed.
         """
-        runs = harvest_runs
-        last_good = (select(runs.c.source, func.max(runs.c.id).label("id"), func.max(runs.c.started_at).label("at"))
-                     .where(runs.c.status.in_(GOOD)).group_by(runs.c.source).subquery())
-        with self.engine.connect() as conn:
-            last_ok = {s: t for s, t in conn.execute(select(last_good.c.source, last_good.c.at))}
-            failures = {s: int(n) for s, n in conn.execute(
-                select(runs.c.source, func.count())
-                .select_from(runs.outerjoin(last_good, last_good.c.source == runs.c.source))
-                .where(runs.c.status == "failed", runs.c.id > func.coalesce(last_good.c.id, 0))
-                .group_by(runs.c.source))}
+        good_runs, newer, at = harvest_runs.alias("good"), harvest_runs.alias("newer"), harvest_runs.alias("at")
+        sources = select(harvest_runs.c.source).distinct().subquery()
+        good = (select(func.max(good_runs.c.id))
+                .where(good_runs.c.source == sources.c.source, good_runs.c.status.in_(GOOD)).scalar_subquery())
+        per_source = select(sources.c.source, good.label("id")).subquery()
+        good_at = select(at.c.started_at).where(at.c.id == per_source.c.id).scalar_subquery()
+        failed = (select(func.count()).select_from(newer)
+                  .where(newer.c.source == per_source.c.source, newer.c.status == "failed",
+                         newer.c.id > func.coalesce(per_source.c.id, 0)).scalar_subquery())
+        last_ok: dict[str, datetime] = {}
+        failures: dict[str, int] = {}
+        with self.engine.connect() as conn:  # index seeks per source: (source, status, id)
+            for source, started, n in conn.execute(select(per_source.c.source, good_at, failed)):
+                if started is not None:
+                    last_ok[source] = started
+                if n:
+                    failures[source] = int(n)
         return last_ok, failures

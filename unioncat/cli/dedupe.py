@@ -11,6 +11,7 @@ from consortium.config import ConfigError
 from dedupe.evaluate import evaluate, parse_gold
 from dedupe.evidence import EvidenceStore
 from dedupe.explain import explain, explain_text, internal_duplicates
+from dedupe.overrides import OverrideError, join, parse_ref, split_out, undo
 
 from .. import pipeline
 from ..evaluation import cluster_files
@@ -71,10 +72,10 @@ def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> No
 
 
 def _record_ref(value: str) -> tuple[str, str]:
-    source, sep, local_id = value.partition(":")
-    if not sep or not source or not local_id:
-        raise click.BadParameter(f"{value!r}: expected SOURCE:LOCAL_ID, e.g. lib-a:000123", param_hint="RECORD")
-    return source, local_id
+    try:
+        return parse_ref(value)
+    except OverrideError as exc:
+        raise click.BadParameter(str(exc), param_hint="RECORD") from None
 
 
 def _override(obj: Context, kind: str, first: str, second: str, note: str, apply: bool) -> None:
@@ -139,6 +140,56 @@ def dedupe_remove_override(obj: Context, first: str, second: str, no_build: bool
     say(f"override between {first} and {second} removed")
     if not no_build:
         pipeline.build(cat, progress=say)
+
+
+def _correct(obj: Context, do, apply: bool) -> None:
+    """Make one correction through :mod:`dedupe.overrides` (what the staff record page calls) and build."""
+    cat = obj.catalogue()
+    try:
+        say(do(cat.engine))
+    except OverrideError as exc:
+        raise click.ClickException(str(exc)) from None
+    if apply:
+        pipeline.build(cat, progress=say)
+    else:
+        say("applied at the next build")
+
+
+def _correction(name: str, second: str, metavar: str):
+    """The shape every entry correction shares: ENTRY, one more argument, ``--note`` and ``--no-build``."""
+    def decorate(fn):
+        for option in reversed((
+                click.argument("entry", metavar="ENTRY"), click.argument(second, metavar=metavar),
+                click.option("--note", default="", help="Why (shown by explain and the override list)."),
+                click.option("--no-build", is_flag=True, help="Store the override only; the next build applies it."),
+                click.pass_obj)):
+            fn = option(fn)
+        return dedupe.command(name)(fn)
+    return decorate
+
+
+@_correction("split", "record", "SRC:ID")
+def dedupe_split(obj: Context, entry: str, record: str, note: str, no_build: bool) -> None:
+    """Split one member record out of a catalogue entry: never merge it with the entry's other records."""
+    key = _record_ref(record)
+    _correct(obj, lambda engine: f"{len(split_out(engine, entry, key, note))} never-merge override(s): "
+                                 f"{record} split out of {entry}", not no_build)
+
+
+@_correction("join", "other", "ENTRY|SRC:ID")
+def dedupe_join(obj: Context, entry: str, other: str, note: str, no_build: bool) -> None:
+    """Join a catalogue entry with another entry (or the entry of a member record): always merge them."""
+    _correct(obj, lambda engine: f"override #{join(engine, entry, other, note).id}: {entry} joined with {other}",
+             not no_build)
+
+
+@dedupe.command("undo")
+@click.argument("override_id", type=int, metavar="N")
+@click.option("--no-build", is_flag=True, help="Remove only; the next build re-clusters.")
+@click.pass_obj
+def dedupe_undo(obj: Context, override_id: int, no_build: bool) -> None:
+    """Remove override #N (numbers as `dedupe overrides` lists them)."""
+    _correct(obj, lambda engine: f"override #{undo(engine, override_id).id} removed", not no_build)
 
 
 @dedupe.command("explain")

@@ -48,15 +48,16 @@ def sources_check(obj: Context, ids: tuple[str, ...], timeout: float) -> None:
     click.echo(f"{cat.sources.path}: valid, {len(cat.sources.sources)} sources")
     chosen = chosen_sources(cat, ids, include_disabled=True)
     check_id, results = check(cat, chosen, timeout=timeout, env=os.environ)
-    failed = 0
+    down = sum(not result.ok for result, _ in results)
+    opacs = [opac for _, opac in results if opac is not None]
+    opac_down = sum(not opac.ok for opac in opacs)
     for source, (result, opac) in zip(chosen, results):
         up = result.ok and (opac is None or opac.ok)
-        failed += not up
         click.echo(f"  {'ok  ' if up else 'FAIL'} {source.id:<16} {result.message} ({result.latency_ms:.0f} ms)"
                    + (f"; OPAC {opac.message}" if opac is not None else ""))
-    click.echo(f"{len(chosen) - failed} of {len(chosen)} available; stored as check {check_id} "
-               "(staff page /staff/availability)")
-    if failed:
+    click.echo(f"{len(chosen) - down} of {len(chosen)} endpoints available; OPAC links: {len(opacs) - opac_down} "
+               f"of {len(opacs)} answer; stored as check {check_id} (staff page /staff/availability)")
+    if down or opac_down:
         raise SystemExit(EXIT_SOURCE_FAILED)
 
 
