@@ -55,16 +55,18 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
 
+from . import forgiving
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
 from .elastic_query import (
     CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, facet_agg, fold,
 )
-from .querytext import prefix_key
+from .querytext import prefix_key, title_keys
+from .variants import document_stems
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
 
@@ -76,6 +78,8 @@ TEXT_FIELDS: dict[str, Extract] = {
     "publisher": lambda d: d.get("publisher", ""),
     "all": lambda d: d.get("all", ""),
     "pinyin": lambda d: d.get("pinyin", ""),
+    # Snowball stems, American spelling (index.variants): made in Python, as for the embedded backend
+    "stem": lambda d: document_stems(d.get("all", ""), d.get("languages", [])),
 }
 #: Keyword fields: ES field → the document values.
 KEYWORDS: dict[str, Extract] = {
@@ -91,6 +95,7 @@ KEYWORDS: dict[str, Extract] = {
     "classification_key": lambda d: [prefix_key(c.get("value", "")) for c in d.get("classifications", [])],
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
+    "title_key": title_keys,     # exact-title ranking (index.backend.EXACT_TITLE_BOOST)
 }
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
@@ -242,6 +247,9 @@ class ElasticsearchBackend:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
+        return forgiving.search(self._search_once, q.validate())
+
+    def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
         started = time.perf_counter()
         names = q.facets if q.facets is not None else FACETS

@@ -33,10 +33,16 @@ from pathlib import Path
 import tantivy
 from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
-from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults, year_range
+from .backend import (
+    EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
+    Hit, SearchError, SearchQuery, SearchResults, year_range,
+)
 from normaliser.text import fold_for_search
 
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
+from . import forgiving
+from .pinyin_input import segmentations
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key, title_keys
+from .variants import document_stems, phrase_stems, query_stems, words
 from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
@@ -66,6 +72,8 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
     for name, _ in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
+    sb.add_text_field("stem", tokenizer_name=TOKENIZER)
+    sb.add_text_field("title_key", tokenizer_name="raw")
     for name in PREFIX_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw")
     for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "class_facet",
@@ -152,6 +160,9 @@ class EmbeddedIndex:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
+        return forgiving.search(self._search_once, q.validate())
+
+    def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
         started = time.perf_counter()
         query = self._query(q)
@@ -227,6 +238,9 @@ class EmbeddedIndex:
         _add_text(d, "publisher", doc.get("publisher", ""))
         _add_text(d, "all", doc.get("all", ""))
         _add_text(d, "pinyin", doc.get("pinyin", ""))
+        d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
+        for key in title_keys(doc):
+            d.add_text("title_key", key)
         for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
             d.add_text("isbn", value)
         for value in doc.get("issns", []):
@@ -261,7 +275,7 @@ class EmbeddedIndex:
             issn = as_issn(text)
             if issn:  # an ISSN, or the same characters as words
                 should_isbn = Query.term_query(self.schema, "issn", issn)
-            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not)
+            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, q.fuzzy)
             if should_isbn is not None and must:
                 must = [Query.boolean_query([(tantivy.Occur.Should, should_isbn),
                                              (tantivy.Occur.Should, _all_of(must))])]
@@ -289,7 +303,21 @@ class EmbeddedIndex:
             must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
-        return _all_of(must, must_not)
+        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" else []
+        return _all_of(must, must_not, should)
+
+    def _ranking(self, q: SearchQuery) -> list[Query]:
+        """The gentle boosts of :mod:`index.backend`: exact title, holdings count, recency."""
+        boosts = [Query.const_score_query(Query.range_query(self.schema, "library_count", FieldType.Integer,
+                                                            least, None), score)
+                  for least, score in HOLDING_BOOSTS]
+        boosts.append(Query.const_score_query(Query.range_query(
+            self.schema, "year", FieldType.Integer, time.gmtime().tm_year - RECENT_YEARS, None), RECENT_BOOST))
+        key = title_key(q.text)
+        if key:
+            boosts.append(Query.const_score_query(Query.term_query(self.schema, "title_key", key),
+                                                  EXACT_TITLE_BOOST))
+        return boosts
 
     def _prefix(self, name: str, value: str) -> Query:
         """Values starting with ``value`` (case, spaces and full-width forms ignored)."""
@@ -301,7 +329,8 @@ class EmbeddedIndex:
     def _isbn_query(self, isbn13: str) -> Query:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
 
-    def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query]) -> None:
+    def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query],
+                 fuzzy: tuple[str, ...] = ()) -> None:
         for clause in clauses:
             query = None
             if not clause.phrase and as_isbn13(clause.text):
@@ -310,9 +339,28 @@ class EmbeddedIndex:
                 tokens = self._analyzer.analyze(fold_for_search(clause.text))
                 if tokens:
                     per_field = [self._match(name, tokens, boost) for name, boost in fields]
+                    if fields is TEXT_FIELDS and not clause.phrase and not clause.negated:
+                        per_field += self._forgiving(clause.text, fuzzy)
                     query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
             if query is not None:
                 (must_not if clause.negated else must).append(query)
+
+    def _forgiving(self, word: str, fuzzy: tuple[str, ...]) -> list[Query]:
+        """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
+        out = []
+        stems = query_stems(word)
+        if stems:
+            out.append(Query.boost_query(Query.term_set_query(self.schema, "stem", stems), STEM_BOOST))
+        elif len(several := phrase_stems(word)) > 1:
+            out.append(Query.boost_query(Query.phrase_query(self.schema, "stem", several), STEM_BOOST))
+        for syllables in segmentations(word):
+            out.append(Query.boost_query(Query.phrase_query(self.schema, "pinyin", syllables), PINYIN_BOOST))
+        token = words(word)
+        if len(token) == 1 and token[0] in fuzzy:
+            distance = forgiving.edit_distance(token[0])
+            out += [Query.boost_query(Query.fuzzy_term_query(self.schema, name, token[0], distance, True), boost)
+                    for name, boost in FUZZY_FIELDS]
+        return out
 
     def _match(self, field: str, tokens: list[str], boost: float) -> Query:
         if len(tokens) == 1:
@@ -334,7 +382,7 @@ class EmbeddedIndex:
         if not names:
             return {}
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
-               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())),
+               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
                tuple(names), q.facet_size, self._generation)
         with self._lock:
             cached = self._facet_cache.get(key)
@@ -375,11 +423,12 @@ def _regex_literal(text: str) -> str:
     return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
 
 
-def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
-    if len(must) == 1 and not must_not:
+def _all_of(must: list[Query], must_not: list[Query] = (), should: list[Query] = ()) -> Query:
+    if len(must) == 1 and not must_not and not should:
         return must[0]
     return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
-                               [(tantivy.Occur.MustNot, m) for m in must_not])
+                               [(tantivy.Occur.MustNot, m) for m in must_not] +
+                               [(tantivy.Occur.Should, m) for m in should])
 
 
 def _source(doc: Document) -> dict:
