@@ -75,7 +75,8 @@ def record_view(cluster: Cluster) -> dict:
         "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
                      "format": _member_format(s)} for s, i in cluster.members],
         "other_editions": other_editions(cluster),
-        "match_keys": cluster.match_keys,
+        # the dedupe evidence ("author:ruskin|1900, words:…") is for cataloguers, not readers
+        "match_keys": cluster.match_keys if _is_staff() else [],
         "citation": links.citation(rec, permalink),
         "links": {
             "ill": reader.ill_link(rec, home, permalink),
@@ -109,6 +110,14 @@ def other_editions(cluster: Cluster) -> list[dict]:
              "publisher": c.record.publisher, "library_count": len(set(c.sources)),
              "url": url_for("record.record", cluster_id=c.id, fmt="html")}
             for c in services().clusters.other_editions(cluster)]
+
+
+def _is_staff() -> bool:
+    """A signed-in staff account (the staff console's session), still enabled."""
+    from .staff import SESSION_KEY
+    name = session.get(SESSION_KEY)
+    accounts = getattr(services(), "accounts", None)
+    return isinstance(name, str) and accounts is not None and accounts.user(name) is not None
 
 
 def _login_link() -> str | None:

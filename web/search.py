@@ -75,6 +75,11 @@ def run_search() -> tuple[dict, bool]:
         "pages": min(math.ceil(results.total / page_size), max_page) if results.total else 0,
         "page_size": page_size,
         "took_ms": results.took_ms,
+        # "Did you mean": the words as typed found nothing; these results are for the corrected query
+        "suggestion": results.suggestion,
+        "corrected": results.corrected,
+        "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
+        else None,
         "hits": [hit_summary(h.doc) for h in results.hits],
         "facets": {name: [{"value": value, "label": facet_label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
@@ -139,6 +144,13 @@ def hit_summary(doc: dict) -> dict:
                                        rft_id=url_for("record.record", cluster_id=doc["id"], fmt="html",
                                                       _external=True)),
     }
+
+
+def _with_text(args, text: str) -> dict:
+    """The request's parameters with ``q`` replaced and the page reset (a corrected query starts at page 1)."""
+    params = {k: args.getlist(k) for k in args if k not in ("q", "page")}
+    params["q"] = text
+    return params
 
 
 def _int(value, default: int) -> int:
