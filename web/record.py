@@ -72,7 +72,7 @@ def record_view(cluster: Cluster) -> dict:
         "library_count": len(holdings),
         "home_id": home.id if home else None,
         "get_it": reader.get_it(rec, holdings, home, permalink),
-        "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
+        "members": [{"source": s, "local_id": i, "library": reader.library_name(s),
                      "format": _member_format(s)} for s, i in cluster.members],
         "other_editions": other_editions(cluster),
         # the dedupe evidence ("author:ruskin|1900, words:…") is for cataloguers, not readers
@@ -97,7 +97,8 @@ def holdings_by_library(cluster: Cluster) -> list[dict]:
         control = rec.control_number if rec.source == h["source"] else None
         opac = source.opac_link(h["local_id"] or None, isbn, control or None) if source else None
         group = groups.setdefault(h["source"], {
-            "source": h["source"], "library": h["library"], "region": h["region"], "opac_url": opac, "items": []})
+            "source": h["source"], "library": reader.library_name(h["source"], h["library"]),
+            "region": reader.region_name(h["region"]), "opac_url": opac, "items": []})
         group["opac_url"] = group["opac_url"] or opac
         group["items"].append({k: h[k] for k in ("call_number", "location", "status", "branch", "volume",
                                                    "local_id")} | {"opac_url": opac})

@@ -18,7 +18,7 @@ from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
 from normaliser.text import fold_for_search
 
-from . import citations
+from . import citations, reader
 from .context import services
 from .present import facet_label
 
@@ -63,12 +63,12 @@ def run_search() -> tuple[dict, bool]:
                         offset=(page - 1) * page_size, limit=page_size)
     svc = services()
     results = svc.backend.search(query)
-    names = {s.id: s.name for s in svc.sources.sources}
+    names = {s.id: reader.name_of(s) for s in svc.sources.sources}
     selected = {(n, v) for n, vs in filters.items() for v in vs}
     data = {
         "query": {"q": text, "fields": fields, "year_from": year_from, "year_to": year_to, "sort": sort,
                   "scope": scope,
-                  "filters": [{"name": n, "value": v, "label": facet_label(n, v, names)} for n, v in
+                  "filters": [{"name": n, "value": v, "label": _label(n, v, names)} for n, v in
                               sorted(selected)]},
         "total": results.total,
         "page": page,
@@ -81,7 +81,7 @@ def run_search() -> tuple[dict, bool]:
         "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
         else None,
         "hits": [hit_summary(h.doc) for h in results.hits],
-        "facets": {name: [{"value": value, "label": facet_label(name, value, names), "count": count,
+        "facets": {name: [{"value": value, "label": _label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
@@ -108,8 +108,13 @@ def scope_options() -> list[dict]:
     """What the scope selector offers: the regions, then the named groups of libraries."""
     svc = services()
     regions = list(dict.fromkeys([*svc.sources.regions, *(s.region for s in svc.sources.sources)]))
-    return ([{"value": f"region:{r}", "label": r, "kind": "region"} for r in regions]
-            + [{"value": f"group:{g.id}", "label": g.name, "kind": "group"} for g in svc.sources.groups])
+    return ([{"value": f"region:{r}", "label": reader.region_name(r), "kind": "region"} for r in regions]
+            + [{"value": f"group:{g.id}", "label": reader.name_of(g), "kind": "group"} for g in svc.sources.groups])
+
+
+def _label(name: str, value: str, library_names: dict[str, str]) -> str:
+    """A facet value as shown: libraries and regions in the UI's language."""
+    return reader.region_name(value) if name == "region" else facet_label(name, value, library_names)
 
 
 def hit_summary(doc: dict) -> dict:
@@ -121,8 +126,8 @@ def hit_summary(doc: dict) -> dict:
         source = svc.source(h["source"])
         holdings.append({
             "source": h["source"],
-            "library": source.name if source else h.get("library", h["source"]),
-            "region": source.region if source else h.get("region", ""),
+            "library": reader.name_of(source) if source else h.get("library", h["source"]),
+            "region": reader.region_name(source.region) if source else h.get("region", ""),
             "call_number": h.get("call_number", ""),
             "location": h.get("location", ""),
             "opac_url": source.opac_link(h.get("local_id") or None, isbn) if source else None,
