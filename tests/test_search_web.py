@@ -33,3 +33,44 @@ def test_matched_on_line_is_for_staff_only(env):  # noqa: F811
     _login(client)
     assert "Matched on:" in client.get("/record/c-en-china").text
     assert client.get("/record/c-en-china.json").get_json()["match_keys"] == ["isbn"]
+
+
+def test_chinese_heading_authors_subjects_and_other_editions(tmp_path):
+    """A romanised 245 with its Han 880: the heading is the Han title, the romanisation beneath; authors and
+    subjects link to searches for them; other editions say their format and year."""
+    from consortium.load import parse_sources
+    from dedupe.model import Cluster
+    from dedupe.store import ClusterStore
+    from index.documents import to_document
+    from index.embedded import EmbeddedIndex
+    from normaliser.model import Contributor, Holding, ParallelField, Record
+    from storage.db import make_engine, sqlite_url
+    from unioncat.schema import ensure_schema
+    from web import create_app
+
+    engine = make_engine(sqlite_url(tmp_path / "db.sqlite"))
+    ensure_schema(engine)
+    print_ed = Record(source="a", local_id="1", title="Hong lou meng", year=1982, format="book",
+                      contributors=[Contributor("Cao, Xueqin", primary=True)], subjects=["Chinese fiction -- Qing dynasty"],
+                      parallel=[ParallelField("245", "紅樓夢 / 曹雪芹著", "$1")], holdings=[Holding("a", "1")])
+    ebook = Record(source="a", local_id="2", title="Hong lou meng", year=2015, format="ebook", holdings=[Holding("a", "2")])
+    clusters = [Cluster(id="p1", record=print_ed, members=[("a", "1")], work_key="w:hlm"),
+                Cluster(id="e1", record=ebook, members=[("a", "2")], work_key="w:hlm")]
+    ClusterStore(engine).save(clusters)
+    index = EmbeddedIndex(tmp_path / "ix")
+    index.add([to_document(c, {"a": ("Library A", "Nanjing")}) for c in clusters])
+    index.commit()
+    sources = parse_sources({"consortium": {"name": "C"}, "sources": [
+        {"id": "a", "name": "Library A", "region": "Nanjing", "protocol": "file", "path": "x.mrc"}]}, tmp_path / "s.yaml")
+    client = create_app({"SOURCES": sources, "DB_ENGINE": engine, "SEARCH_BACKEND": index}).test_client()
+    page = client.get("/record/p1").text
+    assert '<h1 id="record-title"><span lang="zh">紅樓夢</span></h1>' in page
+    assert '<p class="romanised-title">Hong lou meng</p>' in page
+    assert 'href="/search?author=Cao,+Xueqin"' in page
+    assert 'href="/search?subject=Chinese+fiction+--+Qing+dynasty"' in page
+    editions = page.split('id="editions-title"')[1].split("</section>")[0]
+    assert "E-book" in editions and "2015" in editions, editions
+    found = client.get("/search.json?subject=Chinese+fiction+--+Qing+dynasty").get_json()
+    assert [h["id"] for h in found["hits"]] == ["p1"]
+    assert [h["id"] for h in client.get("/search.json?author=Cao,+Xueqin").get_json()["hits"]] == ["p1"]
+    index.close()

@@ -11,7 +11,8 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask.typing import ResponseReturnValue
 
 from dedupe.model import Cluster
-from index.documents import holdings_of
+from index.documents import holdings_of, original_title
+from normaliser.text import has_han
 
 from . import citations, links, reader
 from .context import services
@@ -68,6 +69,7 @@ def record_view(cluster: Cluster) -> dict:
         "permalink": permalink,
         "record": description,
         "parallel": parallel_groups(cluster),
+        "heading_original": heading_original(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
         "home_id": home.id if home else None,
@@ -108,6 +110,7 @@ def holdings_by_library(cluster: Cluster) -> list[dict]:
 def other_editions(cluster: Cluster) -> list[dict]:
     """The other editions of the same work (clusters sharing dedupe's work key), newest first."""
     return [{"id": c.id, "title": c.record.full_title, "edition": c.record.edition, "year": c.record.year,
+             "format": c.record.format or "other",
              "publisher": c.record.publisher, "library_count": len(set(c.sources)),
              "url": url_for("record.record", cluster_id=c.id, fmt="html")}
             for c in services().clusters.other_editions(cluster)]
@@ -133,6 +136,15 @@ def _login_link() -> str | None:
 def _member_format(source_id: str) -> str:
     source = services().source(source_id)
     return source.format if source else "marc21"
+
+
+def heading_original(cluster: Cluster) -> str:
+    """The title in its own script (the 880 paired with 245) when the 245 is romanised; else ""."""
+    rec = cluster.record
+    if has_han(rec.full_title):
+        return ""
+    original = original_title(rec)
+    return original if has_han(original) else ""
 
 
 def parallel_groups(cluster: Cluster) -> dict[str, list[str]]:
