@@ -18,9 +18,10 @@ from normaliser.text import fold_for_search, has_han
 from . import forgiving
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FIELDS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS,
-    STEM_BOOST, SearchQuery, year_range,
+    STEM_BOOST, TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN, SearchQuery, year_range,
 )
 from .pinyin_input import segmentations
+from .suggest import KEY_FIELDS
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key, title_key
 from .variants import phrase_stems, query_stems, words
 
@@ -111,6 +112,9 @@ def ranking(text: str) -> list[dict]:
     key = title_key(text)
     if key:
         boosts.append({"constant_score": {"filter": {"term": {"title_key": key}}, "boost": EXACT_TITLE_BOOST}})
+    if len(key) >= TITLE_PREFIX_MIN:
+        boosts.append({"constant_score": {"filter": {"prefix": {KEY_FIELDS["title"]: key}},
+                                          "boost": TITLE_PREFIX_BOOST}})
     return boosts
 
 

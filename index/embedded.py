@@ -35,14 +35,15 @@ from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuil
 
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
-    Hit, SearchError, SearchQuery, SearchResults, year_range,
+    TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN, Hit, SearchError, SearchQuery, SearchResults, year_range,
 )
 from normaliser.text import fold_for_search
 
-from . import forgiving
+from . import forgiving, suggest
 from .pinyin_input import segmentations
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key, title_keys
-from .variants import document_stems, phrase_stems, query_stems, words
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
+from .embedded_doc import to_tantivy
+from .variants import phrase_stems, query_stems, words
 from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
@@ -74,6 +75,8 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
     sb.add_text_field("stem", tokenizer_name=TOKENIZER)
     sb.add_text_field("title_key", tokenizer_name="raw")
+    for name in suggest.KEY_FIELDS.values():
+        sb.add_text_field(name, tokenizer_name="raw")
     for name in PREFIX_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw")
     for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "class_facet",
@@ -124,7 +127,7 @@ class EmbeddedIndex:
             writer = self._get_writer()
             for doc in docs:
                 writer.delete_documents_by_term("id", doc["id"])
-                writer.add_document(self._to_tantivy(doc))
+                writer.add_document(to_tantivy(doc))
 
     def delete(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -181,6 +184,18 @@ class EmbeddedIndex:
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=result.count, hits=hits, facets=facets, took_ms=round(took, 2))
 
+    def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
+        prefix = suggest.prefix_of(text)
+        if not prefix:
+            return []
+        pattern = _regex_literal(prefix) + ".*"
+        query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
+                                     for f in suggest.KEY_FIELDS.values()])
+        searcher = self._searcher()
+        result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
+                                                order=Order.Desc))
+        return suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()
         result = _guard(lambda: searcher.search(Query.term_query(self.schema, "id", id), 1))
@@ -223,45 +238,6 @@ class EmbeddedIndex:
             with self._lock:
                 self._reload()
         return self._index.searcher()
-
-    def _to_tantivy(self, doc: dict) -> Document:
-        d = Document()
-        d.add_text("id", doc["id"])
-        for text in [doc.get("title", ""), *doc.get("title_alt", [])]:
-            _add_text(d, "title", text)
-        for name in doc.get("authors", []) or [doc.get("author", "")]:
-            _add_text(d, "author", name)
-        for subject in doc.get("subjects", []):
-            _add_text(d, "subject", subject)
-        for heading in doc.get("subject_headings", []):
-            d.add_text("subject_facet", heading)
-        _add_text(d, "publisher", doc.get("publisher", ""))
-        _add_text(d, "all", doc.get("all", ""))
-        _add_text(d, "pinyin", doc.get("pinyin", ""))
-        d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
-        for key in title_keys(doc):
-            d.add_text("title_key", key)
-        for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
-            d.add_text("isbn", value)
-        for value in doc.get("issns", []):
-            d.add_text("issn", value)
-        for value in doc.get("call_numbers", []):
-            d.add_text("callnumber", _prefix_key(value))
-        for c in doc.get("classifications", []):
-            d.add_text("classification", _prefix_key(c["value"]))
-        for value in doc.get("class_tops", []):
-            d.add_text("class_facet", value)
-        for field, key in (("library", "libraries"), ("region", "regions"), ("language", "languages")):
-            for value in dict.fromkeys(doc.get(key, [])):
-                if value:
-                    d.add_text(field, value)
-        d.add_text("format", doc.get("format") or "other")
-        d.add_text("title_sort", doc.get("title_sort", ""))
-        if doc.get("year") is not None:
-            d.add_integer("year", int(doc["year"]))
-        d.add_integer("library_count", int(doc.get("library_count", 0)))
-        d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
-        return d
 
     def _query(self, q: SearchQuery) -> Query:
         must: list[Query] = []
@@ -317,6 +293,9 @@ class EmbeddedIndex:
         if key:
             boosts.append(Query.const_score_query(Query.term_query(self.schema, "title_key", key),
                                                   EXACT_TITLE_BOOST))
+        if len(key) >= TITLE_PREFIX_MIN:
+            boosts.append(Query.const_score_query(Query.regex_query(
+                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key) + ".*"), TITLE_PREFIX_BOOST))
         return boosts
 
     def _prefix(self, name: str, value: str) -> Query:
@@ -411,11 +390,6 @@ def _facet_key(key) -> str:
 def _facet_order(key: str) -> tuple:
     """Numbers (years) in numeric order, other values in code-point order (Elasticsearch's ``_key``)."""
     return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
-
-
-def _add_text(doc: Document, field: str, text: str) -> None:
-    if text:
-        doc.add_text(field, fold_for_search(text))
 
 
 def _regex_literal(text: str) -> str:

@@ -1,8 +1,9 @@
 """The typo pass and "Did you mean", the same for every backend.
 
 A search that finds nothing is looked at word by word: a word that on its own
-finds nothing (in any field, stemmed or as pinyin) is presumed mistyped.  Those
-words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
+finds nothing (in any field, stemmed or as pinyin) is presumed mistyped; when
+fuzzing those finds nothing either, every word is (``shot horn cattle``: a real
+word can be a typo for another).  Those words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
 two for long ones; a swap of neighbours is one edit) while the others stay
 exact.  From the records that fuzzy pass finds, each mistyped word is replaced
 by the nearest word those records really contain — the catalogue's own terms,
@@ -29,7 +30,7 @@ from .querytext import as_isbn13, parse_text
 from .variants import words
 
 #: Records of the fuzzy pass whose words are candidates for a correction.
-CANDIDATE_HITS = 30
+CANDIDATE_HITS = 50
 #: Words shorter than this are never presumed mistyped (``of``, ``la``).
 MIN_FUZZY_LENGTH = 3
 #: Document keys whose words may replace a mistyped one.
@@ -52,33 +53,35 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
     results = run(q)
     if results.total or q.fuzzy or not q.text.strip():
         return results
-    unknown = unknown_words(run, q)
-    if not unknown:
+    typed = typed_words(q)
+    unknown = [w for w in typed if run(SearchQuery(text=w, limit=0, facets=())).total == 0]
+    # the words that find nothing alone first; then every word (a real word can be a typo for another)
+    for fuzzy_words in dict.fromkeys(tuple(ws) for ws in (unknown, typed) if ws):
+        fuzzy = run(replace(q, fuzzy=fuzzy_words, offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance"))
+        if fuzzy.total:
+            break
+    else:
         return results
-    fuzzy = run(replace(q, fuzzy=tuple(unknown), offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance"))
-    if not fuzzy.total:
-        return results
-    suggestion = correction(q.text, unknown, (h.doc for h in fuzzy.hits))
+    suggestion = correction(q.text, list(fuzzy_words), (h.doc for h in fuzzy.hits))
     if suggestion:
         corrected = run(replace(q, text=suggestion))
         if corrected.total:
             corrected.suggestion, corrected.corrected = suggestion, True
             return corrected
-    final = run(replace(q, fuzzy=tuple(unknown)))
+    final = run(replace(q, fuzzy=fuzzy_words))
     final.suggestion, final.corrected = suggestion, True
     return final
 
 
-def unknown_words(run: Search, q: SearchQuery) -> list[str]:
-    """The typed words that find nothing on their own (folded, lowercase), in query order."""
-    found = []
+def typed_words(q: SearchQuery) -> list[str]:
+    """The typed words that may be mistyped (folded, lowercase), in query order: not quoted, excluded, an
+    ISBN, Han, or shorter than :data:`MIN_FUZZY_LENGTH`."""
+    found: list[str] = []
     for clause in parse_text(fold_for_search(q.text)):
         if clause.phrase or clause.negated or as_isbn13(clause.text) or has_han(clause.text):
             continue
         token = words(clause.text)
-        if len(token) != 1 or not edit_distance(token[0]) or token[0] in found:
-            continue
-        if run(SearchQuery(text=clause.text, limit=0, facets=())).total == 0:
+        if len(token) == 1 and edit_distance(token[0]) and token[0] not in found:
             found.append(token[0])
     return found
 
@@ -91,7 +94,8 @@ def correction(text: str, unknown: list[str], docs: Iterable[dict]) -> str:
             value = doc.get(key) or ""
             for part in ([value] if isinstance(value, str) else value):
                 counts.update(set(words(part)))
-    fixes = {word: best for word in unknown if (best := nearest(word, counts))}
+    # a word the found records contain is right as typed
+    fixes = {word: best for word in unknown if word not in counts and (best := nearest(word, counts))}
     if not fixes:
         return ""
     # replace typed words whose folded form is a mistyped one; everything else stays as typed
@@ -99,14 +103,18 @@ def correction(text: str, unknown: list[str], docs: Iterable[dict]) -> str:
 
 
 def nearest(word: str, counts: Counter[str]) -> str:
-    """The candidate fewest edits from ``word``; ties go to the commoner, then the alphabetically first."""
+    """The candidate fewest edits from ``word``.  Ties go to the likelier typo — a letter dropped or two
+    neighbours swapped (``flods`` → ``floods`` before ``foods``) — then to the commoner word, then the
+    alphabetically first."""
     limit = edit_distance(word)
-    best: tuple[int, int, str] | None = None
+    best: tuple[int, int, int, str] | None = None
     for candidate, count in counts.items():
         if abs(len(candidate) - len(word)) > limit or candidate == word:
             continue
         distance = OSA.distance(word, candidate, score_cutoff=limit)
-        if distance <= limit and (best is None or (distance, -count, candidate) < best):
-            best = (distance, -count, candidate)
-    return best[2] if best else ""
-
+        if distance > limit:
+            continue
+        likely = 0 if len(candidate) > len(word) or sorted(candidate) == sorted(word) else 1
+        if best is None or (distance, likely, -count, candidate) < best:
+            best = (distance, likely, -count, candidate)
+    return best[3] if best else ""

@@ -344,3 +344,29 @@ def test_exact_title_first_and_holdings_boost(forgiving):
     assert ids(forgiving.search(SearchQuery("macbeth"))) == ["f-macbeth", "f-macbeth-study"]
     # same words, no exact title: the record held by three libraries ranks first
     assert ids(forgiving.search(SearchQuery("macbeth", filters={"year": ["1970-"]})))[0] == "f-macbeth-study"
+
+
+def test_suggest_titles_authors_subjects_han_and_pinyin(fresh_backend):
+    from catalogue_fixtures import Contributor, ParallelField
+    ix = fresh_backend
+    ix.add(to_document(c, LIBRARIES) for c in [
+        cluster("s-hlm", "Hong lou meng", holdings=[("pku", "1"), ("thu", "2"), ("fdu", "3")],
+                contributors=[Contributor("Cao, Xueqin", primary=True)], subjects=["Chinese fiction -- Qing dynasty"],
+                parallel=[ParallelField("245", "紅樓夢 / 曹雪芹", "$1")]),
+        cluster("s-hist", "The history of China", holdings=[("pku", "1"), ("thu", "2")],
+                contributors=[Contributor("Hsü, Immanuel", primary=True)], subjects=["China -- History"]),
+        cluster("s-histo", "Histology for beginners", holdings=[("pku", "1")]),
+    ])
+    ix.commit()
+    texts = lambda typed: [(s["kind"], s["text"]) for s in ix.suggest(typed)]  # noqa: E731
+    for typed in ("红楼", "紅樓", "hong lou", "honglou", "HONG L", "Hóng lóu"):
+        assert texts(typed)[0] == ("title", "紅樓夢"), typed
+    assert ix.suggest("红楼")[0]["id"] == "s-hlm"
+    # most-held first
+    assert texts("histo") == [("title", "The history of China"), ("title", "Histology for beginners")]
+    assert texts("history of ch") == [("title", "The history of China")]     # leading article skipped
+    assert ("author", "Cao, Xueqin") in texts("cao")
+    assert ("author", "Hsü, Immanuel") in texts("hsu i")
+    assert ("subject", "Chinese fiction") in texts("chinese fic")
+    assert texts("h") == [] and texts("") == [] and texts("zzzz") == []
+    assert len(ix.suggest("h", limit=1)) == 0 and len(ix.suggest("hi", limit=1)) == 1
