@@ -74,3 +74,20 @@ def test_chinese_heading_authors_subjects_and_other_editions(tmp_path):
     assert [h["id"] for h in found["hits"]] == ["p1"]
     assert [h["id"] for h in client.get("/search.json?author=Cao,+Xueqin").get_json()["hits"]] == ["p1"]
     index.close()
+
+
+def test_suggest_json(env):  # noqa: F811
+    client = make_app(env).test_client()
+    data = client.get("/suggest.json?q=histor").get_json()
+    assert data["q"] == "histor"
+    assert data["suggestions"][0] == {"text": "The history of China: an introduction", "kind": "title",
+                                      "id": "c-en-china", "url": "/search?q=The+history+of+China:+an+introduction"}
+    han = client.get("/suggest.json?q=紅樓").get_json()["suggestions"]
+    assert [s["text"] for s in han if s["kind"] == "title"] in (["红楼梦"], ["紅樓夢"])   # one, whichever script
+    author = client.get("/suggest.json?q=smith").get_json()["suggestions"]
+    assert author == [{"text": "Smith, John", "kind": "author", "id": None, "url": "/search?author=Smith,+John"}]
+    assert client.get("/suggest.json?q=h").get_json()["suggestions"] == []
+    assert client.get("/suggest.json?q=" + "x" * 5000).status_code == 200
+    assert len(client.get("/suggest.json?q=hong&limit=1").get_json()["suggestions"]) <= 1
+    page = client.get("/search").text
+    assert 'id="q-suggestions"' in page and "/static/suggest.js" in page and 'data-endpoint="/suggest.json"' in page

@@ -24,6 +24,7 @@ from .present import facet_label
 
 bp = Blueprint("search", __name__)
 MAX_QUERY = 500
+MAX_SUGGEST = 100
 SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year": _l("Oldest first"),
                "title": _l("Title A–Z")}
 
@@ -38,6 +39,21 @@ def search(fmt: str):
     if isbn_lookup and data["total"] == 1:
         return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
     return render_template("search.html", **data, sort_labels=SORT_LABELS, scopes=scope_options())
+
+
+@bp.get("/suggest.json", endpoint="suggest")
+def suggest():
+    """Autocomplete for the search box: ``{q, suggestions: [{text, kind, url}]}``, titles, authors and subjects
+    beginning with ``q`` (Han or pinyin too), most-held first; ``limit`` 1–20 (default 8)."""
+    text = request.args.get("q", "")[:MAX_SUGGEST]
+    limit = min(max(_int(request.args.get("limit"), 8), 1), 20)
+    items = services().backend.suggest(text, limit)
+    for item in items:
+        field = {"title": "q", "author": "author", "subject": "subject"}[item["kind"]]
+        item["url"] = url_for("search.search", fmt="html", **{field: item["text"]})
+    response = jsonify({"q": text, "suggestions": items})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def run_search() -> tuple[dict, bool]:
