@@ -11,12 +11,16 @@ from index.backend import QueryError, SearchBackend, SearchQuery, year_range
 from index.documents import to_document
 
 
-@pytest.fixture(scope="module", params=KINDS)
-def built(request, backend_factory):
-    ix = backend_factory(request.param)
-    ix.add(to_document(c, LIBRARIES) for c in sample_clusters())
+def indexed(backend_factory, kind: str, clusters) -> SearchBackend:
+    ix = backend_factory(kind)
+    ix.add(to_document(c, LIBRARIES) for c in clusters)
     ix.commit()
     return ix
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def built(request, backend_factory):
+    return indexed(backend_factory, request.param, sample_clusters())
 
 
 def ids(results):
@@ -278,10 +282,7 @@ def forgiving_clusters():
 
 @pytest.fixture(scope="module", params=KINDS)
 def forgiving(request, backend_factory):
-    ix = backend_factory(request.param)
-    ix.add(to_document(c, LIBRARIES) for c in forgiving_clusters())
-    ix.commit()
-    return ix
+    return indexed(backend_factory, request.param, forgiving_clusters())
 
 
 @pytest.mark.parametrize("text, expected", [("poem", "f-poems"), ("poems", "f-poems"), ("gardens", "f-color"),

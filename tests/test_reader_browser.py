@@ -130,6 +130,14 @@ def held_by(catalogue, holder: str, not_holder: str) -> dict:
     return max(hits, key=lambda hit: hit["library_count"])
 
 
+def page_width(page, screen: int) -> tuple[int, list[str]]:
+    """The page's scroll width and the first few elements reaching past ``screen`` pixels (for the message)."""
+    wide = page.evaluate(f"""[...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > {screen + 1})
+        .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    return page.evaluate("document.documentElement.scrollWidth"), wide
+
+
 def tour(page, name: str) -> None:
     """A viewport-sized PNG for the README tour (docs/images holds copies of these)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -259,7 +267,9 @@ def test_isbn_in_any_form_goes_to_its_record(catalogue, page):
         page.fill("#q", form)
         page.press("#q", "Enter")
         page.wait_for_selector("#record-title")
-        assert "Hong lou meng" in page.inner_text("#record-title")
+        # issue 16: the Han title is the heading, the romanisation beneath it
+        assert page.inner_text("#record-title") == "紅樓夢"
+        assert "Hong lou meng" in page.inner_text(".romanised-title")
 
 
 def test_advanced_search_and_scope(catalogue, page):
@@ -316,12 +326,82 @@ def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):
     try:
         mobile = context.new_page()
         mobile.goto(catalogue["url"] + "/search?q=history")
-        width = mobile.evaluate("document.documentElement.scrollWidth")
-        wide = mobile.evaluate("""[...document.querySelectorAll('body *')]
-            .filter(e => e.getBoundingClientRect().right > 392)
-            .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+        width, wide = page_width(mobile, 390)
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px): {wide}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         tour(mobile, "mobile")
     finally:
         context.close()
+
+
+# -- issue 16: search that forgives readers ---------------------------------------------------------------------
+
+def test_misspelled_search_offers_did_you_mean_that_finds_the_book(catalogue, page):
+    page.goto(catalogue["url"] + "/search?q=hong+lou+mneg")
+    link = page.locator(".did-you-mean a")
+    assert link.inner_text() == "hong lou meng"
+    link.click()
+    page.wait_for_selector("#results-title")
+    assert parse_qs(urlsplit(page.url).query)["q"] == ["hong lou meng"]
+    assert page.locator(".did-you-mean").count() == 0
+    titles = page.locator("ol.hits li.hit h2 a").all_inner_texts()
+    assert any("紅樓夢" in t for t in titles), titles
+
+
+def test_autocomplete_by_keyboard(catalogue, page):
+    page.goto(catalogue["url"] + "/search")
+    page.locator("#q").press_sequentially("honglou", delay=30)
+    page.wait_for_selector("#q-suggestions [role=option]")
+    assert page.get_attribute("#q", "aria-expanded") == "true"
+    page.keyboard.press("ArrowDown")
+    first = page.locator("#q-suggestions [role=option]").first
+    assert first.get_attribute("aria-selected") == "true"
+    assert page.get_attribute("#q", "aria-activedescendant") == first.get_attribute("id")
+    assert "紅樓夢" in first.inner_text() or "红楼梦" in first.inner_text()
+    page.keyboard.press("Escape")
+    assert page.locator("#q-suggestions").is_hidden()
+    page.locator("#q").press_sequentially("m", delay=30)
+    page.wait_for_selector("#q-suggestions [role=option]")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results-title")
+    titles = page.locator("ol.hits li.hit h2 a").all_inner_texts()
+    assert any("紅樓夢" in t for t in titles), titles
+
+
+def test_author_link_searches_for_the_author(catalogue, page):
+    page.goto(catalogue["url"] + f"/search?q={NOVEL_ISBN}")
+    page.wait_for_selector("#record-title")
+    assert page.inner_text("#record-title") == "紅樓夢"                     # Han heading …
+    assert page.inner_text(".romanised-title") == "Hong lou meng"          # … romanisation beneath
+    page.locator("a.author-link", has_text="Cao, Xueqin").click()
+    page.wait_for_selector("#results-title")
+    assert parse_qs(urlsplit(page.url).query)["author"] == ["Cao, Xueqin"]
+    assert any("紅樓夢" in t for t in page.locator("ol.hits li.hit h2 a").all_inner_texts())
+
+
+def test_record_page_fits_a_360px_phone(catalogue, browser):
+    busiest = held_by(catalogue, "nju", "extra")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.goto(catalogue["url"] + f"/record/{busiest['id']}")
+        width, wide = page_width(phone, 360)
+        assert width <= 360, f"the record page scrolls sideways at 360px ({width}px): {wide}"
+        # every holdings column is on screen: status and the OPAC link included
+        for cell in phone.locator("table.holdings td[data-label]").all() + phone.locator("table.holdings td.link").all():
+            box = cell.bounding_box()
+            assert box is None or box["x"] + box["width"] <= 361, cell.inner_text()
+        tour(phone, "record-phone")
+    finally:
+        context.close()
+
+
+def test_chinese_ui_shows_chinese_member_names(catalogue, page):
+    page.goto(catalogue["url"] + "/search?lang=zh")
+    facets = page.inner_text("aside.facets")
+    assert "南京大学图书馆" in facets and "南京" in facets
+    assert "Nanjing University Library" not in facets
+    assert "江苏高校图书馆联盟" in page.inner_text("header")
+    page.goto(catalogue["url"] + "/search?lang=en")
+    assert "Nanjing University Library" in page.inner_text("aside.facets")
