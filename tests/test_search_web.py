@@ -73,6 +73,16 @@ def test_chinese_heading_authors_subjects_and_other_editions(tmp_path):
     found = client.get("/search.json?subject=Chinese+fiction+--+Qing+dynasty").get_json()
     assert [h["id"] for h in found["hits"]] == ["p1"]
     assert [h["id"] for h in client.get("/search.json?author=Cao,+Xueqin").get_json()["hits"]] == ["p1"]
+    # the two editions of the work are one result, the other edition (format, year) inside it
+    grouped = client.get("/search.json?q=hong+lou+meng").get_json()
+    assert grouped["total"] == 2 and len(grouped["hits"]) == 1
+    head = grouped["hits"][0]
+    assert [(e["id"], e["format"], e["year"]) for e in head["editions"]] == [("e1" if head["id"] == "p1" else "p1",
+                                                                              *(("ebook", 2015) if head["id"] == "p1"
+                                                                                else ("book", 1982)))]
+    assert sorted(head["formats"]) == ["book", "ebook"]
+    html = client.get("/search?q=hong+lou+meng").text
+    assert '<details class="work-editions">' in html and "2 editions / 2 formats" in html
     index.close()
 
 

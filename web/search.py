@@ -96,7 +96,7 @@ def run_search() -> tuple[dict, bool]:
         "corrected": results.corrected,
         "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
         else None,
-        "hits": [hit_summary(h.doc) for h in results.hits],
+        "hits": group_editions([hit_summary(h.doc) for h in results.hits]),
         "facets": {name: [{"value": value, "label": _label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
@@ -133,6 +133,27 @@ def _label(name: str, value: str, library_names: dict[str, str]) -> str:
     return reader.region_name(value) if name == "region" else facet_label(name, value, library_names)
 
 
+def group_editions(hits: list[dict]) -> list[dict]:
+    """Editions and formats of one work (dedupe's work key) on this page become one result: the best-ranked
+    edition, with the others in its ``editions`` (format, year, link), in rank order."""
+    heads: dict[str, dict] = {}
+    out = []
+    for hit in hits:
+        key = hit.get("work_key")
+        head = heads.get(key) if key else None
+        if head is None:
+            hit["editions"] = []
+            out.append(hit)
+            if key:
+                heads[key] = hit
+        else:
+            head["editions"].append({k: hit[k] for k in ("id", "url", "title", "title_original", "format",
+                                                          "year", "publisher", "library_count")})
+    for hit in out:
+        hit["formats"] = list(dict.fromkeys([hit["format"], *(e["format"] for e in hit["editions"])]))
+    return out
+
+
 def hit_summary(doc: dict) -> dict:
     """One result row: what the list shows, with holdings named from sources.yaml and OPAC links."""
     svc = services()
@@ -161,6 +182,7 @@ def hit_summary(doc: dict) -> dict:
         "publisher": doc.get("publisher", ""),
         "holdings": holdings,
         "library_count": doc.get("library_count", len({h["source"] for h in holdings})),
+        "work_key": doc.get("work_key", ""),
         "coins": citations.coins_title(citations.record_from_document(doc),
                                        rft_id=url_for("record.record", cluster_id=doc["id"], fmt="html",
                                                       _external=True)),
