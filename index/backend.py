@@ -55,6 +55,8 @@ DEFAULT_FACET_SIZE = 30
 EXACT_TITLE_BOOST = 20.0
 #: … when a title (or its pinyin, run together or not) begins with the whole text, from this many characters …
 TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN = 3.0, 4
+#: … (of the text's first this many characters: a long literal makes tantivy's prefix automaton slow to build).
+TITLE_PREFIX_MAX = 24
 #: … for records held by at least N libraries (each step adds its boost) …
 HOLDING_BOOSTS = ((2, 0.5), (4, 0.5), (8, 0.5), (16, 0.5))
 #: … and for records published in the last N years.

@@ -18,7 +18,7 @@ from normaliser.text import fold_for_search, has_han
 from . import forgiving
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FIELDS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS,
-    STEM_BOOST, TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN, SearchQuery, year_range,
+    STEM_BOOST, TITLE_PREFIX_BOOST, TITLE_PREFIX_MAX, TITLE_PREFIX_MIN, SearchQuery, year_range,
 )
 from .pinyin_input import segmentations
 from .suggest import KEY_FIELDS
@@ -113,7 +113,7 @@ def ranking(text: str) -> list[dict]:
     if key:
         boosts.append({"constant_score": {"filter": {"term": {"title_key": key}}, "boost": EXACT_TITLE_BOOST}})
     if len(key) >= TITLE_PREFIX_MIN:
-        boosts.append({"constant_score": {"filter": {"prefix": {KEY_FIELDS["title"]: key}},
+        boosts.append({"constant_score": {"filter": {"prefix": {KEY_FIELDS["title"]: key[:TITLE_PREFIX_MAX]}},
                                           "boost": TITLE_PREFIX_BOOST}})
     return boosts
 

@@ -35,7 +35,7 @@ from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuil
 
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
-    TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN, Hit, SearchError, SearchQuery, SearchResults, year_range,
+    TITLE_PREFIX_BOOST, TITLE_PREFIX_MAX, TITLE_PREFIX_MIN, Hit, SearchError, SearchQuery, SearchResults, year_range,
 )
 from normaliser.text import fold_for_search
 
@@ -295,7 +295,8 @@ class EmbeddedIndex:
                                                   EXACT_TITLE_BOOST))
         if len(key) >= TITLE_PREFIX_MIN:
             boosts.append(Query.const_score_query(Query.regex_query(
-                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key) + ".*"), TITLE_PREFIX_BOOST))
+                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
+                TITLE_PREFIX_BOOST))
         return boosts
 
     def _prefix(self, name: str, value: str) -> Query:

@@ -54,7 +54,7 @@ def segmentations(word: str, limit: int = MAX_SEGMENTATIONS) -> list[list[str]]:
     if len(text) < 4 or not text.isascii() or not text.isalpha():
         return []
     table = syllables()
-    longest = max(map(len, table))
+    longest = 6   # zhuang, shuang: the longest syllables
     # ways[i]: segmentations of text[i:], fewest syllables first, at most `limit` kept
     ways: list[list[list[str]]] = [[] for _ in range(len(text))] + [[[]]]
     for start in range(len(text) - 1, -1, -1):

@@ -51,7 +51,13 @@ def extra_member(root: Path) -> None:
         Field("084", Indicators(" ", " "), [Subfield("a", "I242.4"), Subfield("2", "clc")]),
     ])
     novel["245"].add_subfield("6", "880-01", 0)
-    (root / "extra.mrc").write_bytes(hostile.as_marc() + novel.as_marc())
+    # another edition of the same work (issue 16: grouped in results, "other editions" on the record page)
+    reprint = make_record("x-3", title="Hong lou meng /", author="Cao, Xueqin", year="2010", extra=[
+        Field("250", Indicators(" ", " "), [Subfield("a", "Di 3 ban.")]),
+        Field("880", Indicators("1", "0"), [Subfield("6", "245-01/$1"), Subfield("a", "紅樓夢 /")]),
+    ])
+    reprint["245"].add_subfield("6", "880-01", 0)
+    (root / "extra.mrc").write_bytes(hostile.as_marc() + novel.as_marc() + reprint.as_marc())
 
 
 @pytest.fixture(scope="module")
@@ -405,3 +411,18 @@ def test_chinese_ui_shows_chinese_member_names(catalogue, page):
     assert "江苏高校图书馆联盟" in page.inner_text("header")
     page.goto(catalogue["url"] + "/search?lang=en")
     assert "Nanjing University Library" in page.inner_text("aside.facets")
+
+
+def test_grouped_work_expands(catalogue, page):
+    page.goto(catalogue["url"] + "/search?q=hong+lou+meng")
+    group = page.locator("li.hit details.work-editions").first
+    summary = group.locator("summary")
+    assert "2 editions" in summary.inner_text()
+    assert not group.locator("ul").is_visible()
+    summary.click()
+    other = group.locator("ul li a").first
+    assert other.is_visible()
+    assert "2010" in group.inner_text() or "1982" in group.inner_text()
+    other.click()
+    page.wait_for_selector("#record-title")
+    assert page.inner_text("#record-title") == "紅樓夢"
