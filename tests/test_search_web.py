@@ -75,8 +75,8 @@ def test_chinese_heading_authors_subjects_and_other_editions(tmp_path):
     assert [h["id"] for h in client.get("/search.json?author=Cao,+Xueqin").get_json()["hits"]] == ["p1"]
     # the two editions of the work are one result, the other edition (format, year) inside it
     grouped = client.get("/search.json?q=hong+lou+meng").get_json()
-    assert grouped["total"] == 2 and len(grouped["hits"]) == 1
-    head = grouped["hits"][0]
+    assert grouped["total"] == 2 and len(grouped["hits"]) == 2 and len(grouped["works"]) == 1
+    head = grouped["works"][0]
     assert [(e["id"], e["format"], e["year"]) for e in head["editions"]] == [("e1" if head["id"] == "p1" else "p1",
                                                                               *(("ebook", 2015) if head["id"] == "p1"
                                                                                 else ("book", 1982)))]

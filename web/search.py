@@ -96,12 +96,14 @@ def run_search() -> tuple[dict, bool]:
         "corrected": results.corrected,
         "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
         else None,
-        "hits": group_editions([hit_summary(h.doc) for h in results.hits]),
+        "hits": [hit_summary(h.doc) for h in results.hits],
         "facets": {name: [{"value": value, "label": _label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
     }
+    # the page shows editions of one work as one result; the JSON twin keeps ``hits`` one per record too
+    data["works"] = group_editions(data["hits"])
     isbn_lookup = bool(as_isbn13(fold_for_search(text)) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
 
@@ -142,7 +144,7 @@ def group_editions(hits: list[dict]) -> list[dict]:
         key = hit.get("work_key")
         head = heads.get(key) if key else None
         if head is None:
-            hit["editions"] = []
+            hit = {**hit, "editions": []}
             out.append(hit)
             if key:
                 heads[key] = hit
