@@ -101,3 +101,21 @@ def test_suggest_json(env):  # noqa: F811
     assert len(client.get("/suggest.json?q=hong&limit=1").get_json()["suggestions"]) <= 1
     page = client.get("/search").text
     assert 'id="q-suggestions"' in page and "/static/suggest.js" in page and 'data-endpoint="/suggest.json"' in page
+
+
+def test_back_to_results_and_previous_next(env):  # noqa: F811
+    client = make_app(env).test_client()
+    assert 'class="result-nav"' not in client.get("/record/c-en-china").text      # no search yet: no bar
+    page = client.get("/search?f=language:eng&sort=title").text
+    ids = [a.split('"')[0] for a in page.split('<h2 class="title"><a href="/record/')[1:]]
+    assert len(ids) >= 3
+    record = client.get(f"/record/{ids[1]}").text
+    nav = record.split('class="result-nav"')[1].split("</nav>")[0]
+    assert "Back to results" in nav and "/search?f=language:eng&amp;sort=title" in nav
+    assert f'href="/record/{ids[0]}?pos=0" rel="prev"' in nav and f'href="/record/{ids[2]}?pos=2" rel="next"' in nav
+    first = client.get(f"/record/{ids[0]}").text.split('class="result-nav"')[1].split("</nav>")[0]
+    assert 'rel="prev"' not in first and f"/record/{ids[1]}?pos=1" in first
+    assert client.get(f"/record/{ids[0]}?pos=x").status_code == 200               # edited URLs never fail
+    assert client.get(f"/record/c-zh-history?pos=99999").status_code == 200
+    client.get("/search?q=zzzzqqqq")                                              # a new search replaces it
+    assert 'class="result-nav"' not in client.get(f"/record/{ids[0]}").text

@@ -7,7 +7,7 @@ while the index catches up.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from dedupe.model import Cluster
@@ -48,6 +48,7 @@ def record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     data = record_view(cluster)
     if fmt == "json":
         return jsonify(data)
+    data["browse"] = results_context(cluster.id)
     return render_template("record.html", **data,
                            json_ld=citations.json_ld(cluster.record, data["permalink"], data["holdings"]))
 
@@ -114,6 +115,49 @@ def other_editions(cluster: Cluster) -> list[dict]:
              "publisher": c.record.publisher, "library_count": len(set(c.sources)),
              "url": url_for("record.record", cluster_id=c.id, fmt="html")}
             for c in services().clusters.other_editions(cluster)]
+
+
+def results_context(cluster_id: str) -> dict | None:
+    """"Back to results" and the previous / next result, when the record is in the reader's last results
+    (:func:`web.search.remember_results`), or was reached from them by previous / next (``pos``)."""
+    from .search import RESULTS_KEY
+    last = session.get(RESULTS_KEY)
+    if not isinstance(last, dict) or not isinstance(last.get("ids"), list):
+        return None
+    ctx = str(last.get("ctx", ""))[:2000]
+    pos = request.args.get("pos", "")
+    if cluster_id in last["ids"]:
+        pos = str(int(last.get("offset", 0)) + last["ids"].index(cluster_id))
+    if not pos.isdigit():
+        return None
+    from urllib.parse import parse_qsl
+
+    from werkzeug.datastructures import MultiDict
+
+    from .search import query_from
+    args = MultiDict(parse_qsl(ctx, keep_blank_values=True))
+    page_size = int(current_app.config["PAGE_SIZE"])
+    index = int(pos)
+    query = query_from(args)
+    query.offset, query.limit, query.facets = max(index - 1, 0), 3, ()
+    hits = [h.id for h in services().backend.search(query).hits]
+    mine = index - query.offset
+    if mine >= len(hits) or hits[mine] != cluster_id:
+        return {"back": url_for("search.search", fmt="html", **_page_args(args, index // page_size + 1))}
+
+    def link(at: int) -> str | None:
+        if 0 <= at - query.offset < len(hits) and at != index:
+            return url_for("record.record", cluster_id=hits[at - query.offset], fmt="html", pos=at)
+        return None
+    return {"back": url_for("search.search", fmt="html", **_page_args(args, index // page_size + 1)),
+            "prev": link(index - 1) if index > 0 else None, "next": link(index + 1), "position": index + 1}
+
+
+def _page_args(args, page: int) -> dict:
+    params = {k: args.getlist(k) for k in args if k != "page"}
+    if page > 1:
+        params["page"] = str(page)
+    return params
 
 
 def _is_staff() -> bool:

@@ -10,8 +10,9 @@ Anything malformed is ignored rather than refused: readers edit URLs.
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
@@ -25,6 +26,7 @@ from .present import facet_label
 bp = Blueprint("search", __name__)
 MAX_QUERY = 500
 MAX_SUGGEST = 100
+RESULTS_KEY = "results"
 SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year": _l("Oldest first"),
                "title": _l("Title A–Z")}
 
@@ -38,6 +40,7 @@ def search(fmt: str):
         return jsonify(data)
     if isbn_lookup and data["total"] == 1:
         return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
+    remember_results(data)
     return render_template("search.html", **data, sort_labels=SORT_LABELS, scopes=scope_options())
 
 
@@ -56,11 +59,18 @@ def suggest():
     return response
 
 
-def run_search() -> tuple[dict, bool]:
-    """Read the request, search, and shape the answer both the page and the JSON twin show."""
+def remember_results(data: dict) -> None:
+    """The reader's last results page, for the record page's "back to results" and previous / next: the
+    search's parameters (without the page), where the page starts and its record ids (in the session)."""
     args = request.args
+    session[RESULTS_KEY] = {"ctx": urlencode([(k, v) for k, vs in args.lists() if k != "page" for v in vs]),
+                            "offset": (data["page"] - 1) * data["page_size"], "ids": [h["id"] for h in data["hits"]]}
+
+
+def query_from(args) -> SearchQuery:
+    """The backend query for a search page's parameters (``q``, fields, ``f``, years, ``sort``, ``scope``,
+    ``page``); anything malformed is ignored."""
     page_size = int(current_app.config["PAGE_SIZE"])
-    text = args.get("q", "")[:MAX_QUERY]
     fields = {name: args.get(name, "")[:MAX_QUERY] for name in FIELDS if args.get(name, "").strip()}
     filters: dict[str, list[str]] = {}
     for item in args.getlist("f"):
@@ -71,12 +81,22 @@ def run_search() -> tuple[dict, bool]:
     if year_from or year_to:
         filters.setdefault("year", []).append(f"{year_from}-{year_to}")
     sort = args.get("sort", "relevance")
-    sort = sort if sort in SORTS else "relevance"
+    page = min(max(_int(args.get("page"), 1), 1), MAX_WINDOW // page_size)
+    return SearchQuery(text=args.get("q", "")[:MAX_QUERY], filters=filters, fields=fields,
+                       sort=sort if sort in SORTS else "relevance", any_of=read_scope(args.get("scope", ""))[1],
+                       offset=(page - 1) * page_size, limit=page_size)
+
+
+def run_search() -> tuple[dict, bool]:
+    """Read the request, search, and shape the answer both the page and the JSON twin show."""
+    args = request.args
+    page_size = int(current_app.config["PAGE_SIZE"])
     max_page = MAX_WINDOW // page_size
-    page = min(max(_int(args.get("page"), 1), 1), max_page)
-    scope, any_of = read_scope(args.get("scope", ""))
-    query = SearchQuery(text=text, filters=filters, fields=fields, sort=sort, any_of=any_of,
-                        offset=(page - 1) * page_size, limit=page_size)
+    query = query_from(args)
+    text, fields, filters, sort = query.text, query.fields, query.filters, query.sort
+    year_from, year_to = _year(args.get("year_from")), _year(args.get("year_to"))
+    page = query.offset // page_size + 1
+    scope = read_scope(args.get("scope", ""))[0]
     svc = services()
     results = svc.backend.search(query)
     names = {s.id: reader.name_of(s) for s in svc.sources.sources}
