@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -134,6 +135,16 @@ def held_by(catalogue, holder: str, not_holder: str) -> dict:
     hits = [hit for hit in data["hits"] if not_holder not in {h["source"] for h in hit["holdings"]}]
     assert hits, f"no record held by {holder} and not by {not_holder}"
     return max(hits, key=lambda hit: hit["library_count"])
+
+
+@contextmanager
+def phone_page(browser, width: int, height: int):
+    """A page in a fresh phone-sized touch context, closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=True, has_touch=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def page_width(page, screen: int) -> tuple[int, list[str]]:
@@ -328,16 +339,12 @@ def test_chinese_ui_keyboard_and_mobile(catalogue, browser, page):
     assert page.evaluate("document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
     assert page.evaluate("location.hash") == "#main"
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    try:
-        mobile = context.new_page()
+    with phone_page(browser, 390, 844) as mobile:
         mobile.goto(catalogue["url"] + "/search?q=history")
         width, wide = page_width(mobile, 390)
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px): {wide}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         tour(mobile, "mobile")
-    finally:
-        context.close()
 
 
 # -- issue 16: search that forgives readers ---------------------------------------------------------------------
@@ -390,9 +397,7 @@ def test_author_link_searches_for_the_author(catalogue, page):
 
 def test_record_page_fits_a_360px_phone(catalogue, browser):
     busiest = held_by(catalogue, "nju", "extra")
-    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-    try:
-        phone = context.new_page()
+    with phone_page(browser, 360, 740) as phone:
         phone.goto(catalogue["url"] + f"/record/{busiest['id']}")
         width, wide = page_width(phone, 360)
         assert width <= 360, f"the record page scrolls sideways at 360px ({width}px): {wide}"
@@ -401,8 +406,6 @@ def test_record_page_fits_a_360px_phone(catalogue, browser):
             box = cell.bounding_box()
             assert box is None or box["x"] + box["width"] <= 361, cell.inner_text()
         tour(phone, "record-phone")
-    finally:
-        context.close()
 
 
 def test_chinese_ui_shows_chinese_member_names(catalogue, page):
