@@ -21,6 +21,18 @@ from .presets import HoldingsMapping
 from .signon import SignOn
 
 
+def _chinese(locale: object) -> bool:
+    return str(locale or "").lower().replace("-", "_").split("_")[0] == "zh"
+
+
+def display_name(obj: "Consortium | Group | Source", locale: object = "en") -> str:
+    """``obj``'s name in the UI language ``locale``: its ``name_zh`` for Chinese (``zh``, ``zh_CN``,
+    a Babel ``Locale``), else — and where no Chinese name is given — its ``name``."""
+    if _chinese(locale) and getattr(obj, "name_zh", None):
+        return obj.name_zh
+    return obj.name
+
+
 class ConfigError(ValueError):
     """``sources.yaml`` is wrong; the message says where and what was expected."""
 
@@ -44,6 +56,8 @@ class Consortium:
     login_url: str | None = None
     ill_params: dict[str, str] = field(default_factory=dict)
     base_url: str | None = None
+    #: the Chinese name, shown in the Chinese UI (``name`` where not given)
+    name_zh: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class Group:
     id: str
     name: str
     members: tuple[str, ...]
+    name_zh: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,8 @@ class Source:
     delay: float = 0.0
     encoding: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: the library's Chinese name, shown in the Chinese UI (``name`` where not given)
+    name_zh: str | None = None
 
     def opac_link(self, local_id: str | None = None, isbn: str | None = None,
                   control_number: str | None = None) -> str | None:
@@ -119,6 +136,14 @@ class SourcesFile:
     sources: tuple[Source, ...]
     regions: tuple[str, ...]
     groups: tuple[Group, ...] = ()
+    #: region (as the sources name it) → its Chinese name, from ``regions: [{name, name_zh}]``
+    region_names_zh: dict[str, str] = field(default_factory=dict)
+
+    def region_name(self, region: str, locale: str | None = "en") -> str:
+        """A region's name in the UI language ``locale`` (``zh``, ``zh_Hans_CN``…; the region itself otherwise)."""
+        if _chinese(locale):
+            return self.region_names_zh.get(region) or region
+        return region
 
     def source(self, source_id: str) -> Source:
         for s in self.sources:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def unknown_key(key: str, allowed) -> str:
 HOLDING_KEYS = ("tag", "library", "location", "call_number", "barcode", "status", "note", "volume", "status_map")
 
 SOURCE_KEYS = {
-    "id", "name", "region", "protocol", "enabled", "ils", "format", "schedule",
+    "id", "name", "name_zh", "region", "protocol", "enabled", "ils", "format", "schedule",
     # where it lives
     "url", "path", "base_url",
     # OAI-PMH
@@ -106,15 +107,16 @@ def parse_sources(data: Any, path: Path | str = "sources.yaml") -> SourcesFile:
             raise ConfigError(path, "duplicate source id; every member needs its own", source=src.id, key="id")
         seen.add(src.id)
         sources.append(src)
-    regions = _regions(data.get("regions"), sources, path)
+    regions, region_names_zh = _regions(data.get("regions"), sources, path)
     groups = _groups(data.get("groups"), seen, path)
-    return SourcesFile(path=path, consortium=consortium, sources=tuple(sources), regions=regions, groups=groups)
+    return SourcesFile(path=path, consortium=consortium, sources=tuple(sources), regions=regions, groups=groups,
+                       region_names_zh=region_names_zh)
 
 
 def _consortium(value: Any, path: Path) -> Consortium:
     if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"].strip():
         raise ConfigError(path, "expected a mapping with at least a 'name'", key="consortium")
-    allowed = {"name", "ill_url", "ask_url", "login_url", "ill_params", "base_url"}
+    allowed = {"name", "name_zh", "ill_url", "ask_url", "login_url", "ill_params", "base_url"}
     unknown = set(value) - allowed
     if unknown:
         raise ConfigError(path, f"unknown key(s) {sorted(unknown)}; "
@@ -129,7 +131,18 @@ def _consortium(value: Any, path: Path) -> Consortium:
         raise ConfigError(path, "expected a mapping of extra OpenURL parameters", key="consortium.ill_params")
     return Consortium(name=value["name"].strip(), ill_url=value.get("ill_url"), ask_url=value.get("ask_url"),
                       login_url=value.get("login_url"), base_url=value.get("base_url"),
-                      ill_params={str(k): str(v) for k, v in params.items()})
+                      ill_params={str(k): str(v) for k, v in params.items()},
+                      name_zh=_name_zh(value, lambda m: ConfigError(path, m, key="consortium.name_zh")))
+
+
+def _name_zh(entry: dict, err: Callable[[str], ConfigError]) -> str | None:
+    """The optional Chinese name (``name_zh``): a non-empty string when given."""
+    value = entry.get("name_zh")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise err(f"expected the Chinese name as text; got {value!r}")
+    return value.strip()
 
 
 def _source(entry: dict, path: Path, index: int) -> Source:
@@ -161,6 +174,7 @@ def _source(entry: dict, path: Path, index: int) -> Source:
         ils=preset.name if preset else None, **_links(entry, preset, base, path, sid, err),
         schedule=schedule, schedule_text=schedule_text, enabled=_flag(entry, "enabled", True, err),
         **_transport(entry, err), encoding=entry.get("encoding"), options=options,
+        name_zh=_name_zh(entry, lambda m: err("name_zh", m)),
     )
 
 
@@ -335,17 +349,29 @@ def _schedule(value: Any, err: Err) -> tuple[timedelta | None, str | None]:
     raise err("schedule", f"expected hourly, daily, weekly or an interval such as 6h, 30m, 2d; got {value!r}")
 
 
-def _regions(value: Any, sources: list[Source], path: Path) -> tuple[str, ...]:
+def _regions(value: Any, sources: list[Source], path: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The region names (each a name, or ``{name, name_zh}``) and their Chinese names."""
     used = list(dict.fromkeys(s.region for s in sources))
     if value is None:
-        return tuple(used)
-    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
-        raise ConfigError(path, "expected a list of region names", key="regions")
+        return tuple(used), {}
+    if not isinstance(value, list):
+        raise ConfigError(path, "expected a list of region names (or {name, name_zh} mappings)", key="regions")
+    names, names_zh = [], {}
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "name_zh"}:
+            zh = _name_zh(item, lambda m: ConfigError(path, m, key=f"regions.{item['name']}.name_zh"))
+            names.append(item["name"])
+            if zh:
+                names_zh[item["name"]] = zh
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            raise ConfigError(path, f"expected a region name or {{name, name_zh}}; got {item!r}", key="regions")
     for src in sources:
-        if src.region not in value:
+        if src.region not in names:
             raise ConfigError(path, f"region {src.region!r} is not in the top-level 'regions' list "
-                                    f"({', '.join(value)})", source=src.id, key="region")
-    return tuple(value)
+                                    f"({', '.join(names)})", source=src.id, key="region")
+    return tuple(names), names_zh
 
 
 def _groups(value: Any, ids: set[str], path: Path) -> tuple[Group, ...]:
@@ -360,7 +386,9 @@ def _groups(value: Any, ids: set[str], path: Path) -> tuple[Group, ...]:
         missing = [m for m in item["members"] if m not in ids]
         if missing:
             raise ConfigError(path, f"group {item['id']!r} names unknown source(s) {missing}", key="groups")
-        groups.append(Group(id=item["id"], name=str(item.get("name", item["id"])), members=tuple(item["members"])))
+        zh = _name_zh(item, lambda m: ConfigError(path, m, key=f"groups.{item['id']}.name_zh"))
+        groups.append(Group(id=item["id"], name=str(item.get("name", item["id"])), members=tuple(item["members"]),
+                            name_zh=zh))
     return tuple(groups)
 
 

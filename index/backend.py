@@ -25,6 +25,15 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
   first) or ``title``; records without a year sort last either way.
 * ``offset + limit`` is capped at :data:`MAX_WINDOW`, like Elasticsearch's
   ``max_result_window``; ``limit=0`` asks for the count and facets only.
+* Forgiving: a word also matches its Snowball stem and American spelling
+  (``poem`` finds *Poems*, ``colour`` finds *Color*; :mod:`index.variants`), and
+  pinyin run together (``hongloumeng``, ``HongLouMeng``, tone marks or digits)
+  matches as syllables (:mod:`index.pinyin_input`).  A search that finds nothing
+  gets the typo pass and a ``suggestion`` (:mod:`index.forgiving`).
+* Relevance: an exact title match comes first, then titles beginning with the text; among similar matches, records
+  held by more libraries (:data:`HOLDING_BOOSTS`) and recent ones rank a little higher.
+* ``suggest(text)``: autocomplete, titles/authors/subjects beginning with what was typed, Han or
+  pinyin too, most-held first (:mod:`index.suggest`).
 * ``add`` replaces a document with the same ``id``; nothing added, deleted or
   cleared is visible to searches until ``commit``.
 """
@@ -42,6 +51,22 @@ FIELDS = ("title", "author", "subject", "publisher", "isbn", "issn", "callnumber
 SORTS = ("relevance", "year", "-year", "title")
 MAX_WINDOW = 10_000
 DEFAULT_FACET_SIZE = 30
+#: Ranking with ``sort="relevance"`` and typed text: constant score added when the whole text is the title …
+EXACT_TITLE_BOOST = 20.0
+#: … when a title (or its pinyin, run together or not) begins with the whole text, from this many characters …
+TITLE_PREFIX_BOOST, TITLE_PREFIX_MIN = 3.0, 4
+#: … (of the text's first this many characters: a long literal makes tantivy's prefix automaton slow to build).
+TITLE_PREFIX_MAX = 24
+#: … for records held by at least N libraries (each step adds its boost) …
+HOLDING_BOOSTS = ((2, 0.5), (4, 0.5), (8, 0.5), (16, 0.5))
+#: … and for records published in the last N years.
+RECENT_YEARS, RECENT_BOOST = 15, 0.5
+#: A typed word's other forms: its stems (below the word as typed, so original forms rank first) …
+STEM_BOOST = 0.8
+#: … pinyin typed run together, as a phrase of syllables in the ``pinyin`` field …
+PINYIN_BOOST = 0.5
+#: … and, in the typo pass (:mod:`index.forgiving`), near spellings in these fields.
+FUZZY_FIELDS = (("title", 4.0), ("all", 1.0), ("pinyin", 0.5))
 
 _YEAR_RANGE = re.compile(r"^\s*(\d{1,4})?\s*[-–]\s*(\d{1,4})?\s*$")
 
@@ -67,6 +92,8 @@ class SearchQuery:
     facet_size: int = DEFAULT_FACET_SIZE
     #: scope: facet name → values, at least one of which must match (OR within, AND across names)
     any_of: dict[str, list[str]] = field(default_factory=dict)
+    #: typed words (folded, lowercase) matched within a few edits: set by :mod:`index.forgiving`'s typo pass
+    fuzzy: tuple[str, ...] = ()
 
     def validate(self) -> "SearchQuery":
         """Check names and clamp numbers; raise :class:`QueryError` for programming errors."""
@@ -103,6 +130,10 @@ class SearchResults:
     hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]]
     took_ms: float
+    #: "Did you mean": the query with mistyped words corrected from the catalogue's own words
+    suggestion: str = ""
+    #: True when nothing matched as typed and these are the results of the corrected (or fuzzy) query
+    corrected: bool = False
 
 
 @runtime_checkable
@@ -112,6 +143,7 @@ class SearchBackend(Protocol):
     def commit(self) -> None: ...
     def search(self, q: SearchQuery) -> SearchResults: ...
     def get(self, id: str) -> dict | None: ...
+    def suggest(self, text: str, limit: int = 8) -> list[dict]: ...
     def count(self) -> int: ...
     def clear(self) -> None: ...
     def close(self) -> None: ...

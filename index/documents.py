@@ -19,7 +19,8 @@ classification facet), ``libraries`` (member
 source ids: the library facet), ``regions``, ``library_count``, ``all``
 (every searchable word in one text), ``pinyin`` (toneless pinyin syllables of
 the Han characters in titles and names, plus the cataloguer's pinyin: for
-readers who type ``hong lou meng``; never used for matching records).
+readers who type ``hong lou meng``; never used for matching records), ``work_key`` (dedupe's key of the
+work: its editions and formats are grouped in result lists).
 """
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def to_document(cluster: Cluster, libraries: Mapping[str, tuple[str, str]]) -> d
         "libraries": sources,
         "regions": regions,
         "library_count": len(sources),
+        # dedupe's work key: the editions and formats of one work, grouped in result lists
+        "work_key": cluster.work_key or "",
     }
     doc["all"] = _all_text(rec, doc)
     doc["pinyin"] = _pinyin_text(rec, doc)

@@ -55,16 +55,19 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
 
+from . import forgiving, suggest
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
 from .elastic_query import (
     CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, facet_agg, fold,
 )
-from .querytext import prefix_key
+from .pinyin_input import index_text as pinyin_index_text
+from .querytext import prefix_key, title_keys
+from .variants import document_stems
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
-MAPPING_VERSION = 2
+MAPPING_VERSION = 5
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
 
@@ -75,7 +78,9 @@ TEXT_FIELDS: dict[str, Extract] = {
     "subject": lambda d: d.get("subjects", []),
     "publisher": lambda d: d.get("publisher", ""),
     "all": lambda d: d.get("all", ""),
-    "pinyin": lambda d: d.get("pinyin", ""),
+    "pinyin": pinyin_index_text,   # syllables, with a romanised record's own title (index.pinyin_input)
+    # Snowball stems, American spelling (index.variants): made in Python, as for the embedded backend
+    "stem": lambda d: document_stems(d.get("all", ""), d.get("languages", [])),
 }
 #: Keyword fields: ES field → the document values.
 KEYWORDS: dict[str, Extract] = {
@@ -91,6 +96,9 @@ KEYWORDS: dict[str, Extract] = {
     "classification_key": lambda d: [prefix_key(c.get("value", "")) for c in d.get("classifications", [])],
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
+    "title_key": title_keys,     # exact-title ranking (index.backend.EXACT_TITLE_BOOST)
+    # autocomplete keys (index.suggest)
+    **{name: (lambda field: lambda d: suggest.keys(d)[field])(name) for name in suggest.KEY_FIELDS.values()},
 }
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
@@ -242,6 +250,9 @@ class ElasticsearchBackend:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
+        return forgiving.search(self._search_once, q.validate())
+
+    def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
         started = time.perf_counter()
         names = q.facets if q.facets is not None else FACETS
@@ -261,6 +272,17 @@ class ElasticsearchBackend:
         facets = {name: buckets(aggs.get(name, {})) for name in names}
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=resp["hits"]["total"]["value"], hits=hits, facets=facets, took_ms=round(took, 2))
+
+    def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
+        prefix = suggest.prefix_of(text)
+        if not prefix:
+            return []
+        query = {"bool": {"should": [{"prefix": {f: prefix}} for f in suggest.KEY_FIELDS.values()],
+                          "minimum_should_match": 1}}
+        resp = self._call(lambda: self.client.search(
+            index=self.alias, ignore_unavailable=True, allow_no_indices=True, query=query, size=suggest.CANDIDATES,
+            sort=[{"library_count": "desc"}, {"id": "asc"}], source=["doc"], track_total_hits=False)).body
+        return suggest.pick([h["_source"]["doc"] for h in resp["hits"]["hits"]], prefix, limit)
 
     def get(self, id: str) -> dict | None:
         try:

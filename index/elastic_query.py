@@ -10,12 +10,20 @@ index time (:func:`fold`), so both sides meet.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 
 from normaliser.text import fold_for_search, has_han
 
-from .backend import FACETS, FIELDS, SearchQuery, year_range
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key
+from . import forgiving
+from .backend import (
+    EXACT_TITLE_BOOST, FACETS, FIELDS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS,
+    STEM_BOOST, TITLE_PREFIX_BOOST, TITLE_PREFIX_MAX, TITLE_PREFIX_MIN, SearchQuery, year_range,
+)
+from .pinyin_input import segmentations
+from .suggest import KEY_FIELDS
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key, title_key
+from .variants import phrase_stems, query_stems, words
 
 NESTED = "holdings"
 #: Text fields that also get the ``bigrams`` subfield (relevance for Chinese queries).
@@ -23,6 +31,8 @@ CJK_FIELDS = ("title", "author", "subject")
 #: Fields a free-text word is looked up in, with their boosts (as the embedded backend).
 TEXT_BOOSTS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0),
                ("pinyin", 0.5))
+#: Terms a fuzzy word may expand to (ES's default, 50, loses the right word in a big catalogue).
+FUZZY_EXPANSIONS = 200
 #: Facet → ES field; a ``holdings.`` field is a nested one (counted per record via reverse_nested).
 FACET_FIELDS = {"library": "holdings.source", "region": "holdings.region", "language": "language",
                 "format": "format", "year": "year", "subject": "subject_facet", "classification": "class_facet"}
@@ -74,7 +84,7 @@ def build_query(q: SearchQuery) -> dict:
     if isbn:
         must.append({"terms": {"isbn": isbn_forms(isbn)}})
     else:
-        _clauses(parse_text(text), TEXT_BOOSTS, must, must_not, should)
+        _clauses(parse_text(text), TEXT_BOOSTS, must, must_not, should, q.fuzzy)
         issn = as_issn(text)
         if issn and must:  # an ISSN, or the same characters as words
             must = [{"bool": {"should": [{"term": {"issn": issn}}, {"bool": {"must": must}}],
@@ -86,10 +96,27 @@ def build_query(q: SearchQuery) -> dict:
     for name, values in q.any_of.items():   # a scope: at least one of the values
         options = [_filter(name, v) for v in values if v]
         filters.append({"bool": {"should": options, "minimum_should_match": 1}} if options else {"match_none": {}})
+    if q.text.strip() and q.sort == "relevance":
+        should.extend(ranking(q.text))
     query: dict = {"bool": {"must": must or [{"match_all": {}}], "filter": filters, "must_not": must_not}}
     if should:
         query["bool"]["should"] = should
     return query
+
+def ranking(text: str) -> list[dict]:
+    """The gentle boosts of :mod:`index.backend`: exact title, holdings count, recency."""
+    boosts = [{"constant_score": {"filter": {"range": {"library_count": {"gte": least}}}, "boost": score}}
+              for least, score in HOLDING_BOOSTS]
+    boosts.append({"constant_score": {"filter": {"range": {"year": {"gte": time.gmtime().tm_year - RECENT_YEARS}}},
+                                      "boost": RECENT_BOOST}})
+    key = title_key(text)
+    if key:
+        boosts.append({"constant_score": {"filter": {"term": {"title_key": key}}, "boost": EXACT_TITLE_BOOST}})
+    if len(key) >= TITLE_PREFIX_MIN:
+        boosts.append({"constant_score": {"filter": {"prefix": {KEY_FIELDS["title"]: key[:TITLE_PREFIX_MAX]}},
+                                          "boost": TITLE_PREFIX_BOOST}})
+    return boosts
+
 
 def _field_query(name: str, value: str, must: list, must_not: list, should: list) -> None:
     field = ADVANCED_FIELDS[name]
@@ -113,21 +140,45 @@ def _field_query(name: str, value: str, must: list, must_not: list, should: list
     else:
         _clauses(parse_text(value), ((field, 1.0),), must, must_not, should)
 
-def _clauses(clauses: list[Clause], fields, must: list, must_not: list, should: list) -> None:
+def _clauses(clauses: list[Clause], fields, must: list, must_not: list, should: list,
+             fuzzy: tuple[str, ...] = ()) -> None:
     for clause in clauses:
         if not clause.phrase and as_isbn13(clause.text):
             query = {"terms": {"isbn": isbn_forms(as_isbn13(clause.text))}}
         else:
-            words = fold(clause.text)
+            text = fold(clause.text)
             # a word that analyses to no token (punctuation) is no condition, as in the embedded backend
-            query = {"multi_match": {"query": words, "type": "phrase", "tie_breaker": 0.1,
+            query = {"multi_match": {"query": text, "type": "phrase", "tie_breaker": 0.1,
                                      "fields": [f"{f}^{b:g}" for f, b in fields],
                                      "zero_terms_query": "none" if clause.negated else "all"}}
-            if not clause.negated and has_han(words):
+            if fields is TEXT_BOOSTS and not clause.phrase and not clause.negated:
+                others = _forgiving(clause.text, fuzzy)
+                if others:
+                    query = {"dis_max": {"queries": [query, *others], "tie_breaker": 0.1}}
+            if not clause.negated and has_han(text):
                 cjk = [f"{f}.bigrams^{b:g}" for f, b in fields if f in CJK_FIELDS]
                 if cjk:
-                    should.append({"multi_match": {"query": words, "fields": cjk}})
+                    should.append({"multi_match": {"query": text, "fields": cjk}})
         (must_not if clause.negated else must).append(query)
+
+
+def _forgiving(word: str, fuzzy: tuple[str, ...]) -> list[dict]:
+    """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
+    out: list[dict] = []
+    stems = query_stems(word)
+    if stems:
+        out.append({"terms": {"stem": stems, "boost": STEM_BOOST}})
+    elif len(several := phrase_stems(word)) > 1:
+        out.append({"match_phrase": {"stem": {"query": " ".join(several), "boost": STEM_BOOST}}})
+    out += [{"match_phrase": {"pinyin": {"query": " ".join(syllables), "boost": PINYIN_BOOST}}}
+            for syllables in segmentations(word)]
+    token = words(word)
+    if len(token) == 1 and token[0] in fuzzy:
+        distance = forgiving.edit_distance(token[0])
+        out += [{"fuzzy": {name: {"value": token[0], "fuzziness": distance, "transpositions": True,
+                                  "prefix_length": 0, "max_expansions": FUZZY_EXPANSIONS, "boost": boost}}}
+                for name, boost in FUZZY_FIELDS]
+    return out
 
 def _filter(name: str, value: str) -> dict:
     field = FACET_FIELDS[name]

@@ -33,10 +33,17 @@ from pathlib import Path
 import tantivy
 from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
-from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults, year_range
+from .backend import (
+    EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
+    TITLE_PREFIX_BOOST, TITLE_PREFIX_MAX, TITLE_PREFIX_MIN, Hit, SearchError, SearchQuery, SearchResults, year_range,
+)
 from normaliser.text import fold_for_search
 
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text
+from . import forgiving, suggest
+from .pinyin_input import segmentations
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
+from .embedded_doc import to_tantivy
+from .variants import phrase_stems, query_stems, words
 from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
@@ -66,6 +73,10 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
     for name, _ in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
+    sb.add_text_field("stem", tokenizer_name=TOKENIZER)
+    sb.add_text_field("title_key", tokenizer_name="raw")
+    for name in suggest.KEY_FIELDS.values():
+        sb.add_text_field(name, tokenizer_name="raw")
     for name in PREFIX_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw")
     for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "class_facet",
@@ -116,7 +127,7 @@ class EmbeddedIndex:
             writer = self._get_writer()
             for doc in docs:
                 writer.delete_documents_by_term("id", doc["id"])
-                writer.add_document(self._to_tantivy(doc))
+                writer.add_document(to_tantivy(doc))
 
     def delete(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -152,6 +163,9 @@ class EmbeddedIndex:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
+        return forgiving.search(self._search_once, q.validate())
+
+    def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
         started = time.perf_counter()
         query = self._query(q)
@@ -169,6 +183,18 @@ class EmbeddedIndex:
         facets = self._facets(searcher, query, q)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=result.count, hits=hits, facets=facets, took_ms=round(took, 2))
+
+    def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
+        prefix = suggest.prefix_of(text)
+        if not prefix:
+            return []
+        pattern = _regex_literal(prefix) + ".*"
+        query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
+                                     for f in suggest.KEY_FIELDS.values()])
+        searcher = self._searcher()
+        result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
+                                                order=Order.Desc))
+        return suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
 
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()
@@ -213,42 +239,6 @@ class EmbeddedIndex:
                 self._reload()
         return self._index.searcher()
 
-    def _to_tantivy(self, doc: dict) -> Document:
-        d = Document()
-        d.add_text("id", doc["id"])
-        for text in [doc.get("title", ""), *doc.get("title_alt", [])]:
-            _add_text(d, "title", text)
-        for name in doc.get("authors", []) or [doc.get("author", "")]:
-            _add_text(d, "author", name)
-        for subject in doc.get("subjects", []):
-            _add_text(d, "subject", subject)
-        for heading in doc.get("subject_headings", []):
-            d.add_text("subject_facet", heading)
-        _add_text(d, "publisher", doc.get("publisher", ""))
-        _add_text(d, "all", doc.get("all", ""))
-        _add_text(d, "pinyin", doc.get("pinyin", ""))
-        for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
-            d.add_text("isbn", value)
-        for value in doc.get("issns", []):
-            d.add_text("issn", value)
-        for value in doc.get("call_numbers", []):
-            d.add_text("callnumber", _prefix_key(value))
-        for c in doc.get("classifications", []):
-            d.add_text("classification", _prefix_key(c["value"]))
-        for value in doc.get("class_tops", []):
-            d.add_text("class_facet", value)
-        for field, key in (("library", "libraries"), ("region", "regions"), ("language", "languages")):
-            for value in dict.fromkeys(doc.get(key, [])):
-                if value:
-                    d.add_text(field, value)
-        d.add_text("format", doc.get("format") or "other")
-        d.add_text("title_sort", doc.get("title_sort", ""))
-        if doc.get("year") is not None:
-            d.add_integer("year", int(doc["year"]))
-        d.add_integer("library_count", int(doc.get("library_count", 0)))
-        d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
-        return d
-
     def _query(self, q: SearchQuery) -> Query:
         must: list[Query] = []
         must_not: list[Query] = []
@@ -261,7 +251,7 @@ class EmbeddedIndex:
             issn = as_issn(text)
             if issn:  # an ISSN, or the same characters as words
                 should_isbn = Query.term_query(self.schema, "issn", issn)
-            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not)
+            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, q.fuzzy)
             if should_isbn is not None and must:
                 must = [Query.boolean_query([(tantivy.Occur.Should, should_isbn),
                                              (tantivy.Occur.Should, _all_of(must))])]
@@ -289,7 +279,25 @@ class EmbeddedIndex:
             must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
-        return _all_of(must, must_not)
+        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" else []
+        return _all_of(must, must_not, should)
+
+    def _ranking(self, q: SearchQuery) -> list[Query]:
+        """The gentle boosts of :mod:`index.backend`: exact title, holdings count, recency."""
+        boosts = [Query.const_score_query(Query.range_query(self.schema, "library_count", FieldType.Integer,
+                                                            least, None), score)
+                  for least, score in HOLDING_BOOSTS]
+        boosts.append(Query.const_score_query(Query.range_query(
+            self.schema, "year", FieldType.Integer, time.gmtime().tm_year - RECENT_YEARS, None), RECENT_BOOST))
+        key = title_key(q.text)
+        if key:
+            boosts.append(Query.const_score_query(Query.term_query(self.schema, "title_key", key),
+                                                  EXACT_TITLE_BOOST))
+        if len(key) >= TITLE_PREFIX_MIN:
+            boosts.append(Query.const_score_query(Query.regex_query(
+                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
+                TITLE_PREFIX_BOOST))
+        return boosts
 
     def _prefix(self, name: str, value: str) -> Query:
         """Values starting with ``value`` (case, spaces and full-width forms ignored)."""
@@ -301,7 +309,8 @@ class EmbeddedIndex:
     def _isbn_query(self, isbn13: str) -> Query:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
 
-    def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query]) -> None:
+    def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query],
+                 fuzzy: tuple[str, ...] = ()) -> None:
         for clause in clauses:
             query = None
             if not clause.phrase and as_isbn13(clause.text):
@@ -310,9 +319,28 @@ class EmbeddedIndex:
                 tokens = self._analyzer.analyze(fold_for_search(clause.text))
                 if tokens:
                     per_field = [self._match(name, tokens, boost) for name, boost in fields]
+                    if fields is TEXT_FIELDS and not clause.phrase and not clause.negated:
+                        per_field += self._forgiving(clause.text, fuzzy)
                     query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
             if query is not None:
                 (must_not if clause.negated else must).append(query)
+
+    def _forgiving(self, word: str, fuzzy: tuple[str, ...]) -> list[Query]:
+        """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
+        out = []
+        stems = query_stems(word)
+        if stems:
+            out.append(Query.boost_query(Query.term_set_query(self.schema, "stem", stems), STEM_BOOST))
+        elif len(several := phrase_stems(word)) > 1:
+            out.append(Query.boost_query(Query.phrase_query(self.schema, "stem", several), STEM_BOOST))
+        for syllables in segmentations(word):
+            out.append(Query.boost_query(Query.phrase_query(self.schema, "pinyin", syllables), PINYIN_BOOST))
+        token = words(word)
+        if len(token) == 1 and token[0] in fuzzy:
+            distance = forgiving.edit_distance(token[0])
+            out += [Query.boost_query(Query.fuzzy_term_query(self.schema, name, token[0], distance, True), boost)
+                    for name, boost in FUZZY_FIELDS]
+        return out
 
     def _match(self, field: str, tokens: list[str], boost: float) -> Query:
         if len(tokens) == 1:
@@ -334,7 +362,7 @@ class EmbeddedIndex:
         if not names:
             return {}
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
-               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())),
+               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
                tuple(names), q.facet_size, self._generation)
         with self._lock:
             cached = self._facet_cache.get(key)
@@ -365,21 +393,17 @@ def _facet_order(key: str) -> tuple:
     return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
 
-def _add_text(doc: Document, field: str, text: str) -> None:
-    if text:
-        doc.add_text(field, fold_for_search(text))
-
-
 def _regex_literal(text: str) -> str:
     """``text`` as a literal in tantivy's (Rust) regex syntax: every non-alphanumeric as ``\\x{..}``."""
     return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
 
 
-def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
-    if len(must) == 1 and not must_not:
+def _all_of(must: list[Query], must_not: list[Query] = (), should: list[Query] = ()) -> Query:
+    if len(must) == 1 and not must_not and not should:
         return must[0]
     return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
-                               [(tantivy.Occur.MustNot, m) for m in must_not])
+                               [(tantivy.Occur.MustNot, m) for m in must_not] +
+                               [(tantivy.Occur.Should, m) for m in should])
 
 
 def _source(doc: Document) -> dict:

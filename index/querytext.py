@@ -7,6 +7,7 @@ a stray quote, colon or bracket is just punctuation and never an error.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from stdnum import isbn as _isbn
@@ -86,3 +87,23 @@ def prefix_key(value: str) -> str:
     query this form, so the call-number and class-number searches agree.
     """
     return re.sub(r"\s+", "", fold_for_search(value or "")).upper()
+
+
+_KEY_WORD = re.compile(r"[^\W_]+")
+
+
+def title_key(text: str) -> str:
+    """Case, accents, script (traditional/simplified) and punctuation aside: ``"The history of China:"`` →
+    ``"the history of china"``.  Titles are indexed in this form so an exact title typed ranks first."""
+    folded = unicodedata.normalize("NFKD", fold_for_search(text or "").casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return " ".join(_KEY_WORD.findall(folded))[:300]
+
+
+def title_keys(doc: dict) -> list[str]:
+    """The exact-title keys of a search document: each title whole and up to its subtitle or responsibility."""
+    keys = []
+    for title in [doc.get("title", ""), doc.get("title_original", ""), *doc.get("title_alt", [])]:
+        proper = re.split(r"\s[:/=;]\s?|\s?[:/=;]\s", title or "")[0]
+        keys += [title_key(title), title_key(proper)]
+    return [k for k in dict.fromkeys(keys) if k]

@@ -11,12 +11,16 @@ from index.backend import QueryError, SearchBackend, SearchQuery, year_range
 from index.documents import to_document
 
 
-@pytest.fixture(scope="module", params=KINDS)
-def built(request, backend_factory):
-    ix = backend_factory(request.param)
-    ix.add(to_document(c, LIBRARIES) for c in sample_clusters())
+def indexed(backend_factory, kind: str, clusters) -> SearchBackend:
+    ix = backend_factory(kind)
+    ix.add(to_document(c, LIBRARIES) for c in clusters)
     ix.commit()
     return ix
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def built(request, backend_factory):
+    return indexed(backend_factory, request.param, sample_clusters())
 
 
 def ids(results):
@@ -254,3 +258,116 @@ def test_selected_facets_and_size(built):
     res = built.search(SearchQuery(facets=("format",), facet_size=2))
     assert list(res.facets) == ["format"] and res.facets["format"][0] == ("book", 4) and len(res.facets["format"]) == 2
     assert built.search(SearchQuery(facets=())).facets == {}
+
+
+# -- forgiving search (issue 16): the same answers from both backends ---------------------------------------
+
+def forgiving_clusters():
+    from catalogue_fixtures import Contributor
+    return [
+        cluster("f-poems", "Poems", year=1990, languages=["eng"], contributors=[Contributor("Dickinson, Emily")]),
+        cluster("f-color", "Color in the garden", year=2001, languages=["eng"]),
+        cluster("f-macbeth", "Macbeth", year=1960, languages=["eng"],
+                contributors=[Contributor("Shakespeare, William", primary=True)]),
+        cluster("f-macbeth-study", "Macbeth and its critics: a study", year=1980, languages=["eng"],
+                holdings=[("pku", "PR1"), ("thu", "PR2"), ("fdu", "PR3")]),
+        cluster("f-organisation", "Organisation theory", year=2003, languages=["eng"]),
+        cluster("f-lieder", "Die schönsten Lieder", year=1999, languages=["ger"]),
+        cluster("f-hlm", "红楼梦", year=1982, languages=["chi"], contributors=[Contributor("曹雪芹", primary=True)]),
+        cluster("f-xian", "西安", year=2011, languages=["chi"]),
+        cluster("f-zglsh", "中国历史", year=2012, languages=["chi"]),
+        cluster("f-mao", "毛泽东选集", year=1991, languages=["chi"]),
+    ]
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def forgiving(request, backend_factory):
+    return indexed(backend_factory, request.param, forgiving_clusters())
+
+
+@pytest.mark.parametrize("text, expected", [("poem", "f-poems"), ("poems", "f-poems"), ("gardens", "f-color"),
+                                            ("organization", "f-organisation"), ("colour", "f-color"),
+                                            ("colours garden", "f-color"), ("organised", "f-organisation"),
+                                            ("lied", "f-lieder")])
+def test_stems_and_spelling_variants(forgiving, text, expected):
+    assert ids(forgiving.search(SearchQuery(text))) == [expected]
+
+
+def test_original_form_ranks_above_stem(fresh_backend):
+    fresh_backend.add([to_document(cluster("x-stem", "Running water"), LIBRARIES),
+                       to_document(cluster("x-exact", "Runs of luck"), LIBRARIES)])
+    fresh_backend.commit()
+    assert ids(fresh_backend.search(SearchQuery("runs"))) == ["x-exact", "x-stem"]
+
+
+def test_quoted_and_excluded_words_are_not_stemmed(forgiving):
+    assert forgiving.search(SearchQuery('"poem"')).total == 0
+    assert forgiving.search(SearchQuery("dickinson -poem")).total == 1
+
+
+@pytest.mark.parametrize("text", ["hongloumeng", "HongLouMeng", "hong lou meng", "hóng lóu mèng", "hong2lou2meng4",
+                                  "HONGLOUMENG"])
+def test_pinyin_as_typed(forgiving, text):
+    assert ids(forgiving.search(SearchQuery(text))) == ["f-hlm"]
+
+
+def test_pinyin_run_together_segments(forgiving):
+    assert ids(forgiving.search(SearchQuery("zhongguolishi"))) == ["f-zglsh"]
+    assert ids(forgiving.search(SearchQuery("xian"))) == ["f-xian"]          # 西安 is "xi an"
+    assert ids(forgiving.search(SearchQuery("maozedong xuanji"))) == ["f-mao"]
+    assert forgiving.search(SearchQuery("loumenghong")).total == 0           # syllables in order
+
+
+@pytest.mark.parametrize("typed, suggestion", [("macbth", "macbeth"), ("mcabeth", "macbeth"),
+                                               ("shakespaere macbeth", "shakespeare macbeth"),
+                                               ("orgnisation theory", "organisation theory"),
+                                               ("dikinson", "dickinson")])
+def test_typo_pass_finds_and_suggests(forgiving, typed, suggestion):
+    res = forgiving.search(SearchQuery(typed))
+    assert res.total >= 1 and res.corrected and res.suggestion == suggestion
+    assert res.hits[0].id == forgiving.search(SearchQuery(suggestion)).hits[0].id
+
+
+def test_typo_pass_only_when_nothing_found(forgiving):
+    found = forgiving.search(SearchQuery("macbeth"))
+    assert found.suggestion == "" and not found.corrected
+    nothing = forgiving.search(SearchQuery("qqqqqqqq"))
+    assert nothing.total == 0 and nothing.suggestion == ""
+    assert forgiving.search(SearchQuery('"macbth"')).total == 0    # a quoted phrase means exactly that
+
+
+def test_typo_suggests_pinyin_and_names_from_the_catalogue(forgiving):
+    res = forgiving.search(SearchQuery("hong lou mang"))
+    assert res.suggestion == "hong lou meng" and ids(res) == ["f-hlm"]
+
+
+def test_exact_title_first_and_holdings_boost(forgiving):
+    assert ids(forgiving.search(SearchQuery("macbeth"))) == ["f-macbeth", "f-macbeth-study"]
+    # same words, no exact title: the record held by three libraries ranks first
+    assert ids(forgiving.search(SearchQuery("macbeth", filters={"year": ["1970-"]})))[0] == "f-macbeth-study"
+
+
+def test_suggest_titles_authors_subjects_han_and_pinyin(fresh_backend):
+    from catalogue_fixtures import Contributor, ParallelField
+    ix = fresh_backend
+    ix.add(to_document(c, LIBRARIES) for c in [
+        cluster("s-hlm", "Hong lou meng", holdings=[("pku", "1"), ("thu", "2"), ("fdu", "3")],
+                contributors=[Contributor("Cao, Xueqin", primary=True)], subjects=["Chinese fiction -- Qing dynasty"],
+                parallel=[ParallelField("245", "紅樓夢 / 曹雪芹", "$1")]),
+        cluster("s-hist", "The history of China", holdings=[("pku", "1"), ("thu", "2")],
+                contributors=[Contributor("Hsü, Immanuel", primary=True)], subjects=["China -- History"]),
+        cluster("s-histo", "Histology for beginners", holdings=[("pku", "1")]),
+    ])
+    ix.commit()
+    texts = lambda typed: [(s["kind"], s["text"]) for s in ix.suggest(typed)]  # noqa: E731
+    for typed in ("红楼", "紅樓", "hong lou", "honglou", "HONG L", "Hóng lóu"):
+        assert texts(typed)[0] == ("title", "紅樓夢"), typed
+    assert ix.suggest("红楼")[0]["id"] == "s-hlm"
+    # most-held first
+    assert texts("histo") == [("title", "The history of China"), ("title", "Histology for beginners")]
+    assert texts("history of ch") == [("title", "The history of China")]     # leading article skipped
+    assert ("author", "Cao, Xueqin") in texts("cao")
+    assert ("author", "Hsü, Immanuel") in texts("hsu i")
+    assert ("subject", "Chinese fiction") in texts("chinese fic")
+    assert texts("h") == [] and texts("") == [] and texts("zzzz") == []
+    assert len(ix.suggest("h", limit=1)) == 0 and len(ix.suggest("hi", limit=1)) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, session, url_for
 
-from consortium.config import Source
+from consortium.config import Consortium, Group, Source, display_name
 from normaliser.model import Record
 
 from . import links
@@ -66,11 +66,32 @@ def get_it(record: Record, holdings: list[dict], home: Source | None, permalink:
     if home is not None:
         own = next((g for g in holdings if g["source"] == home.id), None)
         if own is not None and own["opac_url"]:
-            return {"kind": "opac", "url": own["opac_url"], "library": home.name}
+            return {"kind": "opac", "url": own["opac_url"], "library": name_of(home)}
         if own is not None:
-            return {"kind": "held", "url": None, "library": home.name}
+            return {"kind": "held", "url": None, "library": name_of(home)}
     url = ill_link(record, home, permalink)
-    return {"kind": "ill" if url else None, "url": url, "library": home.name if home else None}
+    return {"kind": "ill" if url else None, "url": url, "library": name_of(home) if home else None}
+
+
+def ui_locale() -> str:
+    from flask_babel import get_locale
+    return str(get_locale() or "en")
+
+
+def name_of(obj: Consortium | Group | Source) -> str:
+    """The consortium's, a group's or a library's name in the UI's language (``name_zh`` in Chinese)."""
+    return display_name(obj, ui_locale())
+
+
+def region_name(region: str) -> str:
+    """A region's name in the UI's language."""
+    return services().sources.region_name(region, ui_locale())
+
+
+def library_name(source_id: str, fallback: str = "") -> str:
+    """A member's name (by id) in the UI's language; ``fallback`` (else the id) for an unknown member."""
+    source = services().source(source_id)
+    return name_of(source) if source else (fallback or source_id)
 
 
 def ill_link(record: Record, home: Source | None, permalink: str) -> str | None:
@@ -82,6 +103,8 @@ def ill_link(record: Record, home: Source | None, permalink: str) -> str | None:
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.add_template_filter(name_of, "display_name")
+    app.add_template_filter(region_name, "region_name")
 
     @app.context_processor
     def reader_context():

@@ -7,11 +7,12 @@ while the index catches up.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from dedupe.model import Cluster
-from index.documents import holdings_of
+from index.documents import holdings_of, original_title
+from normaliser.text import has_han
 
 from . import citations, links, reader, usage
 from .context import services
@@ -48,6 +49,7 @@ def record(cluster_id: str, fmt: str) -> ResponseReturnValue:
     usage.count("record_view", record=cluster.id)
     if fmt == "json":
         return jsonify(data)
+    data["browse"] = results_context(cluster.id)
     return render_template("record.html", **data,
                            json_ld=citations.json_ld(cluster.record, data["permalink"], data["holdings"]))
 
@@ -69,14 +71,16 @@ def record_view(cluster: Cluster) -> dict:
         "permalink": permalink,
         "record": description,
         "parallel": parallel_groups(cluster),
+        "heading_original": heading_original(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
         "home_id": home.id if home else None,
         "get_it": reader.get_it(rec, holdings, home, permalink),
-        "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
+        "members": [{"source": s, "local_id": i, "library": reader.library_name(s),
                      "format": _member_format(s)} for s, i in cluster.members],
         "other_editions": other_editions(cluster),
-        "match_keys": cluster.match_keys,
+        # the dedupe evidence ("author:ruskin|1900, words:…") is for cataloguers, not readers
+        "match_keys": cluster.match_keys if _is_staff() else [],
         "citation": links.citation(rec, permalink),
         "links": {
             "ill": reader.ill_link(rec, home, permalink),
@@ -97,7 +101,8 @@ def holdings_by_library(cluster: Cluster) -> list[dict]:
         control = rec.control_number if rec.source == h["source"] else None
         opac = source.opac_link(h["local_id"] or None, isbn, control or None) if source else None
         group = groups.setdefault(h["source"], {
-            "source": h["source"], "library": h["library"], "region": h["region"], "opac_url": opac, "items": []})
+            "source": h["source"], "library": reader.library_name(h["source"], h["library"]),
+            "region": reader.region_name(h["region"]), "opac_url": opac, "items": []})
         group["opac_url"] = group["opac_url"] or opac
         group["items"].append({k: h[k] for k in ("call_number", "location", "status", "branch", "volume",
                                                    "local_id")} | {"opac_url": opac})
@@ -107,9 +112,61 @@ def holdings_by_library(cluster: Cluster) -> list[dict]:
 def other_editions(cluster: Cluster) -> list[dict]:
     """The other editions of the same work (clusters sharing dedupe's work key), newest first."""
     return [{"id": c.id, "title": c.record.full_title, "edition": c.record.edition, "year": c.record.year,
+             "format": c.record.format or "other",
              "publisher": c.record.publisher, "library_count": len(set(c.sources)),
              "url": url_for("record.record", cluster_id=c.id, fmt="html")}
             for c in services().clusters.other_editions(cluster)]
+
+
+def results_context(cluster_id: str) -> dict | None:
+    """"Back to results" and the previous / next result, when the record is in the reader's last results
+    (:func:`web.search.remember_results`), or was reached from them by previous / next (``pos``)."""
+    from .search import RESULTS_KEY
+    last = session.get(RESULTS_KEY)
+    if not isinstance(last, dict) or not isinstance(last.get("ids"), list):
+        return None
+    ctx = str(last.get("ctx", ""))[:2000]
+    pos = request.args.get("pos", "")
+    if cluster_id in last["ids"]:
+        pos = str(int(last.get("offset", 0)) + last["ids"].index(cluster_id))
+    if not pos.isdigit():
+        return None
+    from urllib.parse import parse_qsl
+
+    from werkzeug.datastructures import MultiDict
+
+    from .search import query_from
+    args = MultiDict(parse_qsl(ctx, keep_blank_values=True))
+    page_size = int(current_app.config["PAGE_SIZE"])
+    index = int(pos)
+    query = query_from(args)
+    query.offset, query.limit, query.facets = max(index - 1, 0), 3, ()
+    hits = [h.id for h in services().backend.search(query).hits]
+    mine = index - query.offset
+    if mine >= len(hits) or hits[mine] != cluster_id:
+        return {"back": url_for("search.search", fmt="html", **_page_args(args, index // page_size + 1))}
+
+    def link(at: int) -> str | None:
+        if 0 <= at - query.offset < len(hits) and at != index:
+            return url_for("record.record", cluster_id=hits[at - query.offset], fmt="html", pos=at)
+        return None
+    return {"back": url_for("search.search", fmt="html", **_page_args(args, index // page_size + 1)),
+            "prev": link(index - 1) if index > 0 else None, "next": link(index + 1), "position": index + 1}
+
+
+def _page_args(args, page: int) -> dict:
+    params = {k: args.getlist(k) for k in args if k != "page"}
+    if page > 1:
+        params["page"] = str(page)
+    return params
+
+
+def _is_staff() -> bool:
+    """A signed-in staff account (the staff console's session), still enabled."""
+    from .staff import SESSION_KEY
+    name = session.get(SESSION_KEY)
+    accounts = getattr(services(), "accounts", None)
+    return isinstance(name, str) and accounts is not None and accounts.user(name) is not None
 
 
 def _login_link() -> str | None:
@@ -124,6 +181,15 @@ def _login_link() -> str | None:
 def _member_format(source_id: str) -> str:
     source = services().source(source_id)
     return source.format if source else "marc21"
+
+
+def heading_original(cluster: Cluster) -> str:
+    """The title in its own script (the 880 paired with 245) when the 245 is romanised; else ""."""
+    rec = cluster.record
+    if has_han(rec.full_title):
+        return ""
+    original = original_title(rec)
+    return original if has_han(original) else ""
 
 
 def parallel_groups(cluster: Cluster) -> dict[str, list[str]]:

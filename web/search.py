@@ -11,21 +11,24 @@ Anything malformed is ignored rather than refused: readers edit URLs.  Only size
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
 from index.querytext import as_isbn13
 from normaliser.text import fold_for_search
 
-from . import citations, usage
+from . import citations, reader, usage
 from .context import services
 from .limits import check_filters
 from .present import facet_label
 
 bp = Blueprint("search", __name__)
 MAX_QUERY = 500
+MAX_SUGGEST = 100
+RESULTS_KEY = "results"
 SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year": _l("Oldest first"),
                "title": _l("Title A–Z")}
 
@@ -41,14 +44,37 @@ def search(fmt: str):
         return jsonify(data)
     if isbn_lookup and data["total"] == 1:
         return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
+    remember_results(data)
     return render_template("search.html", **data, sort_labels=SORT_LABELS, scopes=scope_options())
 
 
-def run_search() -> tuple[dict, bool]:
-    """Read the request, search, and shape the answer both the page and the JSON twin show."""
+@bp.get("/suggest.json", endpoint="suggest")
+def suggest():
+    """Autocomplete for the search box: ``{q, suggestions: [{text, kind, url}]}``, titles, authors and subjects
+    beginning with ``q`` (Han or pinyin too), most-held first; ``limit`` 1–20 (default 8)."""
+    text = request.args.get("q", "")[:MAX_SUGGEST]
+    limit = min(max(_int(request.args.get("limit"), 8), 1), 20)
+    items = services().backend.suggest(text, limit)
+    for item in items:
+        field = {"title": "q", "author": "author", "subject": "subject"}[item["kind"]]
+        item["url"] = url_for("search.search", fmt="html", **{field: item["text"]})
+    response = jsonify({"q": text, "suggestions": items})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def remember_results(data: dict) -> None:
+    """The reader's last results page, for the record page's "back to results" and previous / next: the
+    search's parameters (without the page), where the page starts and its record ids (in the session)."""
     args = request.args
+    session[RESULTS_KEY] = {"ctx": urlencode([(k, v) for k, vs in args.lists() if k != "page" for v in vs]),
+                            "offset": (data["page"] - 1) * data["page_size"], "ids": [h["id"] for h in data["hits"]]}
+
+
+def query_from(args) -> SearchQuery:
+    """The backend query for a search page's parameters (``q``, fields, ``f``, years, ``sort``, ``scope``,
+    ``page``); anything malformed is ignored."""
     page_size = int(current_app.config["PAGE_SIZE"])
-    text = args.get("q", "")[:MAX_QUERY]
     fields = {name: args.get(name, "")[:MAX_QUERY] for name in FIELDS if args.get(name, "").strip()}
     filters: dict[str, list[str]] = {}
     check_filters(args.getlist("f"))
@@ -60,32 +86,49 @@ def run_search() -> tuple[dict, bool]:
     if year_from or year_to:
         filters.setdefault("year", []).append(f"{year_from}-{year_to}")
     sort = args.get("sort", "relevance")
-    sort = sort if sort in SORTS else "relevance"
+    page = min(max(_int(args.get("page"), 1), 1), MAX_WINDOW // page_size)
+    return SearchQuery(text=args.get("q", "")[:MAX_QUERY], filters=filters, fields=fields,
+                       sort=sort if sort in SORTS else "relevance", any_of=read_scope(args.get("scope", ""))[1],
+                       offset=(page - 1) * page_size, limit=page_size)
+
+
+def run_search() -> tuple[dict, bool]:
+    """Read the request, search, and shape the answer both the page and the JSON twin show."""
+    args = request.args
+    page_size = int(current_app.config["PAGE_SIZE"])
     max_page = MAX_WINDOW // page_size
-    page = min(max(_int(args.get("page"), 1), 1), max_page)
-    scope, any_of = read_scope(args.get("scope", ""))
-    query = SearchQuery(text=text, filters=filters, fields=fields, sort=sort, any_of=any_of,
-                        offset=(page - 1) * page_size, limit=page_size)
+    query = query_from(args)
+    text, fields, filters, sort = query.text, query.fields, query.filters, query.sort
+    year_from, year_to = _year(args.get("year_from")), _year(args.get("year_to"))
+    page = query.offset // page_size + 1
+    scope = read_scope(args.get("scope", ""))[0]
     svc = services()
     results = svc.backend.search(query)
-    names = {s.id: s.name for s in svc.sources.sources}
+    names = {s.id: reader.name_of(s) for s in svc.sources.sources}
     selected = {(n, v) for n, vs in filters.items() for v in vs}
     data = {
         "query": {"q": text, "fields": fields, "year_from": year_from, "year_to": year_to, "sort": sort,
                   "scope": scope,
-                  "filters": [{"name": n, "value": v, "label": facet_label(n, v, names)} for n, v in
+                  "filters": [{"name": n, "value": v, "label": _label(n, v, names)} for n, v in
                               sorted(selected)]},
         "total": results.total,
         "page": page,
         "pages": min(math.ceil(results.total / page_size), max_page) if results.total else 0,
         "page_size": page_size,
         "took_ms": results.took_ms,
+        # "Did you mean": the words as typed found nothing; these results are for the corrected query
+        "suggestion": results.suggestion,
+        "corrected": results.corrected,
+        "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
+        else None,
         "hits": [hit_summary(h.doc) for h in results.hits],
-        "facets": {name: [{"value": value, "label": facet_label(name, value, names), "count": count,
+        "facets": {name: [{"value": value, "label": _label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
     }
+    # the page shows editions of one work as one result; the JSON twin keeps ``hits`` one per record too
+    data["works"] = group_editions(data["hits"])
     isbn_lookup = bool(as_isbn13(fold_for_search(text)) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
 
@@ -108,8 +151,34 @@ def scope_options() -> list[dict]:
     """What the scope selector offers: the regions, then the named groups of libraries."""
     svc = services()
     regions = list(dict.fromkeys([*svc.sources.regions, *(s.region for s in svc.sources.sources)]))
-    return ([{"value": f"region:{r}", "label": r, "kind": "region"} for r in regions]
-            + [{"value": f"group:{g.id}", "label": g.name, "kind": "group"} for g in svc.sources.groups])
+    return ([{"value": f"region:{r}", "label": reader.region_name(r), "kind": "region"} for r in regions]
+            + [{"value": f"group:{g.id}", "label": reader.name_of(g), "kind": "group"} for g in svc.sources.groups])
+
+
+def _label(name: str, value: str, library_names: dict[str, str]) -> str:
+    """A facet value as shown: libraries and regions in the UI's language."""
+    return reader.region_name(value) if name == "region" else facet_label(name, value, library_names)
+
+
+def group_editions(hits: list[dict]) -> list[dict]:
+    """Editions and formats of one work (dedupe's work key) on this page become one result: the best-ranked
+    edition, with the others in its ``editions`` (format, year, link), in rank order."""
+    heads: dict[str, dict] = {}
+    out = []
+    for hit in hits:
+        key = hit.get("work_key")
+        head = heads.get(key) if key else None
+        if head is None:
+            hit = {**hit, "editions": []}
+            out.append(hit)
+            if key:
+                heads[key] = hit
+        else:
+            head["editions"].append({k: hit[k] for k in ("id", "url", "title", "title_original", "format",
+                                                          "year", "publisher", "library_count")})
+    for hit in out:
+        hit["formats"] = list(dict.fromkeys([hit["format"], *(e["format"] for e in hit["editions"])]))
+    return out
 
 
 def hit_summary(doc: dict) -> dict:
@@ -121,8 +190,8 @@ def hit_summary(doc: dict) -> dict:
         source = svc.source(h["source"])
         holdings.append({
             "source": h["source"],
-            "library": source.name if source else h.get("library", h["source"]),
-            "region": source.region if source else h.get("region", ""),
+            "library": reader.name_of(source) if source else h.get("library", h["source"]),
+            "region": reader.region_name(source.region) if source else h.get("region", ""),
             "call_number": h.get("call_number", ""),
             "location": h.get("location", ""),
             "opac_url": source.opac_link(h.get("local_id") or None, isbn) if source else None,
@@ -140,10 +209,18 @@ def hit_summary(doc: dict) -> dict:
         "publisher": doc.get("publisher", ""),
         "holdings": holdings,
         "library_count": doc.get("library_count", len({h["source"] for h in holdings})),
+        "work_key": doc.get("work_key", ""),
         "coins": citations.coins_title(citations.record_from_document(doc),
                                        rft_id=url_for("record.record", cluster_id=doc["id"], fmt="html",
                                                       _external=True)),
     }
+
+
+def _with_text(args, text: str) -> dict:
+    """The request's parameters with ``q`` replaced and the page reset (a corrected query starts at page 1)."""
+    params = {k: args.getlist(k) for k in args if k not in ("q", "page")}
+    params["q"] = text
+    return params
 
 
 def _int(value, default: int) -> int:

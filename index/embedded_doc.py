@@ -1,0 +1,68 @@
+"""A search document (:func:`index.documents.to_document`) as the embedded backend indexes it.
+
+Text is folded by :func:`normaliser.text.fold_for_search` before tantivy's analyzer sees it; the
+``stem`` text (:mod:`index.variants`), the exact-title keys and the autocomplete keys
+(:mod:`index.suggest`) are made here in Python, exactly as :mod:`index.elastic` makes them.
+"""
+from __future__ import annotations
+
+import json
+
+from tantivy import Document
+
+from normaliser.text import fold_for_search
+
+from . import suggest
+from .pinyin_input import index_text as pinyin_index_text
+from .querytext import prefix_key as _prefix_key
+from .querytext import title_keys
+from .variants import document_stems
+
+
+def to_tantivy(doc: dict) -> Document:
+    """The tantivy document of a search document: the fields of :func:`index.embedded.build_schema`."""
+    d = Document()
+    d.add_text("id", doc["id"])
+    for text in [doc.get("title", ""), *doc.get("title_alt", [])]:
+        _add_text(d, "title", text)
+    for name in doc.get("authors", []) or [doc.get("author", "")]:
+        _add_text(d, "author", name)
+    for subject in doc.get("subjects", []):
+        _add_text(d, "subject", subject)
+    for heading in doc.get("subject_headings", []):
+        d.add_text("subject_facet", heading)
+    _add_text(d, "publisher", doc.get("publisher", ""))
+    _add_text(d, "all", doc.get("all", ""))
+    _add_text(d, "pinyin", pinyin_index_text(doc))
+    d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
+    for key in title_keys(doc):
+        d.add_text("title_key", key)
+    for field, values in suggest.keys(doc).items():
+        for value in values:
+            d.add_text(field, value)
+    for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:
+        d.add_text("isbn", value)
+    for value in doc.get("issns", []):
+        d.add_text("issn", value)
+    for value in doc.get("call_numbers", []):
+        d.add_text("callnumber", _prefix_key(value))
+    for c in doc.get("classifications", []):
+        d.add_text("classification", _prefix_key(c["value"]))
+    for value in doc.get("class_tops", []):
+        d.add_text("class_facet", value)
+    for field, key in (("library", "libraries"), ("region", "regions"), ("language", "languages")):
+        for value in dict.fromkeys(doc.get(key, [])):
+            if value:
+                d.add_text(field, value)
+    d.add_text("format", doc.get("format") or "other")
+    d.add_text("title_sort", doc.get("title_sort", ""))
+    if doc.get("year") is not None:
+        d.add_integer("year", int(doc["year"]))
+    d.add_integer("library_count", int(doc.get("library_count", 0)))
+    d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+    return d
+
+
+def _add_text(doc: Document, field: str, text: str) -> None:
+    if text:
+        doc.add_text(field, fold_for_search(text))

@@ -1,0 +1,120 @@
+"""The typo pass and "Did you mean", the same for every backend.
+
+A search that finds nothing is looked at word by word: a word that on its own
+finds nothing (in any field, stemmed or as pinyin) is presumed mistyped; when
+fuzzing those finds nothing either, every word is (``shot horn cattle``: a real
+word can be a typo for another).  Those words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
+two for long ones; a swap of neighbours is one edit) while the others stay
+exact.  From the records that fuzzy pass finds, each mistyped word is replaced
+by the nearest word those records really contain — the catalogue's own terms,
+so names, pinyin and foreign words are suggested as readily as English — and
+the corrected query is run as an ordinary one.  The reader gets its results,
+flagged ``corrected``, with the correction as ``suggestion`` ("Did you mean").
+
+Only zero-hit searches pay for any of this: a search that finds something costs
+nothing extra.  Backends call :func:`search` with their plain, one-pass search.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from rapidfuzz.distance import OSA
+
+from normaliser.text import fold_for_search, has_han
+
+from .backend import SearchQuery, SearchResults
+from .querytext import as_isbn13, parse_text
+from .variants import words
+
+#: Records of the fuzzy pass whose words are candidates for a correction.
+CANDIDATE_HITS = 50
+#: Words shorter than this are never presumed mistyped (``of``, ``la``).
+MIN_FUZZY_LENGTH = 3
+#: Document keys whose words may replace a mistyped one.
+CANDIDATE_KEYS = ("title", "title_alt", "authors", "subjects", "series", "publisher", "pinyin")
+
+_TYPED_WORD = re.compile(r"[^\W_]+")
+
+Search = Callable[[SearchQuery], SearchResults]
+
+
+def edit_distance(word: str) -> int:
+    """How many edits a mistyped word may be from the right one: 1 up to five letters, 2 beyond."""
+    if len(word) < MIN_FUZZY_LENGTH:
+        return 0
+    return 1 if len(word) <= 5 else 2
+
+
+def search(run: Search, q: SearchQuery) -> SearchResults:
+    """``run(q)``; when that finds nothing, the typo pass and a corrected query (see the module doc)."""
+    results = run(q)
+    if results.total or q.fuzzy or not q.text.strip():
+        return results
+    typed = typed_words(q)
+    unknown = [w for w in typed if run(SearchQuery(text=w, limit=0, facets=())).total == 0]
+    # the words that find nothing alone first; then every word (a real word can be a typo for another)
+    for fuzzy_words in dict.fromkeys(tuple(ws) for ws in (unknown, typed) if ws):
+        fuzzy = run(replace(q, fuzzy=fuzzy_words, offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance"))
+        if fuzzy.total:
+            break
+    else:
+        return results
+    suggestion = correction(q.text, list(fuzzy_words), (h.doc for h in fuzzy.hits))
+    if suggestion:
+        corrected = run(replace(q, text=suggestion))
+        if corrected.total:
+            corrected.suggestion, corrected.corrected = suggestion, True
+            return corrected
+    final = run(replace(q, fuzzy=fuzzy_words))
+    final.suggestion, final.corrected = suggestion, True
+    return final
+
+
+def typed_words(q: SearchQuery) -> list[str]:
+    """The typed words that may be mistyped (folded, lowercase), in query order: not quoted, excluded, an
+    ISBN, Han, or shorter than :data:`MIN_FUZZY_LENGTH`."""
+    found: list[str] = []
+    for clause in parse_text(fold_for_search(q.text)):
+        if clause.phrase or clause.negated or as_isbn13(clause.text) or has_han(clause.text):
+            continue
+        token = words(clause.text)
+        if len(token) == 1 and edit_distance(token[0]) and token[0] not in found:
+            found.append(token[0])
+    return found
+
+
+def correction(text: str, unknown: list[str], docs: Iterable[dict]) -> str:
+    """``text`` with each unknown word replaced by the nearest word of ``docs`` ("" if none is near enough)."""
+    counts: Counter[str] = Counter()
+    for doc in docs:
+        for key in CANDIDATE_KEYS:
+            value = doc.get(key) or ""
+            for part in ([value] if isinstance(value, str) else value):
+                counts.update(set(words(part)))
+    # a word the found records contain is right as typed
+    fixes = {word: best for word in unknown if word not in counts and (best := nearest(word, counts))}
+    if not fixes:
+        return ""
+    # replace typed words whose folded form is a mistyped one; everything else stays as typed
+    return _TYPED_WORD.sub(lambda m: fixes.get("".join(words(m.group())), m.group()), fold_for_search(text))
+
+
+def nearest(word: str, counts: Counter[str]) -> str:
+    """The candidate fewest edits from ``word``.  Ties go to the likelier typo — a letter dropped or two
+    neighbours swapped (``flods`` → ``floods`` before ``foods``) — then to the commoner word, then the
+    alphabetically first."""
+    limit = edit_distance(word)
+    best: tuple[int, int, int, str] | None = None
+    for candidate, count in counts.items():
+        if abs(len(candidate) - len(word)) > limit or candidate == word:
+            continue
+        distance = OSA.distance(word, candidate, score_cutoff=limit)
+        if distance > limit:
+            continue
+        likely = 0 if len(candidate) > len(word) or sorted(candidate) == sorted(word) else 1
+        if best is None or (distance, likely, -count, candidate) < best:
+            best = (distance, likely, -count, candidate)
+    return best[3] if best else ""
