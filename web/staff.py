@@ -22,6 +22,7 @@ from harvester.ops import OpsStore
 
 from . import csrf, sessions
 from .plain_errors import plain_error
+from .reader import library_name
 from .present import safe_next
 from .accounts import Accounts
 from .actions import ActionError, Actions
@@ -45,13 +46,11 @@ def init_app(app: Flask) -> None:
 
 
 def member_name(source_id: str) -> str:
-    """The display name of a member library (its id when sources.yaml has no such member).
+    """The display name of a member library in the UI's language (its id when sources.yaml has no such member).
 
-    Every staff page names members through this one filter, so the Chinese UI can switch to a
-    ``name_zh`` here alone.
+    Every staff page names members through this one filter, so the Chinese UI shows ``name_zh``.
     """
-    source = services().source(source_id)
-    return source.name if source else source_id
+    return library_name(source_id)
 
 
 @bp.before_request
