@@ -27,6 +27,7 @@ from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
 from normaliser import normalise
 from normaliser.errors import RecordError
+from normaliser.links import LinkStore
 from normaliser.quality import quality_report
 from normaliser.store import QualityStore
 from dedupe.build import DedupeReport, dedupe_changes
@@ -339,9 +340,11 @@ def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, ful
 # -- data quality ------------------------------------------------------------------
 
 def quality(cat: Catalogue, source: str | None = None) -> dict:
-    """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores."""
+    """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores,
+    with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
-    report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known)
+    report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
+                            LinkStore(cat.engine).orphans(source))
     return {name: q.as_dict() for name, q in report.items()}
 
 
