@@ -69,12 +69,13 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
         own = list(r.holdings) + [dataclasses.replace(h, local_id=r.local_id) for m in (attached or {}).get(r.key, ())
                                   for h in m.holdings]
-        if own:
-            holdings.extend(own)
-        else:
-            # The member has the record, so it holds the item even when its
-            # export carries no item fields: keep that as a holding.
-            holdings.append(Holding(source=r.source, local_id=r.local_id))
+        # The member has the record, so it holds the item even when its
+        # export carries no item fields: keep that as a holding.
+        own = own or [Holding(source=r.source, local_id=r.local_id)]
+        if r.urls and not any(h.urls for h in own):
+            # a member's 856 goes through its own proxy: it is that library's access, not everyone's
+            own[0] = dataclasses.replace(own[0], urls=list(r.urls))
+        holdings.extend(own)
     base.holdings = holdings
     base.warnings = []
     return base

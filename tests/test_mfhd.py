@@ -158,3 +158,52 @@ def test_deleted_holdings_record_and_deleted_bib_remove_their_holdings(mst):
     report = json.loads(cli(tmp_path, "quality", "--json", member).stdout)
     already = sum(1 for s, _, _ in _expected(by_member)[1] if s == member)
     assert report[member]["orphan_holdings"] == expected[other_bib] + already
+
+
+def _serial_with_two_ranges(cat):
+    """An entry two libraries hold with year ranges, and a year the first covers and the second does not."""
+    for cluster in cat.clusters.iter_live():
+        ranges: dict[str, list] = {}
+        for h in cluster.record.holdings:
+            ranges.setdefault(h.source, []).extend(h.coverage)
+        covered = {s: r for s, r in ranges.items() if r}
+        for a, ra in covered.items():
+            for b, rb in covered.items():
+                for first, last in ra:
+                    year = next((y for y in range(first, min(last, 2100) + 1)
+                                 if not any(f <= y <= t for f, t in rb)), None)
+                    if a != b and year is not None:
+                        return cluster, a, b, year
+    raise AssertionError("no serial held with different ranges")
+
+
+def test_serial_page_json_and_api_show_ranges_and_ill_skips_libraries_without_the_year(mst):
+    from unioncat.present import make_app
+    from urllib.parse import parse_qs, urlsplit
+
+    tmp_path, _ = mst
+    (tmp_path / "sources.yaml").write_text((tmp_path / "sources.yaml").read_text().replace(
+        "name: I-Share", "name: I-Share\n  ill_url: https://ill.example.org/openurl"))
+    cli(tmp_path, "harvest")
+    cli(tmp_path, "build")
+    cat = _catalogue(tmp_path)
+    try:
+        cluster, holder, other, year = _serial_with_two_ranges(cat)
+        client = make_app(cat).test_client()
+        data = client.get(f"/record/{cluster.id}.json?year={year}&volume=7").get_json()
+        by_source = {g["source"]: g for g in data["holdings"]}
+        assert by_source[holder]["summaries"] and by_source[holder]["coverage"]
+        assert by_source[holder]["covers_year"] is True and by_source[other]["covers_year"] is False
+        lenders = {l["source"] for l in data["lenders"]}
+        assert holder in lenders and other not in lenders
+        kev = parse_qs(urlsplit(data["links"]["ill"]).query)
+        assert cluster.record.format == "serial"
+        assert kev["rft.date"] == [str(year)] and kev["rft.volume"] == ["7"] and kev["rft.genre"] == ["journal"]
+        html = client.get(f"/record/{cluster.id}?year={year}").text
+        assert by_source[holder]["summaries"][0].split(" ")[0] in html and "does not hold" in html
+        api = client.get(f"/api/v1/records/{cluster.id}/holdings").get_json()
+        assert any(h["summary"] and h["coverage"] for h in api["holdings"] if h["source"] == holder)
+        bad = client.get(f"/record/{cluster.id}.json?year=soon").get_json()
+        assert bad["wanted"]["year_error"] is True and bad["wanted"]["year"] is None
+    finally:
+        cat.close()

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from dedupe.model import Cluster
 from index.documents import holdings_of
 
-from . import citations, links, reader
+from . import citations, holdings as serial_holdings, links, reader
 from .context import services
 from .errors import RecordNotFound
 
@@ -57,7 +57,10 @@ def record_view(cluster: Cluster) -> dict:
     consortium = svc.sources.consortium
     permalink = _absolute(url_for("record.record", cluster_id=cluster.id, fmt="html"))
     home = svc.source(request.args.get("home", "")) or reader.home_library()
+    wanted = serial_holdings.wanted_issue(request.args)
     holdings = reader.order_holdings(holdings_by_library(cluster), home)
+    serial_holdings.annotate(holdings, rec.holdings, wanted["year"])
+    home_id = home.id if home else None
     description = rec.to_dict()
     description.pop("holdings")
     description.pop("warnings")
@@ -70,15 +73,18 @@ def record_view(cluster: Cluster) -> dict:
         "parallel": parallel_groups(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
-        "home_id": home.id if home else None,
-        "get_it": reader.get_it(rec, holdings, home, permalink),
+        "home_id": home_id,
+        "get_it": reader.get_it(rec, holdings, home, permalink, wanted),
+        "online": serial_holdings.online_access(holdings, rec.holdings, rec.urls, home_id),
+        "wanted": wanted,
+        "lenders": serial_holdings.lenders(holdings, home_id, wanted["year"]),
         "members": [{"source": s, "local_id": i, "library": svc.source(s).name if svc.source(s) else s,
                      "format": _member_format(s)} for s, i in cluster.members],
         "other_editions": other_editions(cluster),
         "match_keys": cluster.match_keys,
         "citation": links.citation(rec, permalink),
         "links": {
-            "ill": reader.ill_link(rec, home, permalink),
+            "ill": reader.ill_link(rec, home, permalink, wanted),
             "ask": links.ask_url(consortium.ask_url, rec, permalink),
             "login": _login_link(),
         },
