@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.model import Record
 from normaliser.store import RecordStore
@@ -48,6 +49,7 @@ class DedupeReport:
     rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
     records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
     holdings_changed: int = 0      # holdings records (MFHD) stored, changed or deleted this pass
+    authorities_changed: int = 0   # authority records stored, changed or removed (the index expands names)
     seconds: float = 0.0
 
 
@@ -111,23 +113,31 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
 
     Only features are kept, never the records: holding 700,000 Records at once took 4 GB.  Holdings
     records are never matched: their 004 → 001 links are stored (a batch at a time) and the entries of
-    the records they belong to are merged again.
+    the records they belong to are merged again.  Authority records are never matched either: their
+    forms go to the authority store, which the index uses to expand names.
     """
     changed: dict[RecordKey, Features | None] = {}
     batch: list[tuple[RecordKey, Record | None]] = []
     holders: set[RecordKey] = set()
+    authorities = AuthorityStore(records.engine)
+
+    def flush() -> None:
+        nonlocal holders, batch
+        holders |= links.update(batch)
+        report.authorities_changed += authorities.update(batch)
+        batch = []
+
     for seq, source, local_id, record in records.changed_since(since_seq):
         key = (source, local_id)
         batch.append((key, record))
         if record is not None and record.kind == "holdings":
             report.holdings_changed += 1
-        else:
+        elif record is None or record.kind == "bibliographic":
             changed[key] = None if record is None else record_features(record)
         report.last_seq = seq
         if len(batch) >= 2000:
-            holders |= links.update(batch)
-            batch = []
-    holders |= links.update(batch)
+            flush()
+    flush()
     report.records_changed = len(changed)
     return changed, holders
 

@@ -18,6 +18,7 @@ from . import identifiers
 from .errors import RecordError
 from .formats import marc_format
 from .holdings import extract_holdings
+from .authority import marc21_authority
 from .mfhd import HOLDINGS_TYPES, to_holdings_record
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
@@ -258,6 +259,8 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
         by_tag = group_fields(marc)
     if leader[6:7] in HOLDINGS_TYPES:
         return to_holdings_record(marc, by_tag, source, local_id, list(warnings))
+    if leader[6:7] == "z":
+        return marc21_authority(by_tag, source, local_id, list(warnings))
     kind = NOT_BIBLIOGRAPHIC.get(leader[6:7])
     if kind:
         raise RecordError(f"MARC 21 {kind} record (leader/06 {leader[6]!r}), not a bibliographic record")

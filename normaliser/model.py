@@ -68,13 +68,14 @@ class ParallelField:
     script: str = ""          # $6 script identification code, e.g. "$1" (CJK), "(N" (Cyrillic)
 
 
-#: What a record describes: a title (bibliographic) or one member's holdings of a title (MFHD).
-KINDS = ("bibliographic", "holdings")
+#: What a record describes: a title (bibliographic), one member's holdings of a title (MFHD), or a person,
+#: body, title or subject and the other forms of its name (authority).
+KINDS = ("bibliographic", "holdings", "authority")
 
 
 @dataclass
 class Record:
-    """A normalised record from one member: bibliographic, or a holdings record (MFHD) of one.
+    """A normalised record from one member: bibliographic, a holdings record (MFHD) of one, or an authority.
 
     A holdings record has ``kind == "holdings"``, no title, the control
     number (004) of its bibliographic record in ``holdings_of`` and its
@@ -123,6 +124,13 @@ class Record:
     other_titles: list[str] = field(default_factory=list)   # parallel, uniform and other titles (200 $d, 5XX)
     countries: list[str] = field(default_factory=list)      # UNIMARC 102 $a (ISO 3166 codes)
     cataloguing_source: str = ""            # UNIMARC 801 $a $b, e.g. "CN BNU"
+    # Authority records (kind "authority"; empty otherwise).  ``title`` repeats the heading for listings.
+    heading: str = ""                       # MARC 21 1XX / UNIMARC 2XX: "Ouyang, Hui, 1947-"
+    heading_type: str = ""                  # person | organisation | meeting | title | place | topic | genre …
+    dates: str = ""                         # $d (MARC 21) / $f (UNIMARC)
+    see_from: list[str] = field(default_factory=list)         # 4XX, and CNMARC $A pinyin: search only
+    see_also: list[str] = field(default_factory=list)         # 5XX
+    linked_headings: list[str] = field(default_factory=list)  # 7XX: the same entity in another file or script
 
     @property
     def key(self) -> tuple[str, str]:
@@ -176,5 +184,6 @@ class Record:
 _FIELDS = frozenset(f.name for f in fields(Record))
 _DESCRIPTIVE = tuple(f.name for f in fields(Record)
                      if f.name not in ("source", "local_id", "kind", "holdings_of", "record_format", "holdings",
-                                       "warnings", "price",
+                                       "warnings", "price", "heading", "heading_type", "dates", "see_from",
+                                       "see_also", "linked_headings",
                                    "isbn_qualifiers", "title_pinyin", "countries", "cataloguing_source"))

@@ -66,6 +66,7 @@ class SourceQuality:
     holdings_without_852: int = 0        # MFHD with no location or call number
     orphan_holdings: int = 0             # MFHD whose 004 names no bibliographic record of this source
     orphan_examples: list[str] = field(default_factory=list)   # "holdings id → 004", the first few
+    authority_records: int = 0           # authority records stored (headings and their forms)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +77,18 @@ def _identified(rec: Record) -> bool:
 
 
 _MAX_ORPHAN_EXAMPLES = 10
+
+
+def _counted_apart(q: SourceQuality, rec: Record) -> bool:
+    """Holdings and authority records have no title or identifier by nature: counted on their own."""
+    if rec.kind == "holdings":
+        q.holdings_records += 1
+        q.holdings_without_852 += not any(h.library or h.location or h.call_number for h in rec.holdings)
+        return True
+    if rec.kind == "authority":
+        q.authority_records += 1
+        return True
+    return False
 
 
 def _orphan(q: SourceQuality, local_id: str, bib: str) -> None:
@@ -105,9 +118,7 @@ def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (
     for rec in records:
         q = get(rec.source)
         repairs, reasons, formats = counters.setdefault(rec.source, (Counter(), Counter(), Counter()))
-        if rec.kind == "holdings":
-            q.holdings_records += 1
-            q.holdings_without_852 += not any(h.library or h.location or h.call_number for h in rec.holdings)
+        if _counted_apart(q, rec):
             continue
         q.records += 1
         formats[rec.record_format] += 1

@@ -81,9 +81,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import api, auth, basket, oai, reader, record, search, staff
+    from . import api, auth, authors, basket, oai, reader, record, search, staff
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
+    app.register_blueprint(authors.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(oai.bp)
     app.register_blueprint(api.bp)

@@ -37,6 +37,8 @@ def _print_source(name: str, q: dict) -> None:
                    f"pointing at no bibliographic record (004) {q['orphan_holdings']}")
         for example in q["orphan_examples"]:
             click.echo(f"      orphan {example}")
+    if q.get("authority_records"):
+        click.echo(f"  authority records {q['authority_records']}")
     if q["record_formats"]:
         click.echo("  formats: " + ", ".join(f"{k} {v}" for k, v in q["record_formats"].items()))
     for category, n in q["repairs"].items():
