@@ -139,7 +139,8 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
             flush()
     flush()
     report.records_changed = len(changed)
-    return changed, holders
+    # a bibliographic record changed in this pass is merged again anyway
+    return changed, {k for k in holders if k not in changed}
 
 
 def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:

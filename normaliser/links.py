@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Column, Index, String, Table, and_, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from storage.db import metadata, write_lock
@@ -43,6 +44,15 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[i:i + size]
 
 
+def _upsert(conn):
+    """INSERT … ON CONFLICT (source, local_id) DO UPDATE, for many rows at once (SQLite or PostgreSQL)."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
+    stmt = dialect.insert(record_links)
+    return stmt.on_conflict_do_update(index_elements=["source", "local_id"],
+                                      set_={"control_number": stmt.excluded.control_number,
+                                            "holdings_of": stmt.excluded.holdings_of})
+
+
 class LinkStore:
     """The 004 → 001 links of every member record, and the questions dedupe and quality ask of them."""
 
@@ -56,7 +66,6 @@ class LinkStore:
         changed = list(changed)
         if not changed:
             return set()
-        keys = [k for k, _ in changed]
         targets: set[tuple[str, str]] = set()   # (source, bib control number)
         rows = []
         for (source, local_id), record in changed:
@@ -65,19 +74,24 @@ class LinkStore:
             if record.kind == "holdings":
                 targets.add((source, record.holdings_of))
                 rows.append(dict(source=source, local_id=local_id, control_number="", holdings_of=record.holdings_of))
-            elif record.control_number:
+            elif record.kind == "bibliographic":
                 rows.append(dict(source=source, local_id=local_id, control_number=record.control_number,
                                  holdings_of=""))
+        # a bibliographic record's old row never points anywhere: only holdings records and deletions
+        # can leave an old target behind, and only deletions remove rows (the others are overwritten)
+        maybe_linked = [k for k, rec in changed if rec is None or rec.kind == "holdings"]
+        gone = [k for k, rec in changed if rec is None]
         with self._lock, self.engine.begin() as conn:
-            for part in _chunks(keys):
+            for part in _chunks(maybe_linked):
                 old = conn.execute(select(record_links.c.source, record_links.c.holdings_of).where(
                     tuple_(record_links.c.source, record_links.c.local_id).in_(part),
                     record_links.c.holdings_of != ""))
                 targets.update((s, h) for s, h in old)
+            for part in _chunks(gone):
                 conn.execute(delete(record_links).where(tuple_(record_links.c.source, record_links.c.local_id)
                                                         .in_(part)))
             if rows:
-                conn.execute(record_links.insert(), rows)
+                conn.execute(_upsert(conn), rows)
             return self._bibs(conn, targets)
 
     @staticmethod

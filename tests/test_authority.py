@@ -94,6 +94,7 @@ def catalogue(tmp_path):
     (tmp_path / "lib-b.mrc").write_bytes(b"".join(iso2709(r) for r in [
         book("b1", "Wen xue lun ji", "Ouyang, Hui", "2003"),
         book("b2", "Na han", "鲁迅", "1923"),
+        book("b3", "Xuan ji", "Mao, Zedong", "1991"),    # no authority record names him
     ]))
     (tmp_path / "nlc-authorities.mrc").write_bytes(iso2709(lu_xun()) + iso2709(unimarc_authority(
         "CAL n1", df("200", "a", "Wang, Li", "f", "1950-", ind=" 1"), df("400", "a", "Wang, L.", ind=" 1"),
@@ -165,3 +166,29 @@ def test_author_page_lists_variants_and_a_shared_variant_lists_both_people(catal
         assert client.get("/author.json").status_code == 400
     finally:
         cat.close()
+
+
+def test_names_across_scripts_without_authority_records():
+    """Pinyin ↔ Wade-Giles and Han readings for search, from the record alone; never a dedupe key."""
+    from index.names import add_variants
+    from normaliser.model import Contributor, ParallelField, Record
+    from normaliser.romanise import name_forms
+
+    assert name_forms("Zhao, Liewen, 1832-1893") == ["Chao, Lieh-wen, 1832-1893"]
+    assert "Zhao, Liewen" in name_forms("Chao, Lieh-wen") and name_forms("Ou-yang, Hui") == ["Ouyang, Hui"]
+    assert name_forms("Lu, Xun") == ["Lu, Hsün"] and "Lu, Xun" in name_forms("Lu, Hsün")
+    assert name_forms("Chadman, Charles E.") == [] and name_forms("Smith, John") == []
+    assert "ou yang hui" in name_forms("歐陽輝")
+
+    rec = Record("lib-a", "1", title="Ri ji", contributors=[Contributor("Zhao, Liewen", primary=True)],
+                 parallel=[ParallelField("100", "趙烈文")])
+    doc = {"all": "Ri ji Zhao, Liewen"}
+    added = add_variants(doc, rec, {})
+    assert "Chao, Lieh-wen" in added and "趙烈文" in added and "zhao lie wen" in added
+    assert "Chao, Lieh-wen" in doc["all"]
+
+
+@pytest.mark.corpus
+def test_wade_giles_finds_a_pinyin_author_without_any_authority_record(catalogue):
+    assert titles(catalogue, "Mao Tse-tung") == {"Xuan ji"}
+    assert titles(catalogue, "Mao Zedong") == {"Xuan ji"}
