@@ -142,6 +142,40 @@ class AuthorityStore:
         return out
 
 
+    def problems(self, source: str | None = None) -> dict[str, list[str]]:
+        """Per source: see-froms two entities share ("Wang, L." → two people; listed, never merged) and 4XX loops
+        (A's see-from is B's heading and B's see-from is A's)."""
+        query = select(authority_forms.c.source, authority_forms.c.entity, authority_forms.c.role,
+                       authority_forms.c.key, authority_forms.c.form).where(
+            authority_forms.c.role.in_(("heading", "see_from")))
+        if source is not None:
+            query = query.where(authority_forms.c.source == source)
+        headings: dict[str, set[str]] = {}
+        see_from: dict[str, dict[str, set[str]]] = {}
+        sources: dict[str, str] = {}
+        forms: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for src, entity, role, key, form in conn.execute(query):
+                sources.setdefault(entity, src)
+                forms.setdefault(key, form)
+                if role == "heading":
+                    headings.setdefault(entity, set()).add(key)
+                else:
+                    see_from.setdefault(key, {}).setdefault(entity, set()).add(src)
+        out: dict[str, list[str]] = {}
+        for key, entities in sorted(see_from.items()):
+            if len(entities) > 1:
+                for src in sorted({s for ss in entities.values() for s in ss}):
+                    out.setdefault(src, []).append(f"shared see-from {forms[key]!r}: {', '.join(sorted(entities))}")
+        owner = {k: e for e, keys in headings.items() for k in keys}
+        for key, entities in see_from.items():
+            for a in entities:
+                b = owner.get(key)
+                if b and b != a and any(k in see_from and b in see_from[k] for k in headings.get(a, ())) and a < b:
+                    out.setdefault(sources[a], []).append(f"4XX loop between {a} and {b}")
+        return out
+
+
 def _merge(entity: str, records: list[dict]) -> dict:
     """One entity from the records that describe it (the first source's heading leads)."""
     first = records[0]

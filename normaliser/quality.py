@@ -67,6 +67,7 @@ class SourceQuality:
     orphan_holdings: int = 0             # MFHD whose 004 names no bibliographic record of this source
     orphan_examples: list[str] = field(default_factory=list)   # "holdings id → 004", the first few
     authority_records: int = 0           # authority records stored (headings and their forms)
+    authority_problems: list[str] = field(default_factory=list)  # shared see-froms, 4XX loops (first few)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -99,12 +100,14 @@ def _orphan(q: SourceQuality, local_id: str, bib: str) -> None:
 
 def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (),
                    sources: Iterable[str] = (),
-                   orphans: Iterable[tuple[str, str, str]] = ()) -> dict[str, SourceQuality]:
+                   orphans: Iterable[tuple[str, str, str]] = (),
+                   authority_problems: Mapping[str, list[str]] | None = None) -> dict[str, SourceQuality]:
     """Per-source quality from live records and quarantine rows (mappings with source, stage, reason[, count]).
 
     ``sources`` lists members to report even when they have nothing stored yet; ``orphans`` are
     ``(source, holdings local id, 004)`` of holdings records whose bibliographic record is missing
-    (``normaliser.links.LinkStore.orphans``).  Holdings records are counted apart: they have no
+    (``normaliser.links.LinkStore.orphans``); ``authority_problems`` what
+    ``normaliser.authorities.AuthorityStore.problems`` found.  Holdings records are counted apart: they have no
     title or identifier by nature.
     """
     out: dict[str, SourceQuality] = {s: SourceQuality(s) for s in sources}
@@ -145,10 +148,11 @@ def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (
         if reason_category(row.get("reason") or "").startswith("no title"):
             q.without_title += n
     for source, local_id, bib in orphans:
-        counters.setdefault(source, (Counter(), Counter(), Counter()))
         _orphan(get(source), local_id, bib)
-    for source, (repairs, reasons, formats) in counters.items():
-        q = out[source]
+    for source, found in (authority_problems or {}).items():
+        get(source).authority_problems = found[:_MAX_ORPHAN_EXAMPLES * 2]
+    for source, q in out.items():
+        repairs, reasons, formats = counters.get(source, (Counter(), Counter(), Counter()))
         q.repairs = dict(repairs.most_common())
         q.quarantined_by_reason = dict(reasons.most_common())
         q.record_formats = dict(formats.most_common())

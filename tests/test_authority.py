@@ -166,6 +166,10 @@ def test_author_page_lists_variants_and_a_shared_variant_lists_both_people(catal
         assert client.get("/author.json").status_code == 400
     finally:
         cat.close()
+    report = json.loads(cli(catalogue, "quality", "--json", "nlc").stdout)["nlc"]
+    assert report["authority_records"] == 3 and report["quarantined"] == 0
+    assert report["authority_problems"] == ["shared see-from 'Wang, L.': calis:CAL n1, calis:CAL n2"]
+    assert "shared see-from 'Wang, L.'" in cli(catalogue, "quality", "nlc").stdout
 
 
 def test_names_across_scripts_without_authority_records():
@@ -192,3 +196,20 @@ def test_names_across_scripts_without_authority_records():
 def test_wade_giles_finds_a_pinyin_author_without_any_authority_record(catalogue):
     assert titles(catalogue, "Mao Tse-tung") == {"Xuan ji"}
     assert titles(catalogue, "Mao Zedong") == {"Xuan ji"}
+
+
+def test_a_4xx_loop_between_two_authority_records_is_reported(tmp_path):
+    from storage.db import make_engine, sqlite_url
+    from normaliser.authorities import AuthorityStore
+    from unioncat.schema import ensure_schema
+
+    engine = make_engine(sqlite_url(tmp_path / "a.db"))
+    ensure_schema(engine)
+    a = normalise(RawRecord("nlc", "a", iso2709(unimarc_authority(
+        "A", df("200", "a", "Zhang, San", ind=" 1"), df("400", "a", "Li, Si", ind=" 1"))), format="cnmarc"))
+    b = normalise(RawRecord("nlc", "b", iso2709(unimarc_authority(
+        "B", df("200", "a", "Li, Si", ind=" 1"), df("400", "a", "Zhang, San", ind=" 1"))), format="cnmarc"))
+    store = AuthorityStore(engine)
+    assert store.update([(a.key, a), (b.key, b)]) == 2
+    assert store.problems() == {"nlc": ["4XX loop between nlc:a and nlc:b"]}
+    engine.dispose()

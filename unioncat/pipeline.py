@@ -356,7 +356,7 @@ def quality(cat: Catalogue, source: str | None = None) -> dict:
     with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
     report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
-                            LinkStore(cat.engine).orphans(source))
+                            LinkStore(cat.engine).orphans(source), AuthorityStore(cat.engine).problems(source))
     return {name: q.as_dict() for name, q in report.items()}
 
 

@@ -39,6 +39,8 @@ def _print_source(name: str, q: dict) -> None:
             click.echo(f"      orphan {example}")
     if q.get("authority_records"):
         click.echo(f"  authority records {q['authority_records']}")
+    for problem in q.get("authority_problems", ()):
+        click.echo(f"      {problem}")
     if q["record_formats"]:
         click.echo("  formats: " + ", ".join(f"{k} {v}" for k, v in q["record_formats"].items()))
     for category, n in q["repairs"].items():
