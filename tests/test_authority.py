@@ -164,6 +164,9 @@ def test_author_page_lists_variants_and_a_shared_variant_lists_both_people(catal
         page = client.get(f"/record/{hit['id']}").text
         assert "/author?name=Ouyang" in page, page[page.find("<dl"):][:1500]
         assert client.get("/author.json").status_code == 400
+        # authority records go out as their source's own records: OAI-PMH (set members:<id>) and exports
+        oai = client.get("/oai?verb=ListRecords&metadataPrefix=marcxml&set=members:lc").text
+        assert "Ouyang, Hui" in oai and "Ou-yang, Hui" in oai and "<error" not in oai
     finally:
         cat.close()
     report = json.loads(cli(catalogue, "quality", "--json", "nlc").stdout)["nlc"]

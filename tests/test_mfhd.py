@@ -203,6 +203,19 @@ def test_serial_page_json_and_api_show_ranges_and_ill_skips_libraries_without_th
         assert by_source[holder]["summaries"][0].split(" ")[0] in html and "does not hold" in html
         api = client.get(f"/api/v1/records/{cluster.id}/holdings").get_json()
         assert any(h["summary"] and h["coverage"] for h in api["holdings"] if h["source"] == holder)
+        oai = client.get("/oai?verb=ListRecords&metadataPrefix=marcxml&set=merged").text
+        assert 'tag="866"' in oai and by_source[holder]["summaries"][0].split(" ")[0] in oai
+        # e-resources: each library's proxied link is shown to its own readers only
+        ebook = next(c for c in cat.clusters.iter_live() if len({h.source for h in c.record.holdings if h.urls}) > 2)
+        linked = sorted({h.source for h in ebook.record.holdings if h.urls})
+        mine = linked[0]
+        view = client.get(f"/record/{ebook.id}.json?home={mine}").get_json()
+        own = {u for h in ebook.record.holdings if h.source == mine for u in h.urls}
+        assert set(view["online"]["yours"]) == own and view["online"]["others"] == len(linked) - 1
+        page = client.get(f"/record/{ebook.id}?home={mine}").text
+        others = {u for h in ebook.record.holdings if h.source != mine for u in h.urls} - own
+        assert "Online at your library" in page and f"Online at {len(linked) - 1} other libraries" in page
+        assert not any(f'href="{u}"' in page for u in others)
         bad = client.get(f"/record/{cluster.id}.json?year=soon").get_json()
         assert bad["wanted"]["year_error"] is True and bad["wanted"]["year"] is None
     finally:
