@@ -44,6 +44,14 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[i:i + size]
 
 
+def _by_source(pairs) -> dict[str, list[str]]:
+    """``(source, value)`` pairs as sorted values per source: plain IN lists compile far faster than tuple IN."""
+    out: dict[str, list[str]] = {}
+    for source, value in sorted(pairs):
+        out.setdefault(source, []).append(value)
+    return out
+
+
 def _upsert(conn):
     """INSERT … ON CONFLICT (source, local_id) DO UPDATE, for many rows at once (SQLite or PostgreSQL)."""
     dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
@@ -97,11 +105,12 @@ class LinkStore:
     @staticmethod
     def _bibs(conn, targets: set[tuple[str, str]]) -> set[RecordKey]:
         out: set[RecordKey] = set()
-        for part in _chunks(sorted(targets)):
-            rows = conn.execute(select(record_links.c.source, record_links.c.local_id).where(
-                tuple_(record_links.c.source, record_links.c.control_number).in_(part),
-                record_links.c.holdings_of == ""))
-            out.update((s, l) for s, l in rows)
+        for source, controls in _by_source(targets).items():
+            for part in _chunks(controls):
+                rows = conn.execute(select(record_links.c.local_id).where(
+                    record_links.c.source == source, record_links.c.control_number.in_(part),
+                    record_links.c.holdings_of == ""))
+                out.update((source, l) for (l,) in rows)
         return out
 
     def holdings_of(self, bibs: Iterable[Record]) -> dict[RecordKey, list[RecordKey]]:
@@ -109,13 +118,13 @@ class LinkStore:
         wanted = {(r.source, r.control_number): r.key for r in bibs if r.control_number and r.kind != "holdings"}
         out: dict[RecordKey, list[RecordKey]] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(sorted(wanted)):
-                rows = conn.execute(select(record_links.c.source, record_links.c.local_id,
-                                           record_links.c.holdings_of).where(
-                    tuple_(record_links.c.source, record_links.c.holdings_of).in_(part))
-                    .order_by(record_links.c.source, record_links.c.local_id))
-                for source, local_id, bib in rows:
-                    out.setdefault(wanted[(source, bib)], []).append((source, local_id))
+            for source, controls in _by_source(wanted).items():
+                for part in _chunks(controls):
+                    rows = conn.execute(select(record_links.c.local_id, record_links.c.holdings_of).where(
+                        record_links.c.source == source, record_links.c.holdings_of.in_(part))
+                        .order_by(record_links.c.local_id))
+                    for local_id, bib in rows:
+                        out.setdefault(wanted[(source, bib)], []).append((source, local_id))
         return out
 
     def orphans(self, source: str | None = None) -> list[tuple[str, str, str]]:
