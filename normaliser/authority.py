@@ -93,6 +93,12 @@ def _authority(source: str, local_id: str, record_format: str, warnings: list[st
     """The heading (the first of ``types``' tags), its dates, and the 4XX/5XX/7XX with the same last digits."""
     heads = [(tag, f) for tag in types for f in by_tag.get(tag, ()) if not f.control_field]
     if not heads:
+        # a local heading tag in the same block (IISH's Aleph export puts its terms in 103 / 403 / 503)
+        block = next(iter(types))[0]
+        heads = [(tag, f) for tag in sorted(by_tag) if tag[0] == block and tag.isdigit()
+                 for f in by_tag[tag] if not f.control_field and _text(f, skip)]
+        types = {**types, **{tag: "other" for tag, _ in heads[:1]}}
+    if not heads:
         raise RecordError(f"{family} authority record (leader/06 {leader6!r}) without a heading "
                           f"({'1XX' if family == 'MARC 21' else '2XX'}): it names no one")
     tag, field = heads[0]
