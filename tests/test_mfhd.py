@@ -203,6 +203,10 @@ def test_serial_page_json_and_api_show_ranges_and_ill_skips_libraries_without_th
         assert by_source[holder]["summaries"][0].split(" ")[0] in html and "does not hold" in html
         api = client.get(f"/api/v1/records/{cluster.id}/holdings").get_json()
         assert any(h["summary"] and h["coverage"] for h in api["holdings"] if h["source"] == holder)
+        # the reader's own library holds the journal but not that year: the button is an ILL request
+        mine = client.get(f"/record/{cluster.id}.json?year={year}&home={other}").get_json()
+        assert mine["get_it"]["kind"] == "ill" and other not in {l["source"] for l in mine["lenders"]}
+        assert client.get(f"/record/{cluster.id}.json?home={other}").get_json()["get_it"]["kind"] != "ill"
         oai = client.get("/oai?verb=ListRecords&metadataPrefix=marcxml&set=merged").text
         assert 'tag="866"' in oai and by_source[holder]["summaries"][0].split(" ")[0] in oai
         # e-resources: each library's proxied link is shown to its own readers only

@@ -66,6 +66,8 @@ def get_it(record: Record, holdings: list[dict], home: Source | None, permalink:
     """
     if home is not None:
         own = next((g for g in holdings if g["source"] == home.id), None)
+        if own is not None and own.get("covers_year") is False:
+            own = None      # the reader's library holds the journal, but not the year asked for: ILL
         if own is not None and own["opac_url"]:
             return {"kind": "opac", "url": own["opac_url"], "library": home.name}
         if own is not None:
