@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from normaliser.authorities import AuthorityStore
+from normaliser.links import LinkStore
+from normaliser.model import Record
 from normaliser.store import RecordStore
 
 from storage.db import set_value
@@ -45,6 +48,8 @@ class DedupeReport:
     records_evaluated: int = 0     # changed records plus the records of their blocks
     rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
     records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
+    holdings_changed: int = 0      # holdings records (MFHD) stored, changed or deleted this pass
+    authorities_changed: int = 0   # authority records stored, changed or removed (the index expands names)
     seconds: float = 0.0
 
 
@@ -72,11 +77,14 @@ def dedupe_changes(
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
-    changed = _changed_features(records, since_seq, report)
+    links = LinkStore(records.engine)
+    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+    changed, with_new_holdings = _changed_features(records, since_seq, report, links)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not changed and not overrides_changed:
+        _remerge_holders(members, with_new_holdings)
+        report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
         return report
     stored = members.load()
     previous = {k: cid for k, (_, cid) in stored.items() if cid}
@@ -92,22 +100,56 @@ def dedupe_changes(
     _recluster(all_keys, evidence, seeds, previous, clusters, members, upserts, removed, report)
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress)
+    _remerge_holders(members, with_new_holdings)
+    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport) -> dict[RecordKey, Features | None]:
-    """The features of every record changed after ``since_seq`` (None: deleted).
+def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport,
+                      links: LinkStore) -> tuple[dict[RecordKey, Features | None], set[RecordKey]]:
+    """The features of every bibliographic record changed after ``since_seq`` (None: deleted), and the
+    bibliographic records whose holdings records (MFHD) changed.
 
-    Only features are kept, never the records: holding 700,000 Records at once took 4 GB.
+    Only features are kept, never the records: holding 700,000 Records at once took 4 GB.  Holdings
+    records are never matched: their 004 → 001 links are stored (a batch at a time) and the entries of
+    the records they belong to are merged again.  Authority records are never matched either: their
+    forms go to the authority store, which the index uses to expand names.
     """
     changed: dict[RecordKey, Features | None] = {}
+    batch: list[tuple[RecordKey, Record | None]] = []
+    holders: set[RecordKey] = set()
+    authorities = AuthorityStore(records.engine)
+
+    def flush() -> None:
+        nonlocal holders, batch
+        holders |= links.update(batch)
+        report.authorities_changed += authorities.update(batch)
+        batch = []
+
     for seq, source, local_id, record in records.changed_since(since_seq):
-        changed[(source, local_id)] = None if record is None else record_features(record)
+        key = (source, local_id)
+        batch.append((key, record))
+        if record is not None and record.kind == "holdings":
+            report.holdings_changed += 1
+        elif record is None or record.kind == "bibliographic":
+            changed[key] = None if record is None else record_features(record)
         report.last_seq = seq
+        if len(batch) >= 2000:
+            flush()
+    flush()
     report.records_changed = len(changed)
-    return changed
+    # a bibliographic record changed in this pass is merged again anyway
+    return changed, {k for k in holders if k not in changed}
+
+
+def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
+    """Put the entries of bibliographic records that gained or lost holdings records on the merge list."""
+    if not holders:
+        return
+    pending = {cid for cid in members.clusters_of(holders).values() if cid}
+    if pending:
+        members.commit_assignment({}, [], {}, [], {}, pending)
 
 
 def _score_changes(changed: dict[RecordKey, Features | None], stored: dict, all_keys: dict[RecordKey, list[str]],
@@ -218,21 +260,24 @@ def _reachable(seeds, links, previous, previous_members) -> set[tuple[str, str]]
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
-                   batch: int, progress: Callable[[str], None] | None) -> int:
-    """Merge the display record of every pending cluster, a batch at a time."""
+                   batch: int, progress: Callable[[str], None] | None, links: LinkStore) -> int:
+    """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
     written_total = 0
     while True:
         todo = members.pending(batch)
         if not todo:
             return written_total
         loaded = records.get_many([m for ms in todo.values() for m in ms])
+        held_by = links.holdings_of(loaded.values())
+        mfhd = records.get_many([h for hs in held_by.values() for h in hs])
         written, emptied = [], []
         for cid, member_keys in todo.items():
             present = {m: keys for m, keys in member_keys.items() if m in loaded}
             if not present:
                 emptied.append(cid)
                 continue
-            merged = merge_records([loaded[m] for m in present], source_order)
+            attached = {m: [mfhd[h] for h in held_by.get(m, ()) if h in mfhd] for m in present}
+            merged = merge_records([loaded[m] for m in present], source_order, attached)
             written.append(Cluster(id=cid, record=merged, members=list(present),
                                    match_keys=shared_keys(present.values()), work_key=work_key(merged)))
         members.merged(written, emptied)

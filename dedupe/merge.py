@@ -9,6 +9,8 @@ a holding in a merge is the second complaint of union-catalogue users.
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections.abc import Mapping
 
 from normaliser.model import Holding, Record
 
@@ -46,8 +48,14 @@ def quality(record: Record) -> int:
     return score
 
 
-def merge_records(members: list[Record], source_order: dict[str, int] | None = None) -> Record:
-    """One display record from a cluster's members; independent of member order."""
+def merge_records(members: list[Record], source_order: dict[str, int] | None = None,
+                  attached: Mapping[tuple[str, str], list[Record]] | None = None) -> Record:
+    """One display record from a cluster's members; independent of member order.
+
+    ``attached`` maps a member's key to its holdings records (MFHD, see
+    ``normaliser.links``): their holdings join the member's own, with the
+    member's local id so the OPAC link opens its record.
+    """
     if not members:
         raise ValueError("cannot merge an empty cluster")
     order = source_order or {}
@@ -59,12 +67,15 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
         setattr(base, name, _union(getattr(r, name) for r in ranked))
     holdings: list[Holding] = []
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
-        if r.holdings:
-            holdings.extend(r.holdings)
-        else:
-            # The member has the record, so it holds the item even when its
-            # export carries no item fields: keep that as a holding.
-            holdings.append(Holding(source=r.source, local_id=r.local_id))
+        own = list(r.holdings) + [dataclasses.replace(h, local_id=r.local_id) for m in (attached or {}).get(r.key, ())
+                                  for h in m.holdings]
+        # The member has the record, so it holds the item even when its
+        # export carries no item fields: keep that as a holding.
+        own = own or [Holding(source=r.source, local_id=r.local_id)]
+        if r.urls and not any(h.urls for h in own):
+            # a member's 856 goes through its own proxy: it is that library's access, not everyone's
+            own[0] = dataclasses.replace(own[0], urls=list(r.urls))
+        holdings.extend(own)
     base.holdings = holdings
     base.warnings = []
     return base

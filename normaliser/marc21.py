@@ -18,6 +18,8 @@ from . import identifiers
 from .errors import RecordError
 from .formats import marc_format
 from .holdings import extract_holdings
+from .authority import marc21_authority
+from .mfhd import HOLDINGS_TYPES, to_holdings_record
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
 from .fields import MAX_YEAR, first as _first, group_fields, issns_in, unique as _unique, year_in as _year
@@ -251,13 +253,17 @@ def _format(leader: str, f008: str, by_tag: dict[str, list[Field]]) -> str:
 
 def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["HoldingsMapping"] = (),
               warnings: Sequence[str] = (), by_tag: dict[str, list[Field]] | None = None) -> Record:
-    """Map a MARC 21 bibliographic record; RecordError for non-bibliographic or title-less records."""
+    """Map a MARC 21 bibliographic or holdings record; RecordError for other kinds or title-less records."""
     leader = str(marc.leader)
+    if by_tag is None:
+        by_tag = group_fields(marc)
+    if leader[6:7] in HOLDINGS_TYPES:
+        return to_holdings_record(marc, by_tag, source, local_id, list(warnings))
+    if leader[6:7] == "z":
+        return marc21_authority(by_tag, source, local_id, list(warnings))
     kind = NOT_BIBLIOGRAPHIC.get(leader[6:7])
     if kind:
         raise RecordError(f"MARC 21 {kind} record (leader/06 {leader[6]!r}), not a bibliographic record")
-    if by_tag is None:
-        by_tag = group_fields(marc)
 
     def control(tag: str) -> str:
         fields = by_tag.get(tag)

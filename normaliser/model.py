@@ -52,6 +52,11 @@ class Holding:
     status: str = ""
     volume: str = ""
     note: str = ""
+    # From a separate holdings record (MFHD) or the holdings fields of a serial; empty for a plain copy.
+    holdings_id: str = ""     # the MFHD's own local id, so deleting it removes exactly this holding
+    summary: str = ""         # "v.1 (1990) – v.25 (2014); lacks v.12" (866–868, or generated from 853/863)
+    coverage: list[list[int]] = field(default_factory=list)  # [first year, last year] pairs; 9999 = ongoing
+    urls: list[str] = field(default_factory=list)            # this library's own e-resource links (856)
 
 
 @dataclass
@@ -63,12 +68,24 @@ class ParallelField:
     script: str = ""          # $6 script identification code, e.g. "$1" (CJK), "(N" (Cyrillic)
 
 
+#: What a record describes: a title (bibliographic), one member's holdings of a title (MFHD), or a person,
+#: body, title or subject and the other forms of its name (authority).
+KINDS = ("bibliographic", "holdings", "authority")
+
+
 @dataclass
 class Record:
-    """A normalised bibliographic record from one member."""
+    """A normalised record from one member: bibliographic, a holdings record (MFHD) of one, or an authority.
+
+    A holdings record has ``kind == "holdings"``, no title, the control
+    number (004) of its bibliographic record in ``holdings_of`` and its
+    holdings in ``holdings``; dedupe never matches it, the merge attaches it.
+    """
 
     source: str
     local_id: str
+    kind: str = "bibliographic"            # one of KINDS
+    holdings_of: str = ""                  # MFHD 004: the 001 of the bibliographic record it belongs to
     record_format: str = "marc21"          # marc21 | unimarc | cnmarc | oai_dc (what it came in as)
     control_number: str = ""               # 001
     isbns: list[str] = field(default_factory=list)          # valid, as ISBN-13 digits
@@ -107,6 +124,13 @@ class Record:
     other_titles: list[str] = field(default_factory=list)   # parallel, uniform and other titles (200 $d, 5XX)
     countries: list[str] = field(default_factory=list)      # UNIMARC 102 $a (ISO 3166 codes)
     cataloguing_source: str = ""            # UNIMARC 801 $a $b, e.g. "CN BNU"
+    # Authority records (kind "authority"; empty otherwise).  ``title`` repeats the heading for listings.
+    heading: str = ""                       # MARC 21 1XX / UNIMARC 2XX: "Ouyang, Hui, 1947-"
+    heading_type: str = ""                  # person | organisation | meeting | title | place | topic | genre …
+    dates: str = ""                         # $d (MARC 21) / $f (UNIMARC)
+    see_from: list[str] = field(default_factory=list)         # 4XX, and CNMARC $A pinyin: search only
+    see_also: list[str] = field(default_factory=list)         # 5XX
+    linked_headings: list[str] = field(default_factory=list)  # 7XX: the same entity in another file or script
 
     @property
     def key(self) -> tuple[str, str]:
@@ -159,5 +183,7 @@ class Record:
 
 _FIELDS = frozenset(f.name for f in fields(Record))
 _DESCRIPTIVE = tuple(f.name for f in fields(Record)
-                     if f.name not in ("source", "local_id", "record_format", "holdings", "warnings", "price",
+                     if f.name not in ("source", "local_id", "kind", "holdings_of", "record_format", "holdings",
+                                       "warnings", "price", "heading", "heading_type", "dates", "see_from",
+                                       "see_also", "linked_headings",
                                    "isbn_qualifiers", "title_pinyin", "countries", "cataloguing_source"))

@@ -62,6 +62,12 @@ class SourceQuality:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)   # "stage: category" → count
     examples: dict[str, str] = field(default_factory=dict)      # category → one full reason or warning
     record_formats: dict[str, int] = field(default_factory=dict)
+    holdings_records: int = 0            # separate holdings records (MFHD) stored
+    holdings_without_852: int = 0        # MFHD with no location or call number
+    orphan_holdings: int = 0             # MFHD whose 004 names no bibliographic record of this source
+    orphan_examples: list[str] = field(default_factory=list)   # "holdings id → 004", the first few
+    authority_records: int = 0           # authority records stored (headings and their forms)
+    authority_problems: list[str] = field(default_factory=list)  # shared see-froms, 4XX loops (first few)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -71,11 +77,38 @@ def _identified(rec: Record) -> bool:
     return bool(rec.isbns or rec.issns or rec.oclc_numbers or rec.lccns or rec.other_ids)
 
 
+_MAX_ORPHAN_EXAMPLES = 10
+
+
+def _counted_apart(q: SourceQuality, rec: Record) -> bool:
+    """Holdings and authority records have no title or identifier by nature: counted on their own."""
+    if rec.kind == "holdings":
+        q.holdings_records += 1
+        q.holdings_without_852 += not any(h.library or h.location or h.call_number for h in rec.holdings)
+        return True
+    if rec.kind == "authority":
+        q.authority_records += 1
+        return True
+    return False
+
+
+def _orphan(q: SourceQuality, local_id: str, bib: str) -> None:
+    q.orphan_holdings += 1
+    if len(q.orphan_examples) < _MAX_ORPHAN_EXAMPLES:
+        q.orphan_examples.append(f"{local_id} → 004 {bib}")
+
+
 def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (),
-                   sources: Iterable[str] = ()) -> dict[str, SourceQuality]:
+                   sources: Iterable[str] = (),
+                   orphans: Iterable[tuple[str, str, str]] = (),
+                   authority_problems: Mapping[str, list[str]] | None = None) -> dict[str, SourceQuality]:
     """Per-source quality from live records and quarantine rows (mappings with source, stage, reason[, count]).
 
-    ``sources`` lists members to report even when they have nothing stored yet.
+    ``sources`` lists members to report even when they have nothing stored yet; ``orphans`` are
+    ``(source, holdings local id, 004)`` of holdings records whose bibliographic record is missing
+    (``normaliser.links.LinkStore.orphans``); ``authority_problems`` what
+    ``normaliser.authorities.AuthorityStore.problems`` found.  Holdings records are counted apart: they have no
+    title or identifier by nature.
     """
     out: dict[str, SourceQuality] = {s: SourceQuality(s) for s in sources}
     counters: dict[str, tuple[Counter, Counter, Counter]] = {}
@@ -88,6 +121,8 @@ def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (
     for rec in records:
         q = get(rec.source)
         repairs, reasons, formats = counters.setdefault(rec.source, (Counter(), Counter(), Counter()))
+        if _counted_apart(q, rec):
+            continue
         q.records += 1
         formats[rec.record_format] += 1
         if not rec.title.strip():
@@ -112,8 +147,12 @@ def quality_report(records: Iterable[Record], quarantined: Iterable[Mapping] = (
         q.examples.setdefault(category, row.get("reason") or "")
         if reason_category(row.get("reason") or "").startswith("no title"):
             q.without_title += n
-    for source, (repairs, reasons, formats) in counters.items():
-        q = out[source]
+    for source, local_id, bib in orphans:
+        _orphan(get(source), local_id, bib)
+    for source, found in (authority_problems or {}).items():
+        get(source).authority_problems = found[:_MAX_ORPHAN_EXAMPLES * 2]
+    for source, q in out.items():
+        repairs, reasons, formats = counters.get(source, (Counter(), Counter(), Counter()))
         q.repairs = dict(repairs.most_common())
         q.quarantined_by_reason = dict(reasons.most_common())
         q.record_formats = dict(formats.most_common())

@@ -34,6 +34,7 @@ from pymarc.leader import Leader
 from . import identifiers
 from .charset import undo_double_utf8, cyrillic_decode, gb_decode, iso5426_to_str, marc8_to_str, marc8_unmapped
 from .errors import RecordError
+from .authority import unimarc_authority
 from .holdings import extract_holdings
 from .iso2709 import GARBAGE_RATIO, decoded_field
 from .model import Record
@@ -280,12 +281,14 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
               record_format: str | None = None) -> Record:
     """Map a UNIMARC/CNMARC bibliographic record; RecordError for non-bibliographic or title-less ones."""
     leader = str(marc.leader)
-    kind = NOT_BIBLIOGRAPHIC.get(leader[6:7])
-    if kind:
-        raise RecordError(f"UNIMARC {kind} record (leader/06 {leader[6]!r}), not a bibliographic record")
     if by_tag is None:
         by_tag = group_fields(marc)
     fmt = record_format or ("cnmarc" if is_cnmarc(by_tag) else "unimarc")
+    if leader[6:7] == "x":   # an authority record (y and z are reference and general explanatory entries)
+        return unimarc_authority(by_tag, source, local_id, list(warnings), fmt)
+    kind = NOT_BIBLIOGRAPHIC.get(leader[6:7])
+    if kind:
+        raise RecordError(f"UNIMARC {kind} record (leader/06 {leader[6]!r}), not a bibliographic record")
     rec = Record(source=source, local_id=local_id, record_format=fmt, warnings=list(warnings))
     f001 = by_tag.get("001")
     rec.control_number = (f001[0].data or "").strip() if f001 else ""

@@ -16,7 +16,8 @@ to two questions, answered here once:
   built from the model (:func:`record_to_marc21`).  Either way 001 is the
   cluster id, each member gets a 035 ``(source)local_id`` so libraries can
   reconcile, ISBNs found in any member are added, and the members' holdings
-  fields are replaced by one 852 per holding of every member.
+  fields are replaced by one 852 per holding of every member, and an 866 with each library's serial
+  holdings summary.
 
 Which of these an item leaves as is decided once, in :mod:`publish.marc`;
 the bytes are written by :mod:`publish.writers`.  :func:`to_dc` gives simple
@@ -137,9 +138,22 @@ def merged_marc(cluster: Cluster, base_raw: RawRecord | None = None, organisatio
         value = f"({source}){local_id}"
         if value not in present_035:
             marc.add_ordered_field(Field("035", Indicators(" ", " "), [Subfield("a", value)]))
+    summaries: set[tuple[str, str, str]] = set()
     for holding in record.holdings:
         marc.add_ordered_field(_holding_852(holding))
+        marker = (holding.source, holding.local_id, holding.summary)
+        if holding.summary and marker not in summaries:
+            summaries.add(marker)
+            marc.add_ordered_field(_holding_866(holding))
     return marc
+
+
+def _holding_866(holding: Holding) -> Field:
+    """The library's serial holdings summary (textual holdings, non-standard notation), linked to its 852
+    (which names the library in $a) by the same ``$8``, the member's record id."""
+    subfields = [Subfield("8", holding.local_id)] if holding.local_id else []
+    subfields.append(Subfield("a", holding.summary))
+    return Field("866", Indicators(" ", "0"), subfields)
 
 
 def _holding_852(holding: Holding) -> Field:

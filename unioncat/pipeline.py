@@ -27,10 +27,13 @@ from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
 from normaliser import normalise
 from normaliser.errors import RecordError
+from normaliser.authorities import AuthorityStore
+from normaliser.links import LinkStore
 from normaliser.quality import quality_report
 from normaliser.store import QualityStore
 from dedupe.build import DedupeReport, dedupe_changes
 from index.documents import to_document
+from index.names import add_variants, names_of
 
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, NORMALISE_CHECKPOINT, Catalogue
 
@@ -276,12 +279,19 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     docs: list[dict] = []
     gone: list[str] = []
 
+    authorities = AuthorityStore(cat.engine)
+    records: list = []
+
     def flush(final: bool = False) -> None:
-        nonlocal docs, gone
+        nonlocal docs, gone, records
         if gone:
             index.delete(gone)
         if docs:
+            variants = authorities.variants(names_of(records))
+            for doc, rec in zip(docs, records):
+                add_variants(doc, rec, variants)
             index.add(docs)
+        records = []
         if rebuilding and not final:
             docs, gone = [], []
             return
@@ -297,6 +307,7 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             report.deleted += 1
         else:
             docs.append(to_document(cluster, libraries))
+            records.append(cluster.record)
             report.indexed += 1
         if len(docs) + len(gone) >= batch:
             flush()
@@ -328,7 +339,9 @@ def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, ful
     progress(f"dedupe: {d.records_changed} records changed, {d.clusters_written} clusters written, "
              f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused")
     progress("indexing")
-    out.index = index_stage(cat, progress, reindex=reindex or full)
+    # Changed authority records change the names every document is found by: rebuild the index then
+    # (authority files are loaded now and then, not with every harvest).
+    out.index = index_stage(cat, progress, reindex=reindex or full or d.authorities_changed > 0)
     i = out.index
     progress(f"index: {i.indexed} clusters indexed, {i.deleted} removed, {i.total} in the index "
              f"({i.seconds:.1f}s)")
@@ -339,9 +352,11 @@ def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, ful
 # -- data quality ------------------------------------------------------------------
 
 def quality(cat: Catalogue, source: str | None = None) -> dict:
-    """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores."""
+    """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores,
+    with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
-    report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known)
+    report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
+                            LinkStore(cat.engine).orphans(source), AuthorityStore(cat.engine).problems(source))
     return {name: q.as_dict() for name, q in report.items()}
 
 

@@ -98,9 +98,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import api, auth, basket, oai, overlap, reader, record, search, staff, staff_dedupe, usage
+    from . import api, auth, authors, basket, oai, overlap, reader, record, search, staff, staff_dedupe, usage
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
+    app.register_blueprint(authors.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_dedupe.bp)
     app.register_blueprint(overlap.bp)

@@ -29,6 +29,7 @@ from . import access, usage
 from .limits import check_filters, client_address
 from .context import services
 from .openapi import api_index, openapi_document
+from .present import http_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
@@ -221,7 +222,9 @@ def _holdings(cluster) -> list[dict]:
         out.append({"source": h.source, "library_name": source.name if source else h.source,
                     "region": source.region if source else "", "local_id": h.local_id, "library": h.library,
                     "location": h.location, "call_number": h.call_number, "barcode": h.barcode,
-                    "status": h.status, "volume": h.volume, "note": h.note})
+                    "status": h.status, "volume": h.volume, "note": h.note, "holdings_id": h.holdings_id,
+                    "summary": h.summary, "coverage": [list(c) for c in h.coverage],
+                    "urls": [u for u in map(http_url, h.urls) if u]})
     return out
 
 

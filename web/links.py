@@ -25,19 +25,26 @@ RETURN_PLACEHOLDERS = ("{return}", "{return_url}")
 RETURN_PARAM = "target"
 
 
-def openurl_pairs(record: Record, rft_id: str | None = None,
-                  extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
-    """The KEV key/value pairs describing ``record``, in a stable order; empty values left out."""
+def openurl_pairs(record: Record, rft_id: str | None = None, extra: Mapping[str, str] | None = None,
+                  volume: str = "", year: int | None = None) -> list[tuple[str, str]]:
+    """The KEV key/value pairs describing ``record``, in a stable order; empty values left out.
+
+    For a serial, ``volume`` and ``year`` name the issue wanted (``rft.volume``, and ``rft.date`` is that
+    year rather than the first year of the journal); a book ignores them.
+    """
+    serial = record.format in SERIAL_FORMATS
     pairs: list[tuple[str, str]] = [
         ("url_ver", "Z39.88-2004"), ("ctx_ver", "Z39.88-2004"), ("ctx_enc", "info:ofi/enc:UTF-8"),
     ]
-    if record.format in SERIAL_FORMATS:
+    if serial:
         pairs += [("rft_val_fmt", KEV_JOURNAL), ("rft.genre", "journal"), ("rft.jtitle", record.full_title)]
         pairs += [("rft.issn", issn) for issn in record.issns[:1]]
     else:
         pairs += [("rft_val_fmt", KEV_BOOK), ("rft.genre", "book"), ("rft.btitle", record.full_title)]
         pairs += [("rft.isbn", isbn) for isbn in record.isbns[:1]]
-    pairs += [("rft.au", record.main_author), ("rft.date", str(record.year) if record.year else ""),
+    date = str(year) if serial and year else str(record.year) if record.year else ""
+    pairs += [("rft.volume", volume if serial else "")]
+    pairs += [("rft.au", record.main_author), ("rft.date", date),
               ("rft.pub", record.publisher), ("rft.place", record.place), ("rft.edition", record.edition)]
     pairs += [("rft.series", s) for s in record.series[:1]]
     ids = [rft_id] if rft_id else []
@@ -53,16 +60,17 @@ def openurl_pairs(record: Record, rft_id: str | None = None,
 
 
 def openurl(base_url: str, record: Record, rft_id: str | None = None,
-            extra: Mapping[str, str] | None = None) -> str:
+            extra: Mapping[str, str] | None = None, volume: str = "", year: int | None = None) -> str:
     """``base_url`` with the record's ContextObject as its query (appended to any query it has)."""
-    return _append_query(base_url, urlencode(openurl_pairs(record, rft_id, extra), quote_via=quote))
+    return _append_query(base_url, urlencode(openurl_pairs(record, rft_id, extra, volume, year), quote_via=quote))
 
 
 def ill_url(record: Record, consortium_ill_url: str | None, source_ill_url: str | None = None,
-            rft_id: str | None = None, params: Mapping[str, str] | None = None) -> str | None:
+            rft_id: str | None = None, params: Mapping[str, str] | None = None,
+            volume: str = "", year: int | None = None) -> str | None:
     """The ILL request link: a member's own ILL service when given, else the consortium's; None if neither."""
     base = source_ill_url or consortium_ill_url
-    return openurl(base, record, rft_id, params) if base else None
+    return openurl(base, record, rft_id, params, volume, year) if base else None
 
 
 def citation(record: Record, permalink: str | None = None) -> str:

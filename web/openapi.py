@@ -96,8 +96,12 @@ def openapi_document(server_url: str, example_id: str | None = None) -> dict:
                                       "facets": {"type": "object", "additionalProperties": {
                                           "type": "array", "items": _ref("FacetValue")}}}},
                 "Holding": {"type": "object", "required": ["source", "library_name", "call_number"], "properties": {
-                    name: _string() for name in ("source", "library_name", "region", "local_id", "library",
-                                                 "location", "call_number", "barcode", "status", "volume", "note")}},
+                    **{name: _string() for name in ("source", "library_name", "region", "local_id", "library",
+                                                    "location", "call_number", "barcode", "status", "volume", "note",
+                                                    "holdings_id", "summary")},
+                    "coverage": {"type": "array", "description": "[first year, last year] pairs; 9999 = ongoing",
+                                 "items": {"type": "array", "items": {"type": "integer"}}},
+                    "urls": _strings()}},
                 "Record": {"type": "object", "required": ["id", "record", "members", "holdings"], "properties": {
                     "id": _string(), "record": {"type": "object", "description": "the merged description"},
                     "members": {"type": "array", "items": {"type": "object", "properties": {

@@ -55,7 +55,8 @@ def order_holdings(groups: list[dict], home: Source | None) -> list[dict]:
     return sorted(groups, key=rank)
 
 
-def get_it(record: Record, holdings: list[dict], home: Source | None, permalink: str) -> dict:
+def get_it(record: Record, holdings: list[dict], home: Source | None, permalink: str,
+           wanted: dict | None = None) -> dict:
     """Where the reader goes to get the item.
 
     ``{"kind": "opac", "url": …, "library": …}`` when their library holds it (and links into its
@@ -65,11 +66,13 @@ def get_it(record: Record, holdings: list[dict], home: Source | None, permalink:
     """
     if home is not None:
         own = next((g for g in holdings if g["source"] == home.id), None)
+        if own is not None and own.get("covers_year") is False:
+            own = None      # the reader's library holds the journal, but not the year asked for: ILL
         if own is not None and own["opac_url"]:
             return {"kind": "opac", "url": own["opac_url"], "library": name_of(home)}
         if own is not None:
             return {"kind": "held", "url": None, "library": name_of(home)}
-    url = ill_link(record, home, permalink)
+    url = ill_link(record, home, permalink, wanted)
     return {"kind": "ill" if url else None, "url": url, "library": name_of(home) if home else None}
 
 
@@ -94,11 +97,14 @@ def library_name(source_id: str, fallback: str = "") -> str:
     return name_of(source) if source else (fallback or source_id)
 
 
-def ill_link(record: Record, home: Source | None, permalink: str) -> str | None:
-    """The ILL request: the home library's ILL service and parameters over the consortium's."""
+def ill_link(record: Record, home: Source | None, permalink: str, wanted: dict | None = None) -> str | None:
+    """The ILL request: the home library's ILL service and parameters over the consortium's; for a serial,
+    the volume and year the reader asked for (``web.holdings.wanted_issue``)."""
     consortium = services().sources.consortium
     params = {**consortium.ill_params, **(home.ill_params if home else {})}
-    return links.ill_url(record, consortium.ill_url, home.ill_url if home else None, rft_id=permalink, params=params)
+    wanted = wanted or {}
+    return links.ill_url(record, consortium.ill_url, home.ill_url if home else None, rft_id=permalink, params=params,
+                         volume=wanted.get("volume", ""), year=wanted.get("year"))
 
 
 def init_app(app) -> None:

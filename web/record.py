@@ -14,7 +14,7 @@ from dedupe.model import Cluster
 from index.documents import holdings_of, original_title
 from normaliser.text import has_han
 
-from . import citations, links, reader, usage
+from . import citations, holdings as serial_holdings, links, reader, usage
 from .context import services
 from .errors import RecordNotFound
 
@@ -60,7 +60,10 @@ def record_view(cluster: Cluster) -> dict:
     consortium = svc.sources.consortium
     permalink = _absolute(url_for("record.record", cluster_id=cluster.id, fmt="html"))
     home = svc.source(request.args.get("home", "")) or reader.home_library()
+    wanted = serial_holdings.wanted_issue(request.args)
     holdings = reader.order_holdings(holdings_by_library(cluster), home)
+    serial_holdings.annotate(holdings, rec.holdings, wanted["year"])
+    home_id = home.id if home else None
     description = rec.to_dict()
     description.pop("holdings")
     description.pop("warnings")
@@ -74,8 +77,11 @@ def record_view(cluster: Cluster) -> dict:
         "heading_original": heading_original(cluster),
         "holdings": holdings,
         "library_count": len(holdings),
-        "home_id": home.id if home else None,
-        "get_it": reader.get_it(rec, holdings, home, permalink),
+        "home_id": home_id,
+        "get_it": reader.get_it(rec, holdings, home, permalink, wanted),
+        "online": serial_holdings.online_access(holdings, rec.holdings, rec.urls, home_id),
+        "wanted": wanted,
+        "lenders": serial_holdings.lenders(holdings, home_id, wanted["year"]),
         "members": [{"source": s, "local_id": i, "library": reader.library_name(s),
                      "format": _member_format(s)} for s, i in cluster.members],
         "other_editions": other_editions(cluster),
@@ -83,7 +89,7 @@ def record_view(cluster: Cluster) -> dict:
         "match_keys": cluster.match_keys if _is_staff() else [],
         "citation": links.citation(rec, permalink),
         "links": {
-            "ill": reader.ill_link(rec, home, permalink),
+            "ill": reader.ill_link(rec, home, permalink, wanted),
             "ask": links.ask_url(consortium.ask_url, rec, permalink),
             "login": _login_link(),
         },

@@ -32,6 +32,15 @@ def _print_source(name: str, q: dict) -> None:
     click.echo(f"  without title {q['without_title']}, without any identifier {q['without_identifier']}, "
                f"with invalid ISBNs {q['with_invalid_isbn']} ({q['invalid_isbns']} numbers), "
                f"with repaired encodings {q['with_repairs']}")
+    if q.get("holdings_records") or q.get("orphan_holdings"):
+        click.echo(f"  holdings records {q['holdings_records']}: without 852 {q['holdings_without_852']}, "
+                   f"pointing at no bibliographic record (004) {q['orphan_holdings']}")
+        for example in q["orphan_examples"]:
+            click.echo(f"      orphan {example}")
+    if q.get("authority_records"):
+        click.echo(f"  authority records {q['authority_records']}")
+    for problem in q.get("authority_problems", ()):
+        click.echo(f"      {problem}")
     if q["record_formats"]:
         click.echo("  formats: " + ", ".join(f"{k} {v}" for k, v in q["record_formats"].items()))
     for category, n in q["repairs"].items():

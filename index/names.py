@@ -1,0 +1,60 @@
+"""Names across their forms, for search: an author found by any see-from of its authority record.
+
+The index stage hands each document to :func:`add_variants` with the forms
+the authority store knows for the record's contributors
+(``normaliser.authorities.AuthorityStore.variants``, looked up a batch at a
+time), so "Lu Hsün", 周树人 and 周樹人 find the books catalogued under
+"Lu, Xun".  Without an authority record (most members have none) the record
+itself gives the forms: its 880 parallel names, and for personal names the
+pinyin ↔ Wade-Giles conversion and the readings of a Han name
+(:mod:`normaliser.romanise`); traditional and simplified Han meet through
+the index's own folding.  The forms go into the document's catch-all text only — never the
+displayed authors, and never a match key (dedupe does not read documents):
+a homophone or a shared variant may widen a search, it never merges two
+records.  Kept apart from the query code, which changes on its own.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from normaliser.authority import heading_key
+from normaliser.model import Record
+from normaliser.romanise import name_forms
+
+#: 880 parallel fields that carry names (ParallelField.tag is the tag they pair with).
+_NAME_TAGS = frozenset({"100", "110", "111", "700", "710", "711"})
+
+__all__ = ["contributor_names", "add_variants", "names_of", "record_forms"]
+
+
+def contributor_names(record: Record) -> list[str]:
+    """The names whose forms a document of ``record`` should carry: its contributors, as catalogued."""
+    return [c.name for c in record.contributors if c.name]
+
+
+def record_forms(record: Record) -> list[str]:
+    """Forms of the record's personal names from the record itself: 880 names and their romanisations."""
+    people = [c.name for c in record.contributors if c.name and c.kind == "person"]
+    parallel = [p.text for p in record.parallel if p.tag in _NAME_TAGS and p.text]
+    forms = list(parallel)
+    for name in people + parallel:
+        forms.extend(name_forms(name))
+    return forms
+
+
+def add_variants(doc: dict, record: Record, variants: Mapping[str, list[str]]) -> list[str]:
+    """Append the other forms of the record's names to ``doc["all"]``; returns the forms added."""
+    have = {heading_key(n) for n in contributor_names(record)}
+    added: list[str] = []
+    candidates = [form for key in sorted(have) for form in variants.get(key, ())] + record_forms(record)
+    for form in candidates:
+        if heading_key(form) not in have and form not in added:
+            added.append(form)
+    if added:
+        doc["all"] = " ".join([doc.get("all", ""), *added]).strip()
+    return added
+
+
+def names_of(records: Iterable[Record]) -> list[str]:
+    """Every contributor name of a batch of records, for one look-up in the authority store."""
+    return sorted({n for r in records for n in contributor_names(r)})
