@@ -97,10 +97,20 @@ def test_suggest_json(env):  # noqa: F811
     author = client.get("/suggest.json?q=smith").get_json()["suggestions"]
     assert author == [{"text": "Smith, John", "kind": "author", "id": None, "url": "/search?author=Smith,+John"}]
     assert client.get("/suggest.json?q=h").get_json()["suggestions"] == []
-    assert client.get("/suggest.json?q=" + "x" * 5000).status_code == 200
+    assert client.get("/suggest.json?q=" + "x" * 3000).status_code == 200
+    assert client.get("/suggest.json?q=" + "x" * 5000).status_code == 400     # over the URL cap (issue 19)
     assert len(client.get("/suggest.json?q=hong&limit=1").get_json()["suggestions"]) <= 1
     page = client.get("/search").text
     assert 'id="q-suggestions"' in page and "/static/suggest.js" in page and 'data-endpoint="/suggest.json"' in page
+
+
+def test_suggest_has_its_own_rate_limit(env):  # noqa: F811
+    app = make_app(env)
+    app.config.update(SUGGEST_RATE=0.01, SUGGEST_BURST=3)
+    client = app.test_client()
+    codes = [client.get("/suggest.json?q=histor").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert client.get("/search.json?q=history").status_code == 200          # searching keeps its own allowance
 
 
 def test_back_to_results_and_previous_next(env):  # noqa: F811

@@ -27,12 +27,13 @@ from .access import RateLimiter, retry_after
 from .errors import RateLimited, RequestTooLarge
 
 DEFAULTS = {"MAX_URL": 4096, "MAX_FILTERS": 30, "SEARCH_RATE": 5.0, "SEARCH_BURST": 30,
-            "SIGNIN_RATE": 0.5, "SIGNIN_BURST": 10}
+            "SIGNIN_RATE": 0.5, "SIGNIN_BURST": 10, "SUGGEST_RATE": 20.0, "SUGGEST_BURST": 60}
 
 #: endpoint → (the limit's name, the config keys of its rate and burst); GET-only unless the method is named
 LIMITED = {
     "search.search": ("search", "SEARCH_RATE", "SEARCH_BURST"),
     "search.home": ("search", "SEARCH_RATE", "SEARCH_BURST"),
+    "search.suggest": ("suggest", "SUGGEST_RATE", "SUGGEST_BURST"),   # typing asks often: its own, larger bucket
     ("staff.login", "POST"): ("signin", "SIGNIN_RATE", "SIGNIN_BURST"),
 }
 

@@ -14,7 +14,7 @@ from dedupe.model import Cluster
 from index.documents import holdings_of, original_title
 from normaliser.text import has_han
 
-from . import citations, holdings as serial_holdings, links, reader, usage
+from . import citations, holdings as serial_holdings, links, reader, sessions, usage
 from .context import services
 from .errors import RecordNotFound
 
@@ -168,9 +168,8 @@ def _page_args(args, page: int) -> dict:
 
 
 def _is_staff() -> bool:
-    """A signed-in staff account (the staff console's session), still enabled."""
-    from .staff import SESSION_KEY
-    name = session.get(SESSION_KEY)
+    """A signed-in staff account (a live server-side staff session), still enabled."""
+    name = sessions.signed_in() if "unioncat_sessions" in current_app.extensions else None
     accounts = getattr(services(), "accounts", None)
     return isinstance(name, str) and accounts is not None and accounts.user(name) is not None
 
