@@ -15,9 +15,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from pymarc import Record as MarcRecord
+
 from .model import Record
 
-__all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category"]
+__all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
+           "XML_UNSAFE", "xml_unsafe_warning"]
+
+#: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
+#: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: The warning's fixed text, which is also its category in the report.
+XML_UNSAFE = "characters XML cannot carry"
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
 _NUMBER = re.compile(r"\d+")
@@ -37,7 +46,7 @@ def reason_category(reason: str) -> str:
 def warning_category(warning: str) -> str:
     """A repair warning without the list of fields: "fields 200, 210 read as GB18030 …" → "read as GB18030"."""
     text = warning or ""
-    for marker in ("double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
+    for marker in (XML_UNSAFE, "double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
                    "undecodable 880", "leader record length", "not a MARC 21 character coding scheme", "no leader",
                    "leader is"):
         if marker in text:
@@ -46,6 +55,28 @@ def warning_category(warning: str) -> str:
     if m:
         return f"read as {m.group(1).strip()}"
     return reason_category(text)
+
+
+def xml_unsafe_warning(marc: MarcRecord) -> str | None:
+    """The repair warning for a record whose tags, indicators, subfield codes or values hold characters
+    XML cannot carry (a damaged record: a control character as an indicator), or None.
+
+    Every MARCXML path out (OAI-PMH, exports, Zebra) replaces them rather than failing or dropping the
+    field; this warning is what makes the replacement visible, counted in the member's quality report.
+    """
+    fields: list[str] = []
+    for f in marc.fields:
+        if f.control_field:
+            parts = [f.tag, f.data or ""]
+        else:
+            parts = [f.tag, f.indicator1 or "", f.indicator2 or ""]
+            parts += [s.code or "" for s in f.subfields] + [s.value or "" for s in f.subfields]
+        if any(XML_FORBIDDEN.search(p) for p in parts):
+            fields.append(XML_FORBIDDEN.sub("?", f.tag))
+    if not fields:
+        return None
+    listed = ", ".join(dict.fromkeys(fields))
+    return f"{XML_UNSAFE} in field(s) {listed}: replaced in MARCXML (U+FFFD in values, blank indicators, '?' codes)"
 
 
 @dataclass

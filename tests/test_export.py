@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 import publish.export
-from publish.writers import marcxml_record
+from publish.writers import COLLECTION_HEAD, COLLECTION_TAIL, MARC_NS, marcxml_record
 from peers.provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.cli import main
 
@@ -83,10 +83,27 @@ def test_incremental_export_carries_deletions(tmp_path):
         up.close()
 
 
-def test_a_control_character_in_a_subfield_code_does_not_break_marcxml():
+def test_a_control_character_in_a_subfield_code_is_replaced_not_dropped():
     rec = pymarc.Record()
     rec.add_field(pymarc.Field("001", data="x1"))
     rec.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"),
                                [pymarc.Subfield("a", "Title"), pymarc.Subfield("\x01", "junk")]))
     el = marcxml_record(rec)
-    assert b"junk" not in etree.tostring(el) and b"Title" in etree.tostring(el)
+    subfields = [(s.get("code"), s.text) for s in el.iter(f"{{{MARC_NS}}}subfield")]
+    assert subfields == [("a", "Title"), ("?", "junk")]
+
+
+def test_a_control_character_as_an_indicator_keeps_the_field():
+    """Issue 19 item 8: a 245 whose indicator is a control character went out without its title."""
+    rec = pymarc.Record()
+    rec.add_field(pymarc.Field("001", data="x1"))
+    rec.add_field(pymarc.Field("245", pymarc.Indicators("\x1f", "\x00"),
+                               [pymarc.Subfield("a", "Ti\x0btle\ud800"), pymarc.Subfield("c", "by")]))
+    rec.add_field(pymarc.Field("5\x010", pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "note")]))
+    text = etree.tostring(marcxml_record(rec))
+    back = pymarc.parse_xml_to_array(io.BytesIO(COLLECTION_HEAD + text + COLLECTION_TAIL))[0]
+    [title] = back.get_fields("245")
+    assert (title.indicator1, title.indicator2) == (" ", " ")
+    assert title.get_subfields("a") == ["Ti\ufffdtle\ufffd"] and title.get_subfields("c") == ["by"]
+    assert back.get_fields("5?0")[0].get_subfields("a") == ["note"]
+    assert len(back.fields) == len(rec.fields)
