@@ -13,7 +13,7 @@ import requests
 
 from consortium.config import Source
 from consortium.options import RESPONSE_LIMITS
-from ..clients.oai import BadResumptionToken, ListSpec, OAIClient, format_datestamp, later
+from ..clients.oai import BadResumptionToken, ListSpec, OAIClient, ResumptionTokenLoop, format_datestamp, later
 from ..retry import RetryPolicy
 from ..run import Run
 
@@ -68,8 +68,9 @@ class OaiHarvest:
         """Fetch and commit every page; returns the highest datestamp seen.
 
         An expired or unknown resumption token (FOLIO forgets them after 24 h) — the one a
-        resumed run starts with, or one handed out during this run — restarts the list once from
-        the run's own ``from``: pages already stored come again and count as unchanged.
+        resumed run starts with, or one handed out during this run — and a token the member hands
+        back a second time restart the list once from the run's own ``from``: pages already stored
+        come again and count as unchanged.  A second such failure in one run fails it.
         """
         restarted = False
         while True:
@@ -83,7 +84,7 @@ class OaiHarvest:
                                                     resume_high_water=high))
                     log.debug("%s: page %d: %s", run.source.id, page.number, counts.as_dict())
                 return high
-            except BadResumptionToken as exc:
+            except (BadResumptionToken, ResumptionTokenLoop) as exc:
                 if restarted or sent is None:
                     raise
                 log.warning("%s: %s; restarting from %s", run.source.id, exc, from_ or "the beginning")
