@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 DAY = "YYYY-MM-DD"
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
+_HTML = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)[\s>]", re.I | re.S)
 _DATESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?Z?)?$")
 
 
@@ -273,6 +274,10 @@ class OAIClient:
 
     def _parse(self, response: requests.Response, params: dict, content: bytes) -> _SafeResponse:
         url = response.url or self.url
+        kind = response.headers.get("Content-Type", "?")
+        if _HTML.match(content[:512]):
+            # a login or error page served with 200 (its <!DOCTYPE html> is no XXE attempt): try again
+            raise Retryable(BadResponse(f"{url}: not an OAI-PMH response (an HTML page, Content-Type {kind})"))
         try:
             tree = parse_xml(content)
         except UnsafeXMLError as exc:
@@ -287,7 +292,6 @@ class OAIClient:
                 raise Retryable(BadResponse(f"{url}: invalid XML in response: {exc}")) from None
             log.warning("%s: dropped %d control character(s) that XML forbids", url, dropped)
         if tree.tag != _q("OAI-PMH"):
-            kind = response.headers.get("Content-Type", "?")
             raise Retryable(BadResponse(f"{url}: not an OAI-PMH response (root element "
                                          f"<{etree.QName(tree).localname}>, Content-Type {kind})"))
         error = tree.find(_q("error"))
