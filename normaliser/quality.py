@@ -20,13 +20,23 @@ from pymarc import Record as MarcRecord
 from .model import Record
 
 __all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
-           "XML_UNSAFE", "xml_unsafe_warning"]
+           "XML_UNSAFE", "structural_ok", "xml_unsafe_warning"]
 
 #: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
 #: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: The warning's fixed text, which is also its category in the report.
-XML_UNSAFE = "characters XML cannot carry"
+XML_UNSAFE = "characters MARCXML or ISO 2709 cannot carry"
+
+
+def structural_ok(value: str | None, kind: str) -> bool:
+    """Can MARCXML and ISO 2709 carry ``value`` as a ``tag`` (3 ASCII graphics), an ``indicator`` (one
+    ASCII graphic or blank) or a subfield ``code`` (one ASCII graphic)?  A damaged record's decoded
+    bytes can be anything (a control character, U+FFFD): the writers replace what fails this."""
+    if not value:
+        return False
+    low = " " if kind == "indicator" else "!"
+    return len(value) == (3 if kind == "tag" else 1) and all(low <= c <= "~" for c in value)
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
 _NUMBER = re.compile(r"\d+")
@@ -67,16 +77,17 @@ def xml_unsafe_warning(marc: MarcRecord) -> str | None:
     fields: list[str] = []
     for f in marc.fields:
         if f.control_field:
-            parts = [f.tag, f.data or ""]
+            bad = bool(XML_FORBIDDEN.search(f.data or ""))
         else:
-            parts = [f.tag, f.indicator1 or "", f.indicator2 or ""]
-            parts += [s.code or "" for s in f.subfields] + [s.value or "" for s in f.subfields]
-        if any(XML_FORBIDDEN.search(p) for p in parts):
-            fields.append(XML_FORBIDDEN.sub("?", f.tag))
+            bad = not (structural_ok(f.indicator1, "indicator") and structural_ok(f.indicator2, "indicator")) or any(
+                not structural_ok(s.code, "code") or XML_FORBIDDEN.search(s.value or "") for s in f.subfields)
+        if bad or not structural_ok(f.tag, "tag"):
+            fields.append("".join(c if "!" <= c <= "~" else "?" for c in f.tag))
     if not fields:
         return None
     listed = ", ".join(dict.fromkeys(fields))
-    return f"{XML_UNSAFE} in field(s) {listed}: replaced in MARCXML (U+FFFD in values, blank indicators, '?' codes)"
+    return f"{XML_UNSAFE} in field(s) {listed}: replaced on the way out (U+FFFD in values, blank indicators, " \
+           "'?' in tags and codes)"
 
 
 @dataclass

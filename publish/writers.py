@@ -8,14 +8,14 @@ a one-record download agree byte for byte.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
 from lxml import etree
+from pymarc import Field, Indicators, Subfield
 from pymarc import Record as MarcRecord
 
 from normaliser.marcxml import MARC_NS
-from normaliser.quality import XML_FORBIDDEN
+from normaliser.quality import XML_FORBIDDEN, structural_ok
 
 __all__ = ["MARC_NS", "COLLECTION_HEAD", "COLLECTION_TAIL", "to_iso2709", "marcxml_record", "marcxml_bytes",
            "to_marcxml", "to_marc_json", "xml_text"]
@@ -31,11 +31,59 @@ CODE_REPLACEMENT = "?"
 INDICATOR_REPLACEMENT = " "
 
 
+#: ISO 2709's largest field (4 digits of length in the directory), less room for indicators and codes.
+MAX_FIELD_BYTES = 9999
+_CHUNK_BYTES = 9000
+
+
 def to_iso2709(record: MarcRecord) -> bytes:
-    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a)."""
-    record = copy.copy(record)
-    record.force_utf8 = True
-    return record.as_marc()
+    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a).
+
+    A damaged record still makes a readable record: tags, indicators and codes are replaced as in
+    MARCXML (:func:`marcxml_record`), values lose the delimiters ISO 2709 reserves (to U+FFFD), and
+    a field longer than a directory entry can say (9,999 bytes) is split into fields of the same
+    tag and indicators rather than written with a length that breaks every reader.
+    """
+    out = MarcRecord(leader=str(record.leader), force_utf8=True)
+    for f in record.fields:
+        if f.control_field:
+            out.add_field(Field(_tag(f.tag), data=xml_text(f.data or "")))
+            continue
+        subfields = [Subfield(_code(s.code, CODE_REPLACEMENT), xml_text(s.value or "")) for s in f.subfields]
+        indicators = Indicators(_code(f.indicator1, INDICATOR_REPLACEMENT, "indicator"),
+                                _code(f.indicator2, INDICATOR_REPLACEMENT, "indicator"))
+        for part in _fitting(subfields):
+            out.add_field(Field(_tag(f.tag), indicators, part))
+    return out.as_marc()
+
+
+def _fitting(subfields: list[Subfield]) -> list[list[Subfield]]:
+    """``subfields`` in groups that each fit one ISO 2709 field; an over-long value is cut in pieces."""
+    groups: list[list[Subfield]] = [[]]
+    size = 3  # indicators and the field terminator
+    for sub in subfields:
+        for piece in _pieces(sub.value):
+            need = 2 + len(piece.encode("utf-8"))
+            if groups[-1] and size + need > MAX_FIELD_BYTES:
+                groups.append([])
+                size = 3
+            groups[-1].append(Subfield(sub.code, piece))
+            size += need
+    return groups
+
+
+def _pieces(value: str) -> list[str]:
+    if len(value.encode("utf-8")) <= _CHUNK_BYTES:
+        return [value]
+    pieces, current, size = [], [], 0
+    for ch in value:
+        width = len(ch.encode("utf-8"))
+        if size + width > _CHUNK_BYTES:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(ch)
+        size += width
+    return pieces + ["".join(current)]
 
 
 def marcxml_record(record: MarcRecord) -> etree._Element:
@@ -51,22 +99,29 @@ def marcxml_record(record: MarcRecord) -> etree._Element:
     el = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
     etree.SubElement(el, f"{{{MARC_NS}}}leader").text = xml_text(str(record.leader))
     for f in record.fields:
-        tag = _code(f.tag, CODE_REPLACEMENT)
+        tag = _tag(f.tag)
         if f.control_field:
             etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=tag).text = xml_text(f.data or "")
             continue
         df = etree.SubElement(el, f"{{{MARC_NS}}}datafield", tag=tag,
-                              ind1=_code(f.indicator1, INDICATOR_REPLACEMENT),
-                              ind2=_code(f.indicator2, INDICATOR_REPLACEMENT))
+                              ind1=_code(f.indicator1, INDICATOR_REPLACEMENT, "indicator"),
+                              ind2=_code(f.indicator2, INDICATOR_REPLACEMENT, "indicator"))
         for s in f.subfields:
             etree.SubElement(df, f"{{{MARC_NS}}}subfield", code=_code(s.code, CODE_REPLACEMENT)).text = \
                 xml_text(s.value or "")
     return el
 
 
-def _code(value: str | None, replacement: str) -> str:
-    """A tag, indicator or subfield code XML can carry: forbidden characters replaced, never empty."""
-    return XML_FORBIDDEN.sub(replacement, value) if value else replacement
+def _code(value: str | None, replacement: str, kind: str = "code") -> str:
+    """An indicator or subfield code both MARCXML and ISO 2709 can carry: one ASCII character."""
+    return value if structural_ok(value, kind) else replacement  # type: ignore[return-value]
+
+
+def _tag(tag: str) -> str:
+    """A tag of three ASCII graphics: any other character becomes ``?``."""
+    if structural_ok(tag, "tag"):
+        return tag
+    return ("".join(c if "!" <= c <= "~" else CODE_REPLACEMENT for c in tag or "") + "???")[:3]
 
 
 def marcxml_bytes(record: MarcRecord) -> bytes:
