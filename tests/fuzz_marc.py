@@ -104,12 +104,19 @@ def control_code(data: bytes, rng: random.Random) -> bytes:
     return data[:at] + bytes([rng.choice(CONTROL)]) + data[at + 1:]
 
 
-def control_value(data: bytes, rng: random.Random) -> bytes:
+def _in_a_field(data: bytes, rng: random.Random) -> int | None:
+    """A byte offset inside some field's data, or None when the directory is unreadable."""
     fields = _fields(data)
     if not fields:
-        return flip(data, rng)
+        return None
     start, length = rng.choice(fields)
-    at = start + rng.randrange(max(1, length - 1))
+    return start + rng.randrange(max(1, length - 1))
+
+
+def control_value(data: bytes, rng: random.Random) -> bytes:
+    at = _in_a_field(data, rng)
+    if at is None:
+        return flip(data, rng)
     return data[:at] + bytes([rng.choice(CONTROL)]) + data[at + 1:]
 
 
@@ -127,11 +134,9 @@ def bad_length(data: bytes, rng: random.Random) -> bytes:
 
 
 def invalid_utf8(data: bytes, rng: random.Random) -> bytes:
-    fields = _fields(data)
-    if not fields:
+    at = _in_a_field(data, rng)
+    if at is None:
         return flip(data, rng)
-    start, length = rng.choice(fields)
-    at = start + rng.randrange(max(1, length - 1))
     junk = rng.choice((b"\xff", b"\xc3", b"\xe4\xb8", b"\x80\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"))
     return data[:at] + junk + data[at + 1:]
 
