@@ -22,7 +22,7 @@ SRU_VERSIONS = ("1.1", "1.2", "2.0")
 INCREMENTAL_MODES = ("none", "modified", "year")
 #: The OAI-PMH response limits and their defaults: seconds for one whole response (``timeout`` is per
 #: read, so a member dripping a byte a second would never hit it) and megabytes one page may have.
-RESPONSE_LIMITS = {"deadline": 300.0, "max_page_mb": 64.0}
+RESPONSE_LIMITS = {"deadline": 120.0, "max_page_mb": 64.0}
 
 
 def zoom_options(options: dict, protocol: str, path: Path, err: Err) -> None:

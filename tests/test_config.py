@@ -39,7 +39,7 @@ def test_the_documented_keys_keep_their_names(tmp_path):
     assert (b.url, b.metadata_prefix, b.set) == ("http://127.0.0.1:8081/oai", "marcxml", "books")
     assert sf.regions == ("Nanjing", "Suzhou")
     assert a.enabled and a.schedule is None
-    assert (b.options["deadline"], b.options["max_page_mb"]) == (300.0, 64.0)  # OAI-PMH response limits
+    assert (b.options["deadline"], b.options["max_page_mb"]) == (120.0, 64.0)  # OAI-PMH response limits
 
 
 @pytest.mark.parametrize("mutate, source, key, expected", [

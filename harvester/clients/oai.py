@@ -208,7 +208,7 @@ class OAIClient:
 
     def __init__(self, url: str, spec: ListSpec, *, timeout: float = 60.0, delay: float = 0.0,
                  retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, deadline: float = 300.0,
+                 sleep: Callable[[float], None] = time.sleep, deadline: float = 120.0,
                  max_bytes: int = 64 * 2**20):
         if not url:
             raise HarvestError(f"source {spec.source_id!r} has no OAI-PMH URL")
