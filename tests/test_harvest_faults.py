@@ -196,3 +196,15 @@ def test_a_member_shrinking_by_90_percent_loses_nothing(member, store):
     report = harvest_source(member_source(proxy.url), store, full=True)
     assert report.status == "ok", report.error
     assert_exactly_the_members(store, app)
+
+
+def test_a_streamed_response_still_reads_as_sickle_expects(member):
+    """The body is streamed under the limits, then kept: sickle's ``raw`` and ``xml`` both read it."""
+    from harvester.clients.oai import ListSpec, OAIClient
+
+    app, proxy = member
+    client = OAIClient(proxy.url, ListSpec("member"), max_bytes=2**20, deadline=10)
+    response = client.sickle.harvest(verb="Identify")
+    assert "<repositoryName>Fault member</repositoryName>" in response.raw
+    assert response.xml.tag.endswith("OAI-PMH")
+    client.close()

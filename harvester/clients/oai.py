@@ -270,6 +270,7 @@ class OAIClient:
                     raise Retryable(problem, response.headers.get("Retry-After"))
                 raise problem
             content = read_body(response, url, started, self.deadline, self.max_bytes)
+            response._content = content  # what sickle's ``raw`` reads (the stream itself is used up)
         return self._parse(response, params, content)
 
     def _parse(self, response: requests.Response, params: dict, content: bytes) -> _SafeResponse:
