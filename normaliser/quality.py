@@ -20,13 +20,23 @@ from pymarc import Record as MarcRecord
 from .model import Record
 
 __all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
-           "XML_UNSAFE", "structural_ok", "xml_unsafe_warning"]
+           "XML_UNSAFE", "exchange_tag", "structural_ok", "xml_unsafe_warning"]
 
 #: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
 #: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: The warning's fixed text, which is also its category in the report.
 XML_UNSAFE = "characters MARCXML or ISO 2709 cannot carry"
+
+
+def exchange_tag(tag: str | None, control: bool) -> str:
+    """``tag`` as MARCXML and ISO 2709 can carry it: three ASCII graphics (any other character becomes
+    ``?``), and a data field never under a control field's tag (00X, which every reader takes for a
+    control field and so would lose the subfields): ``000`` on a data field goes out as ``?00``."""
+    out = ("".join(c if "!" <= c <= "~" else "?" for c in tag or "") + "???")[:3]
+    if not control and out.isdigit() and out < "010":
+        out = "?" + out[1:]
+    return out
 
 
 def structural_ok(value: str | None, kind: str) -> bool:
@@ -81,8 +91,8 @@ def xml_unsafe_warning(marc: MarcRecord) -> str | None:
         else:
             bad = not (structural_ok(f.indicator1, "indicator") and structural_ok(f.indicator2, "indicator")) or any(
                 not structural_ok(s.code, "code") or XML_FORBIDDEN.search(s.value or "") for s in f.subfields)
-        if bad or not structural_ok(f.tag, "tag"):
-            fields.append("".join(c if "!" <= c <= "~" else "?" for c in f.tag))
+        if bad or exchange_tag(f.tag, f.control_field) != f.tag:
+            fields.append(exchange_tag(f.tag, f.control_field))
     if not fields:
         return None
     listed = ", ".join(dict.fromkeys(fields))

@@ -15,7 +15,7 @@ from pymarc import Field, Indicators, Subfield
 from pymarc import Record as MarcRecord
 
 from normaliser.marcxml import MARC_NS
-from normaliser.quality import XML_FORBIDDEN, structural_ok
+from normaliser.quality import XML_FORBIDDEN, exchange_tag, structural_ok
 
 __all__ = ["MARC_NS", "COLLECTION_HEAD", "COLLECTION_TAIL", "to_iso2709", "marcxml_record", "marcxml_bytes",
            "to_marcxml", "to_marc_json", "xml_text"]
@@ -47,13 +47,13 @@ def to_iso2709(record: MarcRecord) -> bytes:
     out = MarcRecord(leader=str(record.leader), force_utf8=True)
     for f in record.fields:
         if f.control_field:
-            out.add_field(Field(_tag(f.tag), data=xml_text(f.data or "")))
+            out.add_field(Field(exchange_tag(f.tag, True), data=xml_text(f.data or "")))
             continue
         subfields = [Subfield(_code(s.code, CODE_REPLACEMENT), xml_text(s.value or "")) for s in f.subfields]
         indicators = Indicators(_code(f.indicator1, INDICATOR_REPLACEMENT, "indicator"),
                                 _code(f.indicator2, INDICATOR_REPLACEMENT, "indicator"))
         for part in _fitting(subfields):
-            out.add_field(Field(_tag(f.tag), indicators, part))
+            out.add_field(Field(exchange_tag(f.tag, False), indicators, part))
     return out.as_marc()
 
 
@@ -99,7 +99,7 @@ def marcxml_record(record: MarcRecord) -> etree._Element:
     el = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
     etree.SubElement(el, f"{{{MARC_NS}}}leader").text = xml_text(str(record.leader))
     for f in record.fields:
-        tag = _tag(f.tag)
+        tag = exchange_tag(f.tag, f.control_field)
         if f.control_field:
             etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=tag).text = xml_text(f.data or "")
             continue
@@ -115,13 +115,6 @@ def marcxml_record(record: MarcRecord) -> etree._Element:
 def _code(value: str | None, replacement: str, kind: str = "code") -> str:
     """An indicator or subfield code both MARCXML and ISO 2709 can carry: one ASCII character."""
     return value if structural_ok(value, kind) else replacement  # type: ignore[return-value]
-
-
-def _tag(tag: str) -> str:
-    """A tag of three ASCII graphics: any other character becomes ``?``."""
-    if structural_ok(tag, "tag"):
-        return tag
-    return ("".join(c if "!" <= c <= "~" else CODE_REPLACEMENT for c in tag or "") + "???")[:3]
 
 
 def marcxml_bytes(record: MarcRecord) -> bytes:

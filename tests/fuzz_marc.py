@@ -28,7 +28,7 @@ from lxml import etree
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError
-from normaliser.quality import XML_UNSAFE
+from normaliser.quality import XML_UNSAFE, exchange_tag
 from publish.feed import MEMBER, Item, Published
 from publish.marc import item_marc
 from publish.writers import COLLECTION_HEAD, COLLECTION_TAIL, marcxml_bytes, to_iso2709, to_marc_json
@@ -199,21 +199,21 @@ class Tally:
             self.failures.append(f"{kind}: {what}")
 
 
-def _shape(fields: Iterator[tuple[str, list[str]]]) -> Counter:
+def _shape(fields: Iterator[tuple[str, bool, list[str]]]) -> Counter:
     """tag → fields, subfields and characters of value: what must survive every writer (a writer may
     split a field ISO 2709 cannot hold, or replace a character, but never lose one)."""
     shape: Counter = Counter()
-    for tag, values in fields:
-        tag = "".join(c if "!" <= c <= "~" else "?" for c in tag)
+    for tag, control, values in fields:
+        tag = exchange_tag(tag, control)
         shape[(tag, "fields")] += 1
         shape[(tag, "subfields")] += len(values)
         shape[(tag, "chars")] += sum(len(v) for v in values)
     return shape
 
 
-def _pymarc_fields(record: pymarc.Record) -> Iterator[tuple[str, list[str]]]:
+def _pymarc_fields(record: pymarc.Record) -> Iterator[tuple[str, bool, list[str]]]:
     for f in record.fields:
-        yield f.tag, [f.data or ""] if f.control_field else [s.value or "" for s in f.subfields]
+        yield f.tag, f.control_field, [f.data or ""] if f.control_field else [s.value or "" for s in f.subfields]
 
 
 def _lost(expected: Counter, written: Counter) -> list:
@@ -223,10 +223,11 @@ def _lost(expected: Counter, written: Counter) -> list:
 def _written_shapes(marc: pymarc.Record) -> dict[str, Counter]:
     xml = pymarc.parse_xml_to_array(io.BytesIO(COLLECTION_HEAD + marcxml_bytes(marc) + COLLECTION_TAIL))[0]
     iso = next(iter(pymarc.MARCReader(io.BytesIO(to_iso2709(marc)), to_unicode=True, force_utf8=True)))
-    json_fields = ((tag, [v] if isinstance(v, str) else [next(iter(s.values())) for s in v["subfields"]])
+    json_fields = ((tag, isinstance(v, str),
+                    [v] if isinstance(v, str) else [next(iter(s.values())) for s in v["subfields"]])
                    for f in to_marc_json(marc)["fields"] for tag, v in f.items())
-    return {"marcxml": _shape(_pymarc_fields(xml)), "iso2709": Counter() if iso is None else _shape(_pymarc_fields(iso)),
-            "json": _shape(json_fields)}
+    return {"marcxml": _shape(_pymarc_fields(xml)),
+            "iso2709": Counter() if iso is None else _shape(_pymarc_fields(iso)), "json": _shape(json_fields)}
 
 
 def check(name: str, payload: bytes, tally: Tally, number: int) -> None:
