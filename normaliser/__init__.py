@@ -103,4 +103,5 @@ def _checked(marc: MarcRecord, warnings: list[str]) -> tuple[MarcRecord, list[st
     """``(marc, warnings)`` plus a warning when the record holds characters XML cannot carry, so the
     quality report counts what every MARCXML path out will replace (``publish.writers``)."""
     unsafe = xml_unsafe_warning(marc)
-    return marc, (list(warnings) + [unsafe]) if unsafe else warnings
+    # first, so the reader's own last warning stays the hint of a "no title" quarantine reason
+    return marc, ([unsafe] + list(warnings)) if unsafe else warnings
