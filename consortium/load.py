@@ -19,7 +19,7 @@ import yaml
 
 from .config import ConfigError, Consortium, Group, Source, SourcesFile
 from .opac import check_template
-from .options import OPTION_KEYS, Err, safety_options, zoom_options
+from .options import OPTION_KEYS, Err, response_limits, safety_options, zoom_options
 from .presets import HOLDINGS_PRESETS, ILS_PRESETS, HoldingsMapping, IlsPreset, mapping
 from .signon import parse_sign_on
 
@@ -61,7 +61,7 @@ SOURCE_KEYS = {
     # reader services (see consortium/signon.py)
     "ill_params", "sign_on",
     # transport
-    "timeout", "max_retries", "retry_after_max", "delay",
+    "timeout", "max_retries", "retry_after_max", "delay", "deadline", "max_page_mb",
 }
 
 
@@ -286,6 +286,8 @@ def _options(entry: dict, protocol: str, preset: IlsPreset | None, url: str | No
     """The protocol options for the harvester's clients, validated, with the ILS preset's database and charset."""
     options = {k: entry[k] for k in OPTION_KEYS if k in entry}
     safety_options(options, err)
+    if protocol == "oai":
+        response_limits(options, err)
     if preset:
         for key in ("database", "charset"):
             if key == "database" and url and urlsplit(str(url)).path.strip("/"):

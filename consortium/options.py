@@ -1,4 +1,4 @@
-"""The protocol options of a member library: Z39.50 / SRU keys and the safety stop's limits.
+"""The protocol options of a member library: Z39.50 / SRU keys, the OAI-PMH response limits and the safety stop's.
 
 They travel in ``Source.options`` to the harvester's clients as plain values;
 this module checks their types and choices (and reads an ``ids`` file) when
@@ -16,10 +16,13 @@ Err = Callable[[str, str], Exception]
 #: The keys passed through to the clients in ``Source.options``.
 OPTION_KEYS = ("syntax", "query", "record_schema", "database", "charset", "query_charset", "element_set", "user",
                "password_env", "batch_size", "pattern", "from", "sru_version", "incremental", "incremental_query",
-               "ids", "lookup_query", "max_shrink", "max_deletions")
+               "ids", "lookup_query", "max_shrink", "max_deletions", "deadline", "max_page_mb")
 Z3950_SYNTAXES = ("usmarc", "marc21", "unimarc", "xml")
 SRU_VERSIONS = ("1.1", "1.2", "2.0")
 INCREMENTAL_MODES = ("none", "modified", "year")
+#: The OAI-PMH response limits and their defaults: seconds for one whole response (``timeout`` is per
+#: read, so a member dripping a byte a second would never hit it) and megabytes one page may have.
+RESPONSE_LIMITS = {"deadline": 120.0, "max_page_mb": 64.0}
 
 
 def zoom_options(options: dict, protocol: str, path: Path, err: Err) -> None:
@@ -91,3 +94,13 @@ def safety_options(options: dict, err: Err) -> None:
         value = options["max_deletions"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise err("max_deletions", f"expected a whole number of records ≥ 0; got {value!r}")
+
+
+def response_limits(options: dict, err: Err) -> None:
+    """The OAI-PMH response limits (``deadline``, ``max_page_mb``): positive numbers, defaults filled in."""
+    for key, default in RESPONSE_LIMITS.items():
+        value = options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            unit = "seconds for a whole response" if key == "deadline" else "megabytes per page"
+            raise err(key, f"expected a number > 0 ({unit}); got {value!r}")
+        options[key] = float(value)

@@ -8,7 +8,10 @@ harvest of one large member must survive the harvester being killed.  So:
   them (only KeyboardInterrupt/SystemExit propagate); any other exception is a bug: the run fails
   the same way, and the traceback is logged;
 * the protocol's strategy (:mod:`harvester.protocols`) commits every page with its checkpoint
-  through the shared :class:`~harvester.run.Run`, so a killed harvest resumes at the next page.
+  through the shared :class:`~harvester.run.Run`, so a killed harvest resumes at the next page;
+* one harvest of a member at a time, in every mode: the run holds the member's lock in the database
+  (:mod:`harvester.stores.locks`); a second harvest reports ``skipped`` ("already being harvested")
+  and touches nothing — never resumes from the first's checkpoint.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .protocols.oai import OaiHarvest
 from .protocols.z3950 import ZoomHarvest
 from .run import HarvestReport, ProgressFn, Run, Strategy
 from .store import RawStore
+from .stores.locks import new_owner
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,12 @@ def harvest_source(source: Source, store: RawStore, full: bool = False, progress
     ``env`` holds the secrets that ``password_env`` keys name (the command line passes the process environment:
     library packages never read the environment themselves).
     """
-    run = Run(source, store, full, progress)
+    owner = new_owner()
+    holder = store.acquire_lock(source.id, owner)
+    run = Run(source, store, full, progress)  # read the checkpoint under the lock
+    if holder is not None:
+        return run.skipped(holder.describe())
+    run.lock_owner = owner
     try:
         return run.end(strategy(source, session, env).harvest(run))
     except (KeyboardInterrupt, SystemExit) as exc:
@@ -57,3 +66,5 @@ def harvest_source(source: Source, store: RawStore, full: bool = False, progress
         if not isinstance(exc, HarvestError):
             log.exception("%s: unexpected error", source.id)  # a bug: keep the traceback
         return run.failed(exc)
+    finally:
+        store.release_lock(source.id, owner)

@@ -53,7 +53,9 @@ class HarvestReport:
 
     source: str
     run_id: int | None
-    status: str  # 'ok' | 'held' (records taken, deletions held for approval) | 'failed'
+    #: 'ok' | 'held' (records taken, deletions held for approval) | 'failed' |
+    #: 'skipped' (another harvest of the member is running; nothing done)
+    status: str
     counts: Counts = field(default_factory=Counts)
     error: str | None = None
     started: datetime | None = None
@@ -113,6 +115,7 @@ class Run:
         self.held: str | None = None  # why the run's deletions were held for approval
         self.started = utcnow()
         self._clock = time.monotonic()
+        self.lock_owner: str | None = None  # set by harvest_source while it holds the member's lock
 
     def _open(self, full: bool, from_datestamp: str | None, resumed: bool = False) -> None:
         self.store.interrupt_stale_runs(self.source.id)
@@ -138,6 +141,8 @@ class Run:
         counts = self.store.apply(records, self.run_id, checkpoint=checkpoint, bad=bad,
                                   defer_deletions=defer_deletions)
         self.counts += counts
+        if self.lock_owner is not None:
+            self.store.refresh_lock(self.source.id, self.lock_owner)
         self.pages += 1
         self.records += len(records)
         if self.progress is not None:
@@ -175,6 +180,12 @@ class Run:
         if where and where not in message:
             message = f"{where}: {message}"
         return self.finish("failed", f"source {self.source.id!r}: {message}")
+
+    def skipped(self, why: str) -> HarvestReport:
+        """Another harvest of the member holds its lock: report that, touching nothing (no run row)."""
+        log.warning("%s: %s", self.source.id, why)
+        return HarvestReport(source=self.source.id, run_id=None, status="skipped", error=why,
+                             started=self.started, finished=utcnow(), duration=round(time.monotonic() - self._clock, 3))
 
     def interrupted(self, exc: BaseException) -> None:
         """Record a Ctrl-C / exit on the run row (best effort; the checkpoint is already safe)."""

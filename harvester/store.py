@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .raw import QuarantinedItem
 from .stores.checkpoints import Checkpoint, CheckpointStore
+from .stores.locks import HarvestLockStore
 from .stores.quarantine import QuarantineStore
 from .stores.records import Counts, RecordStore
 from .stores.runs import RunStore
@@ -15,5 +16,5 @@ from .stores.runs import RunStore
 __all__ = ["Checkpoint", "Counts", "QuarantinedItem", "RawStore"]
 
 
-class RawStore(RecordStore, RunStore, CheckpointStore, QuarantineStore):
-    """Raw records, harvest runs, checkpoints and quarantine of one database."""
+class RawStore(RecordStore, RunStore, CheckpointStore, QuarantineStore, HarvestLockStore):
+    """Raw records, harvest runs, checkpoints, quarantine and harvest locks of one database."""

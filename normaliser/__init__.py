@@ -18,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
+from pymarc import Record as MarcRecord
+
 from . import iso2709, marcxml, unimarc
 from .dc import dc_to_record
 from .detect import marc21_evidence, unimarc_evidence
 from .errors import RecordError
 from .marc21 import group_fields, to_record
 from .model import Record
+from .quality import xml_unsafe_warning
 
 if TYPE_CHECKING:
     from consortium.presets import HoldingsMapping
@@ -61,7 +64,7 @@ def _marc(raw: "RawRecord", holdings: Sequence["HoldingsMapping"], fmt: str, xml
         raise RecordError("empty payload")
     declared = "cnmarc" if fmt == "cnmarc" else None
     if xml:
-        marc, warnings = marcxml.parse(raw.payload)
+        marc, warnings = _checked(*marcxml.parse(raw.payload))
         by_tag = group_fields(marc)
         a100 = next((s.value for f in by_tag.get("100", ()) for s in f.subfields if s.code == "a"), None)
         if _family(raw, fmt, by_tag.keys(), a100) == "unimarc":
@@ -72,9 +75,9 @@ def _marc(raw: "RawRecord", holdings: Sequence["HoldingsMapping"], fmt: str, xml
         tags = {tag for tag, _ in entries}
         a100 = iso2709.first_subfield(entries, "100", "a")
         if _family(raw, fmt, tags, a100) == "unimarc":
-            marc, warnings = unimarc.decode(leader, entries, warnings, a100)
+            marc, warnings = _checked(*unimarc.decode(leader, entries, warnings, a100))
             return unimarc.to_record(marc, raw.source, raw.local_id, holdings, warnings, None, declared)
-        marc, warnings = iso2709.decode(leader, entries, warnings)
+        marc, warnings = _checked(*iso2709.decode(leader, entries, warnings))
         by_tag = group_fields(marc)
     return to_record(marc, raw.source, raw.local_id, holdings, warnings, by_tag)
 
@@ -94,3 +97,11 @@ def _family(raw: "RawRecord", fmt: str, tags: Collection[str], a100: str | None)
         raise RecordError(f"record declared MARC 21 looks like UNIMARC ({evidence}); "
                           "declare format unimarc, cnmarc or auto for this source")
     return "unimarc"
+
+
+def _checked(marc: MarcRecord, warnings: list[str]) -> tuple[MarcRecord, list[str]]:
+    """``(marc, warnings)`` plus a warning when the record holds characters XML cannot carry, so the
+    quality report counts what every MARCXML path out will replace (``publish.writers``)."""
+    unsafe = xml_unsafe_warning(marc)
+    # first, so the reader's own last warning stays the hint of a "no title" quarantine reason
+    return marc, ([unsafe] + list(warnings)) if unsafe else warnings

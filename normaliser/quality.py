@@ -15,9 +15,38 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from pymarc import Record as MarcRecord
+
 from .model import Record
 
-__all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category"]
+__all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
+           "XML_UNSAFE", "exchange_tag", "structural_ok", "xml_unsafe_warning"]
+
+#: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
+#: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: The warning's fixed text, which is also its category in the report.
+XML_UNSAFE = "characters MARCXML or ISO 2709 cannot carry"
+
+
+def exchange_tag(tag: str | None, control: bool) -> str:
+    """``tag`` as MARCXML and ISO 2709 can carry it: three ASCII graphics (any other character becomes
+    ``?``), and a data field never under a control field's tag (00X, which every reader takes for a
+    control field and so would lose the subfields): ``000`` on a data field goes out as ``?00``."""
+    out = ("".join(c if "!" <= c <= "~" else "?" for c in tag or "") + "???")[:3]
+    if not control and out.isdigit() and out < "010":
+        out = "?" + out[1:]
+    return out
+
+
+def structural_ok(value: str | None, kind: str) -> bool:
+    """Can MARCXML and ISO 2709 carry ``value`` as a ``tag`` (3 ASCII graphics), an ``indicator`` (one
+    ASCII graphic or blank) or a subfield ``code`` (one ASCII graphic)?  A damaged record's decoded
+    bytes can be anything (a control character, U+FFFD): the writers replace what fails this."""
+    if not value:
+        return False
+    low = " " if kind == "indicator" else "!"
+    return len(value) == (3 if kind == "tag" else 1) and all(low <= c <= "~" for c in value)
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)")
 _NUMBER = re.compile(r"\d+")
@@ -37,7 +66,7 @@ def reason_category(reason: str) -> str:
 def warning_category(warning: str) -> str:
     """A repair warning without the list of fields: "fields 200, 210 read as GB18030 …" → "read as GB18030"."""
     text = warning or ""
-    for marker in ("double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
+    for marker in (XML_UNSAFE, "double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
                    "undecodable 880", "leader record length", "not a MARC 21 character coding scheme", "no leader",
                    "leader is"):
         if marker in text:
@@ -46,6 +75,29 @@ def warning_category(warning: str) -> str:
     if m:
         return f"read as {m.group(1).strip()}"
     return reason_category(text)
+
+
+def xml_unsafe_warning(marc: MarcRecord) -> str | None:
+    """The repair warning for a record whose tags, indicators, subfield codes or values hold characters
+    XML cannot carry (a damaged record: a control character as an indicator), or None.
+
+    Every MARCXML path out (OAI-PMH, exports, Zebra) replaces them rather than failing or dropping the
+    field; this warning is what makes the replacement visible, counted in the member's quality report.
+    """
+    fields: list[str] = []
+    for f in marc.fields:
+        if f.control_field:
+            bad = bool(XML_FORBIDDEN.search(f.data or ""))
+        else:
+            bad = not (structural_ok(f.indicator1, "indicator") and structural_ok(f.indicator2, "indicator")) or any(
+                not structural_ok(s.code, "code") or XML_FORBIDDEN.search(s.value or "") for s in f.subfields)
+        if bad or exchange_tag(f.tag, f.control_field) != f.tag:
+            fields.append(exchange_tag(f.tag, f.control_field))
+    if not fields:
+        return None
+    listed = ", ".join(dict.fromkeys(fields))
+    return f"{XML_UNSAFE} in field(s) {listed}: replaced on the way out (U+FFFD in values, blank indicators, " \
+           "'?' in tags and codes)"
 
 
 @dataclass

@@ -8,14 +8,14 @@ a one-record download agree byte for byte.
 """
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Iterable
 
 from lxml import etree
+from pymarc import Field, Indicators, Subfield
 from pymarc import Record as MarcRecord
 
 from normaliser.marcxml import MARC_NS
+from normaliser.quality import XML_FORBIDDEN, exchange_tag, structural_ok
 
 __all__ = ["MARC_NS", "COLLECTION_HEAD", "COLLECTION_TAIL", "to_iso2709", "marcxml_record", "marcxml_bytes",
            "to_marcxml", "to_marc_json", "xml_text"]
@@ -23,41 +23,98 @@ __all__ = ["MARC_NS", "COLLECTION_HEAD", "COLLECTION_TAIL", "to_iso2709", "marcx
 COLLECTION_HEAD = f'<?xml version="1.0" encoding="UTF-8"?>\n<collection xmlns="{MARC_NS}">\n'.encode()
 COLLECTION_TAIL = b"</collection>\n"
 
-#: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: What a character XML cannot carry becomes in a value (the Unicode replacement character) …
+REPLACEMENT = "\ufffd"
+#: … in a tag or subfield code, which MARCXML's schema restricts to ASCII graphics …
+CODE_REPLACEMENT = "?"
+#: … and in an indicator: blank, MARC's "undefined".
+INDICATOR_REPLACEMENT = " "
+
+
+#: ISO 2709's largest field (4 digits of length in the directory), less room for indicators and codes.
+MAX_FIELD_BYTES = 9999
+_CHUNK_BYTES = 9000
 
 
 def to_iso2709(record: MarcRecord) -> bytes:
-    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a)."""
-    record = copy.copy(record)
-    record.force_utf8 = True
-    return record.as_marc()
+    """ISO 2709 bytes in UTF-8 (MARC 21 leader/09 ``a``; UNIMARC declares it in 100 $a).
+
+    A damaged record still makes a readable record: tags, indicators and codes are replaced as in
+    MARCXML (:func:`marcxml_record`), values lose the delimiters ISO 2709 reserves (to U+FFFD), and
+    a field longer than a directory entry can say (9,999 bytes) is split into fields of the same
+    tag and indicators rather than written with a length that breaks every reader.
+    """
+    out = MarcRecord(leader=str(record.leader), force_utf8=True)
+    for f in record.fields:
+        if f.control_field:
+            out.add_field(Field(exchange_tag(f.tag, True), data=xml_text(f.data or "")))
+            continue
+        subfields = [Subfield(_code(s.code, CODE_REPLACEMENT), xml_text(s.value or "")) for s in f.subfields]
+        indicators = Indicators(_code(f.indicator1, INDICATOR_REPLACEMENT, "indicator"),
+                                _code(f.indicator2, INDICATOR_REPLACEMENT, "indicator"))
+        for part in _fitting(subfields):
+            out.add_field(Field(exchange_tag(f.tag, False), indicators, part))
+    return out.as_marc()
+
+
+def _fitting(subfields: list[Subfield]) -> list[list[Subfield]]:
+    """``subfields`` in groups that each fit one ISO 2709 field; an over-long value is cut in pieces."""
+    groups: list[list[Subfield]] = [[]]
+    size = 3  # indicators and the field terminator
+    for sub in subfields:
+        for piece in _pieces(sub.value):
+            need = 2 + len(piece.encode("utf-8"))
+            if groups[-1] and size + need > MAX_FIELD_BYTES:
+                groups.append([])
+                size = 3
+            groups[-1].append(Subfield(sub.code, piece))
+            size += need
+    return groups
+
+
+def _pieces(value: str) -> list[str]:
+    if len(value.encode("utf-8")) <= _CHUNK_BYTES:
+        return [value]
+    pieces, current, size = [], [], 0
+    for ch in value:
+        width = len(ch.encode("utf-8"))
+        if size + width > _CHUNK_BYTES:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(ch)
+        size += width
+    return pieces + ["".join(current)]
 
 
 def marcxml_record(record: MarcRecord) -> etree._Element:
     """One ``<record>`` element in the MARC 21 slim namespace (used for UNIMARC too).
 
-    Values lose the characters XML cannot carry; a field whose tag or
-    indicator, or a subfield whose code, is itself such a character (a
-    damaged ISO 2709 record) is left out rather than failing a whole OAI-PMH
-    page, export or Zebra batch.
+    A damaged record (a control character as an indicator, a subfield code or
+    inside a value) loses no field and fails no OAI-PMH page, export or Zebra
+    batch: each character XML cannot carry is replaced (:data:`REPLACEMENT`
+    in values, :data:`CODE_REPLACEMENT` in tags and codes,
+    :data:`INDICATOR_REPLACEMENT` in indicators).  The normaliser counts
+    such records in the quality report (``normaliser.quality.xml_unsafe_warning``).
     """
     el = etree.Element(f"{{{MARC_NS}}}record", nsmap={None: MARC_NS})
     etree.SubElement(el, f"{{{MARC_NS}}}leader").text = xml_text(str(record.leader))
     for f in record.fields:
-        if _XML_FORBIDDEN.search(f.tag):
-            continue
+        tag = exchange_tag(f.tag, f.control_field)
         if f.control_field:
-            etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=f.tag).text = xml_text(f.data or "")
+            etree.SubElement(el, f"{{{MARC_NS}}}controlfield", tag=tag).text = xml_text(f.data or "")
             continue
-        ind1, ind2 = f.indicator1 or " ", f.indicator2 or " "
-        if _XML_FORBIDDEN.search(ind1 + ind2):
-            continue
-        df = etree.SubElement(el, f"{{{MARC_NS}}}datafield", tag=f.tag, ind1=ind1, ind2=ind2)
+        df = etree.SubElement(el, f"{{{MARC_NS}}}datafield", tag=tag,
+                              ind1=_code(f.indicator1, INDICATOR_REPLACEMENT, "indicator"),
+                              ind2=_code(f.indicator2, INDICATOR_REPLACEMENT, "indicator"))
         for s in f.subfields:
-            if not _XML_FORBIDDEN.search(s.code or " "):
-                etree.SubElement(df, f"{{{MARC_NS}}}subfield", code=s.code).text = xml_text(s.value)
+            etree.SubElement(df, f"{{{MARC_NS}}}subfield", code=_code(s.code, CODE_REPLACEMENT)).text = \
+                xml_text(s.value or "")
     return el
+
+
+def _code(value: str | None, replacement: str, kind: str = "code") -> str:
+    """An indicator or subfield code both MARCXML and ISO 2709 can carry: one ASCII character."""
+    return value if structural_ok(value, kind) else replacement  # type: ignore[return-value]
 
 
 def marcxml_bytes(record: MarcRecord) -> bytes:
@@ -76,8 +133,9 @@ def to_marc_json(record: MarcRecord) -> dict:
 
 
 def xml_text(value: str) -> str:
-    """``value`` without the characters XML 1.0 forbids, which members' records sometimes carry.
+    """``value`` with each character XML 1.0 forbids (which members' records sometimes carry) replaced
+    by U+FFFD, so the reader sees that something was there.
 
     One regex, no per-character work: this is the OAI-PMH hot path.
     """
-    return _XML_FORBIDDEN.sub("", value) if value else value
+    return XML_FORBIDDEN.sub(REPLACEMENT, value) if value else value

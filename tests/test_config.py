@@ -39,6 +39,7 @@ def test_the_documented_keys_keep_their_names(tmp_path):
     assert (b.url, b.metadata_prefix, b.set) == ("http://127.0.0.1:8081/oai", "marcxml", "books")
     assert sf.regions == ("Nanjing", "Suzhou")
     assert a.enabled and a.schedule is None
+    assert (b.options["deadline"], b.options["max_page_mb"]) == (120.0, 64.0)  # OAI-PMH response limits
 
 
 @pytest.mark.parametrize("mutate, source, key, expected", [
@@ -59,6 +60,8 @@ def test_the_documented_keys_keep_their_names(tmp_path):
     (lambda d: d["sources"][0].update(ils="libsys9"), "lib-a", "ils", "unknown ILS preset"),
     (lambda d: d["sources"][0].update(enabled="yes"), "lib-a", "enabled", "true or false"),
     (lambda d: d["sources"][0].update(timeout=-1), "lib-a", "timeout", "number ≥ 0"),
+    (lambda d: d["sources"][1].update(deadline=0), "lib-b", "deadline", "seconds for a whole response"),
+    (lambda d: d["sources"][1].update(max_page_mb="lots"), "lib-b", "max_page_mb", "megabytes per page"),
 ])
 def test_errors_name_the_file_the_source_and_the_key(tmp_path, mutate, source, key, expected):
     data = yaml.safe_load(MINIMAL)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 import publish.export
-from publish.writers import marcxml_record
+from publish.writers import COLLECTION_HEAD, COLLECTION_TAIL, MARC_NS, marcxml_record, to_iso2709
 from peers.provider_fixtures import built_catalogue, cat  # noqa: F401 - fixture
 from unioncat.cli import main
 
@@ -83,10 +83,43 @@ def test_incremental_export_carries_deletions(tmp_path):
         up.close()
 
 
-def test_a_control_character_in_a_subfield_code_does_not_break_marcxml():
+def test_a_control_character_in_a_subfield_code_is_replaced_not_dropped():
     rec = pymarc.Record()
     rec.add_field(pymarc.Field("001", data="x1"))
     rec.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"),
                                [pymarc.Subfield("a", "Title"), pymarc.Subfield("\x01", "junk")]))
     el = marcxml_record(rec)
-    assert b"junk" not in etree.tostring(el) and b"Title" in etree.tostring(el)
+    subfields = [(s.get("code"), s.text) for s in el.iter(f"{{{MARC_NS}}}subfield")]
+    assert subfields == [("a", "Title"), ("?", "junk")]
+
+
+def test_a_control_character_as_an_indicator_keeps_the_field():
+    """Issue 19 item 8: a 245 whose indicator is a control character went out without its title."""
+    rec = pymarc.Record()
+    rec.add_field(pymarc.Field("001", data="x1"))
+    rec.add_field(pymarc.Field("245", pymarc.Indicators("\x1f", "\x00"),
+                               [pymarc.Subfield("a", "Ti\x0btle\ud800"), pymarc.Subfield("c", "by")]))
+    rec.add_field(pymarc.Field("5\x010", pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "note")]))
+    text = etree.tostring(marcxml_record(rec))
+    back = pymarc.parse_xml_to_array(io.BytesIO(COLLECTION_HEAD + text + COLLECTION_TAIL))[0]
+    [title] = back.get_fields("245")
+    assert (title.indicator1, title.indicator2) == (" ", " ")
+    assert title.get_subfields("a") == ["Ti\ufffdtle\ufffd"] and title.get_subfields("c") == ["by"]
+    assert back.get_fields("5?0")[0].get_subfields("a") == ["note"]
+    assert len(back.fields) == len(rec.fields)
+
+
+def test_a_data_field_under_a_control_tag_keeps_its_subfields():
+    """A flipped tag byte can make a data field ``000``; every reader takes 00X for a control field."""
+    rec = pymarc.Record()
+    rec.add_field(pymarc.Field("001", data="x1"))
+    damaged = pymarc.Field("010", pymarc.Indicators("1", "0"),
+                           [pymarc.Subfield("a", "kept"), pymarc.Subfield("b", "too")])
+    damaged.tag = "000"  # as the decoder leaves it: a data field whose tag byte was flipped
+    rec.add_field(damaged)
+    back = pymarc.parse_xml_to_array(io.BytesIO(COLLECTION_HEAD + etree.tostring(marcxml_record(rec))
+                                                + COLLECTION_TAIL))[0]
+    iso = next(iter(pymarc.MARCReader(io.BytesIO(to_iso2709(rec)), to_unicode=True)))
+    for out in (back, iso):
+        [field] = out.get_fields("?00")
+        assert field.get_subfields("a", "b") == ["kept", "too"]

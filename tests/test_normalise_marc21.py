@@ -588,3 +588,17 @@ def test_fast_field_equals_pymarc_field():
         (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
     assert fast.indicator2 == "0" and fast["a"] == "x" and fast.value() == slow.value()
     assert fast.as_marc("utf-8") == slow.as_marc("utf-8")
+
+
+def test_characters_xml_cannot_carry_are_counted_in_the_quality_report():
+    """Issue 19 item 8: the replacement every MARCXML path makes is counted per member, under one category."""
+    from normaliser.quality import XML_UNSAFE, quality_report
+    damaged = marc(Field("245", Indicators("\x01", "0"), [Subfield("a", "A title")]),
+                   df("650", " 0", "a", "Cats\x01"), title=False)
+    clean = norm(marc())
+    rec = norm(damaged)
+    assert rec.title.startswith("A title")
+    [warning] = [w for w in rec.warnings if XML_UNSAFE in w]
+    assert "245" in warning and "650" in warning
+    report = quality_report([rec, clean])["member"]
+    assert report.with_repairs == 1 and report.repairs == {XML_UNSAFE: 1}

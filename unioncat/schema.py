@@ -31,8 +31,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 #: Modules that declare tables on the shared metadata; a new table module is added here.
 SCHEMA_MODULES = ("storage.db", "harvester.stores.records", "harvester.stores.deferred", "harvester.stores.runs",
-                  "harvester.stores.checkpoints", "harvester.stores.quarantine", "harvester.ops", "normaliser.store",
-                  "normaliser.links", "normaliser.authorities",
+                  "harvester.stores.checkpoints", "harvester.stores.quarantine", "harvester.stores.locks",
+                  "harvester.ops", "normaliser.store", "normaliser.links", "normaliser.authorities",
                   "dedupe.store", "dedupe.evidence", "web.accounts", "web.sessions", "web.usage_store")
 
 #: The first revision: a database made by ``metadata.create_all`` before migrations existed is stamped with it.

@@ -32,6 +32,7 @@ from sickle.response import OAIResponse
 from ..errors import HarvestError
 from ..raw import QuarantinedItem, RawRecord
 from ..retry import TRANSIENT, RetryPolicy
+from .transport import BadResponse, Retryable, TransportError, describe, read_body
 from .xmlsafe import MARC_NS, InvalidXMLError, UnsafeXMLError, parse_xml, strip_illegal_chars
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 DAY = "YYYY-MM-DD"
 SECONDS = "YYYY-MM-DDThh:mm:ssZ"
+_HTML = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html)[\s>]", re.I | re.S)
 _DATESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?Z?)?$")
 
 
@@ -47,18 +49,6 @@ def _q(name: str) -> str:
 
 
 # -- errors ------------------------------------------------------------------
-class TransportError(HarvestError):
-    """The repository could not be reached or kept failing at the HTTP level."""
-
-    def __init__(self, url: str, reason: str):
-        self.url, self.reason = url, reason
-        super().__init__(f"{url}: {reason}")
-
-
-class BadResponse(HarvestError):
-    """The repository answered, but not with usable OAI-PMH."""
-
-
 class ResumptionTokenLoop(BadResponse):
     """The repository handed back a resumption token it had already given."""
 
@@ -209,19 +199,22 @@ class ListSpec:
 
 
 class OAIClient:
-    """An OAI-PMH client for one repository, with its retry and politeness settings.
+    """An OAI-PMH client for one repository, with its retry, politeness and response limits.
 
-    ``delay`` is the least time between two requests; ``retry`` says what is
-    retried and how long to wait (:class:`harvester.retry.RetryPolicy`).
+    ``timeout`` bounds each read, ``deadline`` a whole response, ``max_bytes``
+    its size; ``delay`` is the least time between two requests; ``retry`` says
+    what is retried and how long to wait (:class:`harvester.retry.RetryPolicy`).
     """
 
     def __init__(self, url: str, spec: ListSpec, *, timeout: float = 60.0, delay: float = 0.0,
                  retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, deadline: float = 120.0,
+                 max_bytes: int = 64 * 2**20):
         if not url:
             raise HarvestError(f"source {spec.source_id!r} has no OAI-PMH URL")
         self.url, self.spec = url, spec
         self.timeout, self.delay, self.retry = timeout, delay, retry
+        self.deadline, self.max_bytes = deadline, max_bytes
         self.session = session or requests.Session()
         self._sleep = sleep
         self._last_request: float | None = None
@@ -235,39 +228,57 @@ class OAIClient:
             if wait > 0:
                 self._sleep(wait)
 
-    def _request(self, params: dict) -> requests.Response:
-        """GET with retries; returns a 2xx/3xx response or raises :class:`TransportError`."""
+    def _fetch(self, params: dict) -> _SafeResponse:
+        """One OAI-PMH response, parsed; every failure worth another try is retried under the one policy.
+
+        Worth another try: a retryable HTTP status or a dropped/refused/timed-out connection, a
+        response over the deadline or the size cap, and a body that does not parse or is not OAI-PMH
+        (a truncated page, a login page served with 200).  Not: hostile XML, other HTTP statuses and
+        OAI-PMH error codes.
+        """
         url = requests.Request("GET", self.url, params=params).prepare().url or self.url
         attempts = self.retry.max_retries + 1
         for attempt in range(attempts):
             self._polite()
-            response = None
             try:
-                response = self.session.get(self.url, params=params, timeout=self.timeout)
-                problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
-            except TRANSIENT as exc:
-                problem = _describe(exc)
-            except requests.RequestException as exc:
-                raise TransportError(url, _describe(exc)) from None
-            finally:
-                self._last_request = time.monotonic()
-                self.requests_made += 1
-            if response is not None:
-                if response.status_code < 400:
-                    return response
-                if not self.retry.retryable(response.status_code):
-                    raise TransportError(url, problem)
+                return self._attempt(params, url)
+            except Retryable as exc:
+                failure = exc
             if attempt + 1 == attempts:
                 break
-            wait = self.retry.wait(attempt, response.headers.get("Retry-After") if response is not None else None)
-            log.warning("%s: %s; retry %d of %d in %.1f s", url, problem, attempt + 1, self.retry.max_retries, wait)
+            wait = self.retry.wait(attempt, failure.retry_after)
+            log.warning("%s: %s; retry %d of %d in %.1f s", url, failure.problem, attempt + 1,
+                        self.retry.max_retries, wait)
             self._sleep(wait)
-        raise TransportError(url, f"{problem} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
+        raise failure.gave_up(attempts)
 
-    def _fetch(self, params: dict) -> _SafeResponse:
-        response = self._request(params)
+    def _attempt(self, params: dict, url: str) -> _SafeResponse:
+        started = time.monotonic()
+        try:
+            response = self.session.get(self.url, params=params, timeout=self.timeout, stream=True)
+        except TRANSIENT as exc:
+            raise Retryable(TransportError(url, describe(exc))) from None
+        except requests.RequestException as exc:
+            raise TransportError(url, describe(exc)) from None
+        finally:
+            self._last_request = time.monotonic()
+            self.requests_made += 1
+        with response:
+            if response.status_code >= 400:
+                problem = TransportError(url, f"HTTP {response.status_code} {response.reason or ''}".strip())
+                if self.retry.retryable(response.status_code):
+                    raise Retryable(problem, response.headers.get("Retry-After"))
+                raise problem
+            content = read_body(response, url, started, self.deadline, self.max_bytes)
+            response._content = content  # what sickle's ``raw`` reads (the stream itself is used up)
+        return self._parse(response, params, content)
+
+    def _parse(self, response: requests.Response, params: dict, content: bytes) -> _SafeResponse:
         url = response.url or self.url
-        content = response.content
+        kind = response.headers.get("Content-Type", "?")
+        if _HTML.match(content[:512]):
+            # a login or error page served with 200 (its <!DOCTYPE html> is no XXE attempt): try again
+            raise Retryable(BadResponse(f"{url}: not an OAI-PMH response (an HTML page, Content-Type {kind})"))
         try:
             tree = parse_xml(content)
         except UnsafeXMLError as exc:
@@ -275,16 +286,15 @@ class OAIClient:
         except InvalidXMLError as exc:
             cleaned, dropped = strip_illegal_chars(content)
             if not dropped:
-                raise BadResponse(f"{url}: invalid XML in response: {exc}") from None
+                raise Retryable(BadResponse(f"{url}: invalid XML in response: {exc}")) from None
             try:
                 tree = parse_xml(cleaned)
             except InvalidXMLError:
-                raise BadResponse(f"{url}: invalid XML in response: {exc}") from None
+                raise Retryable(BadResponse(f"{url}: invalid XML in response: {exc}")) from None
             log.warning("%s: dropped %d control character(s) that XML forbids", url, dropped)
         if tree.tag != _q("OAI-PMH"):
-            kind = response.headers.get("Content-Type", "?")
-            raise BadResponse(f"{url}: not an OAI-PMH response (root element <{etree.QName(tree).localname}>, "
-                              f"Content-Type {kind})")
+            raise Retryable(BadResponse(f"{url}: not an OAI-PMH response (root element "
+                                         f"<{etree.QName(tree).localname}>, Content-Type {kind})"))
         error = tree.find(_q("error"))
         if error is not None:
             code = error.get("code", "unknown")
@@ -365,14 +375,6 @@ class OAIClient:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _describe(exc: Exception) -> str:
-    """A one-line reason for a requests exception, without urllib3's object reprs."""
-    inner = exc.args[0] if exc.args else exc
-    text = str(getattr(inner, "reason", None) or inner)
-    match = re.search(r"\[Errno -?\d+\][^'\")]*|[Rr]ead timed out[^'\")]*|timed out", text)
-    return f"{type(exc).__name__}: {match.group(0).strip() if match else text}"
 
 
 # -- records ------------------------------------------------------------------

@@ -12,7 +12,8 @@ import logging
 import requests
 
 from consortium.config import Source
-from ..clients.oai import BadResumptionToken, ListSpec, OAIClient, format_datestamp, later
+from consortium.options import RESPONSE_LIMITS
+from ..clients.oai import BadResumptionToken, ListSpec, OAIClient, ResumptionTokenLoop, format_datestamp, later
 from ..retry import RetryPolicy
 from ..run import Run
 
@@ -20,10 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def client_for(source: Source, session: requests.Session | None = None) -> OAIClient:
-    """An OAI-PMH client set up from the member's keys (URL, prefix, set, timeout, politeness, retries)."""
+    """An OAI-PMH client set up from the member's keys (URL, prefix, set, timeout, politeness, retries,
+    the whole-response ``deadline`` and the page size cap ``max_page_mb``)."""
     spec = ListSpec(source.id, source.metadata_prefix, source.set, source.format)
+    limits = {key: float(source.options.get(key, default)) for key, default in RESPONSE_LIMITS.items()}
     return OAIClient(source.url or "", spec, timeout=source.timeout, delay=source.delay,
-                     retry=RetryPolicy(source.max_retries, max_wait=source.retry_after_max), session=session)
+                     retry=RetryPolicy(source.max_retries, max_wait=source.retry_after_max), session=session,
+                     deadline=limits["deadline"], max_bytes=int(limits["max_page_mb"] * 2**20))
 
 
 class OaiHarvest:
@@ -63,22 +67,25 @@ class OaiHarvest:
                high: str | None) -> str | None:
         """Fetch and commit every page; returns the highest datestamp seen.
 
-        An expired or unknown resumption token (FOLIO forgets them after 24 h)
-        restarts the list once from the run's own ``from``: pages already stored
-        come again and count as unchanged.
+        An expired or unknown resumption token (FOLIO forgets them after 24 h) — the one a
+        resumed run starts with, or one handed out during this run — and a token the member hands
+        back a second time restart the list once from the run's own ``from``: pages already stored
+        come again and count as unchanged.  A second such failure in one run fails it.
         """
         restarted = False
         while True:
+            sent = token  # the token of the request being answered (None: the list's first page)
             try:
                 for page in client.list_records(from_=from_, token=token):
+                    sent = page.token
                     high = later(high, page.high_water)
                     counts = run.commit(page.records, page.quarantined, defer_deletions=True,
                                         resume=dict(resume_token=page.token, resume_from=from_,
                                                     resume_high_water=high))
                     log.debug("%s: page %d: %s", run.source.id, page.number, counts.as_dict())
                 return high
-            except BadResumptionToken as exc:
-                if restarted or token is None:
+            except (BadResumptionToken, ResumptionTokenLoop) as exc:
+                if restarted or sent is None:
                     raise
                 log.warning("%s: %s; restarting from %s", run.source.id, exc, from_ or "the beginning")
                 restarted, token = True, None
