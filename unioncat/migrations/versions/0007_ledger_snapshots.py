@@ -1,0 +1,38 @@
+"""ledger snapshots
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02 07:29:03.981604
+"""
+from __future__ import annotations
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('ledger_monthly',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('member', sa.String(length=64), nullable=False),
+    sa.Column('contributed', sa.Integer(), nullable=False),
+    sa.Column('original', sa.Integer(), nullable=False),
+    sa.Column('fresh_days', sa.Integer(), nullable=True),
+    sa.Column('downloaded_by_others', sa.Integer(), nullable=False),
+    sa.Column('ill_could_fill', sa.Integer(), nullable=False),
+    sa.Column('downloads_used', sa.Integer(), nullable=False),
+    sa.Column('ill_sent', sa.Integer(), nullable=False),
+    sa.Column('taken_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('month', 'member', name='uq_ledger_month_member')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('ledger_monthly')
