@@ -47,6 +47,7 @@ raw_records = Table(
     UniqueConstraint("source", "local_id", name="uq_raw_source_local"),
 )
 Index("ix_raw_seq", raw_records.c.seq)
+Index("ix_raw_source_deleted", raw_records.c.source, raw_records.c.deleted)  # counts_by_source: index only
 
 RAW_SEQ = "raw_seq"
 

@@ -1,4 +1,4 @@
-"""ledger snapshots
+"""ledger snapshots; an index for the overview's live-record counts
 
 Revision ID: 0007
 Revises: 0006
@@ -32,7 +32,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('month', 'member', name='uq_ledger_month_member')
     )
+    # the overview's live-record counts per member read this index only (bench/staff.py)
+    op.create_index('ix_raw_source_deleted', 'raw_records', ['source', 'deleted'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_raw_source_deleted', table_name='raw_records')
     op.drop_table('ledger_monthly')
