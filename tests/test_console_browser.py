@@ -67,6 +67,22 @@ def test_filter_sort_open_and_act_at_130_members(tmp_path, page, live_server):
         cat.close()
 
 
+def download(page, url: str) -> None:
+    """Download ``url`` as a reader's browser does (a link with ``download``), checking a MARC file came."""
+    with page.expect_download() as started:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
+                      "document.body.appendChild(a); a.click(); }", url)
+    assert started.value.suggested_filename.endswith(".mrc")
+
+
+def sign_in(page, url: str) -> None:
+    """Open a staff page and sign in as viewer-1 on the form it redirects to."""
+    page.goto(url)
+    page.fill("#username", "viewer-1")
+    page.fill("#password", PASSWORD)
+    page.click(".login button[type=submit]")
+
+
 def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, live_server):  # noqa: F811
     cat, _args = merged
     entry = MemberStore(cat.engine).cluster_of("lib-a", "lib-a-1")
@@ -75,14 +91,8 @@ def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, li
     for q in ("rivers", "silk", "tax"):
         page.goto(f"{base}/search?q={q}")
     page.goto(f"{base}/record/{entry}")
-    with page.expect_download() as download:
-        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
-                      "document.body.appendChild(a); a.click(); }", f"{base}/record/{entry}/export.mrc")
-    assert download.value.suggested_filename.endswith(".mrc")
-    page.goto(base + "/staff/usage")
-    page.fill("#username", "viewer-1")
-    page.fill("#password", PASSWORD)
-    page.click(".login button[type=submit]")
+    download(page, f"{base}/record/{entry}/export.mrc")
+    sign_in(page, base + "/staff/usage")
     page.wait_for_selector("h1#usage-title")
     month = page.locator("table.usage.months tbody tr").first
     assert month.locator("td[data-event=search] .n").inner_text() == "3"
@@ -106,14 +116,8 @@ def test_ledger_renders_sorts_and_opens_a_member(merged, page, live_server):  # 
     base = live_server(create_app({"SOURCES": cat.sources, "DB_ENGINE": cat.engine, "SEARCH_BACKEND": cat.index,
                                    "SECRET_KEY": "t", "TESTING": True, "USAGE_FLUSH_SECONDS": 3600}))
     page.goto(f"{base}/record/{entry}")
-    with page.expect_download() as download:  # a reader of no known library downloads lib-b's copy
-        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
-                      "document.body.appendChild(a); a.click(); }", f"{base}/record/{entry}/export.mrc?member=lib-b:lib-b-1")
-    assert download.value.suggested_filename.endswith(".mrc")
-    page.goto(base + "/staff/ledger")
-    page.fill("#username", "viewer-1")
-    page.fill("#password", PASSWORD)
-    page.click(".login button[type=submit]")
+    download(page, f"{base}/record/{entry}/export.mrc?member=lib-b:lib-b-1")  # a reader of no known library
+    sign_in(page, base + "/staff/ledger")
     page.wait_for_selector("h1#ledger-title")
     rows = page.locator("table#ledger tbody tr")
     assert rows.count() == 3
