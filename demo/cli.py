@@ -15,11 +15,13 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
+from flask import Flask
 from sqlalchemy.exc import OperationalError
 from waitress.server import create_server
 
 from consortium.config import ConfigError
 from unioncat import pipeline
+from unioncat.inprocess import InProcessRunner
 from unioncat.present import make_app
 from unioncat.schema import SchemaError, database_problem
 from unioncat.settings import Settings
@@ -138,12 +140,23 @@ def _run_pipeline(settings: Settings, with_zebra: bool, serve_at: tuple[str, int
     return EXIT_SOURCE_FAILED if failed else 0
 
 
+def demo_app(cat: pipeline.Catalogue) -> tuple[Flask, InProcessRunner]:
+    """The demo's web app with an in-process job runner, as ``unioncat serve`` wires it: the staff
+    console's "Harvest now", "Full re-harvest" and "Build" buttons run in this process."""
+    runner = InProcessRunner(cat)
+    return make_app(cat, use_open_index=True, jobs=runner), runner
+
+
 def _serve(cat: pipeline.Catalogue, host: str, port: int) -> None:
     """Serve until Ctrl-C or SIGTERM (waitress returns from ``run`` on either)."""
+    app, runner = demo_app(cat)
     try:
-        server = create_server(make_app(cat, use_open_index=True), host=host, port=port, threads=8)
-    except OSError as exc:
-        raise DemoProblem(_port_message(port) if port_in_use(host, port) else f"cannot serve on {host}:{port}: "
-                          f"{exc.strerror or exc}") from None
-    say(f"serving {cat.sources.consortium.name} on http://{host}:{port}/  (Ctrl-C to stop)")
-    server.run()
+        try:
+            server = create_server(app, host=host, port=port, threads=8)
+        except OSError as exc:
+            raise DemoProblem(_port_message(port) if port_in_use(host, port) else f"cannot serve on {host}:{port}: "
+                              f"{exc.strerror or exc}") from None
+        say(f"serving {cat.sources.consortium.name} on http://{host}:{port}/  (Ctrl-C to stop)")
+        server.run()
+    finally:
+        runner.close()

@@ -67,6 +67,22 @@ def test_filter_sort_open_and_act_at_130_members(tmp_path, page, live_server):
         cat.close()
 
 
+def download(page, url: str) -> None:
+    """Download ``url`` as a reader's browser does (a link with ``download``), checking a MARC file came."""
+    with page.expect_download() as started:
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
+                      "document.body.appendChild(a); a.click(); }", url)
+    assert started.value.suggested_filename.endswith(".mrc")
+
+
+def sign_in(page, url: str) -> None:
+    """Open a staff page and sign in as viewer-1 on the form it redirects to."""
+    page.goto(url)
+    page.fill("#username", "viewer-1")
+    page.fill("#password", PASSWORD)
+    page.click(".login button[type=submit]")
+
+
 def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, live_server):  # noqa: F811
     cat, _args = merged
     entry = MemberStore(cat.engine).cluster_of("lib-a", "lib-a-1")
@@ -75,14 +91,8 @@ def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, li
     for q in ("rivers", "silk", "tax"):
         page.goto(f"{base}/search?q={q}")
     page.goto(f"{base}/record/{entry}")
-    with page.expect_download() as download:
-        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = ''; "
-                      "document.body.appendChild(a); a.click(); }", f"{base}/record/{entry}/export.mrc")
-    assert download.value.suggested_filename.endswith(".mrc")
-    page.goto(base + "/staff/usage")
-    page.fill("#username", "viewer-1")
-    page.fill("#password", PASSWORD)
-    page.click(".login button[type=submit]")
+    download(page, f"{base}/record/{entry}/export.mrc")
+    sign_in(page, base + "/staff/usage")
     page.wait_for_selector("h1#usage-title")
     month = page.locator("table.usage.months tbody tr").first
     assert month.locator("td[data-event=search] .n").inner_text() == "3"
@@ -98,3 +108,26 @@ def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, li
     assert heat.first.locator("td").all_inner_texts() == ["2", "1", "1"]
     assert heat.first.locator("td.heat-self").count() == 1 and heat.first.locator("td.heat-4").count() == 2
     page.unioncat_screenshot("staff-overlap")
+
+
+def test_ledger_renders_sorts_and_opens_a_member(merged, page, live_server):  # noqa: F811
+    cat, _args = merged
+    entry = MemberStore(cat.engine).cluster_of("lib-a", "lib-a-1")
+    base = live_server(create_app({"SOURCES": cat.sources, "DB_ENGINE": cat.engine, "SEARCH_BACKEND": cat.index,
+                                   "SECRET_KEY": "t", "TESTING": True, "USAGE_FLUSH_SECONDS": 3600}))
+    page.goto(f"{base}/record/{entry}")
+    download(page, f"{base}/record/{entry}/export.mrc?member=lib-b:lib-b-1")  # a reader of no known library
+    sign_in(page, base + "/staff/ledger")
+    page.wait_for_selector("h1#ledger-title")
+    rows = page.locator("table#ledger tbody tr")
+    assert rows.count() == 3
+    assert page.locator("table#ledger tfoot td").first.inner_text() == "6"  # 2 records from each member
+    page.click("th[data-column=downloaded_by_others] a")  # sort: the member whose record was downloaded first
+    page.wait_for_selector("th[data-column=downloaded_by_others][aria-sort=descending]")
+    assert rows.first.get_attribute("data-source") == "lib-b"
+    assert rows.first.locator("td[data-figure=downloaded_by_others]").inner_text() == "1"
+    rows.first.locator("th a").click()
+    page.wait_for_selector("table#ledger-history")
+    assert page.locator("dd[data-figure=contributed]").inner_text().startswith("2")
+    assert page.locator("table#ledger-history tbody tr").count() == 1  # this month's snapshot
+    page.unioncat_screenshot("staff-ledger-member")

@@ -81,6 +81,7 @@ def test_a_first_release_database_without_migrations_is_upgraded(empty_engine):
     with empty_engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_clusters_work_key"))
         conn.execute(text("DROP INDEX ix_runs_source_status_id"))     # added with the staff overview
+        conn.execute(text("DROP INDEX ix_raw_source_deleted"))        # added with the ledger (0007)
         conn.execute(text("ALTER TABLE clusters DROP COLUMN work_key"))
     schema.ensure_schema(empty_engine)
     assert schema.differences(empty_engine) == []

@@ -187,8 +187,12 @@ def test_record_page(client):
     for name in ("Peking University Library", "Tsinghua University Library", "Fudan University Library"):
         assert name in html
     assert "K20/1" in html and "Available" in html
-    assert 'href="https://opac.pku.example.edu.cn/record/pku-c-zh-history"' in html
-    assert 'href="https://opac.thu.example.edu.cn/search?isbn=9787020002207"' in html
+    # OPAC links go through the counting redirect (web/go.py), which lands on the member's OPAC record
+    assert 'href="/go/opac/c-zh-history/pku?record=pku-c-zh-history"' in html
+    assert client.get("/go/opac/c-zh-history/pku?record=pku-c-zh-history").headers["Location"] == \
+        "https://opac.pku.example.edu.cn/record/pku-c-zh-history"
+    thu = re.search(r'href="(/go/opac/c-zh-history/thu[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert client.get(thu).headers["Location"] == "https://opac.thu.example.edu.cn/search?isbn=9787020002207"
     assert "Request via interlibrary loan" in html and "Ask a librarian" in html and "Sign in" in html
 
 

@@ -98,13 +98,15 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     errors.register(app)
 
-    from . import api, auth, authors, basket, oai, overlap, reader, record, search, staff, staff_dedupe, usage
+    from . import api, auth, authors, basket, go, ledger, oai, overlap, reader, record, search, staff, staff_dedupe, usage
     app.register_blueprint(search.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(authors.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(staff_dedupe.bp)
     app.register_blueprint(overlap.bp)
+    app.register_blueprint(ledger.bp)
+    app.register_blueprint(go.bp)
     app.register_blueprint(oai.bp)
     app.register_blueprint(api.bp)
     reader.init_app(app)

@@ -116,4 +116,15 @@ def init_app(app) -> None:
     def reader_context():
         svc = services()
         return {"home_library": home_library(), "reader": session.get("reader"),
-                "all_libraries": sorted(svc.sources.sources, key=lambda s: (s.region, s.name))}
+                "all_libraries": library_choices()}
+
+
+def library_choices() -> list[tuple[str, str]]:
+    """(id, "name (region)") of every member for the library chooser on every page, by region and name.
+
+    The locale is read once, not twice per member: with 1,300 members the chooser's names cost more
+    than the rest of the staff overview (bench/staff.py).
+    """
+    svc, locale = services(), ui_locale()
+    return [(s.id, f"{display_name(s, locale)} ({svc.sources.region_name(s.region, locale)})")
+            for s in sorted(svc.sources.sources, key=lambda s: (s.region, s.name))]

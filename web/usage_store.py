@@ -140,6 +140,14 @@ class UsageStore:
         with self.engine.connect() as conn:
             return {event: int(n) for event, n in conn.execute(query)}
 
+    def sums(self, events: tuple[str, ...]) -> list[tuple[str, str, str, str, int]]:
+        """(event, reader library, holding library, record, count) summed over every day (the ledger)."""
+        u = usage_daily.c
+        query = (select(u.event, u.reader_library, u.holding_library, u.record, func.sum(u.count))
+                 .where(u.event.in_(events)).group_by(u.event, u.reader_library, u.holding_library, u.record))
+        with self.engine.connect() as conn:
+            return [(e, r, h, rec, int(n)) for e, r, h, rec, n in conn.execute(query)]
+
     def top_records(self, limit: int = 20) -> list[tuple[str, int]]:
         """The most viewed or downloaded catalogue entries: (entry id, count)."""
         total = func.sum(usage_daily.c.count).label("n")

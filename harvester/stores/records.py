@@ -47,6 +47,7 @@ raw_records = Table(
     UniqueConstraint("source", "local_id", name="uq_raw_source_local"),
 )
 Index("ix_raw_seq", raw_records.c.seq)
+Index("ix_raw_source_deleted", raw_records.c.source, raw_records.c.deleted)  # counts_by_source: index only
 
 RAW_SEQ = "raw_seq"
 
@@ -342,6 +343,12 @@ class RecordStore(Store):
             return {s: int(n) for s, n in conn.execute(
                 select(raw_records.c.source, func.count()).where(raw_records.c.deleted.is_(False))
                 .group_by(raw_records.c.source))}
+
+    def first_seen(self) -> dict[tuple[str, str], datetime]:
+        """(source, local_id) → when first harvested, live records only: whose cataloguing came first."""
+        r = raw_records.c
+        with self.engine.connect() as conn:
+            return {(s, i): t for s, i, t in conn.execute(select(r.source, r.local_id, r.first_seen).where(~r.deleted))}
 
     def local_ids(self, source: str, include_deleted: bool = False) -> list[str]:
         query = select(raw_records.c.local_id).where(raw_records.c.source == source)
