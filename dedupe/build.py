@@ -127,7 +127,7 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
         report.authorities_changed += authorities.update(batch)
         batch = []
 
-    for seq, source, local_id, record in records.changed_since(since_seq):
+    for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
         key = (source, local_id)
         batch.append((key, record))
         if record is not None and record.kind == "holdings":
@@ -269,7 +269,7 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
             return written_total
         loaded = records.get_many([m for ms in todo.values() for m in ms])
         held_by = links.holdings_of(loaded.values())
-        mfhd = records.get_many([h for hs in held_by.values() for h in hs])
+        mfhd = records.holdings_rows([h for hs in held_by.values() for h in hs])
         written, emptied = [], []
         for cid, member_keys in todo.items():
             present = {m: keys for m, keys in member_keys.items() if m in loaded}

@@ -2,9 +2,12 @@
 entities by identifier."""
 from __future__ import annotations
 
+from dedupe.build import dedupe_changes
+from dedupe.store import ClusterStore, MemberStore
 from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.model import Holding, Record
+from normaliser.store import RecordStore, stored
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -52,3 +55,41 @@ def test_authorities_by_identifier_and_form(db):
     assert store.update([(lc.key, None)]) == 1
     (entity,) = store.entities("Ouyang, Hui")
     assert entity["variants"] == ["欧阳辉"]
+
+
+def test_holdings_records_keep_kind_004_and_rows_in_their_own_columns(db):
+    """The dedupe stage reads a holdings record's kind and 004, and the merge its Holding rows, without
+    decoding its JSON: the cost of attaching one MFHD per bib was mostly decoding each one twice."""
+    store = RecordStore(db)
+    held = mfhd("a", "h1", "100")
+    held.holdings[0].summary = "v.1 (1990)-"
+    store.put([(bib("a", "b1", "100"), "a", "b1", 1), (stored(held), "a", "h1", 2),
+               (stored(mfhd("a", "h2", "100")), "a", "h2", 3)])
+    store.put([(None, "a", "h2", 4)])
+    brief = {(s, l): r for _, s, l, r in store.changed_since(0, holdings_brief=True)}
+    assert brief[("a", "h2")] is None
+    assert brief[("a", "h1")] == Record("a", "h1", kind="holdings", holdings_of="100")   # no rows decoded
+    assert brief[("a", "b1")].title == "A journal"
+    full = {(s, l): r for _, s, l, r in store.changed_since(0)}
+    assert full[("a", "h1")] == held
+    # rows only, of live holdings records only (h2 was deleted, b1 is no holdings record)
+    assert store.holdings_rows([("a", "h1"), ("a", "h2"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+
+
+def test_dedupe_attaches_holdings_without_decoding_a_holdings_record(db, monkeypatch):
+    store = RecordStore(db)
+    held = mfhd("a", "h1", "100")
+    store.put([(bib("a", "b1", "100"), "a", "b1", 1), (held, "a", "h1", 2)])
+    decode = Record.from_dict.__func__
+
+    def no_holdings(cls, data):
+        assert data.get("kind") != "holdings", "the dedupe stage decoded a holdings record"
+        return decode(cls, data)
+
+    monkeypatch.setattr(Record, "from_dict", classmethod(no_holdings))
+    clusters = ClusterStore(db)
+    report = dedupe_changes(store, clusters, MemberStore(db), 0)
+    assert report.holdings_changed == 1 and report.records_changed == 1
+    (cluster,) = list(clusters.iter_live())
+    assert [h.holdings_id for h in cluster.record.holdings] == ["h1"]
+    assert cluster.record.holdings[0].local_id == "b1"
