@@ -32,7 +32,7 @@ from normaliser.quality import quality_report
 from normaliser.store import QualityStore, Stored, stored
 from dedupe.build import DedupeReport, dedupe_changes
 from index.documents import to_document
-from index.names import add_variants, names_of
+from index.names import add_variants, ids_of, names_of
 
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, NORMALISE_CHECKPOINT, Catalogue
 
@@ -287,8 +287,9 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             index.delete(gone)
         if docs:
             variants = authorities.variants(names_of(records))
+            identified = authorities.identified(ids_of(records))
             for doc, rec in zip(docs, records):
-                add_variants(doc, rec, variants)
+                add_variants(doc, rec, variants, identified)
             index.add(docs)
         records = []
         if rebuilding and not final:
