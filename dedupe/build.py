@@ -62,6 +62,7 @@ def dedupe_changes(
     source_order: dict[str, int] | None = None,
     progress: Callable[[str], None] | None = None,
     merge_batch: int = 2000,
+    holdings_feeds: dict[str, str] | None = None,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -72,12 +73,13 @@ def dedupe_changes(
     once; the merges then run in batches, each committed with its removal
     from the pending list, so memory stays bounded and a rerun finishes
     whatever was left.  A pass with no changed record still re-clusters when
-    staff overrides changed.
+    staff overrides changed.  ``holdings_feeds`` maps a holdings feed's source
+    id to the source whose bibliographic records its MFHD belong to.
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
-    links = LinkStore(records.engine)
+    links = LinkStore(records.engine, holdings_feeds)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
     changed, with_new_holdings = _changed_features(records, since_seq, report, links)
     overrides_version = evidence.overrides_version()

@@ -55,7 +55,8 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
     ``attached`` maps a member's key to the Holding rows of each of its
     holdings records (MFHD, see ``normaliser.links``; rows only, so the merge
     never decodes a holdings record): they join the member's own holdings,
-    with the member's local id so the OPAC link opens its record.
+    under the member's source and local id (a separate holdings feed's too)
+    so the OPAC link opens its record.
     """
     if not members:
         raise ValueError("cannot merge an empty cluster")
@@ -68,8 +69,9 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
         setattr(base, name, _union(getattr(r, name) for r in ranked))
     holdings: list[Holding] = []
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
-        own = list(r.holdings) + [dataclasses.replace(h, local_id=r.local_id) for rows in (attached or {}).get(r.key, ())
-                                  for h in rows]
+        # an attached holding is the member's, even when it came through a holdings feed of its own
+        own = list(r.holdings) + [dataclasses.replace(h, source=r.source, local_id=r.local_id)
+                                  for rows in (attached or {}).get(r.key, ()) for h in rows]
         # The member has the record, so it holds the item even when its
         # export carries no item fields: keep that as a holding.
         own = own or [Holding(source=r.source, local_id=r.local_id)]

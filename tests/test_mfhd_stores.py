@@ -93,3 +93,41 @@ def test_dedupe_attaches_holdings_without_decoding_a_holdings_record(db, monkeyp
     (cluster,) = list(clusters.iter_live())
     assert [h.holdings_id for h in cluster.record.holdings] == ["h1"]
     assert cluster.record.holdings[0].local_id == "b1"
+
+
+def test_holdings_for_names_another_source_that_sends_bibliographic_records(tmp_path):
+    import pytest
+
+    from consortium.config import ConfigError
+    from consortium.load import parse_sources
+
+    def sources(*extra: dict):
+        base = {"id": "lib-a", "name": "A", "region": "r", "protocol": "file", "path": "a.mrc"}
+        return {"consortium": {"name": "c"}, "sources": [base, *extra]}
+
+    feed = {"id": "lib-a-mfhd", "name": "A holdings", "region": "r", "protocol": "file", "path": "h.mrc"}
+    parsed = parse_sources(sources({**feed, "holdings_for": "lib-a"}), tmp_path / "sources.yaml")
+    assert {s.id: s.holdings_for for s in parsed.sources} == {"lib-a": None, "lib-a-mfhd": "lib-a"}
+    with pytest.raises(ConfigError, match="no source 'lib-b'.*did you mean `lib-a`"):
+        parse_sources(sources({**feed, "holdings_for": "lib-b"}), tmp_path / "sources.yaml")
+    with pytest.raises(ConfigError, match="own holdings records"):
+        parse_sources(sources({**feed, "holdings_for": "lib-a-mfhd"}), tmp_path / "sources.yaml")
+    chained = {**feed, "id": "lib-a-more", "holdings_for": "lib-a-mfhd"}
+    with pytest.raises(ConfigError, match="is a holdings feed itself"):
+        parse_sources(sources({**feed, "holdings_for": "lib-a"}, chained), tmp_path / "sources.yaml")
+    with pytest.raises(ConfigError, match="holdings_for"):
+        parse_sources(sources({**feed, "holdings_for": 7}), tmp_path / "sources.yaml")
+
+
+def test_links_of_a_holdings_feed_point_at_its_bib_source(db):
+    links = LinkStore(db, feeds={"a-mfhd": "a"})
+    assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "100"))]) == set()
+    assert links.orphans() == [("a-mfhd", "h1", "100")] and links.orphans("a-mfhd") == [("a-mfhd", "h1", "100")]
+    links.update([(("a", "b1"), bib("a", "b1", "100")), (("x", "b2"), bib("x", "b2", "100"))])
+    assert links.orphans() == []
+    assert links.holdings_of([bib("a", "b1", "100"), bib("x", "b2", "100")]) == {("a", "b1"): [("a-mfhd", "h1")]}
+    # the feed's record moves to another bib: the old one is merged again
+    links.update([(("a", "b3"), bib("a", "b3", "300"))])
+    assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "300"))]) == {("a", "b1"), ("a", "b3")}
+    # without the feed declared, the same rows resolve nowhere
+    assert LinkStore(db).orphans() == [("a-mfhd", "h1", "300")]

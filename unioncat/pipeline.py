@@ -237,12 +237,18 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
 
 # -- dedupe and index ---------------------------------------------------------------
 
+def holdings_feeds(cat: Catalogue) -> dict[str, str]:
+    """Each holdings feed's source id → the source whose bibliographic records it holds (``holdings_for``)."""
+    return {s.id: s.holdings_for for s in cat.sources.sources if s.holdings_for}
+
+
 def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False) -> DedupeReport:
     """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept)."""
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
-                            source_order=cat.source_order(), progress=progress)
+                            source_order=cat.source_order(), progress=progress,
+                            holdings_feeds=holdings_feeds(cat))
     with cat.engine.begin() as conn:
         set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
     return report
@@ -355,8 +361,9 @@ def quality(cat: Catalogue, source: str | None = None) -> dict:
     """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores,
     with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
+    orphans = LinkStore(cat.engine, holdings_feeds(cat)).orphans(source)
     report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
-                            LinkStore(cat.engine).orphans(source), AuthorityStore(cat.engine).problems(source))
+                            orphans, AuthorityStore(cat.engine).problems(source))
     return {name: q.as_dict() for name, q in report.items()}
 
 
