@@ -120,12 +120,13 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
     """
     changed: dict[RecordKey, Features | None] = {}
     batch: list[tuple[RecordKey, Record | None]] = []
-    holders: set[RecordKey] = set()
+    targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
+    answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
 
     def flush() -> None:
-        nonlocal holders, batch
-        holders |= links.update(batch)
+        nonlocal batch
+        targets.update(links.store(batch))
         report.authorities_changed += authorities.update(batch)
         batch = []
 
@@ -136,12 +137,15 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
             report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
             changed[key] = None if record is None else record_features(record)
+            if record is not None and record.control_number:
+                answered.add((source, record.control_number))
         report.last_seq = seq
         if len(batch) >= 2000:
             flush()
     flush()
     report.records_changed = len(changed)
-    # a bibliographic record changed in this pass is merged again anyway
+    # a bibliographic record changed in this pass is merged again anyway: look up only the others
+    holders = links.bibs_for(targets - answered)
     return changed, {k for k in holders if k not in changed}
 
 

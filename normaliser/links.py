@@ -85,6 +85,12 @@ class LinkStore:
     def update(self, changed: Iterable[tuple[RecordKey, Record | None]]) -> set[RecordKey]:
         """Store the links of changed records (None: deleted); return the bibliographic records whose
         holdings changed — those a holdings record now points at or pointed at before."""
+        return self.bibs_for(self.store(changed))
+
+    def store(self, changed: Iterable[tuple[RecordKey, Record | None]]) -> set[tuple[str, str]]:
+        """Store the links of changed records (None: deleted); return the ``(bib source, 001)`` their holdings
+        records point at now or pointed at before — resolved by :meth:`bibs_for`, which the dedupe stage
+        calls once per pass for the targets no bibliographic record of the pass already answers."""
         changed = list(changed)
         if not changed:
             return set()
@@ -104,27 +110,29 @@ class LinkStore:
         maybe_linked = [k for k, rec in changed if rec is None or rec.kind == "holdings"]
         gone = [k for k, rec in changed if rec is None]
         with self._lock, self.engine.begin() as conn:
-            for part in _chunks(maybe_linked):
-                old = conn.execute(select(record_links.c.source, record_links.c.holdings_of).where(
-                    tuple_(record_links.c.source, record_links.c.local_id).in_(part),
-                    record_links.c.holdings_of != ""))
-                targets.update((self._bib_source(s), h) for s, h in old)
+            for source, ids in _by_source(maybe_linked).items():
+                for part in _chunks(ids):
+                    old = conn.execute(select(record_links.c.holdings_of).where(
+                        record_links.c.source == source, record_links.c.local_id.in_(part),
+                        record_links.c.holdings_of != ""))
+                    targets.update((self._bib_source(source), h) for (h,) in old)
             for part in _chunks(gone):
                 conn.execute(delete(record_links).where(tuple_(record_links.c.source, record_links.c.local_id)
                                                         .in_(part)))
             if rows:
                 conn.execute(_upsert(conn), rows)
-            return self._bibs(conn, targets)
+        return targets
 
-    @staticmethod
-    def _bibs(conn, targets: set[tuple[str, str]]) -> set[RecordKey]:
+    def bibs_for(self, targets: Iterable[tuple[str, str]]) -> set[RecordKey]:
+        """The bibliographic records with these ``(source, 001)``."""
         out: set[RecordKey] = set()
-        for source, controls in _by_source(targets).items():
-            for part in _chunks(controls):
-                rows = conn.execute(select(record_links.c.local_id).where(
-                    record_links.c.source == source, record_links.c.control_number.in_(part),
-                    record_links.c.holdings_of == ""))
-                out.update((source, l) for (l,) in rows)
+        with self.engine.connect() as conn:
+            for source, controls in _by_source(targets).items():
+                for part in _chunks(controls):
+                    rows = conn.execute(select(record_links.c.local_id).where(
+                        record_links.c.source == source, record_links.c.control_number.in_(part),
+                        record_links.c.holdings_of == ""))
+                    out.update((source, l) for (l,) in rows)
         return out
 
     def holdings_of(self, bibs: Iterable[Record]) -> dict[RecordKey, list[RecordKey]]:
