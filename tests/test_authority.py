@@ -289,3 +289,16 @@ def test_a_heading_links_by_identifier_and_a_shared_spelling_does_not_join_two_p
     assert sorted(add_variants({"all": ""}, unknown, variants, identified)) == ["王利", "王力"]
     # an authority record's identifiers are never taken for names
     assert store.entities("lccn:n2001000002") == []
+
+
+def test_a_cnmarc_heading_cites_its_authority_record_by_3():
+    marc = MarcRecord(force_utf8=True)
+    marc.leader = "00000nam  2200000   450 "
+    for f in (Field("001", data="012345"), df("100", "a", "20200101d2005    em y0chiy0110    ea"),
+              df("200", "a", "呐喊", "f", "鲁迅著", ind="1 "),
+              df("701", "3", "(CALIS)CAL n2001001", "a", "鲁迅", "f", "1881-1936", "4", "070", ind=" 0"),
+              df("702", "3", "A0042", "a", "周作人", ind=" 0")):
+        marc.add_field(f)
+    rec = normalise(RawRecord("lib-cn", "1", iso2709(marc), syntax="iso2709", format="cnmarc"))
+    assert [(c.name, c.ids) for c in rec.contributors] == [("鲁迅 1881-1936", ["calis:CAL n2001001"]),
+                                                           ("周作人", [])]   # a bare number names no file
