@@ -18,6 +18,7 @@ CPU-seconds beside wall time, load average.  Results go into BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -46,11 +47,19 @@ from normaliser.errors import RecordError  # noqa: E402
 from normaliser.model import Holding, Record  # noqa: E402
 from normaliser.romanise import name_forms  # noqa: E402
 
-LIBRARIES = {"nju": ("Nanjing University Library", "Nanjing"), "seu": ("Southeast University Library", "Nanjing"),
-             "njnu": ("Nanjing Normal University Library", "Nanjing"), "suda": ("Soochow University Library", "Suzhou"),
-             "xjtlu": ("XJTLU Library", "Suzhou"), "jiangnan": ("Jiangnan University Library", "Wuxi"),
-             "njust": ("NJUST Library", "Nanjing")}
 BATCH = 5000
+
+
+def _search_backends():
+    """bench/search_backends.py (its members and their names), loaded by path like bench/holdings.py does."""
+    path = Path(__file__).with_name("search_backends.py")
+    spec = importlib.util.spec_from_file_location("bench_search_backends", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LIBRARIES = _search_backends().LIBRARIES
 
 
 def see_froms(name: str) -> list[str]:

@@ -147,19 +147,22 @@ class RecordStore:
 
     def holdings_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Holding]]:
         """The Holding rows of live holdings records (MFHD), from their own column: no record decoded."""
-        out: dict[tuple[str, str], list[Holding]] = {}
+        return {key: [Holding(**h) for h in json.loads(held or "[]")]
+                for key, held in self._live(records.c.holdings, keys, records.c.kind == "holdings")}
+
+    def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
+        """``(key, column value)`` of the live rows with these keys: per-source IN lists of 500."""
         by_source: dict[str, list[str]] = {}
         for source, local_id in keys:
             by_source.setdefault(source, []).append(local_id)
         with self.engine.connect() as conn:
             for source, ids in by_source.items():
                 for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(records.c.local_id, records.c.holdings).where(
-                        records.c.source == source, records.c.deleted.is_(False), records.c.kind == "holdings",
-                        records.c.local_id.in_(ids[i:i + 500])))
-                    for local_id, held in rows:
-                        out[(source, local_id)] = [Holding(**h) for h in json.loads(held or "[]")]
-        return out
+                    rows = conn.execute(select(records.c.local_id, column).where(
+                        records.c.source == source, records.c.deleted.is_(False),
+                        records.c.local_id.in_(ids[i:i + 500]), *where))
+                    for local_id, value in rows:
+                        yield (source, local_id), value
 
     def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
         with self.engine.connect() as conn:
@@ -171,19 +174,7 @@ class RecordStore:
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Record]:
         """Live records for the given (source, local_id) keys."""
-        out: dict[tuple[str, str], Record] = {}
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in keys:
-            by_source.setdefault(source, []).append(local_id)
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(records.c.local_id, records.c.data).where(
-                        records.c.source == source, records.c.deleted.is_(False),
-                        records.c.local_id.in_(ids[i:i + 500])))
-                    for local_id, data in rows:
-                        out[(source, local_id)] = Record.from_dict(json.loads(data))
-        return out
+        return {key: Record.from_dict(json.loads(data)) for key, data in self._live(records.c.data, keys)}
 
     def iter_live(self, source: str | None = None, batch: int = 5000) -> Iterator[Record]:
         last = 0

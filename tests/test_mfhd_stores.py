@@ -131,3 +131,29 @@ def test_links_of_a_holdings_feed_point_at_its_bib_source(db):
     assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "300"))]) == {("a", "b1"), ("a", "b3")}
     # without the feed declared, the same rows resolve nowhere
     assert LinkStore(db).orphans() == [("a-mfhd", "h1", "300")]
+
+
+def test_migration_0007_fills_the_columns_of_holdings_records_stored_before_it(tmp_path):
+    """A catalogue built before the columns existed keeps its MFHD attached after the upgrade."""
+    import json
+
+    from sqlalchemy import text
+
+    from storage.db import make_engine, sqlite_url
+    from unioncat import schema
+
+    engine = make_engine(sqlite_url(tmp_path / "old.db"))
+    schema.upgrade(engine, "0006")
+    held = mfhd("a", "h1", "100")
+    with engine.begin() as conn:
+        for i, rec in enumerate([bib("a", "b1", "100"), held]):
+            conn.execute(text("INSERT INTO records (source, local_id, raw_seq, deleted, data, seq, updated_at) "
+                              "VALUES (:s, :l, 1, 0, :d, :q, '2026-01-01 00:00:00')"),
+                         dict(s=rec.source, l=rec.local_id, d=json.dumps(rec.to_dict()), q=i + 1))
+    schema.upgrade(engine)
+    store = RecordStore(engine)
+    assert store.holdings_rows([("a", "h1"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+    brief = {(s, l): r for _, s, l, r in store.changed_since(0, holdings_brief=True)}
+    assert brief[("a", "h1")] == Record("a", "h1", kind="holdings", holdings_of="100")
+    assert brief[("a", "b1")].kind == "bibliographic"
+    engine.dispose()

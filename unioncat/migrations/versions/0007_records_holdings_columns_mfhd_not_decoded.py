@@ -44,8 +44,8 @@ def _backfill() -> None:
     for row_id, data in rows:
         record = json.loads(data)
         kind = record.get('kind', 'bibliographic')
-        updates.append(dict(i=row_id, k=kind, h=record.get('holdings_of', ''),
-                            r=json.dumps(record.get('holdings', []), ensure_ascii=False) if kind == 'holdings' else None))
+        held = json.dumps(record.get('holdings', []), ensure_ascii=False) if kind == 'holdings' else None
+        updates.append(dict(i=row_id, k=kind, h=record.get('holdings_of', ''), r=held))
     if updates:
         conn.execute(records.update().where(records.c.id == sa.bindparam('i'))
                      .values(kind=sa.bindparam('k'), holdings_of=sa.bindparam('h'), holdings=sa.bindparam('r')),
