@@ -104,6 +104,8 @@ class Source:
     options: dict[str, Any] = field(default_factory=dict)
     #: the library's Chinese name, shown in the Chinese UI (``name`` where not given)
     name_zh: str | None = None
+    #: a holdings feed: the id of the source whose bibliographic records its holdings records (MFHD) belong to
+    holdings_for: str | None = None
 
     def opac_link(self, local_id: str | None = None, isbn: str | None = None,
                   control_number: str | None = None) -> str | None:

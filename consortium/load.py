@@ -57,7 +57,7 @@ SOURCE_KEYS = {
     # files
     "encoding", "pattern",
     # holdings and links
-    "holdings", "opac_url", "opac_isbn_url", "opac_ids_stable", "ill_url",
+    "holdings", "holdings_for", "opac_url", "opac_isbn_url", "opac_ids_stable", "ill_url",
     # reader services (see consortium/signon.py)
     "ill_params", "sign_on",
     # transport
@@ -107,6 +107,7 @@ def parse_sources(data: Any, path: Path | str = "sources.yaml") -> SourcesFile:
             raise ConfigError(path, "duplicate source id; every member needs its own", source=src.id, key="id")
         seen.add(src.id)
         sources.append(src)
+    _check_holdings_feeds(sources, path)
     regions, region_names_zh = _regions(data.get("regions"), sources, path)
     groups = _groups(data.get("groups"), seen, path)
     return SourcesFile(path=path, consortium=consortium, sources=tuple(sources), regions=regions, groups=groups,
@@ -175,7 +176,39 @@ def _source(entry: dict, path: Path, index: int) -> Source:
         schedule=schedule, schedule_text=schedule_text, enabled=_flag(entry, "enabled", True, err),
         **_transport(entry, err), encoding=entry.get("encoding"), options=options,
         name_zh=_name_zh(entry, lambda m: err("name_zh", m)),
+        holdings_for=_holdings_for(entry, sid, err),
     )
+
+
+def _holdings_for(entry: dict, sid: str, err: Err) -> str | None:
+    """``holdings_for``: the source id of the bibliographic records this holdings feed's MFHD belong to."""
+    value = entry.get("holdings_for")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise err("holdings_for", f"expected the id of the source whose bibliographic records these holdings "
+                                  f"records belong to; got {value!r}")
+    if value == sid:
+        raise err("holdings_for", "a source's own holdings records are linked to its bibliographic records "
+                                  "already; name another source, or leave holdings_for out")
+    return value
+
+
+def _check_holdings_feeds(sources: list[Source], path: Path) -> None:
+    """Every holdings feed names a source of this file that is not itself a holdings feed."""
+    by_id = {s.id: s for s in sources}
+    for s in sources:
+        if s.holdings_for is None:
+            continue
+        target = by_id.get(s.holdings_for)
+        if target is None:
+            close = difflib.get_close_matches(s.holdings_for, sorted(by_id), n=1)
+            raise ConfigError(path, f"no source {s.holdings_for!r} in this file"
+                              + (f": did you mean `{close[0]}`?" if close else ""), source=s.id, key="holdings_for")
+        if target.holdings_for is not None:
+            raise ConfigError(path, f"{target.id!r} is a holdings feed itself (holdings_for: {target.holdings_for}); "
+                                    "name the source that sends the bibliographic records", source=s.id,
+                              key="holdings_for")
 
 
 def _identity(entry: dict, preset: IlsPreset | None, err: Err) -> tuple[str, str, str, str]:

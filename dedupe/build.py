@@ -62,6 +62,7 @@ def dedupe_changes(
     source_order: dict[str, int] | None = None,
     progress: Callable[[str], None] | None = None,
     merge_batch: int = 2000,
+    holdings_feeds: dict[str, str] | None = None,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -72,12 +73,13 @@ def dedupe_changes(
     once; the merges then run in batches, each committed with its removal
     from the pending list, so memory stays bounded and a rerun finishes
     whatever was left.  A pass with no changed record still re-clusters when
-    staff overrides changed.
+    staff overrides changed.  ``holdings_feeds`` maps a holdings feed's source
+    id to the source whose bibliographic records its MFHD belong to.
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
-    links = LinkStore(records.engine)
+    links = LinkStore(records.engine, holdings_feeds)
     report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
     changed, with_new_holdings = _changed_features(records, since_seq, report, links)
     overrides_version = evidence.overrides_version()
@@ -118,28 +120,32 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
     """
     changed: dict[RecordKey, Features | None] = {}
     batch: list[tuple[RecordKey, Record | None]] = []
-    holders: set[RecordKey] = set()
+    targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
+    answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
 
     def flush() -> None:
-        nonlocal holders, batch
-        holders |= links.update(batch)
+        nonlocal batch
+        targets.update(links.store(batch))
         report.authorities_changed += authorities.update(batch)
         batch = []
 
-    for seq, source, local_id, record in records.changed_since(since_seq):
+    for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
         key = (source, local_id)
         batch.append((key, record))
         if record is not None and record.kind == "holdings":
             report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
             changed[key] = None if record is None else record_features(record)
+            if record is not None and record.control_number:
+                answered.add((source, record.control_number))
         report.last_seq = seq
         if len(batch) >= 2000:
             flush()
     flush()
     report.records_changed = len(changed)
-    # a bibliographic record changed in this pass is merged again anyway
+    # a bibliographic record changed in this pass is merged again anyway: look up only the others
+    holders = links.bibs_for(targets - answered)
     return changed, {k for k in holders if k not in changed}
 
 
@@ -269,7 +275,7 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
             return written_total
         loaded = records.get_many([m for ms in todo.values() for m in ms])
         held_by = links.holdings_of(loaded.values())
-        mfhd = records.get_many([h for hs in held_by.values() for h in hs])
+        mfhd = records.holdings_rows([h for hs in held_by.values() for h in hs])
         written, emptied = [], []
         for cid, member_keys in todo.items():
             present = {m: keys for m, keys in member_keys.items() if m in loaded}

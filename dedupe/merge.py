@@ -49,12 +49,14 @@ def quality(record: Record) -> int:
 
 
 def merge_records(members: list[Record], source_order: dict[str, int] | None = None,
-                  attached: Mapping[tuple[str, str], list[Record]] | None = None) -> Record:
+                  attached: Mapping[tuple[str, str], list[list[Holding]]] | None = None) -> Record:
     """One display record from a cluster's members; independent of member order.
 
-    ``attached`` maps a member's key to its holdings records (MFHD, see
-    ``normaliser.links``): their holdings join the member's own, with the
-    member's local id so the OPAC link opens its record.
+    ``attached`` maps a member's key to the Holding rows of each of its
+    holdings records (MFHD, see ``normaliser.links``; rows only, so the merge
+    never decodes a holdings record): they join the member's own holdings,
+    under the member's source and local id (a separate holdings feed's too)
+    so the OPAC link opens its record.
     """
     if not members:
         raise ValueError("cannot merge an empty cluster")
@@ -67,8 +69,9 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
         setattr(base, name, _union(getattr(r, name) for r in ranked))
     holdings: list[Holding] = []
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
-        own = list(r.holdings) + [dataclasses.replace(h, local_id=r.local_id) for m in (attached or {}).get(r.key, ())
-                                  for h in m.holdings]
+        # an attached holding is the member's, even when it came through a holdings feed of its own
+        own = list(r.holdings) + [dataclasses.replace(h, source=r.source, local_id=r.local_id)
+                                  for rows in (attached or {}).get(r.key, ()) for h in rows]
         # The member has the record, so it holds the item even when its
         # export carries no item fields: keep that as a holding.
         own = own or [Holding(source=r.source, local_id=r.local_id)]

@@ -24,7 +24,7 @@ from normaliser.romanise import name_forms
 #: 880 parallel fields that carry names (ParallelField.tag is the tag they pair with).
 _NAME_TAGS = frozenset({"100", "110", "111", "700", "710", "711"})
 
-__all__ = ["contributor_names", "add_variants", "names_of", "record_forms"]
+__all__ = ["contributor_names", "add_variants", "authority_forms", "ids_of", "names_of", "record_forms"]
 
 
 def contributor_names(record: Record) -> list[str]:
@@ -42,11 +42,26 @@ def record_forms(record: Record) -> list[str]:
     return forms
 
 
-def add_variants(doc: dict, record: Record, variants: Mapping[str, list[str]]) -> list[str]:
-    """Append the other forms of the record's names to ``doc["all"]``; returns the forms added."""
+def authority_forms(record: Record, variants: Mapping[str, list[str]],
+                    identified: Mapping[str, list[str]] | None = None) -> list[str]:
+    """The authority forms of each contributor: through the identifiers its heading cites ($0/$1) when the
+    store knows one of them — two people sharing a spelling stay apart — else through its normalised heading."""
+    forms: list[str] = []
+    for c in sorted((c for c in record.contributors if c.name), key=lambda c: heading_key(c.name)):
+        by_id = [f for i in c.ids for f in (identified or {}).get(i, ())]
+        forms.extend(by_id or variants.get(heading_key(c.name), ()))
+    return forms
+
+
+def add_variants(doc: dict, record: Record, variants: Mapping[str, list[str]],
+                 identified: Mapping[str, list[str]] | None = None) -> list[str]:
+    """Append the other forms of the record's names to ``doc["all"]``; returns the forms added.
+
+    ``variants`` are the store's forms by heading key, ``identified`` by identifier
+    (``AuthorityStore.variants`` and ``.identified``)."""
     have = {heading_key(n) for n in contributor_names(record)}
     added: list[str] = []
-    candidates = [form for key in sorted(have) for form in variants.get(key, ())] + record_forms(record)
+    candidates = authority_forms(record, variants, identified) + record_forms(record)
     for form in candidates:
         if heading_key(form) not in have and form not in added:
             added.append(form)
@@ -58,3 +73,8 @@ def add_variants(doc: dict, record: Record, variants: Mapping[str, list[str]]) -
 def names_of(records: Iterable[Record]) -> list[str]:
     """Every contributor name of a batch of records, for one look-up in the authority store."""
     return sorted({n for r in records for n in contributor_names(r)})
+
+
+def ids_of(records: Iterable[Record]) -> list[str]:
+    """Every authority identifier the contributors of a batch of records cite ($0/$1), for one look-up."""
+    return sorted({i for r in records for c in r.contributors for i in c.ids})

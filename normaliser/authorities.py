@@ -70,9 +70,17 @@ def _rows(key: RecordKey, record: Record) -> list[dict]:
     entity = entity_of(record)
     forms = [("heading", record.heading)] + [("see_from", f) for f in record.see_from] + \
         [("see_also", f) for f in record.see_also] + [("linked", f) for f in record.linked_headings]
-    return [dict(source=key[0], local_id=key[1], entity=entity, role=role, key=heading_key(form)[:255], form=form,
+    rows = [dict(source=key[0], local_id=key[1], entity=entity, role=role, key=heading_key(form)[:255], form=form,
                  record=_summary(record) if role == "heading" else "")
             for role, form in forms if heading_key(form)]
+    # its identifiers, which a bibliographic heading's $0/$1 cites: keyed as they are ("lccn:n80094057")
+    return rows + [dict(source=key[0], local_id=key[1], entity=entity, role="id", key=i[:255], form=i, record="")
+                   for i in record_ids(record)]
+
+
+def record_ids(record: Record) -> list[str]:
+    """Every identifier of an authority record, as its headings' $0/$1 would cite it."""
+    return [f"lccn:{n}" for n in record.lccns] + list(record.other_ids)
 
 
 class AuthorityStore:
@@ -103,13 +111,19 @@ class AuthorityStore:
 
     def variants(self, names: Iterable[str]) -> dict[str, list[str]]:
         """Every form of the entities whose heading or linking entry is one of ``names``, by the name's key."""
-        wanted = sorted({k for k in map(heading_key, names) if k})
+        return self._forms_by_key(sorted({k for k in map(heading_key, names) if k}), ("heading", "linked"))
+
+    def identified(self, ids: Iterable[str]) -> dict[str, list[str]]:
+        """Every form of the entities an identifier (a heading's $0/$1, see ``authority.identifier_of``) names,
+        by identifier: the link that holds when two people share a heading's spelling."""
+        return self._forms_by_key(sorted(set(ids)), ("id",))
+
+    def _forms_by_key(self, wanted: list[str], roles: tuple[str, ...]) -> dict[str, list[str]]:
         by_key: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
                 rows = conn.execute(select(authority_forms.c.key, authority_forms.c.entity).where(
-                    authority_forms.c.key.in_(wanted[i:i + _CHUNK]),
-                    authority_forms.c.role.in_(("heading", "linked"))))
+                    authority_forms.c.key.in_(wanted[i:i + _CHUNK]), authority_forms.c.role.in_(roles)))
                 for key, entity in rows:
                     by_key.setdefault(entity, set()).add(key)
             out: dict[str, list[str]] = {}
@@ -132,7 +146,7 @@ class AuthorityStore:
         key = heading_key(name)
         with self.engine.connect() as conn:
             ids = sorted({r[0] for r in conn.execute(select(authority_forms.c.entity).where(
-                authority_forms.c.key == key))}) if key else []
+                authority_forms.c.key == key, authority_forms.c.role != "id"))}) if key else []
             out = []
             for entity in ids:
                 records = [json.loads(r[0]) for r in conn.execute(select(authority_forms.c.record).where(

@@ -40,6 +40,41 @@ _SCHEMES = {"de-588": "gnd", "dlc": "lccn", "ocolc": "oclc", "viaf": "viaf", "is
             "wikidata": "wikidata", "calis": "calis", "nlc": "nlc"}
 
 
+#: Authority URIs of $0/$1: host and path prefix → scheme (the rest of the path is the identifier).
+_URIS = (("id.loc.gov/authorities/names/", "lccn"), ("id.loc.gov/rwo/agents/", "lccn"), ("d-nb.info/gnd/", "gnd"),
+         ("viaf.org/viaf/", "viaf"), ("www.wikidata.org/entity/", "wikidata"), ("wikidata.org/entity/", "wikidata"),
+         ("isni.org/isni/", "isni"), ("id.worldcat.org/fast/", "fast"))
+
+
+def identifier_of(value: str) -> str | None:
+    """A heading's $0/$1 link as the authority store's ``scheme:value``, or None when it names no file.
+
+    "(DLC)n  80094057", "http://id.loc.gov/authorities/names/n80094057.html" → "lccn:n80094057";
+    "(DE-588)118574787", "https://d-nb.info/gnd/118574787" → "gnd:118574787"; "(CALIS)…" → "calis:…".
+    A bare number (a local record number of an unnamed file) is None: it cannot be told from another's.
+    """
+    value = normalize_space(value)
+    if value.startswith("(") and ")" in value:
+        org, _, number = value[1:].partition(")")
+        scheme, number = _SCHEMES.get(org.strip().lower(), org.strip().lower()), number.strip()
+    else:
+        rest = value.split("://", 1)[-1].rstrip("/")
+        found = next(((scheme, rest[len(prefix):]) for prefix, scheme in _URIS if rest.startswith(prefix)), None)
+        if found is None:
+            return None
+        scheme, number = found[0], found[1].split("/")[0].removesuffix(".html").removesuffix(".json")
+    if scheme == "lccn":
+        number = identifiers.lccn(number) or ""
+    elif scheme == "isni":
+        number = number.replace(" ", "")
+    return f"{scheme}:{number}" if scheme and number else None
+
+
+def heading_ids(field: Field, codes: str = "01") -> list[str]:
+    """The authority identifiers a bibliographic heading cites (MARC 21 $0 $1; UNIMARC $3)."""
+    return unique(i for s in field.subfields if s.code in codes for i in [identifier_of(s.value)] if i)
+
+
 def heading_key(text: str) -> str:
     """A name without its dates, folded, for linking bibliographic headings ("Lu, Xun, 1881-1936." → "lu xun")."""
     words = [w for w in match_key(text).split() if not any(ch.isdigit() for ch in w)]

@@ -18,7 +18,7 @@ from . import identifiers
 from .errors import RecordError
 from .formats import marc_format
 from .holdings import extract_holdings
-from .authority import marc21_authority
+from .authority import heading_ids, marc21_authority
 from .mfhd import HOLDINGS_TYPES, to_holdings_record
 from .model import Classification, Contributor, ParallelField, Record
 from .text import clean, normalize_space
@@ -121,7 +121,7 @@ def _contributors(by_tag: dict[str, list[Field]]) -> list[Contributor]:
                 role = ", ".join(_unique(clean(v) for v in _values(field, _ROLE_CODES[base])))
                 if not role:
                     role = ", ".join(_unique(normalize_space(v) for v in _values(field, "4")))
-                out.append(Contributor(name=name, role=role, kind=kind, primary=primary))
+                out.append(Contributor(name=name, role=role, kind=kind, primary=primary, ids=heading_ids(field)))
     return out
 
 

@@ -26,6 +26,9 @@ class Contributor:
     role: str = ""            # relator term or code as given ($e / $4)
     kind: str = "person"      # person | organisation | meeting
     primary: bool = False     # main entry (1XX) rather than added entry (7XX)
+    # The authority record the heading cites: MARC 21 $0 (record number or URI) and $1 (real-world object
+    # URI), UNIMARC $3 when it names its file; as "scheme:value" ("lccn:n80094057", "gnd:118574787").
+    ids: list[str] = field(default_factory=list)
 
 
 @dataclass

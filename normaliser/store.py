@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, bindparam, func, select, update,
+    Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, bindparam, case, func, select,
+    update,
 )
 from sqlalchemy.engine import Engine
 
 from storage.db import metadata, next_value, utcnow, write_lock
 
-from .model import Record
+from .model import Holding, Record
 
 records = Table(
     "records",
@@ -28,6 +30,11 @@ records = Table(
     Column("data", Text, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Kept beside the JSON so the dedupe stage never decodes a holdings record (MFHD): its kind, its 004 and
+    # its Holding rows are all the stage and the merge need of it.
+    Column("kind", String(16), nullable=False, default="bibliographic", server_default="bibliographic"),
+    Column("holdings_of", String(255), nullable=False, default="", server_default=""),
+    Column("holdings", Text, nullable=True),
     UniqueConstraint("source", "local_id", name="uq_records_source_local"),
 )
 Index("ix_records_seq", records.c.seq)
@@ -35,17 +42,43 @@ Index("ix_records_seq", records.c.seq)
 RECORD_SEQ = "record_seq"
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A record ready for the store: its JSON and the columns kept beside it (see :func:`stored`)."""
+
+    data: str
+    kind: str = "bibliographic"
+    holdings_of: str = ""
+    holdings: str | None = None     # JSON list of Holding rows, for holdings records only
+
+
+def stored(record: Record) -> Stored:
+    """Serialise ``record`` once (in a normaliser worker process) with its kind, 004 and holdings rows."""
+    data = record.to_dict()
+    held = (json.dumps(data["holdings"], ensure_ascii=False) if record.kind == "holdings" else None)
+    return Stored(json.dumps(data, ensure_ascii=False), record.kind, record.holdings_of, held)
+
+
+def _columns(record: Record | Stored | str) -> dict:
+    """The stored columns of a record given as a Record, a :class:`Stored` or (older callers) bare JSON."""
+    if isinstance(record, str):
+        record = Record.from_dict(json.loads(record))
+    if isinstance(record, Record):
+        record = stored(record)
+    return dict(data=record.data, kind=record.kind, holdings_of=record.holdings_of, holdings=record.holdings)
+
+
 class RecordStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._lock = write_lock(engine)
 
-    def put(self, items: Iterable[tuple[Record | str | None, str, str, int]]) -> int:
+    def put(self, items: Iterable[tuple[Record | Stored | str | None, str, str, int]]) -> int:
         """Store ``(record, source, local_id, raw_seq)``; ``record=None`` marks it deleted.
 
-        ``record`` may also be the record's JSON already serialised (by a
-        normaliser worker process).  One transaction per call; returns how
-        many rows changed.
+        ``record`` may also come already serialised by a normaliser worker
+        process (:func:`stored`; bare JSON is decoded once for its columns).
+        One transaction per call; returns how many rows changed.
         """
         items = list(items)
         if not items:
@@ -70,8 +103,7 @@ class RecordStore:
                         # keep the last good description for history; only flag it
                         deletions.append(dict(values, deleted=True, s=source, l=local_id))
                 else:
-                    values.update(deleted=False, data=record if isinstance(record, str)
-                                  else json.dumps(record.to_dict(), ensure_ascii=False))
+                    values.update(deleted=False, **_columns(record))
                     if (source, local_id) in existing:
                         updates.append(dict(values, s=source, l=local_id))
                     else:
@@ -86,19 +118,51 @@ class RecordStore:
                 conn.execute(records.insert(), inserts)
         return len(items)
 
-    def changed_since(self, seq: int, batch: int = 2000) -> Iterator[tuple[int, str, str, Record | None]]:
-        """``(seq, source, local_id, record or None if deleted)`` after ``seq``, in order."""
+    def changed_since(self, seq: int, batch: int = 2000,
+                      holdings_brief: bool = False) -> Iterator[tuple[int, str, str, Record | None]]:
+        """``(seq, source, local_id, record or None if deleted)`` after ``seq``, in order.
+
+        With ``holdings_brief`` a holdings record (MFHD) comes as its kind and 004 only, read from their
+        columns without decoding its JSON: all the dedupe stage needs of it (the merge reads its rows
+        with :meth:`holdings_rows`).
+        """
         last = seq
+        # a holdings record's JSON is not even read from the database
+        data_col = case((records.c.kind == "holdings", ""), else_=records.c.data) if holdings_brief else records.c.data
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(records.c.seq, records.c.source, records.c.local_id,
-                                           records.c.deleted, records.c.data)
+                rows = conn.execute(select(records.c.seq, records.c.source, records.c.local_id, records.c.deleted,
+                                           data_col, records.c.kind, records.c.holdings_of)
                                     .where(records.c.seq > last).order_by(records.c.seq).limit(batch)).all()
             if not rows:
                 return
-            for s, source, local_id, deleted, data in rows:
-                yield s, source, local_id, None if deleted else Record.from_dict(json.loads(data))
+            for s, source, local_id, deleted, data, kind, holdings_of in rows:
+                if deleted:
+                    yield s, source, local_id, None
+                elif holdings_brief and kind == "holdings":
+                    yield s, source, local_id, Record(source, local_id, kind=kind, holdings_of=holdings_of)
+                else:
+                    yield s, source, local_id, Record.from_dict(json.loads(data))
             last = rows[-1][0]
+
+    def holdings_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Holding]]:
+        """The Holding rows of live holdings records (MFHD), from their own column: no record decoded."""
+        return {key: [Holding(**h) for h in json.loads(held or "[]")]
+                for key, held in self._live(records.c.holdings, keys, records.c.kind == "holdings")}
+
+    def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
+        """``(key, column value)`` of the live rows with these keys: per-source IN lists of 500."""
+        by_source: dict[str, list[str]] = {}
+        for source, local_id in keys:
+            by_source.setdefault(source, []).append(local_id)
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    rows = conn.execute(select(records.c.local_id, column).where(
+                        records.c.source == source, records.c.deleted.is_(False),
+                        records.c.local_id.in_(ids[i:i + 500]), *where))
+                    for local_id, value in rows:
+                        yield (source, local_id), value
 
     def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
         with self.engine.connect() as conn:
@@ -110,19 +174,7 @@ class RecordStore:
 
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Record]:
         """Live records for the given (source, local_id) keys."""
-        out: dict[tuple[str, str], Record] = {}
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in keys:
-            by_source.setdefault(source, []).append(local_id)
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(records.c.local_id, records.c.data).where(
-                        records.c.source == source, records.c.deleted.is_(False),
-                        records.c.local_id.in_(ids[i:i + 500])))
-                    for local_id, data in rows:
-                        out[(source, local_id)] = Record.from_dict(json.loads(data))
-        return out
+        return {key: Record.from_dict(json.loads(data)) for key, data in self._live(records.c.data, keys)}
 
     def iter_live(self, source: str | None = None, batch: int = 5000) -> Iterator[Record]:
         last = 0

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from pymarc import Field, Indicators, Subfield
 
+from .authority import heading_ids
 from .fields import first as _first, unique as _unique
 from .model import Classification, Contributor
 from .text import clean, normalize_space
@@ -65,7 +66,7 @@ def contributors(by_tag: dict[str, list[Field]]) -> list[Contributor]:
             return
         seen.add((name, kind))
         role = ", ".join(_unique(normalize_space(v) for v in values(field, "4")))
-        out.append(Contributor(name=name, role=role, kind=kind, primary=primary))
+        out.append(Contributor(name=name, role=role, kind=kind, primary=primary, ids=heading_ids(field, "3")))
 
     for tag in ("700", "710", "720", "701", "711", "721", "702", "712", "722"):
         for field in by_tag.get(tag, ()):

@@ -237,3 +237,68 @@ def test_every_authority_record_of_the_corpus_is_read():
             except RecordError as exc:
                 counts[f"quarantined: {exc}"] += 1
     assert counts == {"authority": 1392}
+
+
+def test_heading_identifiers_from_0_and_1_in_every_form_catalogues_send():
+    from normaliser.authority import identifier_of
+
+    assert identifier_of("(DLC)n  80094057") == "lccn:n80094057"
+    assert identifier_of("http://id.loc.gov/authorities/names/n80094057.html") == "lccn:n80094057"
+    assert identifier_of("http://id.loc.gov/rwo/agents/n80094057") == "lccn:n80094057"
+    assert identifier_of("(DE-588)118574787") == identifier_of("https://d-nb.info/gnd/118574787") == "gnd:118574787"
+    assert identifier_of("http://viaf.org/viaf/95218067/") == "viaf:95218067"
+    assert identifier_of("https://www.wikidata.org/entity/Q23114") == "wikidata:Q23114"
+    assert identifier_of("(CALIS)CAL n2001001") == "calis:CAL n2001001"
+    assert identifier_of("12345") is None and identifier_of("https://example.org/x") is None
+
+
+def test_bibliographic_headings_carry_their_authority_identifiers():
+    bib = make_record("b1", title="Ri ji", author=None, extra=[
+        df("100", "a", "Ouyang, Hui,", "d", "1947-", "0", "(DLC)n 80094057",
+           "1", "http://viaf.org/viaf/95218067", ind="1 "),
+        df("700", "a", "Zhao, Liewen,", "0", "http://id.loc.gov/authorities/names/n83044424", ind="1 ")])
+    rec = normalise(RawRecord("lib-a", "1", iso2709(bib), syntax="iso2709"))
+    assert [(c.name, c.ids) for c in rec.contributors] == [
+        ("Ouyang, Hui, 1947-", ["lccn:n80094057", "viaf:95218067"]), ("Zhao, Liewen", ["lccn:n83044424"])]
+    from normaliser.model import Record
+    assert Record.from_dict(json.loads(json.dumps(rec.to_dict()))) == rec
+
+
+def test_a_heading_links_by_identifier_and_a_shared_spelling_does_not_join_two_people(db):
+    """Two people named "Wang, Li": a heading citing one's LCCN gets only that one's forms; a heading with no
+    $0 falls back to the normalised heading (and then, honestly, gets both)."""
+    from index.names import add_variants, ids_of, names_of
+    from normaliser.authorities import AuthorityStore
+    from normaliser.model import Contributor, Record
+
+    chemist = Record("lc", "n1", kind="authority", heading="Wang, Li", lccns=["n2001000001"], see_from=["王力"])
+    linguist = Record("lc", "n2", kind="authority", heading="Wang, Li", lccns=["n2001000002"],
+                      see_from=["王利"], other_ids=["viaf:222"])
+    store = AuthorityStore(db)
+    store.update([(chemist.key, chemist), (linguist.key, linguist)])
+    cited = Record("lib", "b1", title="Han yu shi gao",
+                   contributors=[Contributor("Wang, Li", primary=True, ids=["viaf:222"])])
+    plain = Record("lib", "b2", title="Chemistry", contributors=[Contributor("Wang, Li", primary=True)])
+    unknown = Record("lib", "b3", title="Other", contributors=[Contributor("Wang, Li", ids=["lccn:n99"])])
+    assert ids_of([cited, plain, unknown]) == ["lccn:n99", "viaf:222"]
+    variants, identified = store.variants(names_of([cited, plain])), store.identified(ids_of([cited, plain]))
+    assert identified == {"viaf:222": ["Wang, Li", "王利"]}
+    assert add_variants({"all": ""}, cited, variants, identified) == ["王利"]
+    assert sorted(add_variants({"all": ""}, plain, variants, identified)) == ["王利", "王力"]
+    # an identifier the store does not know: the heading is all there is to go by
+    assert sorted(add_variants({"all": ""}, unknown, variants, identified)) == ["王利", "王力"]
+    # an authority record's identifiers are never taken for names
+    assert store.entities("lccn:n2001000002") == []
+
+
+def test_a_cnmarc_heading_cites_its_authority_record_by_3():
+    marc = MarcRecord(force_utf8=True)
+    marc.leader = "00000nam  2200000   450 "
+    for f in (Field("001", data="012345"), df("100", "a", "20200101d2005    em y0chiy0110    ea"),
+              df("200", "a", "呐喊", "f", "鲁迅著", ind="1 "),
+              df("701", "3", "(CALIS)CAL n2001001", "a", "鲁迅", "f", "1881-1936", "4", "070", ind=" 0"),
+              df("702", "3", "A0042", "a", "周作人", ind=" 0")):
+        marc.add_field(f)
+    rec = normalise(RawRecord("lib-cn", "1", iso2709(marc), syntax="iso2709", format="cnmarc"))
+    assert [(c.name, c.ids) for c in rec.contributors] == [("鲁迅 1881-1936", ["calis:CAL n2001001"]),
+                                                           ("周作人", [])]   # a bare number names no file

@@ -224,3 +224,37 @@ def test_serial_page_json_and_api_show_ranges_and_ill_skips_libraries_without_th
         assert bad["wanted"]["year_error"] is True and bad["wanted"]["year"] is None
     finally:
         cat.close()
+
+
+def test_a_separate_holdings_feed_links_by_004_to_its_bib_source_in_either_order(mst):
+    """Each library sends its bibs in one feed and its MFHD in another (``holdings_for``): the holdings
+    arrive first and wait, the bibs come, every resolvable 004 attaches under the library, the orphan is
+    reported on the feed that sent it."""
+    tmp_path, by_member = mst
+    expected, orphans = _expected(by_member)
+    sources = []
+    for member, records in sorted(by_member.items()):
+        is_bib = [r.find("m:leader", NS).text[6] == "a" for r in records]
+        _write_member(tmp_path / f"{member}.xml", [r for r, b in zip(records, is_bib) if b])
+        _write_member(tmp_path / f"{member}-mfhd.xml", [r for r, b in zip(records, is_bib) if not b])
+        common = {"protocol": "file", "region": "Illinois", "format": "marc21"}
+        sources += [{"id": member.lower(), "name": member, "path": f"{member}.xml", **common},
+                    {"id": f"{member.lower()}-mfhd", "name": f"{member} holdings", "path": f"{member}-mfhd.xml",
+                     "holdings_for": member.lower(), **common}]
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"consortium": {"name": "I-Share"}, "sources": sources}))
+    feeds = [s["id"] for s in sources if "holdings_for" in s]
+    cli(tmp_path, "harvest", *feeds)
+    cli(tmp_path, "build")
+    cli(tmp_path, "harvest", *[s["id"] for s in sources if s["id"] not in feeds])
+    cli(tmp_path, "build")
+    cat = _catalogue(tmp_path)
+    try:
+        held, entries = _holdings_per_bib(cat)
+        assert len(entries) == 92 and held == expected    # the library's holdings, not the feed's
+        assert not any(h.source.endswith("-mfhd") for c in cat.clusters.iter_live() for h in c.record.holdings)
+    finally:
+        cat.close()
+    report = json.loads(cli(tmp_path, "quality", "--json").stdout)
+    source, local_id, bib = orphans[0]
+    assert report[f"{source}-mfhd"]["orphan_examples"] == [f"{local_id} → 004 {bib}"]
+    assert sum(q["orphan_holdings"] for q in report.values()) == 1

@@ -2,9 +2,12 @@
 entities by identifier."""
 from __future__ import annotations
 
+from dedupe.build import dedupe_changes
+from dedupe.store import ClusterStore, MemberStore
 from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.model import Holding, Record
+from normaliser.store import RecordStore, stored
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -52,3 +55,105 @@ def test_authorities_by_identifier_and_form(db):
     assert store.update([(lc.key, None)]) == 1
     (entity,) = store.entities("Ouyang, Hui")
     assert entity["variants"] == ["欧阳辉"]
+
+
+def test_holdings_records_keep_kind_004_and_rows_in_their_own_columns(db):
+    """The dedupe stage reads a holdings record's kind and 004, and the merge its Holding rows, without
+    decoding its JSON: the cost of attaching one MFHD per bib was mostly decoding each one twice."""
+    store = RecordStore(db)
+    held = mfhd("a", "h1", "100")
+    held.holdings[0].summary = "v.1 (1990)-"
+    store.put([(bib("a", "b1", "100"), "a", "b1", 1), (stored(held), "a", "h1", 2),
+               (stored(mfhd("a", "h2", "100")), "a", "h2", 3)])
+    store.put([(None, "a", "h2", 4)])
+    brief = {(s, l): r for _, s, l, r in store.changed_since(0, holdings_brief=True)}
+    assert brief[("a", "h2")] is None
+    assert brief[("a", "h1")] == Record("a", "h1", kind="holdings", holdings_of="100")   # no rows decoded
+    assert brief[("a", "b1")].title == "A journal"
+    full = {(s, l): r for _, s, l, r in store.changed_since(0)}
+    assert full[("a", "h1")] == held
+    # rows only, of live holdings records only (h2 was deleted, b1 is no holdings record)
+    assert store.holdings_rows([("a", "h1"), ("a", "h2"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+
+
+def test_dedupe_attaches_holdings_without_decoding_a_holdings_record(db, monkeypatch):
+    store = RecordStore(db)
+    held = mfhd("a", "h1", "100")
+    store.put([(bib("a", "b1", "100"), "a", "b1", 1), (held, "a", "h1", 2)])
+    decode = Record.from_dict.__func__
+
+    def no_holdings(cls, data):
+        assert data.get("kind") != "holdings", "the dedupe stage decoded a holdings record"
+        return decode(cls, data)
+
+    monkeypatch.setattr(Record, "from_dict", classmethod(no_holdings))
+    clusters = ClusterStore(db)
+    report = dedupe_changes(store, clusters, MemberStore(db), 0)
+    assert report.holdings_changed == 1 and report.records_changed == 1
+    (cluster,) = list(clusters.iter_live())
+    assert [h.holdings_id for h in cluster.record.holdings] == ["h1"]
+    assert cluster.record.holdings[0].local_id == "b1"
+
+
+def test_holdings_for_names_another_source_that_sends_bibliographic_records(tmp_path):
+    import pytest
+
+    from consortium.config import ConfigError
+    from consortium.load import parse_sources
+
+    def sources(*extra: dict):
+        base = {"id": "lib-a", "name": "A", "region": "r", "protocol": "file", "path": "a.mrc"}
+        return {"consortium": {"name": "c"}, "sources": [base, *extra]}
+
+    feed = {"id": "lib-a-mfhd", "name": "A holdings", "region": "r", "protocol": "file", "path": "h.mrc"}
+    parsed = parse_sources(sources({**feed, "holdings_for": "lib-a"}), tmp_path / "sources.yaml")
+    assert {s.id: s.holdings_for for s in parsed.sources} == {"lib-a": None, "lib-a-mfhd": "lib-a"}
+    with pytest.raises(ConfigError, match="no source 'lib-b'.*did you mean `lib-a`"):
+        parse_sources(sources({**feed, "holdings_for": "lib-b"}), tmp_path / "sources.yaml")
+    with pytest.raises(ConfigError, match="own holdings records"):
+        parse_sources(sources({**feed, "holdings_for": "lib-a-mfhd"}), tmp_path / "sources.yaml")
+    chained = {**feed, "id": "lib-a-more", "holdings_for": "lib-a-mfhd"}
+    with pytest.raises(ConfigError, match="is a holdings feed itself"):
+        parse_sources(sources({**feed, "holdings_for": "lib-a"}, chained), tmp_path / "sources.yaml")
+    with pytest.raises(ConfigError, match="holdings_for"):
+        parse_sources(sources({**feed, "holdings_for": 7}), tmp_path / "sources.yaml")
+
+
+def test_links_of_a_holdings_feed_point_at_its_bib_source(db):
+    links = LinkStore(db, feeds={"a-mfhd": "a"})
+    assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "100"))]) == set()
+    assert links.orphans() == [("a-mfhd", "h1", "100")] and links.orphans("a-mfhd") == [("a-mfhd", "h1", "100")]
+    links.update([(("a", "b1"), bib("a", "b1", "100")), (("x", "b2"), bib("x", "b2", "100"))])
+    assert links.orphans() == []
+    assert links.holdings_of([bib("a", "b1", "100"), bib("x", "b2", "100")]) == {("a", "b1"): [("a-mfhd", "h1")]}
+    # the feed's record moves to another bib: the old one is merged again
+    links.update([(("a", "b3"), bib("a", "b3", "300"))])
+    assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "300"))]) == {("a", "b1"), ("a", "b3")}
+    # without the feed declared, the same rows resolve nowhere
+    assert LinkStore(db).orphans() == [("a-mfhd", "h1", "300")]
+
+
+def test_migration_0007_fills_the_columns_of_holdings_records_stored_before_it(tmp_path):
+    """A catalogue built before the columns existed keeps its MFHD attached after the upgrade."""
+    import json
+
+    from sqlalchemy import text
+
+    from storage.db import make_engine, sqlite_url
+    from unioncat import schema
+
+    engine = make_engine(sqlite_url(tmp_path / "old.db"))
+    schema.upgrade(engine, "0006")
+    held = mfhd("a", "h1", "100")
+    with engine.begin() as conn:
+        for i, rec in enumerate([bib("a", "b1", "100"), held]):
+            conn.execute(text("INSERT INTO records (source, local_id, raw_seq, deleted, data, seq, updated_at) "
+                              "VALUES (:s, :l, 1, 0, :d, :q, '2026-01-01 00:00:00')"),
+                         dict(s=rec.source, l=rec.local_id, d=json.dumps(rec.to_dict()), q=i + 1))
+    schema.upgrade(engine)
+    store = RecordStore(engine)
+    assert store.holdings_rows([("a", "h1"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+    brief = {(s, l): r for _, s, l, r in store.changed_since(0, holdings_brief=True)}
+    assert brief[("a", "h1")] == Record("a", "h1", kind="holdings", holdings_of="100")
+    assert brief[("a", "b1")].kind == "bibliographic"
+    engine.dispose()

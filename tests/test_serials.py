@@ -107,12 +107,12 @@ def test_merge_attaches_mfhd_and_keeps_each_librarys_links_its_own():
                holdings=[Holding("lib-b", "B1", call_number="P1")])
     held = normalise(RawRecord("lib-a", "h1", mfhd("h1", "b9", df("852", "b", "MAIN"),
                                                    df("866", "a", "v.1-3 (1990-1992)", ind=" 0"))))
-    merged = merge_records([b, a], attached={("lib-a", "A1"): [held]})
+    merged = merge_records([b, a], attached={("lib-a", "A1"): [held.holdings]})
     by_source = {h.source: h for h in merged.holdings}
     assert by_source["lib-a"].local_id == "A1" and by_source["lib-a"].summary == "v.1-3 (1990-1992)"
     assert by_source["lib-a"].urls == ["https://proxy.a.example.edu/j"]
     assert by_source["lib-b"].urls == ["https://proxy.b.example.edu/j"] and by_source["lib-b"].call_number == "P1"
-    assert merge_records([a, b], attached={("lib-a", "A1"): [held]}).holdings == merged.holdings
+    assert merge_records([a, b], attached={("lib-a", "A1"): [held.holdings]}).holdings == merged.holdings
 
     marc = merged_marc(Cluster("c1", merged, members=[a.key, b.key]))
     assert [f.get_subfields("a") for f in marc.get_fields("866")] == [["v.1-3 (1990-1992)"]]

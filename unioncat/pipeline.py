@@ -6,7 +6,6 @@ interrupted build resumes and a second build with nothing new does nothing.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -30,10 +29,10 @@ from normaliser.errors import RecordError
 from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.quality import quality_report
-from normaliser.store import QualityStore
+from normaliser.store import QualityStore, Stored, stored
 from dedupe.build import DedupeReport, dedupe_changes
 from index.documents import to_document
-from index.names import add_variants, names_of
+from index.names import add_variants, ids_of, names_of
 
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, NORMALISE_CHECKPOINT, Catalogue
 
@@ -119,8 +118,8 @@ class NormaliseReport:
     seconds: float = 0.0
 
 
-def normalise_one(raw: RawRecord, holdings) -> tuple[str | None, str | None]:
-    """``(record JSON, None)`` or ``(None, reason)`` for one raw record.
+def normalise_one(raw: RawRecord, holdings) -> tuple[Stored | None, str | None]:
+    """``(record serialised for the store, None)`` or ``(None, reason)`` for one raw record.
 
     Expected rejections (RecordError) give their reason; anything else is a
     bug, logged with its traceback and quarantined all the same, so one
@@ -133,10 +132,10 @@ def normalise_one(raw: RawRecord, holdings) -> tuple[str | None, str | None]:
     except Exception as exc:  # noqa: BLE001 - a bug, not bad data: keep the evidence and go on
         log.error("normalising %s/%s failed:\n%s", raw.source, raw.local_id, traceback.format_exc())
         return None, f"internal error: {exc!r}"
-    return json.dumps(record.to_dict(), ensure_ascii=False), None
+    return stored(record), None
 
 
-def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list[tuple[str | None, str | None]]:
+def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list[tuple[Stored | None, str | None]]:
     """Worker-process entry point: a batch in, JSON or reasons out (cheap to send back)."""
     return [normalise_one(raw, holdings.get(raw.source, ())) for raw in batch]
 
@@ -167,7 +166,7 @@ def _batches(cat: Catalogue, since: int, batch: int, limit: int | None) -> Itera
         yield current
 
 
-def _commit(cat: Catalogue, item: _Batch, results: list[tuple[str | None, str | None]],
+def _commit(cat: Catalogue, item: _Batch, results: list[tuple[Stored | None, str | None]],
             had_quarantine: set, report: NormaliseReport, progress: Progress) -> None:
     """Write one batch's records and quarantine, then move the checkpoint past it."""
     pending = [(None, r.source, r.local_id, item.seqs[(r.source, r.local_id)]) for r in item.gone]
@@ -223,7 +222,7 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
     had_quarantine = cat.raw.quarantined_keys("normalise")
     workers = workers if workers is not None else (os.cpu_count() or 1)
 
-    def commit(item: _Batch, results: list[tuple[str | None, str | None]]) -> None:
+    def commit(item: _Batch, results: list[tuple[Stored | None, str | None]]) -> None:
         _commit(cat, item, results, had_quarantine, report, progress)
 
     batches = _batches(cat, since, batch, limit)
@@ -238,12 +237,18 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
 
 # -- dedupe and index ---------------------------------------------------------------
 
+def holdings_feeds(cat: Catalogue) -> dict[str, str]:
+    """Each holdings feed's source id → the source whose bibliographic records it holds (``holdings_for``)."""
+    return {s.id: s.holdings_for for s in cat.sources.sources if s.holdings_for}
+
+
 def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False) -> DedupeReport:
     """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept)."""
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
-                            source_order=cat.source_order(), progress=progress)
+                            source_order=cat.source_order(), progress=progress,
+                            holdings_feeds=holdings_feeds(cat))
     with cat.engine.begin() as conn:
         set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
     return report
@@ -288,8 +293,9 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             index.delete(gone)
         if docs:
             variants = authorities.variants(names_of(records))
+            identified = authorities.identified(ids_of(records))
             for doc, rec in zip(docs, records):
-                add_variants(doc, rec, variants)
+                add_variants(doc, rec, variants, identified)
             index.add(docs)
         records = []
         if rebuilding and not final:
@@ -355,8 +361,9 @@ def quality(cat: Catalogue, source: str | None = None) -> dict:
     """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores,
     with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
+    orphans = LinkStore(cat.engine, holdings_feeds(cat)).orphans(source)
     report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
-                            LinkStore(cat.engine).orphans(source), AuthorityStore(cat.engine).problems(source))
+                            orphans, AuthorityStore(cat.engine).problems(source))
     return {name: q.as_dict() for name, q in report.items()}
 
 
