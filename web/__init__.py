@@ -99,8 +99,9 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
 
     from . import api, auth, authors, basket, oai, overlap, reader, record, search, staff, staff_dedupe, usage
-    from . import cite
+    from . import browse, cite
     app.register_blueprint(search.bp)
+    app.register_blueprint(browse.bp)
     app.register_blueprint(cite.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(authors.bp)

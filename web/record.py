@@ -169,8 +169,8 @@ def _page_args(args, page: int) -> dict:
 
 def _is_staff() -> bool:
     """A signed-in staff account (the staff console's session), still enabled."""
-    from .staff import SESSION_KEY
-    name = session.get(SESSION_KEY)
+    from .sessions import signed_in
+    name = signed_in()
     accounts = getattr(services(), "accounts", None)
     return isinstance(name, str) and accounts is not None and accounts.user(name) is not None
 
