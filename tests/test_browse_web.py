@@ -18,21 +18,24 @@ from unioncat.schema import ensure_schema
 from web import create_app
 
 
-@pytest.fixture(scope="module", params=KINDS)
-def client(request, backend_factory, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browse-web")
+def browse_app(index, tmp):
+    """The app over ``test_browse``'s catalogue, in the cluster store and in ``index``."""
     engine = make_engine(sqlite_url(tmp / "catalogue.db"))
     ensure_schema(engine)
     sources = parse_sources(SOURCES, tmp / "sources.yaml")
     clusters = catalogue()
     ClusterStore(engine).save(clusters)
-    index = backend_factory(request.param)
     index.add(to_document(c, {s.id: (s.name, s.region) for s in sources.sources}) for c in clusters)
     index.commit()
-    app = create_app({"SOURCES": sources, "DB_ENGINE": engine, "SEARCH_BACKEND": index, "SECRET_KEY": "test",
-                      "TESTING": True})
+    return create_app({"SOURCES": sources, "DB_ENGINE": engine, "SEARCH_BACKEND": index, "SECRET_KEY": "test",
+                       "TESTING": True})
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def client(request, backend_factory, tmp_path_factory):
+    app = browse_app(backend_factory(request.param), tmp_path_factory.mktemp("browse-web"))
     yield app.test_client()
-    engine.dispose()
+    app.extensions["unioncat"].engine.dispose()
 
 
 def test_authors_json_links_each_heading_to_its_search(client):
