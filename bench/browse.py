@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=300, help="first pages per list")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     ap.add_argument("--es-url", help="an Elasticsearch cluster to use (default: start a local node)")
+    ap.add_argument("--embedded-only", action="store_true", help="skip Elasticsearch (scaling runs)")
     args = ap.parse_args()
     wall, cpu = time.perf_counter(), time.process_time()
     path = sb.documents(args.records, args.cache)
@@ -84,8 +85,13 @@ def main() -> None:
     embedded = EmbeddedIndex(Path(tempfile.mkdtemp(prefix="unioncat-bench-browse-")) / "index")
     run("embedded", embedded, path, firsts, results)
     embedded.close()
+    if not args.embedded_only:
+        run_elasticsearch(args.es_url, path, firsts, results)
+    report(args.records, wall, cpu, results)
 
-    node, url = None, args.es_url
+
+def run_elasticsearch(url: str | None, path: Path, firsts: dict[str, list[str]], results: dict) -> None:
+    node = None
     if not url:
         from peers import elastic
         node = elastic.ElasticNode(elastic.distribution(), Path(tempfile.mkdtemp(prefix="unioncat-es-"))).start()
@@ -100,7 +106,9 @@ def main() -> None:
         if node is not None:
             node.stop()
 
-    print(f"\n{args.records} LoC records; wall {time.perf_counter() - wall:.0f} s, this process's CPU "
+
+def report(records: int, wall: float, cpu: float, results: dict) -> None:
+    print(f"\n{records} LoC records; wall {time.perf_counter() - wall:.0f} s, this process's CPU "
           f"{time.process_time() - cpu:.0f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
           f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print("| backend | list | pages | p50 | p95 | p99 | max |")
