@@ -200,11 +200,21 @@ class EmbeddedIndex:
         return browse.page(self._walk, self.get, kind, start, **options)
 
     def _walk(self, field: str, after: str | None, size: int, descending: bool) -> list[tuple[str, int]]:
+        """The composite aggregation reads every matched document, so it first reads only those with a
+        value under a prefix of ``after`` (:func:`index.browse.windows`): their values in that window
+        come first, in order; a window with fewer than ``size`` of them widens to the next prefix."""
         source = {"terms": {"field": field, "order": "desc" if descending else "asc"}}
         spec = {"b": {"composite": {"size": size, "sources": [{"k": source}],
                                     **({"after": {"k": "str:" + after}} if after is not None else {})}}}
-        result = _guard(lambda: self._searcher().aggregate(Query.all_query(), spec))
-        return [(b["key"]["k"], int(b["doc_count"])) for b in result.get("b", {}).get("buckets", [])]
+        searcher = self._searcher()
+        for prefix in browse.windows(after):
+            query = Query.regex_query(self.schema, field, _regex_literal(prefix) + ".*") if prefix else Query.all_query()
+            result = _guard(lambda: searcher.aggregate(query, spec))
+            found = [(b["key"]["k"], int(b["doc_count"])) for b in result.get("b", {}).get("buckets", [])]
+            inside = [b for b in found if b[0].startswith(prefix)]
+            if len(inside) >= size or not prefix:
+                return inside
+        return []
 
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()
