@@ -122,3 +122,9 @@ def test_shelf_keys_order_class_numbers_as_shelves_do(scheme, ordered):
 
 def test_heading_keys_ignore_case_accents_and_script():
     assert heading_key("Émile") == heading_key("emile") and heading_key("曹雪芹").startswith("cao xue qin")
+
+
+def test_windows_narrow_a_walk_to_the_start_before_reading_everything():
+    from index.browse import windows
+    assert windows("lcc\x1eDS 00735\x1fhistory") == ["lcc\x1eDS 00735", "lcc\x1eDS", ""]
+    assert windows("smi") == [""] and windows(None) == [""]  # short prefixes hold nearly everything
