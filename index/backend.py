@@ -34,6 +34,9 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
   held by more libraries (:data:`HOLDING_BOOSTS`) and recent ones rank a little higher.
 * ``suggest(text)``: autocomplete, titles/authors/subjects beginning with what was typed, Han or
   pinyin too, most-held first (:mod:`index.suggest`).
+* ``browse(kind, start, scheme=, size=, neighbours=, backwards=)``: a page of the ``author`` or
+  ``subject`` list (headings A–Z from ``start``, with record counts) or the ``shelf`` list of a
+  CLC or LCC class (records in class-number order around ``start``) (:mod:`index.browse`).
 * ``add`` replaces a document with the same ``id``; nothing added, deleted or
   cleared is visible to searches until ``commit``.
 """
@@ -42,7 +45,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .browse import BrowsePage
 
 #: Facets every backend computes, in display order.
 FACETS = ("library", "region", "language", "format", "year", "subject", "classification")
@@ -144,6 +150,7 @@ class SearchBackend(Protocol):
     def search(self, q: SearchQuery) -> SearchResults: ...
     def get(self, id: str) -> dict | None: ...
     def suggest(self, text: str, limit: int = 8) -> list[dict]: ...
+    def browse(self, kind: str, start: str = "", **options) -> "BrowsePage": ...
     def count(self) -> int: ...
     def clear(self) -> None: ...
     def close(self) -> None: ...

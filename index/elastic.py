@@ -55,7 +55,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
 
-from . import forgiving, suggest
+from . import browse, forgiving, suggest
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
 from .elastic_query import (
     CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, facet_agg, fold,
@@ -67,7 +67,7 @@ from .variants import document_stems
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
-MAPPING_VERSION = 5
+MAPPING_VERSION = 6
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
 
@@ -99,6 +99,8 @@ KEYWORDS: dict[str, Extract] = {
     "title_key": title_keys,     # exact-title ranking (index.backend.EXACT_TITLE_BOOST)
     # autocomplete keys (index.suggest)
     **{name: (lambda field: lambda d: suggest.keys(d)[field])(name) for name in suggest.KEY_FIELDS.values()},
+    # browse lists (index.browse): walked in value order by a composite aggregation
+    **{name: (lambda field: lambda d: browse.keys(d)[field])(name) for name in browse.FIELDS.values()},
 }
 #: Nested holding keys indexed as keywords (and, for the ones readers type, as text too).
 HOLDING_KEYWORDS = ("source", "library", "region", "call_number", "location", "status")
@@ -283,6 +285,16 @@ class ElasticsearchBackend:
             index=self.alias, ignore_unavailable=True, allow_no_indices=True, query=query, size=suggest.CANDIDATES,
             sort=[{"library_count": "desc"}, {"id": "asc"}], source=["doc"], track_total_hits=False)).body
         return suggest.pick([h["_source"]["doc"] for h in resp["hits"]["hits"]], prefix, limit)
+
+    def browse(self, kind: str, start: str = "", **options) -> browse.BrowsePage:
+        return browse.page(self._walk, self.get, kind, start, **options)
+
+    def _walk(self, field: str, after: str | None, size: int, descending: bool) -> list[tuple[str, int]]:
+        source = {"terms": {"field": field, "order": "desc" if descending else "asc"}}
+        agg = {"composite": {"size": size, "sources": [{"k": source}], **({"after": {"k": after}} if after else {})}}
+        resp = self._call(lambda: self.client.search(index=self.alias, ignore_unavailable=True, allow_no_indices=True,
+                                                     size=0, aggs={"b": agg}, track_total_hits=False)).body
+        return [(b["key"]["k"], int(b["doc_count"])) for b in resp.get("aggregations", {}).get("b", {}).get("buckets", [])]
 
     def get(self, id: str) -> dict | None:
         try:

@@ -39,7 +39,7 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import forgiving, suggest
+from . import browse, forgiving, suggest
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
@@ -80,7 +80,7 @@ def build_schema() -> tantivy.Schema:
     for name in PREFIX_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw")
     for name in ("isbn", "issn", "library", "region", "language", "format", "subject_facet", "class_facet",
-                 "title_sort"):
+                 "title_sort", *browse.FIELDS.values()):
         sb.add_text_field(name, tokenizer_name="raw", fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("library_count", indexed=True, fast=True)
@@ -195,6 +195,26 @@ class EmbeddedIndex:
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
         return suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+
+    def browse(self, kind: str, start: str = "", **options) -> browse.BrowsePage:
+        return browse.page(self._walk, self.get, kind, start, **options)
+
+    def _walk(self, field: str, after: str | None, size: int, descending: bool) -> list[tuple[str, int]]:
+        """The composite aggregation reads every matched document, so it first reads only those with a
+        value under a prefix of ``after`` (:func:`index.browse.windows`): their values in that window
+        come first, in order; a window with fewer than ``size`` of them widens to the next prefix."""
+        source = {"terms": {"field": field, "order": "desc" if descending else "asc"}}
+        spec = {"b": {"composite": {"size": size, "sources": [{"k": source}],
+                                    **({"after": {"k": "str:" + after}} if after is not None else {})}}}
+        searcher = self._searcher()
+        for prefix in browse.windows(after):
+            query = Query.regex_query(self.schema, field, _regex_literal(prefix) + ".*") if prefix else Query.all_query()
+            result = _guard(lambda: searcher.aggregate(query, spec))
+            found = [(b["key"]["k"], int(b["doc_count"])) for b in result.get("b", {}).get("buckets", [])]
+            inside = [b for b in found if b[0].startswith(prefix)]
+            if len(inside) >= size or not prefix:
+                return inside
+        return []
 
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()

