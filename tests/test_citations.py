@@ -97,3 +97,14 @@ def test_record_and_basket_citation_routes(env):  # noqa: F811
     listing = client.get("/basket/cite/gbt7714.txt").text.splitlines()
     assert listing[0].startswith("[1]司马迁. 中国历史. 北京: 人民文学出版社, 1998") and listing[1].startswith("[2]SMITH J")
     assert client.get("/basket/cite.json").get_json()["ids"] == ["c-zh-history", "c-en-china"]
+
+
+def test_record_page_and_basket_offer_every_style(env):  # noqa: F811
+    client = make_app(env).test_client()
+    page = client.get("/record/c-en-china").text
+    for style in ("apa", "mla", "chicago", "gbt7714"):
+        assert f"/record/c-en-china/cite/{style}.txt" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/basket/add", data={"id": "c-en-china", "csrf_token": token})
+    basket = client.get("/basket").text
+    assert "/basket/cite/gbt7714.txt" in basket and "GB/T 7714" in basket

@@ -19,6 +19,12 @@ from .errors import RecordNotFound
 bp = Blueprint("cite", __name__)
 
 
+@bp.app_context_processor
+def _style_labels() -> dict:
+    """The styles' names for the record page's and the basket's "Cite" lists."""
+    return {"cite_labels": citations.STYLE_LABELS}
+
+
 def _clusters(cluster_ids: list[str]) -> list:
     """The live clusters for these ids (merged ones followed), in order; the unknown left out."""
     svc = services()
