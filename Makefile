@@ -14,7 +14,7 @@ PORT ?= 5000
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools adds an information-only UserWarning to every editable install of a multi-package tree
+	@# setuptools adds an information-only UserWarning to every editable install of a multi-package tree
 	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
