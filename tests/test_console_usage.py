@@ -5,14 +5,15 @@ one; counting off counts nothing."""
 from __future__ import annotations
 
 import re
+import time
 
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select
 
 from dedupe.store import MemberStore
 from staff_env import login
 from test_staff_dedupe import merged  # noqa: F401 - the fixture: three members, one book held by all
 from web import create_app
-from web.usage_store import usage_daily
+from web.usage_store import UsageCounter, usage_daily
 
 
 def _app(cat, **config):
@@ -114,3 +115,17 @@ def test_batched_counts_are_written_by_the_background_thread(merged):  # noqa: F
             break
         time.sleep(0.1)
     assert n == 1
+
+
+def test_a_database_outage_is_logged_once_and_loses_no_counts(tmp_path, caplog):
+    gone = create_engine(f"sqlite:///{tmp_path}/missing/dir/usage.db")   # no such folder: every write fails
+    counter = UsageCounter(gone, interval=0.05)
+    try:
+        with caplog.at_level("DEBUG", logger="web.usage_store"):
+            counter.count("search")
+            time.sleep(0.5)                                                  # several failed flushes
+        warnings = [r for r in caplog.records if r.levelname == "WARNING" and "writing the counts" in r.message]
+        assert len(warnings) == 1
+        assert counter.totals() == {"search": 1}                             # kept for the next try
+    finally:
+        counter._stop.set()

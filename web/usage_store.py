@@ -92,11 +92,19 @@ class UsageCounter:
         return dict(out)
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
             except Exception as exc:  # noqa: BLE001 - a statistics write must never kill the thread
-                log.warning("usage statistics: writing the counts failed (%s); kept for the next try", exc)
+                # once per outage, not every few seconds: the counts are kept and the next try is quiet
+                (log.debug if failing else log.warning)(
+                    "usage statistics: writing the counts failed (%s); kept for the next try", exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("usage statistics: writing the counts works again")
+                failing = False
 
     def close(self) -> None:
         self._stop.set()
