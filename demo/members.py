@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harvester.stores.locks import process_alive
 from publish.zebra_server import ZebraError, ZebraServer
 
 from .consortium import serve_oai_member, serve_zebra_member
@@ -58,18 +59,6 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def check_leftovers(build: Path) -> None:
     """Raise DemoError when an earlier demo's members (per the pid file in ``build``) still run."""
     path = Path(build) / PID_FILE
@@ -78,7 +67,7 @@ def check_leftovers(build: Path) -> None:
     except (OSError, ValueError):
         return
     pids = info.get("pids", {}) if isinstance(info, dict) else {}
-    alive = {name: pid for name, pid in pids.items() if _alive(pid) and pid != os.getpid()}
+    alive = {name: pid for name, pid in pids.items() if process_alive(pid) and pid != os.getpid()}
     if alive:
         running = ", ".join(f"{name} (pid {pid})" for name, pid in alive.items())
         raise DemoError(f"an earlier demo's members are still running from {build}: {running}, "

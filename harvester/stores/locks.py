@@ -58,10 +58,10 @@ def new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def _alive_here(host: str, pid: int) -> bool:
-    """Is process ``pid`` of this machine still there?  (Another machine's processes count as alive.)"""
-    if host != socket.gethostname():
-        return True
+def process_alive(pid: object) -> bool:
+    """Is process ``pid`` of this machine still there?  (One we may not signal counts as alive.)"""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,6 +69,11 @@ def _alive_here(host: str, pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _alive_here(host: str, pid: int) -> bool:
+    """Is the holder still there?  Another machine's processes count as alive (the lock expires instead)."""
+    return host != socket.gethostname() or process_alive(pid)
 
 
 class HarvestLockStore(Store):
