@@ -140,21 +140,22 @@ class Window:
     marc: str | None = None
 
 
-def _naive(value: datetime) -> datetime:
-    """Datestamps are stored as UTC; compare without the zone so every database agrees."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+def _naive(value: datetime | None) -> datetime | None:
+    """Datestamps are stored as UTC; compare without the zone so every database agrees (None stays None)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def _cluster_filters(w: Window) -> dict:
     """The window as the cluster store's ``changes_page`` arguments."""
-    return {"sources": w.sources, "start": _naive(w.start) if w.start else None,
-            "end": _naive(w.end) if w.end else None,
+    return {"sources": w.sources, "start": _naive(w.start), "end": _naive(w.end),
             "record_formats": UNIMARC_FORMATS if w.marc == "unimarc" else None}
 
 
 def _member_window(w: Window) -> Changes:
     """The window as the raw store's :class:`Changes`."""
-    start, end = (_naive(w.start) if w.start else None), (_naive(w.end) if w.end else None)
+    start, end = _naive(w.start), _naive(w.end)
     if w.marc == "unimarc":
         return Changes(sources=w.sources, start=start, end=end, formats=UNIMARC_FORMATS)
     if w.marc == "marc21":

@@ -41,16 +41,8 @@ def init_app(app: Flask) -> None:
     svc.accounts = Accounts(svc.engine, app.config.get("STAFF_PASSWORD"))
     svc.jobs = app.config.get("JOBS")
     app.jinja_env.globals["sparkline"] = sparkline
-    app.jinja_env.filters["member_name"] = member_name
+    app.jinja_env.filters["member_name"] = library_name   # every staff page names members so: name_zh in Chinese
     app.jinja_env.filters["plain_error"] = plain_error
-
-
-def member_name(source_id: str) -> str:
-    """The display name of a member library in the UI's language (its id when sources.yaml has no such member).
-
-    Every staff page names members through this one filter, so the Chinese UI shows ``name_zh``.
-    """
-    return library_name(source_id)
 
 
 @bp.before_request
