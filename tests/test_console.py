@@ -130,3 +130,34 @@ def test_a_run_that_starts_or_ends_shows_at_once_despite_the_cache(consortium, c
     after = client.get("/staff/status.json?q=m0001").get_json()["sources"][0]
     assert after["attention"] == "failing" and after["last_run"]["error"].startswith("HTTP 503")
     assert "HTTP 503 after 3 tries" in client.get("/staff/?q=m0001").text  # the readable line, raw one click away
+
+
+def test_alerts_are_one_banner_per_kind_with_a_link_to_the_filter(client):
+    """At 130 members ~100 alerts hold: the page names five per kind and links to the rest."""
+    data = client.get("/staff/status.json").get_json()
+    failing = [a for a in data["alerts"] if a["kind"] == "failing"]
+    assert len(failing) == sum(is_failing(i) for i in range(MEMBERS)) > 5  # the JSON keeps every alert
+    page = client.get("/staff/").text
+    banners = re.findall(r'<p class="banner banner-(\w+)" role="alert">(.*?)</p>', page, re.S)
+    assert sorted(kind for kind, _ in banners) == sorted({a["kind"] for a in data["alerts"]})
+    text = dict(banners)["failing"]
+    assert text.count("harvests failed") == 5 and f"and {len(failing) - 5} more" in text
+    assert 'href="/staff/?state=failing"' in text
+
+
+def test_the_page_draws_trends_for_its_own_rows_only(consortium, client):
+    """Sparklines come from record_trend(sources=…) for the page shown; same counts as the full read."""
+    page = client.get("/staff/status.json?per_page=10&sort=name").get_json()["sources"]
+    every = consortium.raw.record_trend(20)
+    assert [r["trend"] for r in page] == [every[r["id"]] for r in page]
+    assert consortium.raw.record_trend(20, [page[0]["id"], "nobody"]) == {page[0]["id"]: every[page[0]["id"]]}
+    assert consortium.raw.record_trend(20, []) == {}
+
+
+def test_staff_pages_leave_out_the_readers_library_chooser_and_speak_chinese(client):
+    assert 'id="library-select"' not in client.get("/staff/").text
+    assert 'id="library-select"' in client.get("/").text
+    page = client.get("/staff/?q=m0002&lang=zh").text
+    svg = re.search(r'<svg class="spark.*?</svg>', page, re.S).group(0)
+    assert "第 20 次运行(共 20 次)" in svg and "最近 20 次运行后的记录数" in svg
+    assert "另有" in page and "全部列出" in page

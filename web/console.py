@@ -22,25 +22,35 @@ MAX_PER_PAGE = 2000
 STATES = tuple(ATTENTION)
 
 
-def _last_run_at(row: dict) -> str:
-    return (row["last_run"] or {}).get("started_at") or ""
+def _started(row: dict) -> float:
+    run = row["last_run"]
+    return run["started_at"].timestamp() if run and run["started_at"] else 0.0
 
 
 def _duration(row: dict) -> float:
-    return (row["last_run"] or {}).get("duration_s") or 0.0
+    run = row["last_run"]
+    if not run or not run["started_at"] or not run["finished_at"]:
+        return 0.0
+    return (run["finished_at"] - run["started_at"]).total_seconds()
 
 
-#: column → sort key; a missing value sorts as the smallest.  Every column of the table is here.
+def _lag(row: dict) -> float:
+    lag = row["health"].lag_s
+    return -1.0 if lag is None else lag
+
+
+#: column → sort key over the light rows of :func:`web.dashboard.status_view` (``last_run`` the stored
+#: run, ``health`` a Health); a missing value sorts as the smallest.  Every column of the table is here.
 SORTS: dict[str, Callable[[dict], object]] = {
-    "state": lambda r: (ATTENTION[r["attention"]], r["health"]["failures_in_a_row"] * -1),
+    "state": lambda r: (ATTENTION[r["attention"]], -r["health"].failures_in_a_row),
     "name": lambda r: r["name"].casefold(),
     "id": lambda r: r["id"],
     "region": lambda r: r["region"].casefold(),
     "protocol": lambda r: r["protocol"],
-    "last_run": _last_run_at,
+    "last_run": _started,
     "duration": _duration,
-    "lag": lambda r: r["health"]["lag_s"] if r["health"]["lag_s"] is not None else -1.0,
-    "failures": lambda r: r["health"]["failures_in_a_row"],
+    "lag": _lag,
+    "failures": lambda r: r["health"].failures_in_a_row,
     "records": lambda r: r["records"],
     "quarantined": lambda r: r["quarantined"],
 }
@@ -86,29 +96,32 @@ class OverviewQuery:
         return {k: v for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
 
 
-def overview(data: dict, query: OverviewQuery, sources: SourcesFile) -> dict:
-    """``data`` (a status view) with its ``sources`` filtered, sorted and cut to one page; adds ``view``."""
-    rows = data["sources"]
-    facets = {"states": _count(rows, lambda r: r["attention"]), "regions": _count(rows, lambda r: r["region"])}
-    members = _group_members(sources, query.group)
-    needle = query.q.casefold()
-    chosen = [r for r in rows
-              if (not query.states or r["attention"] in query.states)
-              and (not query.region or r["region"] == query.region)
-              and (members is None or r["id"] in members)
-              and (not needle or needle in r["id"].casefold() or needle in r["name"].casefold())]
-    if query.sort != "state" or query.descending:  # status_view's order is the "state" order already
-        chosen = sorted(chosen, key=SORTS[query.sort], reverse=query.descending)
-    pages = max(1, math.ceil(len(chosen) / query.per_page))
-    page = min(query.page, pages)
-    start = (page - 1) * query.per_page
-    view = {"matching": len(chosen), "page": page, "pages": pages, "per_page": query.per_page,
-            "first": start + 1 if chosen else 0, "last": min(start + query.per_page, len(chosen)),
-            "states": list(query.states), "region": query.region, "group": query.group, "q": query.q,
-            "sort": query.sort, "dir": "desc" if query.descending else "asc", "problems": query.problems}
-    if query.group and not any(g.id == query.group for g in sources.groups):
-        view["problems"] = [*query.problems, f"unknown group {query.group!r}"]
-    return {**data, "sources": chosen[start:start + query.per_page], "view": view, "facets": facets}
+def overview(query: OverviewQuery, sources: SourcesFile) -> Callable[[list[dict]], tuple[list[dict], dict]]:
+    """The ``pick`` for :func:`web.dashboard.status_view`: filter, sort and cut the light rows to one
+    page; the answer gains ``view`` (what was asked, how many matched) and ``facets`` (every state and
+    region counted, for the filter menus)."""
+    def pick(rows: list[dict]) -> tuple[list[dict], dict]:
+        facets = {"states": _count(rows, lambda r: r["attention"]), "regions": _count(rows, lambda r: r["region"])}
+        members = _group_members(sources, query.group)
+        needle = query.q.casefold()
+        chosen = [r for r in rows
+                  if (not query.states or r["attention"] in query.states)
+                  and (not query.region or r["region"] == query.region)
+                  and (members is None or r["id"] in members)
+                  and (not needle or needle in r["id"].casefold() or needle in r["name"].casefold())]
+        if query.sort != "state" or query.descending:  # status_view's order is the "state" order already
+            chosen = sorted(chosen, key=SORTS[query.sort], reverse=query.descending)
+        pages = max(1, math.ceil(len(chosen) / query.per_page))
+        page = min(query.page, pages)
+        start = (page - 1) * query.per_page
+        view = {"matching": len(chosen), "page": page, "pages": pages, "per_page": query.per_page,
+                "first": start + 1 if chosen else 0, "last": min(start + query.per_page, len(chosen)),
+                "states": list(query.states), "region": query.region, "group": query.group, "q": query.q,
+                "sort": query.sort, "dir": "desc" if query.descending else "asc", "problems": query.problems}
+        if query.group and not any(g.id == query.group for g in sources.groups):
+            view["problems"] = [*query.problems, f"unknown group {query.group!r}"]
+        return chosen[start:start + query.per_page], {"view": view, "facets": facets}
+    return pick
 
 
 def _group_members(sources: SourcesFile, group: str) -> set[str] | None:

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Callable
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
+from flask_babel import gettext as _, lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from harvester.health import alert_conditions, health
 from harvester.stores.records import RAW_SEQ
@@ -26,7 +27,7 @@ ATTENTION_LABELS = {"failing": _l("failing"), "held": _l("held"), "stale": _l("s
 
 
 def run_facts(max_age: float = 0.0) -> tuple:
-    """(last runs, health, trends, records, quarantined) — the costly part of the overview, cached.
+    """(last runs, health, records, quarantined) — the costly part of the overview, cached.
 
     At 1,300 members × a year of runs these five reads cost about a second of CPU (bench/staff.py), yet
     they change only when a run starts or ends.  The answer is reused for ``max_age`` seconds
@@ -42,61 +43,73 @@ def run_facts(max_age: float = 0.0) -> tuple:
     cached = current_app.extensions.get("unioncat_status_facts")
     if max_age > 0 and cached and cached[0] == key and (now - cached[1]).total_seconds() < max_age:
         return cached[2]
-    facts = (svc.raw.last_runs(), health(svc.engine, svc.sources.sources, now), svc.raw.record_trend(),
-             svc.raw.counts_by_source(), svc.raw.quarantined_by_source())
+    facts = (svc.raw.last_runs(), health(svc.engine, svc.sources.sources, now), svc.raw.counts_by_source(),
+             svc.raw.quarantined_by_source())
     current_app.extensions["unioncat_status_facts"] = (key, now, facts)
     return facts
 
 
-def status_view(failures: int = 3, max_age: float = 0.0) -> dict:
-    """Every member with its last run, freshness, trend and state; failing and stale first."""
+def status_view(failures: int = 3, max_age: float = 0.0,
+                pick: Callable[[list[dict]], tuple[list[dict], dict]] | None = None) -> dict:
+    """Every member with its last run, freshness, trend and state; failing and stale first.
+
+    ``pick`` chooses the rows shown (the overview's filter, sort and page) from light rows, whose
+    ``last_run`` is the stored run and ``health`` a :class:`~harvester.health.Health`, and returns
+    them with extra keys for the answer; only the rows shown are then spelt out as dicts and given
+    their ``trend`` — at 1,300 members that is 50 rows, not 1,300 (bench/staff.py).
+    """
     svc = services()
     now = datetime.now(timezone.utc)
-    last, states, trend, records, quarantined = run_facts(max_age)
+    last, states, records, quarantined = run_facts(max_age)
     paused = svc.ops.paused()
     holds = {h.source: h for h in reversed(svc.ops.holds())}
     rows = []
     for order, source in enumerate(svc.sources.sources):
-        run = last.get(source.id)
-        state = states[source.id]
         row = {
             "id": source.id, "name": source.name, "region": source.region, "protocol": source.protocol,
             "ils": source.ils, "enabled": source.enabled, "schedule": source.schedule_text,
-            "records": records.get(source.id, 0),
-            "quarantined": quarantined.get(source.id, 0),
-            "last_run": run_dict(run) if run else None,
-            "health": state.as_dict(),
-            "paused": _paused(paused.get(source.id)),
-            "held_deletion": _hold(holds[source.id]) if source.id in holds else None,
-            "trend": trend.get(source.id, []),
+            "records": records.get(source.id, 0), "quarantined": quarantined.get(source.id, 0),
+            "last_run": last.get(source.id), "health": states[source.id],
+            "paused": paused.get(source.id), "held_deletion": holds.get(source.id),
         }
-        row["attention"] = _attention(row, state)
+        row["attention"] = _attention(row, row["health"])
         rows.append((ATTENTION[row["attention"]], order, row))
     rows.sort(key=lambda t: (t[0], t[1]))
-    sources = [r for _, _, r in rows]
+    every = [r for _, _, r in rows]
+    shown, extra = pick(every) if pick else (every, {})
     backend = svc.backend
     index = backend.stats() if hasattr(backend, "stats") else {"documents": backend.count()}
     alerts = alert_conditions(svc.sources.sources, states, set(paused), failures)
     runner = svc.jobs
     return {
         "consortium": svc.sources.consortium.name,
-        "sources": sources,
+        "sources": _spelt_out(shown),
         "totals": {
-            "sources": len(sources),
-            "enabled": sum(r["enabled"] for r in sources),
-            "failing": sum(1 for r in sources if r["attention"] == "failing"),
-            "stale": sum(1 for r in sources if r["attention"] == "stale"),
-            "paused": sum(1 for r in sources if r["paused"]),
-            "held": sum(1 for r in sources if r["held_deletion"]),
-            "records": sum(r["records"] for r in sources),
-            "quarantined": sum(r["quarantined"] for r in sources),
+            "sources": len(every),
+            "enabled": sum(r["enabled"] for r in every),
+            "failing": sum(1 for r in every if r["attention"] == "failing"),
+            "stale": sum(1 for r in every if r["attention"] == "stale"),
+            "paused": sum(1 for r in every if r["paused"]),
+            "held": sum(1 for r in every if r["held_deletion"]),
+            "records": sum(r["records"] for r in every),
+            "quarantined": sum(r["quarantined"] for r in every),
             "clusters": svc.clusters.count(),
         },
         "index": index,
         "alerts": [{"key": k, "source": s, "kind": kind, "message": m} for k, (s, kind, m) in alerts.items()],
         "jobs": runner.status() if runner is not None else None,
         "generated_at": now.replace(microsecond=0).isoformat(),
+        **extra,
     }
+
+
+def _spelt_out(rows: list[dict]) -> list[dict]:
+    """Light rows as the page and its JSON show them: plain dicts and the record-count trend."""
+    trend = services().raw.record_trend(20, [r["id"] for r in rows])
+    return [{**row, "last_run": run_dict(row["last_run"]) if row["last_run"] else None,
+             "health": row["health"].as_dict(), "paused": _paused(row["paused"]),
+             "held_deletion": _hold(row["held_deletion"]) if row["held_deletion"] else None,
+             "trend": trend.get(row["id"], [])} for row in rows]
 
 
 def _attention(row: dict, state) -> str:
@@ -142,7 +155,7 @@ def source_view(source_id: str) -> dict | None:
         "quarantine_summary": [{"stage": s["stage"], "reason": s["reason"], "count": s["count"]}
                                for s in svc.raw.quarantine_summary(source_id)],
         "held_deletions": [_hold(h) for h in svc.ops.holds(source_id, status=None, limit=20)],
-        "trend": svc.raw.record_trend(50).get(source_id, []),
+        "trend": svc.raw.record_trend(50, [source_id]).get(source_id, []),
         "quality": _quality(svc.engine, source_id),
         "audit": [_audit(a) for a in svc.accounts.audit_log(50, target=source_id)],
     }
@@ -258,7 +271,8 @@ def sparkline(points: list[int], width: int = 96, height: int = 22) -> Markup:
     """A record-count trend as inline SVG, drawn here (the CSP allows no scripts).
 
     The scale is written beside the line (highest and lowest count), the whole line has a tooltip,
-    and each point has its own (hover it: "run 7 of 20: 12,345 records").
+    and each point has its own (hover it: "run 7 of 20: 12,345 records"), in the UI's language: the
+    point's text is translated once per line, not once per point.
     """
     if len(points) < 2:
         return Markup("")
@@ -267,9 +281,12 @@ def sparkline(points: list[int], width: int = 96, height: int = 22) -> Markup:
     step = (width - 2) / (len(points) - 1)
     xy = [(1 + i * step, height - 2 - (p - low) / span * (height - 4)) for i, p in enumerate(points)]
     coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-    label = f"records over the last {len(points)} runs: {points[0]:,} to {points[-1]:,} (lowest {low:,}, highest {high:,})"
+    first, last, lowest, highest = (format(n, ",") for n in (points[0], points[-1], low, high))
+    label = escape(_("records over the last %(n)s runs: %(first)s to %(last)s (lowest %(low)s, highest %(high)s)",
+                     n=len(points), first=first, last=last, low=lowest, high=highest))
     shrank = " shrank" if points[-1] < points[0] else ""
-    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>run {i + 1} of {len(points)}: {p:,} records'
+    point = str(escape(_("run %(n)s of %(total)s: %(records)s records", n="{n}", total=len(points), records="{records}")))
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>{point.format(n=i + 1, records=format(p, ","))}'
                    f'</title></circle>' for i, ((x, y), p) in enumerate(zip(xy, points)))
     full = width + 34
     return Markup(f'<svg class="spark{shrank}" width="{full}" height="{height}" viewBox="0 0 {full} {height}" '

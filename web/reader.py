@@ -116,7 +116,7 @@ def init_app(app) -> None:
     def reader_context():
         svc = services()
         return {"home_library": home_library(), "reader": session.get("reader"),
-                "all_libraries": library_choices()}
+                "library_choices": library_choices}  # called only where the chooser is drawn
 
 
 def library_choices() -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ runs through :class:`RunStore`'s methods; nobody else queries these tables.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, and_, func, select, update
 
@@ -102,18 +103,25 @@ class RunStore(Store):
             )
             return result.rowcount or 0
 
-    def record_trend(self, limit: int = 20) -> dict[str, list[int]]:
+    def record_trend(self, limit: int = 20, sources: Iterable[str] | None = None) -> dict[str, list[int]]:
         """source → its live record counts after each of its last ``limit`` runs, oldest first (one query).
 
         Per source, the id of its ``limit``-th newest count is found through the (source, id) index and
         only the rows from there on are read: at 1,300 members × a year of daily runs a window over
-        every row took seconds (bench/staff.py).
+        every row took seconds (bench/staff.py).  ``sources`` limits the answer to those members (the
+        overview draws sparklines for its visible page only: 50 members, not 1,300).
         """
         rc, older = record_counts, record_counts.alias("older")
-        sources = distinct_sources(record_counts)
-        floor = (select(older.c.id).where(older.c.source == sources.c.source).order_by(older.c.id.desc())
+        members = distinct_sources(record_counts)
+        floor = (select(older.c.id).where(older.c.source == members.c.source).order_by(older.c.id.desc())
                  .limit(1).offset(limit - 1).scalar_subquery())
-        floors = select(sources.c.source, func.coalesce(floor, 0).label("floor")).subquery()
+        floors = select(members.c.source, func.coalesce(floor, 0).label("floor"))
+        if sources is not None:
+            wanted = sorted(set(sources))
+            if not wanted:
+                return {}
+            floors = floors.where(members.c.source.in_(wanted))
+        floors = floors.subquery()
         query = (select(rc.c.source, rc.c.records).select_from(floors)
                  .join(rc, and_(rc.c.source == floors.c.source, rc.c.id >= floors.c.floor))
                  .order_by(rc.c.source, rc.c.id))
