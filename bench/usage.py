@@ -1,6 +1,6 @@
-"""Does counting usage slow searches?  Search latency with the usage statistics on and off.
+"""Does counting usage slow searches or OAI-PMH harvesting?  Both with the usage statistics on and off.
 
-    python bench/usage.py [--records 3000] [--requests 400] [--rounds 4] [--json]
+    python bench/usage.py [--records 3000] [--requests 400] [--rounds 4] [--oai-rounds 4] [--json]
 
 Builds a temporary catalogue (two file members of ``--records`` generated records each, harvested and
 built into the embedded tantivy index), then asks ``/search?q=…`` through the Flask test client with
@@ -8,16 +8,23 @@ built into the embedded tantivy index), then asks ``/search?q=…`` through the 
 hits both alike.  The counts are flushed by the background thread every second while it runs (so the
 writes happen during the searches, as in production).  Prints p50 / p95 / p99 per mode, CPU-seconds
 beside wall time, peak RSS and the load average, and the counted searches as a check.
+
+Then walks ``ListRecords`` (``marcxml``, every page to the end) ``--oai-rounds`` times per mode, alternating
+likewise: records/s by wall time and by CPU time per mode and their ratio (on ÷ off), with the records
+counted and the holding members' shares written (``oai_held``): each served record counted once per
+member holding it, in the same batch.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -63,6 +70,32 @@ def run(client, n: int, offset: int) -> list[float]:
     return times
 
 
+def harvest(client) -> tuple[int, float, float]:
+    """Walk ``ListRecords`` to its end: (records, wall seconds, CPU seconds)."""
+    url, records = "/oai?verb=ListRecords&metadataPrefix=marcxml", 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    while url:
+        text = client.get(url).text
+        records += text.count("<record>")
+        token = re.search(r"<resumptionToken[^>]*>([^<]+)</resumptionToken>", text)
+        url = f"/oai?verb=ListRecords&resumptionToken={quote(token.group(1))}" if token else None
+    return records, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def oai_rates(clients: dict, rounds: int) -> dict:
+    """Records/s served by wall and by CPU time, statistics on and off, in alternating rounds."""
+    totals = {m: [0, 0.0, 0.0] for m in clients}
+    for r in range(rounds):
+        for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
+            for i, value in enumerate(harvest(clients[mode])):
+                totals[mode][i] += value
+    out = {f"oai_{m}": {"records": n, "rec_per_s": round(n / wall), "rec_per_cpu_s": round(n / cpu)}
+           for m, (n, wall, cpu) in totals.items()}
+    out["oai_rate_on_vs_off"] = round(out["oai_on"]["rec_per_s"] / out["oai_off"]["rec_per_s"], 3)
+    out["oai_cpu_rate_on_vs_off"] = round(out["oai_on"]["rec_per_cpu_s"] / out["oai_off"]["rec_per_cpu_s"], 3)
+    return out
+
+
 def summary(times: list[float]) -> dict:
     times = sorted(times)
     pick = lambda p: round(times[min(len(times) - 1, int(p * len(times)))], 2)  # noqa: E731
@@ -75,12 +108,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--requests", type=int, default=400, help="searches per mode")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--oai-rounds", type=int, default=4, help="ListRecords walks per mode")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cat = build(Path(tmp), args.records)
         base = {"SOURCES": cat.sources, "DB_ENGINE": cat.engine, "SEARCH_BACKEND": cat.index, "SECRET_KEY": "b",
-                "TESTING": True, "USAGE_FLUSH_SECONDS": 1}
+                "TESTING": True, "USAGE_FLUSH_SECONDS": 1,
+                "SEARCH_RATE": 1e9, "SEARCH_BURST": 10**9}  # one client asking fast: not what the limits are for
         clients = {"on": create_app({**base, "USAGE_STATISTICS": True}).test_client(),
                    "off": create_app({**base, "USAGE_STATISTICS": False}).test_client()}
         for c in clients.values():
@@ -93,9 +128,14 @@ def main() -> None:
                 times[mode] += run(clients[mode], per_block, r)
         result = {"records": 2 * args.records, **{f"statistics_{m}": summary(t) for m, t in times.items()}}
         result["p95_on_vs_off"] = round(result["statistics_on"]["p95_ms"] / result["statistics_off"]["p95_ms"], 3)
+        if args.oai_rounds:
+            result.update(oai_rates(clients, args.oai_rounds))
         result.update(resources(cpu, wall))
         clients["on"].application.extensions["unioncat_usage"].flush()
-        result["searches_counted"] = UsageStore(cat.engine).totals().get("search", 0)
+        counted = UsageStore(cat.engine).totals()
+        result["searches_counted"] = counted.get("search", 0)
+        result["oai_records_counted"] = counted.get("oai_record", 0)
+        result["oai_holding_shares_counted"] = counted.get("oai_held", 0)
         cat.close()
     print(json.dumps(result, indent=None if args.json else 2))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 
 from sqlalchemy import create_engine, inspect, select
 
@@ -21,9 +22,9 @@ def _app(cat, **config):
                        "SECRET_KEY": "t", "TESTING": True, "USAGE_FLUSH_SECONDS": 3600, **config})
 
 
-def _reader_traffic(client, entry: str) -> None:
+def _reader_traffic(client, entry: str) -> str:
     """What the test expects to be counted: 3 searches, 2 views, 2 downloads, 1 basket export of 1 record,
-    1 API record and the OAI-PMH records of one ListRecords."""
+    1 API record and the OAI-PMH records of one ListRecords (its text is returned)."""
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/basket").text).group(1)
     chosen = client.post("/library", data={"library": "lib-b", "csrf_token": token})  # the reader's library
     assert chosen.status_code in (302, 303)
@@ -40,7 +41,12 @@ def _reader_traffic(client, entry: str) -> None:
     assert client.get(f"/api/v1/records/{entry}").status_code == 200
     oai = client.get("/oai?verb=ListRecords&metadataPrefix=marcxml")
     assert oai.status_code == 200
-    return len(re.findall(r"<record>", oai.text))
+    return oai.text
+
+
+def _holders(oai_text: str) -> Counter:
+    """member → records of it in an OAI-PMH answer, from the headers' sets (library:… merged, members:… its own)."""
+    return Counter(re.findall(r"<setSpec>(?:library|members):([\w-]+)</setSpec>", oai_text))
 
 
 def test_counts_from_real_requests_per_day_member_and_record(merged):  # noqa: F811
@@ -48,8 +54,9 @@ def test_counts_from_real_requests_per_day_member_and_record(merged):  # noqa: F
     entry = MemberStore(cat.engine).cluster_of("lib-a", "lib-a-1")
     app = _app(cat)
     reader = app.test_client()
-    oai_records = _reader_traffic(reader, entry)
-    assert oai_records > 0
+    oai_text = _reader_traffic(reader, entry)
+    oai_records, shares = oai_text.count("<record>"), _holders(oai_text)
+    assert oai_records > 0 and set(shares) == {"lib-a", "lib-b", "lib-c"}
     staff = app.test_client()
     login(staff, "viewer-1")
     data = staff.get("/staff/usage.json").get_json()
@@ -57,7 +64,9 @@ def test_counts_from_real_requests_per_day_member_and_record(merged):  # noqa: F
     assert month["counts"] == {"search": 3, "record_view": 2, "download": 2, "basket_export": 1,
                                "oai_record": oai_records, "api_record": 1, "opac_click": 0, "ill_request": 0}
     holding = {r["source"]: r["counts"] for r in data["holding"]}
-    assert holding == {"lib-a": {**{e: 0 for e in data["events"]}, "download": 1}}
+    # per holding library: its records served by OAI-PMH and the API (the entry read is held by all three)
+    served = {m: {**{e: 0 for e in data["events"]}, "oai_record": shares[m], "api_record": 1} for m in shares}
+    assert holding == {**served, "lib-a": {**served["lib-a"], "download": 1}}
     readers = {r["source"]: r["total"] for r in data["readers"]}
     assert readers == {"lib-b": 3 + 2 + 2 + 1 + oai_records + 1}
     assert data["top_records"] == [{"record": entry, "count": 5}]  # 2 views, 2 downloads, 1 API record
@@ -84,8 +93,8 @@ def test_the_table_cannot_hold_an_ip_or_a_reader(merged):  # noqa: F811
         rows = conn.execute(select(usage_daily)).mappings().all()
     assert rows
     values = {str(v) for r in rows for k, v in r.items() if k not in ("id", "day", "count")}
-    assert values <= {"", "lib-a", "lib-b", entry, "search", "record_view", "download", "basket_export",
-                      "oai_record", "api_record"}
+    assert values <= {"", "lib-a", "lib-b", "lib-c", entry, "search", "record_view", "download", "basket_export",
+                      "oai_record", "api_record", "oai_held", "api_held"}
     assert not any("127.0.0.1" in v or "session" in v for v in values)
 
 

@@ -103,6 +103,27 @@ def test_ledger_counts_what_members_give_and_use(ledger_cat):
     assert csv.text.splitlines()[1].startswith("lib-c,Library C,Nanjing,2,2,0,")
 
 
+def test_oai_harvesting_and_api_reads_count_as_given_by_each_holding_member(ledger_cat):
+    """A harvester (no library) takes every record by OAI-PMH: each member's records served count as
+    given; a lib-b reader's API read of the shared entry counts for lib-a and lib-c, not for lib-b."""
+    import re
+    from collections import Counter
+    app = _app(ledger_cat)
+    oai = app.test_client().get("/oai?verb=ListRecords&metadataPrefix=marcxml").text
+    shares = Counter(re.findall(r"<setSpec>(?:library|members):([\w-]+)</setSpec>", oai))
+    assert set(shares) == {"lib-a", "lib-b", "lib-c"} and shares["lib-c"] > 1
+    reader = app.test_client()
+    _choose(reader, "lib-b")
+    shared = MemberStore(ledger_cat.engine).cluster_of("lib-a", "lib-a-1")
+    assert reader.get(f"/api/v1/records/{shared}").status_code == 200
+    staff = app.test_client()
+    login(staff, "viewer-1")
+    rows = {r["member"]: r for r in staff.get("/staff/ledger.json").get_json()["members"]}
+    assert {m: r["downloaded_by_others"] for m, r in rows.items()} == {
+        "lib-a": shares["lib-a"] + 1, "lib-b": shares["lib-b"], "lib-c": shares["lib-c"] + 1}
+    assert all(r["downloads_used"] == 0 for r in rows.values())  # records served are not MARC downloads
+
+
 def test_member_page_shows_rank_and_monthly_snapshots(ledger_cat):
     cat = ledger_cat
     LedgerSnapshots(cat.engine).save("2026-01", [{"member": "lib-c", **{f: 1 for f in FIGURES}}])

@@ -231,7 +231,7 @@ def _holdings(cluster) -> list[dict]:
 @bp.get("/records/<cluster_id>")
 def record(cluster_id: str) -> Response:
     cluster = _live_cluster(cluster_id)
-    usage.count("api_record", record=cluster.id)
+    usage.count_served("api_record", 1, dict.fromkeys(set(cluster.sources), 1), record=cluster.id)
     data = cluster.record.to_dict()
     data.pop("holdings", None)
     data.pop("warnings", None)

@@ -6,8 +6,8 @@ Per member library, what it gives the consortium:
 - ``original``: catalogue entries whose earliest harvested member record is its own — the member's
   original cataloguing, which the others' copies came after (ties on ``first_seen`` go to the id);
 - ``fresh_days``: days since its last successful harvest (its holdings kept current; None = never);
-- ``downloaded_by_others``: MARC downloads of its records by readers of other members (or of no
-  known member);
+- ``downloaded_by_others``: its records downloaded as MARC, harvested by OAI-PMH or read through the
+  API by readers of other members (or of no known member: a harvester);
 - ``ill_could_fill``: ILL requests (counted by ``/go/ill/…``) for entries it holds, sent by readers
   who are not its own;
 
@@ -30,7 +30,7 @@ from werkzeug.exceptions import NotFound
 from .context import services
 from .ledger_store import FIGURES, LedgerSnapshots
 from .staff import require_staff
-from .usage_store import UsageStore
+from .usage_store import HELD, UsageStore
 
 bp = Blueprint("staff_ledger", __name__, url_prefix="/staff")
 bp.before_request(require_staff)
@@ -46,7 +46,7 @@ def ledger_rows(now: datetime | None = None) -> list[dict]:
     counter = current_app.extensions.get("unioncat_usage")
     if counter is not None:
         counter.flush()
-    sums = UsageStore(svc.engine).sums(("download", "ill_request"))
+    sums = UsageStore(svc.engine).sums(("download", "ill_request", *HELD.values()))
     ill_records = {rec for event, _r, _h, rec, _n in sums if event == "ill_request" and rec}
     original, holders = _originals(ill_records)
     contributed = svc.raw.counts_by_source()
@@ -59,7 +59,8 @@ def ledger_rows(now: datetime | None = None) -> list[dict]:
             "member": source.id, "name": source.name, "region": source.region,
             "contributed": contributed.get(source.id, 0), "original": original[source.id],
             "fresh_days": (now - ok).days if ok is not None else None,
-            "downloaded_by_others": given["download"][source.id], "ill_could_fill": given["ill_request"][source.id],
+            "downloaded_by_others": sum(given[e][source.id] for e in ("download", *HELD.values())),
+            "ill_could_fill": given["ill_request"][source.id],
             "downloads_used": used["download"][source.id], "ill_sent": used["ill_request"][source.id],
         })
     return rows
@@ -82,12 +83,12 @@ def _originals(wanted: set[str]) -> tuple[Counter, dict[str, set[str]]]:
 
 def _usage(sums, holders: dict[str, set[str]]) -> tuple[dict[str, Counter], dict[str, Counter]]:
     """(event → member → count given to others, event → member → count its readers used)."""
-    given = {"download": Counter(), "ill_request": Counter()}
+    given = {event: Counter() for event in ("download", "ill_request", *HELD.values())}
     used = {"download": Counter(), "ill_request": Counter()}
     for event, reader, holding, record, n in sums:
-        if reader:
+        if reader and event in used:
             used[event][reader] += n
-        lenders = {holding} if event == "download" and holding else holders.get(record, set())
+        lenders = {holding} if event != "ill_request" and holding else holders.get(record, set())
         for member in lenders - {reader}:
             given[event][member] += n
     return given, used

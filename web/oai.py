@@ -22,6 +22,7 @@ longer parse) is ``badResumptionToken``, never a 500.
 """
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
@@ -214,7 +215,7 @@ def get_record(args: dict) -> etree._Element:
     if prefix not in FORMATS or prefix not in formats_of(item):
         raise OaiError("cannotDisseminateFormat", f"{args['identifier']} is not offered as {prefix!r}")
     el = etree.Element(_q("GetRecord"))
-    usage.count("oai_record")
+    _count_served([item])
     el.append(record_element(item, prefix, Published(services().engine).records))
     return el
 
@@ -259,7 +260,7 @@ def _list(verb: str, args: dict, full: bool) -> etree._Element:
         raise OaiError("noRecordsMatch", "no records match the arguments")
     el = etree.Element(_q(verb))
     if full:
-        usage.count("oai_record", n=len(items))
+        _count_served(items)
     for item in items:
         el.append(record_element(item, largs.prefix, published.records) if full else header_element(item))
     if more or resumed:
@@ -270,6 +271,16 @@ def _list(verb: str, args: dict, full: bool) -> etree._Element:
                                         "u": largs.end, "t": position[0], "q": position[1],
                                         "c": cursor + len(items)})
     return el
+
+
+def _count_served(items: list[Item]) -> None:
+    """Count the records served, and per member holding each live one its share (the ledger's
+    "harvested by others"): one counter update for the page, written in the usage batch."""
+    holders: Counter[str] = Counter()
+    for item in items:
+        if not item.deleted:
+            holders.update({s for s, _ in item.members} if item.kind == MERGED else (item.source,))
+    usage.count_served("oai_record", len(items), holders)
 
 
 VERBS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Mapping
 
 from flask import Blueprint, Flask, Response, after_this_request, current_app, g, jsonify, render_template
 from prometheus_client.core import CounterMetricFamily
@@ -16,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily
 from .context import services
 from .reader import home_library
 from .staff import require_staff
-from .usage_store import EVENTS, KEYS, UsageCounter, UsageStore
+from .usage_store import EVENTS, HELD, KEYS, UsageCounter, UsageStore
 
 bp = Blueprint("staff_usage", __name__, url_prefix="/staff")
 bp.before_request(require_staff)
@@ -38,6 +39,19 @@ def count(event: str, *, holding_library: str | None = None, record: str | None 
     home = home_library()
     counter.count(event, reader_library=home.id if home else None, holding_library=holding_library,
                   record=record, n=n)
+
+
+def count_served(event: str, served: int, holders: Mapping[str, int], *, record: str | None = None) -> None:
+    """``served`` records went out by OAI-PMH or the API (``event``); ``holders``: member → how many of
+    them it holds (stored as :data:`~web.usage_store.HELD`), so each holding library's share is known."""
+    counter = _counter()
+    if counter is None or served <= 0:
+        return
+    home = home_library()
+    reader = home.id if home else None
+    counter.count(event, reader_library=reader, record=record, n=served)
+    if holders:
+        counter.count_many(HELD[event], holders, reader_library=reader)
 
 
 def count_if_served(event: str, **keys) -> None:

@@ -15,6 +15,7 @@ import atexit
 import logging
 import threading
 from collections import Counter
+from typing import Mapping
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Column, Date, Integer, String, Table, UniqueConstraint, func, select
@@ -41,6 +42,12 @@ usage_daily = Table(
     UniqueConstraint("day", "event", "reader_library", "holding_library", "record", name="uq_usage_daily"),
 )
 
+#: Records served by OAI-PMH or the API are counted twice over: once as the event (how many records
+#: went out) and, stored under these names, once per member holding each record (how many of *its*
+#: records went out: the ledger's "harvested by others").  Apart, neither count inflates the other.
+HELD = {"oai_record": "oai_held", "api_record": "api_held"}
+_BASE = {held: event for event, held in HELD.items()}
+
 Key = tuple[date, str, str, str, str]
 KEYS = ("day", "event", "reader_library", "holding_library", "record")
 
@@ -60,11 +67,17 @@ class UsageCounter:
     def count(self, event: str, *, reader_library: str | None = None, holding_library: str | None = None,
               record: str | None = None, n: int = 1) -> None:
         """Add ``n`` to today's count of ``event`` (one of :data:`EVENTS`)."""
-        if event not in EVENTS:
+        self.count_many(event, {holding_library or "": n}, reader_library=reader_library, record=record)
+
+    def count_many(self, event: str, per_holding: Mapping[str, int], *, reader_library: str | None = None,
+                   record: str | None = None) -> None:
+        """Add to today's counts of ``event`` for several holding libraries under one lock (an OAI-PMH page)."""
+        if event not in EVENTS and event not in _BASE:
             raise ValueError(f"unknown usage event {event!r}; expected one of {', '.join(EVENTS)}")
-        key = (datetime.now(timezone.utc).date(), event, reader_library or "", holding_library or "", record or "")
+        day, reader, rec = datetime.now(timezone.utc).date(), reader_library or "", record or ""
         with self._lock:
-            self._pending[key] += n
+            for holding, n in per_holding.items():
+                self._pending[(day, event, reader, holding, rec)] += n
 
     def flush(self) -> int:
         """Write what was counted since the last flush; returns the number of rows touched."""
@@ -132,14 +145,21 @@ class UsageStore:
         return out
 
     def per_member(self, column: str) -> dict[str, dict[str, int]]:
-        """member (``reader_library`` or ``holding_library``) → event → count; unknown members left out."""
+        """member (``reader_library`` or ``holding_library``) → event → count; unknown members left out.
+
+        Per holding library, ``oai_record``/``api_record`` are the member's share (:data:`HELD`): the
+        records of it served."""
         col = usage_daily.c[column]
         query = (select(col, usage_daily.c.event, func.sum(usage_daily.c.count)).where(col != "")
                  .group_by(col, usage_daily.c.event))
         out: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
             for member, event, n in conn.execute(query):
-                out.setdefault(member, {})[event] = int(n)
+                if column == "reader_library" and event in _BASE:
+                    continue  # a reader's records served are counted once, under the event itself
+                counts = out.setdefault(member, {})
+                event = _BASE.get(event, event)  # per holding library, a member's share is the event
+                counts[event] = counts.get(event, 0) + int(n)
         return out
 
     def totals(self) -> dict[str, int]:
