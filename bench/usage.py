@@ -9,8 +9,8 @@ hits both alike.  The counts are flushed by the background thread every second w
 writes happen during the searches, as in production).  Prints p50 / p95 / p99 per mode, CPU-seconds
 beside wall time, peak RSS and the load average, and the counted searches as a check.
 
-Then walks ``ListRecords`` (``marcxml``, every page to the end) ``--oai-rounds`` times per mode, alternating
-likewise: records/s by wall time and by CPU time per mode and their ratio (on ÷ off), with the records
+Then walks ``ListRecords`` (``marcxml``, every page to the end) ``--oai-rounds`` times per mode, page for
+page in lockstep: records/s by wall time and by CPU time per mode and their ratio (on ÷ off), with the records
 counted and the holding members' shares written (``oai_held``): each served record counted once per
 member holding it, in the same batch.
 """
@@ -70,25 +70,28 @@ def run(client, n: int, offset: int) -> list[float]:
     return times
 
 
-def harvest(client) -> tuple[int, float, float]:
-    """Walk ``ListRecords`` to its end: (records, wall seconds, CPU seconds)."""
-    url, records = "/oai?verb=ListRecords&metadataPrefix=marcxml", 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    while url:
-        text = client.get(url).text
-        records += text.count("<record>")
-        token = re.search(r"<resumptionToken[^>]*>([^<]+)</resumptionToken>", text)
-        url = f"/oai?verb=ListRecords&resumptionToken={quote(token.group(1))}" if token else None
-    return records, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def oai_rates(clients: dict, rounds: int) -> dict:
-    """Records/s served by wall and by CPU time, statistics on and off, in alternating rounds."""
-    totals = {m: [0, 0.0, 0.0] for m in clients}
+    """Records/s served by wall and by CPU time, statistics on and off.
+
+    Both modes walk ``ListRecords`` to the end in lockstep, page for page (on, off, off, on, …), so a
+    change in the machine's load hits both alike: the difference left is the counting's own.
+    """
+    totals = {m: [0, 0.0, 0.0] for m in clients}  # records, wall s, CPU s
+    first = "/oai?verb=ListRecords&metadataPrefix=marcxml"
     for r in range(rounds):
-        for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):
-            for i, value in enumerate(harvest(clients[mode])):
-                totals[mode][i] += value
+        urls = dict.fromkeys(clients, first)
+        step = 0
+        while any(urls.values()):
+            for mode in (("on", "off") if (r + step) % 2 == 0 else ("off", "on")):
+                if urls[mode]:
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    text = clients[mode].get(urls[mode]).text
+                    totals[mode][1] += time.perf_counter() - wall
+                    totals[mode][2] += time.process_time() - cpu
+                    totals[mode][0] += text.count("<record>")
+                    token = re.search(r"<resumptionToken[^>]*>([^<]+)</resumptionToken>", text)
+                    urls[mode] = f"/oai?verb=ListRecords&resumptionToken={quote(token.group(1))}" if token else None
+            step += 1
     out = {f"oai_{m}": {"records": n, "rec_per_s": round(n / wall), "rec_per_cpu_s": round(n / cpu)}
            for m, (n, wall, cpu) in totals.items()}
     out["oai_rate_on_vs_off"] = round(out["oai_on"]["rec_per_s"] / out["oai_off"]["rec_per_s"], 3)

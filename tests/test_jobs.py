@@ -38,6 +38,7 @@ from publish.zebra_server import free_port
 from unioncat.inprocess import InProcessRunner
 from unioncat.jobs import JobPolicy, RqRunner
 from web.actions import JobRunner
+from web.ledger_store import LedgerSnapshots
 from unioncat.present import search_json
 from unioncat.settings import load_settings
 
@@ -301,10 +302,14 @@ def test_with_redis_set_the_cli_queues_jobs_instead_of_working(scaled):
     # --in-process still works here and now
     out = CliRunner().invoke(main, [*args, "harvest", "--in-process", "lib-c"], env=env, catch_exceptions=False)
     assert "[lib-c] ok: 2 added" in out.stderr
-    # the scheduler queues what is due; lib-a and lib-c are queued already and keep their jobs
+    # the scheduler queues what is due (lib-a and lib-c are queued already and keep their jobs) and,
+    # with no ledger snapshot yet, the ledger refresh; a second tick queues no second refresh
     out = CliRunner().invoke(main, [*args, "scheduler", "--once"], env=env, catch_exceptions=False)
-    assert out.exit_code == 0 and "queued 4 harvest job(s)" in out.stderr
-    assert runner.status()["queued"] == 5  # + lib-b and lib-slow
+    assert out.exit_code == 0 and "queued 5 job(s)" in out.stderr
+    assert runner.status()["queued"] == 6  # + lib-b, lib-slow and the ledger
+    ledger_id = runner.connection.get("unioncat:queued:ledger").decode()
+    assert Job.fetch(ledger_id, connection=runner.connection).description == "ledger refresh for scheduler"
+    assert runner.ledger(requested_by="test") == ledger_id
     # an unreachable Redis is reported by status, not a traceback
     env["UNIONCAT_REDIS"] = "redis://127.0.0.1:9/0"
     out = CliRunner().invoke(main, [*args, "status"], env=env)
@@ -331,6 +336,18 @@ def test_builds_requested_while_one_runs_coalesce_into_one_more(scaled):
     assert len(index_links) == 2  # the first chain, and one more for the two requests it coalesced
     assert runner.connection.get("unioncat:build:again") is None
     assert results(settings)["counts"][2] == 5
+    # the ledger job on a worker: the snapshot the staff pages read lands in PostgreSQL
+    ledger = runner.ledger(requested_by="test")
+    wait_idle(runner, workers)
+    done = Job.fetch(ledger, connection=runner.connection).return_value()
+    cat = pipeline.Catalogue(settings)
+    try:
+        month, taken_at, figures = LedgerSnapshots(cat.engine).latest()
+        live = cat.raw.counts_by_source()
+    finally:
+        cat.close()
+    assert done == {"month": month, "members": len(figures)} and figures["lib-a"]["contributed"] == live["lib-a"] > 0
+    assert runner.connection.get("unioncat:queued:ledger") is None
 
 
 # -- the in-process runner (no Redis): a staff-triggered harvest and a mail server that is down --------------

@@ -18,10 +18,12 @@ from dedupe.store import MemberStore
 from marc_fixtures import iso2709, make_record
 from staff_env import PASSWORD, login
 from unioncat.cli import main
+from unioncat.inprocess import InProcessRunner
 from unioncat.pipeline import Catalogue
 from unioncat.settings import load_settings
 from web import create_app
 from web.accounts import Accounts
+from web.ledger_figures import stale
 from web.ledger_store import FIGURES, LedgerSnapshots, ledger_monthly
 
 ISBN = "9787100000011"
@@ -124,23 +126,52 @@ def test_oai_harvesting_and_api_reads_count_as_given_by_each_holding_member(ledg
     assert all(r["downloads_used"] == 0 for r in rows.values())  # records served are not MARC downloads
 
 
-def test_member_page_shows_rank_and_monthly_snapshots(ledger_cat):
+def test_pages_read_the_snapshot_the_ledger_job_keeps_and_say_when_it_was_taken(ledger_cat, tmp_path):
+    """With a snapshot, the pages show it (and its time) without computing; `unioncat ledger refresh` and
+    the in-process runner's ledger job compute a new one; each month keeps its own row."""
     cat = ledger_cat
-    LedgerSnapshots(cat.engine).save("2026-01", [{"member": "lib-c", **{f: 1 for f in FIGURES}}])
+    snapshots = LedgerSnapshots(cat.engine)
+    assert snapshots.taken_at() is None
+    snapshots.save("2026-01", [{"member": "lib-c", **{f: 1 for f in FIGURES}}])
     staff = _app(cat).test_client()
     login(staff, "viewer-1")
     data = staff.get("/staff/ledger/lib-c.json").get_json()
-    assert data["member"]["original"] == 2 and data["ranks"]["original"] == 1 and data["of"] == 3
+    assert data["month"] == "2026-01" and not data["live"] and data["member"]["original"] == 1
+    assert data["ranks"]["original"] == 1 and data["of"] == 3
+    assert staff.get("/staff/ledger/lib-a.json").get_json()["member"]["original"] is None  # not in that snapshot
+    page = staff.get("/staff/ledger").text
+    assert "Figures as of" in page and "the snapshot of 2026-01" in page and "unioncat ledger refresh" in page
+    args = ["--sources", str(cat.settings.sources_path), "--data", str(cat.settings.data_dir)]
+    result = CliRunner().invoke(main, [*args, "ledger", "refresh"])
+    assert result.exit_code == 0 and "members in" in result.output
+    data = staff.get("/staff/ledger/lib-c.json").get_json()
     months = [h["month"] for h in data["history"]]
-    assert months[0] == "2026-01" and len(months) == 2 and months[1] > "2026-01"
-    assert data["history"][1]["original"] == 2
+    assert data["month"] > "2026-01" and data["member"]["original"] == 2 and months == ["2026-01", data["month"]]
     page = staff.get("/staff/ledger/lib-c").text
     assert 'data-month="2026-01"' in page and "Gives" in page and "rank 1 of 3" in page
     assert staff.get("/staff/ledger/nobody").status_code == 404
-    staff.get("/staff/ledger/lib-c.json")  # computed again: still one row per member and month
+    before = snapshots.taken_at()
+    time.sleep(1.1)  # taken_at has one-second resolution
+    runner = InProcessRunner(cat)
+    try:
+        runner.ledger(requested_by="test")
+        runner.wait(60)
+    finally:
+        runner.close()
+    assert snapshots.taken_at() > before and not stale(cat.engine)
     with cat.engine.connect() as conn:
         keys = conn.execute(select(ledger_monthly.c.month, ledger_monthly.c.member)).all()
     assert len(keys) == len(set(keys)) == 1 + 3
+    assert "数据截至" in staff.get("/staff/ledger?lang=zh").text  # the time it was taken, in Chinese too
+
+
+def test_without_a_snapshot_the_page_computes_one_and_keeps_it(ledger_cat):
+    staff = _app(ledger_cat).test_client()
+    login(staff, "viewer-1")
+    first = staff.get("/staff/ledger.json").get_json()
+    assert first["live"] and LedgerSnapshots(ledger_cat.engine).taken_at() is not None
+    assert "computed for this page" not in staff.get("/staff/ledger").text  # the second view reads it
+    assert not staff.get("/staff/ledger.json").get_json()["live"]
 
 
 def test_ledger_needs_a_staff_session(ledger_cat):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from web.actions import JobRunner
+from web.ledger_figures import refresh as refresh_ledger, stale as ledger_stale
 
 from . import pipeline
 from .alerts import harvest_and_alert
@@ -65,8 +66,16 @@ class InProcessRunner(JobRunner):
         return self._submit(f"{'full ' if full else ''}harvest {source_id}", requested_by, work)
 
     def build(self, *, reindex: bool = False, requested_by: str = "") -> str:
-        return self._submit("rebuild index" if reindex else "build", requested_by,
-                            lambda job: pipeline.build(self.cat, progress=log.info, reindex=reindex))
+        def work(job: Job) -> object:
+            result = pipeline.build(self.cat, progress=log.info, reindex=reindex)
+            if ledger_stale(self.cat.engine):  # no scheduler here: a build is when the ledger may be due
+                refresh_ledger(self.cat)
+            return result
+        return self._submit("rebuild index" if reindex else "build", requested_by, work)
+
+    def ledger(self, *, requested_by: str = "") -> str:
+        """Compute the contribution ledger's snapshot in the job thread (after any harvest or build queued)."""
+        return self._submit("ledger refresh", requested_by, lambda job: refresh_ledger(self.cat)[0])
 
     def status(self) -> dict:
         with self._lock:

@@ -37,6 +37,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from storage.db import get_value
 from web.actions import JobRunner
+from web.ledger_figures import refresh as refresh_ledger, stale as ledger_stale
 
 from . import pipeline
 from .alerts import harvest_and_alert
@@ -51,6 +52,7 @@ LOCK_PREFIX = "unioncat:lock:"
 BUILD_AGAIN = "unioncat:build:again"
 BUILD_AGAIN_REINDEX = "unioncat:build:again:reindex"
 QUEUED_PREFIX = "unioncat:queued:harvest:"
+LEDGER_QUEUED = "unioncat:queued:ledger"
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,21 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
         cat.close()
 
 
+def ledger_job(requested_by: str = "") -> dict:
+    """Compute the contribution ledger and keep it as the current snapshot the staff pages read."""
+    job = get_current_job()
+    try:
+        cat = _open()
+        try:
+            month, rows = refresh_ledger(cat)
+        finally:
+            cat.close()
+    finally:
+        job.connection.delete(LEDGER_QUEUED)
+    log.info("ledger snapshot of %s: %d members (for %s)", month, len(rows), requested_by or "?")
+    return {"month": month, "members": len(rows)}
+
+
 # -- the runner (enqueues; used by the CLI, the scheduler and the staff dashboard) -------------
 
 @dataclass
@@ -255,6 +272,19 @@ class RqRunner(JobRunner):
     def build(self, *, reindex: bool = False, requested_by: str = "") -> str:
         """Queue a build chain (normalise slices → dedupe → index); returns the first job's id."""
         return self.enqueue_build_stage("normalise", reindex, requested_by)
+
+    def ledger(self, *, requested_by: str = "") -> str:
+        """Queue the ledger refresh (on the build queue); one queued or running is returned instead."""
+        queued = self.connection.get(LEDGER_QUEUED)
+        if queued is not None and self._status(queued.decode()) in (JobStatus.QUEUED, JobStatus.SCHEDULED,
+                                                                    JobStatus.STARTED):
+            return queued.decode()
+        job = self.queue(BUILD_QUEUE).enqueue(
+            ledger_job, requested_by=requested_by, job_timeout=self.policy.build_timeout, result_ttl=7 * 86400,
+            failure_ttl=30 * 86400, description="ledger refresh" + (f" for {requested_by}" if requested_by else ""),
+            meta={"requested_by": requested_by})
+        self.connection.set(LEDGER_QUEUED, job.id, ex=self.policy.build_timeout)
+        return job.id
 
     def enqueue_build_stage(self, stage: str, reindex: bool, requested_by: str) -> str:
         """Queue one link of a build chain (``normalise``, ``dedupe`` or ``index``)."""
@@ -348,13 +378,16 @@ def rq_runner(settings: Settings) -> RqRunner | None:
 
 
 def schedule_tick(runner: RqRunner, cat: Catalogue, now: datetime | None = None) -> list[str]:
-    """Queue a harvest for every source that is due and not already queued or running; returns job ids."""
+    """Queue a harvest for every source that is due and not already queued or running, and the ledger
+    refresh when its snapshot is older than :data:`web.ledger_figures.REFRESH_EVERY`; returns job ids."""
     runner.recover_abandoned()
     ids = []
     for source in pipeline.due_sources(cat, now):
         if holder(runner.connection, f"harvest:{source.id}") is not None:
             continue
         ids.append(runner.harvest(source.id, requested_by="scheduler"))
+    if ledger_stale(cat.engine, now):
+        ids.append(runner.ledger(requested_by="scheduler"))
     return ids
 
 
@@ -368,7 +401,7 @@ def run_scheduler(runner: RqRunner, settings: Settings, interval: float, once: b
         finally:
             cat.close()
         if ids:
-            progress(f"queued {len(ids)} harvest job(s): {', '.join(ids)}")
+            progress(f"queued {len(ids)} job(s): {', '.join(ids)}")
         if once:
             return
         time.sleep(interval)

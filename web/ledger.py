@@ -13,14 +13,17 @@ Per member library, what it gives the consortium:
 
 and what it uses: ``downloads_used`` (MARC downloads by its readers) and ``ill_sent`` (ILL requests
 by its readers).  ``/staff/ledger[.json|.csv]`` is the consortium table, sortable by any column;
-``/staff/ledger/<member>[.json]`` one member's figures, its rank and its monthly trend.  Every
-computation stores the current month's figures (:mod:`web.ledger_store`), so past months stay.
+``/staff/ledger/<member>[.json]`` one member's figures, its rank and its monthly trend.
+
+The pages read the current snapshot, which the ledger job computes (:mod:`web.ledger_figures`: the
+scheduler, ``unioncat run`` and ``unioncat ledger refresh``), and say when it was taken; they compute
+live only while no snapshot exists (and keep that as the first).  Each computation stores the current
+month's figures (:mod:`web.ledger_store`), so past months stay.
 """
 from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
@@ -28,9 +31,9 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from .context import services
+from .ledger_figures import refresh
 from .ledger_store import FIGURES, LedgerSnapshots
 from .staff import require_staff
-from .usage_store import HELD, UsageStore
 
 bp = Blueprint("staff_ledger", __name__, url_prefix="/staff")
 bp.before_request(require_staff)
@@ -39,66 +42,26 @@ bp.before_request(require_staff)
 COLUMNS = ("name", *FIGURES)
 
 
-def ledger_rows(now: datetime | None = None) -> list[dict]:
-    """Every member of sources.yaml with its figures, in sources.yaml's order."""
+def current_rows() -> tuple[dict, list[dict]]:
+    """({"month", "as_of", "live"}, every member of sources.yaml with its figures) from the current snapshot.
+
+    A member added to sources.yaml since the snapshot has no figures yet (None, shown as "–").  With no
+    snapshot at all the figures are computed now (counts written first) and kept as the first one.
+    """
     svc = services()
-    now = now or datetime.now(timezone.utc)
-    counter = current_app.extensions.get("unioncat_usage")
-    if counter is not None:
-        counter.flush()
-    sums = UsageStore(svc.engine).sums(("download", "ill_request", *HELD.values()))
-    ill_records = {rec for event, _r, _h, rec, _n in sums if event == "ill_request" and rec}
-    original, holders = _originals(ill_records)
-    contributed = svc.raw.counts_by_source()
-    last_ok, _failures = svc.raw.success_streaks()
-    given, used = _usage(sums, holders)
-    rows = []
-    for source in svc.sources.sources:
-        ok = last_ok.get(source.id)
-        rows.append({
-            "member": source.id, "name": source.name, "region": source.region,
-            "contributed": contributed.get(source.id, 0), "original": original[source.id],
-            "fresh_days": (now - ok).days if ok is not None else None,
-            "downloaded_by_others": sum(given[e][source.id] for e in ("download", *HELD.values())),
-            "ill_could_fill": given["ill_request"][source.id],
-            "downloads_used": used["download"][source.id], "ill_sent": used["ill_request"][source.id],
-        })
-    return rows
-
-
-def _originals(wanted: set[str]) -> tuple[Counter, dict[str, set[str]]]:
-    """(member → entries it catalogued first, entry → holding members for the ``wanted`` entries): one pass."""
-    svc = services()
-    first_seen = svc.raw.first_seen()
-    original: Counter = Counter()
-    holders: dict[str, set[str]] = {}
-    for cluster in svc.clusters.iter_live():
-        seen = [(first_seen[m], m[0]) for m in cluster.members if m in first_seen]
-        if seen:
-            original[min(seen)[1]] += 1
-        if cluster.id in wanted:
-            holders[cluster.id] = set(cluster.sources)
-    return original, holders
-
-
-def _usage(sums, holders: dict[str, set[str]]) -> tuple[dict[str, Counter], dict[str, Counter]]:
-    """(event → member → count given to others, event → member → count its readers used)."""
-    given = {event: Counter() for event in ("download", "ill_request", *HELD.values())}
-    used = {"download": Counter(), "ill_request": Counter()}
-    for event, reader, holding, record, n in sums:
-        if reader and event in used:
-            used[event][reader] += n
-        lenders = {holding} if event != "ill_request" and holding else holders.get(record, set())
-        for member in lenders - {reader}:
-            given[event][member] += n
-    return given, used
-
-
-def snapshot(rows: list[dict], now: datetime | None = None) -> str:
-    """Keep ``rows`` as this month's figures; returns the month (``YYYY-MM``)."""
-    month = (now or datetime.now(timezone.utc)).strftime("%Y-%m")
-    LedgerSnapshots(services().engine).save(month, rows)
-    return month
+    found = LedgerSnapshots(svc.engine).latest()
+    if found is None:
+        counter = current_app.extensions.get("unioncat_usage")
+        if counter is not None:
+            counter.flush()
+        now = datetime.now(timezone.utc)
+        month, rows = refresh(svc, now)
+        return {"month": month, "as_of": now.replace(microsecond=0).isoformat(), "live": True}, rows
+    month, taken_at, figures = found
+    blank = dict.fromkeys(FIGURES)
+    rows = [{"member": s.id, "name": s.name, "region": s.region, **figures.get(s.id, blank)}
+            for s in svc.sources.sources]
+    return {"month": month, "as_of": taken_at.replace(microsecond=0).isoformat(), "live": False}, rows
 
 
 def sort_rows(rows: list[dict], column: str, descending: bool) -> list[dict]:
@@ -113,10 +76,9 @@ def sort_rows(rows: list[dict], column: str, descending: bool) -> list[dict]:
 
 
 def ledger_view(column: str, descending: bool) -> dict:
-    rows = ledger_rows()
-    month = snapshot(rows)
-    totals = {f: sum(r[f] for r in rows) for f in FIGURES if f != "fresh_days"}
-    return {"month": month, "sort": column if column in COLUMNS else "contributed", "descending": descending,
+    snapshot, rows = current_rows()
+    totals = {f: sum(r[f] or 0 for r in rows) for f in FIGURES if f != "fresh_days"}
+    return {**snapshot, "sort": column if column in COLUMNS else "contributed", "descending": descending,
             "figures": list(FIGURES), "members": sort_rows(rows, column, descending), "totals": totals}
 
 
@@ -143,12 +105,12 @@ def ledger(fmt: str):
 def member_ledger(member: str, fmt: str):
     if services().source(member) is None:
         raise NotFound(_("There is no member %(id)s in sources.yaml.", id=repr(member)))
-    rows = ledger_rows()
-    snapshot(rows)
+    snapshot, rows = current_rows()
     row = next(r for r in rows if r["member"] == member)
     ranks = {f: 1 + sum(1 for r in rows if (r[f] or 0) > (row[f] or 0)) for f in FIGURES if f != "fresh_days"}
     history = LedgerSnapshots(services().engine).history(member)
-    data = {"member": row, "ranks": ranks, "of": len(rows), "history": history, "figures": list(FIGURES)}
+    data = {**snapshot, "member": row, "ranks": ranks, "of": len(rows), "history": history,
+            "figures": list(FIGURES)}
     if fmt == "json":
         return jsonify(data)
     peaks = {f: max((h[f] or 0 for h in history), default=0) for f in FIGURES}

@@ -1,15 +1,17 @@
 """Monthly snapshots of the contribution ledger (以贡献换服务), so a member's page shows its trend.
 
-One row per (month, member) holds the ledger's figures as last computed in that month: the staff
-ledger page writes the current month's rows each time it is computed (an upsert), so the row of a
-past month is its last figures and the current month's row is today's.  Counts only, per member
-library; nothing about readers.
+One row per (month, member) holds the ledger's figures as last computed in that month: the ledger job
+(:func:`web.ledger_figures.refresh`) writes the current month's rows each time it runs (an upsert), so
+the row of a past month is its last figures and the newest month's rows are the current snapshot the
+pages show (:meth:`LedgerSnapshots.latest`, with when it was taken).  Counts only, per member library;
+nothing about readers.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, select
+from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, func, select
 from sqlalchemy.engine import Engine
 
 from storage.db import UTCDateTime, metadata, upsert, utcnow
@@ -36,9 +38,9 @@ class LedgerSnapshots:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def save(self, month: str, rows: Iterable[dict]) -> int:
+    def save(self, month: str, rows: Iterable[dict], taken_at: datetime | None = None) -> int:
         """Upsert ``month``'s row of every member in ``rows`` (dicts with ``member`` and :data:`FIGURES`)."""
-        now, n = utcnow(), 0
+        now, n = taken_at or utcnow(), 0
         with self.engine.begin() as conn:
             for row in rows:
                 values = {"month": month, "member": row["member"], "taken_at": now,
@@ -55,3 +57,20 @@ class LedgerSnapshots:
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         return rows[::-1]
+
+    def taken_at(self) -> datetime | None:
+        """When the current snapshot was taken (None before the first): is it time to compute again?"""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(ledger_monthly.c.taken_at))).scalar()
+
+    def latest(self) -> tuple[str, datetime, dict[str, dict]] | None:
+        """The current snapshot: (newest month, when it was taken, member → figures); None before the first."""
+        m = ledger_monthly.c
+        with self.engine.connect() as conn:
+            month = conn.execute(select(func.max(m.month))).scalar()
+            if month is None:
+                return None
+            rows = conn.execute(select(m.member, m.taken_at, *[m[f] for f in FIGURES])
+                                .where(m.month == month)).mappings().all()
+        taken = max(r["taken_at"] for r in rows)
+        return month, taken, {r["member"]: {f: r[f] for f in FIGURES} for r in rows}

@@ -25,7 +25,7 @@ from importlib.metadata import EntryPoint, entry_points
 import click
 
 from ..settings import BY_NAME
-from . import dedupe, harvest, jobs, publish, quality, search, sources, staff
+from . import dedupe, harvest, jobs, ledger, publish, quality, search, sources, staff
 from .context import Context
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def main(ctx: click.Context, sources_path: str | None, data: str | None, verbose
 # the package's attributes stay the modules (tests and plugins reach into them); the commands are added here
 for _command in (sources.sources, harvest.harvest, harvest.build, harvest.run, harvest.alerts, harvest.status,
                  staff.staff, search.search, search.record, search.serve, quality.quality, dedupe.dedupe,
-                 publish.export, publish.publish, jobs.db, jobs.worker, jobs.scheduler):
+                 publish.export, publish.publish, jobs.db, jobs.worker, jobs.scheduler, ledger.ledger):
     main.add_command(_command)
 
 

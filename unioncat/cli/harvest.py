@@ -11,6 +11,7 @@ import click
 
 from harvester.ops import OpsStore
 from index.backend import SearchError
+from web.ledger_figures import refresh as refresh_ledger, stale as ledger_stale
 
 from .. import pipeline
 from ..alerts import HarvestOutcome, check_alerts, harvest_and_alert
@@ -76,6 +77,9 @@ def run(obj: Context, full: bool, in_process: bool) -> None:
     say(f"{len(due)} of {len(cat.sources.sources)} sources due: {', '.join(s.id for s in due) or 'none'}")
     outcome = harvest_and_alert(cat, due, full=full, progress=say)
     pipeline.build(cat, progress=say)
+    if ledger_stale(cat.engine):  # cron's `unioncat run` is the scheduler when there is no Redis
+        month, rows = refresh_ledger(cat)
+        say(f"ledger snapshot of {month}: {len(rows)} members")
     raise SystemExit(report_harvest(outcome))
 
 
