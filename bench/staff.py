@@ -6,9 +6,11 @@ Builds a temporary SQLite database (WAL) from ``tests/console_env.py`` (the cons
 tests use: five regions, two groups, every ninth member failing) with ``--runs`` daily runs per member
 and 200 raw records each, then times through the Flask test client: ``/staff/status.json`` and
 ``/staff/`` (first page of 50), a filtered and sorted view (failing members of one region by lag), a
-later page, ``?per_page=2000`` (every member in one answer) and ``/metrics``; then the overview and its
-JSON again with ``STATUS_CACHE_SECONDS=0`` (``_uncached``: as right after a run started or ended).  Prints p50 / p95 / max in
-ms, CPU-seconds beside wall time, peak RSS and the load average.  Baseline, same process:
+later page, ``?per_page=2000`` (every member in one answer), ``/metrics`` and the contribution ledger from
+its stored snapshot (a year of monthly snapshots: the table of every member, sorted, and one member's
+page); then the overview and its JSON again with ``STATUS_CACHE_SECONDS=0`` (``_uncached``: as right
+after a run started or ended).  Prints p50 / p95 / max in ms and the median CPU time per request,
+CPU-seconds beside wall time, peak RSS and the load average.  Baseline, same process:
 ``RawStore.last_runs()`` alone.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +37,7 @@ from consortium.load import load_sources  # noqa: E402
 from storage.db import make_engine, metadata, sqlite_url, utcnow  # noqa: E402
 from harvester.ops import OpsStore  # noqa: E402, F401 - registers the tables
 from web import usage_store  # noqa: E402, F401 - registers its table
+from web.ledger_store import FIGURES, LedgerSnapshots  # noqa: E402
 from harvester.store import RawStore  # noqa: E402
 from harvester.stores.records import raw_records  # noqa: E402
 from web import create_app  # noqa: E402
@@ -47,6 +51,10 @@ PAGES = {
     "page_3_html": "/staff/?page=3&sort=name",
     "all_members_json": "/staff/status.json?per_page=2000",
     "metrics": "/metrics",
+    "ledger_html": "/staff/ledger",
+    "ledger_json": "/staff/ledger.json",
+    "ledger_sorted_html": "/staff/ledger?sort=original&order=desc",
+    "ledger_member_html": "/staff/ledger/m0042",
 }
 
 
@@ -64,6 +72,11 @@ def build(folder: Path, members: int, runs: int):
     metadata.create_all(engine)
     fill_runs(engine, members, runs)
     now = utcnow()
+    snapshots = LedgerSnapshots(engine)  # a year of monthly ledger snapshots, as the ledger job keeps them
+    for back in range(12, -1, -1):
+        taken = now - timedelta(days=30 * back)
+        snapshots.save(taken.strftime("%Y-%m"), [{"member": member_id(i), **{f: (i * 7 + back) % 500 for f in FIGURES}}
+                                                 for i in range(members)], taken)
     with engine.begin() as conn:
         for i in range(members):
             conn.execute(insert(raw_records), [dict(
