@@ -27,9 +27,10 @@ ATTENTION_LABELS = {"failing": _l("failing"), "held": _l("held"), "stale": _l("s
 
 
 def run_facts(max_age: float = 0.0) -> tuple:
-    """(last runs, health, records, quarantined) — the costly part of the overview, cached.
+    """(last runs, health, records, quarantined, trends) — the costly part of the overview, cached.
 
-    At 1,300 members × a year of runs these five reads cost about a second of CPU (bench/staff.py), yet
+    ``trends`` starts empty and fills as pages are shown (:func:`_spelt_out` reads only the members it
+    lacks).  At 1,300 members × a year of runs these reads cost about a second of CPU (bench/staff.py), yet
     they change only when a run starts or ends.  The answer is reused for ``max_age`` seconds
     (``STATUS_CACHE_SECONDS``, default 15) while the newest run is the same run in the same state and
     no raw or normalised record changed;
@@ -44,7 +45,7 @@ def run_facts(max_age: float = 0.0) -> tuple:
     if max_age > 0 and cached and cached[0] == key and (now - cached[1]).total_seconds() < max_age:
         return cached[2]
     facts = (svc.raw.last_runs(), health(svc.engine, svc.sources.sources, now), svc.raw.counts_by_source(),
-             svc.raw.quarantined_by_source())
+             svc.raw.quarantined_by_source(), {})
     current_app.extensions["unioncat_status_facts"] = (key, now, facts)
     return facts
 
@@ -60,7 +61,7 @@ def status_view(failures: int = 3, max_age: float = 0.0,
     """
     svc = services()
     now = datetime.now(timezone.utc)
-    last, states, records, quarantined = run_facts(max_age)
+    last, states, records, quarantined, trends = run_facts(max_age)
     paused = svc.ops.paused()
     holds = {h.source: h for h in reversed(svc.ops.holds())}
     rows = []
@@ -83,7 +84,7 @@ def status_view(failures: int = 3, max_age: float = 0.0,
     runner = svc.jobs
     return {
         "consortium": svc.sources.consortium.name,
-        "sources": _spelt_out(shown),
+        "sources": _spelt_out(shown, trends),
         "totals": {
             "sources": len(every),
             "enabled": sum(r["enabled"] for r in every),
@@ -103,9 +104,12 @@ def status_view(failures: int = 3, max_age: float = 0.0,
     }
 
 
-def _spelt_out(rows: list[dict]) -> list[dict]:
-    """Light rows as the page and its JSON show them: plain dicts and the record-count trend."""
-    trend = services().raw.record_trend(20, [r["id"] for r in rows])
+def _spelt_out(rows: list[dict], trend: dict[str, list[int]]) -> list[dict]:
+    """Light rows as the page and its JSON show them: plain dicts and the record-count trend (read into
+    ``trend``, the cached facts' own, for the members it lacks)."""
+    missing = [r["id"] for r in rows if r["id"] not in trend]
+    if missing:
+        trend.update(dict.fromkeys(missing, []) | services().raw.record_trend(20, missing))
     return [{**row, "last_run": run_dict(row["last_run"]) if row["last_run"] else None,
              "health": row["health"].as_dict(), "paused": _paused(row["paused"]),
              "held_deletion": _hold(row["held_deletion"]) if row["held_deletion"] else None,
