@@ -95,6 +95,7 @@ def test_end_to_end_and_incremental(consortium):
     run = cli(tmp_path, "run")
     assert "[lib-b] ok: 4 added" in run.stderr and "[lib-a] ok: 4 added" in run.stderr
     assert "1 quarantined" in run.stderr  # the record cut short, kept with its reason
+    assert "ledger snapshot of" in run.stderr  # cron's `run` keeps the contribution ledger's snapshot fresh
 
     # A title three libraries hold is one hit with three holdings, each library named
     hits = search(tmp_path, "personal rights domestic relations")
@@ -126,6 +127,7 @@ def test_end_to_end_and_incremental(consortium):
     # Nothing changed: a second run changes nothing downstream
     again = cli(tmp_path, "run")
     assert "normalise: 0 records" in again.stderr and "0 clusters written" in again.stderr
+    assert "ledger snapshot of" not in again.stderr  # minutes old: not computed again
 
     # Library C withdraws its copy: the entry stays, with two holdings; the id is stable
     dump(tmp_path / "dumps" / "lib-c.mrc", [make_record("C-2", title="Annual report", author=None, year="2001")])
