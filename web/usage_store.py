@@ -15,8 +15,8 @@ import atexit
 import logging
 import threading
 from collections import Counter
-from typing import Mapping
 from datetime import date, datetime, timezone
+from typing import Mapping
 
 from sqlalchemy import Column, Date, Integer, String, Table, UniqueConstraint, func, select
 from sqlalchemy.engine import Engine
