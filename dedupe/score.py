@@ -106,20 +106,59 @@ def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
     return shared, conflicting
 
 
-def vetoes(a: Features, b: Features, conflicting_ids: list[str]) -> list[str]:
+def years_agree(a: Features, b: Features) -> bool:
+    """The same year, or one record's year among the other's ("[2001], c2000" agrees with 2000)."""
+    return a["y"] == b["y"] or a["y"] in (b.get("ys") or ()) or b["y"] in (a.get("ys") or ())
+
+
+def _publishers_differ(a: Features, b: Features) -> bool:
+    return bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) < 60
+
+
+def year_veto(a: Features, b: Features, shared: list[str]) -> str:
+    """Why two given years keep the records apart, '' when they do not.
+
+    With a shared identifier a year apart is a printing against the publication year, and a later
+    year whose record says it is a printing ("Reprinted 2014") is an unchanged reprint — by the same
+    publisher: another publisher's reprint carrying the original's ISBN is another manifestation.
+    """
+    if not (a["y"] and b["y"]) or years_agree(a, b):
+        return ""
+    if not shared:
+        return "year"
+    if _publishers_differ(a, b):
+        return "reprint-publisher"
+    later = a if a["y"] > b["y"] else b
+    if abs(a["y"] - b["y"]) <= 1 or later.get("rp"):
+        return ""
+    return "year"
+
+
+def _languages_differ(a: Features, b: Features) -> bool:
+    """A translation: both say their language and share none (008/35-37, 041)."""
+    x, y = a.get("lg"), b.get("lg")
+    return bool(x and y) and x[0] != y[0] and not set(x) & set(y)
+
+
+def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[str] = ()) -> list[str]:
     """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule)."""
     out = []
-    if a["fmt"] != b["fmt"]:
-        out.append("format")
-    if a["y"] and b["y"] and a["y"] != b["y"]:
-        out.append("year")
+    if a["fmt"] != b["fmt"] and a["fmt"] and b["fmt"]:
+        out.append("format")        # an unknown format (blank leader/06) is compatible with anything
+    year = year_veto(a, b, list(shared))
+    if year:
+        out.append(year)
     if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
         # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
         out.append("edition")
     if a["vol"] != b["vol"]:
         # v. 1 vs v. 2, and a single volume vs the record for the whole set
         out.append("volume")
-    out += [f"{kind}-conflict" for kind in conflicting_ids]
+    if _languages_differ(a, b):
+        out.append("language")
+    # ISBNs that share nothing are not a veto: hardback and paperback ISBNs of one edition meet in the
+    # cluster through a record carrying both (see ``ids_conflict``)
+    out += [f"{kind}-conflict" for kind in conflicting_ids if kind != "isbn"]
     if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10:
         out.append("pages")
     if a["ser"] and b["ser"] and not set(a["ser"]) & set(b["ser"]):
@@ -135,17 +174,20 @@ def compare(a: Features, b: Features) -> Verdict:
         # most pairs of a block (same author and year, other books): no rule can accept them
         return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])
-    same_year = bool(a["y"] and a["y"] == b["y"])
     feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
              "year": [a["y"], b["y"]], "shared_ids": shared}
     if a["pg"] and b["pg"]:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
         feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, conflicting)
+    veto = vetoes(a, b, conflicting, shared)
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)
+    if "isbn" in conflicting and not shared:
+        # other ISBNs: joined only in a cluster where a record carries both
+        return Verdict("no", "isbn-conflict", 0.0, feats)
+    same_year = bool(a["y"] and b["y"] and years_agree(a, b))
     rule, score = _rule(a, b, title, authors, same_year, shared)
     if not rule:
         return Verdict("no", "", round(score, 4), feats)
@@ -157,6 +199,15 @@ def _generic(f: Features) -> bool:
     s = f["s"] or f["t"]
     # a very short title says little — but four Han characters are a whole title
     return s in GENERIC_TITLES or len(s) < (6 if s.isascii() else 3)
+
+
+def _corroborated(a: Features, b: Features, both: bool = False) -> bool:
+    """The same publisher and/or the same extent (both when ``both``); a long title counts alone."""
+    publisher = bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) >= 80
+    pages = bool(a["pg"] and b["pg"]) and abs(a["pg"] - b["pg"]) <= 2
+    if both:
+        return publisher and pages
+    return publisher or pages or min(len(a["t"]), len(b["t"])) >= 25
 
 
 def _rule(a: Features, b: Features, title: float, authors: float | None, same_year: bool,
@@ -179,10 +230,16 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
             # a short title ("Jesus") with every other detail the same: author, year, pages, publisher
             return "title-author-year", score
         return "", score
-    years_ok = same_year or (not a["y"] and not b["y"])
+    years_ok = same_year or not a["y"] or not b["y"]     # a year on one side only does not block
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
         return "title-author-year", score
     if title >= 96 and authors is not None and authors > 0 and years_ok:
+        return "title-author-year", score
+    if authors is None and (a["a"] or b["a"]) and title >= 95 and same_year and _corroborated(a, b):
+        # one copy lost its author: the same title and year, and the same publisher or extent
+        return "title-year", score
+    if title >= 75 and authors == 1.0 and same_year and _corroborated(a, b, both=True):
+        # a typo in a short title: author, year, publisher and extent all the same
         return "title-author-year", score
     if authors is not None and same_year and min(len(a["a"]), len(b["a"])) >= 1:
         # one title is the other plus a tag ("… book review", "… panel abstract", "Tutorial: …")
