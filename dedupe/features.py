@@ -45,7 +45,8 @@ _VOLUME = re.compile(r"\b(?:v|vol|volume|volumes|bd|band|t|tome|tomo|pt|part|no|
 _PAGES = re.compile(r"(\d+)\s*(?:p\b|pp\b|pages?\b|s\.|leaves|页|頁)", re.I)
 _LEADING_NUMBER = re.compile(r"^\s*\[?(\d+)")
 _PUBLISHER_NOISE = frozenset("""
-    the inc ltd co company corp corporation publishing publishers publisher pub pubs press verlag
+    the inc ltd co company corp corporation publishing publishers publisher publications publication pub pubs
+    pubns press verlag
     editions edition editorial et and sons son limited gmbh llc plc books book group international
     chubanshe 出版社 出版 有限公司 公司
 """.split())

@@ -129,7 +129,8 @@ def year_veto(a: Features, b: Features, shared: list[str]) -> str:
     if _publishers_differ(a, b):
         return "reprint-publisher"
     later = a if a["y"] > b["y"] else b
-    if abs(a["y"] - b["y"]) <= 1 or later.get("rp"):
+    if abs(a["y"] - b["y"]) <= 1 or later.get("rp") or "oclc" in shared:
+        # a WorldCat number names one manifestation: libraries attached to it only date it differently
         return ""
     return "year"
 
@@ -159,7 +160,7 @@ def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[st
     # ISBNs that share nothing are not a veto: hardback and paperback ISBNs of one edition meet in the
     # cluster through a record carrying both (see ``ids_conflict``)
     out += [f"{kind}-conflict" for kind in conflicting_ids if kind != "isbn"]
-    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10:
+    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10 and "oclc" not in shared:
         out.append("pages")
     if a["ser"] and b["ser"] and not set(a["ser"]) & set(b["ser"]):
         out.append("series-number")

@@ -4,8 +4,8 @@ Dedupe never merges across formats, so this errs on the side of the coded
 data: leader/06 (type of record) and /07 (bibliographic level) decide the
 family; 008 "form of item" (position 23, or 29 for maps and visual
 materials) splits print from electronic and microform; the RDA media and carrier types
-(337/338 $b) and 245 $h are used when 008 says nothing (007/00 alone only
-for microform: ``007 cr`` is as often a print record's link to a scan).
+(337/338 $b), or 007/00 and 245 $h together, when 008 says nothing (one of
+those alone is as often a print record's link to a scan).
 """
 from __future__ import annotations
 
@@ -65,10 +65,11 @@ def marc_format(leader: str, f008: str, f007: Sequence[str], media: Sequence[str
 
 def _electronic(form: str, categories: set[str], media: Sequence[str], carriers: Sequence[str],
                 print_carrier: bool, accompanying: bool, gmd: str) -> bool:
-    """Electronic when 008 says so, or 337/338 or 245 $h do; 007 ``cr`` alone is not enough.
+    """Electronic when 008 says so, or the RDA media/carrier (337/338) do, or 007 and 245 $h both do.
 
-    A print record often carries ``007 cr`` and an 856 link to a scan of the book: typed from that one
-    field it became an e-book and never met its print twins in other catalogues.
+    One pre-RDA field alone is not enough: a print record often carries ``007 cr``, or a
+    "[electronic resource]" designation, beside an 856 link to a scan; typed from that one field it
+    became an e-book and never met its print twins in other catalogues.
     """
     if form in _ELECTRONIC_FORMS:
         return True
@@ -76,4 +77,6 @@ def _electronic(form: str, categories: set[str], media: Sequence[str], carriers:
         return False            # coded as print (large print, braille, reproduction…)
     if print_carrier or accompanying:
         return False
-    return gmd == "electronic" or "c" in media or any(c.startswith("c") for c in carriers)
+    if "c" in media or any(c.startswith("c") for c in carriers):
+        return True
+    return gmd == "electronic" and "c" in categories

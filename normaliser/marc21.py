@@ -18,6 +18,7 @@ from . import identifiers
 from .errors import RecordError
 from . import manifestation
 from .formats import marc_format
+from .quality import BLANK_LEADER_06
 from .holdings import extract_holdings
 from .authority import heading_ids, marc21_authority
 from .mfhd import HOLDINGS_TYPES, to_holdings_record
@@ -286,7 +287,7 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
     rec.languages = _languages(by_tag, f008)
     rec.format = _format(leader, f008, by_tag)
     if rec.format == "other":
-        rec.warnings.append(f"leader/06 {leader[6:7]!r} is blank or unusual: the format is unknown")
+        rec.warnings.append(f"{BLANK_LEADER_06} ({leader[6:7]!r}): the format is unknown, compared as any")
     rec.years = manifestation.imprint_years(by_tag, f008)
     rec.printing = manifestation.printing_statement(by_tag)
     rec.isbn_parts = manifestation.isbn_parts(by_tag)
