@@ -221,7 +221,8 @@ def _han_title(record: Record) -> str:
         if p.tag == "245" and has_han(p.text):
             return re.split(r"\s+/|\s*／", p.text, 1)[0]
     if has_han(record.title):
-        parts = [record.title] + ([record.subtitle] if record.subtitle else [])
+        # with the part, as an 880 of 245 carries $n/$p: "贵州省志 : 文物志" meets "贵州省志. 文物志"
+        parts = [record.title] + [p for p in (record.subtitle, record.part) if p and has_han(p)]
         return " : ".join(parts)
     return ""
 
@@ -281,7 +282,8 @@ def blocking_keys(f: Features) -> list[str]:
     Identifiers; a short-title key (first words of the title proper); a key
     of the title's longest words (survives a different first word or a
     subtitle); a CJK-aware pinyin key (a Han title meets its romanisation);
-    surname + year for every author (survives a rewritten title).
+    surname + year for every author (survives a rewritten title); pairs of
+    co-authors (survive a rewritten title without a year).
     """
     keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
     keys += [f"issn:{i}" for i in f["issn"]]
@@ -298,6 +300,8 @@ def blocking_keys(f: Features) -> list[str]:
         keys.append("py:" + f["py"][:16])
     if f["y"]:
         keys += [f"author:{a}|{f['y']}" for a in f["a"][:3]]
+    # two co-authors meet without a year (a citation that lost it, a title reworded)
+    keys += [f"authors:{x}|{y}" for i, x in enumerate(f["a"][:3]) for y in f["a"][i + 1:3] if len(x) > 2 < len(y)]
     keys = list(dict.fromkeys(keys))
     keys += signature(f)
     return keys

@@ -31,6 +31,10 @@ from .features import Features
 MATCH = "match"
 INTERNAL = "internal"
 VETO = "veto"
+#: The rules that accept a pair and the vetoes that refuse one (``explain.words`` says each in words).
+RULES = ("identifier", "title-author-year", "title-year", "generic-title-exact")
+VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language", "isbn-conflict", "oclc-conflict",
+          "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
 EVIDENCE_TITLE = 85.0
 GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatter", "front matter",
@@ -88,6 +92,12 @@ def _contained(x: str, y: str) -> bool:
     return bool(wx and wy) and (wx <= wy or wy <= wx)
 
 
+def _prefix(x: str, y: str) -> bool:
+    """One title is the start of the other, give or take a typo (cut short, or a source appended)."""
+    short, long_ = (x, y) if len(x) <= len(y) else (y, x)
+    return fuzz.ratio(short, long_[:len(short)]) >= 95
+
+
 def _initial_of(x: str, y: str) -> bool:
     """A surname cut short by a lost letter ('b' for 'bohm') still counts."""
     short, long_ = (x, y) if len(x) <= len(y) else (y, x)
@@ -115,7 +125,7 @@ def _publishers_differ(a: Features, b: Features) -> bool:
     return bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) < 60
 
 
-def year_veto(a: Features, b: Features, shared: list[str]) -> str:
+def year_veto(a: Features, b: Features, shared: list[str], strong: bool = False) -> str:
     """Why two given years keep the records apart, '' when they do not.
 
     With a shared identifier a year apart is a printing against the publication year, and a later
@@ -125,7 +135,9 @@ def year_veto(a: Features, b: Features, shared: list[str]) -> str:
     if not (a["y"] and b["y"]) or years_agree(a, b):
         return ""
     if not shared:
-        return "year"
+        # without an identifier only a near-certain match survives a year's difference (the year of a
+        # conference against the year of its proceedings, a printing year): same title and authors
+        return "" if strong and abs(a["y"] - b["y"]) <= 1 and not _publishers_differ(a, b) else "year"
     if _publishers_differ(a, b):
         return "reprint-publisher"
     later = a if a["y"] > b["y"] else b
@@ -141,12 +153,16 @@ def _languages_differ(a: Features, b: Features) -> bool:
     return bool(x and y) and x[0] != y[0] and not set(x) & set(y)
 
 
-def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[str] = ()) -> list[str]:
-    """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule)."""
+def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[str] = (),
+           strong: bool = False) -> list[str]:
+    """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule).
+
+    ``strong``: the titles are the same and every author of the shorter list is in the other.
+    """
     out = []
     if a["fmt"] != b["fmt"] and a["fmt"] and b["fmt"]:
         out.append("format")        # an unknown format (blank leader/06) is compatible with anything
-    year = year_veto(a, b, list(shared))
+    year = year_veto(a, b, list(shared), strong)
     if year:
         out.append(year)
     if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
@@ -181,7 +197,7 @@ def compare(a: Features, b: Features) -> Verdict:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
         feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, conflicting, shared)
+    veto = vetoes(a, b, conflicting, shared, strong=title >= 95 and authors == 1.0)
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)
@@ -242,14 +258,19 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
     if title >= 75 and authors == 1.0 and same_year and _corroborated(a, b, both=True):
         # a typo in a short title: author, year, publisher and extent all the same
         return "title-author-year", score
-    if authors is not None and same_year and min(len(a["a"]), len(b["a"])) >= 1:
-        # one title is the other plus a tag ("… book review", "… panel abstract", "Tutorial: …")
+    if authors is not None and years_ok and min(len(a["a"]), len(b["a"])) >= 1:
+        # one title is the other plus a tag ("… book review", "Tutorial: …") or cut short, or with a
+        # source appended ("… acm sigmod intl"); a year on one side only does not block
         if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and (
-                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97):
+                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97
+                or _prefix(a["t"], b["t"])):
             return "title-author-year", score
         # the same two or more authors in the same year under a reworded title
         if title >= 80 and authors >= 0.99 and min(len(a["a"]), len(b["a"])) >= 2:
             return "title-author-year", score
     if title >= 97 and authors is None and not (a["a"] or b["a"]) and same_year and len(a["t"]) >= 20:
+        return "title-year", score
+    if title >= 98 and years_ok and len(a["t"]) >= 40 and len(a["t"].split()) >= 6 and not _publishers_differ(a, b):
+        # a long, specific title word for word: the authors are garbled on one side ("anthology", lost letters)
         return "title-year", score
     return "", score

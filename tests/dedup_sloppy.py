@@ -76,6 +76,11 @@ def add(rec: MarcRecord, tag: str, *subfields: str, ind: str = "  ") -> None:
     rec.add_ordered_field(Field(tag=tag, indicators=list(ind), subfields=pairs))
 
 
+def set_008(rec: MarcRecord, position: int, value: str) -> None:
+    f = rec["008"]
+    f.data = f.data[:position] + value + f.data[position + len(value):]
+
+
 def set_extent(rec: MarcRecord, text: str) -> None:
     for f in rec.get_fields("300"):
         rec.remove_field(f)
@@ -161,16 +166,14 @@ def negative(base: MarcRecord, kind: str, n: int) -> list[MarcRecord]:
         rec.add_ordered_field(Field(tag="007", data="sd fsngnnmmned"))
         set_extent(rec, "2 audio discs (ca. 150 min.) : digital ; 4 3/4 in.")
     elif kind == "large-print":
-        f = rec["008"]
-        f.data = f.data[:23] + "d" + f.data[24:]
+        set_008(rec, 23, "d")
         if n % 2:
             add(rec, "250", "a", "Large print ed.")
     elif kind == "microform":
         rec.add_ordered_field(Field(tag="007", data="he bmb024baca"))
         set_extent(rec, "3 microfiches.")
     elif kind == "translation":
-        f = rec["008"]
-        f.data = f.data[:35] + "spa" + f.data[38:]
+        set_008(rec, 35, "spa")
         add(rec, "041", "a", "spa", "h", "eng", ind="1 ")
         _set_isbn(rec, None)
     elif kind == "reprint-other-publisher":
