@@ -255,6 +255,7 @@ def record_features(record: Record) -> Features:
         "t": full,
         "s": short,
         "han": match_key(han) if han else "",
+        "hs": match_key(re.split(r"\s+/|\s*[:：/]|\.\s", han, 1)[0]) if han else "",   # the Han title proper
         "py": romanised,
         "a": authors[:12],
         "y": record.year,

@@ -69,6 +69,9 @@ def title_similarity(a: Features, b: Features) -> float:
             best = max(best, fuzz.ratio(a["s"], b["s"]) - 3)
     if a["han"] and b["han"]:
         best = max(best, fuzz.ratio(a["han"], b["han"]))
+        if best < 100 and a.get("hs") and b.get("hs"):
+            # the Han title proper alone (an 880 may carry the part after the statement of responsibility)
+            best = max(best, fuzz.ratio(a["hs"], b["hs"]) - 3)
     if a["py"] and b["py"]:
         best = max(best, fuzz.ratio(a["py"], b["py"]) - 2)
     return float(best)
