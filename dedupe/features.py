@@ -150,9 +150,9 @@ _EXTENT_VOLUME = re.compile(r"^\s*v\.\s*(\d+)\b", re.I)
 def record_volume(record: Record) -> str:
     """The volume a record describes: 245 $n/$p or the title, else 490/830 $v of the set itself, 300, ISBN.
 
-    A record for volume 2 may say so only in its series statement (the set's title ; v. 2), in its
-    extent ("v. 3 (304 p.)") or in the qualifier of its ISBN ("(v. 2)"); the record for the whole set
-    ("4 v.", ISBN "(set)") has no volume, so the two stay apart.
+    A record for volume 2 may say so only in its series statement (the set's title ; v. 2) or in its
+    extent ("v. 3 (304 p.)"); the record for the whole set ("4 v.") has no volume, so the two stay apart
+    (ISBN qualifiers: ``qualified_volume``).
     """
     found = part_volume(record)
     if found:
@@ -165,8 +165,15 @@ def record_volume(record: Record) -> str:
             if found:
                 return str(int(found))
     m = _EXTENT_VOLUME.match(record.extent or "")
-    if m:
-        return str(int(m.group(1)))
+    return str(int(m.group(1))) if m else ""
+
+
+def qualified_volume(record: Record) -> str:
+    """The volume the ISBN qualifiers name ("(v. 2)" beside the set's "(set)"), '' for none or several.
+
+    Compared only when both records say (``score.vetoes``): a copy without ISBNs, or with the
+    qualifiers dropped, is still the same volume.
+    """
     volumes = {p.split(" ", 1)[1] for p in record.isbn_parts} - {"set"}
     return volumes.pop() if len(volumes) == 1 and len(record.isbn_parts) <= 2 else ""
 
@@ -271,6 +278,7 @@ def record_features(record: Record) -> Features:
         "ys": [y for y in record.years if y != record.year][:6],
         "rp": bool(record.printing),
         "lg": record.languages[:3],
+        "qv": qualified_volume(record),
     }
 
 

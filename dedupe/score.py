@@ -171,8 +171,8 @@ def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[st
     if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
         # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
         out.append("edition")
-    if a["vol"] != b["vol"]:
-        # v. 1 vs v. 2, and a single volume vs the record for the whole set
+    if a["vol"] != b["vol"] or (a.get("qv") and b.get("qv") and a["qv"] != b["qv"]):
+        # v. 1 vs v. 2, a single volume vs the record for the whole set, ISBNs qualified "(v. 1)" / "(v. 2)"
         out.append("volume")
     if _languages_differ(a, b):
         out.append("language")

@@ -120,3 +120,18 @@ def test_dblp_scholar_scores():
 
 
 EXPECTED_DBLP_SCHOLAR = (0.957, 0.8523, 0.9016)
+
+
+def test_isbn_qualifiers_name_the_volume_only_when_both_copies_say():
+    from pymarc import Field, Indicators, Subfield
+
+    extra = [Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", "0306406152 (v. 2)")]),
+             Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", "9787020002207 (set)")])]
+    marc = make_record("A-1", title="History of the world", author="Roberts, J. M.", year="2001", extra=extra)
+    v2 = normalise(RawRecord(source="a", local_id="A-1", payload=iso2709(marc), format="marc21"))
+    assert sorted(v2.isbn_parts) == ["9780306406157 2", "9787020002207 set"]
+    v3 = Record(source="b", local_id="1", title=v2.title, year=2001, contributors=v2.contributors,
+                isbns=["9787020002207", "9787503118555"], isbn_parts=["9787020002207 set", "9787503118555 3"])
+    no_isbn = Record(source="c", local_id="1", title=v2.title, year=2001, contributors=v2.contributors)
+    f2, f3, fn = map(record_features, (v2, v3, no_isbn))
+    assert compare(f2, f3).rule == "volume" and compare(f2, fn).decision == MATCH
