@@ -7,21 +7,21 @@ compatible with every record of the other:
 
 * no two records from one member (a member's own duplicates are reported,
   not merged);
-* at most one format, year, edition and volume per cluster (the ``sig:``
-  entries of the records' keys);
-* no two records whose identifiers of one kind conflict (both have ISBNs
-  and share none; likewise OCLC numbers and LCCNs);
+* at most one format, edition and volume per cluster (the ``sig:``
+  entries of the records' keys; ``features.SINGLE_VALUED``);
+* no identifiers of one kind that conflict (``features.ids_conflict``: the
+  two clusters' ISBNs share none; two records' OCLC numbers or LCCNs share none);
 * no pair that was vetoed or that staff marked "never merge".
 
-Staff "always merge" pairs are applied first and only "never merge" stops
-them.  The result is independent of input order.
+Staff "always merge" pairs are applied last (they join whole clusters) and
+only "never merge" stops them.  The result is independent of input order.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from .features import SINGLE_VALUED
+from .features import SINGLE_VALUED, ids_conflict
 
 RecordKey = tuple[str, str]
 Edge = tuple[RecordKey, RecordKey, float, str]   # a, b, score, rule
@@ -77,13 +77,7 @@ def _compatible(x: _Component, y: _Component, never: Mapping[RecordKey, set[Reco
         a, b = x.attrs.get(kind), y.attrs.get(kind)
         if a != b and (a and b or kind == "vol"):
             return kind
-    for ia in x.ids:
-        for ib in y.ids:
-            for kind, values in ia.items():
-                other = ib.get(kind)
-                if other and not values & other:
-                    return f"{kind}-conflict"
-    return ""
+    return ids_conflict(x.ids, y.ids) if x.ids and y.ids else ""
 
 
 def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge],
@@ -130,16 +124,18 @@ def cluster(record_keys: Mapping[RecordKey, Iterable[str]], edges: Iterable[Edge
         return ""
 
     rejected = []
-    for a, b in sorted({tuple(sorted(p)) for p in always}):
-        if a in record_keys and b in record_keys:
-            reason = join(a, b, staff_never, check_members=False)
-            if reason:
-                rejected.append((a, b, "always-merge", reason))
     for a, b, score, rule in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
         if a in record_keys and b in record_keys:
             reason = join(a, b, apart, check_members=True)
             if reason:
                 rejected.append((a, b, rule, reason))
+    # last, so staff join whole clusters: applied first, a staff pair could claim a record whose
+    # attributes then kept its own cluster-mates out (the record left its cluster)
+    for a, b in sorted({tuple(sorted(p)) for p in always}):
+        if a in record_keys and b in record_keys:
+            reason = join(a, b, staff_never, check_members=False)
+            if reason:
+                rejected.append((a, b, "always-merge", reason))
     groups: dict[RecordKey, list[RecordKey]] = defaultdict(list)
     for rec in record_keys:
         groups[find(rec)].append(rec)

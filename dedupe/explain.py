@@ -21,6 +21,40 @@ from .store import ClusterStore, MemberStore
 RecordKey = tuple[str, str]
 
 
+def N_(text: str) -> str:
+    """Marks English for translation: ``scripts/i18n.py`` extracts it, the staff pages translate it."""
+    return text
+
+
+#: Each rule and veto in a cataloguer's words (the staff record page shows the same sentences translated).
+WORDS = {
+    "identifier": N_("the same ISBN, OCLC number or LCCN, and a similar title (or the same author and year)"),
+    "title-author-year": N_("the same title (give or take a typo, a subtitle or an appended source), the same "
+                            "authors, and the same year or a year on one side only"),
+    "title-year": N_("the same long, specific title and year, with one copy missing its author or garbling it"),
+    "generic-title-exact": N_("a title that says little (\"Annual report\"): title, year, authors and publisher "
+                              "all exactly the same"),
+    "format": N_("different formats: print, e-book, audiobook, large print, microform or braille "
+                 "(a blank leader/06 counts as any)"),
+    "year": N_("different years, and no printing or reprint explains it"),
+    "reprint-publisher": N_("another publisher's reprint carrying the original's ISBN: another manifestation"),
+    "edition": N_("different edition statements (a printing or reprint statement is not an edition)"),
+    "volume": N_("different volumes or parts, or one volume against the record for the whole set"),
+    "language": N_("different languages (008/35-37, 041): a translation"),
+    "isbn-conflict": N_("no ISBN in common; they meet only if a record of the entry carries both "
+                        "(hardback and paperback of one edition)"),
+    "oclc-conflict": N_("OCLC numbers that differ: WorldCat holds them as different manifestations"),
+    "lccn-conflict": N_("Library of Congress control numbers that differ"),
+    "pages": N_("page counts more than 10 apart"),
+    "series-number": N_("different numbers in the same series"),
+}
+
+
+def words(name: str) -> str:
+    """A rule or veto in a cataloguer's words (the name itself when unknown)."""
+    return WORDS.get(name, name)
+
+
 def accepted_pair_rules(engine: Engine) -> dict[frozenset, str]:
     """``{a, b}`` → rule for every accepted cross-member pair (what ``evaluate --by-rule`` counts)."""
     return {frozenset((a, b)): rule for a, b, _decision, rule, _score in EvidenceStore(engine).all_pairs((MATCH,))}
@@ -48,11 +82,12 @@ def explain(engine: Engine, cluster_id: str) -> dict | None:
             entry = p.as_dict()
             entry["other_cluster"] = where.get(other)
             if p.decision == MATCH:
-                entry["why_apart"] = "accepted, but joining would put records a veto keeps apart in one cluster"
+                entry["why_apart"] = N_("accepted, but joining would put records a veto keeps apart in one cluster")
             elif p.decision == "internal":
-                entry["why_apart"] = "both records are from one member: reported as its internal duplicate"
+                entry["why_apart"] = N_("both records are from one member: reported as its internal duplicate")
             else:
-                entry["why_apart"] = "vetoed: " + ", ".join(p.evidence.get("vetoes", [p.rule]))
+                entry["vetoes"] = p.evidence.get("vetoes", [p.rule])
+                entry["why_apart"] = "vetoed: " + "; ".join(map(words, entry["vetoes"]))
             apart.append(entry)
     overrides = [o.as_dict() for o in evidence.overrides() if o.a in members or o.b in members]
     return {
@@ -78,7 +113,8 @@ def explain_text(data: dict) -> str:
     if data["joined_by"]:
         lines.append("  joined by:")
         for p in data["joined_by"]:
-            lines.append(f"    {_pair(p)}  rule {p['rule']}  score {p['score']:.3f}  {_features(p['features'])}")
+            lines.append(f"    {_pair(p)}  rule {p['rule']}: {words(p['rule'])}")
+            lines.append(f"      score {p['score']:.3f}  {_features(p['features'])}")
     elif len(data["members"]) > 1:
         lines.append("  joined by staff override only")
     if data["overrides"]:

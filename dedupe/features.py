@@ -14,14 +14,21 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from rapidfuzz import fuzz
+
+from normaliser.manifestation import PRINTING, carrier_in_text
 from normaliser.model import Record
 from normaliser.text import has_han, match_key, pinyin
 
 Features = dict
 
 SIGNATURE = "sig:"
-#: Signature kinds that must have at most one value inside a cluster.
-SINGLE_VALUED = ("fmt", "year", "ed", "vol")
+#: Signature kinds that must have at most one value inside a cluster.  Not the year: a printing a year
+#: later, or an unchanged reprint, is the same manifestation (the pairwise year veto still stops chains).
+SINGLE_VALUED = ("fmt", "ed", "vol")
+#: Formats of text on another carrier: a book-template record with that carrier meets records typed so.
+_CARRIER_FORMAT = {"audio": "recording", "microform": "microform", "large-print": "large-print",
+                   "braille": "braille"}
 
 _NUMBER_WORDS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
@@ -38,7 +45,8 @@ _VOLUME = re.compile(r"\b(?:v|vol|volume|volumes|bd|band|t|tome|tomo|pt|part|no|
 _PAGES = re.compile(r"(\d+)\s*(?:p\b|pp\b|pages?\b|s\.|leaves|页|頁)", re.I)
 _LEADING_NUMBER = re.compile(r"^\s*\[?(\d+)")
 _PUBLISHER_NOISE = frozenset("""
-    the inc ltd co company corp corporation publishing publishers publisher pub pubs press verlag
+    the inc ltd co company corp corporation publishing publishers publisher publications publication pub pubs
+    pubns press verlag
     editions edition editorial et and sons son limited gmbh llc plc books book group international
     chubanshe 出版社 出版 有限公司 公司
 """.split())
@@ -79,6 +87,8 @@ def edition_number(statement: str) -> str:
     if not statement:
         return ""
     text = unicodedata.normalize("NFKC", statement).casefold()
+    if PRINTING.search(text) or carrier_in_text("", text):
+        return ""       # "3rd printing", "Reprinted 2014", "Large print ed.": not another edition
     m = _CJK_ORDINAL.search(text)
     if m:
         n = _number(m.group(1))
@@ -128,8 +138,57 @@ def part_volume(record: Record) -> str:
         roman = record.part.strip(" .").lower()
         if _ROMAN.match(roman):
             return str(_roman(roman))
-        return match_key(record.part)[:20]
+        # a named part compares in one script: "文物志" and "Wen wu zhi" are both "wenwuzhi"
+        key = match_key(record.part)
+        return re.sub(r"\s+", "", pinyin(key) if has_han(key) else key)[:20]
     return volume_number(record.title, record.subtitle)
+
+
+_EXTENT_VOLUME = re.compile(r"^\s*v\.\s*(\d+)\b", re.I)
+
+
+def record_volume(record: Record) -> str:
+    """The volume a record describes: 245 $n/$p or the title, else 490/830 $v of the set itself, 300, ISBN.
+
+    A record for volume 2 may say so only in its series statement (the set's title ; v. 2) or in its
+    extent ("v. 3 (304 p.)"); the record for the whole set ("4 v.") has no volume, so the two stay apart
+    (ISBN qualifiers: ``qualified_volume``).
+    """
+    found = part_volume(record)
+    if found:
+        return found
+    title = match_key(record.title)
+    for entry in record.series:
+        name, sep, number = entry.rpartition(";")
+        if sep and title and fuzz.ratio(match_key(name), title) >= 90:
+            found = volume_number(number) or (number.strip() if number.strip().isdigit() else "")
+            if found:
+                return str(int(found))
+    m = _EXTENT_VOLUME.match(record.extent or "")
+    return str(int(m.group(1))) if m else ""
+
+
+def qualified_volume(record: Record) -> str:
+    """The volume the ISBN qualifiers name ("(v. 2)" beside the set's "(set)"), '' for none or several.
+
+    Compared only when both records say (``score.vetoes``): a copy without ISBNs, or with the
+    qualifiers dropped, is still the same volume.
+    """
+    volumes = {p.split(" ", 1)[1] for p in record.isbn_parts} - {"set"}
+    return volumes.pop() if len(volumes) == 1 and len(record.isbn_parts) <= 2 else ""
+
+
+def record_format(record: Record) -> str:
+    """The format dedupe compares; '' when unknown (a blank leader/06 is compatible with anything).
+
+    Text on another carrier catalogued on the book template (007 ``sd``, "2 audio discs", "Large
+    print ed.") is that carrier, whatever leader/06 says.
+    """
+    fmt = "" if record.format in ("other", "") else record.format
+    if fmt in ("book", ""):
+        carrier = record.carrier or carrier_in_text(record.extent, record.edition)
+        fmt = _CARRIER_FORMAT.get(carrier, fmt)
+    return fmt
 
 
 def page_count(extent: str) -> int | None:
@@ -169,7 +228,8 @@ def _han_title(record: Record) -> str:
         if p.tag == "245" and has_han(p.text):
             return re.split(r"\s+/|\s*／", p.text, 1)[0]
     if has_han(record.title):
-        parts = [record.title] + ([record.subtitle] if record.subtitle else [])
+        # with the part, as an 880 of 245 carries $n/$p: "贵州省志 : 文物志" meets "贵州省志. 文物志"
+        parts = [record.title] + [p for p in (record.subtitle, record.part) if p and has_han(p)]
         return " : ".join(parts)
     return ""
 
@@ -198,15 +258,16 @@ def record_features(record: Record) -> Features:
                              if ";" in s or "v." in s})
     return {
         "src": record.source,
-        "fmt": record.format or "other",
+        "fmt": record_format(record),
         "t": full,
         "s": short,
         "han": match_key(han) if han else "",
+        "hs": match_key(re.split(r"\s+/|\s*[:：/]|\.\s", han, 1)[0]) if han else "",   # the Han title proper
         "py": romanised,
         "a": authors[:12],
         "y": record.year,
         "ed": edition_number(record.edition),
-        "vol": part_volume(record),
+        "vol": record_volume(record),
         "pg": page_count(record.extent),
         "pub": publisher_key(record.publisher),
         "ser": series_numbers[:4],
@@ -214,6 +275,10 @@ def record_features(record: Record) -> Features:
         "oclc": sorted(set(record.oclc_numbers)),
         "lccn": sorted(set(record.lccns)),
         "issn": sorted(set(record.issns)),
+        "ys": [y for y in record.years if y != record.year][:6],
+        "rp": bool(record.printing),
+        "lg": record.languages[:3],
+        "qv": qualified_volume(record),
     }
 
 
@@ -226,7 +291,8 @@ def blocking_keys(f: Features) -> list[str]:
     Identifiers; a short-title key (first words of the title proper); a key
     of the title's longest words (survives a different first word or a
     subtitle); a CJK-aware pinyin key (a Han title meets its romanisation);
-    surname + year for every author (survives a rewritten title).
+    surname + year for every author (survives a rewritten title); pairs of
+    co-authors (survive a rewritten title without a year).
     """
     keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
     keys += [f"issn:{i}" for i in f["issn"]]
@@ -243,6 +309,8 @@ def blocking_keys(f: Features) -> list[str]:
         keys.append("py:" + f["py"][:16])
     if f["y"]:
         keys += [f"author:{a}|{f['y']}" for a in f["a"][:3]]
+    # two co-authors meet without a year (a citation that lost it, a title reworded)
+    keys += [f"authors:{x}|{y}" for i, x in enumerate(f["a"][:3]) for y in f["a"][i + 1:3] if len(x) > 2 < len(y)]
     keys = list(dict.fromkeys(keys))
     keys += signature(f)
     return keys
@@ -250,7 +318,7 @@ def blocking_keys(f: Features) -> list[str]:
 
 def signature(f: Features) -> list[str]:
     """``sig:kind:value`` entries the clustering checks for compatibility."""
-    out = [f"{SIGNATURE}fmt:{f['fmt']}"]
+    out = [f"{SIGNATURE}fmt:{f['fmt']}"] if f["fmt"] else []
     if f["y"]:
         out.append(f"{SIGNATURE}year:{f['y']}")
     if f["ed"]:
@@ -258,6 +326,27 @@ def signature(f: Features) -> list[str]:
     if f["vol"]:
         out.append(f"{SIGNATURE}vol:{f['vol']}")
     return out
+
+
+def ids_conflict(x: list[dict[str, set[str]]], y: list[dict[str, set[str]]]) -> str:
+    """Why two clusters' identifiers keep them apart ('' when they do not); each list holds one dict per record.
+
+    OCLC numbers and LCCNs conflict record by record (both have some and share none).  ISBNs are
+    compared cluster-wide: the ISBNs that appear together on any record of a cluster (hardback and
+    paperback) are one edition's, so a copy with only the paperback ISBN joins a cluster holding a
+    record with both — and a cluster whose ISBNs share none with the other's stays apart.
+    """
+    isbn_x = set().union(*(ids["isbn"] for ids in x if "isbn" in ids))
+    isbn_y = set().union(*(ids["isbn"] for ids in y if "isbn" in ids))
+    if isbn_x and isbn_y and not isbn_x & isbn_y:
+        return "isbn-conflict"
+    for ia in x:
+        for ib in y:
+            for kind, values in ia.items():
+                other = ib.get(kind)
+                if kind != "isbn" and other and not values & other:
+                    return f"{kind}-conflict"
+    return ""
 
 
 def work_key(record: Record) -> str:

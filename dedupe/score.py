@@ -31,6 +31,10 @@ from .features import Features
 MATCH = "match"
 INTERNAL = "internal"
 VETO = "veto"
+#: The rules that accept a pair and the vetoes that refuse one (``explain.words`` says each in words).
+RULES = ("identifier", "title-author-year", "title-year", "generic-title-exact")
+VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language", "isbn-conflict", "oclc-conflict",
+          "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
 EVIDENCE_TITLE = 85.0
 GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatter", "front matter",
@@ -65,6 +69,9 @@ def title_similarity(a: Features, b: Features) -> float:
             best = max(best, fuzz.ratio(a["s"], b["s"]) - 3)
     if a["han"] and b["han"]:
         best = max(best, fuzz.ratio(a["han"], b["han"]))
+        if best < 100 and a.get("hs") and b.get("hs"):
+            # the Han title proper alone (an 880 may carry the part after the statement of responsibility)
+            best = max(best, fuzz.ratio(a["hs"], b["hs"]) - 3)
     if a["py"] and b["py"]:
         best = max(best, fuzz.ratio(a["py"], b["py"]) - 2)
     return float(best)
@@ -88,6 +95,12 @@ def _contained(x: str, y: str) -> bool:
     return bool(wx and wy) and (wx <= wy or wy <= wx)
 
 
+def _prefix(x: str, y: str) -> bool:
+    """One title is the start of the other, give or take a typo (cut short, or a source appended)."""
+    short, long_ = (x, y) if len(x) <= len(y) else (y, x)
+    return fuzz.ratio(short, long_[:len(short)]) >= 95
+
+
 def _initial_of(x: str, y: str) -> bool:
     """A surname cut short by a lost letter ('b' for 'bohm') still counts."""
     short, long_ = (x, y) if len(x) <= len(y) else (y, x)
@@ -106,21 +119,67 @@ def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
     return shared, conflicting
 
 
-def vetoes(a: Features, b: Features, conflicting_ids: list[str]) -> list[str]:
-    """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule)."""
+def years_agree(a: Features, b: Features) -> bool:
+    """The same year, or one record's year among the other's ("[2001], c2000" agrees with 2000)."""
+    return a["y"] == b["y"] or a["y"] in (b.get("ys") or ()) or b["y"] in (a.get("ys") or ())
+
+
+def _publishers_differ(a: Features, b: Features) -> bool:
+    return bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) < 60
+
+
+def year_veto(a: Features, b: Features, shared: list[str], strong: bool = False) -> str:
+    """Why two given years keep the records apart, '' when they do not.
+
+    With a shared identifier a year apart is a printing against the publication year, and a later
+    year whose record says it is a printing ("Reprinted 2014") is an unchanged reprint — by the same
+    publisher: another publisher's reprint carrying the original's ISBN is another manifestation.
+    """
+    if not (a["y"] and b["y"]) or years_agree(a, b):
+        return ""
+    if not shared:
+        # without an identifier only a near-certain match survives a year's difference (the year of a
+        # conference against the year of its proceedings, a printing year): same title and authors
+        return "" if strong and abs(a["y"] - b["y"]) <= 1 and not _publishers_differ(a, b) else "year"
+    if _publishers_differ(a, b):
+        return "reprint-publisher"
+    later = a if a["y"] > b["y"] else b
+    if abs(a["y"] - b["y"]) <= 1 or later.get("rp") or "oclc" in shared:
+        # a WorldCat number names one manifestation: libraries attached to it only date it differently
+        return ""
+    return "year"
+
+
+def _languages_differ(a: Features, b: Features) -> bool:
+    """A translation: both say their language and share none (008/35-37, 041)."""
+    x, y = a.get("lg"), b.get("lg")
+    return bool(x and y) and x[0] != y[0] and not set(x) & set(y)
+
+
+def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[str] = (),
+           strong: bool = False) -> list[str]:
+    """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule).
+
+    ``strong``: the titles are the same and every author of the shorter list is in the other.
+    """
     out = []
-    if a["fmt"] != b["fmt"]:
-        out.append("format")
-    if a["y"] and b["y"] and a["y"] != b["y"]:
-        out.append("year")
+    if a["fmt"] != b["fmt"] and a["fmt"] and b["fmt"]:
+        out.append("format")        # an unknown format (blank leader/06) is compatible with anything
+    year = year_veto(a, b, list(shared), strong)
+    if year:
+        out.append(year)
     if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
         # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
         out.append("edition")
-    if a["vol"] != b["vol"]:
-        # v. 1 vs v. 2, and a single volume vs the record for the whole set
+    if a["vol"] != b["vol"] or (a.get("qv") and b.get("qv") and a["qv"] != b["qv"]):
+        # v. 1 vs v. 2, a single volume vs the record for the whole set, ISBNs qualified "(v. 1)" / "(v. 2)"
         out.append("volume")
-    out += [f"{kind}-conflict" for kind in conflicting_ids]
-    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10:
+    if _languages_differ(a, b):
+        out.append("language")
+    # ISBNs that share nothing are not a veto: hardback and paperback ISBNs of one edition meet in the
+    # cluster through a record carrying both (see ``ids_conflict``)
+    out += [f"{kind}-conflict" for kind in conflicting_ids if kind != "isbn"]
+    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10 and "oclc" not in shared:
         out.append("pages")
     if a["ser"] and b["ser"] and not set(a["ser"]) & set(b["ser"]):
         out.append("series-number")
@@ -135,17 +194,20 @@ def compare(a: Features, b: Features) -> Verdict:
         # most pairs of a block (same author and year, other books): no rule can accept them
         return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])
-    same_year = bool(a["y"] and a["y"] == b["y"])
     feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
              "year": [a["y"], b["y"]], "shared_ids": shared}
     if a["pg"] and b["pg"]:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
         feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, conflicting)
+    veto = vetoes(a, b, conflicting, shared, strong=title >= 95 and authors == 1.0)
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)
+    if "isbn" in conflicting and not shared:
+        # other ISBNs: joined only in a cluster where a record carries both
+        return Verdict("no", "isbn-conflict", 0.0, feats)
+    same_year = bool(a["y"] and b["y"] and years_agree(a, b))
     rule, score = _rule(a, b, title, authors, same_year, shared)
     if not rule:
         return Verdict("no", "", round(score, 4), feats)
@@ -157,6 +219,15 @@ def _generic(f: Features) -> bool:
     s = f["s"] or f["t"]
     # a very short title says little — but four Han characters are a whole title
     return s in GENERIC_TITLES or len(s) < (6 if s.isascii() else 3)
+
+
+def _corroborated(a: Features, b: Features, both: bool = False) -> bool:
+    """The same publisher and/or the same extent (both when ``both``); a long title counts alone."""
+    publisher = bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) >= 80
+    pages = bool(a["pg"] and b["pg"]) and abs(a["pg"] - b["pg"]) <= 2
+    if both:
+        return publisher and pages
+    return publisher or pages or min(len(a["t"]), len(b["t"])) >= 25
 
 
 def _rule(a: Features, b: Features, title: float, authors: float | None, same_year: bool,
@@ -179,19 +250,30 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
             # a short title ("Jesus") with every other detail the same: author, year, pages, publisher
             return "title-author-year", score
         return "", score
-    years_ok = same_year or (not a["y"] and not b["y"])
+    years_ok = same_year or not a["y"] or not b["y"]     # a year on one side only does not block
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
         return "title-author-year", score
     if title >= 96 and authors is not None and authors > 0 and years_ok:
         return "title-author-year", score
-    if authors is not None and same_year and min(len(a["a"]), len(b["a"])) >= 1:
-        # one title is the other plus a tag ("… book review", "… panel abstract", "Tutorial: …")
+    if authors is None and (a["a"] or b["a"]) and title >= 95 and same_year and _corroborated(a, b):
+        # one copy lost its author: the same title and year, and the same publisher or extent
+        return "title-year", score
+    if title >= 75 and authors == 1.0 and same_year and _corroborated(a, b, both=True):
+        # a typo in a short title: author, year, publisher and extent all the same
+        return "title-author-year", score
+    if authors is not None and years_ok and min(len(a["a"]), len(b["a"])) >= 1:
+        # one title is the other plus a tag ("… book review", "Tutorial: …") or cut short, or with a
+        # source appended ("… acm sigmod intl"); a year on one side only does not block
         if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and (
-                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97):
+                _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97
+                or _prefix(a["t"], b["t"])):
             return "title-author-year", score
         # the same two or more authors in the same year under a reworded title
         if title >= 80 and authors >= 0.99 and min(len(a["a"]), len(b["a"])) >= 2:
             return "title-author-year", score
     if title >= 97 and authors is None and not (a["a"] or b["a"]) and same_year and len(a["t"]) >= 20:
+        return "title-year", score
+    if title >= 98 and years_ok and len(a["t"]) >= 40 and len(a["t"].split()) >= 6 and not _publishers_differ(a, b):
+        # a long, specific title word for word: the authors are garbled on one side ("anthology", lost letters)
         return "title-year", score
     return "", score

@@ -16,7 +16,9 @@ from pymarc import Record as MarcRecord
 
 from . import identifiers
 from .errors import RecordError
+from . import manifestation
 from .formats import marc_format
+from .quality import BLANK_LEADER_06
 from .holdings import extract_holdings
 from .authority import heading_ids, marc21_authority
 from .mfhd import HOLDINGS_TYPES, to_holdings_record
@@ -246,7 +248,7 @@ def _format(leader: str, f008: str, by_tag: dict[str, list[Field]]) -> str:
     media = [v.strip().lower() for f in by_tag.get("337", ()) for v in _values(f, "b")]
     carriers = [v.strip().lower() for f in by_tag.get("338", ()) for v in _values(f, "b")]
     accompanying = any(_values(f, "e") for f in by_tag.get("300", ()))
-    return marc_format(leader, f008, f007, media, carriers, accompanying)
+    return marc_format(leader, f008, f007, media, carriers, accompanying, manifestation.gmd(by_tag))
 
 
 # --- the whole record -----------------------------------------------------------
@@ -284,6 +286,12 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
     rec.extent = clean(" ".join(_values(by_tag["300"][0], "a"))) if "300" in by_tag else ""
     rec.languages = _languages(by_tag, f008)
     rec.format = _format(leader, f008, by_tag)
+    if rec.format == "other":
+        rec.warnings.append(f"{BLANK_LEADER_06} ({leader[6:7]!r}): the format is unknown, compared as any")
+    rec.years = manifestation.imprint_years(by_tag, f008)
+    rec.printing = manifestation.printing_statement(by_tag)
+    rec.isbn_parts = manifestation.isbn_parts(by_tag)
+    rec.carrier = manifestation.carrier(by_tag, f008) if rec.format in ("book", "other") else ""
     rec.subjects = _subjects(by_tag)
     rec.classifications = _classifications(by_tag)
     rec.series = _series(by_tag)

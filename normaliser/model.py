@@ -120,6 +120,11 @@ class Record:
     holdings: list[Holding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)       # repairs made while reading
     # Added for UNIMARC/CNMARC (empty for MARC 21 and Dublin Core unless noted).
+    # What dedupe needs beyond the description (MARC 21; empty where a record does not say).
+    years: list[int] = field(default_factory=list)          # every year the imprint gives (c2000, [2001], 008)
+    printing: str = ""                      # a printing or reprint statement ("Reprinted 2014", "3rd printing")
+    isbn_parts: list[str] = field(default_factory=list)     # "ISBN-13 qualifier" for "(set)", "(v. 2)" ISBNs
+    carrier: str = ""                       # audio | microform | large-print | braille, from 007/336-338/300/250
     price: str = ""                         # 010 $d / 020 $c terms of availability, as given ("CNY68.00")
     isbn_qualifiers: list[str] = field(default_factory=list)  # 010 $b ("平装", "pbk.")
     title_pinyin: str = ""                  # cataloguer's pinyin of the title (CNMARC 200 $A / $9): display and
@@ -189,4 +194,5 @@ _DESCRIPTIVE = tuple(f.name for f in fields(Record)
                      if f.name not in ("source", "local_id", "kind", "holdings_of", "record_format", "holdings",
                                        "warnings", "price", "heading", "heading_type", "dates", "see_from",
                                        "see_also", "linked_headings",
-                                   "isbn_qualifiers", "title_pinyin", "countries", "cataloguing_source"))
+                                   "isbn_qualifiers", "title_pinyin", "countries", "cataloguing_source",
+                                   "years", "printing", "isbn_parts", "carrier"))

@@ -63,12 +63,16 @@ def reason_category(reason: str) -> str:
     return " ".join(head.split())[:120]
 
 
+#: A blank or unusual leader/06 (an export bug; pymarc's default leader has it blank): format unknown.
+BLANK_LEADER_06 = "leader/06 blank or unusual"
+
+
 def warning_category(warning: str) -> str:
     """A repair warning without the list of fields: "fields 200, 210 read as GB18030 …" → "read as GB18030"."""
     text = warning or ""
     for marker in (XML_UNSAFE, "double-encoded UTF-8", "undecodable characters replaced", "non-ASCII bytes in the leader",
                    "undecodable 880", "leader record length", "not a MARC 21 character coding scheme", "no leader",
-                   "leader is"):
+                   "leader is", BLANK_LEADER_06):
         if marker in text:
             return marker
     m = re.search(r"read as ([A-Z0-9_\- ]+?)(?: \(| although|$)", text)

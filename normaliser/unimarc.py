@@ -38,7 +38,7 @@ from .authority import unimarc_authority
 from .holdings import extract_holdings
 from .iso2709 import GARBAGE_RATIO, decoded_field
 from .model import Record
-from .text import clean, normalize_space
+from .text import clean, has_han, normalize_space
 from .fields import MAX_YEAR, first as _first, group_fields, issns_in, is_utf8 as _is_utf8, unique as _unique, \
     year_in as _year
 from .unimarc_fields import SUBJECT_TAGS, classifications, contributors, format_of, joined, series, subject, values
@@ -95,9 +95,13 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
     damaged = 0
     repaired: dict[str, list[str]] = {}
     record_codec: str | None = None    # a legacy code page found once holds for the whole record
+    gb_record = declared == "gb18030" or any(
+        not data.isascii() and not _is_utf8(data) and gb_decode(data) for _, data in entries)
     for tag, data in entries:
         if data.isascii():
             text = data.decode("ascii")
+        elif gb_record and (han := _gb_not_utf8(data)):
+            text = han
         elif _is_utf8(data):
             text = data.decode("utf-8")
             fixed = undo_double_utf8(text) if "\u00c2" <= max(text) else text
@@ -130,6 +134,21 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
         else:
             warnings.append(f"fields {listed} read as {how} although 100 $a/26-29 says {flag}")
     return record, warnings
+
+
+def _gb_not_utf8(data: bytes) -> str | None:
+    """The GB reading of bytes that are also valid UTF-8, when only GB gives Han text.
+
+    GBK '页' (D2 B3) is valid UTF-8 too ('ҳ'): in a record that is GB (declared in 100 $a/26-29, or
+    other fields only read as GB) the reading that gives Chinese is the right one — unless the UTF-8
+    reading is Latin text with accents ('é' is C3 A9, '茅' in GBK), which a member's UTF-8 field is.
+    """
+    if not _is_utf8(data):
+        return None
+    text = data.decode("utf-8")
+    if has_han(text) or any("\u00a0" <= ch <= "\u036f" for ch in text):
+        return None
+    return gb_decode(data)
 
 
 def _decode_legacy(data: bytes, declared: str, record_codec: str | None) -> tuple[str, str, int]:
@@ -303,6 +322,8 @@ def to_record(marc: MarcRecord, source: str, local_id: str, holdings: Sequence["
     edition = by_tag.get("205", ())[:1]
     rec.edition = joined(values(edition[0], "abdf")) if edition else ""
     _imprint(rec, by_tag, f100)
+    rec.years = sorted({y for y in [rec.year] + [_year(v) for f in (*by_tag.get("210", ()), *by_tag.get("214", ()))
+                                                 for v in values(f, "dh")] if y})
     if "215" in by_tag:
         rec.extent = joined(values(by_tag["215"][0], "a"))
     langs = [v.strip().lower() for f in by_tag.get("101", ()) for v in values(f, "a")]

@@ -32,6 +32,10 @@ def extract() -> Catalog:
     for filename, lineno, message, comments, context in extract_from_dir(
             str(WEB), METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}}):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    # dedupe's explanations (``N_``-marked in dedupe/explain.py), shown translated on the staff record page
+    for filename, lineno, message, comments, context in extract_from_dir(
+            str(WEB.parent / "dedupe"), [("explain.py", "python")], keywords={"N_": None}):
+        catalog.add(message, None, [(f"dedupe/{filename}", lineno)], auto_comments=comments, context=context)
     return catalog
 
 

@@ -259,7 +259,9 @@ def _f008(form_at_23: str = " ", form_at_29: str = " ") -> str:
     ("am", _f008(), [], "book"),
     ("am", _f008("o"), [], "ebook"),
     ("am", _f008("s"), [], "ebook"),
-    ("am", _f008(), [cf("007", "cr |n|||||||||")], "ebook"),
+    ("am", _f008(), [cf("007", "cr |n|||||||||")], "book"),      # 007 cr alone: often a print record's scan link
+    ("am", _f008(), [cf("007", "cr |n|||||||||"), df("245", "10", "a", "T", "h", "[electronic resource]")], "ebook"),
+    ("am", _f008(), [df("245", "10", "a", "T", "h", "[electronic resource]")], "book"),
     ("am", _f008(), [df("338", "  ", "a", "online resource", "b", "cr")], "ebook"),
     ("am", _f008(), [cf("007", "co |||"), df("300", "  ", "a", "200 p.", "e", "1 CD-ROM")], "book"),
     ("am", _f008(), [cf("007", "cr"), df("338", "  ", "b", "nc")], "book"),

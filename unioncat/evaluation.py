@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from consortium.config import SourcesFile
-from consortium.load import parse_sources
+from consortium.load import FORMATS, parse_sources
 from dedupe.explain import accepted_pair_rules
 
 from .catalogue import Catalogue
@@ -28,24 +28,44 @@ class ClusteredFiles:
     pair_rules: dict[frozenset, str] = field(default_factory=dict)  # {a, b} → rule that accepted the pair
 
 
+def split_format(arg: os.PathLike | str) -> tuple[Path, str | None]:
+    """``FILE:FORMAT`` → (FILE, FORMAT) when the suffix is a record format; a plain FILE → (FILE, None).
+
+    A CNMARC member declares its format so its records are read as CNMARC (100 $a character sets,
+    UNIMARC tags) whatever ``auto`` would guess.
+    """
+    text = str(arg)
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail.lower() in FORMATS + ("marcxml", "usmarc"):
+        return Path(head), tail.lower()
+    return Path(text), None
+
+
 def file_sources(paths: Iterable[os.PathLike | str]) -> SourcesFile:
-    """A consortium of one ``file`` member per MARC file, its id the file name without extension."""
+    """A consortium of one ``file`` member per MARC file, its id the file name without extension.
+
+    A path may end in ``:FORMAT`` (``lib-c.mrc:cnmarc``) to declare the member's record format.
+    """
     entries = []
     for p in paths:
-        path = Path(p).resolve()
-        entries.append({"id": path.stem, "name": path.stem, "region": "evaluation", "protocol": "file",
-                        "path": str(path)})
+        path, fmt = split_format(p)
+        entry = {"id": path.stem, "name": path.stem, "region": "evaluation", "protocol": "file",
+                 "path": str(path.resolve())}
+        if fmt:
+            entry["format"] = fmt
+        entries.append(entry)
     return parse_sources({"consortium": {"name": "dedupe evaluation"}, "sources": entries}, "<files>")
 
 
-def cluster_files(paths: Iterable[os.PathLike | str], data_dir: os.PathLike | str,
+def cluster_files(paths: Iterable[os.PathLike | str] | SourcesFile, data_dir: os.PathLike | str,
                   progress: Progress = quiet) -> ClusteredFiles:
-    """Harvest, normalise and dedupe MARC files in a fresh data folder; no index.
+    """Harvest, normalise and dedupe MARC files (or the members of a sources file) in a fresh data folder.
 
-    Raises ``ConfigError`` for a file name that is not a valid source id (or
-    two files with one name) and ``RuntimeError`` when a file cannot be read.
+    No index.  Raises ``ConfigError`` for a file name that is not a valid
+    source id (or two files with one name) and ``RuntimeError`` when a file
+    cannot be read.
     """
-    sources = file_sources(paths)
+    sources = paths if isinstance(paths, SourcesFile) else file_sources(paths)
     data_dir = Path(data_dir)
     cat = Catalogue(Settings(data_dir=data_dir, sources_path=data_dir / "sources.yaml"), sources)
     try:

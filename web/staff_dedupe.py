@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from dedupe.evidence import EvidenceStore, Override
-from dedupe.explain import explain
+from dedupe.explain import explain, words
 from dedupe.overrides import OverrideError, join, overrides_of, parse_ref, split_out, undo
 from dedupe.store import MemberStore
 
@@ -42,6 +42,11 @@ def entry(cluster_id: str, fmt: str):
         m["library"] = source.name if source else m["source"]
     if fmt == "json":
         return jsonify(data)
+    for p in data["joined_by"]:
+        p["why"] = _(words(p["rule"]))
+    for p in data["kept_apart"]:
+        p["why_apart"] = (_("vetoed: %(why)s", why="; ".join(_(words(v)) for v in p["vetoes"])) if p.get("vetoes")
+                          else _(p["why_apart"]))
     return render_template("staff_record.html", user=g.staff, **data)
 
 

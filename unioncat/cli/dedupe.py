@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from consortium.config import ConfigError
+from consortium.load import load_sources
 from dedupe.evaluate import evaluate, parse_gold
 from dedupe.evidence import EvidenceStore
 from dedupe.explain import explain, explain_text, internal_duplicates
 from dedupe.overrides import OverrideError, join, parse_ref, split_out, undo
 
 from .. import pipeline
-from ..evaluation import cluster_files
+from ..evaluation import cluster_files, split_format
 from .context import Context, say
 
 
@@ -23,17 +24,15 @@ def dedupe() -> None:
     """Measure, explain and correct how records are deduplicated."""
 
 
-def _read_gold(gold_path: str, files: tuple[str, ...]) -> dict:
-    """The gold file, checked against the FILEs: every source it names must be one of them."""
-    missing = [f for f in [gold_path, *files] if not Path(f).is_file()]
-    if missing:
-        raise click.UsageError(f"no such file: {', '.join(missing)}")
+def _read_gold(gold_path: str, stems: set[str]) -> dict:
+    """The gold file, checked against the members: every source it names must be one of them."""
+    if not Path(gold_path).is_file():
+        raise click.UsageError(f"no such file: {gold_path}")
     try:
         with open(gold_path, encoding="utf-8-sig", newline="") as fh:
             gold = parse_gold(fh, gold_path)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.UsageError(str(exc)) from None
-    stems = {Path(f).stem for f in files}
     unknown = sorted({s for s, _ in gold if s not in stems})
     if unknown:
         raise click.UsageError(f"{gold_path}: source(s) {', '.join(unknown)} name no FILE "
@@ -41,20 +40,43 @@ def _read_gold(gold_path: str, files: tuple[str, ...]) -> dict:
     return gold
 
 
+def _members(files: tuple[str, ...], sources_path: str | None):
+    """The FILE[:FORMAT] arguments, or the members of a sources file, checked before any work."""
+    if sources_path:
+        if files:
+            raise click.UsageError("give FILEs or --sources, not both")
+        try:
+            sources = load_sources(sources_path)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        return sources, {s.id for s in sources.sources}
+    if not files:
+        raise click.UsageError("give at least one FILE[:FORMAT], or --sources FILE")
+    missing = [f for f in files if not split_format(f)[0].is_file()]
+    if missing:
+        raise click.UsageError(f"no such file: {', '.join(missing)}")
+    return files, {split_format(f)[0].stem for f in files}
+
+
 @dedupe.command("evaluate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE[:FORMAT]]...")
 @click.option("--gold", "gold_path", required=True, type=click.Path(dir_okay=False), metavar="GOLD.csv",
               help="CSV with the header source,local_id,entity (local_id is the record's 001).")
+@click.option("--sources", "sources_path", type=click.Path(dir_okay=False), metavar="SOURCES.yaml",
+              help="Members from a sources file (file members: path and format as declared there).")
 @click.option("--by-rule", is_flag=True, help="Break the scores down by the rule that joined each pair.")
-def dedupe_evaluate(files: tuple[str, ...], gold_path: str, by_rule: bool) -> None:
+def dedupe_evaluate(files: tuple[str, ...], gold_path: str, sources_path: str | None, by_rule: bool) -> None:
     """Cluster MARC files (one member each, named by the file) and score the clusters against a gold file.
 
-    Prints one JSON line: pairwise precision, recall and F1 over the records the gold file lists.
+    A FILE may end in :FORMAT (marc21, unimarc, cnmarc, auto) to declare its records' format, e.g.
+    lib-c.mrc:cnmarc.  Prints one JSON line: pairwise precision, recall and F1 over the records the gold
+    file lists.
     """
-    gold = _read_gold(gold_path, files)
+    members, stems = _members(files, sources_path)
+    gold = _read_gold(gold_path, stems)
     with tempfile.TemporaryDirectory(prefix="unioncat-evaluate-") as tmp:
         try:
-            clustered = cluster_files(files, tmp, progress=say)
+            clustered = cluster_files(members, tmp, progress=say)
         except ConfigError as exc:
             raise click.UsageError(f"FILE names become source ids: {exc}") from None
         except RuntimeError as exc:

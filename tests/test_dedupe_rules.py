@@ -1,0 +1,137 @@
+"""Issue 15's rules and bugs one by one: Chinese parts across scripts, GBK fields that are also UTF-8,
+always-merge joining whole clusters, ``dedupe evaluate FILE:FORMAT``, the blank leader/06 flag, the
+cataloguer's words of ``explain``, and DBLP–Google Scholar scored over its labelled pairs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from corpus import corpus_dir
+from dedupe.cluster import cluster
+from dedupe.explain import words
+from dedupe.features import blocking_keys, page_count, record_features
+from dedupe.score import MATCH, VETO, compare
+from demo.cnmarc import to_cnmarc
+from harvester.raw import RawRecord
+from marc_fixtures import iso2709, make_record
+from normaliser import normalise
+from normaliser.model import Contributor, ParallelField, Record
+from normaliser.quality import BLANK_LEADER_06, warning_category
+from test_normalise_unimarc import cnmarc_fields, df, iso
+from unioncat.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_chinese_parts_compare_in_one_script():
+    """CNMARC 200 $a贵州省志 $i文物志 and MARC 21 245 Guizhou Sheng zhi. $p Wen wu zhi (Han in 880)."""
+    marc21 = Record(source="a", local_id="1", title="Guizhou Sheng zhi", part="Wen wu zhi", year=2003,
+                    parallel=[ParallelField("245", "贵州省志. 文物志")], languages=["chi"],
+                    contributors=[Contributor("Zhang, San", primary=True)])
+    cnmarc = Record(source="b", local_id="1", title="贵州省志", part="文物志", year=2003, languages=["chi"],
+                    contributors=[Contributor("张三", primary=True)])
+    other = Record(source="c", local_id="1", title="贵州省志", part="人物志", year=2003, languages=["chi"],
+                   contributors=[Contributor("张三", primary=True)])
+    fa, fb, fc = map(record_features, (marc21, cnmarc, other))
+    assert fa["vol"] == fb["vol"] == "wenwuzhi" and compare(fa, fb).decision == MATCH
+    assert compare(fb, fc).rule == "volume"
+
+
+def test_gbk_page_count_that_is_also_valid_utf8():
+    """GBK '页' (D2 B3) is valid UTF-8 ('ҳ'): a record declared GB reads it as Han."""
+    fields = [(t, body) for t, body in cnmarc_fields() if t != "215"] + [("215", df("  ", "a", "320页", "d", "21cm"))]
+    rec = normalise(RawRecord(source="nju", local_id="1", payload=iso(fields), format="cnmarc"))
+    assert rec.extent == "320页" and page_count(rec.extent) == 320
+
+
+def test_always_merge_adds_the_record_to_the_whole_cluster():
+    """Staff joining A to D kept A's cluster-mates out (D's member and year differ); now D joins all three."""
+    recs = [Record(source=s, local_id="1", title="Personal rights", year=1899) for s in ("a", "b", "c")]
+    d = Record(source="b", local_id="2", title="Something else", year=2001)
+    keys = {r.key: blocking_keys(record_features(r)) for r in [*recs, d]}
+    a, b, c = (r.key for r in recs)
+    edges = [(a, b, 0.9, "t"), (b, c, 0.9, "t"), (a, c, 0.9, "t")]
+    groups, rejected = cluster(keys, edges, always=[(a, d.key)])
+    assert groups == [sorted([a, b, c, d.key])] and rejected == []
+
+
+def test_evaluate_declares_a_members_format(tmp_path):
+    """``FILE:cnmarc`` (and a sources file) read a CNMARC member as CNMARC."""
+    book = make_record("A-1", title="红楼梦", author="曹雪芹", isbn="9787020002207", year="1982")
+    (tmp_path / "lib-a.mrc").write_bytes(iso2709(book))
+    (tmp_path / "lib-cn.mrc").write_bytes(to_cnmarc(book, "CN-1", library="CNLIB"))
+    gold = tmp_path / "gold.csv"
+    gold.write_text("source,local_id,entity\nlib-a,A-1,dream\nlib-cn,CN-1,dream\n", encoding="utf-8")
+    run = CliRunner().invoke(main, ["dedupe", "evaluate", "--gold", str(gold), str(tmp_path / "lib-a.mrc"),
+                                    f"{tmp_path / 'lib-cn.mrc'}:cnmarc"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["f1"] == 1.0
+    sources = {"consortium": {"name": "e"}, "sources": [
+        {"id": "lib-a", "name": "A", "region": "r", "protocol": "file", "path": str(tmp_path / "lib-a.mrc")},
+        {"id": "lib-cn", "name": "CN", "region": "r", "protocol": "file", "format": "cnmarc",
+         "path": str(tmp_path / "lib-cn.mrc")}]}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
+    run = CliRunner().invoke(main, ["dedupe", "evaluate", "--gold", str(gold), "--sources",
+                                    str(tmp_path / "sources.yaml")])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["f1"] == 1.0
+
+
+def test_blank_leader_06_is_flagged_and_compatible_with_anything():
+    book = make_record("A-1", title="Personal rights and the domestic relations", author="Chadman, Charles E.",
+                       isbn="9780306406157", year="1899")
+    assert book.leader[6] == " "      # pymarc's default leader
+    rec = normalise(RawRecord(source="a", local_id="A-1", payload=iso2709(book), format="marc21"))
+    assert rec.format == "other" and [warning_category(w) for w in rec.warnings] == [BLANK_LEADER_06]
+    typed = Record(source="b", local_id="1", title=rec.title, year=1899, isbns=rec.isbns, format="book",
+                   contributors=[Contributor("Chadman, Charles E.", primary=True)])
+    assert compare(record_features(rec), record_features(typed)).decision == MATCH
+
+
+def test_every_rule_and_veto_has_words_for_a_cataloguer():
+    from dedupe import score
+
+    vetoed = compare(record_features(Record(source="a", local_id="1", title="T" * 30, year=1990)),
+                     record_features(Record(source="b", local_id="1", title="T" * 30, year=1995)))
+    assert vetoed.decision == VETO and "year" in words(vetoed.rule)
+    for name in score.RULES + score.VETOES:
+        assert words(name) != name and len(words(name)) > 20
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("dedupe_quality", ROOT / "bench" / "dedupe_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.corpus
+def test_dblp_scholar_scores():
+    """DBLP–Google Scholar over its labelled pairs (BENCHMARKS.md, "Dedupe on sloppy records")."""
+    result = _bench().dblp_scholar(corpus_dir("dedup/ditto_er_magellan/Structured-DBLP-GoogleScholar"))
+    test = result["test"]
+    assert test["matches"] == 1070 and 0 < test["impossible"] < 30
+    assert (test["precision"], test["recall"], test["f1"]) == EXPECTED_DBLP_SCHOLAR, result
+
+
+EXPECTED_DBLP_SCHOLAR = (0.957, 0.8523, 0.9016)
+
+
+def test_isbn_qualifiers_name_the_volume_only_when_both_copies_say():
+    from pymarc import Field, Indicators, Subfield
+
+    extra = [Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", "0306406152 (v. 2)")]),
+             Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", "9787020002207 (set)")])]
+    marc = make_record("A-1", title="History of the world", author="Roberts, J. M.", year="2001", extra=extra)
+    v2 = normalise(RawRecord(source="a", local_id="A-1", payload=iso2709(marc), format="marc21"))
+    assert sorted(v2.isbn_parts) == ["9780306406157 2", "9787020002207 set"]
+    v3 = Record(source="b", local_id="1", title=v2.title, year=2001, contributors=v2.contributors,
+                isbns=["9787020002207", "9787503118555"], isbn_parts=["9787020002207 set", "9787503118555 3"])
+    no_isbn = Record(source="c", local_id="1", title=v2.title, year=2001, contributors=v2.contributors)
+    f2, f3, fn = map(record_features, (v2, v3, no_isbn))
+    assert compare(f2, f3).rule == "volume" and compare(f2, fn).decision == MATCH
