@@ -43,6 +43,7 @@ from . import browse, forgiving, suggest
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
+from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
 from .querytext import prefix_key as _prefix_key
 
@@ -119,6 +120,7 @@ class EmbeddedIndex:
         # change only when a commit becomes visible: cache them per index generation.
         self._facet_cache: OrderedDict[tuple, dict] = OrderedDict()
         self._generation = 0
+        self._terms = TermWalk()
 
     # -- writing -------------------------------------------------------------
     def add(self, docs: Iterable[dict]) -> None:
@@ -200,21 +202,9 @@ class EmbeddedIndex:
         return browse.page(self._walk, self.get, kind, start, **options)
 
     def _walk(self, field: str, after: str | None, size: int, descending: bool) -> list[tuple[str, int]]:
-        """The composite aggregation reads every matched document, so it first reads only those with a
-        value under a prefix of ``after`` (:func:`index.browse.windows`): their values in that window
-        come first, in order; a window with fewer than ``size`` of them widens to the next prefix."""
-        source = {"terms": {"field": field, "order": "desc" if descending else "asc"}}
-        spec = {"b": {"composite": {"size": size, "sources": [{"k": source}],
-                                    **({"after": {"k": "str:" + after}} if after is not None else {})}}}
+        """Through the term dictionary (:mod:`index.embedded_terms`): a letter jump reads no document."""
         searcher = self._searcher()
-        for prefix in browse.windows(after):
-            query = Query.regex_query(self.schema, field, _regex_literal(prefix) + ".*") if prefix else Query.all_query()
-            result = _guard(lambda: searcher.aggregate(query, spec))
-            found = [(b["key"]["k"], int(b["doc_count"])) for b in result.get("b", {}).get("buckets", [])]
-            inside = [b for b in found if b[0].startswith(prefix)]
-            if len(inside) >= size or not prefix:
-                return inside
-        return []
+        return _guard(lambda: self._terms.walk(searcher, self._generation, field, after, size, descending))
 
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()
