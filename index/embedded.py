@@ -39,7 +39,7 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, forgiving, suggest
+from . import browse, embedded_works, forgiving, suggest, works
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
@@ -85,6 +85,7 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name="raw", fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("library_count", indexed=True, fast=True)
+    sb.add_integer_field(works.HASH_FIELD, indexed=True, fast=True)
     sb.add_bytes_field("_source", stored=True)
     return sb.build()
 
@@ -172,19 +173,26 @@ class EmbeddedIndex:
         started = time.perf_counter()
         query = self._query(q)
         searcher = self._searcher()
-        limit = max(q.limit, 1)  # tantivy panics on limit 0
         sort = SORT_FIELDS.get(q.sort)
-        result = _guard(lambda: searcher.search(query, limit, count=True, offset=q.offset,
-                                                order_by_field=sort[0] if sort else None,
-                                                order=sort[1] if sort else Order.Desc))
-        hits = []
-        if q.limit:
-            for key, address in result.hits:
-                doc = _source(searcher.doc(address))
-                hits.append(Hit(id=doc["id"], score=float(key) if sort is None else 0.0, doc=doc))
+
+        def ranked(which: Query, limit: int, offset: int = 0) -> tuple[list, int]:
+            result = _guard(lambda: searcher.search(which, max(limit, 1), count=True, offset=offset,  # 0 panics
+                                                    order_by_field=sort[0] if sort else None,
+                                                    order=sort[1] if sort else Order.Desc))
+            return [(float(key) if sort is None else 0.0, address) for key, address in result.hits], result.count
+
+        records = None
+        estimate = False
+        if q.group_works:
+            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked))
+        else:
+            found, total = ranked(query, q.limit, q.offset)
+            hits = [Hit(id=(doc := _source(searcher.doc(address)))["id"], score=score, doc=doc)
+                    for score, address in (found if q.limit else [])]
         facets = self._facets(searcher, query, q)
         took = (time.perf_counter() - started) * 1000
-        return SearchResults(total=result.count, hits=hits, facets=facets, took_ms=round(took, 2))
+        return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
+                             total_is_estimate=estimate)
 
     def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
         prefix = suggest.prefix_of(text)

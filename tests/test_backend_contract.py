@@ -371,3 +371,28 @@ def test_suggest_titles_authors_subjects_han_and_pinyin(fresh_backend):
     assert ("subject", "Chinese fiction") in texts("chinese fic")
     assert texts("h") == [] and texts("") == [] and texts("zzzz") == []
     assert len(ix.suggest("h", limit=1)) == 0 and len(ix.suggest("hi", limit=1)) == 1
+
+
+def test_works_grouped_in_the_engine_page_by_page(fresh_backend):
+    """Editions of one work are one hit (the best-ranked), the others inside it in rank order; pages and the
+    total count works; a record without a work key is a work of its own."""
+    from dedupe.model import Cluster
+    ix = fresh_backend
+    made = []
+    for n, (work, year, fmt) in enumerate([("w:ruskin", 1900, "book"), ("w:ruskin", 2015, "ebook"),
+                                           ("w:ruskin", 1960, "book"), ("w:smith", 1990, "book"),
+                                           ("", 1995, "book"), ("w:smith", 2001, "ebook"), ("", 1980, "book")]):
+        c = cluster(f"g{n}", f"Painters book {n}", year=year, format=fmt)
+        made.append(Cluster(id=c.id, record=c.record, members=c.members, work_key=work))
+    ix.add(to_document(c, LIBRARIES) for c in made)
+    ix.commit()
+    grouped = ix.search(SearchQuery("painters", sort="year", group_works=True, limit=3))
+    assert (grouped.total, grouped.records, grouped.total_is_estimate) == (4, 7, False)
+    assert ids(grouped) == ["g0", "g6", "g3"]         # each work where its oldest edition files
+    assert [[e["id"] for e in h.editions] for h in grouped.hits] == [["g2", "g1"], [], ["g5"]]
+    rest = ix.search(SearchQuery("painters", sort="year", group_works=True, offset=3, limit=3))
+    assert ids(rest) == ["g4"] and rest.total == 4 and not rest.hits[0].editions
+    newest = ix.search(SearchQuery("painters", sort="-year", group_works=True, limit=10))
+    assert ids(newest) == ["g1", "g5", "g4", "g6"] and [e["id"] for e in newest.hits[0].editions] == ["g2", "g0"]
+    ungrouped = ix.search(SearchQuery("painters", sort="year", limit=10))
+    assert ungrouped.total == 7 and ungrouped.records is None and not ungrouped.hits[0].editions
