@@ -282,7 +282,7 @@ class ElasticsearchBackend:
         took = (time.perf_counter() - started) * 1000
         total = records = resp["hits"]["total"]["value"]
         if q.group_works:
-            total = int(aggs.get("_works", {}).get("value", 0))
+            total = min(int(aggs.get("_works", {}).get("value", 0)), records)
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2),
                              records=records if q.group_works else None,
                              total_is_estimate=q.group_works and records > works.EXACT_UP_TO)

@@ -49,7 +49,7 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
 def _count(searcher, query, hits, hashes, records: int, ranked: Ranked) -> tuple[int, bool]:
     """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records, HyperLogLog above."""
     if records > EXACT_UP_TO:
-        return int(searcher.cardinality(query, HASH_FIELD)), True
+        return min(int(searcher.cardinality(query, HASH_FIELD)), records), True
     if len(hits) < records:
         hits, _ = ranked(query, records)
         hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])

@@ -7,7 +7,8 @@ it with ``collapse`` on :data:`FIELD` and ``inner_hits``; the embedded index ove
 groups them by :func:`work_hash`, read from a fast field without loading a document.
 
 The total is then the number of works.  Up to :data:`EXACT_UP_TO` matching records it is exact on both
-backends; above, both count with HyperLogLog and ``SearchResults.total_is_estimate`` says "about".
+backends; above, both count with HyperLogLog (capped at the number of records) and
+``SearchResults.total_is_estimate`` says "about".
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import hashlib
 FIELD, HASH_FIELD = "work", "work_hash"
 #: other editions returned with each work
 EDITIONS = 10
-#: matching records up to which the number of works is counted exactly
-EXACT_UP_TO = 5000
+#: matching records up to which the number of works is counted exactly (about 5 ms of CPU at this size on the
+#: embedded index, which reads each record's work hash; HyperLogLog above, about 1-3% off, never above the records)
+EXACT_UP_TO = 1000
 
 
 def work_of(doc: dict) -> str:
