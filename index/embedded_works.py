@@ -37,8 +37,10 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
             break
         fetch = min(fetch * 4, MAX_WINDOW)
     shown = list(heads.items())[q.offset:q.offset + q.limit]
-    works, estimate = _count(searcher, query, hits, hashes, records, ranked)
-    editions = _editions(searcher, schema, query, {w for w, _ in shown}, {_at(a) for _, (_, a) in shown}, ranked)
+    works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked)
+    if len(hits) < records:  # the page's editions may rank beyond the hits in hand
+        hits, hashes = _within(searcher, schema, query, {w for w, _ in shown}, ranked)
+    editions = _editions(searcher, hits, hashes, {w for w, _ in shown}, {_at(a) for _, (_, a) in shown})
     out = []
     for work, (score, address) in shown:
         doc = _source(searcher, address)
@@ -46,26 +48,33 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
     return out, works, records, estimate
 
 
-def _count(searcher, query, hits, hashes, records: int, ranked: Ranked) -> tuple[int, bool]:
-    """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records, HyperLogLog above."""
+def _count(searcher, query, hits, hashes, records: int, ranked: Ranked) -> tuple[int, bool, list, list[int]]:
+    """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records (every hit then in hand, returned
+    with its work hash, so the editions need no other query), HyperLogLog above."""
     if records > EXACT_UP_TO:
-        return min(int(searcher.cardinality(query, HASH_FIELD)), records), True
+        return min(int(searcher.cardinality(query, HASH_FIELD)), records), True, hits, hashes
     if len(hits) < records:
         hits, _ = ranked(query, records)
         hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
-    return len(set(hashes)), False
+    return len(set(hashes)), False, hits, hashes
 
 
-def _editions(searcher, schema, query: Query, works: set[int], heads: set, ranked: Ranked) -> dict[int, list[dict]]:
-    """Up to :data:`~index.works.EDITIONS` other matching records of each work, in the query's order."""
+def _within(searcher, schema, query: Query, works: set[int], ranked: Ranked) -> tuple[list, list[int]]:
+    """The ranked hits of ``query`` among the records of ``works``, with their work hashes."""
     if not works:
-        return {}
+        return [], []
     within = Query.boolean_query([(tantivy.Occur.Must, query),
                                   (tantivy.Occur.Must, Query.term_set_query(schema, HASH_FIELD, sorted(works)))])
     hits, _ = ranked(within, len(works) * (EDITIONS + 1))
+    return hits, searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
+
+
+def _editions(searcher, hits: list, hashes: list[int], works: set[int], heads: set) -> dict[int, list[dict]]:
+    """Up to :data:`~index.works.EDITIONS` matching records of each of ``works`` that are not its head, in
+    the query's order."""
     found: dict[int, list[dict]] = {}
-    for (_, address), work in zip(hits, searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])):
-        if _at(address) not in heads and len(found.setdefault(work, [])) < EDITIONS:
+    for (_, address), work in zip(hits, hashes):
+        if work in works and _at(address) not in heads and len(found.setdefault(work, [])) < EDITIONS:
             found[work].append(_source(searcher, address))
     return found
 

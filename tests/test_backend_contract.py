@@ -396,3 +396,22 @@ def test_works_grouped_in_the_engine_page_by_page(fresh_backend):
     assert ids(newest) == ["g1", "g5", "g4", "g6"] and [e["id"] for e in newest.hits[0].editions] == ["g2", "g0"]
     ungrouped = ix.search(SearchQuery("painters", sort="year", limit=10))
     assert ungrouped.total == 7 and ungrouped.records is None and not ungrouped.hits[0].editions
+
+
+def test_works_of_a_large_result_are_about_and_keep_their_editions(fresh_backend, monkeypatch):
+    """Above ``EXACT_UP_TO`` records the count of works is HyperLogLog's ("about") and a page's editions come
+    from a query of their own (they may rank beyond the hits in hand)."""
+    from dedupe.model import Cluster
+    from index import embedded_works, works
+    monkeypatch.setattr(works, "EXACT_UP_TO", 2)
+    monkeypatch.setattr(embedded_works, "EXACT_UP_TO", 2)
+    ix = fresh_backend
+    made = []
+    for n, (work, year) in enumerate([("w:a", 1900), ("w:b", 1910), ("w:a", 1920), ("w:b", 1930), ("w:a", 1940)]):
+        c = cluster(f"l{n}", f"Drawing book {n}", year=year)
+        made.append(Cluster(id=c.id, record=c.record, members=c.members, work_key=work))
+    ix.add(to_document(c, LIBRARIES) for c in made)
+    ix.commit()
+    first = ix.search(SearchQuery("drawing", sort="year", group_works=True, limit=1))
+    assert first.total_is_estimate and first.records == 5 and 1 <= first.total <= 5
+    assert ids(first) == ["l0"] and [e["id"] for e in first.hits[0].editions] == ["l2", "l4"]
