@@ -23,6 +23,8 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
   libraries from ``sources.yaml``).  Facet counts describe the scoped set.
 * ``sort``: ``relevance`` (default), ``year`` (oldest first), ``-year`` (newest
   first) or ``title``; records without a year sort last either way.
+* ``group_works``: hits are works, not records: the best-ranked record of each work with its other
+  editions, ``total`` the number of works (:mod:`index.works`).
 * ``offset + limit`` is capped at :data:`MAX_WINDOW`, like Elasticsearch's
   ``max_result_window``; ``limit=0`` asks for the count and facets only.
 * Forgiving: a word also matches its Snowball stem and American spelling
@@ -100,6 +102,8 @@ class SearchQuery:
     any_of: dict[str, list[str]] = field(default_factory=dict)
     #: typed words (folded, lowercase) matched within a few edits: set by :mod:`index.forgiving`'s typo pass
     fuzzy: tuple[str, ...] = ()
+    #: page through works, each hit with its other editions (:mod:`index.works`)
+    group_works: bool = False
 
     def validate(self) -> "SearchQuery":
         """Check names and clamp numbers; raise :class:`QueryError` for programming errors."""
@@ -128,6 +132,8 @@ class Hit:
     id: str
     score: float
     doc: dict
+    #: with ``group_works``: other records of this work matching the query, in the query's order
+    editions: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -140,6 +146,9 @@ class SearchResults:
     suggestion: str = ""
     #: True when nothing matched as typed and these are the results of the corrected (or fuzzy) query
     corrected: bool = False
+    #: with ``group_works``: ``total`` counts works; records matching, and whether ``total`` is "about"
+    records: int | None = None
+    total_is_estimate: bool = False
 
 
 @runtime_checkable

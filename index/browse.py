@@ -105,17 +105,6 @@ def keys(doc: dict) -> dict[str, list[str]]:
             FIELDS["shelf"]: list(dict.fromkeys(shelf))}
 
 
-def windows(after: str | None) -> list[str]:
-    """Prefixes of ``after``, longest first, ending with "" (everything): a backend that must read every
-    document's values to walk them (tantivy's composite aggregation does) first walks only the documents
-    with a value under the longest prefix, which holds the next entries whenever enough file there.  Two
-    windows at most before everything: short prefixes ("s", the shelf's "lcc") hold nearly every document
-    and cost more than reading them all."""
-    if not after:
-        return [""]
-    return [*dict.fromkeys(after[:k] for k in (min(len(after), 12), 6) if k <= len(after) and k > 4), ""]
-
-
 def start_value(kind: str, start: str, scheme: str = "") -> str:
     """The value to walk from: a cursor (an entry's ``key``) as it is, else what was typed, as it files."""
     if _SEP in start:

@@ -55,10 +55,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import streaming_bulk
 
-from . import browse, forgiving, suggest
+from . import browse, forgiving, suggest, works
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
 from .elastic_query import (
-    CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, facet_agg, fold,
+    CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, collapse, facet_agg, fold,
 )
 from .pinyin_input import index_text as pinyin_index_text
 from .querytext import prefix_key, title_keys
@@ -67,7 +67,7 @@ from .variants import document_stems
 log = logging.getLogger(__name__)
 
 #: Bumped whenever the mappings or the document shape change: older indices are then rebuilt.
-MAPPING_VERSION = 6
+MAPPING_VERSION = 7
 
 Extract = Callable[[dict], "list[str] | str | int | None"]
 
@@ -97,6 +97,7 @@ KEYWORDS: dict[str, Extract] = {
     "libraries": lambda d: d.get("libraries", []),
     "regions": lambda d: d.get("regions", []),
     "title_key": title_keys,     # exact-title ranking (index.backend.EXACT_TITLE_BOOST)
+    works.FIELD: works.work_of,  # editions of one work collapsed into one hit (index.works)
     # autocomplete keys (index.suggest)
     **{name: (lambda field: lambda d: suggest.keys(d)[field])(name) for name in suggest.KEY_FIELDS.values()},
     # browse lists (index.browse): walked in value order by a composite aggregation
@@ -262,18 +263,29 @@ class ElasticsearchBackend:
                       "source": ["doc"], "aggs": {name: facet_agg(name, q.facet_size) for name in names}}
         if q.sort in SORTS:
             body["sort"] = SORTS[q.sort]
+        if q.group_works:
+            grouping = collapse(q)
+            body["collapse"] = grouping["collapse"]
+            body["aggs"]["_works"] = grouping["works_agg"]
         resp = self._call(lambda: self.client.search(index=self.alias, ignore_unavailable=True,
                                                      allow_no_indices=True, **body)).body
         shards = resp.get("_shards", {})
         if shards.get("failed"):
             raise SearchError(f"Elasticsearch at {self.url}: {shards['failed']} shard(s) failed: "
                               f"{shards.get('failures', [])[:1]}")
-        hits = [Hit(id=h["_id"], score=float(h.get("_score") or 0.0), doc=h["_source"]["doc"])
+        hits = [Hit(id=h["_id"], score=float(h.get("_score") or 0.0), doc=h["_source"]["doc"],
+                    editions=[e["_source"]["doc"] for e in h.get("inner_hits", {}).get("editions", {})
+                              .get("hits", {}).get("hits", []) if e["_id"] != h["_id"]][:works.EDITIONS])
                 for h in resp["hits"]["hits"]]
         aggs = resp.get("aggregations", {})
         facets = {name: buckets(aggs.get(name, {})) for name in names}
         took = (time.perf_counter() - started) * 1000
-        return SearchResults(total=resp["hits"]["total"]["value"], hits=hits, facets=facets, took_ms=round(took, 2))
+        total = records = resp["hits"]["total"]["value"]
+        if q.group_works:
+            total = min(int(aggs.get("_works", {}).get("value", 0)), records)
+        return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2),
+                             records=records if q.group_works else None,
+                             total_is_estimate=q.group_works and records > works.EXACT_UP_TO)
 
     def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
         prefix = suggest.prefix_of(text)

@@ -15,7 +15,7 @@ import unicodedata
 
 from normaliser.text import fold_for_search, has_han
 
-from . import forgiving
+from . import forgiving, works
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FIELDS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS,
     STEM_BOOST, TITLE_PREFIX_BOOST, TITLE_PREFIX_MAX, TITLE_PREFIX_MIN, SearchQuery, year_range,
@@ -210,3 +210,13 @@ def buckets(agg: dict) -> list[tuple[str, int]]:
     if "values" in agg:
         return [(str(b["key"]), int(b["records"]["doc_count"])) for b in agg["values"]["buckets"]]
     return [(str(b.get("key_as_string", b["key"])), int(b["doc_count"])) for b in agg.get("buckets", [])]
+
+
+def collapse(q: SearchQuery) -> dict:
+    """With ``group_works``: one hit per work (:mod:`index.works`), its other editions as inner hits in the
+    query's own order, and the number of works (exact up to ``EXACT_UP_TO`` records, then HyperLogLog's)."""
+    inner: dict = {"name": "editions", "size": works.EDITIONS + 1, "_source": ["doc"]}
+    if q.sort in SORTS:
+        inner["sort"] = SORTS[q.sort]
+    return {"collapse": {"field": works.FIELD, "inner_hits": inner},
+            "works_agg": {"cardinality": {"field": works.FIELD, "precision_threshold": works.EXACT_UP_TO}}}

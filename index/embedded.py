@@ -39,10 +39,11 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, forgiving, suggest
+from . import browse, embedded_works, forgiving, suggest, works
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
+from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
 from .querytext import prefix_key as _prefix_key
 
@@ -84,6 +85,7 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name="raw", fast=True)
     sb.add_integer_field("year", indexed=True, fast=True)
     sb.add_integer_field("library_count", indexed=True, fast=True)
+    sb.add_integer_field(works.HASH_FIELD, indexed=True, fast=True)
     sb.add_bytes_field("_source", stored=True)
     return sb.build()
 
@@ -119,6 +121,7 @@ class EmbeddedIndex:
         # change only when a commit becomes visible: cache them per index generation.
         self._facet_cache: OrderedDict[tuple, dict] = OrderedDict()
         self._generation = 0
+        self._terms = TermWalk()
 
     # -- writing -------------------------------------------------------------
     def add(self, docs: Iterable[dict]) -> None:
@@ -170,19 +173,26 @@ class EmbeddedIndex:
         started = time.perf_counter()
         query = self._query(q)
         searcher = self._searcher()
-        limit = max(q.limit, 1)  # tantivy panics on limit 0
         sort = SORT_FIELDS.get(q.sort)
-        result = _guard(lambda: searcher.search(query, limit, count=True, offset=q.offset,
-                                                order_by_field=sort[0] if sort else None,
-                                                order=sort[1] if sort else Order.Desc))
-        hits = []
-        if q.limit:
-            for key, address in result.hits:
-                doc = _source(searcher.doc(address))
-                hits.append(Hit(id=doc["id"], score=float(key) if sort is None else 0.0, doc=doc))
+
+        def ranked(which: Query, limit: int, offset: int = 0) -> tuple[list, int]:
+            result = _guard(lambda: searcher.search(which, max(limit, 1), count=True, offset=offset,  # 0 panics
+                                                    order_by_field=sort[0] if sort else None,
+                                                    order=sort[1] if sort else Order.Desc))
+            return [(float(key) if sort is None else 0.0, address) for key, address in result.hits], result.count
+
+        records = None
+        estimate = False
+        if q.group_works:
+            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked))
+        else:
+            found, total = ranked(query, q.limit, q.offset)
+            hits = [Hit(id=(doc := _source(searcher.doc(address)))["id"], score=score, doc=doc)
+                    for score, address in (found if q.limit else [])]
         facets = self._facets(searcher, query, q)
         took = (time.perf_counter() - started) * 1000
-        return SearchResults(total=result.count, hits=hits, facets=facets, took_ms=round(took, 2))
+        return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
+                             total_is_estimate=estimate)
 
     def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
         prefix = suggest.prefix_of(text)
@@ -200,21 +210,9 @@ class EmbeddedIndex:
         return browse.page(self._walk, self.get, kind, start, **options)
 
     def _walk(self, field: str, after: str | None, size: int, descending: bool) -> list[tuple[str, int]]:
-        """The composite aggregation reads every matched document, so it first reads only those with a
-        value under a prefix of ``after`` (:func:`index.browse.windows`): their values in that window
-        come first, in order; a window with fewer than ``size`` of them widens to the next prefix."""
-        source = {"terms": {"field": field, "order": "desc" if descending else "asc"}}
-        spec = {"b": {"composite": {"size": size, "sources": [{"k": source}],
-                                    **({"after": {"k": "str:" + after}} if after is not None else {})}}}
+        """Through the term dictionary (:mod:`index.embedded_terms`): a letter jump reads no document."""
         searcher = self._searcher()
-        for prefix in browse.windows(after):
-            query = Query.regex_query(self.schema, field, _regex_literal(prefix) + ".*") if prefix else Query.all_query()
-            result = _guard(lambda: searcher.aggregate(query, spec))
-            found = [(b["key"]["k"], int(b["doc_count"])) for b in result.get("b", {}).get("buckets", [])]
-            inside = [b for b in found if b[0].startswith(prefix)]
-            if len(inside) >= size or not prefix:
-                return inside
-        return []
+        return _guard(lambda: self._terms.walk(searcher, self._generation, field, after, size, descending))
 
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()

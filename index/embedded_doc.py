@@ -12,7 +12,7 @@ from tantivy import Document
 
 from normaliser.text import fold_for_search
 
-from . import browse, suggest
+from . import browse, suggest, works
 from .pinyin_input import index_text as pinyin_index_text
 from .querytext import prefix_key as _prefix_key
 from .querytext import title_keys
@@ -59,6 +59,7 @@ def to_tantivy(doc: dict) -> Document:
     if doc.get("year") is not None:
         d.add_integer("year", int(doc["year"]))
     d.add_integer("library_count", int(doc.get("library_count", 0)))
+    d.add_integer(works.HASH_FIELD, works.work_hash(doc))
     d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
     return d
 

@@ -57,7 +57,8 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
     unknown = [w for w in typed if run(SearchQuery(text=w, limit=0, facets=())).total == 0]
     # the words that find nothing alone first; then every word (a real word can be a typo for another)
     for fuzzy_words in dict.fromkeys(tuple(ws) for ws in (unknown, typed) if ws):
-        fuzzy = run(replace(q, fuzzy=fuzzy_words, offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance"))
+        fuzzy = run(replace(q, fuzzy=fuzzy_words, offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance",
+                            group_works=False))  # only its records' words are read
         if fuzzy.total:
             break
     else:

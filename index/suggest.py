@@ -9,6 +9,8 @@ the same way for both backends.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from normaliser.text import has_han, pinyin
 
 from .querytext import title_key
@@ -24,7 +26,10 @@ SHARES = {"title": 5, "author": 2, "subject": 1}
 MIN_PREFIX = 2
 
 
-def _forms(text: str) -> list[str]:
+@lru_cache(maxsize=1 << 15)
+def _forms(text: str) -> tuple[str, ...]:
+    """The keys a value is found by (its key first).  Cached: a keystroke's candidates are mostly the
+    previous keystroke's, and a value's pinyin and folding cost more than the engine's whole lookup."""
     key = title_key(text)
     forms = [key]
     if has_han(text):
@@ -33,7 +38,7 @@ def _forms(text: str) -> list[str]:
     for article in ("the ", "a ", "an "):
         if key.startswith(article):
             forms.append(key[len(article):])
-    return [f for f in dict.fromkeys(forms) if f]
+    return tuple(f for f in dict.fromkeys(forms) if f)
 
 
 def _titles(doc: dict) -> list[str]:
@@ -76,8 +81,9 @@ def pick(docs: list[dict], prefix: str, limit: int = DEFAULT_LIMIT) -> list[dict
     for kind in KEY_FIELDS:
         for doc in docs:
             for value in _values(doc, kind):
-                item = (kind, title_key(value))
-                if value and item not in seen and any(f.startswith(prefix) for f in _forms(value)):
+                forms = _forms(value) if value else ()
+                item = (kind, forms[0] if forms else "")
+                if forms and item not in seen and any(f.startswith(prefix) for f in forms):
                     seen.add(item)
                     found[kind].append({"text": value, "kind": kind, "id": doc["id"] if kind == "title" else None})
     first = [s for kind, share in SHARES.items() for s in found[kind][:share]]

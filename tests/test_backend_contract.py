@@ -371,3 +371,47 @@ def test_suggest_titles_authors_subjects_han_and_pinyin(fresh_backend):
     assert ("subject", "Chinese fiction") in texts("chinese fic")
     assert texts("h") == [] and texts("") == [] and texts("zzzz") == []
     assert len(ix.suggest("h", limit=1)) == 0 and len(ix.suggest("hi", limit=1)) == 1
+
+
+def test_works_grouped_in_the_engine_page_by_page(fresh_backend):
+    """Editions of one work are one hit (the best-ranked), the others inside it in rank order; pages and the
+    total count works; a record without a work key is a work of its own."""
+    from dedupe.model import Cluster
+    ix = fresh_backend
+    made = []
+    for n, (work, year, fmt) in enumerate([("w:ruskin", 1900, "book"), ("w:ruskin", 2015, "ebook"),
+                                           ("w:ruskin", 1960, "book"), ("w:smith", 1990, "book"),
+                                           ("", 1995, "book"), ("w:smith", 2001, "ebook"), ("", 1980, "book")]):
+        c = cluster(f"g{n}", f"Painters book {n}", year=year, format=fmt)
+        made.append(Cluster(id=c.id, record=c.record, members=c.members, work_key=work))
+    ix.add(to_document(c, LIBRARIES) for c in made)
+    ix.commit()
+    grouped = ix.search(SearchQuery("painters", sort="year", group_works=True, limit=3))
+    assert (grouped.total, grouped.records, grouped.total_is_estimate) == (4, 7, False)
+    assert ids(grouped) == ["g0", "g6", "g3"]         # each work where its oldest edition files
+    assert [[e["id"] for e in h.editions] for h in grouped.hits] == [["g2", "g1"], [], ["g5"]]
+    rest = ix.search(SearchQuery("painters", sort="year", group_works=True, offset=3, limit=3))
+    assert ids(rest) == ["g4"] and rest.total == 4 and not rest.hits[0].editions
+    newest = ix.search(SearchQuery("painters", sort="-year", group_works=True, limit=10))
+    assert ids(newest) == ["g1", "g5", "g4", "g6"] and [e["id"] for e in newest.hits[0].editions] == ["g2", "g0"]
+    ungrouped = ix.search(SearchQuery("painters", sort="year", limit=10))
+    assert ungrouped.total == 7 and ungrouped.records is None and not ungrouped.hits[0].editions
+
+
+def test_works_of_a_large_result_are_about_and_keep_their_editions(fresh_backend, monkeypatch):
+    """Above ``EXACT_UP_TO`` records the count of works is HyperLogLog's ("about") and a page's editions come
+    from a query of their own (they may rank beyond the hits in hand)."""
+    from dedupe.model import Cluster
+    from index import embedded_works, works
+    monkeypatch.setattr(works, "EXACT_UP_TO", 2)
+    monkeypatch.setattr(embedded_works, "EXACT_UP_TO", 2)
+    ix = fresh_backend
+    made = []
+    for n, (work, year) in enumerate([("w:a", 1900), ("w:b", 1910), ("w:a", 1920), ("w:b", 1930), ("w:a", 1940)]):
+        c = cluster(f"l{n}", f"Drawing book {n}", year=year)
+        made.append(Cluster(id=c.id, record=c.record, members=c.members, work_key=work))
+    ix.add(to_document(c, LIBRARIES) for c in made)
+    ix.commit()
+    first = ix.search(SearchQuery("drawing", sort="year", group_works=True, limit=1))
+    assert first.total_is_estimate and first.records == 5 and 1 <= first.total <= 5
+    assert ids(first) == ["l0"] and [e["id"] for e in first.hits[0].editions] == ["l2", "l4"]

@@ -124,7 +124,24 @@ def test_heading_keys_ignore_case_accents_and_script():
     assert heading_key("Émile") == heading_key("emile") and heading_key("曹雪芹").startswith("cao xue qin")
 
 
-def test_windows_narrow_a_walk_to_the_start_before_reading_everything():
-    from index.browse import windows
-    assert windows("lcc\x1eDS 00735\x1fhistory") == ["lcc\x1eDS 00735", "lcc\x1eDS", ""]
-    assert windows("smi") == [""] and windows(None) == [""]  # short prefixes hold nearly everything
+def test_embedded_walk_reads_the_term_dictionary_bucket_by_bucket(tmp_path):
+    """Letter jumps, pages across buckets, both directions, deleted records gone: as sorting every heading."""
+    from index.embedded import EmbeddedIndex
+    from index.embedded_terms import bucket
+    names = [f"{a}{b}{c}son, Ann" for a in "BMS" for b in "aeiou" for c in "klmnr"]   # 75 headings, 15 buckets
+    ix = EmbeddedIndex(tmp_path / "ix")
+    ix.add(to_document(c, LIBRARIES) for c in [cluster(f"n{i}", f"Book {i}", languages=["eng"],
+                                                        contributors=[Contributor(n, primary=True)])
+                                               for i, n in enumerate(names)])
+    ix.commit()
+    ix.delete(["n0"])  # "Bakson, Ann" leaves the list once committed
+    ix.commit()
+    keys = sorted(f"{heading_key(n)}\x1f{n}" for n in names[1:])
+    assert bucket("lcc\x1eDS 00735\x1fhistory") == "lcc\x1eDS 0" and bucket("smithson") == "smit"
+    for start in ("m", "mek", "s", "zz", None):
+        after = [k for k in keys if start is None or k >= start]
+        before = [k for k in reversed(keys) if start is not None and k < start]
+        assert [v for v, _ in ix._walk("browse_author", start, 12, False)] == after[:12]
+        assert [v for v, _ in ix._walk("browse_author", start, 12, True)] == (before[:12] if start else keys[::-1][:12])
+    assert headings(ix.browse("author", "b", size=3).entries) == ["Balson, Ann", "Bamson, Ann", "Banson, Ann"]
+    ix.close()

@@ -59,6 +59,23 @@ def test_numbered_style_numbers_in_the_order_given_and_html_is_escaped():
         cite([(rec, "a")], "harvard")
 
 
+def test_entries_are_kept_and_a_changed_record_or_position_is_rendered_again(monkeypatch):
+    from web import citations
+    rec, other = ruskin(), ruskin()
+    other.title = "Unto this last"
+    monkeypatch.setattr(citations, "_entries", citations._Entries(100))  # cold, as after a restart
+    cold = cite([(rec, "a"), (other, "b")], "gbt7714")
+    assert len(citations._entries._map) == 2
+    assert cite([(rec, "a"), (other, "b")], "gbt7714") == cold and len(citations._entries._map) == 2
+    # the same records in another order: numbers follow the new order, texts are the same
+    assert cite([(other, "b"), (rec, "a")], "gbt7714") == ["[1]" + cold[1][3:], "[2]" + cold[0][3:]]
+    rec.year = 1906                                      # a record changed since: its entry is new
+    assert "1906" in cite([(rec, "a")], "apa")[0] and "1900" in cite([(ruskin(), "a")], "apa")[0]
+    monkeypatch.setattr(citations, "_entries", citations._Entries(2))    # bounded: the least recently used go
+    cite([(rec, "a"), (other, "b"), (ruskin(), "c")], "mla")
+    assert len(citations._entries._map) == 2
+
+
 def test_no_export_carries_life_dates():
     rec = ruskin()
     assert "AU  - Ruskin, John\r\n" in to_ris(rec)

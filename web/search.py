@@ -42,7 +42,7 @@ def search(fmt: str):
         usage.count("search")
     if fmt == "json":
         return jsonify(data)
-    if isbn_lookup and data["total"] == 1:
+    if isbn_lookup and data["records"] == 1:
         return redirect(url_for("record.record", cluster_id=data["hits"][0]["id"], fmt="html"))
     remember_results(data)
     return render_template("search.html", **data, sort_labels=SORT_LABELS, scopes=scope_options())
@@ -89,7 +89,7 @@ def query_from(args) -> SearchQuery:
     page = min(max(_int(args.get("page"), 1), 1), MAX_WINDOW // page_size)
     return SearchQuery(text=args.get("q", "")[:MAX_QUERY], filters=filters, fields=fields,
                        sort=sort if sort in SORTS else "relevance", any_of=read_scope(args.get("scope", ""))[1],
-                       offset=(page - 1) * page_size, limit=page_size)
+                       offset=(page - 1) * page_size, limit=page_size, group_works=True)
 
 
 def run_search() -> tuple[dict, bool]:
@@ -111,7 +111,10 @@ def run_search() -> tuple[dict, bool]:
                   "scope": scope,
                   "filters": [{"name": n, "value": v, "label": _label(n, v, names)} for n, v in
                               sorted(selected)]},
+        # works (editions and formats of one work are one result, index.works); "about" above a few thousand
         "total": results.total,
+        "total_is_estimate": results.total_is_estimate,
+        "records": results.records if results.records is not None else results.total,
         "page": page,
         "pages": min(math.ceil(results.total / page_size), max_page) if results.total else 0,
         "page_size": page_size,
@@ -122,13 +125,12 @@ def run_search() -> tuple[dict, bool]:
         "suggestion_url": url_for("search.search", fmt="html", **_with_text(args, results.suggestion)) if results.suggestion
         else None,
         "hits": [hit_summary(h.doc) for h in results.hits],
+        "works": [work_summary(h) for h in results.hits],
         "facets": {name: [{"value": value, "label": _label(name, value, names), "count": count,
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
     }
-    # the page shows editions of one work as one result; the JSON twin keeps ``hits`` one per record too
-    data["works"] = group_editions(data["hits"])
     isbn_lookup = bool(as_isbn13(fold_for_search(text)) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
 
@@ -160,25 +162,15 @@ def _label(name: str, value: str, library_names: dict[str, str]) -> str:
     return reader.region_name(value) if name == "region" else facet_label(name, value, library_names)
 
 
-def group_editions(hits: list[dict]) -> list[dict]:
-    """Editions and formats of one work (dedupe's work key) on this page become one result: the best-ranked
-    edition, with the others in its ``editions`` (format, year, link), in rank order."""
-    heads: dict[str, dict] = {}
-    out = []
-    for hit in hits:
-        key = hit.get("work_key")
-        head = heads.get(key) if key else None
-        if head is None:
-            hit = {**hit, "editions": []}
-            out.append(hit)
-            if key:
-                heads[key] = hit
-        else:
-            head["editions"].append({k: hit[k] for k in ("id", "url", "title", "title_original", "format",
-                                                          "year", "publisher", "library_count")})
-    for hit in out:
-        hit["formats"] = list(dict.fromkeys([hit["format"], *(e["format"] for e in hit["editions"])]))
-    return out
+def work_summary(hit) -> dict:
+    """A work as the list shows it: its best-ranked edition's row, the engine's other editions of it (format,
+    year, link) in rank order, and the formats among them."""
+    head = hit_summary(hit.doc)
+    head["editions"] = [{"id": e["id"], "url": url_for("record.record", cluster_id=e["id"], fmt="html"),
+                         **{k: e.get(k) for k in ("title", "title_original", "format", "year", "publisher")},
+                         "library_count": e.get("library_count", 0)} for e in hit.editions]
+    head["formats"] = list(dict.fromkeys([head["format"], *(e["format"] for e in head["editions"])]))
+    return head
 
 
 def hit_summary(doc: dict) -> dict:

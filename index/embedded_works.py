@@ -1,0 +1,87 @@
+"""Works grouping on the embedded index (:mod:`index.works`): over-fetch, group by the work's hash.
+
+tantivy has no collapse.  The ranked hits' addresses come back without their documents and the
+``work_hash`` fast field names each one's work, so grouping hundreds of hits costs microseconds; only the
+page's records and their editions are loaded.  Ranked hits are fetched :data:`OVERFETCH` times the works
+wanted, more if editions crowd them out, up to the result window.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import tantivy
+from tantivy import Query
+
+from .backend import MAX_WINDOW, Hit, SearchQuery
+from .works import EDITIONS, EXACT_UP_TO, HASH_FIELD
+
+OVERFETCH = 3
+#: (query, limit) → the ranked (score, address) pairs and the number of records matching
+Ranked = Callable[[Query, int], tuple[list[tuple[float, tantivy.DocAddress]], int]]
+
+
+def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: SearchQuery,
+         ranked: Ranked) -> tuple[list[Hit], int, int, bool]:
+    """The page's works as hits with their editions, the number of works, of records, and whether the
+    number of works is an estimate."""
+    want = q.offset + max(q.limit, 1)
+    fetch = min(want * OVERFETCH, MAX_WINDOW)
+    while True:
+        hits, records = ranked(query, fetch)
+        hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
+        heads: dict[int, tuple[float, tantivy.DocAddress]] = {}
+        for hit, work in zip(hits, hashes):
+            heads.setdefault(work, hit)
+        if len(heads) >= want or len(hits) >= records or fetch >= MAX_WINDOW:
+            break
+        fetch = min(fetch * 4, MAX_WINDOW)
+    shown = list(heads.items())[q.offset:q.offset + q.limit]
+    works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked)
+    if len(hits) < records:  # the page's editions may rank beyond the hits in hand
+        hits, hashes = _within(searcher, schema, query, {w for w, _ in shown}, ranked)
+    editions = _editions(searcher, hits, hashes, {w for w, _ in shown}, {_at(a) for _, (_, a) in shown})
+    out = []
+    for work, (score, address) in shown:
+        doc = _source(searcher, address)
+        out.append(Hit(id=doc["id"], score=score, doc=doc, editions=editions.get(work, [])))
+    return out, works, records, estimate
+
+
+def _count(searcher, query, hits, hashes, records: int, ranked: Ranked) -> tuple[int, bool, list, list[int]]:
+    """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records (every hit then in hand, returned
+    with its work hash, so the editions need no other query), HyperLogLog above."""
+    if records > EXACT_UP_TO:
+        return min(int(searcher.cardinality(query, HASH_FIELD)), records), True, hits, hashes
+    if len(hits) < records:
+        hits, _ = ranked(query, records)
+        hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
+    return len(set(hashes)), False, hits, hashes
+
+
+def _within(searcher, schema, query: Query, works: set[int], ranked: Ranked) -> tuple[list, list[int]]:
+    """The ranked hits of ``query`` among the records of ``works``, with their work hashes."""
+    if not works:
+        return [], []
+    within = Query.boolean_query([(tantivy.Occur.Must, query),
+                                  (tantivy.Occur.Must, Query.term_set_query(schema, HASH_FIELD, sorted(works)))])
+    hits, _ = ranked(within, len(works) * (EDITIONS + 1))
+    return hits, searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
+
+
+def _editions(searcher, hits: list, hashes: list[int], works: set[int], heads: set) -> dict[int, list[dict]]:
+    """Up to :data:`~index.works.EDITIONS` matching records of each of ``works`` that are not its head, in
+    the query's order."""
+    found: dict[int, list[dict]] = {}
+    for (_, address), work in zip(hits, hashes):
+        if work in works and _at(address) not in heads and len(found.setdefault(work, [])) < EDITIONS:
+            found[work].append(_source(searcher, address))
+    return found
+
+
+def _at(address: tantivy.DocAddress) -> tuple[int, int]:
+    return address.segment_ord, address.doc
+
+
+def _source(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> dict:
+    return json.loads(searcher.doc(address).get_first("_source"))
