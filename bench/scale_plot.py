@@ -40,7 +40,8 @@ def plot(results: Path, png: Path) -> Path:
     loads = ", ".join(f"{s:g}M: load {r['full']['dedupe']['load_before']}" for s, r in zip(sizes, runs))
     fig.suptitle(f"bench/scale.py — 130 synthetic members, 2 shared cores ({loads})", fontsize=9)
     for ax in (cpu, mem):
-        ax.grid(alpha=0.3)
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
