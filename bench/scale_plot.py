@@ -48,3 +48,23 @@ def plot(results: Path, png: Path) -> Path:
     fig.savefig(png, dpi=110)
     plt.close(fig)
     return png
+
+
+def table(results: Path) -> str:
+    """The Markdown table of BENCHMARKS.md and docs/production.md, one row per size (latest run)."""
+    head = ("| member records (manifestations) | date, load at dedupe | normalise / dedupe / index CPU-s | "
+            "build: member records per CPU-s | peak RSS per stage (MB): harvest / normalise (workers) / dedupe / index | "
+            "database + index on disk | incremental 1% of one member: CPU-s (share of full) |")
+    rows = [head, "|" + "---|" * 7]
+    for r in latest_by_size(results):
+        f, inc, g = r["full"], r["incremental"], r["generated"]
+        n, disk = g["member_records"], f["sizes"]
+        rss = " / ".join(str(f[s]["peak_rss_mb"]) + (f" ({f[s]['worker_peak_rss_mb']})" if f[s]["worker_peak_rss_mb"]
+                                                       else "") for s in STAGES)
+        rows.append(f"| {n:,} ({g['manifestations']:,}) | {r['date'][:16].replace('T', ' ')}, "
+                    f"{f['dedupe']['load_before']} | {f['normalise']['cpu_s']:.0f} / {f['dedupe']['cpu_s']:.0f} / "
+                    f"{f['index']['cpu_s']:.0f} | **{f['build']['records_per_cpu_s']:,.0f}** | {rss} | "
+                    f"{disk['database_mb']:,.0f} + {disk['index_mb']:,.0f} MB "
+                    f"({(disk['database_mb'] + disk['index_mb']) * 1024 / n:.1f} KB per record) | "
+                    f"{inc['build']['cpu_s']:.1f} ({inc['share_of_full_cpu']:.1%}) |")
+    return "\n".join(rows)
