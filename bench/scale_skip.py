@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -69,6 +70,8 @@ def main() -> None:
     timed("rerun, 1% of the records changed", source, store)
     print(f"  untouched rerun: {before['cpu_s'] / max(after['cpu_s'], 1e-3):.0f}× less CPU than reading every "
           f"record; touched: {before['cpu_s'] / max(touched['cpu_s'], 1e-3):.0f}× less (load {os.getloadavg()[0]:.2f})")
+    engine.dispose()
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
