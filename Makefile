@@ -42,5 +42,11 @@ bench-staff: install
 bench-jobs: install
 	$(BIN)/python bench/jobs.py --records 20000
 
+# the consortium-scale build (issue 14): SCALE=500000, 1000000, 2000000, 5000000; ~10 KB of disk per member record
+SCALE ?= 500000
+bench-scale: install
+	$(BIN)/python bench/scale.py --members-records $(SCALE)
+	$(BIN)/python bench/scale.py --plot --table
+
 clean:
 	rm -rf var .pytest_cache build dist

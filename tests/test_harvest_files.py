@@ -1,6 +1,7 @@
 """Reading member dumps (ISO 2709, MARCXML) and harvesting them into the raw store."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,6 +219,53 @@ def test_file_harvest_is_incremental_by_content_hash_and_deletes_what_left(tmp_p
     assert (third.counts.updated, third.counts.unchanged, third.counts.deleted) == (1, 2, 2)
     assert store.local_ids("dump") == ["1", "2", "3"] and store.get("dump", "5").record.deleted
     assert [r["status"] for r in store.runs("dump")] == ["ok", "ok", "ok"]
+
+
+class Calls:
+    """Counts the calls of a real function and passes them on (what a rerun reads, measured)."""
+
+    def __init__(self, monkeypatch, module, name: str):
+        self.n, real = 0, getattr(module, name)
+
+        def counted(*args, **kw):
+            self.n += 1
+            return real(*args, **kw)
+        monkeypatch.setattr(module, name, counted)
+
+
+def test_an_unchanged_dump_is_skipped_without_a_read_and_a_touched_one_hashed_once(tmp_path, store, monkeypatch):
+    from harvester.protocols import files as protocol
+    path = write(tmp_path / "dump.mrc", b"".join(iso2709(make_record(str(i), title=f"T{i}")) for i in range(1, 1201)))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns - 5 * 10**9))  # not written just now
+    source = file_source(path)
+    assert harvest_source(source, store).counts.added == 1200
+    parsed, hashed = Calls(monkeypatch, protocol, "read_path"), Calls(monkeypatch, protocol, "content_digest")
+    reread = Calls(monkeypatch, files, "_read_iso2709")
+
+    again = harvest_source(source, store)  # not touched: no read at all
+    assert (again.status, again.counts.unchanged, again.counts.added) == ("ok", 1200, 0)
+    assert (parsed.n, hashed.n, reread.n) == (0, 0, 0)
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # copied again, same bytes: one hash
+    touched = harvest_source(source, store)
+    assert (touched.counts.unchanged, parsed.n, hashed.n, reread.n) == (1200, 0, 1, 0)
+    assert harvest_source(source, store).counts.unchanged == 1200 and hashed.n == 1  # the new mtime was kept
+
+    assert harvest_source(source, store, full=True).counts.unchanged == 1200 and reread.n == 1  # --full reads
+    write(path, path.read_bytes() + iso2709(make_record("new", title="New")))
+    changed = harvest_source(source, store)
+    assert (changed.counts.added, changed.counts.unchanged, reread.n) == (1, 1200, 2)
+    assert store.count("dump") == 1201 and [r["status"] for r in store.runs("dump")] == ["ok"] * 6
+
+
+def test_a_dump_written_twice_in_one_clock_tick_is_not_taken_for_the_same(tmp_path, store):
+    path = write(tmp_path / "dump.mrc", iso2709(make_record("1", title="AAAA")))
+    stat = path.stat()
+    assert harvest_source(file_source(path), store).counts.added == 1
+    write(path, iso2709(make_record("1", title="BBBB")))  # same size; same mtime as far as the stat can tell
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert harvest_source(file_source(path), store).counts.updated == 1
 
 
 def test_incomplete_dump_does_not_delete(tmp_path, store):

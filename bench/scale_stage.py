@@ -1,0 +1,82 @@
+"""One stage of ``bench/scale.py``, run in its own process so its CPU and peak RSS are its own.
+
+    python bench/scale_stage.py WORK generate N MEMBERS SEED | startup | harvest | normalise | dedupe | index | revise MEMBER
+
+Prints one JSON line (the stage's report) last.  The stages call the same ``unioncat.pipeline``
+functions as ``unioncat harvest`` and ``unioncat build``, on the catalogue under ``WORK/var``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from consortium.load import load_sources  # noqa: E402
+from demo import synthetic  # noqa: E402
+from demo.loc import loc_file  # noqa: E402
+from unioncat import pipeline  # noqa: E402
+from unioncat.settings import load_settings  # noqa: E402
+
+
+def catalogue(work: Path) -> pipeline.Catalogue:
+    settings = load_settings(env={}, data_dir=work / "var", sources_path=work / "sources.yaml",
+                             cache_dir=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
+    return pipeline.Catalogue(settings, load_sources(work / "sources.yaml"))
+
+
+def plain(report: object) -> object:
+    """A report as JSON-able data, whatever fields the (changing) report classes have."""
+    if dataclasses.is_dataclass(report):
+        return {k: plain(v) for k, v in dataclasses.asdict(report).items()}
+    if isinstance(report, list):
+        return [plain(r) for r in report]
+    return report
+
+
+def harvest(cat: pipeline.Catalogue) -> dict:
+    reports = pipeline.harvest(cat, cat.sources.sources)
+    failed = [f"{r.source}: {r.error}" for r in reports if not r.ok]
+    total = {k: sum(getattr(r.counts, k) for r in reports) for k in ("added", "updated", "deleted", "unchanged",
+                                                                   "quarantined")}
+    return {**total, "failed": failed}
+
+
+def run(work: Path, stage: str, args: list[str]) -> dict:
+    if stage == "generate":
+        n, members, seed = (int(a) for a in args)
+        mems = synthetic.members(members)
+        g = synthetic.generate(loc_file(Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))), work / "dumps",
+                               n, members, seed)
+        import yaml
+        (work / "sources.yaml").write_text(yaml.safe_dump(synthetic.sources_yaml(mems, work / "dumps", g.per_member or {}),
+                                                          allow_unicode=True))
+        return plain(g)
+    if stage == "revise":
+        return {"changed": synthetic.revise(work / "dumps" / f"{args[0]}.mrc")}
+    cat = catalogue(work)
+    try:
+        if stage == "startup":  # what every stage process pays before it works: imports, opening the stores
+            return {}
+        if stage == "harvest":
+            return harvest(cat)
+        if stage == "normalise":
+            return plain(pipeline.normalise_stage(cat))
+        if stage == "dedupe":
+            return plain(pipeline.dedupe_stage(cat))
+        if stage == "index":
+            out = plain(pipeline.index_stage(cat))
+            out["shared_clusters"] = cat.clusters.count_shared()
+            return out
+        raise SystemExit(f"unknown stage {stage!r}")
+    finally:
+        cat.close()
+
+
+if __name__ == "__main__":
+    result = run(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])
+    print(json.dumps(result, default=str), flush=True)
