@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from storage.db import metadata, next_value, utcnow, write_lock
 
-from .model import Holding, Record
+from .model import Record
 
 records = Table(
     "records",
@@ -124,7 +124,7 @@ class RecordStore:
 
         With ``holdings_brief`` a holdings record (MFHD) comes as its kind and 004 only, read from their
         columns without decoding its JSON: all the dedupe stage needs of it (the merge reads its rows
-        with :meth:`holdings_rows`).
+        through ``normaliser.links.LinkStore.attached``).
         """
         last = seq
         # a holdings record's JSON is not even read from the database
@@ -144,11 +144,6 @@ class RecordStore:
                 else:
                     yield s, source, local_id, Record.from_dict(json.loads(data))
             last = rows[-1][0]
-
-    def holdings_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Holding]]:
-        """The Holding rows of live holdings records (MFHD), from their own column: no record decoded."""
-        return {key: [Holding(**h) for h in json.loads(held or "[]")]
-                for key, held in self._live(records.c.holdings, keys, records.c.kind == "holdings")}
 
     def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
         """``(key, column value)`` of the live rows with these keys: per-source IN lists of 500."""
