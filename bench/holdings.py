@@ -111,7 +111,11 @@ def _catalogue(root: Path) -> pipeline.Catalogue:
 
 
 def prepare(n: int, cache: Path, root: Path, with_mfhd: bool) -> dict:
-    """Harvest and normalise one catalogue (not timed) and keep its database as the rounds' starting point."""
+    """Harvest and normalise one catalogue (not timed) and keep its database as the rounds' starting point
+    (reused when ``root`` holds one already: ``--workdir``)."""
+    sizes = root / "sizes.json"
+    if sizes.exists() and (root / "normalised.db").exists():
+        return json.loads(sizes.read_text())
     bibs, held = write_members(n, root / "dumps", cache, with_mfhd)
     cat = _catalogue(root)
     try:
@@ -123,7 +127,8 @@ def prepare(n: int, cache: Path, root: Path, with_mfhd: bool) -> dict:
     with closing(sqlite3.connect(root / "var" / "unioncat.db")) as src, \
             closing(sqlite3.connect(root / "normalised.db")) as dst:
         src.backup(dst)
-    return {"bib_records": bibs, "holdings_records": held}
+    sizes.write_text(json.dumps({"bib_records": bibs, "holdings_records": held}))
+    return json.loads(sizes.read_text())
 
 
 def dedupe_once(root: Path, profile: Path | None = None) -> dict:
@@ -157,9 +162,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved plain/MFHD rounds (default 3)")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the last MFHD round's dedupe here")
+    parser.add_argument("--workdir", type=Path, help="keep the normalised catalogues here and reuse them "
+                                                     "on the next run with the same --records")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unioncat-bench-holdings-") as tmp:
-        roots = {"plain": Path(tmp) / "plain", "with_mfhd": Path(tmp) / "mfhd"}
+        work = args.workdir / str(args.records) if args.workdir else Path(tmp)
+        roots = {"plain": work / "plain", "with_mfhd": work / "mfhd"}
         sizes = {mode: prepare(args.records, args.cache, root, mode == "with_mfhd") for mode, root in roots.items()}
         rounds = []
         for r in range(args.rounds):
