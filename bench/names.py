@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -80,10 +82,26 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _document(item: tuple[int, bytes]) -> tuple[str, dict[str, list[str]], int] | None:
+    """One LoC record as a document line with its names' forms added, its query seeds, forms added."""
+    i, chunk = item
+    try:
+        rec = normalise(RawRecord(source="loc", local_id=str(i), payload=chunk))
+    except RecordError:
+        return None
+    members = holders(i)
+    rec = replace(rec, holdings=[Holding(source=m, local_id=f"{m}-{i}") for m in members])
+    doc = to_document(Cluster(id=f"c{i:07d}", record=rec, members=[(m, f"{m}-{i}") for m in members]), LIBRARIES)
+    seeds: dict[str, list[str]] = {"see_from": [], "wade_giles": [], "heading": []}
+    added = len(add_variants(doc, rec, _authority(rec, i, seeds)))
+    return json.dumps(doc, ensure_ascii=False), seeds, added
+
+
 def documents(n: int, cache: Path) -> tuple[Path, dict]:
     """JSON lines of the documents with their names' forms added, cached under ``cache`` (made once per N:
     delete the file to make them again after changing the document code), and a summary beside them: the
-    query seeds per kind and how many forms were added.  Written as they are made: memory stays flat."""
+    query seeds per kind and how many forms were added.  Made by one process per core, BATCH records at a
+    time, and written as they are made: memory stays flat."""
     path = cache / f"bench-names-docs-{n}.jsonl"
     meta = cache / f"bench-names-docs-{n}.seeds.json"
     if path.exists() and meta.exists():
@@ -92,22 +110,16 @@ def documents(n: int, cache: Path) -> tuple[Path, dict]:
     added = made = 0
     partial = path.with_suffix(".partial")
     started = time.perf_counter()
-    with open(partial, "w", encoding="utf-8") as out:
-        for i, chunk in enumerate(iter_chunks(loc_file(cache), limit=n)):
-            try:
-                rec = normalise(RawRecord(source="loc", local_id=str(i), payload=chunk))
-            except RecordError:
-                continue
-            members = holders(i)
-            rec = replace(rec, holdings=[Holding(source=m, local_id=f"{m}-{i}") for m in members])
-            doc = to_document(Cluster(id=f"c{i:07d}", record=rec, members=[(m, f"{m}-{i}") for m in members]),
-                              LIBRARIES)
-            added += len(add_variants(doc, rec, _authority(rec, i, seeds)))
-            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            made += 1
-            if made % 25_000 == 0:
-                print(f"  {made} documents ({made / (time.perf_counter() - started):.0f}/s)", file=sys.stderr,
-                      flush=True)
+    chunks = enumerate(iter_chunks(loc_file(cache), limit=n))
+    with open(partial, "w", encoding="utf-8") as out, multiprocessing.Pool(os.cpu_count()) as pool:
+        while batch := list(itertools.islice(chunks, BATCH)):
+            for line, found, forms in filter(None, pool.map(_document, batch, chunksize=100)):
+                out.write(line + "\n")
+                for kind, texts in found.items():
+                    seeds[kind].extend(texts)
+                added += forms
+                made += 1
+            print(f"  {made} documents ({made / (time.perf_counter() - started):.0f}/s)", file=sys.stderr, flush=True)
     meta.write_text(json.dumps({"documents": made, "forms_added": added, "seeds": seeds}, ensure_ascii=False))
     partial.rename(path)
     return path, json.loads(meta.read_text())
