@@ -4,8 +4,8 @@ Either may arrive first, in one feed or two, so the link is kept as data:
 one row per member record with its 001 (bibliographic records) or its 004
 (holdings records).  The dedupe stage updates the rows of the records it
 reads, asks which bibliographic records gained or lost holdings (their
-entries are merged again) and, at merge time, which holdings records belong
-to a cluster's members.  A holdings record whose 004 names no bibliographic
+entries are merged again) and, at merge time, the Holding rows of the
+holdings records of a batch's members (one joined query per member).  A holdings record whose 004 names no bibliographic
 record of its member is an orphan: kept, not lost, and reported by
 ``unioncat quality`` until its bibliographic record arrives.
 
@@ -43,7 +43,6 @@ record_links = Table(
 )
 Index("ix_record_links_control", record_links.c.source, record_links.c.control_number)
 Index("ix_record_links_holdings_of", record_links.c.source, record_links.c.holdings_of)
-
 
 
 def _one_of(conn, column, values: list[str]):
