@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from storage.db import metadata, write_lock
 
 from .model import Holding, Record
-from .store import records
+from .store import RecordStore
 
 __all__ = ["Link", "LinkStore"]
 
@@ -101,6 +101,7 @@ class LinkStore:
         """``feeds`` maps a holdings feed's source id to the source whose bibliographic records it holds."""
         self.engine = engine
         self._lock = write_lock(engine)
+        self._records = RecordStore(engine)
         self.feeds = dict(feeds or {})
         self._fed_by: dict[str, list[str]] = {}
         for feed, bib_source in sorted(self.feeds.items()):
@@ -163,13 +164,11 @@ class LinkStore:
             for source, controls in _by_source(wanted).items():
                 # its own holdings records first, then those of its holdings feeds
                 for holder in [source, *self._fed_by.get(source, ())]:
+                    linked = select(record_links.c.source, record_links.c.local_id, record_links.c.holdings_of) \
+                        .where(record_links.c.source == holder,
+                               _one_of(conn, record_links.c.holdings_of, controls)).subquery()
                     # sorted here, not by ORDER BY: SQLite would then walk the member's whole primary key
-                    rows = sorted(conn.execute(
-                        select(record_links.c.local_id, record_links.c.holdings_of, records.c.holdings)
-                        .join(records, and_(records.c.source == record_links.c.source,
-                                            records.c.local_id == record_links.c.local_id))
-                        .where(record_links.c.source == holder, _one_of(conn, record_links.c.holdings_of, controls),
-                               records.c.deleted.is_(False), records.c.kind == "holdings")))
+                    rows = sorted(self._records.holdings_rows_of(conn, linked))
                     for _, bib, held in rows:
                         out.setdefault(wanted[(source, bib)], []).append(
                             [Holding(**h) for h in json.loads(held or "[]")])
