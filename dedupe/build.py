@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.authorities import AuthorityStore
-from normaliser.links import LinkStore
+from normaliser.links import Link, LinkStore
 from normaliser.model import Record
 from normaliser.store import RecordStore
 
@@ -119,20 +119,23 @@ def _changed_features(records: RecordStore, since_seq: int, report: DedupeReport
     forms go to the authority store, which the index uses to expand names.
     """
     changed: dict[RecordKey, Features | None] = {}
-    batch: list[tuple[RecordKey, Record | None]] = []
+    batch: list[Link] = []                  # a few strings per record, not the records (see Link)
+    authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
     targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
     answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
 
     def flush() -> None:
-        nonlocal batch
+        nonlocal batch, authority_batch
         targets.update(links.store(batch))
-        report.authorities_changed += authorities.update(batch)
-        batch = []
+        report.authorities_changed += authorities.update(authority_batch)
+        batch, authority_batch = [], []
 
     for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
         key = (source, local_id)
-        batch.append((key, record))
+        batch.append(Link.of(key, record))
+        if record is None or record.kind == "authority":
+            authority_batch.append((key, record))
         if record is not None and record.kind == "holdings":
             report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
@@ -274,15 +277,14 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
         if not todo:
             return written_total
         loaded = records.get_many([m for ms in todo.values() for m in ms])
-        held_by = links.holdings_of(loaded.values())
-        mfhd = records.holdings_rows([h for hs in held_by.values() for h in hs])
+        attached_to = links.attached(loaded.values())
         written, emptied = [], []
         for cid, member_keys in todo.items():
             present = {m: keys for m, keys in member_keys.items() if m in loaded}
             if not present:
                 emptied.append(cid)
                 continue
-            attached = {m: [mfhd[h] for h in held_by.get(m, ()) if h in mfhd] for m in present}
+            attached = {m: attached_to[m] for m in present if m in attached_to}
             merged = merge_records([loaded[m] for m in present], source_order, attached)
             written.append(Cluster(id=cid, record=merged, members=list(present),
                                    match_keys=shared_keys(present.values()), work_key=work_key(merged)))

@@ -4,8 +4,8 @@ Either may arrive first, in one feed or two, so the link is kept as data:
 one row per member record with its 001 (bibliographic records) or its 004
 (holdings records).  The dedupe stage updates the rows of the records it
 reads, asks which bibliographic records gained or lost holdings (their
-entries are merged again) and, at merge time, which holdings records belong
-to a cluster's members.  A holdings record whose 004 names no bibliographic
+entries are merged again) and, at merge time, the Holding rows of the
+holdings records of a batch's members (one joined query per member).  A holdings record whose 004 names no bibliographic
 record of its member is an orphan: kept, not lost, and reported by
 ``unioncat quality`` until its bibliographic record arrives.
 
@@ -16,17 +16,20 @@ the 001s of its bibliographic source instead of its own.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
-from sqlalchemy import Column, Index, String, Table, and_, case, delete, select, tuple_
+from sqlalchemy import Column, Index, String, Table, and_, any_, case, cast, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from storage.db import metadata, write_lock
 
-from .model import Record
+from .model import Holding, Record
+from .store import RecordStore
 
-__all__ = ["LinkStore"]
+__all__ = ["Link", "LinkStore"]
 
 RecordKey = tuple[str, str]   # (source, local_id)
 
@@ -41,16 +44,19 @@ record_links = Table(
 Index("ix_record_links_control", record_links.c.source, record_links.c.control_number)
 Index("ix_record_links_holdings_of", record_links.c.source, record_links.c.holdings_of)
 
-_CHUNK = 400
 
-
-def _chunks(items: list, size: int = _CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+def _one_of(conn, column, values: list[str]):
+    """``column IN values`` with the values as one bound parameter (a JSON array on SQLite, an array on
+    PostgreSQL): SQLAlchemy's expanding IN processes every value again on each execution, which was a
+    good share of what holdings cost the dedupe stage, and one parameter needs no chunks of 400."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(cast(literal(list(values), postgresql.ARRAY(String)), postgresql.ARRAY(String)))
+    each = func.json_each(literal(json.dumps(list(values)), String)).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 def _by_source(pairs) -> dict[str, list[str]]:
-    """``(source, value)`` pairs as sorted values per source: plain IN lists compile far faster than tuple IN."""
+    """``(source, value)`` pairs as sorted values per source, for one set-membership query per source."""
     out: dict[str, list[str]] = {}
     for source, value in sorted(pairs):
         out.setdefault(source, []).append(value)
@@ -66,6 +72,28 @@ def _upsert(conn):
                                             "holdings_of": stmt.excluded.holdings_of})
 
 
+class Link(NamedTuple):
+    """What the links table keeps of one changed member record.
+
+    The dedupe stage holds these, not Records, between reading a batch and storing it: a Record is two
+    dozen containers, and 2,000 of them alive at a time for nothing but two strings made the garbage
+    collector sweep the stage's whole heap more often — most of what one MFHD per bib cost that pass."""
+
+    source: str
+    local_id: str
+    kind: str | None             # the record's kind; None: it was deleted
+    control_number: str = ""     # 001, of a bibliographic record
+    holdings_of: str = ""        # 004, of a holdings record
+
+    @classmethod
+    def of(cls, key: RecordKey, record: Record | None) -> "Link":
+        if record is None:
+            return cls(key[0], key[1], None)
+        if record.kind == "holdings":
+            return cls(key[0], key[1], "holdings", holdings_of=record.holdings_of)
+        return cls(key[0], key[1], record.kind, control_number=record.control_number)
+
+
 class LinkStore:
     """The 004 → 001 links of every member record, and the questions dedupe and quality ask of them."""
 
@@ -73,6 +101,7 @@ class LinkStore:
         """``feeds`` maps a holdings feed's source id to the source whose bibliographic records it holds."""
         self.engine = engine
         self._lock = write_lock(engine)
+        self._records = RecordStore(engine)
         self.feeds = dict(feeds or {})
         self._fed_by: dict[str, list[str]] = {}
         for feed, bib_source in sorted(self.feeds.items()):
@@ -85,40 +114,30 @@ class LinkStore:
     def update(self, changed: Iterable[tuple[RecordKey, Record | None]]) -> set[RecordKey]:
         """Store the links of changed records (None: deleted); return the bibliographic records whose
         holdings changed — those a holdings record now points at or pointed at before."""
-        return self.bibs_for(self.store(changed))
+        return self.bibs_for(self.store([Link.of(key, record) for key, record in changed]))
 
-    def store(self, changed: Iterable[tuple[RecordKey, Record | None]]) -> set[tuple[str, str]]:
-        """Store the links of changed records (None: deleted); return the ``(bib source, 001)`` their holdings
-        records point at now or pointed at before — resolved by :meth:`bibs_for`, which the dedupe stage
-        calls once per pass for the targets no bibliographic record of the pass already answers."""
-        changed = list(changed)
+    def store(self, changed: list[Link]) -> set[tuple[str, str]]:
+        """Store the links of changed records; return the ``(bib source, 001)`` their holdings records point
+        at now or pointed at before — resolved by :meth:`bibs_for`, which the dedupe stage calls once per
+        pass for the targets no bibliographic record of the pass already answers."""
         if not changed:
             return set()
-        targets: set[tuple[str, str]] = set()   # (source, bib control number)
-        rows = []
-        for (source, local_id), record in changed:
-            if record is None:
-                continue
-            if record.kind == "holdings":
-                targets.add((self._bib_source(source), record.holdings_of))
-                rows.append(dict(source=source, local_id=local_id, control_number="", holdings_of=record.holdings_of))
-            elif record.kind == "bibliographic":
-                rows.append(dict(source=source, local_id=local_id, control_number=record.control_number,
-                                 holdings_of=""))
+        targets = {(self._bib_source(c.source), c.holdings_of) for c in changed if c.kind == "holdings"}
+        rows = [dict(source=c.source, local_id=c.local_id, control_number=c.control_number,
+                     holdings_of=c.holdings_of) for c in changed if c.kind in ("holdings", "bibliographic")]
         # a bibliographic record's old row never points anywhere: only holdings records and deletions
         # can leave an old target behind, and only deletions remove rows (the others are overwritten)
-        maybe_linked = [k for k, rec in changed if rec is None or rec.kind == "holdings"]
-        gone = [k for k, rec in changed if rec is None]
+        maybe_linked = [(c.source, c.local_id) for c in changed if c.kind in ("holdings", None)]
+        gone = [(c.source, c.local_id) for c in changed if c.kind is None]
         with self._lock, self.engine.begin() as conn:
             for source, ids in _by_source(maybe_linked).items():
-                for part in _chunks(ids):
-                    old = conn.execute(select(record_links.c.holdings_of).where(
-                        record_links.c.source == source, record_links.c.local_id.in_(part),
-                        record_links.c.holdings_of != ""))
-                    targets.update((self._bib_source(source), h) for (h,) in old)
-            for part in _chunks(gone):
-                conn.execute(delete(record_links).where(tuple_(record_links.c.source, record_links.c.local_id)
-                                                        .in_(part)))
+                old = conn.execute(select(record_links.c.holdings_of).where(
+                    record_links.c.source == source, _one_of(conn, record_links.c.local_id, ids),
+                    record_links.c.holdings_of != ""))
+                targets.update((self._bib_source(source), h) for (h,) in old)
+            for source, ids in _by_source(gone).items():
+                conn.execute(delete(record_links).where(record_links.c.source == source,
+                                                        _one_of(conn, record_links.c.local_id, ids)))
             if rows:
                 conn.execute(_upsert(conn), rows)
         return targets
@@ -128,27 +147,31 @@ class LinkStore:
         out: set[RecordKey] = set()
         with self.engine.connect() as conn:
             for source, controls in _by_source(targets).items():
-                for part in _chunks(controls):
-                    rows = conn.execute(select(record_links.c.local_id).where(
-                        record_links.c.source == source, record_links.c.control_number.in_(part),
-                        record_links.c.holdings_of == ""))
-                    out.update((source, l) for (l,) in rows)
+                # a holdings record's row has no control number: no need to ask for holdings_of = '',
+                # which made SQLite walk every bibliographic row of the member by that index instead
+                rows = conn.execute(select(record_links.c.local_id).where(
+                    record_links.c.source == source, _one_of(conn, record_links.c.control_number, controls)))
+                out.update((source, l) for (l,) in rows)
         return out
 
-    def holdings_of(self, bibs: Iterable[Record]) -> dict[RecordKey, list[RecordKey]]:
-        """The holdings records of each bibliographic record, by the bib's key: 004 = its 001, same member."""
+    def attached(self, bibs: Iterable[Record]) -> dict[RecordKey, list[list[Holding]]]:
+        """The ``Holding`` rows of each live holdings record of each bibliographic record (004 = its 001, same
+        member, or a holdings feed of it), by the bib's key: one query per member and batch, the rows read
+        from the records table's own column (no holdings record decoded)."""
         wanted = {(r.source, r.control_number): r.key for r in bibs if r.control_number and r.kind != "holdings"}
-        out: dict[RecordKey, list[RecordKey]] = {}
+        out: dict[RecordKey, list[list[Holding]]] = {}
         with self.engine.connect() as conn:
             for source, controls in _by_source(wanted).items():
-                for part in _chunks(controls):
-                    # its own holdings records first, then those of its holdings feeds
-                    for holder in [source, *self._fed_by.get(source, ())]:
-                        rows = conn.execute(select(record_links.c.local_id, record_links.c.holdings_of).where(
-                            record_links.c.source == holder, record_links.c.holdings_of.in_(part))
-                            .order_by(record_links.c.local_id))
-                        for local_id, bib in rows:
-                            out.setdefault(wanted[(source, bib)], []).append((holder, local_id))
+                # its own holdings records first, then those of its holdings feeds
+                for holder in [source, *self._fed_by.get(source, ())]:
+                    linked = select(record_links.c.source, record_links.c.local_id, record_links.c.holdings_of) \
+                        .where(record_links.c.source == holder,
+                               _one_of(conn, record_links.c.holdings_of, controls)).subquery()
+                    # sorted here, not by ORDER BY: SQLite would then walk the member's whole primary key
+                    rows = sorted(self._records.holdings_rows_of(conn, linked))
+                    for _, bib, held in rows:
+                        out.setdefault(wanted[(source, bib)], []).append(
+                            [Holding(**h) for h in json.loads(held or "[]")])
         return out
 
     def orphans(self, source: str | None = None) -> list[tuple[str, str, str]]:

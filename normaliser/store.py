@@ -10,14 +10,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, bindparam, case, func, select,
+    Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, and_, bindparam, case, func,
+    select,
     update,
 )
 from sqlalchemy.engine import Engine
 
 from storage.db import metadata, next_value, utcnow, write_lock
 
-from .model import Holding, Record
+from .model import Record
 
 records = Table(
     "records",
@@ -124,7 +125,7 @@ class RecordStore:
 
         With ``holdings_brief`` a holdings record (MFHD) comes as its kind and 004 only, read from their
         columns without decoding its JSON: all the dedupe stage needs of it (the merge reads its rows
-        with :meth:`holdings_rows`).
+        through :meth:`holdings_rows_of`).
         """
         last = seq
         # a holdings record's JSON is not even read from the database
@@ -145,10 +146,13 @@ class RecordStore:
                     yield s, source, local_id, Record.from_dict(json.loads(data))
             last = rows[-1][0]
 
-    def holdings_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Holding]]:
-        """The Holding rows of live holdings records (MFHD), from their own column: no record decoded."""
-        return {key: [Holding(**h) for h in json.loads(held or "[]")]
-                for key, held in self._live(records.c.holdings, keys, records.c.kind == "holdings")}
+    def holdings_rows_of(self, conn, linked) -> list[tuple[str, str, str | None]]:
+        """``(local_id, holdings_of, Holding rows as JSON)`` of the live holdings records among ``linked`` (a
+        subquery with ``source``, ``local_id`` and ``holdings_of``, from ``normaliser.links``): the merge's one
+        joined query per member and batch, reading the rows from their own column (no record decoded)."""
+        return conn.execute(select(linked.c.local_id, linked.c.holdings_of, records.c.holdings).select_from(
+            linked.join(records, and_(records.c.source == linked.c.source, records.c.local_id == linked.c.local_id)))
+            .where(records.c.deleted.is_(False), records.c.kind == "holdings")).all()
 
     def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
         """``(key, column value)`` of the live rows with these keys: per-source IN lists of 500."""

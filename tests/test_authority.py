@@ -302,3 +302,57 @@ def test_a_cnmarc_heading_cites_its_authority_record_by_3():
     rec = normalise(RawRecord("lib-cn", "1", iso2709(marc), syntax="iso2709", format="cnmarc"))
     assert [(c.name, c.ids) for c in rec.contributors] == [("鲁迅 1881-1936", ["calis:CAL n2001001"]),
                                                            ("周作人", [])]   # a bare number names no file
+
+
+def marc21(leader6: str, control: str, *fields: Field) -> MarcRecord:
+    """A MARC 21 record of another kind than bibliographic: holdings (leader/06 y) or authority (z)."""
+    marc = MarcRecord(force_utf8=True)
+    marc.leader = marc.leader[:6] + leader6 + marc.leader[7:]
+    for f in (Field("001", data=control), *fields):
+        marc.add_field(f)
+    return marc
+
+
+def test_bad_holdings_and_authority_input_is_reported_per_source_never_a_crash(tmp_path):
+    """The issue's bad input, sent as members send it and built end to end: a holdings record whose 004 points
+    nowhere, one with no 852, an authority record with no 1XX, and a 4XX loop between two authority records.
+    Each is reported by `unioncat quality` under its own source; the build goes on, and the two people of the
+    loop stay two entities."""
+    (tmp_path / "lib-a.mrc").write_bytes(b"".join(iso2709(r) for r in [
+        make_record("b1", title="Journal of things", author="Zhang, San"),
+        marc21("y", "h1", Field("004", data="b1"), df("866", "a", "v.1 (1990)-", ind=" 0")),   # no 852
+        marc21("y", "h2", Field("004", data="nowhere"), df("852", "b", "MAIN", "h", "QA1")),  # no such bib
+    ]))
+    (tmp_path / "lc.mrc").write_bytes(b"".join(iso2709(r) for r in [
+        marc21("z", "n1", df("400", "a", "Somebody")),                                        # no 1XX
+        marc21("z", "n2", df("100", "a", "Zhang, San", ind="1 "), df("400", "a", "Li, Si", ind="1 ")),
+        marc21("z", "n3", df("100", "a", "Li, Si", ind="1 "), df("400", "a", "Zhang, San", ind="1 ")),
+    ]))
+    sources = [{"id": "lib-a", "name": "Library A", "region": "r", "protocol": "file", "path": "lib-a.mrc",
+                "format": "marc21"},
+               {"id": "lc", "name": "LC", "region": "national", "protocol": "file", "path": "lc.mrc",
+                "format": "marc21"}]
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"consortium": {"name": "Test"}, "sources": sources}),
+                                           encoding="utf-8")
+    cli(tmp_path, "harvest")
+    cli(tmp_path, "build")
+    report = json.loads(cli(tmp_path, "quality", "--json").stdout)
+    lib, lc = report["lib-a"], report["lc"]
+    assert (lib["holdings_records"], lib["holdings_without_852"], lib["orphan_holdings"]) == (2, 1, 1)
+    assert lib["orphan_examples"] == ["h2 → 004 nowhere"]
+    assert lc["authority_records"] == 2 and lc["quarantined"] == 1
+    assert [reason for reason in lc["quarantined_by_reason"] if "heading" in reason], lc["quarantined_by_reason"]
+    assert len(lc["authority_problems"]) == 1 and lc["authority_problems"][0].startswith("4XX loop between")
+    # the holdings record without 852 still gives its library's summary; the loop does not make one person
+    from unioncat.pipeline import Catalogue
+    from unioncat.present import make_app
+    from unioncat.settings import load_settings
+
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+    try:
+        (entry,) = list(cat.clusters.iter_live())
+        assert [(h.holdings_id, h.summary) for h in entry.record.holdings] == [("h1", "v.1 (1990)-")]
+        people = make_app(cat).test_client().get("/author.json?name=Zhang, San").get_json()["entities"]
+        assert sorted(e["heading"] for e in people) == ["Li, Si", "Zhang, San"]
+    finally:
+        cat.close()

@@ -29,7 +29,10 @@ def test_links_in_either_order_deletions_and_orphans(db):
     assert links.update([(("b", "x"), bib("b", "x", "100"))]) == set()
     links.update([(("a", "oai:1"), bib("a", "oai:1", "100"))])
     assert links.orphans() == []
-    assert links.holdings_of([bib("a", "oai:1", "100"), bib("b", "x", "100")]) == {("a", "oai:1"): [("a", "h1")]}
+    # the merge reads the Holding rows of the live holdings records it finds
+    RecordStore(db).put([(stored(mfhd("a", "h1", "100")), "a", "h1", 1)])
+    assert links.attached([bib("a", "oai:1", "100"), bib("b", "x", "100")]) == {
+        ("a", "oai:1"): [[Holding("a", "100", holdings_id="h1")]]}
     # a second holdings record, then it moves to another bib: both bibs are reported for a new merge
     links.update([(("a", "oai:2"), bib("a", "oai:2", "200"))])
     assert links.update([(("a", "h2"), mfhd("a", "h2", "100"))]) == {("a", "oai:1")}
@@ -72,8 +75,10 @@ def test_holdings_records_keep_kind_004_and_rows_in_their_own_columns(db):
     assert brief[("a", "b1")].title == "A journal"
     full = {(s, l): r for _, s, l, r in store.changed_since(0)}
     assert full[("a", "h1")] == held
-    # rows only, of live holdings records only (h2 was deleted, b1 is no holdings record)
-    assert store.holdings_rows([("a", "h1"), ("a", "h2"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+    # rows only, of live holdings records only (h2 was deleted)
+    links = LinkStore(db)
+    links.update([(("a", "b1"), bib("a", "b1", "100")), (("a", "h1"), held), (("a", "h2"), mfhd("a", "h2", "100"))])
+    assert links.attached([bib("a", "b1", "100")]) == {("a", "b1"): [held.holdings]}
 
 
 def test_dedupe_attaches_holdings_without_decoding_a_holdings_record(db, monkeypatch):
@@ -125,7 +130,9 @@ def test_links_of_a_holdings_feed_point_at_its_bib_source(db):
     assert links.orphans() == [("a-mfhd", "h1", "100")] and links.orphans("a-mfhd") == [("a-mfhd", "h1", "100")]
     links.update([(("a", "b1"), bib("a", "b1", "100")), (("x", "b2"), bib("x", "b2", "100"))])
     assert links.orphans() == []
-    assert links.holdings_of([bib("a", "b1", "100"), bib("x", "b2", "100")]) == {("a", "b1"): [("a-mfhd", "h1")]}
+    RecordStore(db).put([(stored(mfhd("a-mfhd", "h1", "100")), "a-mfhd", "h1", 1)])
+    assert links.attached([bib("a", "b1", "100"), bib("x", "b2", "100")]) == {
+        ("a", "b1"): [[Holding("a-mfhd", "100", holdings_id="h1")]]}
     # the feed's record moves to another bib: the old one is merged again
     links.update([(("a", "b3"), bib("a", "b3", "300"))])
     assert links.update([(("a-mfhd", "h1"), mfhd("a-mfhd", "h1", "300"))]) == {("a", "b1"), ("a", "b3")}
@@ -152,7 +159,9 @@ def test_migration_0007_fills_the_columns_of_holdings_records_stored_before_it(t
                          dict(s=rec.source, l=rec.local_id, d=json.dumps(rec.to_dict()), q=i + 1))
     schema.upgrade(engine)
     store = RecordStore(engine)
-    assert store.holdings_rows([("a", "h1"), ("a", "b1")]) == {("a", "h1"): held.holdings}
+    links = LinkStore(engine)
+    links.update([(("a", "b1"), bib("a", "b1", "100")), (("a", "h1"), held)])
+    assert links.attached([bib("a", "b1", "100")]) == {("a", "b1"): [held.holdings]}
     brief = {(s, l): r for _, s, l, r in store.changed_since(0, holdings_brief=True)}
     assert brief[("a", "h1")] == Record("a", "h1", kind="holdings", holdings_of="100")
     assert brief[("a", "b1")].kind == "bibliographic"
