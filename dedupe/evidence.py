@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from storage.db import get_value, metadata, next_value, utcnow, write_lock
 
+from .blockstore import replace_keys
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -121,9 +122,13 @@ class EvidenceStore:
                     out[(source, local_id)] = json.loads(data)
         return out
 
-    def replace(self, features: dict[RecordKey, Features], removed: Iterable[RecordKey],
-                pairs: list[Pair]) -> None:
-        """Store changed records' features and pairs; drop every older pair touching them — one transaction."""
+    def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
+              removed: Iterable[RecordKey]) -> None:
+        """Store a batch of changed records' features and blocking keys, drop every pair touching them.
+
+        One transaction a batch (a build stages its changes a few thousand records at a time, then
+        scores their blocks): an interrupted pass restages the same records on its rerun.
+        """
         touched = sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
             for chunk in _chunks(touched):
@@ -136,9 +141,16 @@ class EvidenceStore:
                     for (s, l), f in features.items()]
             for chunk in _chunks(rows, 2000):
                 conn.execute(dedupe_features.insert(), chunk)
-            prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
-                        rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
-                   for p in pairs]
+            replace_keys(conn, touched, keys)
+
+    def add_pairs(self, pairs: list[Pair]) -> None:
+        """Store scored pairs (a block batch's worth), one transaction."""
+        prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
+                    rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
+               for p in pairs]
+        if not prs:
+            return
+        with self._lock, self.engine.begin() as conn:
             for chunk in _chunks(prs, 2000):
                 conn.execute(dedupe_pairs.insert(), chunk)
 
@@ -150,6 +162,22 @@ class EvidenceStore:
                                        dedupe_pairs.c.b_id, dedupe_pairs.c.decision, dedupe_pairs.c.rule,
                                        dedupe_pairs.c.score).where(dedupe_pairs.c.decision.in_(list(decisions))))
             return [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
+
+    def pairs_of(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
+                 ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+        """:meth:`all_pairs` restricted to the pairs touching ``keys`` (looked up by index: a and b)."""
+        keys, decisions = sorted(set(keys)), list(decisions)
+        cols = (dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source, dedupe_pairs.c.b_id,
+                dedupe_pairs.c.decision, dedupe_pairs.c.rule, dedupe_pairs.c.score)
+        out = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(keys):
+                for side in ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id),
+                             (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)):
+                    rows = conn.execute(select(*cols).where(tuple_(*side).in_(chunk),
+                                                            dedupe_pairs.c.decision.in_(decisions)))
+                    out.update(((a1, a2), (b1, b2), d, r, sc) for a1, a2, b1, b2, d, r, sc in rows)
+        return sorted(out)
 
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
         keys = sorted(set(keys))

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from dedupe.blocking import Found, find_pairs
+from dedupe.blocking import Found, MemoryBlocks, find_pairs
 from dedupe.cluster import cluster
 from dedupe.features import blocking_keys, record_features
 from dedupe.ids import assign_ids
@@ -33,7 +33,8 @@ def match(*records: Record, max_block: int = 500) -> tuple[list[list[tuple[str, 
     """The clusters (sorted member keys) a build makes of ``records``, and what blocking found."""
     features = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in features.items()}
-    found = find_pairs(features, keys, lambda _keys: {}, max_block=max_block)
+    found = find_pairs(set(features), MemoryBlocks(keys), lambda recs: {r: features[r] for r in recs},
+                       max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
     groups, _rejected = cluster(keys, edges, vetoed=vetoed)
