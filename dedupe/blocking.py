@@ -3,8 +3,11 @@
 Every record carries several blocking keys (see ``features.blocking_keys``);
 two records are compared when they share one.  A block larger than
 ``max_block`` (a generic title, a bad ISBN printed in thousands of records,
-a very common surname in one year) is refused and reported, never compared
-all-pairs.  Incremental: a pass compares each changed record with the
+a very common surname in one year) is never compared all-pairs: it is
+refused and reported, or, with a ``window``, split — its records sorted by
+title and each compared with the next ``window`` ones (sorted
+neighbourhood), so a common surname in one year still finds the other
+copies of a book without costing n².  Incremental: a pass compares each changed record with the
 members of its blocks — records that did not change keep their stored pairs,
 so changing 1% of the records costs about 1% of a full pass.
 
@@ -71,7 +74,8 @@ class MemoryBlocks:
 @dataclass
 class Found:
     pairs: list[Pair] = field(default_factory=list)
-    refused: dict[str, int] = field(default_factory=dict)   # block key → records carrying it
+    refused: dict[str, int] = field(default_factory=dict)   # block key → records carrying it (not compared)
+    split: dict[str, int] = field(default_factory=dict)     # oversized blocks compared in title windows
     compared: int = 0                                        # pairs scored by compare()
     prefiltered: int = 0                                     # block pairs the pre-filter settled without compare()
     candidates: int = 0                                      # unchanged records loaded to compare with
@@ -80,16 +84,22 @@ class Found:
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
                load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]],
                max_block: int = 500, progress: Callable[[str], None] | None = None,
-               emit: Callable[[list[Pair]], None] | None = None) -> Found:
+               emit: Callable[[list[Pair]], None] | None = None, window: int = 0) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
+    Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
     """
     found = Found()
     if changed is not None and not changed:
         return found
     wanted = None if changed is None else sorted({k for ks in blocks.keys_of(changed).values() for k in ks})
-    found.refused = blocks.oversized(wanted, max_block)
+    oversized = blocks.oversized(wanted, max_block)
+    if window > 0:
+        found.split = oversized
+    else:
+        found.refused = oversized
+    windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
     for batch in _batches(blocks, wanted, found.refused):
         members = {k: rs for k, rs in blocks.members(batch).items()
@@ -100,7 +110,10 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
         keys, feats = blocks.keys_of(records), load_features(records)
         kept: list[Pair] = []
         for key in sorted(members):
-            _score_block(key, members[key], keys, feats, changed, found, kept)
+            if key in found.split:
+                _score_windows(key, members[key], keys, feats, changed, found, kept, window, windowed)
+            else:
+                _score_block(key, members[key], keys, feats, changed, found, kept)
         if emit:
             emit(kept)
         else:
@@ -138,15 +151,41 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
     n = len(recs)
     candidates = may_keep([feats[r] for r in recs])
     found.prefiltered += n * (n - 1) // 2 - len(candidates)
-    refused = found.refused
+    skip = found.refused.keys() | found.split.keys()
     for i, j in candidates:
         a, b = recs[i], recs[j]
         if changed is not None and a not in changed and b not in changed:
             continue
-        if any(k < key and k not in refused for k in keys.get(a, frozenset()) & keys.get(b, frozenset())):
+        if any(k < key and k not in skip for k in keys.get(a, frozenset()) & keys.get(b, frozenset())):
             continue        # an earlier block of both scores this pair
-        found.compared += 1
-        verdict = compare(feats[a], feats[b])
-        if verdict.decision in (MATCH, INTERNAL) or (
-                verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE):
-            kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))
+        _keep(a, b, feats, found, kept)
+
+
+def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
+                   feats: Mapping[RecordKey, Features], changed: Collection[RecordKey] | None, found: Found,
+                   kept: list[Pair], window: int, windowed: set[tuple[RecordKey, RecordKey]]) -> None:
+    """Score an oversized block by sorted neighbourhood: each record with the next ``window`` in title order.
+
+    A pair that also shares a block of normal size is left to that block; one that shares two split
+    blocks is scored once (``windowed``).
+    """
+    recs = sorted((r for r in members if r in feats), key=lambda r: (feats[r]["t"] or "", r))
+    skip = found.refused.keys() | found.split.keys()
+    for p, a in enumerate(recs):
+        for b in recs[p + 1:p + 1 + window]:
+            a_, b_ = (a, b) if a < b else (b, a)
+            if (changed is not None and a_ not in changed and b_ not in changed) or (a_, b_) in windowed:
+                continue
+            if any(k not in skip for k in keys.get(a_, frozenset()) & keys.get(b_, frozenset())):
+                continue    # a block of normal size scores this pair
+            windowed.add((a_, b_))
+            _keep(a_, b_, feats, found, kept)
+
+
+def _keep(a: RecordKey, b: RecordKey, feats: Mapping[RecordKey, Features], found: Found, kept: list[Pair]) -> None:
+    """Score one pair; keep it when it matched, is a member's own duplicate, or a look-alike veto."""
+    found.compared += 1
+    verdict = compare(feats[a], feats[b])
+    if verdict.decision in (MATCH, INTERNAL) or (
+            verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE):
+        kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))

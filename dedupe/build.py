@@ -42,7 +42,8 @@ class DedupeReport:
     clusters_deleted: int = 0
     redirects: int = 0
     total_clusters: int = 0
-    refused_keys: dict[str, int] = field(default_factory=dict)
+    refused_keys: dict[str, int] = field(default_factory=dict)   # oversized blocks not compared
+    split_keys: dict[str, int] = field(default_factory=dict)     # oversized blocks compared in title windows
     last_seq: int = 0
     pairs_compared: int = 0        # pairs scored by compare() this pass (only pairs with a changed record)
     pairs_prefiltered: int = 0     # block pairs the exact pre-filter settled without compare()
@@ -64,6 +65,7 @@ def dedupe_changes(
     progress: Callable[[str], None] | None = None,
     merge_batch: int = 2000,
     holdings_feeds: dict[str, str] | None = None,
+    block_window: int = 0,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -79,7 +81,8 @@ def dedupe_changes(
     block is scored and every record clustered.  A pass with no changed
     record still re-clusters when staff overrides changed.  ``holdings_feeds``
     maps a holdings feed's source id to the source whose bibliographic
-    records its MFHD belong to.
+    records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
+    windows of that many records instead of refusing it.
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
@@ -94,7 +97,8 @@ def dedupe_changes(
         report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
         return report
     everything = since_seq == 0
-    _score(None if everything else set(upserts), len(upserts), evidence, max_block, report, progress)
+    _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window), report,
+           progress)
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
     outcome = recluster(evidence, clusters, members, upserts, removed, everything or overrides_changed)
@@ -170,19 +174,21 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
         members.commit_assignment({}, [], {}, [], {}, pending)
 
 
-def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, max_block: int, report: DedupeReport,
-           progress: Callable[[str], None] | None) -> None:
+def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int],
+           report: DedupeReport, progress: Callable[[str], None] | None) -> None:
     """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
-    found = find_pairs(changed, BlockStore(evidence.engine), evidence.features, max_block=max_block,
-                       progress=progress, emit=evidence.add_pairs)
-    report.refused_keys = found.refused
+    found = find_pairs(changed, BlockStore(evidence.engine), evidence.features, max_block=caps[0],
+                       progress=progress, emit=evidence.add_pairs, window=caps[1])
+    report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered
     report.records_evaluated = upserted + found.candidates
     for key, n in sorted(found.refused.items(), key=lambda kv: -kv[1])[:20]:
         log.warning("block %r holds %d records: refused (a bad identifier or a generic title), not compared", key, n)
+    for key, n in sorted(found.split.items(), key=lambda kv: -kv[1])[:20]:
+        log.info("block %r holds %d records: compared in title windows of %d", key, n, caps[1])
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
