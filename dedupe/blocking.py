@@ -81,14 +81,31 @@ class Found:
     candidates: int = 0                                      # unchanged records loaded to compare with
 
 
+@dataclass
+class _Work:
+    """What scoring a batch of blocks needs (inherited by forked workers, never pickled)."""
+
+    blocks: Blocks
+    load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]]
+    changed: Collection[RecordKey] | None
+    refused: dict[str, int]
+    split: dict[str, int]
+    window: int
+
+
+_WORK: _Work | None = None
+
+
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
                load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]],
                max_block: int = 500, progress: Callable[[str], None] | None = None,
-               emit: Callable[[list[Pair]], None] | None = None, window: int = 0) -> Found:
+               emit: Callable[[list[Pair]], None] | None = None, window: int = 0, workers: int = 1) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
     Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
+    ``workers`` > 1 scores batches in that many forked processes (``emit`` still runs here, the one
+    writer); the pairs are the same.
     """
     found = Found()
     if changed is not None and not changed:
@@ -99,30 +116,78 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
         found.split = oversized
     else:
         found.refused = oversized
+    work = _Work(blocks, load_features, changed, found.refused, found.split, window)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
-    for batch in _batches(blocks, wanted, found.refused):
-        members = {k: rs for k, rs in blocks.members(batch).items()
-                   if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
-        records = {r for rs in members.values() for r in rs}
-        if changed is not None:
-            seen_unchanged.update(r for r in records if r not in changed)
-        keys, feats = blocks.keys_of(records), load_features(records)
-        kept: list[Pair] = []
-        for key in sorted(members):
-            if key in found.split:
-                _score_windows(key, members[key], keys, feats, changed, found, kept, window, windowed)
-            else:
-                _score_block(key, members[key], keys, feats, changed, found, kept)
+    for last, (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
+        found.compared += compared
+        found.prefiltered += prefiltered
+        seen_unchanged |= unchanged
+        kept = [p for p in kept if (p.a, p.b) not in windowed]
+        windowed |= windows
         if emit:
             emit(kept)
         else:
             found.pairs.extend(kept)
         if progress:
-            progress(f"scored blocks up to {batch[-1]!r}: {found.compared} pairs compared, "
+            progress(f"scored blocks up to {last!r}: {found.compared} pairs compared, "
                      f"{found.prefiltered} settled by the pre-filter")
     found.candidates = len(seen_unchanged)
     return found
+
+
+def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple[str, tuple]]:
+    """(last key, outcome) of each batch of blocks, scored here or by forked workers, in batch order."""
+    global _WORK
+    batches = _batches(work.blocks, wanted, work.refused)
+    if workers <= 1:
+        for batch in batches:
+            yield batch[-1], _score_batch(batch, work)
+        return
+    import multiprocessing
+
+    _WORK = work
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
+            pending: list = []
+            for batch in batches:       # at most two batches a worker in flight: memory stays bounded
+                pending.append((batch[-1], pool.apply_async(_score_batch, (batch,))))
+                while len(pending) >= 2 * workers:
+                    last, result = pending.pop(0)
+                    yield last, result.get()
+            for last, result in pending:
+                yield last, result.get()
+    finally:
+        _WORK = None
+
+
+def _forked() -> None:
+    """In a new worker: its own database connections (a pooled connection must not cross a fork)."""
+    for source in (_WORK.blocks, getattr(_WORK.load_features, "__self__", None)):
+        engine = getattr(source, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)
+
+
+def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
+    """Score one batch of blocks: (kept pairs, pairs compared, pairs pre-filtered, unchanged records
+    loaded, pairs scored in split blocks)."""
+    work = work or _WORK
+    changed = work.changed
+    members = {k: rs for k, rs in work.blocks.members(batch).items()
+               if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
+    records = {r for rs in members.values() for r in rs}
+    unchanged = set() if changed is None else {r for r in records if r not in changed}
+    keys, feats = work.blocks.keys_of(records), work.load_features(records)
+    found = Found(refused=work.refused, split=work.split)
+    kept: list[Pair] = []
+    windowed: set[tuple[RecordKey, RecordKey]] = set()
+    for key in sorted(members):
+        if key in work.split:
+            _score_windows(key, members[key], keys, feats, changed, found, kept, work.window, windowed)
+        else:
+            _score_block(key, members[key], keys, feats, changed, found, kept)
+    return kept, found.compared, found.prefiltered, unchanged, windowed
 
 
 def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int]) -> Iterator[list[str]]:

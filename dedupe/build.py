@@ -66,6 +66,7 @@ def dedupe_changes(
     merge_batch: int = 2000,
     holdings_feeds: dict[str, str] | None = None,
     block_window: int = 0,
+    workers: int = 1,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -82,7 +83,8 @@ def dedupe_changes(
     record still re-clusters when staff overrides changed.  ``holdings_feeds``
     maps a holdings feed's source id to the source whose bibliographic
     records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
-    windows of that many records instead of refusing it.
+    windows of that many records instead of refusing it; ``workers`` > 1 scores blocks in that many
+    processes.
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
@@ -97,7 +99,7 @@ def dedupe_changes(
         report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
         return report
     everything = since_seq == 0
-    _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window), report,
+    _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window, workers), report,
            progress)
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
@@ -174,13 +176,13 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
         members.commit_assignment({}, [], {}, [], {}, pending)
 
 
-def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int],
+def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int, int],
            report: DedupeReport, progress: Callable[[str], None] | None) -> None:
     """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
     found = find_pairs(changed, BlockStore(evidence.engine), evidence.features, max_block=caps[0],
-                       progress=progress, emit=evidence.add_pairs, window=caps[1])
+                       progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered

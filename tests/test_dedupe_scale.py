@@ -52,11 +52,12 @@ def variant_build(tmp_path_factory):
         evidence = EvidenceStore(cat.engine)
         feats = evidence.features(stored)
         pairs = {(a, b): (d, r) for a, b, d, r, _ in evidence.all_pairs((MATCH, VETO, INTERNAL))}
-    return feats, stored, pairs, report
+        url = cat.engine.url.render_as_string(hide_password=False)
+    return feats, stored, pairs, report, url
 
 
 def test_stored_pairs_equal_the_all_pairs_loop(variant_build):
-    feats, stored, pairs, report = variant_build
+    feats, stored, pairs, report, _ = variant_build
     assert len(feats) == len(stored) > 600
     expected = reference_pairs(feats, {k: ks for k, (ks, _) in stored.items()}, max_block=500)
     assert len(expected) > 300 and pairs == expected
@@ -64,7 +65,7 @@ def test_stored_pairs_equal_the_all_pairs_loop(variant_build):
 
 
 def test_clusters_equal_the_all_pairs_loops(variant_build):
-    feats, stored, _, _ = variant_build
+    feats, stored, _, _, _ = variant_build
     keys = {k: ks for k, (ks, _) in stored.items()}
     kept = reference_pairs(feats, keys, max_block=500)
     edges = [(a, b, compare(feats[a], feats[b]).score, rule) for (a, b), (d, rule) in kept.items() if d == MATCH]
@@ -78,7 +79,7 @@ def test_clusters_equal_the_all_pairs_loops(variant_build):
 
 def test_small_blocks_and_refused_blocks_in_memory(variant_build):
     """The same through :class:`MemoryBlocks` with a cap that refuses blocks: refused ones are reported."""
-    feats, stored, _, _ = variant_build
+    feats, stored, _, _, _ = variant_build
     keys = {k: blocking_keys(f) for k, f in feats.items()}
     found = find_pairs(None, MemoryBlocks(keys), lambda recs: {r: feats[r] for r in recs}, max_block=4)
     assert found.refused and all(n > 4 for n in found.refused.values())
@@ -87,10 +88,21 @@ def test_small_blocks_and_refused_blocks_in_memory(variant_build):
 
 def test_prefilter_keeps_every_pair_compare_keeps(variant_build):
     """Over one big mixed block (every record against every other), nothing compare() keeps is dropped."""
-    feats, _, _, _ = variant_build
+    feats, _, _, _, _ = variant_build
     recs = sorted(feats)[:400]
     block = [feats[r] for r in recs]
     candidates = set(may_keep(block))
     kept = {(i, j) for i, j in itertools.combinations(range(len(recs)), 2)
             if compare(block[i], block[j]).decision != "no"}
     assert kept and kept <= candidates and len(candidates) < len(recs) * (len(recs) - 1) // 20
+
+
+def test_two_worker_processes_find_the_same_pairs(variant_build):
+    """Blocks scored by forked workers (each its own connections to the store) give the same pairs."""
+    from dedupe.blockstore import BlockStore
+    from storage.db import make_engine
+
+    _, _, pairs, _, url = variant_build
+    engine = make_engine(url)
+    found = find_pairs(None, BlockStore(engine), EvidenceStore(engine).features, workers=2)
+    assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs

@@ -247,7 +247,7 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False)
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
-                            block_window=cat.settings.block_window,
+                            block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers,
                             source_order=cat.source_order(), progress=progress,
                             holdings_feeds=holdings_feeds(cat))
     with cat.engine.begin() as conn:
