@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 
-from sqlalchemy import Column, Index, String, Table, func, select, tuple_
+from sqlalchemy import Column, Index, String, Table, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import metadata
@@ -40,10 +40,23 @@ def chunks(items: list, n: int = CHUNK) -> Iterator[list]:
         yield items[i:i + n]
 
 
+def record_in(source_col, id_col, records: Iterable[RecordKey]) -> Iterator:
+    """``(source, local_id) IN records`` as one ``source = ? AND local_id IN (...)`` clause per source and chunk.
+
+    A row-value IN list makes SQLite scan the whole table; this form uses the (source, local_id) index.
+    """
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, local_id in sorted(set(records)):
+        by_source[source].append(local_id)
+    for source, ids in by_source.items():
+        for chunk in chunks(ids):
+            yield and_(source_col == source, id_col.in_(chunk))
+
+
 def replace_keys(conn: Connection, records: Collection[RecordKey], keys: dict[RecordKey, list[str]]) -> None:
     """Inside the caller's transaction: drop the keys of ``records``, insert ``keys`` (signature left out)."""
-    for chunk in chunks(sorted(records)):
-        conn.execute(dedupe_keys.delete().where(tuple_(dedupe_keys.c.source, dedupe_keys.c.local_id).in_(chunk)))
+    for where in record_in(dedupe_keys.c.source, dedupe_keys.c.local_id, records):
+        conn.execute(dedupe_keys.delete().where(where))
     rows = [dict(key=k, source=s, local_id=l) for (s, l), ks in keys.items()
             for k in dict.fromkeys(ks) if not k.startswith(SIGNATURE)]
     for chunk in chunks(rows, 5000):
@@ -91,9 +104,9 @@ class BlockStore:
         """The stored blocking keys of each of ``records`` (what decides the block a pair is scored in)."""
         out: dict[RecordKey, set[str]] = defaultdict(set)
         with self.engine.connect() as conn:
-            for chunk in chunks(sorted(set(records))):
+            for where in record_in(dedupe_keys.c.source, dedupe_keys.c.local_id, records):
                 rows = conn.execute(select(dedupe_keys.c.source, dedupe_keys.c.local_id, dedupe_keys.c.key)
-                                    .where(tuple_(dedupe_keys.c.source, dedupe_keys.c.local_id).in_(chunk)))
+                                    .where(where))
                 for s, l, k in rows:
                     out[(s, l)].add(k)
         return {r: frozenset(ks) for r, ks in out.items()}

@@ -17,12 +17,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select, tuple_
+from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
 
 from storage.db import get_value, metadata, next_value, utcnow, write_lock
 
-from .blockstore import replace_keys
+from .blockstore import record_in, replace_keys
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -48,6 +48,8 @@ dedupe_pairs = Table(
     Column("evidence", Text, nullable=False),
 )
 Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
+#: The two records of a pair, each looked up by its own index.
+_SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
 
 dedupe_overrides = Table(
     "dedupe_overrides",
@@ -112,12 +114,10 @@ class EvidenceStore:
 
     # -- features --------------------------------------------------------------------
     def features(self, keys: Iterable[RecordKey]) -> dict[RecordKey, Features]:
-        keys = sorted(set(keys))
         out: dict[RecordKey, Features] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
-                rows = conn.execute(select(dedupe_features).where(
-                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
+            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, keys):
+                rows = conn.execute(select(dedupe_features).where(where))
                 for source, local_id, data in rows:
                     out[(source, local_id)] = json.loads(data)
         return out
@@ -131,12 +131,11 @@ class EvidenceStore:
         """
         touched = sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
-            for chunk in _chunks(touched):
-                conn.execute(dedupe_features.delete().where(
-                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
-                conn.execute(dedupe_pairs.delete().where(or_(
-                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
-                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk))))
+            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, touched):
+                conn.execute(dedupe_features.delete().where(where))
+            for side in _SIDES:
+                for where in record_in(*side, touched):
+                    conn.execute(dedupe_pairs.delete().where(where))
             rows = [dict(source=s, local_id=l, data=json.dumps(f, ensure_ascii=False, separators=(",", ":")))
                     for (s, l), f in features.items()]
             for chunk in _chunks(rows, 2000):
@@ -171,11 +170,9 @@ class EvidenceStore:
                 dedupe_pairs.c.decision, dedupe_pairs.c.rule, dedupe_pairs.c.score)
         out = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
-                for side in ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id),
-                             (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)):
-                    rows = conn.execute(select(*cols).where(tuple_(*side).in_(chunk),
-                                                            dedupe_pairs.c.decision.in_(decisions)))
+            for side in _SIDES:
+                for where in record_in(*side, keys):
+                    rows = conn.execute(select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions)))
                     out.update(((a1, a2), (b1, b2), d, r, sc) for a1, a2, b1, b2, d, r, sc in rows)
         return sorted(out)
 
@@ -183,13 +180,11 @@ class EvidenceStore:
         keys = sorted(set(keys))
         out: dict[tuple, Pair] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
-                rows = conn.execute(select(dedupe_pairs).where(or_(
-                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
-                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk)))).mappings()
-                for r in rows:
-                    p = _pair(r)
-                    out[(p.a, p.b)] = p
+            for side in _SIDES:
+                for where in record_in(*side, keys):
+                    for r in conn.execute(select(dedupe_pairs).where(where)).mappings():
+                        p = _pair(r)
+                        out[(p.a, p.b)] = p
         return [out[k] for k in sorted(out)]
 
     def internal_duplicates(self, source: str | None = None) -> list[Pair]:
