@@ -16,7 +16,6 @@ Prints one JSON document.  Results go into BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -36,6 +35,7 @@ from unioncat import pipeline  # noqa: E402
 from demo.consortium import TRANSFORMS  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
+from dedupe_child import dedupe_in_child  # noqa: E402
 
 MEMBERS = [f"m{n}" for n in range(1, 9)]
 STYLES = list(TRANSFORMS)          # the six demo export styles, reused round-robin by the eight members
@@ -67,37 +67,6 @@ def write_members(n: int, out: Path, cache: Path, changed: set[tuple[str, int]] 
         for fh in files.values():
             fh.close()
     return written
-
-
-def dedupe_in_child(settings, sources) -> tuple[dict, float, float, float]:
-    """One dedupe pass in a forked process: (its report, wall s, CPU s, peak RSS MB).
-
-    A child of its own, so the peak RSS and CPU are the dedupe's alone (not the harvest's or the
-    normaliser's before it) and each pass starts from the store, as a scheduled build does.
-    """
-    read, write = os.pipe()
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        code = 1
-        try:
-            cat = pipeline.Catalogue(settings, sources)
-            report = pipeline.dedupe_stage(cat, progress=lambda m: print(m, file=sys.stderr))
-            cat.close()
-            with os.fdopen(write, "w") as out:
-                json.dump(dataclasses.asdict(report), out)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        text = pipe.read()
-    _, status, usage = os.wait4(pid, 0)
-    if status != 0:
-        raise SystemExit(f"the dedupe child failed (status {status})")
-    return (json.loads(text), time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss / 1024)
 
 
 def main() -> None:
