@@ -216,12 +216,16 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
     n = len(recs)
     candidates = may_keep([feats[r] for r in recs])
     found.prefiltered += n * (n - 1) // 2 - len(candidates)
-    skip = found.refused.keys() | found.split.keys()
+    skip = frozenset(found.refused) | frozenset(found.split)
+    none: frozenset[str] = frozenset()
     for i, j in candidates:
         a, b = recs[i], recs[j]
         if changed is not None and a not in changed and b not in changed:
             continue
-        if any(k < key and k not in skip for k in keys.get(a, frozenset()) & keys.get(b, frozenset())):
+        shared = keys.get(a, none) & keys.get(b, none)
+        if skip:
+            shared -= skip
+        if shared and min(shared) < key:
             continue        # an earlier block of both scores this pair
         _keep(a, b, feats, found, kept)
 
