@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from unioncat import pipeline  # noqa: E402
 from demo.consortium import TRANSFORMS  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
+from dedupe_child import dedupe_in_child  # noqa: E402
 
 MEMBERS = [f"m{n}" for n in range(1, 9)]
 STYLES = list(TRANSFORMS)          # the six demo export styles, reused round-robin by the eight members
@@ -69,16 +69,6 @@ def write_members(n: int, out: Path, cache: Path, changed: set[tuple[str, int]] 
     return written
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process: the machine is shared, so wall time alone overstates the cost."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=250_000, help="LoC records to share out (default 250,000)")
@@ -97,9 +87,9 @@ def main() -> None:
         try:
             pipeline.harvest(cat, list(sources.sources), full=True)
             pipeline.normalise_stage(cat)
-            started, cpu = time.perf_counter(), cpu_seconds()
-            full = pipeline.dedupe_stage(cat, progress=lambda m: print(m, file=sys.stderr))
-            full_s, full_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            cat.close()
+            full, full_s, full_cpu, full_rss = dedupe_in_child(settings, sources)
+            cat = pipeline.Catalogue(settings, sources)
             # change 1% of the member records
             rng = random.Random(1)
             pairs = [(m, i) for i in range(args.records) for m in holders(i)]
@@ -107,9 +97,9 @@ def main() -> None:
             write_members(args.records, dumps, args.cache, changed)
             pipeline.harvest(cat, list(sources.sources), full=True)
             pipeline.normalise_stage(cat)
-            started, cpu = time.perf_counter(), cpu_seconds()
-            again = pipeline.dedupe_stage(cat, progress=lambda m: print(m, file=sys.stderr))
-            again_s, again_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            cat.close()
+            again, again_s, again_cpu, again_rss = dedupe_in_child(settings, sources)
+            cat = pipeline.Catalogue(settings, sources)
         finally:
             cat.close()
     result = {
@@ -119,19 +109,22 @@ def main() -> None:
         "full": {"seconds": round(full_s, 1), "cpu_seconds": round(full_cpu, 1),
                  "records_per_s": round(member_records / full_s),
                  "records_per_cpu_s": round(member_records / full_cpu),
-                 "pairs_compared": full.pairs_compared, "records_evaluated": full.records_evaluated,
-                 "clusters": full.total_clusters, "refused_blocks": len(full.refused_keys),
-                 "rejected_pairs": full.rejected_pairs},
-        "incremental": {"records_changed": again.records_changed, "seconds": round(again_s, 1),
-                        "cpu_seconds": round(again_cpu, 1),
-                        "pairs_compared": again.pairs_compared, "records_evaluated": again.records_evaluated,
-                        "records_reclustered": again.records_reclustered,
-                        "clusters_written": again.clusters_written},
-        "ratios": {"pairs_compared": round(again.pairs_compared / max(1, full.pairs_compared), 4),
+                 "peak_rss_mb": round(full_rss), **_counts(full)},
+        "incremental": {"records_changed": again["records_changed"], "seconds": round(again_s, 1),
+                        "cpu_seconds": round(again_cpu, 1), "peak_rss_mb": round(again_rss), **_counts(again),
+                        "records_reclustered": again["records_reclustered"],
+                        "clusters_written": again["clusters_written"]},
+        "ratios": {"pairs_compared": round(again["pairs_compared"] / max(1, full["pairs_compared"]), 4),
                    "seconds": round(again_s / full_s, 4), "cpu_seconds": round(again_cpu / full_cpu, 4)},
-        "peak_rss_mb": round(peak_rss_mb()),
+        "load_average": os.getloadavg(),
     }
     print(json.dumps(result, indent=2))
+
+
+def _counts(report: dict) -> dict:
+    return {"pairs_compared": report["pairs_compared"], "records_evaluated": report["records_evaluated"],
+            "clusters": report["total_clusters"], "refused_blocks": len(report["refused_keys"]),
+            "rejected_pairs": report["rejected_pairs"]}
 
 
 if __name__ == "__main__":

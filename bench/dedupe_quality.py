@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dedupe.blocking import find_pairs  # noqa: E402
+from dedupe.blocking import MemoryBlocks, find_pairs  # noqa: E402
 from dedupe.cluster import cluster  # noqa: E402
 from dedupe.evaluate import UnionFind, evaluate, scores  # noqa: E402
 from dedupe.features import blocking_keys, record_features  # noqa: E402
@@ -74,7 +74,7 @@ def score_records(records: list[Record], gold: dict, max_block: int = 500) -> di
     started = time.perf_counter()
     feats = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(feats, keys, lambda ks: {}, max_block=max_block)
+    found = find_pairs(set(feats), MemoryBlocks(keys), lambda ks: {k: feats[k] for k in ks}, max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
     groups, _rejected = cluster(keys, edges, vetoed=vetoed)

@@ -1,80 +1,260 @@
-"""Blocking: which pairs get scored, and only pairs with a changed record.
+"""Blocking: which pairs get scored, a batch of blocks at a time, and only pairs with a changed record.
 
 Every record carries several blocking keys (see ``features.blocking_keys``);
 two records are compared when they share one.  A block larger than
 ``max_block`` (a generic title, a bad ISBN printed in thousands of records,
-a very common surname in one year) is refused and reported, never compared
-all-pairs.  Incremental: a pass compares each changed record with the
+a very common surname in one year) is never compared all-pairs: it is
+refused and reported, or, with a ``window``, split — its records sorted by
+title and each compared with the next ``window`` ones (sorted
+neighbourhood), so a common surname in one year still finds the other
+copies of a book without costing n².  Incremental: a pass compares each changed record with the
 members of its blocks — records that did not change keep their stored pairs,
 so changing 1% of the records costs about 1% of a full pass.
+
+Blocks are read from a :class:`Blocks` source (the indexed ``dedupe_keys``
+table in a build, :class:`MemoryBlocks` in tests) a batch at a time, and a
+pair two blocks share is scored in the first of them (in key order) that is
+not refused: nothing holds the set of pairs, so memory is one batch of
+blocks whatever the catalogue's size.  Inside a block, ``prefilter`` drops
+the pairs ``compare`` would certainly not keep before Python sees them.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from .evidence import Pair, ordered
+from .evidence import Pair
 from .features import SIGNATURE, Features
+from .prefilter import may_keep
 from .score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, compare
 
 RecordKey = tuple[str, str]
+#: Blocks read and scored together (one query for their members, one for the members' keys and features).
+BATCH = 500
+
+
+class Blocks(Protocol):
+    """Where blocks come from: :class:`dedupe.blockstore.BlockStore` or :class:`MemoryBlocks`."""
+
+    def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]: ...
+
+    def shared_keys(self, after: str, limit: int) -> list[str]: ...
+
+    def members(self, keys: Iterable[str]) -> dict[str, list[RecordKey]]: ...
+
+    def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]: ...
+
+
+class MemoryBlocks:
+    """:class:`Blocks` over keys held in memory (tests, the quality benchmark)."""
+
+    def __init__(self, all_keys: Mapping[RecordKey, Iterable[str]]):
+        self._keys = {r: frozenset(k for k in ks if not k.startswith(SIGNATURE)) for r, ks in all_keys.items()}
+        self._blocks: dict[str, list[RecordKey]] = defaultdict(list)
+        for r in sorted(self._keys):
+            for k in self._keys[r]:
+                self._blocks[k].append(r)
+
+    def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]:
+        wanted = self._blocks if keys is None else keys
+        return {k: len(self._blocks[k]) for k in wanted if len(self._blocks.get(k, ())) > over}
+
+    def shared_keys(self, after: str, limit: int) -> list[str]:
+        return sorted(k for k, rs in self._blocks.items() if k > after and len(rs) > 1)[:limit]
+
+    def members(self, keys: Iterable[str]) -> dict[str, list[RecordKey]]:
+        return {k: list(self._blocks[k]) for k in keys if k in self._blocks}
+
+    def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
+        return {r: self._keys[r] for r in records if r in self._keys}
 
 
 @dataclass
 class Found:
     pairs: list[Pair] = field(default_factory=list)
-    refused: dict[str, int] = field(default_factory=dict)   # block key → records carrying it
-    compared: int = 0                                        # pairs scored
+    refused: dict[str, int] = field(default_factory=dict)   # block key → records carrying it (not compared)
+    split: dict[str, int] = field(default_factory=dict)     # oversized blocks compared in title windows
+    compared: int = 0                                        # pairs scored by compare()
+    prefiltered: int = 0                                     # block pairs the pre-filter settled without compare()
     candidates: int = 0                                      # unchanged records loaded to compare with
 
 
-def block_index(all_keys: Mapping[RecordKey, Iterable[str]], wanted: set[str]) -> dict[str, list[RecordKey]]:
-    """The members of the blocks in ``wanted`` (one pass over every record's stored keys)."""
-    index: dict[str, list[RecordKey]] = defaultdict(list)
-    for rec, keys in all_keys.items():
-        for k in keys:
-            if k in wanted:
-                index[k].append(rec)
-    return index
+@dataclass
+class _Work:
+    """What scoring a batch of blocks needs (inherited by forked workers, never pickled)."""
+
+    blocks: Blocks
+    load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]]
+    changed: Collection[RecordKey] | None
+    refused: dict[str, int]
+    split: dict[str, int]
+    window: int
 
 
-def find_pairs(changed: Mapping[RecordKey, Features], all_keys: Mapping[RecordKey, list[str]],
+_WORK: _Work | None = None
+
+
+def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
                load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]],
-               max_block: int = 500, progress: Callable[[str], None] | None = None) -> Found:
-    """Score every changed record against the records sharing one of its blocks."""
+               max_block: int = 500, progress: Callable[[str], None] | None = None,
+               emit: Callable[[list[Pair]], None] | None = None, window: int = 0, workers: int = 1) -> Found:
+    """Score every changed record (None: every record) against the records sharing one of its blocks.
+
+    Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
+    Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
+    ``workers`` > 1 scores batches in that many forked processes (``emit`` still runs here, the one
+    writer); the pairs are the same.
+    """
     found = Found()
-    if not changed:
+    if changed is not None and not changed:
         return found
-    wanted = {k for rec in changed for k in all_keys.get(rec, ()) if not k.startswith(SIGNATURE)}
-    index = block_index(all_keys, wanted)
-    for key, members in index.items():
-        if len(members) > max_block:
-            found.refused[key] = len(members)
-    todo: set[tuple[RecordKey, RecordKey]] = set()
-    for rec in changed:
-        for k in all_keys.get(rec, ()):
-            members = index.get(k)
-            if not members or k in found.refused:
-                continue
-            for other in members:
-                if other != rec:
-                    todo.add(ordered(rec, other))
-    others = {x for pair in todo for x in pair if x not in changed}
-    found.candidates = len(others)
-    feats: dict[RecordKey, Features] = dict(changed)
-    feats.update(load_features(others))
-    if progress:
-        progress(f"comparing {len(todo)} pairs ({found.candidates} unchanged records in the blocks)")
-    for a, b in todo:
-        fa, fb = feats.get(a), feats.get(b)
-        if fa is None or fb is None:
-            continue
-        found.compared += 1
-        if progress and found.compared % 200_000 == 0:
-            progress(f"compared {found.compared} of {len(todo)} pairs")
-        verdict = compare(fa, fb)
-        if verdict.decision in (MATCH, INTERNAL) or (
-                verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE):
-            found.pairs.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))
+    wanted = None if changed is None else sorted({k for ks in blocks.keys_of(changed).values() for k in ks})
+    oversized = blocks.oversized(wanted, max_block)
+    if window > 0:
+        found.split = oversized
+    else:
+        found.refused = oversized
+    work = _Work(blocks, load_features, changed, found.refused, found.split, window)
+    windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
+    seen_unchanged: set[RecordKey] = set()
+    for last, (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
+        found.compared += compared
+        found.prefiltered += prefiltered
+        seen_unchanged |= unchanged
+        kept = [p for p in kept if (p.a, p.b) not in windowed]
+        windowed |= windows
+        if emit:
+            emit(kept)
+        else:
+            found.pairs.extend(kept)
+        if progress:
+            progress(f"scored blocks up to {last!r}: {found.compared} pairs compared, "
+                     f"{found.prefiltered} settled by the pre-filter")
+    found.candidates = len(seen_unchanged)
     return found
+
+
+def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple[str, tuple]]:
+    """(last key, outcome) of each batch of blocks, scored here or by forked workers, in batch order."""
+    global _WORK
+    batches = _batches(work.blocks, wanted, work.refused)
+    if workers <= 1:
+        for batch in batches:
+            yield batch[-1], _score_batch(batch, work)
+        return
+    import multiprocessing
+
+    _WORK = work
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
+            pending: list = []
+            for batch in batches:       # at most two batches a worker in flight: memory stays bounded
+                pending.append((batch[-1], pool.apply_async(_score_batch, (batch,))))
+                while len(pending) >= 2 * workers:
+                    last, result = pending.pop(0)
+                    yield last, result.get()
+            for last, result in pending:
+                yield last, result.get()
+    finally:
+        _WORK = None
+
+
+def _forked() -> None:
+    """In a new worker: its own database connections (a pooled connection must not cross a fork)."""
+    for source in (_WORK.blocks, getattr(_WORK.load_features, "__self__", None)):
+        engine = getattr(source, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)
+
+
+def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
+    """Score one batch of blocks: (kept pairs, pairs compared, pairs pre-filtered, unchanged records
+    loaded, pairs scored in split blocks)."""
+    work = work or _WORK
+    changed = work.changed
+    members = {k: rs for k, rs in work.blocks.members(batch).items()
+               if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
+    records = {r for rs in members.values() for r in rs}
+    unchanged = set() if changed is None else {r for r in records if r not in changed}
+    keys, feats = work.blocks.keys_of(records), work.load_features(records)
+    found = Found(refused=work.refused, split=work.split)
+    kept: list[Pair] = []
+    windowed: set[tuple[RecordKey, RecordKey]] = set()
+    for key in sorted(members):
+        if key in work.split:
+            _score_windows(key, members[key], keys, feats, changed, found, kept, work.window, windowed)
+        else:
+            _score_block(key, members[key], keys, feats, changed, found, kept)
+    return kept, found.compared, found.prefiltered, unchanged, windowed
+
+
+def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int]) -> Iterator[list[str]]:
+    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share."""
+    if wanted is not None:
+        todo = [k for k in wanted if k not in refused]
+        for i in range(0, len(todo), BATCH):
+            yield todo[i:i + BATCH]
+        return
+    after = ""
+    while True:
+        keys = blocks.shared_keys(after, BATCH)
+        if not keys:
+            return
+        after = keys[-1]
+        todo = [k for k in keys if k not in refused]
+        if todo:
+            yield todo
+
+
+def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
+                 feats: Mapping[RecordKey, Features], changed: Collection[RecordKey] | None,
+                 found: Found, kept: list[Pair]) -> None:
+    """Score the pairs of one block (members in record order) that no earlier block scores."""
+    recs = [r for r in members if r in feats]
+    n = len(recs)
+    candidates = may_keep([feats[r] for r in recs])
+    found.prefiltered += n * (n - 1) // 2 - len(candidates)
+    skip = frozenset(found.refused) | frozenset(found.split)
+    none: frozenset[str] = frozenset()
+    for i, j in candidates:
+        a, b = recs[i], recs[j]
+        if changed is not None and a not in changed and b not in changed:
+            continue
+        shared = keys.get(a, none) & keys.get(b, none)
+        if skip:
+            shared -= skip
+        if shared and min(shared) < key:
+            continue        # an earlier block of both scores this pair
+        _keep(a, b, feats, found, kept)
+
+
+def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
+                   feats: Mapping[RecordKey, Features], changed: Collection[RecordKey] | None, found: Found,
+                   kept: list[Pair], window: int, windowed: set[tuple[RecordKey, RecordKey]]) -> None:
+    """Score an oversized block by sorted neighbourhood: each record with the next ``window`` in title order.
+
+    A pair that also shares a block of normal size is left to that block; one that shares two split
+    blocks is scored once (``windowed``).
+    """
+    recs = sorted((r for r in members if r in feats), key=lambda r: (feats[r]["t"] or "", r))
+    skip = found.refused.keys() | found.split.keys()
+    for p, a in enumerate(recs):
+        for b in recs[p + 1:p + 1 + window]:
+            a_, b_ = (a, b) if a < b else (b, a)
+            if (changed is not None and a_ not in changed and b_ not in changed) or (a_, b_) in windowed:
+                continue
+            if any(k not in skip for k in keys.get(a_, frozenset()) & keys.get(b_, frozenset())):
+                continue    # a block of normal size scores this pair
+            windowed.add((a_, b_))
+            _keep(a_, b_, feats, found, kept)
+
+
+def _keep(a: RecordKey, b: RecordKey, feats: Mapping[RecordKey, Features], found: Found, kept: list[Pair]) -> None:
+    """Score one pair; keep it when it matched, is a member's own duplicate, or a look-alike veto."""
+    found.compared += 1
+    verdict = compare(feats[a], feats[b])
+    if verdict.decision in (MATCH, INTERNAL) or (
+            verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE):
+        kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))

@@ -17,11 +17,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select, tuple_
+from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
 
 from storage.db import get_value, metadata, next_value, utcnow, write_lock
 
+from .blockstore import record_in, replace_keys
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -47,6 +48,8 @@ dedupe_pairs = Table(
     Column("evidence", Text, nullable=False),
 )
 Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
+#: The two records of a pair, each looked up by its own index.
+_SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
 
 dedupe_overrides = Table(
     "dedupe_overrides",
@@ -111,34 +114,42 @@ class EvidenceStore:
 
     # -- features --------------------------------------------------------------------
     def features(self, keys: Iterable[RecordKey]) -> dict[RecordKey, Features]:
-        keys = sorted(set(keys))
         out: dict[RecordKey, Features] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
-                rows = conn.execute(select(dedupe_features).where(
-                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
+            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, keys):
+                rows = conn.execute(select(dedupe_features).where(where))
                 for source, local_id, data in rows:
                     out[(source, local_id)] = json.loads(data)
         return out
 
-    def replace(self, features: dict[RecordKey, Features], removed: Iterable[RecordKey],
-                pairs: list[Pair]) -> None:
-        """Store changed records' features and pairs; drop every older pair touching them — one transaction."""
+    def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
+              removed: Iterable[RecordKey]) -> None:
+        """Store a batch of changed records' features and blocking keys, drop every pair touching them.
+
+        One transaction a batch (a build stages its changes a few thousand records at a time, then
+        scores their blocks): an interrupted pass restages the same records on its rerun.
+        """
         touched = sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
-            for chunk in _chunks(touched):
-                conn.execute(dedupe_features.delete().where(
-                    tuple_(dedupe_features.c.source, dedupe_features.c.local_id).in_(chunk)))
-                conn.execute(dedupe_pairs.delete().where(or_(
-                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
-                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk))))
+            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, touched):
+                conn.execute(dedupe_features.delete().where(where))
+            for side in _SIDES:
+                for where in record_in(*side, touched):
+                    conn.execute(dedupe_pairs.delete().where(where))
             rows = [dict(source=s, local_id=l, data=json.dumps(f, ensure_ascii=False, separators=(",", ":")))
                     for (s, l), f in features.items()]
             for chunk in _chunks(rows, 2000):
                 conn.execute(dedupe_features.insert(), chunk)
-            prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
-                        rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
-                   for p in pairs]
+            replace_keys(conn, touched, keys)
+
+    def add_pairs(self, pairs: list[Pair]) -> None:
+        """Store scored pairs (a block batch's worth), one transaction."""
+        prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
+                    rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
+               for p in pairs]
+        if not prs:
+            return
+        with self._lock, self.engine.begin() as conn:
             for chunk in _chunks(prs, 2000):
                 conn.execute(dedupe_pairs.insert(), chunk)
 
@@ -151,17 +162,29 @@ class EvidenceStore:
                                        dedupe_pairs.c.score).where(dedupe_pairs.c.decision.in_(list(decisions))))
             return [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
 
+    def pairs_of(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
+                 ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+        """:meth:`all_pairs` restricted to the pairs touching ``keys`` (looked up by index: a and b)."""
+        keys, decisions = sorted(set(keys)), list(decisions)
+        cols = (dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source, dedupe_pairs.c.b_id,
+                dedupe_pairs.c.decision, dedupe_pairs.c.rule, dedupe_pairs.c.score)
+        out = set()
+        with self.engine.connect() as conn:
+            for side in _SIDES:
+                for where in record_in(*side, keys):
+                    rows = conn.execute(select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions)))
+                    out.update(((a1, a2), (b1, b2), d, r, sc) for a1, a2, b1, b2, d, r, sc in rows)
+        return sorted(out)
+
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
         keys = sorted(set(keys))
         out: dict[tuple, Pair] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
-                rows = conn.execute(select(dedupe_pairs).where(or_(
-                    tuple_(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id).in_(chunk),
-                    tuple_(dedupe_pairs.c.b_source, dedupe_pairs.c.b_id).in_(chunk)))).mappings()
-                for r in rows:
-                    p = _pair(r)
-                    out[(p.a, p.b)] = p
+            for side in _SIDES:
+                for where in record_in(*side, keys):
+                    for r in conn.execute(select(dedupe_pairs).where(where)).mappings():
+                        p = _pair(r)
+                        out[(p.a, p.b)] = p
         return [out[k] for k in sorted(out)]
 
     def internal_duplicates(self, source: str | None = None) -> list[Pair]:

@@ -31,15 +31,18 @@ class Assignment:
     changed: set[str]                             # ids whose membership changed (or are new)
 
 
+def first_choice(members: list[RecordKey]) -> str:
+    """The id :func:`mint_id` tries first for a group (the store looks these up in batches)."""
+    return "uc" + hashlib.sha1("\x1f".join(members[0]).encode("utf-8")).hexdigest()[:10]
+
+
 def mint_id(members: list[RecordKey], taken: Callable[[str], bool]) -> str:
     """A new cluster id derived from its first member, so a rebuild from scratch finds the same ids."""
-    basis = "\x1f".join(members[0])
-    digest = hashlib.sha1(basis.encode("utf-8")).hexdigest()
-    candidate = "uc" + digest[:10]
+    candidate = base = first_choice(members)
     n = 1
     while taken(candidate):
         n += 1
-        candidate = f"uc{digest[:10]}{n}"
+        candidate = f"{base}{n}"
     return candidate
 
 

@@ -37,6 +37,11 @@ VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language"
           "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
 EVIDENCE_TITLE = 85.0
+#: Below this title similarity a pair with no shared identifier and neither title inside the other meets
+#: no rule (``compare`` stops early); ``dedupe.prefilter`` skips such pairs before calling it.
+NO_RULE_BELOW = 70.0
+#: The identifier kinds a pair shares or conflicts on (an ISSN names a serial, not an edition).
+ID_KINDS = ("isbn", "oclc", "lccn")
 GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatter", "front matter",
                               "editorial", "editor s notes", "editors notes", "introduction", "preface",
                               "foreword", "letters", "index", "abstracts", "programme", "program", "contents",
@@ -109,7 +114,7 @@ def _initial_of(x: str, y: str) -> bool:
 
 def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
     shared, conflicting = [], []
-    for kind in ("isbn", "oclc", "lccn"):
+    for kind in ID_KINDS:
         x, y = a.get(kind) or [], b.get(kind) or []
         if x and y:
             if set(x) & set(y):
@@ -190,7 +195,7 @@ def compare(a: Features, b: Features) -> Verdict:
     """Score a pair of records; deterministic and symmetric."""
     shared, conflicting = _ids(a, b)
     title = title_similarity(a, b)
-    if not shared and title < 70 and not _contained(a["t"], b["t"]):
+    if not shared and title < NO_RULE_BELOW and not _contained(a["t"], b["t"]):
         # most pairs of a block (same author and year, other books): no rule can accept them
         return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])

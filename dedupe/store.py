@@ -7,7 +7,7 @@ into the id of the live cluster that now holds its records.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, false, func, or_,
@@ -344,6 +344,38 @@ class MemberStore:
                 dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
         return None if row is None else row[0]
 
+    def members_of(self, cluster_ids: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
+        """The member records each of ``cluster_ids`` holds now (by the cluster_id index)."""
+        ids = sorted(set(cluster_ids))
+        out: dict[str, set[tuple[str, str]]] = {cid: set() for cid in ids}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
+                                           dedupe_members.c.local_id)
+                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
+                for cid, source, local_id in rows:
+                    out[cid].add((source, local_id))
+        return out
+
+    def keys_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The stored match keys (blocking keys and signature) of a set of member records."""
+        by_source: dict[str, list[str]] = {}
+        for source, local_id in sorted(set(keys)):
+            by_source.setdefault(source, []).append(local_id)
+        out: dict[tuple[str, str], list[str]] = {}
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for i in range(0, len(ids), 500):
+                    rows = conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.match_keys).where(
+                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 500])))
+                    out.update(((source, local_id), json.loads(k)) for local_id, k in rows)
+        return out
+
+    def cluster_count(self) -> int:
+        """Distinct clusters the member records are assigned to."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count(dedupe_members.c.cluster_id.distinct()))).scalar_one())
+
     def clusters_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """:meth:`cluster_of` for a page of member records, one query per source and 500 ids."""
         by_source: dict[str, list[str]] = {}
@@ -359,12 +391,31 @@ class MemberStore:
         return out
 
 
-def used_ids(engine: Engine) -> set[str]:
-    """Every cluster id ever published (live, deleted or redirecting): new ids must avoid them."""
+def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a cluster id was ever published (live, retired or redirecting): new ids must avoid it.
+
+    The ``likely`` candidates (each new group's first choice) are looked up at once, in batches; any
+    other id is looked up when asked.  Nothing loads every id ever published.
+    """
+    likely = sorted(set(likely))
+    known: dict[str, bool] = dict.fromkeys(likely, False)
     with engine.connect() as conn:
-        ids = {r[0] for r in conn.execute(select(clusters.c.id))}
-        ids.update(r[0] for r in conn.execute(select(cluster_redirects.c.old_id)))
-    return ids
+        for i in range(0, len(likely), 500):
+            chunk = likely[i:i + 500]
+            known.update((r[0], True) for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk))))
+            known.update((r[0], True) for r in conn.execute(
+                select(cluster_redirects.c.old_id).where(cluster_redirects.c.old_id.in_(chunk))))
+
+    def taken(cluster_id: str) -> bool:
+        if cluster_id not in known:
+            with engine.connect() as conn:
+                known[cluster_id] = bool(
+                    conn.execute(select(clusters.c.id).where(clusters.c.id == cluster_id)).first()
+                    or conn.execute(select(cluster_redirects.c.old_id)
+                                    .where(cluster_redirects.c.old_id == cluster_id)).first())
+        return known[cluster_id]
+
+    return taken
 
 
 def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:

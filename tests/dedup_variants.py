@@ -26,6 +26,8 @@ from __future__ import annotations
 import csv
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,3 +303,29 @@ def variant_set(loc_path: Path, out: Path, english: int = 160, chinese: int = 40
         for (s, l), e in sorted(vs.gold.items()):
             w.writerow([s, l, e])
     return vs
+
+
+@contextmanager
+def built_variants(out: Path) -> Iterator[tuple[VariantSet, object, object]]:
+    """The variant set from the cached LoC file, harvested, normalised and deduplicated by the pipeline.
+
+    Yields (the variant set, the open ``pipeline.Catalogue`` (closed afterwards), the ``DedupeReport``).
+    """
+    import os
+
+    from consortium.load import parse_sources
+    from demo.loc import loc_file
+    from unioncat import pipeline
+    from unioncat.settings import Settings
+
+    cache = Path(os.environ.get("UNIONCAT_CACHE", Path.home() / ".cache" / "unioncat"))
+    vs = variant_set(loc_file(cache), out / "files")
+    sources = parse_sources({"consortium": {"name": "variants"}, "sources": vs.sources}, "<variants>")
+    data = out / "data"
+    cat = pipeline.Catalogue(Settings(data_dir=data, sources_path=data / "sources.yaml"), sources)
+    try:
+        pipeline.harvest(cat, list(sources.sources), full=True)
+        assert pipeline.normalise_stage(cat).quarantined == 0
+        yield vs, cat, pipeline.dedupe_stage(cat)
+    finally:
+        cat.close()

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from dedupe.blocking import Found, find_pairs
+from dedupe.blocking import Found, MemoryBlocks, find_pairs
 from dedupe.cluster import cluster
 from dedupe.features import blocking_keys, record_features
 from dedupe.ids import assign_ids
@@ -33,7 +33,8 @@ def match(*records: Record, max_block: int = 500) -> tuple[list[list[tuple[str, 
     """The clusters (sorted member keys) a build makes of ``records``, and what blocking found."""
     features = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in features.items()}
-    found = find_pairs(features, keys, lambda _keys: {}, max_block=max_block)
+    found = find_pairs(set(features), MemoryBlocks(keys), lambda recs: {r: features[r] for r in recs},
+                       max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
     groups, _rejected = cluster(keys, edges, vetoed=vetoed)
@@ -166,3 +167,20 @@ def test_different_oclc_numbers_keep_same_title_editions_apart():
     assert ("c", "1") in together and ("b", "1") not in together
     # with only one manifestation about, the record without an OCLC number joins it
     assert match(a, a2, bare)[0] == [[("a", "1"), ("c", "1"), ("d", "1")]]
+
+
+def test_an_oversized_block_split_into_title_windows():
+    """With a window, a common surname in one year still finds the copies of a book, a window at a time."""
+    words = ["".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=9)) for i in range(60)]
+    others = [rec(f"s{i}", str(i), title=" ".join(words[3 * i:3 * i + 3])) for i in range(20)]
+    copies = [rec("x", "1", title="Personal rights and the domestic relations"),
+              rec("y", "1", title="Personal rights and the domestic relations /")]
+    records = others + copies
+    features = {r.key: record_features(r) for r in records}
+    keys = {k: [x for x in blocking_keys(f) if x.startswith(("author:", "sig:"))] for k, f in features.items()}
+    load = lambda recs: {r: features[r] for r in recs}   # noqa: E731
+    refused = find_pairs(set(features), MemoryBlocks(keys), load, max_block=10)
+    split = find_pairs(set(features), MemoryBlocks(keys), load, max_block=10, window=3)
+    assert refused.refused == split.split == {"author:chadman|1899": 22} and not refused.pairs
+    assert [(p.a, p.b, p.decision) for p in split.pairs] == [(("x", "1"), ("y", "1"), MATCH)]
+    assert split.compared == 22 * 3 - 6      # each record with the next three in title order, no more

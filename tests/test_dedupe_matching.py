@@ -361,30 +361,13 @@ def test_internal_duplicates_report(consortium):
 
 @pytest.fixture(scope="module")
 def variant_scores(tmp_path_factory):
-    import os
-
-    from dedup_variants import variant_set
+    from dedup_variants import built_variants
     from dedupe.evaluate import evaluate
     from dedupe.explain import accepted_pair_rules
-    from consortium.load import parse_sources
-    from unioncat import pipeline
-    from demo.loc import loc_file
-    from unioncat.settings import Settings
 
-    out = tmp_path_factory.mktemp("variants")
-    cache = Path(os.environ.get("UNIONCAT_CACHE", Path.home() / ".cache" / "unioncat"))
-    vs = variant_set(loc_file(cache), out / "files")
-    sources = parse_sources({"consortium": {"name": "variants"}, "sources": vs.sources}, "<variants>")
-    data = out / "data"
-    cat = pipeline.Catalogue(Settings(data_dir=data, sources_path=data / "sources.yaml"), sources)
-    try:
-        pipeline.harvest(cat, list(sources.sources), full=True)
-        assert pipeline.normalise_stage(cat).quarantined == 0
-        pipeline.dedupe_stage(cat)
+    with built_variants(tmp_path_factory.mktemp("variants")) as (vs, cat, _):
         predicted = {k: cid for k, (_, cid) in cat.members.load().items()}
         result = evaluate(vs.gold, predicted, pair_rules=accepted_pair_rules(cat.engine))
-    finally:
-        cat.close()
     return vs, predicted, result
 
 
@@ -415,13 +398,13 @@ def test_variant_set_joins_cnmarc_and_marc21(variant_scores):
 
 def test_incremental_clusters_equal_a_full_reclustering(consortium):
     """Re-clustering only what a change can reach gives the clusters a full pass gives."""
-    from dedupe.build import cluster_all
+    from dedupe.recluster import cluster_all
     from dedupe.evidence import EvidenceStore
     from unioncat import pipeline
 
     def assert_consistent(cat):
         stored = cat.members.load()
-        groups, _, _ = cluster_all({k: keys for k, (keys, _) in stored.items()}, EvidenceStore(cat.engine))
+        groups, _ = cluster_all({k: keys for k, (keys, _) in stored.items()}, EvidenceStore(cat.engine))
         by_cluster = defaultdict(set)
         for k, (_, cid) in stored.items():
             by_cluster[cid].add(k)

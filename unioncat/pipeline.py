@@ -247,6 +247,7 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False)
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
+                            block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers,
                             source_order=cat.source_order(), progress=progress,
                             holdings_feeds=holdings_feeds(cat))
     with cat.engine.begin() as conn:
@@ -343,7 +344,9 @@ def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, ful
     out.dedupe = dedupe_stage(cat, progress, full=full)
     d = out.dedupe
     progress(f"dedupe: {d.records_changed} records changed, {d.clusters_written} clusters written, "
-             f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused")
+             f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused, "
+             f"{len(d.split_keys)} oversized blocks split, {d.pairs_compared} pairs compared "
+             f"({d.pairs_prefiltered} settled by the pre-filter)")
     progress("indexing")
     # Changed authority records change the names every document is found by: rebuild the index then
     # (authority files are loaded now and then, not with every harvest).

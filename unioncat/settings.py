@@ -77,6 +77,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("harvest_workers", 4, "UNIONCAT_HARVEST_WORKERS", "sources harvested at once (default 4)"),
     Setting("max_block", 500, "UNIONCAT_MAX_BLOCK",
             "records one match key may join before it is refused (default 500)"),
+    Setting("dedupe_workers", 1, "UNIONCAT_DEDUPE_WORKERS",
+            "processes scoring dedupe blocks at once (default 1; one per core is the most that helps)"),
+    Setting("block_window", 0, "UNIONCAT_BLOCK_WINDOW",
+            "split a block over UNIONCAT_MAX_BLOCK into title windows of this many records (default 0: refuse it)"),
     Setting("smtp_host", None, "UNIONCAT_SMTP_HOST",
             "mail server for harvest alerts (unset: alerts only on the staff page)"),
     Setting("smtp_port", 25, "UNIONCAT_SMTP_PORT", "its port (default 25)"),
@@ -141,6 +145,8 @@ class Settings:
     staff_password: str | None = _default("staff_password")
     harvest_workers: int = _default("harvest_workers")
     max_block: int = _default("max_block")
+    dedupe_workers: int = _default("dedupe_workers")
+    block_window: int = _default("block_window")
     smtp_host: str | None = _default("smtp_host")
     smtp_port: int = _default("smtp_port")
     smtp_user: str | None = _default("smtp_user")

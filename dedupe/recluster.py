@@ -1,0 +1,121 @@
+"""Clustering after a pass: the records a change can reach, their groups, stable ids — one commit.
+
+Only the records linked to a changed record (by accepted pairs, always-merge
+overrides, or a shared previous cluster) can end up in another cluster;
+every other cluster stays exactly as it was (clustering is per connected
+component and order-independent).  An incremental pass finds that scope by
+looking stored pairs and clusters up record by record, so it reads what the
+change touches, not the catalogue.  A full pass, or a change of overrides (a
+removed override leaves no trace to follow), clusters every record.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .cluster import cluster
+from .evidence import EvidenceStore
+from .ids import assign_ids, first_choice
+from .score import MATCH
+from .store import ClusterStore, MemberStore, created_order, id_lookup
+
+RecordKey = tuple[str, str]
+
+
+@dataclass
+class Outcome:
+    rejected: int          # accepted pairs clustering did not apply
+    deleted: int           # cluster ids retired
+    redirects: int         # cluster ids redirected
+    total_clusters: int
+    scope: int             # records clustered again
+
+
+@dataclass
+class Scope:
+    """The records clustered again, their keys, previous clusters and the pairs among them."""
+
+    keys: dict[RecordKey, list[str]]
+    previous: dict[RecordKey, str]
+    previous_members: dict[str, set[RecordKey]]
+    pairs: list[tuple[RecordKey, RecordKey, str, str, float]]
+    records: set[RecordKey]
+
+
+def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberStore,
+              upserts: dict[RecordKey, list[str]], removed: Iterable[RecordKey], everything: bool) -> Outcome:
+    """Cluster the records in scope, give the groups stable ids and commit the assignment at once."""
+    removed = set(removed)
+    scope = _everything(evidence, members, upserts, removed) if everything else \
+        _reachable(evidence, members, upserts, removed)
+    outside = members.cluster_count() - len(scope.previous_members) if not everything else 0
+    groups, rejected = _groups(scope, evidence)
+    assignment = assign_ids(groups, scope.previous, scope.previous_members,
+                            created_order(clusters.engine, scope.previous_members),
+                            id_exists=id_lookup(clusters.engine, (first_choice(g) for g in groups)))
+    where = {m: cid for cid, ms in assignment.clusters.items() for m in ms}
+    pending = set(assignment.changed) | {where[k] for k in upserts}
+    moved = {m: cid for cid in assignment.changed for m in assignment.clusters[cid]}
+    members.commit_assignment(upserts, removed, {**moved, **{k: where[k] for k in upserts}},
+                              assignment.deleted, assignment.redirects, pending)
+    return Outcome(rejected=len(rejected), deleted=len(assignment.deleted), redirects=len(assignment.redirects),
+                   total_clusters=outside + len(assignment.clusters), scope=len(scope.records))
+
+
+def _groups(scope: Scope, evidence: EvidenceStore):
+    edges = [(a, b, score, rule) for a, b, decision, rule, score in scope.pairs if decision == MATCH]
+    vetoed = [(a, b) for a, b, decision, _, _ in scope.pairs if decision != MATCH]
+    overrides = evidence.overrides()
+    never = [(o.a, o.b) for o in overrides if o.kind == "never"]
+    always = [(o.a, o.b) for o in overrides if o.kind == "always" and o.a in scope.records]
+    return cluster(scope.keys, edges, never=never, always=always, vetoed=vetoed)
+
+
+def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
+                removed: set[RecordKey]) -> Scope:
+    stored = members.load()
+    previous = {k: cid for k, (_, cid) in stored.items() if cid}
+    keys = {k: ks for k, (ks, _) in stored.items() if k not in removed}
+    del stored
+    keys.update(upserts)
+    previous_members: dict[str, set[RecordKey]] = {}
+    for k, cid in previous.items():
+        previous_members.setdefault(cid, set()).add(k)
+    return Scope(keys, previous, previous_members, evidence.all_pairs(), set(keys) | set(previous))
+
+
+def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
+               removed: set[RecordKey]) -> Scope:
+    """The records reachable from the changed ones, looked up a frontier at a time."""
+    always: dict[RecordKey, set[RecordKey]] = {}
+    for o in evidence.overrides():
+        if o.kind == "always":
+            always.setdefault(o.a, set()).add(o.b)
+            always.setdefault(o.b, set()).add(o.a)
+    seen: set[RecordKey] = set()
+    previous: dict[RecordKey, str] = {}
+    previous_members: dict[str, set[RecordKey]] = {}
+    pairs: set = set()
+    frontier = set(upserts) | removed
+    while frontier:
+        seen |= frontier
+        found = evidence.pairs_of(frontier)
+        pairs.update(found)
+        nxt = {x for a, b, decision, _, _ in found if decision == MATCH for x in (a, b)}
+        nxt.update(x for r in frontier for x in always.get(r, ()))
+        now = {k: cid for k, cid in members.clusters_of(frontier).items() if cid}
+        previous.update(now)
+        fresh = {cid for cid in now.values() if cid not in previous_members}
+        for cid, ms in members.members_of(fresh).items():
+            previous_members[cid] = ms
+            nxt |= ms
+        frontier = nxt - seen
+    keys = members.keys_of(seen - removed - set(upserts))
+    keys.update((k, v) for k, v in upserts.items())
+    return Scope(keys, previous, previous_members, sorted(pairs), seen)
+
+
+def cluster_all(all_keys: dict[RecordKey, list[str]], evidence: EvidenceStore):
+    """Cluster every record from the stored pairs and overrides (cheap: no features, no records)."""
+    scope = Scope(all_keys, {}, {}, evidence.all_pairs(), set(all_keys))
+    return _groups(scope, evidence)
