@@ -72,13 +72,7 @@ def cora_records(folder: Path) -> tuple[list[Record], dict[tuple[str, str], str]
 
 def score_records(records: list[Record], gold: dict, max_block: int = 500) -> dict:
     started = time.perf_counter()
-    feats = {r.key: record_features(r) for r in records}
-    keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(set(feats), MemoryBlocks(keys), lambda ks: {k: feats[k] for k in ks}, max_block=max_block)
-    edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
-    vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
-    groups, _rejected = cluster(keys, edges, vetoed=vetoed)
-    predicted = {m: i for i, g in enumerate(groups) for m in g}
+    predicted, found = _clusters(records, max_block)
     result = evaluate(gold, predicted).as_dict()
     result.update(records=len(records), pairs_compared=found.compared, refused_blocks=len(found.refused),
                   seconds=round(time.perf_counter() - started, 2))
@@ -122,7 +116,7 @@ def dblp_scholar(folder: Path, members: int = 256) -> dict:
             rows.append((a.key, b.key, label.strip() == "1"))
         labelled[name] = rows
     started = time.process_time()
-    predicted = _clusters(list(records.values()))
+    predicted, _found = _clusters(list(records.values()))
     out = {"records": len(records), "members": members + 1, "cpu_seconds": round(time.process_time() - started, 2)}
     for name, rows in labelled.items():
         tp = sum(1 for a, b, y in rows if y and predicted[a] == predicted[b])
@@ -134,13 +128,14 @@ def dblp_scholar(folder: Path, members: int = 256) -> dict:
     return out
 
 
-def _clusters(records: list[Record], max_block: int = 500) -> dict:
+def _clusters(records: list[Record], max_block: int = 500):
+    """Record key → group number, and what blocking found, as a full dedupe pass would group them."""
     feats = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(feats, keys, lambda ks: {}, max_block=max_block)
+    found = find_pairs(set(feats), MemoryBlocks(keys), lambda ks: {k: feats[k] for k in ks}, max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     groups, _rejected = cluster(keys, edges, vetoed=[(p.a, p.b) for p in found.pairs if p.decision == VETO])
-    return {m: i for i, g in enumerate(groups) for m in g}
+    return {m: i for i, g in enumerate(groups) for m in g}, found
 
 
 def _impossible(rows: list[tuple[tuple, tuple, bool]]) -> int:
