@@ -95,7 +95,10 @@ class IndexSchemaError(SearchError):
 
 
 FACET_CACHE_SIZE = 512
+SUGGEST_CACHE_SIZE = 4096
 FACET_TIE_MARGIN = 50
+#: The aggregation counting works beside the facets (not a facet name).
+WORKS_AGG = "_works"
 
 
 class EmbeddedIndex:
@@ -119,7 +122,8 @@ class EmbeddedIndex:
         self._meta_stamp = self._stamp()
         # Facet counts depend on the query and filters, not on the page or the sort, and
         # change only when a commit becomes visible: cache them per index generation.
-        self._facet_cache: OrderedDict[tuple, dict] = OrderedDict()
+        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
+        self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
 
@@ -183,13 +187,14 @@ class EmbeddedIndex:
 
         records = None
         estimate = False
+        facets, works = self._facets(searcher, query, q)
         if q.group_works:
-            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked))
+            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
+                                                                               works))
         else:
             found, total = ranked(query, q.limit, q.offset)
             hits = [Hit(id=(doc := _source(searcher.doc(address)))["id"], score=score, doc=doc)
                     for score, address in (found if q.limit else [])]
-        facets = self._facets(searcher, query, q)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
                              total_is_estimate=estimate)
@@ -198,13 +203,24 @@ class EmbeddedIndex:
         prefix = suggest.prefix_of(text)
         if not prefix:
             return []
+        searcher = self._searcher()
+        key = (prefix, limit, self._generation)
+        with self._lock:  # short prefixes recur from reader to reader: remember them until the next commit
+            cached = self._suggest_cache.get(key)
+            if cached is not None:
+                self._suggest_cache.move_to_end(key)
+                return [dict(s) for s in cached]
         pattern = _regex_literal(prefix) + ".*"
         query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
                                      for f in suggest.KEY_FIELDS.values()])
-        searcher = self._searcher()
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
-        return suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+        found = suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+        with self._lock:
+            self._suggest_cache[key] = found
+            while len(self._suggest_cache) > SUGGEST_CACHE_SIZE:
+                self._suggest_cache.popitem(last=False)
+        return [dict(s) for s in found]
 
     def browse(self, kind: str, start: str = "", **options) -> browse.BrowsePage:
         return browse.page(self._walk, self.get, kind, start, **options)
@@ -297,7 +313,8 @@ class EmbeddedIndex:
             must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
-        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" else []
+        # boosts order hits: a count alone (the typo pass asking which words find anything) needs none
+        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []
         return _all_of(must, must_not, should)
 
     def _ranking(self, q: SearchQuery) -> list[Query]:
@@ -375,13 +392,15 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> dict[str, list[tuple[str, int]]]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, int | None]:
+        """The facet counts, and for a grouped search the HyperLogLog count of works from the same pass
+        (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
         names = q.facets if q.facets is not None else FACETS
         if not names:
-            return {}
+            return {}, None
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
                tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
-               tuple(names), q.facet_size, self._generation)
+               tuple(names), q.facet_size, q.group_works, self._generation)
         with self._lock:
             cached = self._facet_cache.get(key)
             if cached is not None:
@@ -390,16 +409,19 @@ class EmbeddedIndex:
         # ask for more than shown, so values tied at the cut are ordered by value, as Elasticsearch does
         spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + FACET_TIE_MARGIN}}
                 for name in names}
+        if q.group_works:  # the same aggregation pass counts works: no second pass over the matches
+            spec[WORKS_AGG] = {"cardinality": {"field": works.HASH_FIELD}}
         result = _guard(lambda: searcher.aggregate(query, spec))
         facets = {name: sorted(((_facet_key(b["key"]), int(b["doc_count"]))
                                 for b in result.get(name, {}).get("buckets", [])),
                                key=lambda kv: (-kv[1], _facet_order(kv[0])))[:q.facet_size]
                   for name in names}
+        counted = (facets, int(result[WORKS_AGG]["value"]) if q.group_works else None)
         with self._lock:
-            self._facet_cache[key] = facets
+            self._facet_cache[key] = counted
             while len(self._facet_cache) > FACET_CACHE_SIZE:
                 self._facet_cache.popitem(last=False)
-        return facets
+        return counted
 
 
 def _facet_key(key) -> str:
