@@ -39,7 +39,8 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, embedded_works, forgiving, suggest, works
+from . import browse, embedded_facets, embedded_works, forgiving, suggest, works
+from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
@@ -56,9 +57,6 @@ DEFAULT_HEAP = 128_000_000
 #: Fields a free-text word is looked up in, with their boosts.
 TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0),
                ("pinyin", 0.5))
-#: Facet name → fast field holding its values.
-FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
-                "year": "year", "subject": "subject_facet", "classification": "class_facet"}
 #: Advanced-search fields matched on a leading part of the value (``I247`` finds ``I247.5/123``).
 PREFIX_FIELDS = ("callnumber", "classification")
 SORT_FIELDS = {"year": ("year", Order.Asc), "-year": ("year", Order.Desc), "title": ("title_sort", Order.Asc)}
@@ -96,9 +94,6 @@ class IndexSchemaError(SearchError):
 
 FACET_CACHE_SIZE = 512
 SUGGEST_CACHE_SIZE = 4096
-FACET_TIE_MARGIN = 50
-#: The aggregation counting works beside the facets (not a facet name).
-WORKS_AGG = "_works"
 
 
 class EmbeddedIndex:
@@ -205,21 +200,16 @@ class EmbeddedIndex:
             return []
         searcher = self._searcher()
         key = (prefix, limit, self._generation)
-        with self._lock:  # short prefixes recur from reader to reader: remember them until the next commit
-            cached = self._suggest_cache.get(key)
-            if cached is not None:
-                self._suggest_cache.move_to_end(key)
-                return [dict(s) for s in cached]
+        cached = self._recall(self._suggest_cache, key)  # short prefixes recur from reader to reader
+        if cached is not None:
+            return [dict(s) for s in cached]
         pattern = _regex_literal(prefix) + ".*"
         query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
                                      for f in suggest.KEY_FIELDS.values()])
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
         found = suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
-        with self._lock:
-            self._suggest_cache[key] = found
-            while len(self._suggest_cache) > SUGGEST_CACHE_SIZE:
-                self._suggest_cache.popitem(last=False)
+        self._remember(self._suggest_cache, key, found, SUGGEST_CACHE_SIZE)
         return [dict(s) for s in found]
 
     def browse(self, kind: str, start: str = "", **options) -> browse.BrowsePage:
@@ -401,36 +391,25 @@ class EmbeddedIndex:
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
                tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
                tuple(names), q.facet_size, q.group_works, self._generation)
-        with self._lock:
-            cached = self._facet_cache.get(key)
-            if cached is not None:
-                self._facet_cache.move_to_end(key)
-                return cached
-        # ask for more than shown, so values tied at the cut are ordered by value, as Elasticsearch does
-        spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + FACET_TIE_MARGIN}}
-                for name in names}
-        if q.group_works:  # the same aggregation pass counts works: no second pass over the matches
-            spec[WORKS_AGG] = {"cardinality": {"field": works.HASH_FIELD}}
-        result = _guard(lambda: searcher.aggregate(query, spec))
-        facets = {name: sorted(((_facet_key(b["key"]), int(b["doc_count"]))
-                                for b in result.get(name, {}).get("buckets", [])),
-                               key=lambda kv: (-kv[1], _facet_order(kv[0])))[:q.facet_size]
-                  for name in names}
-        counted = (facets, int(result[WORKS_AGG]["value"]) if q.group_works else None)
-        with self._lock:
-            self._facet_cache[key] = counted
-            while len(self._facet_cache) > FACET_CACHE_SIZE:
-                self._facet_cache.popitem(last=False)
+        cached = self._recall(self._facet_cache, key)
+        if cached is not None:
+            return cached
+        counted = _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names)))
+        self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE)
         return counted
 
+    def _recall(self, cache: OrderedDict, key: tuple):
+        with self._lock:
+            if key in cache:
+                cache.move_to_end(key)
+            return cache.get(key)
 
-def _facet_key(key) -> str:
-    return str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
-
-
-def _facet_order(key: str) -> tuple:
-    """Numbers (years) in numeric order, other values in code-point order (Elasticsearch's ``_key``)."""
-    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
+    def _remember(self, cache: OrderedDict, key: tuple, value, size: int) -> None:
+        """Keep ``value`` in an LRU ``cache`` of ``size`` entries (keys carry the index generation)."""
+        with self._lock:
+            cache[key] = value
+            while len(cache) > size:
+                cache.popitem(last=False)
 
 
 def _regex_literal(text: str) -> str:
