@@ -39,7 +39,8 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, embedded_works, forgiving, suggest, works
+from . import browse, embedded_facets, embedded_works, forgiving, suggest, works
+from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
 from .embedded_doc import to_tantivy
@@ -56,9 +57,6 @@ DEFAULT_HEAP = 128_000_000
 #: Fields a free-text word is looked up in, with their boosts.
 TEXT_FIELDS = (("title", 4.0), ("author", 2.0), ("subject", 1.5), ("publisher", 1.0), ("all", 1.0),
                ("pinyin", 0.5))
-#: Facet name → fast field holding its values.
-FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
-                "year": "year", "subject": "subject_facet", "classification": "class_facet"}
 #: Advanced-search fields matched on a leading part of the value (``I247`` finds ``I247.5/123``).
 PREFIX_FIELDS = ("callnumber", "classification")
 SORT_FIELDS = {"year": ("year", Order.Asc), "-year": ("year", Order.Desc), "title": ("title_sort", Order.Asc)}
@@ -95,7 +93,7 @@ class IndexSchemaError(SearchError):
 
 
 FACET_CACHE_SIZE = 512
-FACET_TIE_MARGIN = 50
+SUGGEST_CACHE_SIZE = 4096
 
 
 class EmbeddedIndex:
@@ -119,7 +117,8 @@ class EmbeddedIndex:
         self._meta_stamp = self._stamp()
         # Facet counts depend on the query and filters, not on the page or the sort, and
         # change only when a commit becomes visible: cache them per index generation.
-        self._facet_cache: OrderedDict[tuple, dict] = OrderedDict()
+        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
+        self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
 
@@ -183,13 +182,14 @@ class EmbeddedIndex:
 
         records = None
         estimate = False
+        facets, works = self._facets(searcher, query, q)
         if q.group_works:
-            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked))
+            hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
+                                                                               works))
         else:
             found, total = ranked(query, q.limit, q.offset)
             hits = [Hit(id=(doc := _source(searcher.doc(address)))["id"], score=score, doc=doc)
                     for score, address in (found if q.limit else [])]
-        facets = self._facets(searcher, query, q)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
                              total_is_estimate=estimate)
@@ -198,13 +198,19 @@ class EmbeddedIndex:
         prefix = suggest.prefix_of(text)
         if not prefix:
             return []
+        searcher = self._searcher()
+        key = (prefix, limit, self._generation)
+        cached = self._recall(self._suggest_cache, key)  # short prefixes recur from reader to reader
+        if cached is not None:
+            return [dict(s) for s in cached]
         pattern = _regex_literal(prefix) + ".*"
         query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
                                      for f in suggest.KEY_FIELDS.values()])
-        searcher = self._searcher()
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
-        return suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+        found = suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+        self._remember(self._suggest_cache, key, found, SUGGEST_CACHE_SIZE)
+        return [dict(s) for s in found]
 
     def browse(self, kind: str, start: str = "", **options) -> browse.BrowsePage:
         return browse.page(self._walk, self.get, kind, start, **options)
@@ -297,7 +303,8 @@ class EmbeddedIndex:
             must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
-        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" else []
+        # boosts order hits: a count alone (the typo pass asking which words find anything) needs none
+        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []
         return _all_of(must, must_not, should)
 
     def _ranking(self, q: SearchQuery) -> list[Query]:
@@ -375,40 +382,34 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> dict[str, list[tuple[str, int]]]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, int | None]:
+        """The facet counts, and for a grouped search the HyperLogLog count of works from the same pass
+        (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
         names = q.facets if q.facets is not None else FACETS
         if not names:
-            return {}
+            return {}, None
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
                tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
-               tuple(names), q.facet_size, self._generation)
+               tuple(names), q.facet_size, q.group_works, self._generation)
+        cached = self._recall(self._facet_cache, key)
+        if cached is not None:
+            return cached
+        counted = _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names)))
+        self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE)
+        return counted
+
+    def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:
-            cached = self._facet_cache.get(key)
-            if cached is not None:
-                self._facet_cache.move_to_end(key)
-                return cached
-        # ask for more than shown, so values tied at the cut are ordered by value, as Elasticsearch does
-        spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + FACET_TIE_MARGIN}}
-                for name in names}
-        result = _guard(lambda: searcher.aggregate(query, spec))
-        facets = {name: sorted(((_facet_key(b["key"]), int(b["doc_count"]))
-                                for b in result.get(name, {}).get("buckets", [])),
-                               key=lambda kv: (-kv[1], _facet_order(kv[0])))[:q.facet_size]
-                  for name in names}
+            if key in cache:
+                cache.move_to_end(key)
+            return cache.get(key)
+
+    def _remember(self, cache: OrderedDict, key: tuple, value, size: int) -> None:
+        """Keep ``value`` in an LRU ``cache`` of ``size`` entries (keys carry the index generation)."""
         with self._lock:
-            self._facet_cache[key] = facets
-            while len(self._facet_cache) > FACET_CACHE_SIZE:
-                self._facet_cache.popitem(last=False)
-        return facets
-
-
-def _facet_key(key) -> str:
-    return str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
-
-
-def _facet_order(key: str) -> tuple:
-    """Numbers (years) in numeric order, other values in code-point order (Elasticsearch's ``_key``)."""
-    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
+            cache[key] = value
+            while len(cache) > size:
+                cache.popitem(last=False)
 
 
 def _regex_literal(text: str) -> str:

@@ -22,9 +22,10 @@ Ranked = Callable[[Query, int], tuple[list[tuple[float, tantivy.DocAddress]], in
 
 
 def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: SearchQuery,
-         ranked: Ranked) -> tuple[list[Hit], int, int, bool]:
+         ranked: Ranked, counted: int | None = None) -> tuple[list[Hit], int, int, bool]:
     """The page's works as hits with their editions, the number of works, of records, and whether the
-    number of works is an estimate."""
+    number of works is an estimate.  ``counted`` is the works' HyperLogLog count when the facet pass
+    already made it (used only above :data:`~index.works.EXACT_UP_TO` records, as the count it replaces)."""
     want = q.offset + max(q.limit, 1)
     fetch = min(want * OVERFETCH, MAX_WINDOW)
     while True:
@@ -37,7 +38,7 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
             break
         fetch = min(fetch * 4, MAX_WINDOW)
     shown = list(heads.items())[q.offset:q.offset + q.limit]
-    works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked)
+    works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked, counted)
     if len(hits) < records:  # the page's editions may rank beyond the hits in hand
         hits, hashes = _within(searcher, schema, query, {w for w, _ in shown}, ranked)
     editions = _editions(searcher, hits, hashes, {w for w, _ in shown}, {_at(a) for _, (_, a) in shown})
@@ -48,11 +49,14 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
     return out, works, records, estimate
 
 
-def _count(searcher, query, hits, hashes, records: int, ranked: Ranked) -> tuple[int, bool, list, list[int]]:
+def _count(searcher, query, hits, hashes, records: int, ranked: Ranked,
+           counted: int | None) -> tuple[int, bool, list, list[int]]:
     """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records (every hit then in hand, returned
     with its work hash, so the editions need no other query), HyperLogLog above."""
     if records > EXACT_UP_TO:
-        return min(int(searcher.cardinality(query, HASH_FIELD)), records), True, hits, hashes
+        if counted is None:
+            counted = int(searcher.cardinality(query, HASH_FIELD))
+        return min(counted, records), True, hits, hashes
     if len(hits) < records:
         hits, _ = ranked(query, records)
         hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])

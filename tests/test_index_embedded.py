@@ -1,4 +1,6 @@
 """Embedded (tantivy) specifics; the shared search contract is in test_backend_contract.py."""
+import dataclasses
+
 from catalogue_fixtures import LIBRARIES, cluster
 
 from index.backend import SearchQuery
@@ -81,3 +83,36 @@ def test_reader_sees_commits_from_another_process(tmp_path):
     env = {"PYTHONPATH": f"{root}{':'}{root / 'tests'}", "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, env=env, timeout=60)
     assert [h.id for h in reader.search(SearchQuery("进程")).hits] == ["p1"]
+
+
+def test_suggestions_remembered_only_until_the_next_commit(tmp_path):
+    writer = EmbeddedIndex(tmp_path, heap_size=15_000_000)
+    reader = EmbeddedIndex(tmp_path)
+    writer.add([to_document(cluster("a", "Macbeth"), LIBRARIES)])
+    writer.commit()
+    assert [s["text"] for s in reader.suggest("mac")] == ["Macbeth"]
+    reader.suggest("mac")[0]["text"] = "changed by a caller"  # a caller's copy, not the remembered list
+    assert [s["text"] for s in reader.suggest("mac")] == ["Macbeth"]
+    writer.add([to_document(cluster("b", "Macbeth and the witches", holdings=[("pku", "1"), ("thu", "2")]),
+                            LIBRARIES)])
+    writer.commit()
+    assert [s["text"] for s in reader.suggest("mac")] == ["Macbeth and the witches", "Macbeth"]
+    writer.close()
+
+
+def test_works_counted_in_the_facet_pass_as_without_facets():
+    """Above EXACT_UP_TO records the works are counted by the facet aggregation: the same "about N" as the
+    separate count a search without facets makes."""
+    ix = EmbeddedIndex(None, heap_size=15_000_000)
+    docs = []
+    for i in range(1300):
+        c = cluster(f"r{i}", f"Common title {i // 2}")
+        docs.append(to_document(dataclasses.replace(c, work_key=f"work-{i // 2}"), LIBRARIES))
+    ix.add(docs)
+    ix.commit()
+    with_facets = ix.search(SearchQuery("common", group_works=True))
+    without = ix.search(SearchQuery("common", group_works=True, facets=()))
+    assert with_facets.total_is_estimate and without.total_is_estimate
+    assert with_facets.total == without.total and abs(with_facets.total - 650) <= 20
+    assert with_facets.facets["library"] == [("pku", 1300)] and with_facets.records == 1300
+    ix.close()

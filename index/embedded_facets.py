@@ -1,0 +1,43 @@
+"""Facet counts on the embedded index, and the count of works in the same aggregation pass.
+
+One tantivy aggregation over the query's matches counts every facet asked for and, for a search that
+groups editions (:mod:`index.works`), the works' HyperLogLog cardinality too: a grouped page then needs
+no second pass over its matches to say "about N works".
+"""
+from __future__ import annotations
+
+import tantivy
+from tantivy import Query
+
+from .backend import SearchQuery
+from .works import HASH_FIELD
+
+#: Facet name → fast field holding its values.
+FACET_FIELDS = {"library": "library", "region": "region", "language": "language", "format": "format",
+                "year": "year", "subject": "subject_facet", "classification": "class_facet"}
+#: Values asked for beyond those shown, so values tied at the cut are ordered by value, as Elasticsearch does.
+TIE_MARGIN = 50
+#: The aggregation counting works beside the facets (not a facet name).
+WORKS_AGG = "_works"
+
+
+def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery,
+          names: tuple[str, ...]) -> tuple[dict[str, list[tuple[str, int]]], int | None]:
+    """The top values of each facet in ``names``, and the number of works when ``q`` groups them."""
+    spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + TIE_MARGIN}} for name in names}
+    if q.group_works:
+        spec[WORKS_AGG] = {"cardinality": {"field": HASH_FIELD}}
+    result = searcher.aggregate(query, spec)
+    facets = {name: sorted(((_key(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])),
+                           key=lambda kv: (-kv[1], _order(kv[0])))[:q.facet_size]
+              for name in names}
+    return facets, int(result[WORKS_AGG]["value"]) if q.group_works else None
+
+
+def _key(key) -> str:
+    return str(int(key)) if isinstance(key, float) and key.is_integer() else str(key)
+
+
+def _order(key: str) -> tuple:
+    """Numbers (years) in numeric order, other values in code-point order (Elasticsearch's ``_key``)."""
+    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
