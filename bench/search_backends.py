@@ -177,6 +177,24 @@ def latencies(backend, qs: list[SearchQuery], typed: list[str], warmup: int = 30
     return {**search, "suggest": suggest}
 
 
+def by_typo_pass(backend, qs: list[SearchQuery]) -> dict[str, dict]:
+    """The same searches split by whether they found something as typed or went through the typo pass
+    (:mod:`index.forgiving`: only a search that finds nothing pays for it) — p50/p95 wall of each part."""
+    parts: dict[str, list[float]] = {"found as typed": [], "typo pass": []}
+    for q in qs:
+        t = time.perf_counter()
+        r = backend.search(SearchQuery(**q.__dict__))
+        took = (time.perf_counter() - t) * 1000
+        parts["typo pass" if r.corrected or not r.total else "found as typed"].append(took)
+    out = {}
+    for name, times in parts.items():
+        times.sort()
+        if times:
+            at = lambda p: times[min(len(times) - 1, int(round(p / 100 * (len(times) - 1))))]  # noqa: E731
+            out[name] = {"queries": len(times), "p50_ms": at(50), "p95_ms": at(95)}
+    return out
+
+
 def facet_costs(backend, qs: list[SearchQuery], n: int = 200) -> dict[str, dict]:
     """Where a faceted query's time goes: the same queries with no facet, each facet alone, and every facet."""
     from index.backend import FACETS
@@ -212,6 +230,9 @@ def main() -> None:
         print("| embedded: facets computed | p50 | p95 | CPU per query |\n|---|---|---|---|")
         for name, t in facet_costs(embedded, qs).items():
             print(f"| {name} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms | {t['cpu_ms']:.1f} ms |", flush=True)
+        print("| embedded: searches | queries | p50 | p95 |\n|---|---|---|---|")
+        for name, t in by_typo_pass(embedded, qs).items():
+            print(f"| {name} | {t['queries']} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms |", flush=True)
     embedded.close()
     print("embedded", json.dumps(results["embedded"]), flush=True)
     if not args.embedded_only:
