@@ -109,13 +109,15 @@ def _year(rec: pymarc.Record) -> int:
 
 
 def edition(chunk: bytes, b: int, j: int) -> bytes:
-    """Manifestation ``j`` of base record ``b``: j=0 the record itself, else a later edition."""
+    """Manifestation ``j`` of base record ``b``: j=0 the record itself, else a later edition — with its own
+    ISBN and none of the base record's LCCN (010) or OCLC/system numbers (035): a new edition is a new
+    manifestation with new numbers, and copies that shared the base's numbers would be matched by them."""
     if j == 0:
         return chunk
     rec = pymarc.Record(data=chunk, to_unicode=True, force_utf8=True)
     year = _year(rec) + 2 * j
     f008 = rec["008"].data if rec["008"] else " " * 40
-    rec.remove_fields("008", "020", "250")
+    rec.remove_fields("008", "010", "020", "035", "250")
     rec.add_ordered_field(Field(tag="008", data=(f008[:7] + f"{year:04d}" + f008[11:]).ljust(40)))
     rec.add_ordered_field(Field(tag="020", indicators=[" ", " "], subfields=[Subfield("a", isbn13(f"{b}:{j}"))]))
     rec.add_ordered_field(Field(tag="250", indicators=[" ", " "], subfields=[Subfield("a", f"{j + 1}. ed.")]))

@@ -63,20 +63,30 @@ def search(tmp_path, *words):
     return json.loads(cli(tmp_path, "search", "--json", "--limit", "50", *words).stdout)
 
 
+def entries(tmp_path, *words) -> list[dict]:
+    """Every entry a search finds, as ``unioncat record`` gives it: each work's hit and its other editions
+    (the search shows the editions of one work as one result)."""
+    found = search(tmp_path, *words)
+    ids = [h["id"] for h in found["hits"]] + [e["id"] for w in found["works"] for e in w["editions"]]
+    return [json.loads(cli(tmp_path, "record", i).stdout) for i in ids]
+
+
 def test_cnmarc_and_marc21_cluster_and_search_across_scripts(consortium):
     cli(consortium, "run")
-    hits = search(consortium, "红楼梦")["hits"]
+    found = search(consortium, "红楼梦")
+    assert len(found["hits"]) == 1 and found["records"] == 2      # one work, two editions
+    hits = entries(consortium, "红楼梦")
     by_sources = sorted(tuple(sorted({x["source"] for x in h["holdings"]})) for h in hits)
     # the MARC 21 and CNMARC records of the same ISBN are one entry; the traditional-script record is another
     assert by_sources == [("cn",), ("cn", "west")]
-    assert sorted(h["title"] for h in hits) == ["紅樓夢", "红楼梦"]
+    assert sorted(h["record"]["title"] for h in hits) == ["紅樓夢", "红楼梦"]
     # a search in traditional characters finds the record catalogued in simplified ones, and back
     assert [h["title"] for h in search(consortium, "中國歷史")["hits"]] == ["中国历史地图集"]
-    assert len(search(consortium, "紅樓夢")["hits"]) == 2
+    assert len(entries(consortium, "紅樓夢")) == 2
     # pinyin finds Han titles; full-width Latin finds half-width
     assert [h["title"] for h in search(consortium, "zhong guo li shi")["hits"]] == ["中国历史地图集"]
     assert [h["title"] for h in search(consortium, "ＩＳＢＮ")["hits"]] == ["A book with a bad ISBN"]
-    shared = next(h for h in hits if h["library_count"] == 2)
+    shared = next(h for h in found["hits"] if h["library_count"] == 2)
     cn_holding = next(x for x in shared["holdings"] if x["source"] == "cn")
     assert cn_holding["call_number"] == "I242.47/1"
 
