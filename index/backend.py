@@ -102,6 +102,8 @@ class SearchQuery:
     any_of: dict[str, list[str]] = field(default_factory=dict)
     #: typed words (folded, lowercase) matched within a few edits: set by :mod:`index.forgiving`'s typo pass
     fuzzy: tuple[str, ...] = ()
+    #: those of them allowed one edit only: words found as typed, tried as typos for others
+    fuzzy_one: tuple[str, ...] = ()
     #: page through works, each hit with its other editions (:mod:`index.works`)
     group_works: bool = False
 

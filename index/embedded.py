@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import tantivy
@@ -275,7 +275,7 @@ class EmbeddedIndex:
             issn = as_issn(text)
             if issn:  # an ISSN, or the same characters as words
                 should_isbn = Query.term_query(self.schema, "issn", issn)
-            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, q.fuzzy)
+            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, forgiving.distances(q))
             if should_isbn is not None and must:
                 must = [Query.boolean_query([(tantivy.Occur.Should, should_isbn),
                                              (tantivy.Occur.Should, _all_of(must))])]
@@ -335,7 +335,7 @@ class EmbeddedIndex:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
 
     def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query],
-                 fuzzy: tuple[str, ...] = ()) -> None:
+                 fuzzy: Mapping[str, int] | None = None) -> None:
         for clause in clauses:
             query = None
             if not clause.phrase and as_isbn13(clause.text):
@@ -345,12 +345,12 @@ class EmbeddedIndex:
                 if tokens:
                     per_field = [self._match(name, tokens, boost) for name, boost in fields]
                     if fields is TEXT_FIELDS and not clause.phrase and not clause.negated:
-                        per_field += self._forgiving(clause.text, fuzzy)
+                        per_field += self._forgiving(clause.text, fuzzy or {})
                     query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
             if query is not None:
                 (must_not if clause.negated else must).append(query)
 
-    def _forgiving(self, word: str, fuzzy: tuple[str, ...]) -> list[Query]:
+    def _forgiving(self, word: str, fuzzy: Mapping[str, int]) -> list[Query]:
         """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
         out = []
         stems = query_stems(word)
@@ -362,7 +362,7 @@ class EmbeddedIndex:
             out.append(Query.boost_query(Query.phrase_query(self.schema, "pinyin", syllables), PINYIN_BOOST))
         token = words(word)
         if len(token) == 1 and token[0] in fuzzy:
-            distance = forgiving.edit_distance(token[0])
+            distance = fuzzy[token[0]]
             out += [Query.boost_query(Query.fuzzy_term_query(self.schema, name, token[0], distance, True), boost)
                     for name, boost in FUZZY_FIELDS]
         return out
@@ -389,7 +389,7 @@ class EmbeddedIndex:
         if not names:
             return {}, None
         key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
-               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy,
+               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy, q.fuzzy_one,
                tuple(names), q.facet_size, q.group_works, self._generation)
         cached = self._recall(self._facet_cache, key)
         if cached is not None:

@@ -2,8 +2,9 @@
 
 A search that finds nothing is looked at word by word: a word that on its own
 finds nothing (in any field, stemmed or as pinyin) is presumed mistyped; when
-fuzzing those finds nothing either, every word is (``shot horn cattle``: a real
-word can be a typo for another).  Those words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
+fuzzing those finds nothing either, every word is, one edit each (``shot horn
+cattle``: a real word mistyped for another is one letter off, and a two-edit
+automaton over a 250k catalogue's term dictionary costs ~25 ms a word).  Those words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
 two for long ones; a swap of neighbours is one edit) while the others stay
 exact.  From the records that fuzzy pass finds, each mistyped word is replaced
 by the nearest word those records really contain — the catalogue's own terms,
@@ -55,23 +56,33 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
         return results
     typed = typed_words(q)
     unknown = [w for w in typed if run(SearchQuery(text=w, limit=0, facets=())).total == 0]
-    # the words that find nothing alone first; then every word (a real word can be a typo for another)
-    for fuzzy_words in dict.fromkeys(tuple(ws) for ws in (unknown, typed) if ws):
-        fuzzy = run(replace(q, fuzzy=fuzzy_words, offset=0, limit=CANDIDATE_HITS, facets=(), sort="relevance",
-                            group_works=False))  # only its records' words are read
+    # the words that find nothing alone first; then every word, one edit each (a real word can be a typo
+    # for another)
+    real = tuple(w for w in typed if w not in unknown)
+    tries = [(tuple(unknown), ())] if unknown else []
+    if real:
+        tries.append((tuple(typed), real))
+    for fuzzy_words, one in tries:
+        fuzzy = run(replace(q, fuzzy=fuzzy_words, fuzzy_one=one, offset=0, limit=CANDIDATE_HITS, facets=(),
+                            sort="relevance", group_works=False))  # only its records' words are read
         if fuzzy.total:
             break
     else:
         return results
-    suggestion = correction(q.text, list(fuzzy_words), (h.doc for h in fuzzy.hits))
+    suggestion = correction(q.text, list(fuzzy_words), (h.doc for h in fuzzy.hits), one)
     if suggestion:
         corrected = run(replace(q, text=suggestion))
         if corrected.total:
             corrected.suggestion, corrected.corrected = suggestion, True
             return corrected
-    final = run(replace(q, fuzzy=fuzzy_words))
+    final = run(replace(q, fuzzy=fuzzy_words, fuzzy_one=one))
     final.suggestion, final.corrected = suggestion, True
     return final
+
+
+def distances(q: SearchQuery) -> dict[str, int]:
+    """Each fuzzily matched word of ``q`` → the edits it may be from a catalogue word (for the backends)."""
+    return {w: min(edit_distance(w), 1 if w in q.fuzzy_one else 2) for w in q.fuzzy}
 
 
 def typed_words(q: SearchQuery) -> list[str]:
@@ -87,8 +98,9 @@ def typed_words(q: SearchQuery) -> list[str]:
     return found
 
 
-def correction(text: str, unknown: list[str], docs: Iterable[dict]) -> str:
-    """``text`` with each unknown word replaced by the nearest word of ``docs`` ("" if none is near enough)."""
+def correction(text: str, unknown: list[str], docs: Iterable[dict], one: Iterable[str] = ()) -> str:
+    """``text`` with each unknown word replaced by the nearest word of ``docs`` ("" if none is near enough);
+    the words in ``one`` at most one edit away, as the fuzzy pass that found ``docs`` allowed."""
     counts: Counter[str] = Counter()
     for doc in docs:
         for key in CANDIDATE_KEYS:
@@ -96,18 +108,18 @@ def correction(text: str, unknown: list[str], docs: Iterable[dict]) -> str:
             for part in ([value] if isinstance(value, str) else value):
                 counts.update(set(words(part)))
     # a word the found records contain is right as typed
-    fixes = {word: best for word in unknown if word not in counts and (best := nearest(word, counts))}
+    fixes = {word: best for word in unknown if word not in counts and (best := nearest(word, counts, 1 if word in one else 2))}
     if not fixes:
         return ""
     # replace typed words whose folded form is a mistyped one; everything else stays as typed
     return _TYPED_WORD.sub(lambda m: fixes.get("".join(words(m.group())), m.group()), fold_for_search(text))
 
 
-def nearest(word: str, counts: Counter[str]) -> str:
+def nearest(word: str, counts: Counter[str], most: int = 2) -> str:
     """The candidate fewest edits from ``word``.  Ties go to the likelier typo — a letter dropped or two
     neighbours swapped (``flods`` → ``floods`` before ``foods``) — then to the commoner word, then the
     alphabetically first."""
-    limit = edit_distance(word)
+    limit = min(edit_distance(word), most)
     best: tuple[int, int, int, str] | None = None
     for candidate, count in counts.items():
         if abs(len(candidate) - len(word)) > limit or candidate == word:

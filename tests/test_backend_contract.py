@@ -415,3 +415,16 @@ def test_works_of_a_large_result_are_about_and_keep_their_editions(fresh_backend
     first = ix.search(SearchQuery("drawing", sort="year", group_works=True, limit=1))
     assert first.total_is_estimate and first.records == 5 and 1 <= first.total <= 5
     assert ids(first) == ["l0"] and [e["id"] for e in first.hits[0].editions] == ["l2", "l4"]
+
+
+def test_a_real_word_is_tried_as_a_typo_for_another_one_edit_away(fresh_backend):
+    """Every word found alone, nothing together: each is tried at one edit (``shot`` → ``short``), never two
+    (``ration`` is two edits from ``station``: a reader who typed it meant it)."""
+    fresh_backend.add([to_document(cluster(i, title), LIBRARIES) for i, title in
+                       [("t-short", "Short horn cattle"), ("t-shot", "Shot glass"), ("t-ration", "Ration books"),
+                        ("t-station", "Station master")]])
+    fresh_backend.commit()
+    res = fresh_backend.search(SearchQuery("shot horn cattle"))
+    assert res.corrected and res.suggestion == "short horn cattle" and ids(res) == ["t-short"]
+    nothing = fresh_backend.search(SearchQuery("ration master"))
+    assert nothing.total == 0 and nothing.suggestion == ""
