@@ -75,8 +75,6 @@ STEM_BOOST = 0.8
 PINYIN_BOOST = 0.5
 #: … and, in the typo pass (:mod:`index.forgiving`), near spellings in these fields.
 FUZZY_FIELDS = (("title", 4.0), ("all", 1.0), ("pinyin", 0.5))
-#: … and in its fetch of records read only for their words (``all`` holds every title word: half the automata).
-CANDIDATE_FUZZY_FIELDS = (("all", 1.0), ("pinyin", 0.5))
 
 _YEAR_RANGE = re.compile(r"^\s*(\d{1,4})?\s*[-–]\s*(\d{1,4})?\s*$")
 
@@ -106,8 +104,6 @@ class SearchQuery:
     fuzzy: tuple[str, ...] = ()
     #: those of them allowed one edit only: words found as typed, tried as typos for others
     fuzzy_one: tuple[str, ...] = ()
-    #: (field, boost) pairs those words are matched in (empty: :data:`FUZZY_FIELDS`)
-    fuzzy_fields: tuple[tuple[str, float], ...] = ()
     #: page through works, each hit with its other editions (:mod:`index.works`)
     group_works: bool = False
 

@@ -85,8 +85,7 @@ def build_query(q: SearchQuery) -> dict:
     if isbn:
         must.append({"terms": {"isbn": isbn_forms(isbn)}})
     else:
-        _clauses(parse_text(text), TEXT_BOOSTS, must, must_not, should, forgiving.distances(q),
-                 q.fuzzy_fields or FUZZY_FIELDS)
+        _clauses(parse_text(text), TEXT_BOOSTS, must, must_not, should, forgiving.distances(q))
         issn = as_issn(text)
         if issn and must:  # an ISSN, or the same characters as words
             must = [{"bool": {"should": [{"term": {"issn": issn}}, {"bool": {"must": must}}],
@@ -143,7 +142,7 @@ def _field_query(name: str, value: str, must: list, must_not: list, should: list
         _clauses(parse_text(value), ((field, 1.0),), must, must_not, should)
 
 def _clauses(clauses: list[Clause], fields, must: list, must_not: list, should: list,
-             fuzzy: Mapping[str, int] | None = None, fuzzy_fields=FUZZY_FIELDS) -> None:
+             fuzzy: Mapping[str, int] | None = None) -> None:
     for clause in clauses:
         if not clause.phrase and as_isbn13(clause.text):
             query = {"terms": {"isbn": isbn_forms(as_isbn13(clause.text))}}
@@ -154,7 +153,7 @@ def _clauses(clauses: list[Clause], fields, must: list, must_not: list, should: 
                                      "fields": [f"{f}^{b:g}" for f, b in fields],
                                      "zero_terms_query": "none" if clause.negated else "all"}}
             if fields is TEXT_BOOSTS and not clause.phrase and not clause.negated:
-                others = _forgiving(clause.text, fuzzy or {}, fuzzy_fields)
+                others = _forgiving(clause.text, fuzzy or {})
                 if others:
                     query = {"dis_max": {"queries": [query, *others], "tie_breaker": 0.1}}
             if not clause.negated and has_han(text):
@@ -164,7 +163,7 @@ def _clauses(clauses: list[Clause], fields, must: list, must_not: list, should: 
         (must_not if clause.negated else must).append(query)
 
 
-def _forgiving(word: str, fuzzy: Mapping[str, int], fuzzy_fields=FUZZY_FIELDS) -> list[dict]:
+def _forgiving(word: str, fuzzy: Mapping[str, int]) -> list[dict]:
     """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
     out: list[dict] = []
     stems = query_stems(word)
@@ -179,7 +178,7 @@ def _forgiving(word: str, fuzzy: Mapping[str, int], fuzzy_fields=FUZZY_FIELDS) -
         distance = fuzzy[token[0]]
         out += [{"fuzzy": {name: {"value": token[0], "fuzziness": distance, "transpositions": True,
                                   "prefix_length": 0, "max_expansions": FUZZY_EXPANSIONS, "boost": boost}}}
-                for name, boost in fuzzy_fields]
+                for name, boost in FUZZY_FIELDS]
     return out
 
 def _filter(name: str, value: str) -> dict:

@@ -74,7 +74,7 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
     sb.add_text_field("stem", tokenizer_name=TOKENIZER)
     sb.add_text_field("title_key", tokenizer_name="raw")
-    for name in suggest.KEY_FIELDS.values():
+    for name in [*suggest.KEY_FIELDS.values(), suggest.START_FIELD]:
         sb.add_text_field(name, tokenizer_name="raw")
     for name in PREFIX_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw")
@@ -170,10 +170,11 @@ class EmbeddedIndex:
     def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
         started = time.perf_counter()
-        matching = self._query(q)
-        # boosts order hits and change no count: the facet pass goes without them (a third of its time)
+        must, must_not = self._conditions(q)
+        matching = _all_of(must, must_not)
+        # boosts order hits and change no count: the facet pass counts without them (a third of its time)
         should = self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []
-        query = _all_of([matching], should=should) if should else matching
+        query = _all_of(must, must_not, should) if should else matching
         searcher = self._searcher()
         sort = SORT_FIELDS.get(q.sort)
 
@@ -206,9 +207,12 @@ class EmbeddedIndex:
         cached = self._recall(self._suggest_cache, key)  # short prefixes recur from reader to reader
         if cached is not None:
             return [dict(s) for s in cached]
-        pattern = _regex_literal(prefix) + ".*"
-        query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
-                                     for f in suggest.KEY_FIELDS.values()])
+        if len(prefix) <= suggest.START_MAX:  # the first keystrokes: one term (index.suggest.starts)
+            query = Query.term_query(self.schema, suggest.START_FIELD, prefix)
+        else:
+            pattern = _regex_literal(prefix) + ".*"
+            query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
+                                         for f in suggest.KEY_FIELDS.values()])
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
         found = suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
@@ -266,8 +270,8 @@ class EmbeddedIndex:
                 self._reload()
         return self._index.searcher()
 
-    def _query(self, q: SearchQuery) -> Query:
-        """The records ``q`` matches (the ranking boosts aside: :meth:`_ranking`)."""
+    def _conditions(self, q: SearchQuery) -> tuple[list[Query], list[Query]]:
+        """The queries a record of ``q`` must match and must not (the ranking boosts aside: :meth:`_ranking`)."""
         must: list[Query] = []
         must_not: list[Query] = []
         should_isbn = None
@@ -279,8 +283,7 @@ class EmbeddedIndex:
             issn = as_issn(text)
             if issn:  # an ISSN, or the same characters as words
                 should_isbn = Query.term_query(self.schema, "issn", issn)
-            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, forgiving.distances(q),
-                          q.fuzzy_fields or FUZZY_FIELDS)
+            self._clauses(parse_text(text), TEXT_FIELDS, must, must_not, forgiving.distances(q))
             if should_isbn is not None and must:
                 must = [Query.boolean_query([(tantivy.Occur.Should, should_isbn),
                                              (tantivy.Occur.Should, _all_of(must))])]
@@ -308,7 +311,7 @@ class EmbeddedIndex:
             must.append(Query.boolean_query(options) if options else Query.empty_query())
         if not must:
             must.append(Query.all_query())
-        return _all_of(must, must_not)
+        return must, must_not
 
     def _ranking(self, q: SearchQuery) -> list[Query]:
         """The gentle boosts of :mod:`index.backend`: exact title, holdings count, recency."""
@@ -338,7 +341,7 @@ class EmbeddedIndex:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
 
     def _clauses(self, clauses: list[Clause], fields, must: list[Query], must_not: list[Query],
-                 fuzzy: Mapping[str, int] | None = None, fuzzy_fields=FUZZY_FIELDS) -> None:
+                 fuzzy: Mapping[str, int] | None = None) -> None:
         for clause in clauses:
             query = None
             if not clause.phrase and as_isbn13(clause.text):
@@ -348,12 +351,12 @@ class EmbeddedIndex:
                 if tokens:
                     per_field = [self._match(name, tokens, boost) for name, boost in fields]
                     if fields is TEXT_FIELDS and not clause.phrase and not clause.negated:
-                        per_field += self._forgiving(clause.text, fuzzy or {}, fuzzy_fields)
+                        per_field += self._forgiving(clause.text, fuzzy or {})
                     query = per_field[0] if len(per_field) == 1 else Query.disjunction_max_query(per_field, 0.1)
             if query is not None:
                 (must_not if clause.negated else must).append(query)
 
-    def _forgiving(self, word: str, fuzzy: Mapping[str, int], fuzzy_fields=FUZZY_FIELDS) -> list[Query]:
+    def _forgiving(self, word: str, fuzzy: Mapping[str, int]) -> list[Query]:
         """A typed word's other forms: its stems, its pinyin syllables, and (in the typo pass) near spellings."""
         out = []
         stems = query_stems(word)
@@ -367,7 +370,7 @@ class EmbeddedIndex:
         if len(token) == 1 and token[0] in fuzzy:
             distance = fuzzy[token[0]]
             out += [Query.boost_query(Query.fuzzy_term_query(self.schema, name, token[0], distance, True), boost)
-                    for name, boost in fuzzy_fields]
+                    for name, boost in FUZZY_FIELDS]
         return out
 
     def _match(self, field: str, tokens: list[str], boost: float) -> Query:

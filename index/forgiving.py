@@ -15,9 +15,7 @@ flagged ``corrected``, with the correction as ``suggestion`` ("Did you mean").
 When every word finds something alone and the text finds records without the
 filters (facet filters, scopes, advanced-search fields), the filters found
 nothing, not the words: no word is "corrected" into one that happens to pass
-them, and the fuzzy pass, the typo pass's dearest step, is not run.  The fuzzy
-pass fetches records only to read their words, so it matches in
-:data:`~index.backend.CANDIDATE_FUZZY_FIELDS` with no facets and no grouping.
+them, and the fuzzy pass, the typo pass's dearest step, is not run.
 
 Only zero-hit searches pay for any of this: a search that finds something costs
 nothing extra.  Backends call :func:`search` with their plain, one-pass search.
@@ -33,7 +31,7 @@ from rapidfuzz.distance import OSA
 
 from normaliser.text import fold_for_search, has_han
 
-from .backend import CANDIDATE_FUZZY_FIELDS, SearchQuery, SearchResults
+from .backend import SearchQuery, SearchResults
 from .querytext import as_isbn13, parse_text
 from .variants import words
 
@@ -73,9 +71,8 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
     if real:
         tries.append((tuple(typed), real))
     for fuzzy_words, one in tries:
-        # only its records' words are read: no facets, no grouping, the fewest fuzzy fields
-        fuzzy = run(replace(q, fuzzy=fuzzy_words, fuzzy_one=one, fuzzy_fields=CANDIDATE_FUZZY_FIELDS, offset=0,
-                            limit=CANDIDATE_HITS, facets=(), sort="relevance", group_works=False))
+        fuzzy = run(replace(q, fuzzy=fuzzy_words, fuzzy_one=one, offset=0, limit=CANDIDATE_HITS, facets=(),
+                            sort="relevance", group_works=False))  # only its records' words are read
         if fuzzy.total:
             break
     else:
