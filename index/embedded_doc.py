@@ -37,7 +37,8 @@ def to_tantivy(doc: dict) -> Document:
     d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
     for key in title_keys(doc):
         d.add_text("title_key", key)
-    for field, values in [*suggest.keys(doc).items(), *browse.keys(doc).items()]:
+    keys = suggest.keys(doc)
+    for field, values in [*keys.items(), *browse.keys(doc).items(), (suggest.START_FIELD, suggest.starts(keys))]:
         for value in values:
             d.add_text(field, value)
     for value in [*doc.get("isbns", []), *doc.get("invalid_isbns", [])]:

@@ -12,6 +12,11 @@ so names, pinyin and foreign words are suggested as readily as English — and
 the corrected query is run as an ordinary one.  The reader gets its results,
 flagged ``corrected``, with the correction as ``suggestion`` ("Did you mean").
 
+When every word finds something alone and the text finds records without the
+filters (facet filters, scopes, advanced-search fields), the filters found
+nothing, not the words: no word is "corrected" into one that happens to pass
+them, and the fuzzy pass, the typo pass's dearest step, is not run.
+
 Only zero-hit searches pay for any of this: a search that finds something costs
 nothing extra.  Backends call :func:`search` with their plain, one-pass search.
 """
@@ -55,7 +60,10 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
     if results.total or q.fuzzy or not q.text.strip():
         return results
     typed = typed_words(q)
-    unknown = [w for w in typed if run(SearchQuery(text=w, limit=0, facets=())).total == 0]
+    alone = {w: _count(run, w) for w in typed}
+    unknown = [w for w in typed if not alone[w]]
+    if not unknown and _restricted(q) and _count(run, q.text, alone):
+        return results  # every word is real and the text finds records: the filters found nothing, not a typo
     # the words that find nothing alone first; then every word, one edit each (a real word can be a typo
     # for another)
     real = tuple(w for w in typed if w not in unknown)
@@ -78,6 +86,20 @@ def search(run: Search, q: SearchQuery) -> SearchResults:
     final = run(replace(q, fuzzy=fuzzy_words, fuzzy_one=one))
     final.suggestion, final.corrected = suggestion, True
     return final
+
+
+def _count(run: Search, text: str, known: dict[str, int] | None = None) -> int:
+    """How many records ``text`` alone finds (no filters, facets or page): from ``known`` when it is one of
+    its words, as a one-word query is."""
+    key = fold_for_search(text).strip().lower()
+    if known and key in known:
+        return known[key]
+    return run(SearchQuery(text=text, limit=0, facets=())).total
+
+
+def _restricted(q: SearchQuery) -> bool:
+    """Whether anything besides the typed text narrows ``q`` (filters, scopes, advanced-search fields)."""
+    return any(q.filters.values()) or bool(q.any_of) or any(v and v.strip() for v in q.fields.values())
 
 
 def distances(q: SearchQuery) -> dict[str, int]:

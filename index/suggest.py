@@ -24,6 +24,11 @@ DEFAULT_LIMIT = 8
 SHARES = {"title": 5, "author": 2, "subject": 1}
 #: Prefixes shorter than this (in characters; one Han character is enough) suggest nothing.
 MIN_PREFIX = 2
+#: Beginnings of the keys up to this many characters are indexed as terms of their own (:func:`starts`), in
+#: this field: a reader's first keystrokes, whose prefixes begin tens of thousands of keys, are then one
+#: term to look up, not a prefix to expand (60–130 ms for ``th`` at 250k records, under 5 ms as a term).
+START_MAX = 4
+START_FIELD = "suggest_start"
 
 
 @lru_cache(maxsize=1 << 15)
@@ -62,6 +67,17 @@ def keys(doc: dict) -> dict[str, list[str]]:
     """Field → the keys a document is found by when a reader types their beginning."""
     return {KEY_FIELDS[kind]: list(dict.fromkeys(f for v in _values(doc, kind) if v for f in _forms(v)))[:40]
             for kind in KEY_FIELDS}
+
+
+def starts(keys: dict[str, list[str]]) -> list[str]:
+    """The beginnings of the keys (:func:`keys`) a reader may have typed, up to :data:`START_MAX` characters:
+    a prefix that short finds exactly the documents holding it among their starts."""
+    found: dict[str, None] = {}
+    for values in keys.values():
+        for key in values:
+            for n in range(1 if has_han(key[:1]) else MIN_PREFIX, min(len(key), START_MAX) + 1):
+                found[key[:n]] = None
+    return list(found)
 
 
 def prefix_of(text: str) -> str:

@@ -428,3 +428,18 @@ def test_a_real_word_is_tried_as_a_typo_for_another_one_edit_away(fresh_backend)
     assert res.corrected and res.suggestion == "short horn cattle" and ids(res) == ["t-short"]
     nothing = fresh_backend.search(SearchQuery("ration master"))
     assert nothing.total == 0 and nothing.suggestion == ""
+
+
+def test_filters_that_find_nothing_correct_no_word(fresh_backend):
+    """Every word found alone and the text finding records without the filters: the zero is the filters'
+    doing, so no word is "corrected" into one that passes them (``shot`` → ``short`` would find 1990's
+    record); a text that finds nothing even unfiltered is still corrected within the filters."""
+    fresh_backend.add([to_document(cluster(i, title, year=year), LIBRARIES) for i, title, year in
+                       [("t-short", "Short horn cattle", 1990), ("t-shot", "Shot glass", 2010)]])
+    fresh_backend.commit()
+    for q in (SearchQuery("shot", filters={"year": ["1980-1995"]}), SearchQuery("shot", any_of={"year": ["1980-1995"]}),
+              SearchQuery("shot glass", filters={"year": ["1980-1995"]})):
+        res = fresh_backend.search(q)
+        assert res.total == 0 and res.suggestion == "" and not res.corrected, q
+    res = fresh_backend.search(SearchQuery("shot horn", filters={"year": ["1980-1995"]}))
+    assert res.corrected and res.suggestion == "short horn" and ids(res) == ["t-short"]

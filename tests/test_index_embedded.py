@@ -116,3 +116,26 @@ def test_works_counted_in_the_facet_pass_as_without_facets():
     assert with_facets.total == without.total and abs(with_facets.total - 650) <= 20
     assert with_facets.facets["library"] == [("pku", 1300)] and with_facets.records == 1300
     ix.close()
+
+
+def test_short_prefixes_looked_up_as_terms_suggest_what_the_key_prefixes_do(monkeypatch):
+    """A prefix up to ``START_MAX`` characters is one term of ``suggest_start``; the same suggestions as the
+    keys' prefix expansion, which longer prefixes still use (Han, pinyin, trailing space, article)."""
+    from catalogue_fixtures import Contributor, ParallelField
+    from index import suggest
+    assert suggest.starts({"t": ["hong lou meng", "honglou"], "a": ["红楼梦"]}) == ["ho", "hon", "hong", "红", "红楼",
+                                                                                  "红楼梦"]
+    ix = EmbeddedIndex(None)
+    ix.add(to_document(c, LIBRARIES) for c in [
+        cluster("s-hlm", "Hong lou meng", holdings=[("pku", "1"), ("thu", "2")], parallel=[ParallelField("245", "紅樓夢", "$1")],
+                contributors=[Contributor("Cao, Xueqin", primary=True)], subjects=["Chinese fiction"]),
+        cluster("s-hist", "The history of China", subjects=["China -- History"]),
+        cluster("s-hog", "Hogarth's progress", contributors=[Contributor("Hone, William", primary=True)])])
+    ix.commit()
+    typed = ["红", "红楼", "ho", "hon", "hong", "hong ", "hong l", "honglou", "hi", "his", "hist", "histo", "ch", "chi",
+             "china", "ca", "cao x", "th", "the h", "hog"]
+    as_terms = {t: ix.suggest(t) for t in typed}
+    monkeypatch.setattr(suggest, "START_MAX", 0)
+    ix._suggest_cache.clear()
+    assert {t: ix.suggest(t) for t in typed} == as_terms
+    assert as_terms["ho"] and as_terms["红"][0]["id"] == "s-hlm" and as_terms["th"][0]["id"] == "s-hist"
