@@ -14,7 +14,10 @@ DedupHandler and Melinda's feature points, re-derived, not copied):
   surnames), year, shared identifiers, publisher, pages.
 * **rules** — ``identifier``: a shared ISBN/OCLC/LCCN with a similar title
   (a wrong ISBN printed in another book does not merge); ``title-author-year``:
-  near-identical title, overlapping authors, same year; ``title-year``: an
+  near-identical title, overlapping authors, same year; ``near-year``: an
+  article's versions — the same title and every author, a year apart (a
+  conference and its proceedings) or up to three years with two or more
+  authors (preprint, conference paper, journal version); ``title-year``: an
   identical, specific title with no authors on either side.
 
 Both records from one member: scored the same, but reported as the
@@ -32,7 +35,7 @@ MATCH = "match"
 INTERNAL = "internal"
 VETO = "veto"
 #: The rules that accept a pair and the vetoes that refuse one (``explain.words`` says each in words).
-RULES = ("identifier", "title-author-year", "title-year", "generic-title-exact")
+RULES = ("identifier", "title-author-year", "near-year", "title-year", "generic-title-exact")
 VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language", "isbn-conflict", "oclc-conflict",
           "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
@@ -290,9 +293,11 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
             return "title-author-year", score
         return "", score
     years_ok = same_year or not a["y"] or not b["y"]     # a year on one side only does not block
-    if not years_ok and _same_paper(a, b, title, authors) and _near_years(a, b):
-        # the year veto let it through: the same title and authors a year apart (or a paper's versions)
-        return "title-author-year", score
+    if not years_ok and a["fmt"] == b["fmt"] == "article" and _same_paper(a, b, title, authors) \
+            and _near_years(a, b):
+        # an article's versions, which the year veto let through (a book a year apart with nothing else
+        # in common but title and author may be a reissue: it stays apart)
+        return "near-year", score
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
         return "title-author-year", score
     if title >= 96 and authors is not None and authors > 0 and years_ok:
