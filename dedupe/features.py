@@ -307,11 +307,11 @@ _STOP = frozenset("a an the of and in on for to at by with from de la le les des
 def blocking_keys(f: Features) -> list[str]:
     """Keys whose records are compared pairwise, most specific first; then the signature.
 
-    Identifiers; a short-title key (first words of the title proper); a key
-    of the title's longest words (survives a different first word or a
-    subtitle); the title's first letters without spaces (survives words run
-    together); a CJK-aware pinyin key (a Han title meets its romanisation);
-    surname + year for every author (survives a rewritten title); pairs of
+    Identifiers; a short-title key (the title proper's first 20 letters,
+    spaces out: survives words run together); a key of the title's longest
+    words (survives a different first word or a subtitle); a CJK-aware
+    pinyin key (a Han title meets its romanisation); surname + year for
+    every author (survives a rewritten title); pairs of
     co-authors (survive a rewritten title without a year); surname + one of
     the title's two longest words (the cataloguer's author/title key: survives
     a lost year, a single author, words run together or an author's name
@@ -321,10 +321,8 @@ def blocking_keys(f: Features) -> list[str]:
     keys += [f"issn:{i}" for i in f["issn"]]
     short = f["s"] or f["t"]
     if short:
-        words = short.split()
-        keys.append("title:" + " ".join(words[:4])[:60])
-        # the same start with the spaces out: words run together ("asystemforflexible…", "redorecovery")
-        keys.append("glued:" + _spaceless(f["t"])[:20])
+        # the first 20 letters, spaces out: survives words run together ("asystemforflexible…", "redorecovery")
+        keys.append("title:" + short.replace(" ", "")[:20])
         long_words = sorted(sorted({w for w in f["t"].split() if w not in _STOP}, key=lambda w: (-len(w), w))[:3])
         if len(long_words) >= 2:
             keys.append("words:" + " ".join(long_words))
