@@ -312,10 +312,10 @@ def blocking_keys(f: Features) -> list[str]:
     words (survives a different first word or a subtitle); a CJK-aware
     pinyin key (a Han title meets its romanisation); surname + year for
     every author (survives a rewritten title); pairs of
-    co-authors (survive a rewritten title without a year); surname + one of
-    the title's two longest words (the cataloguer's author/title key: survives
-    a lost year, a single author, words run together or an author's name
-    run into the title).
+    co-authors (survive a rewritten title without a year); for articles,
+    surname + one of the title's two longest words (the cataloguer's
+    author/title key: survives a lost year, a single author or an author's
+    name run into the title; books have identifiers and dated imprints).
     """
     keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
     keys += [f"issn:{i}" for i in f["issn"]]
@@ -334,8 +334,10 @@ def blocking_keys(f: Features) -> list[str]:
         keys += [f"author:{a}|{f['y']}" for a in f["a"][:3]]
     # two co-authors meet without a year (a citation that lost it, a title reworded)
     keys += [f"authors:{x}|{y}" for i, x in enumerate(f["a"][:3]) for y in f["a"][i + 1:3] if len(x) > 2 < len(y)]
-    rare = sorted({w for w in f["t"].split() if len(w) > 3 and w not in _STOP}, key=lambda w: (-len(w), w))[:2]
-    keys += [f"aw:{a}|{w}" for a in f["a"][:3] if len(a) > 1 for w in rare]
+    if f["fmt"] == "article":
+        # an article has no ISBN and its citations often lose the year: the author/title key stands in
+        rare = sorted({w for w in f["t"].split() if len(w) > 3 and w not in _STOP}, key=lambda w: (-len(w), w))[:2]
+        keys += [f"aw:{a}|{w}" for a in f["a"][:3] if len(a) > 1 for w in rare]
     keys = list(dict.fromkeys(keys))
     keys += signature(f)
     return keys
