@@ -31,9 +31,9 @@ WORDS = {
     "identifier": N_("the same ISBN, OCLC number or LCCN, and a similar title (or the same author and year)"),
     "title-author-year": N_("the same title (give or take a typo, a subtitle, or names or a source run into "
                             "it), the same authors, and the same year or a year on one side only"),
-    "near-year": N_("versions of one article: the same title (or the same with a subtitle more) and all the same "
-                    "authors, a year apart (a conference and its proceedings), or up to three years apart with two "
-                    "or more authors (preprint, conference paper, journal)"),
+    "near-year": N_("versions of one article by the same two or more authors: the same title (or the same with "
+                    "a subtitle more), a year apart (a conference and its proceedings) or up to three years apart "
+                    "(preprint, conference paper, journal)"),
     "title-year": N_("the same long, specific title and year, with one copy missing its author or garbling it"),
     "generic-title-exact": N_("a title that says little (\"Annual report\"): title, year, authors and publisher "
                               "all exactly the same"),

@@ -15,9 +15,9 @@ DedupHandler and Melinda's feature points, re-derived, not copied):
 * **rules** — ``identifier``: a shared ISBN/OCLC/LCCN with a similar title
   (a wrong ISBN printed in another book does not merge); ``title-author-year``:
   near-identical title, overlapping authors, same year; ``near-year``: an
-  article's versions — the same title and every author, a year apart (a
-  conference and its proceedings) or up to three years with two or more
-  authors (preprint, conference paper, journal version); ``title-year``: an
+  article's versions — the same title and all of two or more authors, a year
+  apart (a conference and its proceedings) or up to three years (preprint,
+  conference paper, journal version); ``title-year``: an
   identical, specific title with no authors on either side.
 
 Both records from one member: scored the same, but reported as the
@@ -293,10 +293,10 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
             return "title-author-year", score
         return "", score
     years_ok = same_year or not a["y"] or not b["y"]     # a year on one side only does not block
-    if not years_ok and a["fmt"] == b["fmt"] == "article" and _same_paper(a, b, title, authors) \
-            and _near_years(a, b):
+    if not years_ok and a["fmt"] == b["fmt"] == "article" and min(len(a["a"]), len(b["a"])) >= 2 \
+            and _same_paper(a, b, title, authors) and _near_years(a, b):
         # an article's versions, which the year veto let through (a book a year apart with nothing else
-        # in common but title and author may be a reissue: it stays apart)
+        # in common but title and author may be a reissue, a single author's column a year's next one)
         return "near-year", score
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
         return "title-author-year", score

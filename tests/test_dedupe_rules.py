@@ -171,6 +171,9 @@ def test_an_articles_versions_merge_up_to_three_years_apart():
     conf, journal = _article("a", title, authors, 1998), _article("b", title, ["D Gibson", "J Kleinberg",
                                                                                 "P Raghavan"], 2000)
     assert compare(record_features(conf), record_features(journal)).rule == "near-year"
+    # a single author's recurring column a year apart: perhaps next year's, left apart
+    column = [_article(s, "Database research column", ["Aberer, Karl"], y) for s, y in (("a", 2001), ("b", 2002))]
+    assert compare(*map(record_features, column)).decision == "no"
     # four years apart, a single author's recurring column, or a book: the year keeps them apart
     for a, b in [(conf, _article("b", title, authors, 2002)),
                  (_article("a", "Database research column", ["Aberer, Karl"], 1998),
