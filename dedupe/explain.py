@@ -29,14 +29,17 @@ def N_(text: str) -> str:
 #: Each rule and veto in a cataloguer's words (the staff record page shows the same sentences translated).
 WORDS = {
     "identifier": N_("the same ISBN, OCLC number or LCCN, and a similar title (or the same author and year)"),
-    "title-author-year": N_("the same title (give or take a typo, a subtitle or an appended source), the same "
-                            "authors, and the same year or a year on one side only"),
+    "title-author-year": N_("the same title (give or take a typo, a subtitle, or names or a source run into "
+                            "it), the same authors, and the same year or a year on one side only"),
+    "near-year": N_("versions of one article by the same two or more authors: the same title (or the same with "
+                    "a subtitle more), a year apart (a conference and its proceedings) or up to three years apart "
+                    "(preprint, conference paper, journal)"),
     "title-year": N_("the same long, specific title and year, with one copy missing its author or garbling it"),
     "generic-title-exact": N_("a title that says little (\"Annual report\"): title, year, authors and publisher "
                               "all exactly the same"),
     "format": N_("different formats: print, e-book, audiobook, large print, microform or braille "
                  "(a blank leader/06 counts as any)"),
-    "year": N_("different years, and no printing or reprint explains it"),
+    "year": N_("different years, and no printing, reprint or article's later version explains it"),
     "reprint-publisher": N_("another publisher's reprint carrying the original's ISBN: another manifestation"),
     "edition": N_("different edition statements (a printing or reprint statement is not an edition)"),
     "volume": N_("different volumes or parts, or one volume against the record for the whole set"),

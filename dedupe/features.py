@@ -141,6 +141,9 @@ def part_volume(record: Record) -> str:
         # a named part compares in one script: "文物志" and "Wen wu zhi" are both "wenwuzhi"
         key = match_key(record.part)
         return re.sub(r"\s+", "", pinyin(key) if has_han(key) else key)[:20]
+    if record.format == "article":
+        # "vol. 4, no. 2" in an article's title cites the journal issue it appeared in, not a part of it
+        return ""
     return volume_number(record.title, record.subtitle)
 
 
@@ -211,11 +214,27 @@ def surname(name: str, kind: str = "person") -> str:
     if kind != "person":
         return match_key(name)[:40]
     head, sep, _rest = name.partition(",")
-    key = match_key(head if sep else name)
+    key = _misdecoded_out(match_key(head if sep else name))
     words = key.split()
     if not words:
         return ""
     return words[0] if sep else words[-1]
+
+
+def _misdecoded_out(key: str) -> str:
+    """Drop letters of another script inside a Latin word: a letter lost to a wrong character set.
+
+    "Schöning" read in the wrong code page comes out "schіning" (a Cyrillic і); with the stray letter
+    out it compares like "B?hm" does with its '?' out ('schning' ~ 'schijning').
+    """
+    if key.isascii():
+        return key
+    return " ".join(w if w.isascii() or not any(c.isascii() for c in w)
+                    else "".join(c for c in w if c.isascii() or _latin(c)) for w in key.split())
+
+
+def _latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN")
 
 
 def publisher_key(publisher: str) -> str:
@@ -288,18 +307,22 @@ _STOP = frozenset("a an the of and in on for to at by with from de la le les des
 def blocking_keys(f: Features) -> list[str]:
     """Keys whose records are compared pairwise, most specific first; then the signature.
 
-    Identifiers; a short-title key (first words of the title proper); a key
-    of the title's longest words (survives a different first word or a
-    subtitle); a CJK-aware pinyin key (a Han title meets its romanisation);
-    surname + year for every author (survives a rewritten title); pairs of
-    co-authors (survive a rewritten title without a year).
+    Identifiers; a short-title key (the title proper's first 20 letters,
+    spaces out: survives words run together); a key of the title's longest
+    words (survives a different first word or a subtitle); a CJK-aware
+    pinyin key (a Han title meets its romanisation); surname + year for
+    every author (survives a rewritten title); pairs of
+    co-authors (survive a rewritten title without a year); for articles,
+    surname + one of the title's two longest words (the cataloguer's
+    author/title key: survives a lost year, a single author or an author's
+    name run into the title; books have identifiers and dated imprints).
     """
     keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
     keys += [f"issn:{i}" for i in f["issn"]]
     short = f["s"] or f["t"]
     if short:
-        words = short.split()
-        keys.append("title:" + " ".join(words[:4])[:60])
+        # the first 20 letters, spaces out: survives words run together ("asystemforflexible…", "redorecovery")
+        keys.append("title:" + short.replace(" ", "")[:20])
         long_words = sorted(sorted({w for w in f["t"].split() if w not in _STOP}, key=lambda w: (-len(w), w))[:3])
         if len(long_words) >= 2:
             keys.append("words:" + " ".join(long_words))
@@ -311,6 +334,10 @@ def blocking_keys(f: Features) -> list[str]:
         keys += [f"author:{a}|{f['y']}" for a in f["a"][:3]]
     # two co-authors meet without a year (a citation that lost it, a title reworded)
     keys += [f"authors:{x}|{y}" for i, x in enumerate(f["a"][:3]) for y in f["a"][i + 1:3] if len(x) > 2 < len(y)]
+    if f["fmt"] == "article":
+        # an article has no ISBN and its citations often lose the year: the author/title key stands in
+        rare = sorted({w for w in f["t"].split() if len(w) > 3 and w not in _STOP}, key=lambda w: (-len(w), w))[:2]
+        keys += [f"aw:{a}|{w}" for a in f["a"][:3] if len(a) > 1 for w in rare]
     keys = list(dict.fromkeys(keys))
     keys += signature(f)
     return keys

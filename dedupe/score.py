@@ -14,7 +14,10 @@ DedupHandler and Melinda's feature points, re-derived, not copied):
   surnames), year, shared identifiers, publisher, pages.
 * **rules** — ``identifier``: a shared ISBN/OCLC/LCCN with a similar title
   (a wrong ISBN printed in another book does not merge); ``title-author-year``:
-  near-identical title, overlapping authors, same year; ``title-year``: an
+  near-identical title, overlapping authors, same year; ``near-year``: an
+  article's versions — the same title and all of two or more authors, a year
+  apart (a conference and its proceedings) or up to three years (preprint,
+  conference paper, journal version); ``title-year``: an
   identical, specific title with no authors on either side.
 
 Both records from one member: scored the same, but reported as the
@@ -32,7 +35,7 @@ MATCH = "match"
 INTERNAL = "internal"
 VETO = "veto"
 #: The rules that accept a pair and the vetoes that refuse one (``explain.words`` says each in words).
-RULES = ("identifier", "title-author-year", "title-year", "generic-title-exact")
+RULES = ("identifier", "title-author-year", "near-year", "title-year", "generic-title-exact")
 VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language", "isbn-conflict", "oclc-conflict",
           "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
@@ -106,6 +109,13 @@ def _prefix(x: str, y: str) -> bool:
     return fuzz.ratio(short, long_[:len(short)]) >= 95
 
 
+def _inside(x: str, y: str) -> bool:
+    """The shorter title stands, give or take a typo, inside the longer: a citation whose title field
+    also caught the end of the author list before it and the start of the source after it."""
+    short = x if len(x) <= len(y) else y
+    return len(short.split()) >= 4 and fuzz.partial_ratio(x, y) >= 95
+
+
 def _initial_of(x: str, y: str) -> bool:
     """A surname cut short by a lost letter ('b' for 'bohm') still counts."""
     short, long_ = (x, y) if len(x) <= len(y) else (y, x)
@@ -144,8 +154,9 @@ def year_veto(a: Features, b: Features, shared: list[str], strong: bool = False)
         return ""
     if not shared:
         # without an identifier only a near-certain match survives a year's difference (the year of a
-        # conference against the year of its proceedings, a printing year): same title and authors
-        return "" if strong and abs(a["y"] - b["y"]) <= 1 and not _publishers_differ(a, b) else "year"
+        # conference against the year of its proceedings, a printing year; a paper's versions): same
+        # title and authors
+        return "" if strong and _near_years(a, b) and not _publishers_differ(a, b) else "year"
     if _publishers_differ(a, b):
         return "reprint-publisher"
     later = a if a["y"] > b["y"] else b
@@ -153,6 +164,22 @@ def year_veto(a: Features, b: Features, shared: list[str], strong: bool = False)
         # a WorldCat number names one manifestation: libraries attached to it only date it differently
         return ""
     return "year"
+
+
+#: How far apart a paper's versions may be dated: a preprint or report, the conference paper and the
+#: journal version usually appear within three years (the usual journal publication lag).
+VERSION_YEARS = 3
+
+
+def _near_years(a: Features, b: Features) -> bool:
+    """Years one apart (a printing, a conference and its proceedings), or up to ``VERSION_YEARS`` for
+    the versions of one article by the same two or more authors — a component part is not reprinted,
+    and a single author's recurring column ("Book reviews", 1998 and 2000) stays apart."""
+    gap = abs(a["y"] - b["y"])
+    if gap <= 1:
+        return True
+    return (gap <= VERSION_YEARS and a["fmt"] == b["fmt"] == "article" and min(len(a["a"]), len(b["a"])) >= 2
+            and not (_generic(a) or _generic(b)))
 
 
 def _languages_differ(a: Features, b: Features) -> bool:
@@ -165,7 +192,8 @@ def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[st
            strong: bool = False) -> list[str]:
     """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule).
 
-    ``strong``: the titles are the same and every author of the shorter list is in the other.
+    ``strong``: the titles are the same (or one is the other plus a subtitle or a word) and every
+    author of the shorter list is in the other (``_same_paper``).
     """
     out = []
     if a["fmt"] != b["fmt"] and a["fmt"] and b["fmt"]:
@@ -205,7 +233,7 @@ def compare(a: Features, b: Features) -> Verdict:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
         feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, conflicting, shared, strong=title >= 95 and authors == 1.0)
+    veto = vetoes(a, b, conflicting, shared, strong=_same_paper(a, b, title, authors))
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)
@@ -218,6 +246,15 @@ def compare(a: Features, b: Features) -> Verdict:
         return Verdict("no", "", round(score, 4), feats)
     decision = INTERNAL if a["src"] == b["src"] else MATCH
     return Verdict(decision, rule, round(score, 4), feats)
+
+
+def _same_paper(a: Features, b: Features, title: float, authors: float | None) -> bool:
+    """Near-certain without a year: every author of the shorter list in the other, and the same title
+    or one title the other plus a subtitle or a word ("… kernel", "Design and evaluation of …")."""
+    if authors != 1.0:
+        return False
+    short = min(len(a["t"].split()), len(b["t"].split()))
+    return title >= 95 or (title >= 80 and short >= 4 and _contained(a["t"], b["t"]))
 
 
 def _generic(f: Features) -> bool:
@@ -256,6 +293,11 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
             return "title-author-year", score
         return "", score
     years_ok = same_year or not a["y"] or not b["y"]     # a year on one side only does not block
+    if not years_ok and a["fmt"] == b["fmt"] == "article" and min(len(a["a"]), len(b["a"])) >= 2 \
+            and _same_paper(a, b, title, authors) and _near_years(a, b):
+        # an article's versions, which the year veto let through (a book a year apart with nothing else
+        # in common but title and author may be a reissue, a single author's column a year's next one)
+        return "near-year", score
     if title >= 88 and authors is not None and authors >= 0.5 and years_ok:
         return "title-author-year", score
     if title >= 96 and authors is not None and authors > 0 and years_ok:
@@ -271,7 +313,7 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
         # source appended ("… acm sigmod intl"); a year on one side only does not block
         if authors >= 0.5 and min(len(a["t"]), len(b["t"])) >= 20 and (
                 _contained(a["t"], b["t"]) or fuzz.token_set_ratio(a["t"], b["t"]) >= 97
-                or _prefix(a["t"], b["t"])):
+                or _prefix(a["t"], b["t"]) or _inside(a["t"], b["t"])):
             return "title-author-year", score
         # the same two or more authors in the same year under a reworded title
         if title >= 80 and authors >= 0.99 and min(len(a["a"]), len(b["a"])) >= 2:
