@@ -22,6 +22,9 @@ from normaliser.text import has_han, match_key, pinyin
 
 Features = dict
 
+#: Changed whenever what is extracted or how records are keyed changes: stored features and blocking keys
+#: of an older version are stale, and the next build scores every record again (``pipeline.dedupe_stage``).
+MATCHER_VERSION = 20261202
 SIGNATURE = "sig:"
 #: Signature kinds that must have at most one value inside a cluster.  Not the year: a printing a year
 #: later, or an unchanged reprint, is the same manifestation (the pairwise year veto still stops chains).

@@ -137,6 +137,26 @@ def test_end_to_end_and_incremental(consortium):
     assert {h["source"] for h in hit2["holdings"]} == {"lib-a", "lib-b"}
 
 
+def test_a_new_matcher_scores_every_record_again_once(consortium):
+    """Features and keys stored by an older matcher are stale: the next build scores everything, ids kept."""
+    from storage.db import set_value
+    from unioncat.catalogue import MATCHER_KEY, Catalogue
+    from unioncat.settings import load_settings
+
+    tmp_path, _ = consortium
+    cli(tmp_path, "run")
+    before = search(tmp_path, "personal rights domestic relations")["hits"][0]["id"]
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+    with cat.engine.begin() as conn:
+        set_value(conn, MATCHER_KEY, 20200101)
+    cat.close()
+    upgraded = cli(tmp_path, "run")
+    assert "the matcher changed since the last build (20200101" in upgraded.stderr
+    assert search(tmp_path, "personal rights domestic relations")["hits"][0]["id"] == before
+    again = cli(tmp_path, "run")
+    assert "the matcher changed" not in again.stderr and "0 clusters written" in again.stderr
+
+
 def test_a_dead_member_fails_loudly_and_the_others_still_harvest(consortium):
     tmp_path, _ = consortium
     data = yaml.safe_load((tmp_path / "sources.yaml").read_text())

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 #: The pipeline's checkpoints: named counters in the database, each stage's "done up to here".
 NORMALISE_CHECKPOINT = "normalise_from_raw_seq"
 DEDUPE_CHECKPOINT = "dedupe_from_record_seq"
+#: The ``dedupe.features.MATCHER_VERSION`` the stored features and blocking keys were made by.
+MATCHER_KEY = "dedupe_matcher_version"
 INDEX_CHECKPOINT = "index_from_cluster_seq"
 
 

@@ -31,10 +31,11 @@ from normaliser.links import LinkStore
 from normaliser.quality import quality_report
 from normaliser.store import QualityStore, Stored, stored
 from dedupe.build import DedupeReport, dedupe_changes
+from dedupe.features import MATCHER_VERSION
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
 
-from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, NORMALISE_CHECKPOINT, Catalogue
+from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +244,25 @@ def holdings_feeds(cat: Catalogue) -> dict[str, str]:
 
 
 def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False) -> DedupeReport:
-    """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept)."""
+    """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept).
+
+    A catalogue whose features and keys were made by another version of the matcher is scored again in
+    full, once: an upgrade that changes the rules must not leave old records keyed the old way.
+    """
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
+        made_by = get_value(conn, MATCHER_KEY)
+    if since and made_by != MATCHER_VERSION:
+        progress(f"the matcher changed since the last build ({made_by or 'unversioned'} → {MATCHER_VERSION}): "
+                 "every record is scored again")
+        since = 0
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
                             block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers,
                             source_order=cat.source_order(), progress=progress,
                             holdings_feeds=holdings_feeds(cat))
     with cat.engine.begin() as conn:
         set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
+        set_value(conn, MATCHER_KEY, MATCHER_VERSION)
     return report
 
 
