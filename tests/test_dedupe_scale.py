@@ -81,7 +81,7 @@ def test_small_blocks_and_refused_blocks_in_memory(variant_build):
     """The same through :class:`MemoryBlocks` with a cap that refuses blocks: refused ones are reported."""
     feats, stored, _, _, _ = variant_build
     keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(None, MemoryBlocks(keys), lambda recs: {r: feats[r] for r in recs}, max_block=4)
+    found = find_pairs(None, MemoryBlocks(keys, feats), max_block=4)
     assert found.refused and all(n > 4 for n in found.refused.values())
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == reference_pairs(feats, keys, max_block=4)
 
@@ -104,5 +104,5 @@ def test_two_worker_processes_find_the_same_pairs(variant_build):
 
     _, _, pairs, _, url = variant_build
     engine = make_engine(url)
-    found = find_pairs(None, BlockStore(engine), EvidenceStore(engine).features, workers=2)
+    found = find_pairs(None, BlockStore(engine), workers=2)
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
