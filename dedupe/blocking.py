@@ -42,7 +42,7 @@ class Blocks(Protocol):
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]: ...
 
-    def shared_keys(self, after: str, limit: int) -> list[str]: ...
+    def walk(self, size: int) -> Iterator[list[str]]: ...
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch: ...
 
@@ -64,8 +64,10 @@ class MemoryBlocks:
         wanted = self._blocks if keys is None else keys
         return {k: len(self._blocks[k]) for k in wanted if len(self._blocks.get(k, ())) > over}
 
-    def shared_keys(self, after: str, limit: int) -> list[str]:
-        return sorted(k for k, rs in self._blocks.items() if k > after and len(rs) > 1)[:limit]
+    def walk(self, size: int) -> Iterator[list[str]]:
+        keys = sorted((k for k, rs in self._blocks.items() if len(rs) > 1), key=lambda k: (self._blocks[k][0], k))
+        for i in range(0, len(keys), size):
+            yield keys[i:i + size]
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
         members = to_score({k: [r for r in self._blocks[k] if r in self._features] for k in keys
@@ -122,7 +124,7 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     work = _Work(blocks, changed, found.refused, found.split, window)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
-    for last, (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
+    for (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
         found.compared += compared
         found.prefiltered += prefiltered
         seen_unchanged |= unchanged
@@ -133,19 +135,19 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
         else:
             found.pairs.extend(kept)
         if progress:
-            progress(f"scored blocks up to {last!r}: {found.compared} pairs compared, "
+            progress(f"scored a batch of blocks: {found.compared} pairs compared, "
                      f"{found.prefiltered} settled by the pre-filter")
     found.candidates = len(seen_unchanged)
     return found
 
 
-def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple[str, tuple]]:
-    """(last key, outcome) of each batch of blocks, scored here or by forked workers, in batch order."""
+def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple]:
+    """The outcome of each batch of blocks, scored here or by forked workers, in batch order."""
     global _WORK
     batches = _batches(work.blocks, wanted, work.refused)
     if workers <= 1:
         for batch in batches:
-            yield batch[-1], _score_batch(batch, work)
+            yield _score_batch(batch, work)
         return
     import multiprocessing
 
@@ -154,12 +156,11 @@ def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tup
         with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
             pending: list = []
             for batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append((batch[-1], pool.apply_async(_score_batch, (batch,))))
+                pending.append(pool.apply_async(_score_batch, (batch,)))
                 while len(pending) >= 2 * workers:
-                    last, result = pending.pop(0)
-                    yield last, result.get()
-            for last, result in pending:
-                yield last, result.get()
+                    yield pending.pop(0).get()
+            for result in pending:
+                yield result.get()
     finally:
         _WORK = None
 
@@ -191,18 +192,14 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
 
 
 def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int]) -> Iterator[list[str]]:
-    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share."""
+    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share (in the
+    order of :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides)."""
     if wanted is not None:
         todo = [k for k in wanted if k not in refused]
         for i in range(0, len(todo), BATCH):
             yield todo[i:i + BATCH]
         return
-    after = ""
-    while True:
-        keys = blocks.shared_keys(after, BATCH)
-        if not keys:
-            return
-        after = keys[-1]
+    for keys in blocks.walk(BATCH):
         todo = [k for k in keys if k not in refused]
         if todo:
             yield todo

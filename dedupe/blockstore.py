@@ -121,12 +121,20 @@ class BlockStore:
                 out.update((k, int(n)) for k, n in conn.execute(q.where(dedupe_keys.c.key.in_(chunk))))
             return out
 
-    def shared_keys(self, after: str, limit: int) -> list[str]:
-        """Up to ``limit`` keys after ``after`` (in order) that two or more records carry: the blocks to score."""
-        q = (select(dedupe_keys.c.key).where(dedupe_keys.c.key > after).group_by(dedupe_keys.c.key)
-             .having(func.count() > 1).order_by(dedupe_keys.c.key).limit(limit))
+    def walk(self, size: int) -> Iterator[list[str]]:
+        """Every key two or more records carry, ``size`` at a time, in the order of each block's first member.
+
+        The copies of one book share most of their blocks and are the first member of most of them,
+        so one batch holds most of a record's blocks and its features are decoded about once: in key
+        order a record came back in ~4.9 batches, in this order ~1.4 (LoC, 39,582 member records).
+        One streamed query (the database sorts, on disk when it must): nothing here grows with the catalogue.
+        """
+        k = dedupe_keys.c
+        q = (select(k.key).group_by(k.key).having(func.count() > 1)
+             .order_by(func.min(k.source + "/" + k.local_id), k.key))
         with self.engine.connect() as conn:
-            return [k for (k,) in conn.execute(q)]
+            for part in conn.execution_options(stream_results=True, yield_per=size).execute(q).partitions(size):
+                yield [key for (key,) in part]
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
         """The blocks in ``keys`` worth scoring (:func:`to_score`), read in one joined query a chunk of keys.
