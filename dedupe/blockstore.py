@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from storage.db import metadata
+from storage.db import insert_rows, metadata
 
 from .features import SIGNATURE, Features
 
@@ -78,14 +78,11 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
         for where in record_in(table.c.source, table.c.local_id, records):
             conn.execute(table.delete().where(where))
     stored = {r: block_keys(keys[r]) for r in features}
-    rows = [dict(source=s, local_id=l, data=json.dumps(f, ensure_ascii=False, separators=(",", ":")),
-                 block_keys=json.dumps(stored[(s, l)], ensure_ascii=False, separators=(",", ":")))
-            for (s, l), f in features.items()]
-    for chunk in chunks(rows, 2000):
-        conn.execute(dedupe_features.insert(), chunk)
-    rows = [dict(key=k, source=s, local_id=l) for (s, l), ks in stored.items() for k in ks]
-    for chunk in chunks(rows, 5000):
-        conn.execute(dedupe_keys.insert(), chunk)
+    insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
+        (s, l, json.dumps(f, ensure_ascii=False, separators=(",", ":")),
+         json.dumps(stored[(s, l)], ensure_ascii=False, separators=(",", ":"))) for (s, l), f in features.items()])
+    insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),
+                [(k, s, l) for (s, l), ks in stored.items() for k in ks])
 
 
 @dataclass

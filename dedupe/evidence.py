@@ -15,13 +15,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
 
-from storage.db import get_value, metadata, next_value, utcnow, write_lock
+from storage.db import get_value, insert_rows, metadata, next_value, utcnow, write_lock
 
 from .blockstore import dedupe_features, dedupe_keys, record_in, replace_records
 from .features import Features
@@ -93,11 +93,6 @@ def ordered(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:
     return (a, b) if a <= b else (b, a)
 
 
-def _chunks(items: list, n: int = 400) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 class EvidenceStore:
     """Features, scored pairs and overrides of one catalogue database."""
 
@@ -141,14 +136,13 @@ class EvidenceStore:
 
     def add_pairs(self, pairs: list[Pair]) -> None:
         """Store scored pairs (a block batch's worth), one transaction."""
-        prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
-                    rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
-               for p in pairs]
-        if not prs:
+        if not pairs:
             return
+        rows = [(p.a[0], p.a[1], p.b[0], p.b[1], p.decision, p.rule, p.score,
+                 json.dumps(p.evidence, ensure_ascii=False)) for p in pairs]
         with self._lock, self.engine.begin() as conn:
-            for chunk in _chunks(prs, 2000):
-                conn.execute(dedupe_pairs.insert(), chunk)
+            insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
+                                             "evidence"), rows)
 
     # -- pairs -----------------------------------------------------------------------
     def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
