@@ -104,7 +104,8 @@ _WORK: _Work | None = None
 
 
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block: int = 500,
-               progress: Callable[[str], None] | None = None, emit: Callable[[list[Pair]], None] | None = None, window: int = 0, workers: int = 1) -> Found:
+               progress: Callable[[str], None] | None = None, emit: Callable[[list[Pair]], None] | None = None,
+               window: int = 0, workers: int = 1) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.

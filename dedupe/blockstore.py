@@ -12,8 +12,8 @@ keys and features in the same transaction, so they always agree.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 import json
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -94,7 +94,8 @@ class Batch:
     keys: dict[RecordKey, frozenset[str]]
 
 
-def to_score(members: Mapping[str, list[RecordKey]], changed: Collection[RecordKey] | None) -> dict[str, list[RecordKey]]:
+def to_score(members: Mapping[str, list[RecordKey]],
+             changed: Collection[RecordKey] | None) -> dict[str, list[RecordKey]]:
     """The blocks worth scoring: two or more records, one of them changed (None: every record changed)."""
     return {k: rs for k, rs in members.items()
             if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
