@@ -85,6 +85,23 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
                 [(k, s, l) for (s, l), ks in stored.items() for k in ks])
 
 
+def clear_records(conn: Connection) -> None:
+    """Inside the caller's transaction: drop every record's features and keys (a full pass restages them all)."""
+    conn.execute(dedupe_keys.delete())
+    conn.execute(dedupe_features.delete())
+
+
+def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[RecordKey, Features]:
+    """The stored features of ``records`` (explain, tests); a pass reads them with its blocks instead."""
+    out: dict[RecordKey, Features] = {}
+    f = dedupe_features.c
+    with engine.connect() as conn:
+        for where in record_in(f.source, f.local_id, records):
+            rows = conn.execute(select(f.source, f.local_id, f.data).where(where))
+            out.update(((s, l), json.loads(data)) for s, l, data in rows)
+    return out
+
+
 @dataclass
 class Batch:
     """A batch of blocks to score: the members of each (record order), their features and all their keys."""

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from storage.db import get_value, insert_rows, metadata, next_value, utcnow, write_lock
 
-from .blockstore import dedupe_features, dedupe_keys, record_in, replace_records
+from .blockstore import clear_records, record_in, replace_records, stored_features
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -102,14 +102,7 @@ class EvidenceStore:
 
     # -- features --------------------------------------------------------------------
     def features(self, keys: Iterable[RecordKey]) -> dict[RecordKey, Features]:
-        out: dict[RecordKey, Features] = {}
-        with self.engine.connect() as conn:
-            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, keys):
-                rows = conn.execute(select(dedupe_features.c.source, dedupe_features.c.local_id,
-                                           dedupe_features.c.data).where(where))
-                for source, local_id, data in rows:
-                    out[(source, local_id)] = json.loads(data)
-        return out
+        return stored_features(self.engine, keys)
 
     def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
               removed: Iterable[RecordKey], fresh: bool = False) -> None:
@@ -131,8 +124,8 @@ class EvidenceStore:
         scores them all again, and inserting into empty tables beats a delete per record.  Interrupted,
         the full pass reruns from the start (its checkpoint did not move)."""
         with self._lock, self.engine.begin() as conn:
-            for table in (dedupe_pairs, dedupe_keys, dedupe_features):
-                conn.execute(table.delete())
+            conn.execute(dedupe_pairs.delete())
+            clear_records(conn)
 
     def add_pairs(self, pairs: list[Pair]) -> None:
         """Store scored pairs (a block batch's worth), one transaction."""
