@@ -132,7 +132,7 @@ def _clusters(records: list[Record], max_block: int = 500):
     """Record key → group number, and what blocking found, as a full dedupe pass would group them."""
     feats = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(set(feats), MemoryBlocks(keys), lambda ks: {k: feats[k] for k in ks}, max_block=max_block)
+    found = find_pairs(set(feats), MemoryBlocks(keys, feats), max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     groups, _rejected = cluster(keys, edges, vetoed=[(p.a, p.b) for p in found.pairs if p.decision == VETO])
     return {m: i for i, g in enumerate(groups) for m in g}, found

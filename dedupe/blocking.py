@@ -12,7 +12,8 @@ members of its blocks — records that did not change keep their stored pairs,
 so changing 1% of the records costs about 1% of a full pass.
 
 Blocks are read from a :class:`Blocks` source (the indexed ``dedupe_keys``
-table in a build, :class:`MemoryBlocks` in tests) a batch at a time, and a
+table joined to the features in a build, :class:`MemoryBlocks` in tests) a
+batch at a time — members, features and keys together — and a
 pair two blocks share is scored in the first of them (in key order) that is
 not refused: nothing holds the set of pairs, so memory is one batch of
 blocks whatever the catalogue's size.  Inside a block, ``prefilter`` drops
@@ -25,8 +26,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .blockstore import Batch, block_keys, to_score
 from .evidence import Pair
-from .features import SIGNATURE, Features
+from .features import Features
 from .prefilter import may_keep
 from .score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, compare
 
@@ -40,18 +42,19 @@ class Blocks(Protocol):
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]: ...
 
-    def shared_keys(self, after: str, limit: int) -> list[str]: ...
+    def walk(self, size: int) -> Iterator[list[str]]: ...
 
-    def members(self, keys: Iterable[str]) -> dict[str, list[RecordKey]]: ...
+    def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch: ...
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]: ...
 
 
 class MemoryBlocks:
-    """:class:`Blocks` over keys held in memory (tests, the quality benchmark)."""
+    """:class:`Blocks` over keys and features held in memory (tests, the quality benchmark)."""
 
-    def __init__(self, all_keys: Mapping[RecordKey, Iterable[str]]):
-        self._keys = {r: frozenset(k for k in ks if not k.startswith(SIGNATURE)) for r, ks in all_keys.items()}
+    def __init__(self, all_keys: Mapping[RecordKey, Iterable[str]], features: Mapping[RecordKey, Features]):
+        self._keys = {r: frozenset(block_keys(ks)) for r, ks in all_keys.items()}
+        self._features = features
         self._blocks: dict[str, list[RecordKey]] = defaultdict(list)
         for r in sorted(self._keys):
             for k in self._keys[r]:
@@ -61,11 +64,16 @@ class MemoryBlocks:
         wanted = self._blocks if keys is None else keys
         return {k: len(self._blocks[k]) for k in wanted if len(self._blocks.get(k, ())) > over}
 
-    def shared_keys(self, after: str, limit: int) -> list[str]:
-        return sorted(k for k, rs in self._blocks.items() if k > after and len(rs) > 1)[:limit]
+    def walk(self, size: int) -> Iterator[list[str]]:
+        keys = sorted((k for k, rs in self._blocks.items() if len(rs) > 1), key=lambda k: (self._blocks[k][0], k))
+        for i in range(0, len(keys), size):
+            yield keys[i:i + size]
 
-    def members(self, keys: Iterable[str]) -> dict[str, list[RecordKey]]:
-        return {k: list(self._blocks[k]) for k in keys if k in self._blocks}
+    def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
+        members = to_score({k: [r for r in self._blocks[k] if r in self._features] for k in keys
+                            if k in self._blocks}, changed)
+        records = {r for rs in members.values() for r in rs}
+        return Batch(members, {r: self._features[r] for r in records}, {r: self._keys[r] for r in records})
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
         return {r: self._keys[r] for r in records if r in self._keys}
@@ -86,7 +94,6 @@ class _Work:
     """What scoring a batch of blocks needs (inherited by forked workers, never pickled)."""
 
     blocks: Blocks
-    load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]]
     changed: Collection[RecordKey] | None
     refused: dict[str, int]
     split: dict[str, int]
@@ -96,10 +103,9 @@ class _Work:
 _WORK: _Work | None = None
 
 
-def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
-               load_features: Callable[[Iterable[RecordKey]], dict[RecordKey, Features]],
-               max_block: int = 500, progress: Callable[[str], None] | None = None,
-               emit: Callable[[list[Pair]], None] | None = None, window: int = 0, workers: int = 1) -> Found:
+def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block: int = 500,
+               progress: Callable[[str], None] | None = None, emit: Callable[[list[Pair]], None] | None = None,
+               window: int = 0, workers: int = 1) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
@@ -116,10 +122,10 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
         found.split = oversized
     else:
         found.refused = oversized
-    work = _Work(blocks, load_features, changed, found.refused, found.split, window)
+    work = _Work(blocks, changed, found.refused, found.split, window)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
-    for last, (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
+    for (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
         found.compared += compared
         found.prefiltered += prefiltered
         seen_unchanged |= unchanged
@@ -130,19 +136,19 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks,
         else:
             found.pairs.extend(kept)
         if progress:
-            progress(f"scored blocks up to {last!r}: {found.compared} pairs compared, "
+            progress(f"scored a batch of blocks: {found.compared} pairs compared, "
                      f"{found.prefiltered} settled by the pre-filter")
     found.candidates = len(seen_unchanged)
     return found
 
 
-def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple[str, tuple]]:
-    """(last key, outcome) of each batch of blocks, scored here or by forked workers, in batch order."""
+def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple]:
+    """The outcome of each batch of blocks, scored here or by forked workers, in batch order."""
     global _WORK
     batches = _batches(work.blocks, wanted, work.refused)
     if workers <= 1:
         for batch in batches:
-            yield batch[-1], _score_batch(batch, work)
+            yield _score_batch(batch, work)
         return
     import multiprocessing
 
@@ -151,22 +157,20 @@ def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tup
         with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
             pending: list = []
             for batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append((batch[-1], pool.apply_async(_score_batch, (batch,))))
+                pending.append(pool.apply_async(_score_batch, (batch,)))
                 while len(pending) >= 2 * workers:
-                    last, result = pending.pop(0)
-                    yield last, result.get()
-            for last, result in pending:
-                yield last, result.get()
+                    yield pending.pop(0).get()
+            for result in pending:
+                yield result.get()
     finally:
         _WORK = None
 
 
 def _forked() -> None:
     """In a new worker: its own database connections (a pooled connection must not cross a fork)."""
-    for source in (_WORK.blocks, getattr(_WORK.load_features, "__self__", None)):
-        engine = getattr(source, "engine", None)
-        if engine is not None:
-            engine.dispose(close=False)
+    engine = getattr(_WORK.blocks, "engine", None)
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
@@ -174,11 +178,9 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
     loaded, pairs scored in split blocks)."""
     work = work or _WORK
     changed = work.changed
-    members = {k: rs for k, rs in work.blocks.members(batch).items()
-               if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
-    records = {r for rs in members.values() for r in rs}
-    unchanged = set() if changed is None else {r for r in records if r not in changed}
-    keys, feats = work.blocks.keys_of(records), work.load_features(records)
+    loaded = work.blocks.batch(batch, changed)
+    members, keys, feats = loaded.members, loaded.keys, loaded.features
+    unchanged = set() if changed is None else {r for r in feats if r not in changed}
     found = Found(refused=work.refused, split=work.split)
     kept: list[Pair] = []
     windowed: set[tuple[RecordKey, RecordKey]] = set()
@@ -191,18 +193,14 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
 
 
 def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int]) -> Iterator[list[str]]:
-    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share."""
+    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share (in the
+    order of :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides)."""
     if wanted is not None:
         todo = [k for k in wanted if k not in refused]
         for i in range(0, len(todo), BATCH):
             yield todo[i:i + BATCH]
         return
-    after = ""
-    while True:
-        keys = blocks.shared_keys(after, BATCH)
-        if not keys:
-            return
-        after = keys[-1]
+    for keys in blocks.walk(BATCH):
         todo = [k for k in keys if k not in refused]
         if todo:
             yield todo

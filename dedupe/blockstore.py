@@ -1,26 +1,39 @@
-"""The blocking keys of every live member record, stored one row a key and looked up by index.
+"""Every live member record's features and blocking keys, stored so a batch of blocks is one query.
 
 ``dedupe_keys`` holds (key, record) for every blocking key but the signature
-entries: a dedupe pass asks it for the members of the blocks it scores, the
-sizes of those blocks and the keys of the records in them — so neither a
-full nor an incremental pass loads every record's keys, and the fixed cost of
-an incremental pass does not grow with the catalogue.  Rows are written with
-the features (:meth:`dedupe.evidence.EvidenceStore.stage`), in the same
-transaction, so a record's keys and features always agree.
+entries; ``dedupe_features`` holds each record's features and, beside them,
+the same keys as one JSON list.  A dedupe pass asks for the sizes of the
+blocks it scores, then for a batch of blocks at once: one indexed join gives
+every member with its features and all its keys (which decide the block a
+pair is scored in), so neither a full nor an incremental pass loads every
+record, and a record met in a batch costs one row and one decode, not one
+row per key.  Rows are written by :meth:`dedupe.evidence.EvidenceStore.stage`,
+keys and features in the same transaction, so they always agree.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import Column, Index, String, Table, and_, func, select
+from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from storage.db import metadata
+from storage.db import insert_rows, metadata
 
-from .features import SIGNATURE
+from .features import SIGNATURE, Features
 
 RecordKey = tuple[str, str]
+
+dedupe_features = Table(
+    "dedupe_features",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("local_id", String(255), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("block_keys", Text, nullable=False),    # JSON list: the record's rows in dedupe_keys
+)
 
 dedupe_keys = Table(
     "dedupe_keys",
@@ -53,14 +66,56 @@ def record_in(source_col, id_col, records: Iterable[RecordKey]) -> Iterator:
             yield and_(source_col == source, id_col.in_(chunk))
 
 
-def replace_keys(conn: Connection, records: Collection[RecordKey], keys: dict[RecordKey, list[str]]) -> None:
-    """Inside the caller's transaction: drop the keys of ``records``, insert ``keys`` (signature left out)."""
-    for where in record_in(dedupe_keys.c.source, dedupe_keys.c.local_id, records):
-        conn.execute(dedupe_keys.delete().where(where))
-    rows = [dict(key=k, source=s, local_id=l) for (s, l), ks in keys.items()
-            for k in dict.fromkeys(ks) if not k.startswith(SIGNATURE)]
-    for chunk in chunks(rows, 5000):
-        conn.execute(dedupe_keys.insert(), chunk)
+def block_keys(keys: Iterable[str]) -> list[str]:
+    """The keys a record is stored under: its blocking keys, once each, without the signature."""
+    return [k for k in dict.fromkeys(keys) if not k.startswith(SIGNATURE)]
+
+
+def replace_records(conn: Connection, records: Collection[RecordKey], features: Mapping[RecordKey, Features],
+                    keys: Mapping[RecordKey, list[str]]) -> None:
+    """Inside the caller's transaction: drop the rows of ``records``, store ``features`` and their ``keys``."""
+    for table in (dedupe_features, dedupe_keys):
+        for where in record_in(table.c.source, table.c.local_id, records):
+            conn.execute(table.delete().where(where))
+    stored = {r: block_keys(keys[r]) for r in features}
+    insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
+        (s, l, json.dumps(f, ensure_ascii=False, separators=(",", ":")),
+         json.dumps(stored[(s, l)], ensure_ascii=False, separators=(",", ":"))) for (s, l), f in features.items()])
+    insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),
+                [(k, s, l) for (s, l), ks in stored.items() for k in ks])
+
+
+def clear_records(conn: Connection) -> None:
+    """Inside the caller's transaction: drop every record's features and keys (a full pass restages them all)."""
+    conn.execute(dedupe_keys.delete())
+    conn.execute(dedupe_features.delete())
+
+
+def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[RecordKey, Features]:
+    """The stored features of ``records`` (explain, tests); a pass reads them with its blocks instead."""
+    out: dict[RecordKey, Features] = {}
+    f = dedupe_features.c
+    with engine.connect() as conn:
+        for where in record_in(f.source, f.local_id, records):
+            rows = conn.execute(select(f.source, f.local_id, f.data).where(where))
+            out.update(((s, l), json.loads(data)) for s, l, data in rows)
+    return out
+
+
+@dataclass
+class Batch:
+    """A batch of blocks to score: the members of each (record order), their features and all their keys."""
+
+    members: dict[str, list[RecordKey]]
+    features: dict[RecordKey, Features]
+    keys: dict[RecordKey, frozenset[str]]
+
+
+def to_score(members: Mapping[str, list[RecordKey]],
+             changed: Collection[RecordKey] | None) -> dict[str, list[RecordKey]]:
+    """The blocks worth scoring: two or more records, one of them changed (None: every record changed)."""
+    return {k: rs for k, rs in members.items()
+            if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
 
 
 class BlockStore:
@@ -81,32 +136,49 @@ class BlockStore:
                 out.update((k, int(n)) for k, n in conn.execute(q.where(dedupe_keys.c.key.in_(chunk))))
             return out
 
-    def shared_keys(self, after: str, limit: int) -> list[str]:
-        """Up to ``limit`` keys after ``after`` (in order) that two or more records carry: the blocks to score."""
-        q = (select(dedupe_keys.c.key).where(dedupe_keys.c.key > after).group_by(dedupe_keys.c.key)
-             .having(func.count() > 1).order_by(dedupe_keys.c.key).limit(limit))
-        with self.engine.connect() as conn:
-            return [k for (k,) in conn.execute(q)]
+    def walk(self, size: int) -> Iterator[list[str]]:
+        """Every key two or more records carry, ``size`` at a time, in the order of each block's first member.
 
-    def members(self, keys: Iterable[str]) -> dict[str, list[RecordKey]]:
-        """The records of each block in ``keys``, in record order."""
-        out: dict[str, list[RecordKey]] = defaultdict(list)
+        The copies of one book share most of their blocks and are the first member of most of them,
+        so one batch holds most of a record's blocks and its features are decoded about once: in key
+        order a record came back in ~4.9 batches, in this order ~1.4 (LoC, 39,582 member records).
+        One streamed query (the database sorts, on disk when it must): nothing here grows with the catalogue.
+        """
+        k = dedupe_keys.c
+        q = (select(k.key).group_by(k.key).having(func.count() > 1)
+             .order_by(func.min(k.source + "/" + k.local_id), k.key))
+        with self.engine.connect() as conn:
+            for part in conn.execution_options(stream_results=True, yield_per=size).execute(q).partitions(size):
+                yield [key for (key,) in part]
+
+    def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
+        """The blocks in ``keys`` worth scoring (:func:`to_score`), read in one joined query a chunk of keys.
+
+        A record's features and keys are decoded once a batch, whatever the number of its blocks in it,
+        and only when one of those blocks is scored.
+        """
+        k, f = dedupe_keys.c, dedupe_features.c
+        joined = dedupe_keys.join(dedupe_features, and_(f.source == k.source, f.local_id == k.local_id))
+        members: dict[str, list[RecordKey]] = defaultdict(list)
+        raw: dict[RecordKey, tuple[str, str]] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(sorted(set(keys))):
-                rows = conn.execute(select(dedupe_keys.c.key, dedupe_keys.c.source, dedupe_keys.c.local_id)
-                                    .where(dedupe_keys.c.key.in_(chunk))
-                                    .order_by(dedupe_keys.c.key, dedupe_keys.c.source, dedupe_keys.c.local_id))
-                for k, s, l in rows:
-                    out[k].append((s, l))
-        return dict(out)
+                rows = conn.execute(select(k.key, k.source, k.local_id, f.data, f.block_keys).select_from(joined)
+                                    .where(k.key.in_(chunk)).order_by(k.key, k.source, k.local_id))
+                for key, s, l, data, record_keys in rows:
+                    members[key].append((s, l))
+                    raw[(s, l)] = (data, record_keys)
+        members = to_score(members, changed)
+        records = {r for rs in members.values() for r in rs}
+        return Batch(members, {r: json.loads(raw[r][0]) for r in records},
+                     {r: frozenset(json.loads(raw[r][1])) for r in records})
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
-        """The stored blocking keys of each of ``records`` (what decides the block a pair is scored in)."""
-        out: dict[RecordKey, set[str]] = defaultdict(set)
+        """The stored blocking keys of each of ``records`` (the blocks an incremental pass scores)."""
+        out: dict[RecordKey, frozenset[str]] = {}
         with self.engine.connect() as conn:
-            for where in record_in(dedupe_keys.c.source, dedupe_keys.c.local_id, records):
-                rows = conn.execute(select(dedupe_keys.c.source, dedupe_keys.c.local_id, dedupe_keys.c.key)
-                                    .where(where))
-                for s, l, k in rows:
-                    out[(s, l)].add(k)
-        return {r: frozenset(ks) for r, ks in out.items()}
+            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, records):
+                rows = conn.execute(select(dedupe_features.c.source, dedupe_features.c.local_id,
+                                           dedupe_features.c.block_keys).where(where))
+                out.update(((s, l), frozenset(json.loads(ks))) for s, l, ks in rows)
+        return out

@@ -119,7 +119,8 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
                    evidence: EvidenceStore) -> tuple[dict[RecordKey, list[str]], set[RecordKey], set[RecordKey]]:
     """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
 
-    Returns the changed records' keys (signature included), the deleted records, and the
+    A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
+    ``EvidenceStore.restart``).  Returns the changed records' keys (signature included), the deleted records, and the
     bibliographic records whose holdings records (MFHD) changed.  Features are stored a batch at a
     time and dropped: holding every changed record's features took ~2.7 KB a record in a full build.
     Holdings records are never matched: their 004 → 001 links are stored (a batch at a time) and the
@@ -134,13 +135,16 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
     targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
     answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
+    if since_seq == 0:
+        evidence.restart()
 
     def flush() -> None:
         nonlocal batch, authority_batch, staged
         targets.update(links.store(batch))
         report.authorities_changed += authorities.update(authority_batch)
         feats = {k: f for k, f in staged.items() if f is not None}
-        evidence.stage(feats, {k: upserts[k] for k in feats}, [k for k, f in staged.items() if f is None])
+        evidence.stage(feats, {k: upserts[k] for k in feats}, [k for k, f in staged.items() if f is None],
+                       fresh=since_seq == 0)
         batch, authority_batch, staged = [], [], {}
 
     for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
@@ -184,7 +188,7 @@ def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStor
     """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
-    found = find_pairs(changed, BlockStore(evidence.engine), evidence.features, max_block=caps[0],
+    found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
                        progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared

@@ -1,8 +1,9 @@
 """Stored match evidence: each member record's features, the scored pairs, the staff overrides.
 
 * ``dedupe_features`` — one row per live member record: the features pairwise
-  scoring reads, so an incremental dedupe compares a changed record with its
-  blocks without loading full records.
+  scoring reads (and the record's blocking keys, see ``blockstore``), so an
+  incremental dedupe compares a changed record with its blocks without
+  loading full records.
 * ``dedupe_pairs`` — every pair that was accepted (``match``), accepted but
   from one member (``internal``: the member's own duplicate, reported, not
   merged) or vetoed although the titles agreed (``veto``), with the rule and
@@ -14,26 +15,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
 
-from storage.db import get_value, metadata, next_value, utcnow, write_lock
+from storage.db import get_value, insert_rows, metadata, next_value, utcnow, write_lock
 
-from .blockstore import record_in, replace_keys
+from .blockstore import clear_records, record_in, replace_records, stored_features
 from .features import Features
 
 RecordKey = tuple[str, str]
-
-dedupe_features = Table(
-    "dedupe_features",
-    metadata,
-    Column("source", String(64), primary_key=True),
-    Column("local_id", String(255), primary_key=True),
-    Column("data", Text, nullable=False),
-)
 
 dedupe_pairs = Table(
     "dedupe_pairs",
@@ -100,11 +93,6 @@ def ordered(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:
     return (a, b) if a <= b else (b, a)
 
 
-def _chunks(items: list, n: int = 400) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 class EvidenceStore:
     """Features, scored pairs and overrides of one catalogue database."""
 
@@ -114,44 +102,40 @@ class EvidenceStore:
 
     # -- features --------------------------------------------------------------------
     def features(self, keys: Iterable[RecordKey]) -> dict[RecordKey, Features]:
-        out: dict[RecordKey, Features] = {}
-        with self.engine.connect() as conn:
-            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, keys):
-                rows = conn.execute(select(dedupe_features).where(where))
-                for source, local_id, data in rows:
-                    out[(source, local_id)] = json.loads(data)
-        return out
+        return stored_features(self.engine, keys)
 
     def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
-              removed: Iterable[RecordKey]) -> None:
+              removed: Iterable[RecordKey], fresh: bool = False) -> None:
         """Store a batch of changed records' features and blocking keys, drop every pair touching them.
 
         One transaction a batch (a build stages its changes a few thousand records at a time, then
-        scores their blocks): an interrupted pass restages the same records on its rerun.
+        scores their blocks): an interrupted pass restages the same records on its rerun.  ``fresh``:
+        the store was emptied by :meth:`restart`, there is nothing to drop.
         """
-        touched = sorted(set(features) | set(removed))
+        touched = [] if fresh else sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
-            for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, touched):
-                conn.execute(dedupe_features.delete().where(where))
             for side in _SIDES:
                 for where in record_in(*side, touched):
                     conn.execute(dedupe_pairs.delete().where(where))
-            rows = [dict(source=s, local_id=l, data=json.dumps(f, ensure_ascii=False, separators=(",", ":")))
-                    for (s, l), f in features.items()]
-            for chunk in _chunks(rows, 2000):
-                conn.execute(dedupe_features.insert(), chunk)
-            replace_keys(conn, touched, keys)
+            replace_records(conn, touched, features, keys)
+
+    def restart(self) -> None:
+        """Drop every record's features, keys and scored pairs (overrides stay): a full pass stages and
+        scores them all again, and inserting into empty tables beats a delete per record.  Interrupted,
+        the full pass reruns from the start (its checkpoint did not move)."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(dedupe_pairs.delete())
+            clear_records(conn)
 
     def add_pairs(self, pairs: list[Pair]) -> None:
         """Store scored pairs (a block batch's worth), one transaction."""
-        prs = [dict(a_source=p.a[0], a_id=p.a[1], b_source=p.b[0], b_id=p.b[1], decision=p.decision,
-                    rule=p.rule, score=p.score, evidence=json.dumps(p.evidence, ensure_ascii=False))
-               for p in pairs]
-        if not prs:
+        if not pairs:
             return
+        rows = [(p.a[0], p.a[1], p.b[0], p.b[1], p.decision, p.rule, p.score,
+                 json.dumps(p.evidence, ensure_ascii=False)) for p in pairs]
         with self._lock, self.engine.begin() as conn:
-            for chunk in _chunks(prs, 2000):
-                conn.execute(dedupe_pairs.insert(), chunk)
+            insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
+                                             "evidence"), rows)
 
     # -- pairs -----------------------------------------------------------------------
     def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:

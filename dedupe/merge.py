@@ -16,11 +16,12 @@ from normaliser.model import Holding, Record
 
 
 def _union(lists) -> list:
+    """The items of ``lists`` in order, each once (dataclass items compared by their repr: unhashable)."""
     out: list = []
     seen = set()
     for items in lists:
         for item in items:
-            marker = repr(item)
+            marker = item if type(item) is str else ("repr", repr(item))   # a string is its own marker (fast)
             if marker not in seen:
                 seen.add(marker)
                 out.append(item)
@@ -61,8 +62,8 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
     if not members:
         raise ValueError("cannot merge an empty cluster")
     order = source_order or {}
-    ranked = sorted(members, key=lambda r: (-quality(r), -r.completeness(), order.get(r.source, 1 << 30),
-                                            r.source, r.local_id))
+    ranked = members if len(members) == 1 else sorted(    # most clusters have one member: nothing to rank
+        members, key=lambda r: (-quality(r), -r.completeness(), order.get(r.source, 1 << 30), r.source, r.local_id))
     base = copy.copy(ranked[0])  # shallow: every list attribute is replaced below, nothing is mutated
     for name in ("isbns", "invalid_isbns", "issns", "oclc_numbers", "lccns", "other_ids", "languages",
                  "subjects", "classifications", "series", "urls"):

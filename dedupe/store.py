@@ -14,7 +14,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table
                         select, update)
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, next_value, utcnow, write_lock
+from storage.db import insert_rows, metadata, next_value, utcnow, write_lock
 from normaliser.model import Record
 
 from .model import Cluster
@@ -293,12 +293,9 @@ class MemberStore:
                 for i in range(0, len(ids), 500):
                     conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
                                                                dedupe_members.c.local_id.in_(ids[i:i + 500])))
-            if upserts:
-                conn.execute(dedupe_members.insert(), [
-                    dict(source=s, local_id=l, match_keys=json.dumps(k, ensure_ascii=False),
-                         cluster_id=assignments.get((s, l)))
-                    for (s, l), k in upserts.items()
-                ])
+            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "work_key", "cluster_id"),
+                        [(s, l, json.dumps(k, ensure_ascii=False), "", assignments.get((s, l)))
+                         for (s, l), k in upserts.items()])
             moved = [dict(s=s, l=l, cid=cid) for (s, l), cid in assignments.items() if (s, l) not in upserts]
             if moved:
                 conn.execute(update(dedupe_members)

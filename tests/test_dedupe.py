@@ -33,8 +33,7 @@ def match(*records: Record, max_block: int = 500) -> tuple[list[list[tuple[str, 
     """The clusters (sorted member keys) a build makes of ``records``, and what blocking found."""
     features = {r.key: record_features(r) for r in records}
     keys = {k: blocking_keys(f) for k, f in features.items()}
-    found = find_pairs(set(features), MemoryBlocks(keys), lambda recs: {r: features[r] for r in recs},
-                       max_block=max_block)
+    found = find_pairs(set(features), MemoryBlocks(keys, features), max_block=max_block)
     edges = [(p.a, p.b, p.score, p.rule) for p in found.pairs if p.decision == MATCH]
     vetoed = [(p.a, p.b) for p in found.pairs if p.decision == VETO]
     groups, _rejected = cluster(keys, edges, vetoed=vetoed)
@@ -178,9 +177,8 @@ def test_an_oversized_block_split_into_title_windows():
     records = others + copies
     features = {r.key: record_features(r) for r in records}
     keys = {k: [x for x in blocking_keys(f) if x.startswith(("author:", "sig:"))] for k, f in features.items()}
-    load = lambda recs: {r: features[r] for r in recs}   # noqa: E731
-    refused = find_pairs(set(features), MemoryBlocks(keys), load, max_block=10)
-    split = find_pairs(set(features), MemoryBlocks(keys), load, max_block=10, window=3)
+    refused = find_pairs(set(features), MemoryBlocks(keys, features), max_block=10)
+    split = find_pairs(set(features), MemoryBlocks(keys, features), max_block=10, window=3)
     assert refused.refused == split.split == {"author:chadman|1899": 22} and not refused.pairs
     assert [(p.a, p.b, p.decision) for p in split.pairs] == [(("x", "1"), ("y", "1"), MATCH)]
     assert split.compared == 22 * 3 - 6      # each record with the next three in title order, no more

@@ -81,7 +81,7 @@ def test_small_blocks_and_refused_blocks_in_memory(variant_build):
     """The same through :class:`MemoryBlocks` with a cap that refuses blocks: refused ones are reported."""
     feats, stored, _, _, _ = variant_build
     keys = {k: blocking_keys(f) for k, f in feats.items()}
-    found = find_pairs(None, MemoryBlocks(keys), lambda recs: {r: feats[r] for r in recs}, max_block=4)
+    found = find_pairs(None, MemoryBlocks(keys, feats), max_block=4)
     assert found.refused and all(n > 4 for n in found.refused.values())
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == reference_pairs(feats, keys, max_block=4)
 
@@ -104,5 +104,33 @@ def test_two_worker_processes_find_the_same_pairs(variant_build):
 
     _, _, pairs, _, url = variant_build
     engine = make_engine(url)
-    found = find_pairs(None, BlockStore(engine), EvidenceStore(engine).features, workers=2)
+    found = find_pairs(None, BlockStore(engine), workers=2)
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
+
+
+def test_the_block_walk_gives_every_shared_block_once_and_a_record_about_once(variant_build):
+    """A full pass takes every block two records share exactly once, and, in the order of each block's first
+    member, a record's blocks mostly fall in one batch: its features are decoded about once, not once per block."""
+    from dedupe.blocking import BATCH
+    from dedupe.blockstore import BlockStore
+    from storage.db import make_engine
+
+    feats, stored, _, _, url = variant_build
+    keys = {k: ks for k, (ks, _) in stored.items()}
+    carriers = defaultdict(set)
+    for record, ks in keys.items():
+        for k in ks:
+            if not k.startswith(SIGNATURE):
+                carriers[k].add(record)
+    shared = {k for k, rs in carriers.items() if len(rs) > 1}
+    memory = MemoryBlocks(keys, feats)
+    engine = make_engine(url)
+    walked = list(BlockStore(engine).walk(BATCH // 10))
+    assert sorted(k for batch in walked for k in batch) == sorted(shared)
+    assert sorted(k for batch in memory.walk(BATCH // 10) for k in batch) == sorted(shared)
+    decoded = sum(len(BlockStore(engine).batch(batch, None).features) for batch in walked)
+    in_key_order = sorted(shared)
+    by_key = sum(len(BlockStore(engine).batch(in_key_order[i:i + BATCH // 10], None).features)
+                 for i in range(0, len(in_key_order), BATCH // 10))
+    records = len({r for k in shared for r in carriers[k]})
+    assert decoded < 1.6 * records < by_key

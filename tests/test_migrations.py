@@ -88,3 +88,22 @@ def test_a_first_release_database_without_migrations_is_upgraded(empty_engine):
     schema.ensure_schema(empty_engine)
     assert schema.differences(empty_engine) == []
     assert {"staff_users", "dedupe_pairs", "held_deletions"} <= set(inspect(empty_engine).get_table_names())
+
+
+def test_block_keys_are_filled_from_the_stored_keys(empty_engine):
+    """0011 gives each stored record its dedupe_keys rows as one list: an old store's next pass scores its blocks."""
+    import json
+
+    from sqlalchemy import text
+
+    schema.upgrade(empty_engine, "0010")
+    with empty_engine.begin() as conn:
+        conn.execute(text("INSERT INTO dedupe_features (source, local_id, data) VALUES "
+                          "('a', '1', '{}'), ('a', '2', '{}'), ('b', '1', '{}')"))
+        conn.execute(text("INSERT INTO dedupe_keys (key, source, local_id) VALUES ('title:x', 'a', '1'), "
+                          "('isbn:9', 'a', '1'), ('title:x', 'b', '1')"))
+    schema.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        stored = {(s, l): json.loads(k) for s, l, k in
+                  conn.execute(text("SELECT source, local_id, block_keys FROM dedupe_features"))}
+    assert stored == {("a", "1"): ["isbn:9", "title:x"], ("a", "2"): [], ("b", "1"): ["title:x"]}
