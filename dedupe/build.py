@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import islice
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.authorities import AuthorityStore
 from normaliser.links import Link, LinkStore
 from normaliser.model import Record
-from normaliser.store import RecordStore
+from normaliser.store import RecordStore, paused_gc
 
 from storage.db import set_value
 
@@ -147,7 +148,7 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
                        fresh=since_seq == 0)
         batch, authority_batch, staged = [], [], {}
 
-    for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
+    def take(seq: int, source: str, local_id: str, record: Record | None) -> None:
         key = (source, local_id)
         batch.append(Link.of(key, record))
         if record is None or record.kind == "authority":
@@ -165,9 +166,16 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
             if record is not None and record.control_number:
                 answered.add((source, record.control_number))
         report.last_seq = seq
-        if len(batch) >= 2000:
+
+    changes = records.changed_since(since_seq, holdings_brief=True)
+    taken = 2000
+    while taken == 2000:
+        with paused_gc():   # a batch of records is acyclic trees: see paused_gc
+            taken = 0
+            for change in islice(changes, 2000):
+                take(*change)
+                taken += 1
             flush()
-    flush()
     report.records_changed = len(upserts) + len(removed)
     # a bibliographic record changed in this pass is merged again anyway: look up only the others
     holders = links.bibs_for(targets - answered)
@@ -205,22 +213,23 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
     """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
     written_total = 0
     while True:
-        todo = members.pending(batch)
-        if not todo:
-            return written_total
-        loaded = records.get_many([m for ms in todo.values() for m in ms])
-        attached_to = links.attached(loaded.values())
-        written, emptied = [], []
-        for cid, member_keys in todo.items():
-            present = {m: keys for m, keys in member_keys.items() if m in loaded}
-            if not present:
-                emptied.append(cid)
-                continue
-            attached = {m: attached_to[m] for m in present if m in attached_to}
-            merged = merge_records([loaded[m] for m in present], source_order, attached)
-            written.append(Cluster(id=cid, record=merged, members=list(present),
-                                   match_keys=shared_keys(present.values()), work_key=work_key(merged)))
-        members.merged(written, emptied)
+        with paused_gc():   # the batch's records are acyclic trees: see paused_gc
+            todo = members.pending(batch)
+            if not todo:
+                return written_total
+            loaded = records.get_many([m for ms in todo.values() for m in ms])
+            attached_to = links.attached(loaded.values())
+            written, emptied = [], []
+            for cid, member_keys in todo.items():
+                present = {m: keys for m, keys in member_keys.items() if m in loaded}
+                if not present:
+                    emptied.append(cid)
+                    continue
+                attached = {m: attached_to[m] for m in present if m in attached_to}
+                merged = merge_records([loaded[m] for m in present], source_order, attached)
+                written.append(Cluster(id=cid, record=merged, members=list(present),
+                                       match_keys=shared_keys(present.values()), work_key=work_key(merged)))
+            members.merged(written, emptied)
         written_total += len(written)
         if progress:
             progress(f"merged {written_total} catalogue entries")
