@@ -213,26 +213,37 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
     """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
     written_total = 0
     while True:
-        with paused_gc():   # the batch's records are acyclic trees: see paused_gc
-            todo = members.pending(batch)
-            if not todo:
-                return written_total
-            loaded = records.get_many([m for ms in todo.values() for m in ms])
-            attached_to = links.attached(loaded.values())
-            written, emptied = [], []
-            for cid, member_keys in todo.items():
-                present = {m: keys for m, keys in member_keys.items() if m in loaded}
-                if not present:
-                    emptied.append(cid)
-                    continue
-                attached = {m: attached_to[m] for m in present if m in attached_to}
-                merged = merge_records([loaded[m] for m in present], source_order, attached)
-                written.append(Cluster(id=cid, record=merged, members=list(present),
-                                       match_keys=shared_keys(present.values()), work_key=work_key(merged)))
-            members.merged(written, emptied)
-        written_total += len(written)
+        # The batch's records are acyclic trees (see paused_gc); the batch is its own function so that
+        # everything it loaded is freed before the collector comes back on and would walk it.
+        with paused_gc():
+            written = _merge_batch(records, members, source_order, batch, links)
+        if written is None:
+            return written_total
+        written_total += written
         if progress:
             progress(f"merged {written_total} catalogue entries")
+
+
+def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
+                 batch: int, links: LinkStore) -> int | None:
+    """Merge and write up to ``batch`` pending clusters; how many were written (None: nothing was pending)."""
+    todo = members.pending(batch)
+    if not todo:
+        return None
+    loaded = records.get_many([m for ms in todo.values() for m in ms])
+    attached_to = links.attached(loaded.values())
+    written, emptied = [], []
+    for cid, member_keys in todo.items():
+        present = {m: keys for m, keys in member_keys.items() if m in loaded}
+        if not present:
+            emptied.append(cid)
+            continue
+        attached = {m: attached_to[m] for m in present if m in attached_to}
+        merged = merge_records([loaded[m] for m in present], source_order, attached)
+        written.append(Cluster(id=cid, record=merged, members=list(present),
+                               match_keys=shared_keys(present.values()), work_key=work_key(merged)))
+    members.merged(written, emptied)
+    return len(written)
 
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:
