@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import islice
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.authorities import AuthorityStore
 from normaliser.links import Link, LinkStore
 from normaliser.model import Record
-from normaliser.store import RecordStore
+from normaliser.store import RecordStore, paused_gc
 
 from storage.db import set_value
 
@@ -147,7 +148,7 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
                        fresh=since_seq == 0)
         batch, authority_batch, staged = [], [], {}
 
-    for seq, source, local_id, record in records.changed_since(since_seq, holdings_brief=True):
+    def take(seq: int, source: str, local_id: str, record: Record | None) -> None:
         key = (source, local_id)
         batch.append(Link.of(key, record))
         if record is None or record.kind == "authority":
@@ -165,9 +166,16 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
             if record is not None and record.control_number:
                 answered.add((source, record.control_number))
         report.last_seq = seq
-        if len(batch) >= 2000:
+
+    changes = records.changed_since(since_seq, holdings_brief=True)
+    taken = 2000
+    while taken == 2000:
+        with paused_gc():   # a batch of records is acyclic trees: see paused_gc
+            taken = 0
+            for change in islice(changes, 2000):
+                take(*change)
+                taken += 1
             flush()
-    flush()
     report.records_changed = len(upserts) + len(removed)
     # a bibliographic record changed in this pass is merged again anyway: look up only the others
     holders = links.bibs_for(targets - answered)
@@ -205,25 +213,37 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
     """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
     written_total = 0
     while True:
-        todo = members.pending(batch)
-        if not todo:
+        # The batch's records are acyclic trees (see paused_gc); the batch is its own function so that
+        # everything it loaded is freed before the collector comes back on and would walk it.
+        with paused_gc():
+            written = _merge_batch(records, members, source_order, batch, links)
+        if written is None:
             return written_total
-        loaded = records.get_many([m for ms in todo.values() for m in ms])
-        attached_to = links.attached(loaded.values())
-        written, emptied = [], []
-        for cid, member_keys in todo.items():
-            present = {m: keys for m, keys in member_keys.items() if m in loaded}
-            if not present:
-                emptied.append(cid)
-                continue
-            attached = {m: attached_to[m] for m in present if m in attached_to}
-            merged = merge_records([loaded[m] for m in present], source_order, attached)
-            written.append(Cluster(id=cid, record=merged, members=list(present),
-                                   match_keys=shared_keys(present.values()), work_key=work_key(merged)))
-        members.merged(written, emptied)
-        written_total += len(written)
+        written_total += written
         if progress:
             progress(f"merged {written_total} catalogue entries")
+
+
+def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
+                 batch: int, links: LinkStore) -> int | None:
+    """Merge and write up to ``batch`` pending clusters; how many were written (None: nothing was pending)."""
+    todo = members.pending(batch)
+    if not todo:
+        return None
+    loaded = records.get_many([m for ms in todo.values() for m in ms])
+    attached_to = links.attached(loaded.values())
+    written, emptied = [], []
+    for cid, member_keys in todo.items():
+        present = {m: keys for m, keys in member_keys.items() if m in loaded}
+        if not present:
+            emptied.append(cid)
+            continue
+        attached = {m: attached_to[m] for m in present if m in attached_to}
+        merged = merge_records([loaded[m] for m in present], source_order, attached)
+        written.append(Cluster(id=cid, record=merged, members=list(present),
+                               match_keys=shared_keys(present.values()), work_key=work_key(merged)))
+    members.merged(written, emptied)
+    return len(written)
 
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:
