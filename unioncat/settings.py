@@ -79,8 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "records one match key may join before it is refused (default 500)"),
     Setting("dedupe_workers", 1, "UNIONCAT_DEDUPE_WORKERS",
             "processes scoring dedupe blocks at once (default 1; one per core is the most that helps)"),
-    Setting("block_window", 0, "UNIONCAT_BLOCK_WINDOW",
-            "split a block over UNIONCAT_MAX_BLOCK into title windows of this many records (default 0: refuse it)"),
+    Setting("block_window", 30, "UNIONCAT_BLOCK_WINDOW",
+            "compare each record of a block over UNIONCAT_MAX_BLOCK with the next this many in title order "
+            "(default 30; 0 refuses such a block: no pair in it is compared)"),
     Setting("smtp_host", None, "UNIONCAT_SMTP_HOST",
             "mail server for harvest alerts (unset: alerts only on the staff page)"),
     Setting("smtp_port", 25, "UNIONCAT_SMTP_PORT", "its port (default 25)"),
