@@ -76,7 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
             "password of the staff pages (unset: staff pages closed)", secret=True),
     Setting("harvest_workers", 4, "UNIONCAT_HARVEST_WORKERS", "sources harvested at once (default 4)"),
     Setting("max_block", 500, "UNIONCAT_MAX_BLOCK",
-            "records one match key may join before it is refused (default 500)"),
+            "records one match key may join and still be compared all-pairs (default 500; see UNIONCAT_BLOCK_WINDOW)"),
     Setting("dedupe_workers", 1, "UNIONCAT_DEDUPE_WORKERS",
             "processes scoring dedupe blocks at once (default 1; one per core is the most that helps)"),
     Setting("block_window", 30, "UNIONCAT_BLOCK_WINDOW",
