@@ -234,12 +234,20 @@ def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, 
     """Score an oversized block by sorted neighbourhood: each record with the next ``window`` in title order.
 
     A pair that also shares a block of normal size is left to that block; one that shares two split
-    blocks is scored once (``windowed``).
+    blocks is scored once (``windowed``).  The exact pre-filter runs over a stretch of records at a time
+    (and the stretch after it), so the window pairs ``compare`` would certainly drop cost C, not Python:
+    without it, 77 split blocks at 100k LoC records made 321,166 ``compare`` calls for 4,249 candidates.
     """
     recs = sorted((r for r in members if r in feats), key=lambda r: (feats[r]["t"] or "", r))
     skip = found.refused.keys() | found.split.keys()
-    for p, a in enumerate(recs):
-        for b in recs[p + 1:p + 1 + window]:
+    step = max(window, 32)      # records a pre-filter call starts pairs from (it sees 2 × step)
+    for start in range(0, len(recs), step):
+        chunk = recs[start:start + 2 * step]
+        pairs = [(i, j) for i, j in may_keep([feats[r] for r in chunk]) if i < step and j - i <= window]
+        half = min(step, len(recs) - start)
+        found.prefiltered += sum(min(window, len(recs) - 1 - p) for p in range(start, start + half)) - len(pairs)
+        for i, j in pairs:
+            a, b = chunk[i], chunk[j]
             a_, b_ = (a, b) if a < b else (b, a)
             if (changed is not None and a_ not in changed and b_ not in changed) or (a_, b_) in windowed:
                 continue

@@ -86,6 +86,25 @@ def test_small_blocks_and_refused_blocks_in_memory(variant_build):
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == reference_pairs(feats, keys, max_block=4)
 
 
+def test_oversized_blocks_are_split_by_default_and_their_pairs_found(variant_build):
+    """With the default settings a block over the cap is split into title windows, not refused: a cap of 10
+    makes the variant set's author blocks (18–20 records, one author's look-alike series) oversized, and
+    the build's block store still finds every pair the all-pairs loop keeps — none from a refused block."""
+    from dedupe.blockstore import BlockStore
+    from storage.db import make_engine
+    from unioncat.settings import Settings
+
+    feats, stored, pairs, _, url = variant_build
+    window = Settings().block_window
+    assert window > 0
+    found = find_pairs(None, BlockStore(make_engine(url)), max_block=10, window=window)
+    assert found.split == {"author:johnson|2001": 18, "author:saroff|2001": 18, "authors:johnson|saroff": 20}
+    assert not found.refused
+    assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
+    refused = find_pairs(None, BlockStore(make_engine(url)), max_block=10, window=0)
+    assert refused.refused == found.split and len(refused.pairs) == len(pairs) - 24
+
+
 def test_prefilter_keeps_every_pair_compare_keeps(variant_build):
     """Over one big mixed block (every record against every other), nothing compare() keeps is dropped."""
     feats, _, _, _, _ = variant_build
