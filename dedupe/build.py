@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from normaliser.authorities import AuthorityStore
@@ -167,19 +167,26 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
                 answered.add((source, record.control_number))
         report.last_seq = seq
 
-    changes = records.changed_since(since_seq, holdings_brief=True)
-    taken = 2000
-    while taken == 2000:
-        with paused_gc():   # a batch of records is acyclic trees: see paused_gc
-            taken = 0
-            for change in islice(changes, 2000):
-                take(*change)
-                taken += 1
-            flush()
+    _in_batches(records.changed_since(since_seq, holdings_brief=True), take, flush)
     report.records_changed = len(upserts) + len(removed)
     # a bibliographic record changed in this pass is merged again anyway: look up only the others
     holders = links.bibs_for(targets - answered)
     return upserts, removed, {k for k in holders if k not in upserts and k not in removed}
+
+
+def _in_batches(changes: Iterator[tuple], take: Callable[..., None], flush: Callable[[], None],
+                size: int = 2000) -> None:
+    """``take`` each change, and ``flush`` after every ``size`` of them, the collector held over each batch
+    (a batch of records is acyclic trees: see ``paused_gc``)."""
+    while True:
+        with paused_gc():
+            taken = 0
+            for change in islice(changes, size):
+                take(*change)
+                taken += 1
+            flush()
+        if taken < size:
+            return
 
 
 def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:

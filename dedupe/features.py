@@ -22,8 +22,9 @@ from normaliser.text import has_han, match_key, pinyin
 
 Features = dict
 
-#: Changed whenever what is extracted or how records are keyed changes: stored features and blocking keys
-#: of an older version are stale, and the next build scores every record again (``pipeline.dedupe_stage``).
+#: Changed whenever what is extracted, how records are keyed or how pairs are decided (``score``) changes:
+#: stored features, keys and pairs of an older version are stale, and the next build scores every record
+#: again (``pipeline.dedupe_stage``).
 MATCHER_VERSION = 20261202
 SIGNATURE = "sig:"
 #: Signature kinds that must have at most one value inside a cluster.  Not the year: a printing a year

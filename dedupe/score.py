@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 from .features import Features
 
@@ -263,6 +264,14 @@ def _generic(f: Features) -> bool:
     return s in GENERIC_TITLES or len(s) < (6 if s.isascii() else 3)
 
 
+def _typo_apart(a: Features, b: Features) -> bool:
+    """Titles a slip of the keys apart (a letter dropped, added, changed or two swapped; two in a title of
+    eight letters or more) — not another word: "A walk in the tundra" and "A walk in the desert", one
+    series' books by one author, publisher, year and extent, are as similar by ratio as a typo is."""
+    limit = 2 if min(len(a["t"]), len(b["t"])) >= 8 else 1
+    return OSA.distance(a["t"], b["t"], score_cutoff=limit) <= limit
+
+
 def _corroborated(a: Features, b: Features, both: bool = False) -> bool:
     """The same publisher and/or the same extent (both when ``both``); a long title counts alone."""
     publisher = bool(a["pub"] and b["pub"]) and fuzz.token_set_ratio(a["pub"], b["pub"]) >= 80
@@ -305,7 +314,7 @@ def _rule(a: Features, b: Features, title: float, authors: float | None, same_ye
     if authors is None and (a["a"] or b["a"]) and title >= 95 and same_year and _corroborated(a, b):
         # one copy lost its author: the same title and year, and the same publisher or extent
         return "title-year", score
-    if title >= 75 and authors == 1.0 and same_year and _corroborated(a, b, both=True):
+    if title >= 75 and authors == 1.0 and same_year and _corroborated(a, b, both=True) and _typo_apart(a, b):
         # a typo in a short title: author, year, publisher and extent all the same
         return "title-author-year", score
     if authors is not None and years_ok and min(len(a["a"]), len(b["a"])) >= 1:

@@ -222,3 +222,16 @@ def test_an_articles_title_citing_its_journal_volume_names_no_part():
     assert compare(record_features(a), record_features(b)).decision == MATCH
     books = [_article(s, t, authors, 1996, "book") for s, t in (("a", a.title), ("b", b.title))]
     assert compare(*map(record_features, books)).rule == "volume"
+
+
+def test_a_series_books_alike_but_for_a_word_are_not_a_typo():
+    """One series' books — same author, publisher, year and extent, no ISBN — differ by a word, not a slip."""
+    def book(local_id: str, title: str) -> Record:
+        return Record(source=local_id, local_id=local_id, format="book", title=title, year=2001,
+                      publisher="Carolrhoda Books", extent="48 p. : col. ill. ; 26 cm.",
+                      contributors=[Contributor("Johnson, Rebecca L.", primary=True)])
+    tundra, desert = book("a", "A walk in the tundra"), book("b", "A walk in the desert")
+    assert compare(record_features(tundra), record_features(desert)).decision != MATCH
+    # the same book with two letters swapped in a copy is still one
+    assert compare(record_features(tundra), record_features(book("c", "A walk in the tnudra"))).decision == MATCH
+

