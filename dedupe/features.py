@@ -324,10 +324,12 @@ def blocking_keys(f: Features) -> list[str]:
     keys = [f"isbn:{i}" for i in f["isbn"]] + [f"oclc:{n}" for n in f["oclc"]] + [f"lccn:{n}" for n in f["lccn"]]
     keys += [f"issn:{i}" for i in f["issn"]]
     short = f["s"] or f["t"]
+    # the title's words longest first (ties alphabetical): the "words:" key and the articles' author/title key
+    ranked = sorted({w for w in f["t"].split() if w not in _STOP}, key=lambda w: (-len(w), w))
     if short:
         # the first 20 letters, spaces out: survives words run together ("asystemforflexible…", "redorecovery")
         keys.append("title:" + short.replace(" ", "")[:20])
-        long_words = sorted(sorted({w for w in f["t"].split() if w not in _STOP}, key=lambda w: (-len(w), w))[:3])
+        long_words = sorted(ranked[:3])
         if len(long_words) >= 2:
             keys.append("words:" + " ".join(long_words))
     if f["han"]:
@@ -340,7 +342,7 @@ def blocking_keys(f: Features) -> list[str]:
     keys += [f"authors:{x}|{y}" for i, x in enumerate(f["a"][:3]) for y in f["a"][i + 1:3] if len(x) > 2 < len(y)]
     if f["fmt"] == "article":
         # an article has no ISBN and its citations often lose the year: the author/title key stands in
-        rare = sorted({w for w in f["t"].split() if len(w) > 3 and w not in _STOP}, key=lambda w: (-len(w), w))[:2]
+        rare = [w for w in ranked if len(w) > 3][:2]
         keys += [f"aw:{a}|{w}" for a in f["a"][:3] if len(a) > 1 for w in rare]
     keys = list(dict.fromkeys(keys))
     keys += signature(f)

@@ -293,8 +293,8 @@ class MemberStore:
                 for i in range(0, len(ids), 500):
                     conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
                                                                dedupe_members.c.local_id.in_(ids[i:i + 500])))
-            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "work_key", "cluster_id"),
-                        [(s, l, json.dumps(k, ensure_ascii=False), "", assignments.get((s, l)))
+            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
+                        [(s, l, json.dumps(k, ensure_ascii=False), assignments.get((s, l)))
                          for (s, l), k in upserts.items()])
             moved = [dict(s=s, l=l, cid=cid) for (s, l), cid in assignments.items() if (s, l) not in upserts]
             if moved:

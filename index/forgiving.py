@@ -4,7 +4,8 @@ A search that finds nothing is looked at word by word: a word that on its own
 finds nothing (in any field, stemmed or as pinyin) is presumed mistyped; when
 fuzzing those finds nothing either, every word is, one edit each (``shot horn
 cattle``: a real word mistyped for another is one letter off, and a two-edit
-automaton over a 250k catalogue's term dictionary costs ~25 ms a word).  Those words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
+automaton over a 250k catalogue's term dictionary costs ~25 ms a word).  Those
+words are then matched fuzzily (:func:`edit_distance`: one edit for short words,
 two for long ones; a swap of neighbours is one edit) while the others stay
 exact.  From the records that fuzzy pass finds, each mistyped word is replaced
 by the nearest word those records really contain — the catalogue's own terms,

@@ -101,10 +101,18 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
 
     For the bulk writes of a dedupe pass (keys, features, pairs: hundreds of thousands of rows): SQLAlchemy's
     per-row parameter processing cost more CPU than SQLite's own insert.  The columns must need no type
-    processing on the way in (strings and numbers).
+    processing on the way in (strings and numbers).  Columns left out that have a plain Python-side default
+    (``Column(default="")``) get it, as SQLAlchemy's own insert would give it; a callable default is refused.
     """
     if not rows:
         return
+    left_out = [c for c in table.columns if c.name not in columns and c.default is not None]
+    if any(not c.default.is_scalar for c in left_out):
+        raise NotImplementedError(f"insert_rows: {table.name} has a computed default insert_rows cannot apply")
+    if left_out:
+        columns = (*columns, *(c.name for c in left_out))
+        defaults = tuple(c.default.arg for c in left_out)
+        rows = [(*row, *defaults) for row in rows]
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
     if mark is None:
         raise NotImplementedError(f"insert_rows: unsupported parameter style {conn.dialect.paramstyle!r}")
