@@ -55,7 +55,7 @@ GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatt
                               "call for papers", "news", "announcements", "chair s message", "message from the chair"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """The outcome of comparing two records, with the evidence (what explain shows)."""
 
@@ -73,7 +73,9 @@ def title_similarity(a: Features, b: Features) -> float:
     best = 0.0
     if a["t"] and b["t"]:
         best = fuzz.ratio(a["t"], b["t"])
-        if best < 100 and a["s"] and b["s"] and (a["s"] == a["t"] or b["s"] == b["t"]):
+        if best == 100:
+            return 100.0        # no form scores more (the copies of one book, most pairs compared)
+        if a["s"] and b["s"] and (a["s"] == a["t"] or b["s"] == b["t"]):
             # one side has no subtitle: compare the titles proper, a little below an exact full match
             best = max(best, fuzz.ratio(a["s"], b["s"]) - 3)
     if a["han"] and b["han"]:
@@ -240,12 +242,12 @@ def compare(a: Features, b: Features) -> Verdict:
         return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])
     ya, yb = a["y"], b["y"]
-    feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
+    feats = {"title": _rounded(title, 1), "authors": None if authors is None else _rounded(authors, 2),
              "year": [ya, yb], "shared_ids": shared}
     if a["pg"] and b["pg"]:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
-        feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
+        feats["publisher"] = _rounded(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
     same_year = bool(ya and yb and years_agree(a, b))
     # the year veto reads ``strong`` only for two different years and no shared identifier
     strong = bool(ya and yb) and not same_year and not shared and _same_paper(a, b, title, authors)
@@ -261,6 +263,11 @@ def compare(a: Features, b: Features) -> Verdict:
         return Verdict("no", "", round(score, 4), feats)
     decision = INTERNAL if a["src"] == b["src"] else MATCH
     return Verdict(decision, rule, round(score, 4), feats)
+
+
+def _rounded(x: float, digits: int) -> float:
+    """``round(x, digits)``, skipped for a whole number (100.0, 1.0: most scores), which it leaves as is."""
+    return x if x.is_integer() else round(x, digits)
 
 
 def _same_paper(a: Features, b: Features, title: float, authors: float | None) -> bool:
