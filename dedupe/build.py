@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from dataclasses import dataclass, field
@@ -87,22 +88,20 @@ def dedupe_changes(
     maps a holdings feed's source id to the source whose bibliographic
     records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
     windows of that many records instead of refusing it; ``workers`` > 1 scores blocks in that many
-    processes.  ``partitions`` cuts scoring and merging into partitions its fanout runs (rq jobs on
-    any worker: see ``dedupe.partition``); the outcome is the same.
+    processes; ``partitions`` has its fanout score and merge in partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
     links = LinkStore(records.engine, holdings_feeds)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links,
-                                              partitions)
+    merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
+    report.clusters_written += merge()
     upserts, removed, with_new_holdings = _stage_changes(records, since_seq, report, links, evidence)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not upserts and not removed and not overrides_changed:
         _remerge_holders(members, with_new_holdings)
-        report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links,
-                                              partitions)
+        report.clusters_written += merge()
         return report
     everything = since_seq == 0
     _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window, workers), report,
@@ -116,8 +115,7 @@ def dedupe_changes(
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
     _remerge_holders(members, with_new_holdings)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links,
-                                              partitions)
+    report.clusters_written += merge()
     report.seconds = time.perf_counter() - started
     return report
 

@@ -10,7 +10,8 @@ so a partition runs once) and runs them itself, until every partition is done.
 Restart-safe: a partition whose worker dies is requeued by ``RqRunner.recover_abandoned`` (called while
 waiting) and run again, which ends where one run ends (its writes skip what is stored); a partition
 out of retries fails the orchestrator, which rq retries — the pass, checkpoint unmoved, runs again.
-Progress: each partition job logs its own, and the orchestrator reports partitions done as they finish.
+Progress: each partition job logs its own and keeps the last line in its job's ``meta["progress"]``;
+the orchestrator logs partitions done as they finish and keeps that count in its own job's meta.
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class RqFanout:
         """Take one of our partitions still queued off the queue and run it here; False if none was."""
         for job, args in zip(jobs, tasks):
             if job.id not in self._done and queue.remove(job.id):
-                self._done[job.id] = pipeline.dedupe_part(self.cat, task, args)
+                self._done[job.id] = pipeline.dedupe_part(self.cat, task, args, self.progress)
                 job.delete()
                 self._report(task, len(jobs), "here")
                 return True
@@ -111,4 +112,10 @@ class RqFanout:
                 raise RuntimeError(f"dedupe {task} partition job {job.id} {status}: the pass runs again")
 
     def _report(self, task: str, total: int, where: str) -> None:
-        self.progress(f"dedupe {task}: {len(self._done)}/{total} partitions done (the last by {where})")
+        """Log partitions done, and keep the count in the dedupe job's meta (``rq info``, the job's hash)."""
+        message = f"dedupe {task}: {len(self._done)}/{total} partitions done (the last by {where})"
+        self.progress(message)
+        job = get_current_job()
+        if job is not None:
+            job.meta["progress"] = message
+            job.save_meta()
