@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from dedupe.partition import in_turn
 from peers.postgres import drop_database
 from test_jobs import descendants
 from unioncat import pipeline
@@ -147,3 +149,22 @@ def test_the_bench_runs_one_and_two_workers_and_checks_the_digests(tmp_path):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["identical_digests"] and len(summary["wall_1_worker_s"]) == len(summary["wall_2_workers_s"]) == 1
     assert summary["ratio_2_to_1"] > 0
+
+
+def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
+    """The partitions alone (no rq, no PostgreSQL): run one after the other in one process, on SQLite."""
+    sources = bench.consortium(tmp_path, 1500, seed=5)
+    digests = []
+    for parts in (0, 3):
+        settings = load_settings(env={}, sources_path=sources, data_dir=tmp_path / f"p{parts}")
+        cat = pipeline.Catalogue(settings)
+        try:
+            pipeline.harvest(cat, pipeline.select_sources(cat))
+            pipeline.normalise_stage(cat)
+            fanout = in_turn(lambda task, args: pipeline.dedupe_part(cat, task, args))
+            cat.settings = replace(settings, dedupe_partitions=parts)
+            pipeline.dedupe_stage(cat, fanout=fanout)
+        finally:
+            cat.close()
+        digests.append(bench.digests(settings.database_url))
+    assert digests[0] == digests[1] and int(digests[0]["dedupe_pairs"].split(":")[0]) > 500
