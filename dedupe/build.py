@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .evidence import OVERRIDES_APPLIED, EvidenceStore
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
 from .model import Cluster
+from .partition import Partitions, id_range, score_part
 from .recluster import recluster
 from .store import ClusterStore, MemberStore
 
@@ -68,6 +70,7 @@ def dedupe_changes(
     holdings_feeds: dict[str, str] | None = None,
     block_window: int = 0,
     workers: int = 1,
+    partitions: Partitions | None = None,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -85,23 +88,24 @@ def dedupe_changes(
     maps a holdings feed's source id to the source whose bibliographic
     records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
     windows of that many records instead of refusing it; ``workers`` > 1 scores blocks in that many
-    processes.
+    processes; ``partitions`` has its fanout score and merge in partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
     links = LinkStore(records.engine, holdings_feeds)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+    merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
+    report.clusters_written += merge()
     upserts, removed, with_new_holdings = _stage_changes(records, since_seq, report, links, evidence)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not upserts and not removed and not overrides_changed:
         _remerge_holders(members, with_new_holdings)
-        report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+        report.clusters_written += merge()
         return report
     everything = since_seq == 0
     _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window, workers), report,
-           progress)
+           progress, partitions)
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
     outcome = recluster(evidence, clusters, members, upserts, removed, everything or overrides_changed)
@@ -111,7 +115,7 @@ def dedupe_changes(
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
     _remerge_holders(members, with_new_holdings)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+    report.clusters_written += merge()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -199,12 +203,15 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
 
 
 def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int, int],
-           report: DedupeReport, progress: Callable[[str], None] | None) -> None:
+           report: DedupeReport, progress: Callable[[str], None] | None, partitions: Partitions | None) -> None:
     """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
-    found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
-                       progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
+    if partitions is not None:
+        found = partitions.score(changed, caps[0], caps[1])
+    else:
+        found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
+                           progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered
@@ -216,14 +223,19 @@ def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStor
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
-                   batch: int, progress: Callable[[str], None] | None, links: LinkStore) -> int:
-    """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
+                   batch: int, progress: Callable[[str], None] | None, links: LinkStore,
+                   partitions: Partitions | None = None, within: tuple[str | None, str | None] = (None, None)
+                   ) -> int:
+    """Merge the display record of every pending cluster (``within`` an id range), a batch at a time, with its
+    members' MFHD; with ``partitions``, each partition of the ids is merged by a task of its own."""
+    if partitions is not None:
+        return partitions.merge(batch)
     written_total = 0
     while True:
         # The batch's records are acyclic trees (see paused_gc); the batch is its own function so that
         # everything it loaded is freed before the collector comes back on and would walk it.
         with paused_gc():
-            written = _merge_batch(records, members, source_order, batch, links)
+            written = _merge_batch(records, members, source_order, batch, links, within)
         if written is None:
             return written_total
         written_total += written
@@ -232,9 +244,9 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
 
 
 def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
-                 batch: int, links: LinkStore) -> int | None:
+                 batch: int, links: LinkStore, within: tuple[str | None, str | None]) -> int | None:
     """Merge and write up to ``batch`` pending clusters; how many were written (None: nothing was pending)."""
-    todo = members.pending(batch)
+    todo = members.pending(batch, within)
     if not todo:
         return None
     loaded = records.get_many([m for ms in todo.values() for m in ms])
@@ -251,6 +263,24 @@ def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[
                                match_keys=shared_keys(present.values()), work_key=work_key(merged)))
     members.merged(written, emptied)
     return len(written)
+
+
+def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
+             source_order: dict[str, int] | None, holdings_feeds: dict[str, str] | None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Run one partition of a pass (a :class:`Partitions` task: ``score`` or ``merge``), in any process.
+
+    Safe to run again after it was killed: scoring skips the pairs already stored, merging takes what
+    is still pending in its range.
+    """
+    if task == "score":
+        return score_part(EvidenceStore(members.engine), args, progress)
+    if task == "merge":
+        within = id_range(args["part"], args["parts"])
+        links = LinkStore(records.engine, holdings_feeds)
+        return {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
+                                          within=within)}
+    raise ValueError(f"unknown dedupe partition task {task!r}")
 
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:

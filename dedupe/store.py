@@ -312,11 +312,17 @@ class MemberStore:
             if fresh:
                 conn.execute(dedupe_pending.insert(), fresh)
 
-    def pending(self, limit: int) -> dict[str, dict[tuple[str, str], list[str]]]:
-        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys."""
+    def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
+                ) -> dict[str, dict[tuple[str, str], list[str]]]:
+        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys;
+        ``within`` (from, before): only ids in that range, one partition's share (None: no bound)."""
+        q = select(dedupe_pending.c.cluster_id).order_by(dedupe_pending.c.cluster_id).limit(limit)
+        if within[0] is not None:
+            q = q.where(dedupe_pending.c.cluster_id >= within[0])
+        if within[1] is not None:
+            q = q.where(dedupe_pending.c.cluster_id < within[1])
         with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(select(dedupe_pending.c.cluster_id)
-                                              .order_by(dedupe_pending.c.cluster_id).limit(limit))]
+            ids = [r[0] for r in conn.execute(q)]
             out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
             for i in range(0, len(ids), 500):
                 rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
