@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
@@ -57,20 +57,32 @@ class Stored:
 
 
 def stored(record: Record) -> Stored:
-    """Serialise ``record`` once (in a normaliser worker process) with its kind, 004 and holdings rows."""
-    data = record.to_dict()
-    held = dumps(data["holdings"]) if record.kind == "holdings" else None
-    return Stored(dumps(data), record.kind, record.holdings_of, held)
+    """Serialise ``record`` once (in a normaliser worker process) with its kind, 004 and holdings rows.
+
+    orjson writes the dataclasses themselves, fields in class order — the JSON of :meth:`Record.to_dict`
+    without building that dict (~8 against ~14–25 µs a record; ``tests/test_record_decode.py`` pins
+    that both give the same bytes).
+    """
+    held = None
+    if record.kind == "holdings":
+        held = _json(record.holdings, lambda: [dict(h.__dict__) for h in record.holdings])
+    return Stored(_json(record, record.to_dict), record.kind, record.holdings_of, held)
 
 
 def dumps(value: object) -> str:
+    """Compact JSON text of plain data (see :func:`_json`)."""
+    return _json(value, lambda: value)
+
+
+def _json(value: object, plain: Callable[[], object]) -> str:
     """Compact JSON text, through orjson: ~3.5× faster than ``json.dumps`` (6 against 20–26 µs a record)
-    and a tenth smaller (no blanks after ``,`` and ``:``); the same dict read back.  orjson refuses what ``json`` writes with escapes (a
-    lone surrogate from a damaged record, an integer past 64 bits): those rows go through ``json``."""
+    and a tenth smaller (no blanks after ``,`` and ``:``); the same dict read back.  orjson refuses what
+    ``json`` writes with escapes (a lone surrogate from a damaged record, an integer past 64 bits): those
+    go through ``json``, given ``plain()``, the value as dicts and lists."""
     try:
         return orjson.dumps(value).decode("utf-8")
     except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(plain(), ensure_ascii=False)
 
 
 def loads(text: str) -> dict:
