@@ -48,8 +48,8 @@ def _plain_isbn13(digits: str) -> str | None:
     """``stdnum.isbn.validate(digits, convert=True)`` for a plain 10- or 13-digit ISBN, or None.
 
     The same check digits and 978/979 rule, without stdnum's per-character clean-up passes (nothing
-    to clean here): stdnum cost ~35 µs a record of the normaliser's ~350, this ~3 µs.  Whatever is
-    not plain goes through stdnum itself.
+    to clean here): ~4 against ~9.5 µs an ISBN, checked ~1.5 times a record.  Whatever is not plain
+    goes through stdnum itself.
     """
     if len(digits) == 10:
         check = sum(i * int(n) for i, n in enumerate(digits[:9], 1)) % 11
