@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 #: Facets every backend computes, in display order.
 FACETS = ("library", "region", "language", "format", "year", "subject", "classification")
 #: Facets a results page counts only when the reader asks for them or filters on them: the subject facet's
-#: ~100,000 headings (at 250k records) cost as much as every other facet and the search together
-#: (BENCHMARKS.md, "facet14").
+#: ~100,000 top-level headings (at 250k records) cost five times the other six facets together, however few
+#: records match (BENCHMARKS.md, "facet14").
 ON_REQUEST = ("subject",)
 #: Advanced-search fields.
 FIELDS = ("title", "author", "subject", "publisher", "isbn", "issn", "callnumber", "classification")
