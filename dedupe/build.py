@@ -106,7 +106,7 @@ def dedupe_changes(
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
     outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,
-                        everything or overrides_changed, full=everything)
+                        everything or overrides_changed, full=everything, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects = \
         outcome.rejected, outcome.deleted, outcome.redirects
     report.total_clusters, report.records_reclustered = outcome.total_clusters, outcome.scope

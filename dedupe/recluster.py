@@ -1,22 +1,24 @@
-"""Clustering after a pass: the records a change can reach, their groups, stable ids — one commit.
+"""Clustering after a pass: the records a change can reach, their groups, stable ids, committed.
 
 Only the records linked to a changed record (by accepted pairs, always-merge
 overrides, or a shared previous cluster) can end up in another cluster;
 every other cluster stays exactly as it was (clustering is per connected
 component and order-independent).  An incremental pass finds that scope by
 looking stored pairs and clusters up record by record, so it reads what the
-change touches, not the catalogue.  A full pass, or a change of overrides (a
-removed override leaves no trace to follow), clusters every record.
+change touches, not the catalogue, and commits at once.  A full pass, or a
+change of overrides (a removed override leaves no trace to follow), clusters
+every record, a batch of whole components at a time (``components``), and
+commits batch by batch.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from .cluster import cluster
-from .components import batch_rows, component_batches
+from .components import Rows, batch_rows, component_batches
 from .evidence import EvidenceStore, Override
-from .ids import assign_ids, first_choice
+from .ids import Assignment, assign_ids, first_choice
 from .score import MATCH
 from .store import ClusterStore, MemberStore, created_order, id_lookup
 
@@ -45,7 +47,7 @@ class Scope:
 
 def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberStore,
               upserts: dict[RecordKey, list[str]], removed: Iterable[RecordKey], everything: bool,
-              full: bool = False) -> Outcome:
+              full: bool = False, progress: Callable[[str], None] | None = None) -> Outcome:
     """Cluster the records in scope, give the groups stable ids and commit the assignment.
 
     ``everything`` clusters every record, a batch of whole components at a time (see ``components``), each
@@ -53,7 +55,7 @@ def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberSt
     already, ``upserts`` is empty) and every cluster is merged again.
     """
     if everything:
-        return _everything(evidence, members, upserts, full)
+        return _everything(evidence, members, upserts, full, progress)
     removed = set(removed)
     scope = _reachable(evidence, members, upserts, removed)
     outside = members.cluster_count() - len(scope.previous_members)
@@ -81,7 +83,7 @@ def _groups(scope: Scope, overrides: list[Override], records: Collection[RecordK
 
 
 def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
-                full: bool) -> Outcome:
+                full: bool, progress: Callable[[str], None] | None) -> Outcome:
     """Every record clustered, a batch of whole components at a time, each batch committed with its ids.
 
     Interrupted, a rerun stages the same records again and reclusters from the ids committed so far: a
@@ -92,15 +94,7 @@ def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[Rec
     total = Outcome(0, 0, 0, 0, 0)
     for ids, alone in component_batches(members.engine, [(o.a, o.b) for o in overrides if o.kind == "always"]):
         rows = batch_rows(members.engine, ids, with_keys=not alone)
-        previous_members: dict[str, set[RecordKey]] = {}
-        for k, cid in rows.previous.items():
-            previous_members.setdefault(cid, set()).add(k)
-        pairs = [] if alone else evidence.pairs_of(rows.keys)
-        scope = Scope(rows.keys, rows.previous, previous_members, pairs, set(rows.keys) | set(rows.previous))
-        groups, rejected = _groups(scope, overrides, scope.records)
-        assignment = assign_ids(groups, rows.previous, previous_members,
-                                created_order(members.engine, previous_members),
-                                id_exists=id_lookup(members.engine, (first_choice(g) for g in groups)))
+        assignment, rejected = _cluster_batch(evidence, members, rows, overrides, alone)
         pending = set(assignment.changed) | (set(assignment.clusters) if full else
                                              {cid for cid, ms in assignment.clusters.items()
                                               if any(m in upserts for m in ms)})
@@ -110,8 +104,24 @@ def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[Rec
         total.deleted += len(assignment.deleted)
         total.redirects += len(assignment.redirects)
         total.total_clusters += len(assignment.clusters)
-        total.scope += len(scope.records)
+        total.scope += len(ids)
+        if progress and (total.scope == len(ids) or total.scope // 50_000 > (total.scope - len(ids)) // 50_000):
+            progress(f"clustered {total.scope} records, a batch of components at a time")
     return total
+
+
+def _cluster_batch(evidence: EvidenceStore, members: MemberStore, rows: Rows, overrides: list[Override],
+                   alone: bool) -> tuple[Assignment, list[tuple]]:
+    """Groups and ids of a batch of whole components (records alone need no keys and have no pairs)."""
+    previous_members: dict[str, set[RecordKey]] = {}
+    for k, cid in rows.previous.items():
+        previous_members.setdefault(cid, set()).add(k)
+    pairs = [] if alone else evidence.pairs_of(rows.keys)
+    scope = Scope(rows.keys, rows.previous, previous_members, pairs, set(rows.keys) | set(rows.previous))
+    groups, rejected = _groups(scope, overrides, scope.records)
+    assignment = assign_ids(groups, rows.previous, previous_members, created_order(members.engine, previous_members),
+                            id_exists=id_lookup(members.engine, (first_choice(g) for g in groups)))
+    return assignment, rejected
 
 
 def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
