@@ -134,7 +134,7 @@ def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, r
 
     A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
     ``EvidenceStore.restart``) and stores each batch's match keys (signature included) in ``dedupe_members``
-    too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1 KB a
+    too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1.3 KB a
     record), and clustering reads them back a batch of components at a time.  An incremental pass returns
     the changed records' keys for its one commit.  Features are stored a batch at a time and dropped.
     Holdings records are never matched: their 004 → 001 links are stored (a batch at a time) and the
