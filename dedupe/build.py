@@ -79,7 +79,8 @@ def dedupe_changes(
     touching them dropped); their blocks are scored a batch of blocks at a
     time and the kept pairs stored as they come; the new assignment (member
     keys, cluster ids, retired ids and the list of clusters to merge again)
-    is committed at once; the merges then run in batches, each committed
+    is committed at once (a full pass: a batch of whole components at a
+    time, see ``recluster``); the merges then run in batches, each committed
     with its removal from the pending list.  A rerun after an interruption
     stages the same records again (the checkpoint did not move), so it ends
     where an uninterrupted pass would.  ``since_seq`` 0 is a full pass: every
@@ -96,61 +97,80 @@ def dedupe_changes(
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
-    upserts, removed, with_new_holdings = _stage_changes(records, since_seq, report, links, evidence)
+    staged = _stage_changes(records, members, since_seq, report, links, evidence)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
-    if not upserts and not removed and not overrides_changed:
-        _remerge_holders(members, with_new_holdings)
+    if not report.records_changed and not overrides_changed:
+        _remerge_holders(members, staged.holders)
         report.clusters_written += merge()
         return report
     everything = since_seq == 0
-    _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window, workers), report,
-           progress, partitions)
+    _score(None if everything else set(staged.upserts), staged.stored, evidence, (max_block, block_window, workers),
+           report, progress, partitions)
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
-    outcome = recluster(evidence, clusters, members, upserts, removed, everything or overrides_changed)
+    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,
+                        everything or overrides_changed, full=everything, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects = \
         outcome.rejected, outcome.deleted, outcome.redirects
     report.total_clusters, report.records_reclustered = outcome.total_clusters, outcome.scope
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
-    _remerge_holders(members, with_new_holdings)
+    _remerge_holders(members, staged.holders)
     report.clusters_written += merge()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, links: LinkStore,
-                   evidence: EvidenceStore) -> tuple[dict[RecordKey, list[str]], set[RecordKey], set[RecordKey]]:
+@dataclass
+class Staged:
+    """What staging found: the changed records' keys (an incremental pass only), deletions, new holdings."""
+
+    upserts: dict[RecordKey, list[str]]    # empty in a full pass: the keys went to dedupe_members as staged
+    removed: set[RecordKey]                # empty in a full pass: records.deleted tells them
+    holders: set[RecordKey]                # records whose holdings records (MFHD) changed (none in a full pass)
+    stored: int = 0                        # bibliographic records stored
+
+
+def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, report: DedupeReport,
+                   links: LinkStore, evidence: EvidenceStore) -> Staged:
     """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
 
     A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
-    ``EvidenceStore.restart``).  Returns the changed records' keys (signature included), the deleted records, and the
-    bibliographic records whose holdings records (MFHD) changed.  Features are stored a batch at a
-    time and dropped: holding every changed record's features took ~2.7 KB a record in a full build.
+    ``EvidenceStore.restart``) and stores each batch's match keys (signature included) in ``dedupe_members``
+    too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1.3 KB a
+    record), and clustering reads them back a batch of components at a time.  An incremental pass returns
+    the changed records' keys for its one commit.  Features are stored a batch at a time and dropped.
     Holdings records are never matched: their 004 → 001 links are stored (a batch at a time) and the
-    entries of the records they belong to are merged again.  Authority records are never matched
-    either: their forms go to the authority store, which the index uses to expand names.
+    entries of the records they belong to are merged again (in a full pass every entry is).  Authority
+    records are never matched either: their forms go to the authority store, which the index uses to
+    expand names.
     """
-    upserts: dict[RecordKey, list[str]] = {}
-    removed: set[RecordKey] = set()
+    full = since_seq == 0
+    staged = Staged({}, set(), set())
     batch: list[Link] = []                  # a few strings per record, not the records (see Link)
     authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
-    staged: dict[RecordKey, Features | None] = {}
+    features: dict[RecordKey, Features | None] = {}
+    keys: dict[RecordKey, list[str]] = {}
     targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
     answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
-    if since_seq == 0:
+    if full:
         evidence.restart()
 
     def flush() -> None:
-        nonlocal batch, authority_batch, staged
-        targets.update(links.store(batch))
+        nonlocal batch, authority_batch, features, keys
+        found = links.store(batch)
+        if not full:
+            targets.update(found)
         report.authorities_changed += authorities.update(authority_batch)
-        feats = {k: f for k, f in staged.items() if f is not None}
-        evidence.stage(feats, {k: upserts[k] for k in feats}, [k for k, f in staged.items() if f is None],
-                       fresh=since_seq == 0)
-        batch, authority_batch, staged = [], [], {}
+        evidence.stage({k: f for k, f in features.items() if f is not None}, keys,
+                       [k for k, f in features.items() if f is None], fresh=full)
+        if full:
+            members.stage_keys(keys)
+        else:
+            staged.upserts.update(keys)
+        batch, authority_batch, features, keys = [], [], {}, {}
 
     def take(seq: int, source: str, local_id: str, record: Record | None) -> None:
         key = (source, local_id)
@@ -160,22 +180,30 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
         if record is not None and record.kind == "holdings":
             report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
-            feats = staged[key] = None if record is None else record_features(record)
+            feats = features[key] = None if record is None else record_features(record)
             if feats is None:
-                upserts.pop(key, None)
-                removed.add(key)
+                keys.pop(key, None)
+                staged.upserts.pop(key, None)
+                report.records_changed += 1
+                if not full:
+                    staged.removed.add(key)
             else:
-                upserts[key] = blocking_keys(feats)
-                removed.discard(key)
-            if record is not None and record.control_number:
+                keys[key] = blocking_keys(feats)
+                staged.removed.discard(key)
+                staged.stored += 1
+            if record is not None and record.control_number and not full:
                 answered.add((source, record.control_number))
         report.last_seq = seq
 
     _in_batches(records.changed_since(since_seq, holdings_brief=True), take, flush)
-    report.records_changed = len(upserts) + len(removed)
-    # a bibliographic record changed in this pass is merged again anyway: look up only the others
-    holders = links.bibs_for(targets - answered)
-    return upserts, removed, {k for k in holders if k not in upserts and k not in removed}
+    if not full:
+        report.records_changed = len(staged.upserts) + len(staged.removed)
+        # a bibliographic record changed in this pass is merged again anyway: look up only the others
+        staged.holders = {k for k in links.bibs_for(targets - answered)
+                          if k not in staged.upserts and k not in staged.removed}
+    else:
+        report.records_changed += staged.stored
+    return staged
 
 
 def _in_batches(changes: Iterator[tuple], take: Callable[..., None], flush: Callable[[], None],
