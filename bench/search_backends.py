@@ -1,11 +1,15 @@
 """Benchmark the two search backends on the same documents in the same run.
 
     python bench/search_backends.py --records 250000
+    python bench/search_backends.py --records 1000000 --embedded-only --facets --index /tmp/idx-1m
 
 Documents come from real LoC records (``demo.loc``): each record normalised and held by the
 demo members ``demo.consortium.holders`` picks (1–7 copies, regions Nanjing / Suzhou / Wuxi), made into
 the search document with ``index.documents.to_document`` and cached as JSON lines under
-``$UNIONCAT_CACHE`` so a rerun skips that step.  Then, for the embedded (tantivy) backend and for
+``$UNIONCAT_CACHE`` so a rerun skips that step.  Beyond the LoC file's 250,000 records, every document
+is followed by later editions of it (:func:`editions`, as ``demo.synthetic.edition`` makes them from
+MARC): distinct entries with their own id, ISBN, year, holders and sometimes publisher or subtitle,
+the same work — derived while streaming, never held or cached.  Then, for the embedded (tantivy) backend and for
 Elasticsearch (a node started like the tests' fixture, ``tests/peers/elastic.py``, or ``--es-url``):
 
 * docs/s of a full build (``clear`` → ``add`` in batches → ``commit``; for ES: ``streaming_bulk`` into
@@ -28,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -42,19 +47,24 @@ sys.path.insert(0, str(REPO / "tests"))
 from dedupe.features import work_key  # noqa: E402
 from dedupe.model import Cluster  # noqa: E402
 from harvester.raw import RawRecord  # noqa: E402
-from index.backend import SearchQuery  # noqa: E402
+from index.backend import FACETS, SearchQuery, page_facets  # noqa: E402
 from index.documents import to_document  # noqa: E402
 from normaliser import normalise  # noqa: E402
 from normaliser.errors import RecordError  # noqa: E402
 from normaliser.model import Holding  # noqa: E402
 from demo.consortium import holders  # noqa: E402
 from demo.loc import iter_chunks, loc_file  # noqa: E402
+from demo.synthetic import PUBLISHERS, SUBTITLES, isbn13  # noqa: E402
+from index.documents import sort_key  # noqa: E402
+from index.querytext import isbn_forms  # noqa: E402
 
 LIBRARIES = {"nju": ("Nanjing University Library", "Nanjing"), "seu": ("Southeast University Library", "Nanjing"),
              "njnu": ("Nanjing Normal University Library", "Nanjing"), "suda": ("Soochow University Library", "Suzhou"),
              "xjtlu": ("XJTLU Library", "Suzhou"), "jiangnan": ("Jiangnan University Library", "Wuxi"),
              "njust": ("NJUST Library", "Nanjing")}
 BATCH = 5000
+#: Documents made from LoC records; more are later editions of them (:func:`editions`).
+LOC_DOCS = 250_000
 
 
 def documents(n: int, cache: Path) -> Path:
@@ -85,10 +95,43 @@ def documents(n: int, cache: Path) -> Path:
     return path
 
 
-def read_docs(path: Path):
+def read_docs(path: Path, n: int | None = None):
+    """The documents of ``path``, or ``n`` of them with each followed by its later editions when ``n``
+    is more than the file holds (as many editions of each as it takes)."""
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            yield json.loads(line)
+        if n is None:
+            yield from map(json.loads, fh)
+            return
+        per_doc = -(-n // LOC_DOCS)
+        made = 0
+        for i, line in enumerate(fh):
+            doc = json.loads(line)
+            for j in range(per_doc):
+                if made == n:
+                    return
+                yield editions(doc, i, j) if j else doc
+                made += 1
+
+
+def editions(doc: dict, i: int, j: int) -> dict:
+    """Edition ``j`` ≥ 1 of document ``i``: the variation ``demo.synthetic.edition`` gives a MARC record (a
+    new ISBN, the year two years on per edition, an edition statement, every third a new publisher, every
+    fourth a new subtitle), other holders, the same work key; the text fields follow."""
+    year = doc["year"] + 2 * j if doc.get("year") else None
+    publisher = PUBLISHERS[(i + j) % len(PUBLISHERS)] if j % 3 == 2 else doc.get("publisher", "")
+    title = doc["title"]
+    if j % 4 == 3:
+        title = f"{title.split(':')[0].rstrip()}: {SUBTITLES[i % len(SUBTITLES)]}"
+    members = holders(i + j * LOC_DOCS)
+    holdings = [{"source": m, "library": LIBRARIES[m][0], "region": LIBRARIES[m][1], "call_number": f"{m.upper()} {i}e{j}",
+                 "location": "Stacks", "status": "", "local_id": f"{m}-{i}e{j}", "branch": "", "volume": ""}
+                for m in members]
+    extra = [title, f"{j + 1}. ed.", publisher, str(year or "")]
+    return {**doc, "id": f"{doc['id']}e{j}", "title": title, "title_sort": sort_key(title), "year": year,
+            "edition": f"{j + 1}. ed.", "publisher": publisher, "isbns": isbn_forms(isbn13(f"{i}:{j}")),
+            "invalid_isbns": [], "holdings": holdings, "libraries": members,
+            "regions": list(dict.fromkeys(LIBRARIES[m][1] for m in members)), "library_count": len(members),
+            "call_numbers": [h["call_number"] for h in holdings], "all": "\n".join([doc.get("all", ""), *extra])}
 
 
 def queries(path: Path, count: int, seed: int = 7) -> list[SearchQuery]:
@@ -122,11 +165,12 @@ def queries(path: Path, count: int, seed: int = 7) -> list[SearchQuery]:
     return out
 
 
-def build(backend, path: Path) -> tuple[int, float]:
-    started = time.perf_counter()
+def build(backend, path: Path, records: int) -> dict:
+    """A full build of ``records`` documents: count, wall and CPU seconds (every thread of this process)."""
+    started, cpu = time.perf_counter(), time.process_time()
     backend.clear()
     batch, n = [], 0
-    for doc in read_docs(path):
+    for doc in read_docs(path, records):
         batch.append(doc)
         if len(batch) >= BATCH:
             backend.add(batch)
@@ -135,7 +179,14 @@ def build(backend, path: Path) -> tuple[int, float]:
     backend.add(batch)
     n += len(batch)
     backend.commit()
-    return n, time.perf_counter() - started
+    secs, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"built {n} documents: {secs:.0f} s wall, {cpu:.0f} CPU-s ({n / cpu:,.0f} docs/CPU-s), "
+          f"load {_load()}", flush=True)
+    return {"docs": n, "build_s": secs, "build_cpu_s": cpu, "docs_per_s": n / secs, "docs_per_cpu_s": n / cpu}
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def prefixes(path: Path, count: int, seed: int = 5) -> list[str]:
@@ -167,14 +218,17 @@ def timed(calls) -> dict:
 
 
 def latencies(backend, qs: list[SearchQuery], typed: list[str], warmup: int = 30) -> dict:
-    """Faceted search, then autocomplete, each after a warm-up of queries not measured."""
+    """Search with all seven facets, with the results page's facets (:func:`index.backend.page_facets`),
+    then autocomplete, each after a warm-up of queries not measured."""
     for q in qs[:warmup]:
         backend.search(SearchQuery(**{**q.__dict__, "text": q.text + " warm"}))
     search = timed(lambda q=q: backend.search(SearchQuery(**q.__dict__)).total for q in qs)
+    page = timed(lambda q=q: backend.search(SearchQuery(**{**q.__dict__, "facets": page_facets(q.filters)})).total
+                 for q in qs)
     for text in typed[:warmup]:
         backend.suggest(text + "w")
     suggest = timed(lambda t=t: backend.suggest(t) for t in typed)
-    return {**search, "suggest": suggest}
+    return {**search, "page": page, "suggest": suggest}
 
 
 def by_typo_pass(backend, qs: list[SearchQuery]) -> dict[str, dict]:
@@ -196,19 +250,20 @@ def by_typo_pass(backend, qs: list[SearchQuery]) -> dict[str, dict]:
 
 
 def facet_costs(backend, qs: list[SearchQuery], n: int = 200) -> dict[str, dict]:
-    """Where a faceted query's time goes: the same queries with no facet, each facet alone, and every facet."""
-    from index.backend import FACETS
+    """Where a faceted query's time goes: the same queries with no facet, each facet alone, every facet, and
+    the results page's facets."""
     out = {}
-    for name, facets in [("none", ()), *((f, (f,)) for f in FACETS), ("all", None)]:
+    for name, facets in [("none", ()), *((f, (f,)) for f in FACETS), ("all", None), ("page", "page")]:
         backend._facet_cache.clear()  # counted, not remembered from the run above
-        out[name] = timed(lambda q=q: backend.search(SearchQuery(**{**q.__dict__, "facets": facets})).total
-                          for q in qs[:n])
+        out[name] = timed(lambda q=q: backend.search(SearchQuery(**{
+            **q.__dict__, "facets": page_facets(q.filters) if facets == "page" else facets})).total for q in qs[:n])
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=250_000, help="LoC records (≤ 250,000)")
+    ap.add_argument("--records", type=int, default=250_000,
+                    help="documents: LoC records up to 250,000, later editions of them beyond")
     ap.add_argument("--queries", type=int, default=600)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     ap.add_argument("--es-url", help="an Elasticsearch cluster to use (default: start a local node)")
@@ -218,14 +273,15 @@ def main() -> None:
     ap.add_argument("--index", type=Path, help="keep the embedded index in this folder; reused when it has documents")
     args = ap.parse_args()
 
-    path = documents(args.records, args.cache)
+    path = documents(min(args.records, LOC_DOCS), args.cache)
     qs, typed = queries(path, args.queries), prefixes(path, args.queries)
     results: dict[str, dict] = {}
 
     from index.embedded import EmbeddedIndex
     embedded = EmbeddedIndex(args.index or Path(tempfile.mkdtemp(prefix="unioncat-bench-search-")) / "index")
-    n, secs = (embedded.count(), float("nan")) if embedded.count() else build(embedded, path)
-    results["embedded"] = {"docs": n, "build_s": secs, "docs_per_s": n / secs, **latencies(embedded, qs, typed)}
+    built = ({"docs": embedded.count(), "docs_per_s": float("nan")} if embedded.count()
+             else build(embedded, path, args.records))
+    results["embedded"] = {**built, "size_mb": embedded.stats()["size_bytes"] / 1e6, **latencies(embedded, qs, typed)}
     if args.facets:
         print("| embedded: facets computed | p50 | p95 | CPU per query |\n|---|---|---|---|")
         for name, t in facet_costs(embedded, qs).items():
@@ -252,8 +308,7 @@ def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str])
     from index.elastic import ElasticsearchBackend
     es = ElasticsearchBackend(url, index="bench-search", request_timeout=120)
     try:
-        n, secs = build(es, path)
-        result = {"docs": n, "build_s": secs, "docs_per_s": n / secs, **latencies(es, qs, typed),
+        result = {**build(es, path, args.records), **latencies(es, qs, typed),
                   "version": getattr(node, "version", ""), "heap": args.es_heap}
         print("elasticsearch", json.dumps(result), flush=True)
         return result
@@ -265,12 +320,13 @@ def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str])
 
 
 def report(records: int, results: dict[str, dict]) -> None:
-    print(f"\n{records} LoC records, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n{records} documents, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {_load()}, peak RSS of this process {peak:,.0f} MB")
     print("| backend | what | build docs/s | p50 | p95 | p99 | max | CPU per query (this process) | answered |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        for what, t in (("search, all facets", r), ("suggest", r["suggest"])):
+        for what, t in (("search, all facets", r), ("search, page facets", r["page"]), ("suggest", r["suggest"])):
             print(f"| {name} | {what} | {r['docs_per_s']:,.0f} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms | "
                   f"{t['p99_ms']:.1f} ms | {t['max_ms']:.1f} ms | {t['cpu_ms']:.1f} ms | {t['answered']}/{t['queries']} |")
 

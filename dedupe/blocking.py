@@ -21,6 +21,7 @@ the pairs ``compare`` would certainly not keep before Python sees them.
 """
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class _Work:
     refused: dict[str, int]
     split: dict[str, int]
     window: int
+    part: tuple[int, int] | None = None     # (k, n): only the blocks whose key hashes to partition k of n
 
 
 _WORK: _Work | None = None
@@ -105,13 +107,16 @@ _WORK: _Work | None = None
 
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block: int = 500,
                progress: Callable[[str], None] | None = None, emit: Callable[[list[Pair]], None] | None = None,
-               window: int = 0, workers: int = 1) -> Found:
+               window: int = 0, workers: int = 1, part: tuple[int, int] | None = None) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
     Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
     ``workers`` > 1 scores batches in that many forked processes (``emit`` still runs here, the one
-    writer); the pairs are the same.
+    writer); the pairs are the same.  ``part`` (k, n) scores only the blocks whose key hashes to
+    partition k of n (:func:`key_part`): n such calls, in any processes, keep together exactly the
+    pairs of one call without it — but a pair two split blocks share may be kept by two of them (see
+    ``dedupe.partition``, whose writes skip a pair already stored).
     """
     found = Found()
     if changed is not None and not changed:
@@ -122,7 +127,7 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
         found.split = oversized
     else:
         found.refused = oversized
-    work = _Work(blocks, changed, found.refused, found.split, window)
+    work = _Work(blocks, changed, found.refused, found.split, window, part)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
     for (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
@@ -145,7 +150,7 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
 def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple]:
     """The outcome of each batch of blocks, scored here or by forked workers, in batch order."""
     global _WORK
-    batches = _batches(work.blocks, wanted, work.refused)
+    batches = _batches(work.blocks, wanted, work.refused, work.part)
     if workers <= 1:
         for batch in batches:
             yield _score_batch(batch, work)
@@ -192,18 +197,32 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
     return kept, found.compared, found.prefiltered, unchanged, windowed
 
 
-def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int]) -> Iterator[list[str]]:
+def key_part(key: str, parts: int) -> int:
+    """The partition of a block key: a hash every process computes alike (``hash()`` is salted per process)."""
+    return zlib.crc32(key.encode("utf-8")) % parts
+
+
+def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int],
+             part: tuple[int, int] | None = None) -> Iterator[list[str]]:
     """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share (in the
-    order of :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides)."""
+    order of :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides);
+    with ``part``, only the keys of that partition."""
+    def todo(keys: Iterable[str]) -> list[str]:
+        return [k for k in keys if k not in refused and (part is None or key_part(k, part[1]) == part[0])]
+
     if wanted is not None:
-        todo = [k for k in wanted if k not in refused]
-        for i in range(0, len(todo), BATCH):
-            yield todo[i:i + BATCH]
+        mine = todo(wanted)
+        for i in range(0, len(mine), BATCH):
+            yield mine[i:i + BATCH]
         return
+    mine = []
     for keys in blocks.walk(BATCH):
-        todo = [k for k in keys if k not in refused]
-        if todo:
-            yield todo
+        mine += todo(keys)
+        if mine and (part is None or len(mine) >= BATCH):   # a partition gathers its share of several
+            yield mine
+            mine = []
+    if mine:
+        yield mine
 
 
 def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .evidence import OVERRIDES_APPLIED, EvidenceStore
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
 from .model import Cluster
+from .partition import Partitions, id_range, score_part
 from .recluster import recluster
 from .store import ClusterStore, MemberStore
 
@@ -68,6 +70,7 @@ def dedupe_changes(
     holdings_feeds: dict[str, str] | None = None,
     block_window: int = 0,
     workers: int = 1,
+    partitions: Partitions | None = None,
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
@@ -76,7 +79,8 @@ def dedupe_changes(
     touching them dropped); their blocks are scored a batch of blocks at a
     time and the kept pairs stored as they come; the new assignment (member
     keys, cluster ids, retired ids and the list of clusters to merge again)
-    is committed at once; the merges then run in batches, each committed
+    is committed at once (a full pass: a batch of whole components at a
+    time, see ``recluster``); the merges then run in batches, each committed
     with its removal from the pending list.  A rerun after an interruption
     stages the same records again (the checkpoint did not move), so it ends
     where an uninterrupted pass would.  ``since_seq`` 0 is a full pass: every
@@ -85,68 +89,88 @@ def dedupe_changes(
     maps a holdings feed's source id to the source whose bibliographic
     records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
     windows of that many records instead of refusing it; ``workers`` > 1 scores blocks in that many
-    processes.
+    processes; ``partitions`` has its fanout score and merge in partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
     links = LinkStore(records.engine, holdings_feeds)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
-    upserts, removed, with_new_holdings = _stage_changes(records, since_seq, report, links, evidence)
+    merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
+    report.clusters_written += merge()
+    staged = _stage_changes(records, members, since_seq, report, links, evidence)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
-    if not upserts and not removed and not overrides_changed:
-        _remerge_holders(members, with_new_holdings)
-        report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+    if not report.records_changed and not overrides_changed:
+        _remerge_holders(members, staged.holders)
+        report.clusters_written += merge()
         return report
     everything = since_seq == 0
-    _score(None if everything else set(upserts), len(upserts), evidence, (max_block, block_window, workers), report,
-           progress)
+    _score(None if everything else set(staged.upserts), staged.stored, evidence, (max_block, block_window, workers),
+           report, progress, partitions)
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
-    outcome = recluster(evidence, clusters, members, upserts, removed, everything or overrides_changed)
+    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,
+                        everything or overrides_changed, full=everything, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects = \
         outcome.rejected, outcome.deleted, outcome.redirects
     report.total_clusters, report.records_reclustered = outcome.total_clusters, outcome.scope
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
-    _remerge_holders(members, with_new_holdings)
-    report.clusters_written += _merge_pending(records, members, source_order, merge_batch, progress, links)
+    _remerge_holders(members, staged.holders)
+    report.clusters_written += merge()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, links: LinkStore,
-                   evidence: EvidenceStore) -> tuple[dict[RecordKey, list[str]], set[RecordKey], set[RecordKey]]:
+@dataclass
+class Staged:
+    """What staging found: the changed records' keys (an incremental pass only), deletions, new holdings."""
+
+    upserts: dict[RecordKey, list[str]]    # empty in a full pass: the keys went to dedupe_members as staged
+    removed: set[RecordKey]                # empty in a full pass: records.deleted tells them
+    holders: set[RecordKey]                # records whose holdings records (MFHD) changed (none in a full pass)
+    stored: int = 0                        # bibliographic records stored
+
+
+def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, report: DedupeReport,
+                   links: LinkStore, evidence: EvidenceStore) -> Staged:
     """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
 
     A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
-    ``EvidenceStore.restart``).  Returns the changed records' keys (signature included), the deleted records, and the
-    bibliographic records whose holdings records (MFHD) changed.  Features are stored a batch at a
-    time and dropped: holding every changed record's features took ~2.7 KB a record in a full build.
+    ``EvidenceStore.restart``) and stores each batch's match keys (signature included) in ``dedupe_members``
+    too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1.3 KB a
+    record), and clustering reads them back a batch of components at a time.  An incremental pass returns
+    the changed records' keys for its one commit.  Features are stored a batch at a time and dropped.
     Holdings records are never matched: their 004 → 001 links are stored (a batch at a time) and the
-    entries of the records they belong to are merged again.  Authority records are never matched
-    either: their forms go to the authority store, which the index uses to expand names.
+    entries of the records they belong to are merged again (in a full pass every entry is).  Authority
+    records are never matched either: their forms go to the authority store, which the index uses to
+    expand names.
     """
-    upserts: dict[RecordKey, list[str]] = {}
-    removed: set[RecordKey] = set()
+    full = since_seq == 0
+    staged = Staged({}, set(), set())
     batch: list[Link] = []                  # a few strings per record, not the records (see Link)
     authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
-    staged: dict[RecordKey, Features | None] = {}
+    features: dict[RecordKey, Features | None] = {}
+    keys: dict[RecordKey, list[str]] = {}
     targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
     answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
     authorities = AuthorityStore(records.engine)
-    if since_seq == 0:
+    if full:
         evidence.restart()
 
     def flush() -> None:
-        nonlocal batch, authority_batch, staged
-        targets.update(links.store(batch))
+        nonlocal batch, authority_batch, features, keys
+        found = links.store(batch)
+        if not full:
+            targets.update(found)
         report.authorities_changed += authorities.update(authority_batch)
-        feats = {k: f for k, f in staged.items() if f is not None}
-        evidence.stage(feats, {k: upserts[k] for k in feats}, [k for k, f in staged.items() if f is None],
-                       fresh=since_seq == 0)
-        batch, authority_batch, staged = [], [], {}
+        evidence.stage({k: f for k, f in features.items() if f is not None}, keys,
+                       [k for k, f in features.items() if f is None], fresh=full)
+        if full:
+            members.stage_keys(keys)
+        else:
+            staged.upserts.update(keys)
+        batch, authority_batch, features, keys = [], [], {}, {}
 
     def take(seq: int, source: str, local_id: str, record: Record | None) -> None:
         key = (source, local_id)
@@ -156,22 +180,30 @@ def _stage_changes(records: RecordStore, since_seq: int, report: DedupeReport, l
         if record is not None and record.kind == "holdings":
             report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
-            feats = staged[key] = None if record is None else record_features(record)
+            feats = features[key] = None if record is None else record_features(record)
             if feats is None:
-                upserts.pop(key, None)
-                removed.add(key)
+                keys.pop(key, None)
+                staged.upserts.pop(key, None)
+                report.records_changed += 1
+                if not full:
+                    staged.removed.add(key)
             else:
-                upserts[key] = blocking_keys(feats)
-                removed.discard(key)
-            if record is not None and record.control_number:
+                keys[key] = blocking_keys(feats)
+                staged.removed.discard(key)
+                staged.stored += 1
+            if record is not None and record.control_number and not full:
                 answered.add((source, record.control_number))
         report.last_seq = seq
 
     _in_batches(records.changed_since(since_seq, holdings_brief=True), take, flush)
-    report.records_changed = len(upserts) + len(removed)
-    # a bibliographic record changed in this pass is merged again anyway: look up only the others
-    holders = links.bibs_for(targets - answered)
-    return upserts, removed, {k for k in holders if k not in upserts and k not in removed}
+    if not full:
+        report.records_changed = len(staged.upserts) + len(staged.removed)
+        # a bibliographic record changed in this pass is merged again anyway: look up only the others
+        staged.holders = {k for k in links.bibs_for(targets - answered)
+                          if k not in staged.upserts and k not in staged.removed}
+    else:
+        report.records_changed += staged.stored
+    return staged
 
 
 def _in_batches(changes: Iterator[tuple], take: Callable[..., None], flush: Callable[[], None],
@@ -199,12 +231,15 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
 
 
 def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int, int],
-           report: DedupeReport, progress: Callable[[str], None] | None) -> None:
+           report: DedupeReport, progress: Callable[[str], None] | None, partitions: Partitions | None) -> None:
     """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
-    found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
-                       progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
+    if partitions is not None:
+        found = partitions.score(changed, caps[0], caps[1])
+    else:
+        found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
+                           progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered
@@ -216,14 +251,19 @@ def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStor
 
 
 def _merge_pending(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
-                   batch: int, progress: Callable[[str], None] | None, links: LinkStore) -> int:
-    """Merge the display record of every pending cluster, a batch at a time, with its members' MFHD."""
+                   batch: int, progress: Callable[[str], None] | None, links: LinkStore,
+                   partitions: Partitions | None = None, within: tuple[str | None, str | None] = (None, None)
+                   ) -> int:
+    """Merge the display record of every pending cluster (``within`` an id range), a batch at a time, with its
+    members' MFHD; with ``partitions``, each partition of the ids is merged by a task of its own."""
+    if partitions is not None:
+        return partitions.merge(batch)
     written_total = 0
     while True:
         # The batch's records are acyclic trees (see paused_gc); the batch is its own function so that
         # everything it loaded is freed before the collector comes back on and would walk it.
         with paused_gc():
-            written = _merge_batch(records, members, source_order, batch, links)
+            written = _merge_batch(records, members, source_order, batch, links, within)
         if written is None:
             return written_total
         written_total += written
@@ -232,9 +272,9 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
 
 
 def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[str, int] | None,
-                 batch: int, links: LinkStore) -> int | None:
+                 batch: int, links: LinkStore, within: tuple[str | None, str | None]) -> int | None:
     """Merge and write up to ``batch`` pending clusters; how many were written (None: nothing was pending)."""
-    todo = members.pending(batch)
+    todo = members.pending(batch, within)
     if not todo:
         return None
     loaded = records.get_many([m for ms in todo.values() for m in ms])
@@ -251,6 +291,24 @@ def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[
                                match_keys=shared_keys(present.values()), work_key=work_key(merged)))
     members.merged(written, emptied)
     return len(written)
+
+
+def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
+             source_order: dict[str, int] | None, holdings_feeds: dict[str, str] | None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Run one partition of a pass (a :class:`Partitions` task: ``score`` or ``merge``), in any process.
+
+    Safe to run again after it was killed: scoring skips the pairs already stored, merging takes what
+    is still pending in its range.
+    """
+    if task == "score":
+        return score_part(EvidenceStore(members.engine), args, progress)
+    if task == "merge":
+        within = id_range(args["part"], args["parts"])
+        links = LinkStore(records.engine, holdings_feeds)
+        return {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
+                                          within=within)}
+    raise ValueError(f"unknown dedupe partition task {task!r}")
 
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:

@@ -129,15 +129,16 @@ class EvidenceStore:
             conn.execute(dedupe_pairs.delete())
             clear_records(conn)
 
-    def add_pairs(self, pairs: list[Pair]) -> None:
-        """Store scored pairs (a block batch's worth), one transaction."""
+    def add_pairs(self, pairs: list[Pair], again: bool = False) -> None:
+        """Store scored pairs (a block batch's worth), one transaction; ``again``: a pair already stored is
+        skipped (a re-run partition job, or two partitions' split blocks keeping one pair)."""
         if not pairs:
             return
         rows = [(a[0], a[1], b[0], b[1], decision, rule, score, dumps(evidence))
                 for a, b, decision, rule, score, evidence in pairs]
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
-                                             "evidence"), rows)
+                                             "evidence"), rows, skip_existing=again)
 
     # -- pairs -----------------------------------------------------------------------
     def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:

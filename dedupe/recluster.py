@@ -1,21 +1,24 @@
-"""Clustering after a pass: the records a change can reach, their groups, stable ids — one commit.
+"""Clustering after a pass: the records a change can reach, their groups, stable ids, committed.
 
 Only the records linked to a changed record (by accepted pairs, always-merge
 overrides, or a shared previous cluster) can end up in another cluster;
 every other cluster stays exactly as it was (clustering is per connected
 component and order-independent).  An incremental pass finds that scope by
 looking stored pairs and clusters up record by record, so it reads what the
-change touches, not the catalogue.  A full pass, or a change of overrides (a
-removed override leaves no trace to follow), clusters every record.
+change touches, not the catalogue, and commits at once.  A full pass, or a
+change of overrides (a removed override leaves no trace to follow), clusters
+every record, a batch of whole components at a time (``components``), and
+commits batch by batch.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from .cluster import cluster
-from .evidence import EvidenceStore
-from .ids import assign_ids, first_choice
+from .components import Rows, batch_rows, component_batches
+from .evidence import EvidenceStore, Override
+from .ids import Assignment, assign_ids, first_choice
 from .score import MATCH
 from .store import ClusterStore, MemberStore, created_order, id_lookup
 
@@ -43,13 +46,20 @@ class Scope:
 
 
 def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberStore,
-              upserts: dict[RecordKey, list[str]], removed: Iterable[RecordKey], everything: bool) -> Outcome:
-    """Cluster the records in scope, give the groups stable ids and commit the assignment at once."""
+              upserts: dict[RecordKey, list[str]], removed: Iterable[RecordKey], everything: bool,
+              full: bool = False, progress: Callable[[str], None] | None = None) -> Outcome:
+    """Cluster the records in scope, give the groups stable ids and commit the assignment.
+
+    ``everything`` clusters every record, a batch of whole components at a time (see ``components``), each
+    batch committed on its own; ``full``: every record was staged this pass (its keys are in ``dedupe_members``
+    already, ``upserts`` is empty) and every cluster is merged again.
+    """
+    if everything:
+        return _everything(evidence, members, upserts, full, progress)
     removed = set(removed)
-    scope = _everything(evidence, members, upserts, removed) if everything else \
-        _reachable(evidence, members, upserts, removed)
-    outside = members.cluster_count() - len(scope.previous_members) if not everything else 0
-    groups, rejected = _groups(scope, evidence)
+    scope = _reachable(evidence, members, upserts, removed)
+    outside = members.cluster_count() - len(scope.previous_members)
+    groups, rejected = _groups(scope, evidence.overrides(), scope.records)
     assignment = assign_ids(groups, scope.previous, scope.previous_members,
                             created_order(clusters.engine, scope.previous_members),
                             id_exists=id_lookup(clusters.engine, (first_choice(g) for g in groups)))
@@ -59,29 +69,59 @@ def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberSt
     members.commit_assignment(upserts, removed, {**moved, **{k: where[k] for k in upserts}},
                               assignment.deleted, assignment.redirects, pending)
     return Outcome(rejected=len(rejected), deleted=len(assignment.deleted), redirects=len(assignment.redirects),
-                   total_clusters=outside + len(assignment.clusters), scope=len(scope.records))
+                   total_clusters=outside + len(assignment.clusters),
+                   scope=len(scope.records))
 
 
-def _groups(scope: Scope, evidence: EvidenceStore):
+def _groups(scope: Scope, overrides: list[Override], records: Collection[RecordKey]):
+    """:func:`cluster` over the scope's pairs, with the overrides that touch ``records``."""
     edges = [(a, b, score, rule) for a, b, decision, rule, score in scope.pairs if decision == MATCH]
     vetoed = [(a, b) for a, b, decision, _, _ in scope.pairs if decision != MATCH]
-    overrides = evidence.overrides()
-    never = [(o.a, o.b) for o in overrides if o.kind == "never"]
-    always = [(o.a, o.b) for o in overrides if o.kind == "always" and o.a in scope.records]
+    never = [(o.a, o.b) for o in overrides if o.kind == "never" and (o.a in records or o.b in records)]
+    always = [(o.a, o.b) for o in overrides if o.kind == "always" and o.a in records]
     return cluster(scope.keys, edges, never=never, always=always, vetoed=vetoed)
 
 
 def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
-                removed: set[RecordKey]) -> Scope:
-    stored = members.load()
-    previous = {k: cid for k, (_, cid) in stored.items() if cid}
-    keys = {k: ks for k, (ks, _) in stored.items() if k not in removed}
-    del stored
-    keys.update(upserts)
+                full: bool, progress: Callable[[str], None] | None) -> Outcome:
+    """Every record clustered, a batch of whole components at a time, each batch committed with its ids.
+
+    Interrupted, a rerun stages the same records again and reclusters from the ids committed so far: a
+    component already done keeps the groups and ids it was given, so the rerun ends where one pass would.
+    """
+    members.stage_keys(upserts)
+    overrides = evidence.overrides()
+    total = Outcome(0, 0, 0, 0, 0)
+    for ids, alone in component_batches(members.engine, [(o.a, o.b) for o in overrides if o.kind == "always"]):
+        rows = batch_rows(members.engine, ids, with_keys=not alone)
+        assignment, rejected = _cluster_batch(evidence, members, rows, overrides, alone)
+        pending = set(assignment.changed) | (set(assignment.clusters) if full else
+                                             {cid for cid, ms in assignment.clusters.items()
+                                              if any(m in upserts for m in ms)})
+        moved = {m: cid for cid, ms in assignment.clusters.items() for m in ms if rows.previous.get(m) != cid}
+        members.commit_assignment({}, rows.removed, moved, assignment.deleted, assignment.redirects, pending)
+        total.rejected += len(rejected)
+        total.deleted += len(assignment.deleted)
+        total.redirects += len(assignment.redirects)
+        total.total_clusters += len(assignment.clusters)
+        total.scope += len(ids)
+        if progress and (total.scope == len(ids) or total.scope // 50_000 > (total.scope - len(ids)) // 50_000):
+            progress(f"clustered {total.scope} records, a batch of components at a time")
+    return total
+
+
+def _cluster_batch(evidence: EvidenceStore, members: MemberStore, rows: Rows, overrides: list[Override],
+                   alone: bool) -> tuple[Assignment, list[tuple]]:
+    """Groups and ids of a batch of whole components (records alone need no keys and have no pairs)."""
     previous_members: dict[str, set[RecordKey]] = {}
-    for k, cid in previous.items():
+    for k, cid in rows.previous.items():
         previous_members.setdefault(cid, set()).add(k)
-    return Scope(keys, previous, previous_members, evidence.all_pairs(), set(keys) | set(previous))
+    pairs = [] if alone else evidence.pairs_of(rows.keys)
+    scope = Scope(rows.keys, rows.previous, previous_members, pairs, set(rows.keys) | set(rows.previous))
+    groups, rejected = _groups(scope, overrides, scope.records)
+    assignment = assign_ids(groups, rows.previous, previous_members, created_order(members.engine, previous_members),
+                            id_exists=id_lookup(members.engine, (first_choice(g) for g in groups)))
+    return assignment, rejected
 
 
 def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[RecordKey, list[str]],
@@ -118,4 +158,4 @@ def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[Reco
 def cluster_all(all_keys: dict[RecordKey, list[str]], evidence: EvidenceStore):
     """Cluster every record from the stored pairs and overrides (cheap: no features, no records)."""
     scope = Scope(all_keys, {}, {}, evidence.all_pairs(), set(all_keys))
-    return _groups(scope, evidence)
+    return _groups(scope, evidence.overrides(), scope.records)

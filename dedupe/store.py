@@ -280,6 +280,21 @@ class MemberStore:
                                        dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
             return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
 
+    def stage_keys(self, keys: dict[tuple[str, str], list[str]]) -> None:
+        """Store a batch of records' match keys, keeping their clusters (a new record has none yet).
+
+        A full pass stages every record's keys here as it goes rather than holding them to its commit;
+        clustering then reads them a batch of components at a time (``recluster``).
+        """
+        if not keys:
+            return
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[self.engine.dialect.paramstyle]
+        with self._lock, self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
+                f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",
+                [(s, l, json.dumps(k, ensure_ascii=False)) for (s, l), k in keys.items()])
+
     def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
                           assignments: dict[tuple[str, str], str], deleted: Iterable[str],
                           redirects: dict[str, str], pending: Iterable[str]) -> None:
@@ -312,11 +327,17 @@ class MemberStore:
             if fresh:
                 conn.execute(dedupe_pending.insert(), fresh)
 
-    def pending(self, limit: int) -> dict[str, dict[tuple[str, str], list[str]]]:
-        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys."""
+    def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
+                ) -> dict[str, dict[tuple[str, str], list[str]]]:
+        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys;
+        ``within`` (from, before): only ids in that range, one partition's share (None: no bound)."""
+        q = select(dedupe_pending.c.cluster_id).order_by(dedupe_pending.c.cluster_id).limit(limit)
+        if within[0] is not None:
+            q = q.where(dedupe_pending.c.cluster_id >= within[0])
+        if within[1] is not None:
+            q = q.where(dedupe_pending.c.cluster_id < within[1])
         with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(select(dedupe_pending.c.cluster_id)
-                                              .order_by(dedupe_pending.c.cluster_id).limit(limit))]
+            ids = [r[0] for r in conn.execute(q)]
             out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
             for i in range(0, len(ids), 500):
                 rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
@@ -389,7 +410,8 @@ class MemberStore:
 
 
 def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
-    """Whether a cluster id was ever published (live, retired or redirecting): new ids must avoid it.
+    """Whether a cluster id was ever published (live, retired or redirecting) or given to member records
+    (a full pass commits batch by batch, before the merges): new ids must avoid it.
 
     The ``likely`` candidates (each new group's first choice) are looked up at once, in batches; any
     other id is looked up when asked.  Nothing loads every id ever published.
@@ -402,6 +424,8 @@ def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
             known.update((r[0], True) for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk))))
             known.update((r[0], True) for r in conn.execute(
                 select(cluster_redirects.c.old_id).where(cluster_redirects.c.old_id.in_(chunk))))
+            known.update((r[0], True) for r in conn.execute(   # given in an earlier batch, not merged yet
+                select(dedupe_members.c.cluster_id).distinct().where(dedupe_members.c.cluster_id.in_(chunk))))
 
     def taken(cluster_id: str) -> bool:
         if cluster_id not in known:
@@ -409,7 +433,9 @@ def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
                 known[cluster_id] = bool(
                     conn.execute(select(clusters.c.id).where(clusters.c.id == cluster_id)).first()
                     or conn.execute(select(cluster_redirects.c.old_id)
-                                    .where(cluster_redirects.c.old_id == cluster_id)).first())
+                                    .where(cluster_redirects.c.old_id == cluster_id)).first()
+                    or conn.execute(select(dedupe_members.c.cluster_id)
+                                    .where(dedupe_members.c.cluster_id == cluster_id).limit(1)).first())
         return known[cluster_id]
 
     return taken

@@ -45,7 +45,7 @@ Elasticsearch backend must give the same answers to the same ``SearchQuery``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 #: Facets every backend computes, in display order.
 FACETS = ("library", "region", "language", "format", "year", "subject", "classification")
+#: Facets a results page counts only when the reader asks for them or filters on them: the subject facet's
+#: ~100,000 top-level headings (at 250k records) cost five times the other six facets together, however few
+#: records match (BENCHMARKS.md, "facet14").
+ON_REQUEST = ("subject",)
 #: Advanced-search fields.
 FIELDS = ("title", "author", "subject", "publisher", "isbn", "issn", "callnumber", "classification")
 SORTS = ("relevance", "year", "-year", "title")
@@ -179,3 +183,10 @@ def year_range(value: str) -> tuple[int | None, int | None] | None:
     if low is not None and high is not None and low > high:
         low, high = high, low
     return low, high
+
+
+def page_facets(filters: Mapping[str, object], expanded: Iterable[str] = ()) -> tuple[str, ...]:
+    """The facets a results page counts: all but those :data:`ON_REQUEST`, which count once the reader
+    expands them (``expanded``) or filters on them (so a chosen subject keeps its count beside it)."""
+    asked = set(expanded) | set(filters)
+    return tuple(f for f in FACETS if f not in ON_REQUEST or f in asked)

@@ -25,14 +25,13 @@ work: its editions and formats are grouped in result lists).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 
 from dedupe.model import Cluster
 from normaliser.model import Record
 from normaliser.text import clean, has_han, pinyin, pinyin_sort_text
 
-from .querytext import isbn_forms
+from .querytext import isbn_forms, strip_accents
 
 _TITLE_TAGS = ("245", "246", "240", "130", "490", "830")
 _NAME_TAGS = ("100", "110", "111", "700", "710", "711")
@@ -131,8 +130,7 @@ def sort_key(title: str) -> str:
     Han characters sort by their toneless pinyin (红楼梦 → ``hong lou meng``), so Chinese titles
     interleave with Latin ones alphabetically as readers in China expect.
     """
-    text = unicodedata.normalize("NFKD", pinyin_sort_text(title) if has_han(title) else title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = strip_accents(pinyin_sort_text(title) if has_han(title) else title)
     return _LEADING.sub("", text).casefold()[:200]
 
 

@@ -15,10 +15,11 @@ distribution has no language analysers to agree with anyway).
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 import Stemmer
+
+from .querytext import strip_accents
 
 #: MARC language code → Snowball algorithm, for the Latin-script languages a stemmer exists for.
 MARC_STEMMERS = {"eng": "english", "fre": "french", "ger": "german", "spa": "spanish", "ita": "italian",
@@ -55,6 +56,7 @@ _ISE = re.compile(r"(?<=\w{3})(is|ys)(e|es|ed|ing|ation|ations|er|ers)$")
 _DOUBLE_L = re.compile(r"(?<=\w{3}[aeiou])ll(ed|ing|er|ers)$")
 
 
+@lru_cache(maxsize=1 << 16)  # a catalogue's words repeat (Zipf): three regexes once per distinct word
 def american(word: str) -> str:
     """``colours`` → ``colors``, ``organisation`` → ``organization``, ``travelled`` → ``traveled``.
 
@@ -75,8 +77,7 @@ def _stemmer(algorithm: str) -> Stemmer.Stemmer:
 
 def words(text: str) -> list[str]:
     """The Latin-script words of ``text``, lowercased and accent-folded (Han, kana and digits left out)."""
-    folded = "".join(ch for ch in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(ch))
-    return [w for w in _WORD.findall(folded.casefold()) if w.isascii()]
+    return [w for w in _WORD.findall(strip_accents(text or "").casefold()) if w.isascii()]
 
 
 def document_stems(text: str, languages: list[str] | tuple[str, ...] = ()) -> str:

@@ -32,10 +32,42 @@ def isbn13(text: str | None) -> str | None:
         digits = digits[4:].lstrip(":")
     if len(digits) not in (10, 13):
         return None
+    if _PLAIN_ISBN.fullmatch(digits):
+        return _plain_isbn13(digits)
     try:
         return _isbn.validate(digits, convert=True)
     except ValidationError:
         return None
+
+
+#: What nearly every ISBN is once its hyphens and spaces are gone: ten ASCII digits (or X last), or 13.
+_PLAIN_ISBN = re.compile("[0-9]{9}[0-9X]|[0-9]{13}")
+
+
+def _plain_isbn13(digits: str) -> str | None:
+    """``stdnum.isbn.validate(digits, convert=True)`` for a plain 10- or 13-digit ISBN, or None.
+
+    The same check digits and 978/979 rule, without stdnum's per-character clean-up passes (nothing
+    to clean here): ~4 against ~9.5 µs an ISBN, checked ~1.5 times a record.  Whatever is not plain
+    goes through stdnum itself.
+    """
+    if len(digits) == 10:
+        check = sum(i * int(n) for i, n in enumerate(digits[:9], 1)) % 11
+        if ("X" if check == 10 else str(check)) != digits[9]:
+            return None
+        digits = "978" + digits[:9]
+    elif digits[:3] not in ("978", "979"):
+        return None
+    else:
+        digits, given = digits[:12], digits[12]
+        if _ean_check(digits) != given:
+            return None
+    return digits + _ean_check(digits)
+
+
+def _ean_check(first12: str) -> str:
+    """The EAN-13 check digit of the first twelve digits (as ``stdnum.ean.calc_check_digit``)."""
+    return str((10 - sum(int(n) * (1 if i % 2 else 3) for i, n in enumerate(reversed(first12)))) % 10)
 
 
 def split_isbn(text: str | None) -> tuple[str | None, str]:

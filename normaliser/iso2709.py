@@ -20,7 +20,7 @@ from .charset import cyrillic_decode, decode_field, looks_gb
 from .errors import RecordError
 from .fields import is_utf8 as _is_utf8
 
-__all__ = ["parse", "read_directory", "decode", "first_subfield", "GARBAGE_RATIO"]
+__all__ = ["parse", "read_directory", "decode", "first_subfield", "control_field", "GARBAGE_RATIO"]
 
 LEADER_LEN = 24
 ENTRY_LEN = 12
@@ -45,7 +45,7 @@ _BLANK = Indicators(" ", " ")
 def decoded_field(tag: str, text: str) -> Field:
     """A pymarc field from one field's decoded text (indicators, then ``\x1f``-separated subfields)."""
     if tag in _CONTROL_TAGS:
-        return Field(tag, data=text)
+        return control_field(tag, text)
     parts = text.split("\x1f")
     ind = parts[0]
     subfields = [_tuple_new(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
@@ -64,6 +64,17 @@ def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> 
     field.subfields = subfields
     field.data = None
     field.control_field = False
+    return field
+
+
+def control_field(tag: str, data: str) -> Field:
+    """A pymarc control field (tag 001-009) without ``Field.__init__``'s checks, like :func:`_data_field`."""
+    field = _new_field(Field)
+    field.tag = tag
+    field._indicators = None
+    field.subfields = []
+    field.data = data
+    field.control_field = True
     return field
 
 

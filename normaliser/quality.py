@@ -20,7 +20,7 @@ from pymarc import Record as MarcRecord
 from .model import Record
 
 __all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
-           "XML_UNSAFE", "exchange_tag", "structural_ok", "xml_unsafe_warning"]
+           "XML_UNSAFE", "all_xml_safe", "exchange_tag", "structural_ok", "xml_unsafe_warning"]
 
 #: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
 #: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
@@ -88,6 +88,8 @@ def xml_unsafe_warning(marc: MarcRecord) -> str | None:
     Every MARCXML path out (OAI-PMH, exports, Zebra) replaces them rather than failing or dropping the
     field; this warning is what makes the replacement visible, counted in the member's quality report.
     """
+    if all_xml_safe(marc):
+        return None
     fields: list[str] = []
     for f in marc.fields:
         if f.control_field:
@@ -102,6 +104,40 @@ def xml_unsafe_warning(marc: MarcRecord) -> str | None:
     listed = ", ".join(dict.fromkeys(fields))
     return f"{XML_UNSAFE} in field(s) {listed}: replaced on the way out (U+FFFD in values, blank indicators, " \
            "'?' in tags and codes)"
+
+
+#: A control field's tag as :func:`exchange_tag` keeps it: three ASCII graphics.
+_SAFE_CONTROL_TAG = re.compile("[!-~]{3}")
+#: A data field's tag, indicators and subfield codes joined by NULs, as :func:`exchange_tag` and
+#: :func:`structural_ok` keep them: the NULs pin each part's length, so no two parts can trade characters.
+_SAFE_DATA_HEAD = re.compile("(?!00[0-9]\x00)[!-~]{3}\x00[ -~]\x00[ -~](?:\x00[!-~])*")
+
+
+def all_xml_safe(marc: MarcRecord) -> bool:
+    """True when nothing in the record needs replacing on the way out — nearly every record.
+
+    The field-by-field check of :func:`xml_unsafe_warning` cost ~47 µs a record (an eighth of
+    normalising one); this one asks a regex once a field and once for all the values, ~17 µs.  It
+    answers True only where that check finds nothing, and anything unusual (a value or indicator
+    that is not a string) is left to it: ``str.join`` and ``+`` raise on those.
+    """
+    values: list[str] = []
+    try:
+        for f in marc.fields:
+            if f.control_field:
+                if not _SAFE_CONTROL_TAG.fullmatch(f.tag):
+                    return False
+                values.append(f.data or "")
+                continue
+            ind1, ind2 = f.indicators
+            subfields = f.subfields
+            codes, texts = zip(*subfields) if subfields else ((), ())
+            if not _SAFE_DATA_HEAD.fullmatch("\x00".join((f.tag, ind1, ind2, *codes))):
+                return False
+            values += texts
+        return not XML_FORBIDDEN.search("\n".join(values))
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass

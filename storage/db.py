@@ -96,13 +96,16 @@ def driver_url(url: str) -> str:
     return url
 
 
-def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple],
+                skip_existing: bool = False) -> None:
     """Insert plain tuples (values in ``columns`` order) with one driver ``executemany``, in the caller's transaction.
 
     For the bulk writes of a dedupe pass (keys, features, pairs: hundreds of thousands of rows): SQLAlchemy's
     per-row parameter processing cost more CPU than SQLite's own insert.  The columns must need no type
     processing on the way in (strings and numbers).  Columns left out that have a plain Python-side default
     (``Column(default="")``) get it, as SQLAlchemy's own insert would give it; a callable default is refused.
+    ``skip_existing``: a row whose key is already stored is left out (``ON CONFLICT DO NOTHING``, both
+    databases), for writes a re-run job may repeat.
     """
     if not rows:
         return
@@ -118,7 +121,8 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
         raise NotImplementedError(f"insert_rows: unsupported parameter style {conn.dialect.paramstyle!r}")
     quote = conn.dialect.identifier_preparer.quote
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-                         f"VALUES ({', '.join([mark] * len(columns))})", rows)
+                         f"VALUES ({', '.join([mark] * len(columns))})"
+                         + (" ON CONFLICT DO NOTHING" if skip_existing else ""), rows)
 
 
 def upsert(conn: Connection, table: Table, values: dict, keys: tuple[str, ...], update_values: dict | None = None,

@@ -28,6 +28,7 @@ def test_chinese_pages_and_labels(env):  # noqa: F811
     html = client.get("/search?q=history&lang=zh").text
     assert '<html lang="zh-Hans">' in html and "检索联合目录" in html and "高级检索" in html
     assert "家图书馆收藏" in html and "文献类型" in html
+    assert ">显示主题</a>" in html  # the subject facet's expand link
     assert client.get("/search?q=history").text.count("检索联合目录") >= 1  # the cookie remembers zh
     data = client.get("/search.json?q=history").get_json()
     assert any(v["label"] == "英文" for v in data["facets"]["language"])

@@ -15,7 +15,7 @@ from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError
-from normaliser.iso2709 import _data_field
+from normaliser.iso2709 import _data_field, control_field
 from normaliser.model import Classification, Contributor, Holding, ParallelField, Record
 
 BOOK_008 = "990101s1999    enka   j      000 1 eng d"
@@ -590,6 +590,10 @@ def test_fast_field_equals_pymarc_field():
         (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
     assert fast.indicator2 == "0" and fast["a"] == "x" and fast.value() == slow.value()
     assert fast.as_marc("utf-8") == slow.as_marc("utf-8")
+    fast, slow = control_field("008", "800108s1899"), Field("008", data="800108s1899")
+    assert (fast.tag, fast.indicators, fast.subfields, fast.data, fast.control_field) == \
+        (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
+    assert fast.value() == slow.value() and fast.as_marc("utf-8") == slow.as_marc("utf-8")
 
 
 def test_characters_xml_cannot_carry_are_counted_in_the_quality_report():

@@ -162,6 +162,20 @@ def tour(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"tour-{name}.png"))
 
 
+def test_subject_facet_expands_then_filters(catalogue, page):
+    """The subject facet is counted on request: its link counts it, and a chosen subject stays counted."""
+    page.goto(catalogue["url"] + "/search?q=history")
+    assert page.locator('section.facet[data-facet="subject"] li').count() == 0
+    page.click('section.facet[data-facet="subject"] a.expand')
+    subject = page.locator('section.facet[data-facet="subject"] li a').first
+    name = subject.inner_text()
+    subject.click()
+    page.wait_for_selector("ul.chips")
+    assert name in page.inner_text("ul.chips")
+    assert page.locator('section.facet[data-facet="subject"] li.selected').inner_text().startswith(name)
+    assert page.locator('section.facet[data-facet="subject"] a.expand').count() == 0
+
+
 def test_search_pick_a_facet_open_a_record(catalogue, page):
     page.goto(catalogue["url"] + "/")
     page.fill("#q", "history")

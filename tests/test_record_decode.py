@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import gc
 import json
+from dataclasses import fields
 
 from normaliser.model import Classification, Contributor, Holding, ParallelField, Record
-from normaliser.store import RecordStore, decode, paused_gc, stored
+from normaliser.store import RecordStore, decode, dumps, paused_gc, stored
 
 
 def rich() -> Record:
@@ -28,10 +29,39 @@ def test_decode_gives_the_record_and_its_json_back():
     decoded = decode(data)
     assert decoded == record == Record.from_dict(json.loads(data))
     assert type(decoded.contributors[0]) is Contributor and type(decoded.holdings[0]) is Holding
-    assert json.dumps(decoded.to_dict(), ensure_ascii=False) == data
+    assert dumps(decoded.to_dict()) == data
     # a decoded record is a record like any other: its lists are its own
     decoded.isbns.append("0141439556")
     assert record.isbns == ["9780141439556"]
+
+
+def test_json_is_compact_and_rows_written_by_json_dumps_still_decode():
+    """orjson writes the store's JSON without blanks; the rows ``json.dumps`` wrote before read the same."""
+    record = rich()
+    data = stored(record).data
+    assert '", "' not in data and '": ' not in data and "呼啸山庄" in data
+    assert json.loads(data) == record.to_dict()
+    assert decode(json.dumps(record.to_dict(), ensure_ascii=False)) == record
+
+
+def test_stored_json_is_the_json_of_to_dict():
+    """``stored`` lets orjson write the dataclasses (it skips names with a leading ``_``: the model has none)."""
+    record = rich()
+    assert stored(record).data == dumps(record.to_dict())
+    holdings = Record("m1", "h1", kind="holdings", holdings_of="42", holdings=rich().holdings)
+    assert stored(holdings).holdings == dumps(holdings.to_dict()["holdings"])
+    for model in (Record, Contributor, Classification, ParallelField, Holding):
+        assert not [f.name for f in fields(model) if f.name.startswith("_")]
+
+
+def test_what_orjson_refuses_goes_through_json():
+    """A lone surrogate (damaged input) or an integer past 64 bits: stored and read back all the same."""
+    record = Record("m1", "1", title="broken \ud800 title", subjects=["x"], year=2**70)
+    data = stored(record).data
+    assert decode(data) == record
+    assert json.loads(data) == record.to_dict()
+    holdings = Record("m1", "h1", kind="holdings", holdings=[Holding("m1", "h1", library="\udc80")])
+    assert json.loads(stored(holdings).holdings) == holdings.to_dict()["holdings"]
 
 
 def test_rows_from_an_older_model_go_through_from_dict():

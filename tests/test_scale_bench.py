@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,18 @@ def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     finally:
         cat.close()
     assert len(titles) == clusters and sum(bool(HAN.search(t)) for t in titles) >= 10  # Han script in the catalogue (880s, CNMARC)
+    membership = _membership(work / "var" / "unioncat.db")
+    done = subprocess.run([sys.executable, "bench/dedupe_one.py", "--data", str(work / "var"), "--records", "2"],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = json.loads(done.stdout)
+    assert one["member_records"] == g["member_records"] and len(one["rounds"]) == 2
+    # each round re-deduplicated exactly one record, and a record that only got a new number stays where it was
+    assert all(r["clusters_written"] >= 1 and r["records_reclustered"] >= 1 for r in one["rounds"])
+    assert _membership(work / "var" / "unioncat.db") == membership
+
+
+def _membership(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT source, local_id, cluster_id FROM dedupe_members ORDER BY 1, 2").fetchall()

@@ -132,6 +132,24 @@ def test_search_json_shape(client):
         data["facets"]["library"]
 
 
+def test_subject_facet_is_counted_when_expanded_or_filtered(client):
+    """The subject facet's many headings cost most of a faceted search: the page counts it on request only."""
+    data = client.get("/search.json?q=history").get_json()
+    assert data["facets"]["subject"] == [] and data["facets"]["library"]
+    assert data["expandable"]["subject"]["url"] == "/search?q=history&expand=subject"
+    html = client.get("/search?q=history").text
+    assert '<a class="expand" href="/search?q=history&amp;expand=subject" rel="nofollow">Show subjects</a>' in html
+    expanded = client.get("/search.json?q=history&expand=subject").get_json()
+    assert {"value": "China", "label": "China", "count": 1, "selected": False} in expanded["facets"]["subject"]
+    assert expanded["expandable"] == {}
+    # the subject's link keeps the facet expanded; a subject filter counts it too, with the chosen heading
+    assert 'href="/search?q=history&amp;expand=subject&amp;f=subject:China">China</a>' in \
+        client.get("/search?q=history&expand=subject").text
+    filtered = client.get("/search.json?q=history&f=subject:China").get_json()
+    assert [f for f in filtered["facets"]["subject"] if f["value"] == "China"][0]["selected"] is True
+    assert "Show subjects" not in client.get("/search?q=history&f=subject:China").text
+
+
 def test_filters_sort_and_paging(client):
     data = client.get("/search.json?f=library:fdu&f=language:chi").get_json()
     assert sorted(h["id"] for h in data["hits"]) == ["c-hlm-t", "c-zh-history"]

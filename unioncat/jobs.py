@@ -11,6 +11,9 @@ With ``UNIONCAT_REDIS`` set, work goes to two rq queues that any number of
   slices of ``build_slice`` raw records (each queues the next), then dedupe,
   then index.  One build lock keeps two chains apart; a build asked for while
   one runs is remembered and started when it ends, so requests coalesce.
+* ``unioncat-dedupe`` — with ``UNIONCAT_DEDUPE_PARTITIONS`` > 1, the partitions of
+  the dedupe link's scoring and merging (``unioncat.dedupe_jobs``); workers
+  take these first.
 
 Every stage keeps its checkpoint in the database, so a job killed half-way
 (worker SIGKILLed, machine gone) is simply run again: rq's ``Retry`` with
@@ -39,9 +42,10 @@ from storage.db import get_value
 from web.actions import JobRunner
 from web.ledger_figures import refresh as refresh_ledger, stale as ledger_stale
 
-from . import pipeline
+from . import dedupe_jobs, pipeline
 from .alerts import harvest_and_alert
 from .catalogue import NORMALISE_CHECKPOINT, Catalogue
+from .dedupe_jobs import DEDUPE_QUEUE, RqFanout
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,7 @@ def configure_worker(settings: Settings, policy: JobPolicy) -> None:
     """Called by ``unioncat worker`` before it starts; forked job processes inherit it."""
     global _worker_settings, _worker_policy
     _worker_settings, _worker_policy = settings, policy
+    dedupe_jobs.configure(settings)
 
 
 def _open() -> Catalogue:
@@ -207,7 +212,9 @@ def build_job(stage: str, reindex: bool = False, requested_by: str = "") -> dict
             return {"stage": stage, "normalised": report.normalised, "quarantined": report.quarantined,
                     "deleted": report.deleted, "left": left}
         if stage == "dedupe":
-            d = pipeline.dedupe_stage(cat, progress=log.info)
+            fanout = RqFanout(conn, cat, _worker_policy.build_timeout, _worker_policy.retry,
+                              runner.recover_abandoned)
+            d = pipeline.dedupe_stage(cat, progress=log.info, fanout=fanout)
             then("index")
             return {"stage": stage, "records_changed": d.records_changed, "clusters_written": d.clusters_written}
         if stage == "index":
@@ -305,7 +312,7 @@ class RqRunner(JobRunner):
         """``{"queued", "started", "scheduled", "failed": [{"id", "description", "error", "ended_at"}], "workers"}``."""
         queued = started = scheduled = 0
         failed = []
-        for name in (HARVEST_QUEUE, BUILD_QUEUE):
+        for name in (HARVEST_QUEUE, BUILD_QUEUE, DEDUPE_QUEUE):
             q = self.queue(name)
             queued += q.count
             started += StartedJobRegistry(queue=q).count
@@ -342,7 +349,7 @@ class RqRunner(JobRunner):
             if beat is not None and (now - beat.replace(tzinfo=timezone.utc)).total_seconds() <= grace:
                 alive.add(worker.name)
         recovered = []
-        for name in (HARVEST_QUEUE, BUILD_QUEUE):
+        for name in (HARVEST_QUEUE, BUILD_QUEUE, DEDUPE_QUEUE):
             q = self.queue(name)
             registry = StartedJobRegistry(queue=q)
             for job_id in registry.get_job_ids(cleanup=False):
@@ -408,8 +415,9 @@ def run_scheduler(runner: RqRunner, settings: Settings, interval: float, once: b
 
 
 def run_worker(runner: RqRunner, settings: Settings, burst: bool = False, name: str | None = None,
-               queues: tuple[str, ...] = (HARVEST_QUEUE, BUILD_QUEUE)) -> bool:
-    """``unioncat worker``: take jobs from the queues (with rq's scheduler for retries) until stopped."""
+               queues: tuple[str, ...] = (DEDUPE_QUEUE, HARVEST_QUEUE, BUILD_QUEUE)) -> bool:
+    """``unioncat worker``: take jobs from the queues (with rq's scheduler for retries) until stopped; a
+    dedupe partition first, as the build it belongs to waits for it."""
     configure_worker(settings, runner.policy)
     runner.recover_abandoned()  # a worker restarted after a crash finds its last job requeued
     worker = Worker([runner.queue(q) for q in queues], connection=runner.connection, name=name,

@@ -30,7 +30,8 @@ from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.quality import quality_report
 from normaliser.store import QualityStore, Stored, stored
-from dedupe.build import DedupeReport, dedupe_changes
+from dedupe.build import DedupeReport, dedupe_changes, run_part
+from dedupe.partition import Fanout, Partitions
 from dedupe.features import MATCHER_VERSION
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
@@ -243,11 +244,14 @@ def holdings_feeds(cat: Catalogue) -> dict[str, str]:
     return {s.id: s.holdings_for for s in cat.sources.sources if s.holdings_for}
 
 
-def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False) -> DedupeReport:
+def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
+                 fanout: Fanout | None = None) -> DedupeReport:
     """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept).
 
     A catalogue whose features and keys were made by another version of the matcher is scored again in
-    full, once: an upgrade that changes the rules must not leave old records keyed the old way.
+    full, once: an upgrade that changes the rules must not leave old records keyed the old way.  With a
+    ``fanout`` (the rq jobs of ``unioncat.jobs``) and ``dedupe_partitions`` > 1, scoring and merging are
+    cut into that many partitions it runs (:func:`dedupe_part` runs one).
     """
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
@@ -256,14 +260,21 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False)
         progress(f"the matcher changed since the last build ({made_by or 'unversioned'} → {MATCHER_VERSION}): "
                  "every record is scored again")
         since = 0
+    parts = cat.settings.dedupe_partitions
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
                             block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers,
                             source_order=cat.source_order(), progress=progress,
-                            holdings_feeds=holdings_feeds(cat))
+                            holdings_feeds=holdings_feeds(cat),
+                            partitions=Partitions(parts, fanout) if fanout and parts > 1 else None)
     with cat.engine.begin() as conn:
         set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
         set_value(conn, MATCHER_KEY, MATCHER_VERSION)
     return report
+
+
+def dedupe_part(cat: Catalogue, task: str, args: dict, progress: Progress = quiet) -> dict:
+    """One partition of a partitioned dedupe pass (scoring or merging), wherever it runs."""
+    return run_part(task, args, cat.records, cat.members, cat.source_order(), holdings_feeds(cat), progress)
 
 
 @dataclass

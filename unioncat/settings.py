@@ -79,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "records one match key may join and still be compared all-pairs (default 500; see UNIONCAT_BLOCK_WINDOW)"),
     Setting("dedupe_workers", 1, "UNIONCAT_DEDUPE_WORKERS",
             "processes scoring dedupe blocks at once (default 1; one per core is the most that helps)"),
+    Setting("dedupe_partitions", 0, "UNIONCAT_DEDUPE_PARTITIONS",
+            "with UNIONCAT_REDIS: rq jobs a dedupe pass's scoring and merging are cut into, taken by any "
+            "worker (default 0: the pass runs in its one job)"),
     Setting("block_window", 30, "UNIONCAT_BLOCK_WINDOW",
             "compare each record of a block over UNIONCAT_MAX_BLOCK with the next this many in title order "
             "(default 30; 0 refuses such a block: no pair in it is compared)"),
@@ -147,6 +150,7 @@ class Settings:
     harvest_workers: int = _default("harvest_workers")
     max_block: int = _default("max_block")
     dedupe_workers: int = _default("dedupe_workers")
+    dedupe_partitions: int = _default("dedupe_partitions")
     block_window: int = _default("block_window")
     smtp_host: str | None = _default("smtp_host")
     smtp_port: int = _default("smtp_port")

@@ -4,7 +4,8 @@ Query parameters: ``q`` (words, "phrases", -excluded, or an ISBN), advanced
 ``title``/``author``/``subject``/``publisher``/``isbn``/``issn``/``callnumber``/
 ``classification``, ``year_from``/``year_to``, ``f=<facet>:<value>`` (repeatable
 facet filters), ``scope`` (``region:<name>``, ``group:<id>`` from sources.yaml's
-``groups``, or ``library:<id>``), ``sort`` and ``page``.
+``groups``, or ``library:<id>``), ``sort``, ``page`` and ``expand=subject`` (the subject facet is counted
+only when the reader expands it or filters on a subject: :data:`index.backend.ON_REQUEST`).
 Anything malformed is ignored rather than refused: readers edit URLs.  Only size is refused: more than
 ``MAX_FILTERS`` filters is a 400 (:mod:`web.limits`), as is a URL longer than ``MAX_URL``.
 """
@@ -16,14 +17,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from index.backend import FACETS, FIELDS, MAX_WINDOW, SORTS, SearchQuery
+from index.backend import FACETS, FIELDS, MAX_WINDOW, ON_REQUEST, SORTS, SearchQuery, page_facets
 from index.querytext import as_isbn13
 from normaliser.text import fold_for_search
 
 from . import citations, reader, usage
 from .context import services
 from .limits import check_filters
-from .present import facet_label
+from .present import current_args, facet_label
 
 bp = Blueprint("search", __name__)
 MAX_QUERY = 500
@@ -31,6 +32,8 @@ MAX_SUGGEST = 100
 RESULTS_KEY = "results"
 SORT_LABELS = {"relevance": _l("Relevance"), "-year": _l("Newest first"), "year": _l("Oldest first"),
                "title": _l("Title A–Z")}
+#: The link that asks for a facet counted only on request.
+EXPAND_LABELS = {"subject": _l("Show subjects")}
 
 
 @bp.get("/", defaults={"fmt": "html"}, endpoint="home")
@@ -73,7 +76,7 @@ def remember_results(data: dict) -> None:
 
 def query_from(args) -> SearchQuery:
     """The backend query for a search page's parameters (``q``, fields, ``f``, years, ``sort``, ``scope``,
-    ``page``); anything malformed is ignored."""
+    ``page``, ``expand``); anything malformed is ignored."""
     page_size = int(current_app.config["PAGE_SIZE"])
     fields = {name: args.get(name, "")[:MAX_QUERY] for name in FIELDS if args.get(name, "").strip()}
     filters: dict[str, list[str]] = {}
@@ -89,7 +92,8 @@ def query_from(args) -> SearchQuery:
     page = min(max(_int(args.get("page"), 1), 1), MAX_WINDOW // page_size)
     return SearchQuery(text=args.get("q", "")[:MAX_QUERY], filters=filters, fields=fields,
                        sort=sort if sort in SORTS else "relevance", any_of=read_scope(args.get("scope", ""))[1],
-                       offset=(page - 1) * page_size, limit=page_size, group_works=True)
+                       offset=(page - 1) * page_size, limit=page_size, group_works=True,
+                       facets=page_facets(filters, args.getlist("expand")))
 
 
 def run_search() -> tuple[dict, bool]:
@@ -130,9 +134,19 @@ def run_search() -> tuple[dict, bool]:
                            "selected": (name, value) in selected}
                           for value, count in results.facets.get(name, [])]
                    for name in FACETS},
+        # facets not counted for this page, each with the link that counts it
+        "expandable": {name: {"label": str(EXPAND_LABELS[name]), "url": _expand_url(name)}
+                       for name in ON_REQUEST if name not in query.facets},
     }
     isbn_lookup = bool(as_isbn13(fold_for_search(text)) or (set(fields) == {"isbn"} and not text.strip()))
     return data, isbn_lookup
+
+
+def _expand_url(name: str) -> str:
+    """This page with facet ``name`` counted too (``expand`` stays on as the reader refines the search)."""
+    args = current_args()
+    args["expand"] = [*args.get("expand", []), name]
+    return url_for("search.search", fmt="html", **args)
 
 
 def read_scope(value: str) -> tuple[str, dict[str, list[str]]]:

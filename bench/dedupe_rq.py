@@ -1,0 +1,227 @@
+"""A full dedupe on PostgreSQL through rq workers: one worker against two, the pass cut into partitions.
+
+    python bench/dedupe_rq.py --records 50000 [--partitions 8] [--rounds 2]
+
+Generates the synthetic consortium of ``bench/scale.py`` (``demo/synthetic.py``), starts a throwaway
+PostgreSQL cluster and a redis-server (the test fixtures' code), and harvests and normalises it once
+into a base database.  Each run then copies that database (``CREATE DATABASE … TEMPLATE``), starts N
+``unioncat worker`` processes with ``UNIONCAT_DEDUPE_PARTITIONS`` set, queues the build chain's dedupe
+link and times it until that job has finished (the workers are then stopped: the index link is not
+measured).  Runs alternate 1, 2, 1, 2 … workers back to back; with ``--baseline`` a first run is the
+dedupe in its one job (no partitions, one worker).  For each run: wall, CPU-seconds of every worker
+(its process tree: the orchestrating dedupe job runs in one of them), of PostgreSQL's server
+processes and of this script, the load average before and after, and the SHA-256 of the ordered rows
+of ``clusters``/``dedupe_members``/``dedupe_pairs`` — equal in every run, or the bench fails.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from peers.postgres import create_database, running_postgres  # noqa: E402
+from peers.redis_server import running_redis  # noqa: E402
+from rq import Worker  # noqa: E402
+from rq.job import Job  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from demo import synthetic  # noqa: E402
+from demo.loc import loc_file  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+from unioncat import pipeline  # noqa: E402
+from unioncat.jobs import RqRunner  # noqa: E402
+from unioncat.settings import load_settings  # noqa: E402
+
+#: The rows whose digests must not change, in a total order; clusters without their sequence numbers and
+#: times (a partitioned merge writes clusters in another order, so their seq differ: see docs).
+DIGESTS = {
+    "clusters": "SELECT id, data, members, match_keys, work_key, member_count, source_count, deleted "
+                "FROM clusters ORDER BY id",
+    "dedupe_members": "SELECT source, local_id, match_keys, cluster_id, work_key FROM dedupe_members "
+                      "ORDER BY source, local_id",
+    "dedupe_pairs": "SELECT a_source, a_id, b_source, b_id, decision, rule, score, evidence FROM dedupe_pairs "
+                    "ORDER BY a_source, a_id, b_source, b_id",
+    "cluster_redirects": "SELECT old_id, new_id FROM cluster_redirects ORDER BY old_id",
+}
+
+
+def digests(db_url: str) -> dict[str, str]:
+    """SHA-256 of each table's ordered rows (and its row count)."""
+    engine = make_engine(db_url)
+    out = {}
+    try:
+        with engine.connect() as conn:
+            for table, query in DIGESTS.items():
+                h, n = hashlib.sha256(), 0
+                for row in conn.execute(text(query)):
+                    h.update(json.dumps(list(row), ensure_ascii=False, default=str).encode())
+                    n += 1
+                out[table] = f"{n}:{h.hexdigest()[:16]}"
+    finally:
+        engine.dispose()
+    return out
+
+
+def consortium(work: Path, records: int, seed: int = 14) -> Path:
+    """The synthetic consortium's dumps and ``sources.yaml`` under ``work``."""
+    cache = Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))
+    mems = synthetic.members()
+    g = synthetic.generate(loc_file(cache), work / "dumps", records, seed=seed)
+    path = work / "sources.yaml"
+    path.write_text(yaml.safe_dump(synthetic.sources_yaml(mems, work / "dumps", g.per_member or {}),
+                                   allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def normalised(sources: Path, data: Path, server: str) -> str:
+    """A database on ``server`` with the consortium harvested and normalised (not deduplicated)."""
+    url = create_database(server, "base")
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=data, db_url=url))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        pipeline.normalise_stage(cat)
+    finally:
+        cat.engine.dispose()
+        cat.close()
+    return url
+
+
+def copy_of(server: str, base: str, name: str) -> str:
+    """A new database made from ``base`` (PostgreSQL copies its files: seconds)."""
+    import psycopg
+
+    with psycopg.connect(server + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base.rsplit("/", 1)[1]}"')
+    return f"{server}/{name}"
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU-seconds of processes, their reaped children and their live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats, children = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, list(pids)
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def postmaster(server_port: int) -> list[int]:
+    """The pid of PostgreSQL's server process listening on the port (its backends are its children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"postgres") and f"port={server_port}".encode() in b" ".join(cmd):
+                found.append(int(entry.name))
+    return found
+
+
+def start_workers(n: int, env: dict, sources: Path, data: Path, logs: Path) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(data),
+                              "worker", "--name", f"w{k}-{time.monotonic_ns()}", "--retry", "1,5"],
+                             env=env, stdout=open(logs / f"worker{k}.log", "ab"), stderr=subprocess.STDOUT,
+                             start_new_session=True) for k in range(n)]
+
+
+def one_run(n: int, partitions: int, db_url: str, redis_url: str, sources: Path, work: Path, pg: list[int]) -> dict:
+    """Queue the dedupe link on ``n`` fresh workers; wall and CPU until it finished."""
+    env = dict(os.environ, UNIONCAT_DB=db_url, UNIONCAT_REDIS=redis_url, UNIONCAT_DEDUPE_PARTITIONS=str(partitions),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    runner = RqRunner.from_url(redis_url)
+    runner.connection.flushall()
+    workers = start_workers(n, env, sources, work / "var", work)
+    while len(Worker.all(connection=runner.connection)) < n:
+        time.sleep(0.2)
+    load = os.getloadavg()
+    before = {"workers": [tree_cpu([w.pid]) for w in workers], "postgres": tree_cpu(pg),
+              "self": resource.getrusage(resource.RUSAGE_SELF)}
+    started = time.perf_counter()
+    job_id = runner.enqueue_build_stage("dedupe", False, "bench")
+    job = Job.fetch(job_id, connection=runner.connection)
+    while (status := job.get_status(refresh=True)) not in ("finished", "failed"):
+        time.sleep(0.2)
+    wall = time.perf_counter() - started
+    per_worker = [round(tree_cpu([w.pid]) - b, 1) for w, b in zip(workers, before["workers"])]
+    cpu_pg = tree_cpu(pg) - before["postgres"]
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    for w in workers:
+        os.killpg(w.pid, signal.SIGKILL)
+        w.wait()
+    if status != "finished":
+        raise SystemExit(f"the dedupe job {status}: see {work}/worker*.log")
+    result = job.return_value() or {}
+    return {"workers": n, "partitions": partitions, "wall_s": round(wall, 1),
+            "cpu_workers_s": per_worker, "cpu_postgres_s": round(cpu_pg, 1),
+            "cpu_bench_s": round(me.ru_utime + me.ru_stime - before["self"].ru_utime - before["self"].ru_stime, 1),
+            "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()],
+            "records_changed": result.get("records_changed"), "digests": digests(db_url)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=20_000, help="member records to generate (default 20,000)")
+    ap.add_argument("--partitions", type=int, default=8, help="UNIONCAT_DEDUPE_PARTITIONS (default 8)")
+    ap.add_argument("--rounds", type=int, default=1, help="pairs of 1-worker and 2-worker runs (default 1)")
+    ap.add_argument("--baseline", action="store_true", help="first a run without partitions (one worker)")
+    ap.add_argument("--work", help="working folder (default: a new temporary one, removed at the end)")
+    args = ap.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix="unioncat-dedupe-rq-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    sources = consortium(work, args.records)
+    print(f"generated {args.records} member records in {time.perf_counter() - t:.0f} s", flush=True)
+    runs = []
+    with running_postgres() as server, running_redis() as redis_url:
+        pg = postmaster(int(server.rsplit(":", 1)[1]))
+        t = time.perf_counter()
+        base = normalised(sources, work / "base-var", server)
+        print(f"harvested and normalised into PostgreSQL in {time.perf_counter() - t:.0f} s", flush=True)
+        plan = ([(1, 0)] if args.baseline else []) + [(n, args.partitions) for _ in range(args.rounds) for n in (1, 2)]
+        for k, (n, parts) in enumerate(plan):
+            db = copy_of(server, base, f"run{k}")
+            r = one_run(n, parts, db, redis_url, sources, work, pg)
+            runs.append(r)
+            print(json.dumps(r), flush=True)
+    if len({json.dumps(r["digests"], sort_keys=True) for r in runs}) != 1:
+        raise SystemExit("the runs disagree: " + json.dumps([r["digests"] for r in runs]))
+    one = [r["wall_s"] for r in runs if r["workers"] == 1 and r["partitions"]]
+    two = [r["wall_s"] for r in runs if r["workers"] == 2]
+    print(json.dumps({"records": args.records, "cores": os.cpu_count(), "host": platform.node(),
+                      "wall_1_worker_s": one, "wall_2_workers_s": two,
+                      "ratio_2_to_1": round(min(two) / min(one), 3) if one and two else None,
+                      "identical_digests": True}))
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""A dedupe pass cut into partitions that real rq workers take decides exactly what the pass in one job decides.
+
+The synthetic consortium of ``bench/scale.py`` (3,000 member records: editions, Chinese records,
+seven ILS styles) is harvested and normalised once into a real PostgreSQL database, copied, and
+deduplicated twice: in one process (the default), and by ``unioncat worker`` processes on a real
+redis-server with ``UNIONCAT_DEDUPE_PARTITIONS`` set — one of them SIGKILLed while it scores a
+partition.  The SHA-256 of the ordered rows of ``clusters``, ``dedupe_members``, ``dedupe_pairs`` and
+``cluster_redirects`` must be equal; so must they after every partition is run once more (a re-run
+job), and ``bench/dedupe_rq.py`` runs end to end at a tiny size.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+
+from dedupe.partition import in_turn
+from peers.postgres import drop_database
+from test_jobs import descendants
+from unioncat import pipeline
+from unioncat.dedupe_jobs import DEDUPE_QUEUE
+from unioncat.jobs import JobPolicy, RqRunner
+from unioncat.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_dedupe_rq", REPO / "bench" / "dedupe_rq.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+PARTS = 3
+
+
+@pytest.fixture(scope="module")
+def normalised_base(tmp_path_factory, postgres_server):
+    """The consortium normalised into a PostgreSQL database (dropped at the end)."""
+    work = tmp_path_factory.mktemp("partitions")
+    sources = bench.consortium(work, 3000, seed=3)
+    url = bench.normalised(sources, work / "base-var", postgres_server)
+    yield postgres_server, url, sources, work
+    drop_database(postgres_server, url)
+
+
+def in_process(server: str, base: str, sources: Path, work: Path) -> dict:
+    url = bench.copy_of(server, base, f"t_{uuid.uuid4().hex[:10]}")
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=work / "one", db_url=url))
+    try:
+        report = pipeline.dedupe_stage(cat)
+        assert report.records_changed > 2900 and report.pairs_compared > 0
+    finally:
+        cat.close()
+    out = bench.digests(url)
+    drop_database(server, url)
+    return out
+
+
+def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_killed(normalised_base, redis_url):
+    server, base, sources, work = normalised_base
+    reference = in_process(server, base, sources, work)
+    assert int(reference["dedupe_pairs"].split(":")[0]) > 1000 and int(reference["clusters"].split(":")[0]) > 500
+
+    url = bench.copy_of(server, base, f"t_{uuid.uuid4().hex[:10]}")
+    env = dict(os.environ, UNIONCAT_DB=url, UNIONCAT_REDIS=redis_url, UNIONCAT_DEDUPE_PARTITIONS=str(PARTS),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    runner = RqRunner.from_url(redis_url, JobPolicy(heartbeat=1))
+    workers: dict[str, subprocess.Popen] = {}
+
+    def start(name: str) -> None:
+        workers[name] = subprocess.Popen(
+            [sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(work / "rq"), "worker",
+             "--name", name, "--heartbeat", "1", "--retry", "1,1"], env=env, start_new_session=True,
+            stdout=open(work / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
+
+    try:
+        start("orchestrator")
+        job = Job.fetch(runner.enqueue_build_stage("dedupe", False, "test"), connection=runner.connection)
+        deadline = time.monotonic() + 120
+        while job.get_status(refresh=True) != "started":
+            assert time.monotonic() < deadline, (work / "orchestrator.log").read_text()[-3000:]
+            time.sleep(0.05)
+        start("victim")     # the dedupe link runs on the first worker: this one takes partitions
+        started = StartedJobRegistry(queue=runner.queue(DEDUPE_QUEUE))
+        killed = None
+        while killed is None and time.monotonic() < deadline:
+            for job_id in started.get_job_ids(cleanup=False):
+                part = Job.fetch(job_id, connection=runner.connection)
+                if part.worker_name == "victim":
+                    victim = workers.pop("victim")
+                    tree = [victim.pid, *descendants(victim.pid)]   # rq's work horse runs in its own session
+                    signal_all(tree, signal.SIGSTOP)
+                    if part.get_status(refresh=True) == "started":  # frozen mid-partition: kill it there
+                        killed = part
+                    signal_all(tree, signal.SIGKILL)
+                    victim.wait()
+                    break
+            time.sleep(0.02)
+        assert killed is not None, "the second worker was not caught in the middle of a partition"
+        while job.get_status(refresh=True) not in ("finished", "failed"):
+            assert time.monotonic() < deadline + 120, (work / "orchestrator.log").read_text()[-3000:]
+            time.sleep(0.2)
+        assert job.get_status() == "finished", (work / "orchestrator.log").read_text()[-3000:]
+        with pytest.raises(NoSuchJobError):     # recovered, then run by the orchestrator (which deletes it)
+            Job.fetch(killed.id, connection=runner.connection)
+        assert bench.digests(url) == reference
+
+        # every partition run once more, as rq would re-run a job: nothing changes
+        settings = load_settings(env={}, sources_path=sources, data_dir=work / "again", db_url=url)
+        cat = pipeline.Catalogue(settings)
+        try:
+            for k in range(PARTS):
+                again = pipeline.dedupe_part(cat, "score", {"part": k, "parts": PARTS, "changed": None,
+                                                            "max_block": settings.max_block,
+                                                            "window": settings.block_window})
+                assert again["compared"] > 0
+                assert pipeline.dedupe_part(cat, "merge", {"part": k, "parts": PARTS, "batch": 100}) == {"written": 0}
+        finally:
+            cat.close()
+        assert bench.digests(url) == reference
+    finally:
+        for proc in workers.values():
+            signal_all([proc.pid, *descendants(proc.pid)], signal.SIGKILL)
+            proc.wait()
+        drop_database(server, url)
+
+
+def signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_the_bench_runs_one_and_two_workers_and_checks_the_digests(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "dedupe_rq.py"), "--records", "600",
+                           "--partitions", "2", "--work", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["identical_digests"] and len(summary["wall_1_worker_s"]) == len(summary["wall_2_workers_s"]) == 1
+    assert summary["ratio_2_to_1"] > 0
+
+
+def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
+    """The partitions alone (no rq, no PostgreSQL): run one after the other in one process, on SQLite —
+    a full pass, then an incremental one after 5% of the records changed."""
+    sources = bench.consortium(tmp_path, 1500, seed=5)
+    digests = []
+    for parts in (0, 3):
+        settings = load_settings(env={}, sources_path=sources, data_dir=tmp_path / f"p{parts}")
+        cat = pipeline.Catalogue(settings)
+        try:
+            pipeline.harvest(cat, pipeline.select_sources(cat))
+            pipeline.normalise_stage(cat)
+            fanout = in_turn(lambda task, args: pipeline.dedupe_part(cat, task, args))
+            cat.settings = replace(settings, dedupe_partitions=parts)
+            pipeline.dedupe_stage(cat, fanout=fanout)
+            full = bench.digests(settings.database_url)
+            with sqlite3.connect(settings.data_dir / "unioncat.db") as db:    # 5% changed, as far as seq tells
+                ids = [r[0] for r in db.execute("SELECT id FROM records WHERE kind = 'bibliographic' ORDER BY id")]
+                top = db.execute("SELECT value FROM counters WHERE name = 'record_seq'").fetchone()[0]
+                db.executemany("UPDATE records SET seq = ? WHERE id = ?", [(top + n + 1, i) for n, i in
+                                                                             enumerate(ids[::20])])
+                db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids[::20]),))
+            assert pipeline.dedupe_stage(cat, fanout=fanout).records_changed == len(ids[::20])
+        finally:
+            cat.close()
+        digests.append((full, bench.digests(settings.database_url)))
+    assert digests[0] == digests[1] and int(digests[0][0]["dedupe_pairs"].split(":")[0]) > 500
