@@ -12,7 +12,6 @@ keys and features in the same transaction, so they always agree.
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from storage.db import insert_rows, metadata
 
 from .features import SIGNATURE, Features
+from .jsoncodec import dumps, loads
 
 RecordKey = tuple[str, str]
 
@@ -79,8 +79,7 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
             conn.execute(table.delete().where(where))
     stored = {r: block_keys(keys[r]) for r in features}
     insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
-        (s, l, json.dumps(f, ensure_ascii=False, separators=(",", ":")),
-         json.dumps(stored[(s, l)], ensure_ascii=False, separators=(",", ":"))) for (s, l), f in features.items()])
+        (s, l, dumps(f), dumps(stored[(s, l)])) for (s, l), f in features.items()])
     insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),
                 [(k, s, l) for (s, l), ks in stored.items() for k in ks])
 
@@ -98,7 +97,7 @@ def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[Record
     with engine.connect() as conn:
         for where in record_in(f.source, f.local_id, records):
             rows = conn.execute(select(f.source, f.local_id, f.data).where(where))
-            out.update(((s, l), json.loads(data)) for s, l, data in rows)
+            out.update(((s, l), loads(data)) for s, l, data in rows)
     return out
 
 
@@ -170,8 +169,8 @@ class BlockStore:
                     raw[(s, l)] = (data, record_keys)
         members = to_score(members, changed)
         records = {r for rs in members.values() for r in rs}
-        return Batch(members, {r: json.loads(raw[r][0]) for r in records},
-                     {r: frozenset(json.loads(raw[r][1])) for r in records})
+        return Batch(members, {r: loads(raw[r][0]) for r in records},
+                     {r: frozenset(loads(raw[r][1])) for r in records})
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
         """The stored blocking keys of each of ``records`` (the blocks an incremental pass scores)."""
@@ -180,5 +179,5 @@ class BlockStore:
             for where in record_in(dedupe_features.c.source, dedupe_features.c.local_id, records):
                 rows = conn.execute(select(dedupe_features.c.source, dedupe_features.c.local_id,
                                            dedupe_features.c.block_keys).where(where))
-                out.update(((s, l), frozenset(json.loads(ks))) for s, l, ks in rows)
+                out.update(((s, l), frozenset(loads(ks))) for s, l, ks in rows)
         return out

@@ -14,9 +14,9 @@
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
@@ -25,6 +25,7 @@ from storage.db import get_value, insert_rows, metadata, next_value, utcnow, wri
 
 from .blockstore import clear_records, record_in, replace_records, stored_features
 from .features import Features
+from .jsoncodec import dumps, loads
 
 RecordKey = tuple[str, str]
 
@@ -62,8 +63,9 @@ OVERRIDES_VERSION = "dedupe_overrides_version"
 OVERRIDES_APPLIED = "dedupe_overrides_applied"
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
+    """One kept pair as ``compare`` scored it (a named tuple: a full pass makes one per kept pair, ~12 a record)."""
+
     a: RecordKey
     b: RecordKey
     decision: str
@@ -132,8 +134,8 @@ class EvidenceStore:
         skipped (a re-run partition job, or two partitions' split blocks keeping one pair)."""
         if not pairs:
             return
-        rows = [(p.a[0], p.a[1], p.b[0], p.b[1], p.decision, p.rule, p.score,
-                 json.dumps(p.evidence, ensure_ascii=False)) for p in pairs]
+        rows = [(a[0], a[1], b[0], b[1], decision, rule, score, dumps(evidence))
+                for a, b, decision, rule, score, evidence in pairs]
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
                                              "evidence"), rows, skip_existing=again)
@@ -227,4 +229,4 @@ def _override_pair(a: RecordKey, b: RecordKey):
 
 def _pair(r) -> Pair:
     return Pair((r["a_source"], r["a_id"]), (r["b_source"], r["b_id"]), r["decision"], r["rule"], r["score"],
-                json.loads(r["evidence"]))
+                loads(r["evidence"]))

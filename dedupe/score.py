@@ -55,7 +55,7 @@ GENERIC_TITLES = frozenset({"proceedings", "annual report", "report", "frontmatt
                               "call for papers", "news", "announcements", "chair s message", "message from the chair"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """The outcome of comparing two records, with the evidence (what explain shows)."""
 
@@ -73,7 +73,9 @@ def title_similarity(a: Features, b: Features) -> float:
     best = 0.0
     if a["t"] and b["t"]:
         best = fuzz.ratio(a["t"], b["t"])
-        if best < 100 and a["s"] and b["s"] and (a["s"] == a["t"] or b["s"] == b["t"]):
+        if best == 100:
+            return 100.0        # no form scores more (the copies of one book, most pairs compared)
+        if a["s"] and b["s"] and (a["s"] == a["t"] or b["s"] == b["t"]):
             # one side has no subtitle: compare the titles proper, a little below an exact full match
             best = max(best, fuzz.ratio(a["s"], b["s"]) - 3)
     if a["han"] and b["han"]:
@@ -124,20 +126,21 @@ def _initial_of(x: str, y: str) -> bool:
 
 
 def _ids(a: Features, b: Features) -> tuple[list[str], list[str]]:
+    """The identifier kinds both records give, split into those they share a value of and the others."""
     shared, conflicting = [], []
     for kind in ID_KINDS:
-        x, y = a.get(kind) or [], b.get(kind) or []
-        if x and y:
-            if set(x) & set(y):
-                shared.append(kind)
-            else:
-                conflicting.append(kind)
+        x = a.get(kind)
+        if x:
+            y = b.get(kind)
+            if y:
+                (conflicting if set(x).isdisjoint(y) else shared).append(kind)
     return shared, conflicting
 
 
 def years_agree(a: Features, b: Features) -> bool:
     """The same year, or one record's year among the other's ("[2001], c2000" agrees with 2000)."""
-    return a["y"] == b["y"] or a["y"] in (b.get("ys") or ()) or b["y"] in (a.get("ys") or ())
+    x, y = a["y"], b["y"]
+    return x == y or bool(b.get("ys")) and x in b["ys"] or bool(a.get("ys")) and y in a["ys"]
 
 
 def _publishers_differ(a: Features, b: Features) -> bool:
@@ -186,7 +189,7 @@ def _near_years(a: Features, b: Features) -> bool:
 def _languages_differ(a: Features, b: Features) -> bool:
     """A translation: both say their language and share none (008/35-37, 041)."""
     x, y = a.get("lg"), b.get("lg")
-    return bool(x and y) and x[0] != y[0] and not set(x) & set(y)
+    return bool(x and y) and x[0] != y[0] and set(x).isdisjoint(y)
 
 
 def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[str] = (),
@@ -194,15 +197,17 @@ def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[st
     """Why ``a`` and ``b`` cannot be one edition whatever else agrees (checked before any rule).
 
     ``strong``: the titles are the same (or one is the other plus a subtitle or a word) and every
-    author of the shorter list is in the other (``_same_paper``).
+    author of the shorter list is in the other (``_same_paper``); read only when both records give a
+    year, the years disagree and no identifier is shared (see ``compare``).
     """
     out = []
     if a["fmt"] != b["fmt"] and a["fmt"] and b["fmt"]:
         out.append("format")        # an unknown format (blank leader/06) is compatible with anything
-    year = year_veto(a, b, list(shared), strong)
+    year = year_veto(a, b, shared, strong)
     if year:
         out.append(year)
-    if a["ed"] != b["ed"] and (a["ed"] and b["ed"] or (a["ed"] or b["ed"]) != "1"):
+    ed_a, ed_b = a["ed"], b["ed"]
+    if ed_a != ed_b and (ed_a and ed_b or (ed_a or ed_b) != "1"):
         # "2nd ed." vs "3rd ed.", and "2nd ed." vs no statement (a first edition seldom says so)
         out.append("edition")
     if a["vol"] != b["vol"] or (a.get("qv") and b.get("qv") and a["qv"] != b["qv"]):
@@ -212,41 +217,57 @@ def vetoes(a: Features, b: Features, conflicting_ids: list[str], shared: list[st
         out.append("language")
     # ISBNs that share nothing are not a veto: hardback and paperback ISBNs of one edition meet in the
     # cluster through a record carrying both (see ``ids_conflict``)
-    out += [f"{kind}-conflict" for kind in conflicting_ids if kind != "isbn"]
-    if a["pg"] and b["pg"] and abs(a["pg"] - b["pg"]) > 10 and "oclc" not in shared:
+    for kind in conflicting_ids:
+        if kind != "isbn":
+            out.append(f"{kind}-conflict")
+    pg_a, pg_b = a["pg"], b["pg"]
+    if pg_a and pg_b and abs(pg_a - pg_b) > 10 and "oclc" not in shared:
         out.append("pages")
-    if a["ser"] and b["ser"] and not set(a["ser"]) & set(b["ser"]):
+    if a["ser"] and b["ser"] and set(a["ser"]).isdisjoint(b["ser"]):
         out.append("series-number")
     return out
 
 
 def compare(a: Features, b: Features) -> Verdict:
-    """Score a pair of records; deterministic and symmetric."""
+    """Score a pair of records; deterministic and symmetric.
+
+    Called for every candidate pair of every block (most end vetoed or matched), so what only one
+    branch reads is computed in that branch: whether the years agree once, ``_same_paper`` only when
+    the year veto asks.
+    """
     shared, conflicting = _ids(a, b)
     title = title_similarity(a, b)
     if not shared and title < NO_RULE_BELOW and not _contained(a["t"], b["t"]):
         # most pairs of a block (same author and year, other books): no rule can accept them
         return Verdict("no", "", 0.0, {"title": round(title, 1)})
     authors = author_overlap(a["a"], b["a"])
-    feats = {"title": round(title, 1), "authors": None if authors is None else round(authors, 2),
-             "year": [a["y"], b["y"]], "shared_ids": shared}
+    ya, yb = a["y"], b["y"]
+    feats = {"title": _rounded(title, 1), "authors": None if authors is None else _rounded(authors, 2),
+             "year": [ya, yb], "shared_ids": shared}
     if a["pg"] and b["pg"]:
         feats["pages"] = [a["pg"], b["pg"]]
     if a["pub"] and b["pub"]:
-        feats["publisher"] = round(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
-    veto = vetoes(a, b, conflicting, shared, strong=_same_paper(a, b, title, authors))
+        feats["publisher"] = _rounded(fuzz.token_set_ratio(a["pub"], b["pub"]), 1)
+    same_year = bool(ya and yb and years_agree(a, b))
+    # the year veto reads ``strong`` only for two different years and no shared identifier
+    strong = bool(ya and yb) and not same_year and not shared and _same_paper(a, b, title, authors)
+    veto = vetoes(a, b, conflicting, shared, strong=strong)
     if veto:
         feats["vetoes"] = veto
         return Verdict(VETO, veto[0], 0.0, feats)
     if "isbn" in conflicting and not shared:
         # other ISBNs: joined only in a cluster where a record carries both
         return Verdict("no", "isbn-conflict", 0.0, feats)
-    same_year = bool(a["y"] and b["y"] and years_agree(a, b))
     rule, score = _rule(a, b, title, authors, same_year, shared)
     if not rule:
         return Verdict("no", "", round(score, 4), feats)
     decision = INTERNAL if a["src"] == b["src"] else MATCH
     return Verdict(decision, rule, round(score, 4), feats)
+
+
+def _rounded(x: float, digits: int) -> float:
+    """``round(x, digits)``, skipped for a whole number (100.0, 1.0: most scores), which it leaves as is."""
+    return x if x.is_integer() else round(x, digits)
 
 
 def _same_paper(a: Features, b: Features, title: float, authors: float | None) -> bool:
