@@ -32,7 +32,8 @@ from .merge import merge_records
 from .model import Cluster
 from .partition import Partitions, id_range, score_part
 from .recluster import recluster
-from .store import ClusterStore, MemberStore
+from .members import MemberStore
+from .store import ClusterStore
 
 log = logging.getLogger(__name__)
 RecordKey = tuple[str, str]  # (source, local_id)
@@ -74,22 +75,19 @@ def dedupe_changes(
 ) -> DedupeReport:
     """Bring clusters up to date with every record changed after ``since_seq``.
 
-    Four steps, each safe to interrupt: the changed records' features and
-    blocking keys are stored a batch at a time (with every older pair
-    touching them dropped); their blocks are scored a batch of blocks at a
-    time and the kept pairs stored as they come; the new assignment (member
-    keys, cluster ids, retired ids and the list of clusters to merge again)
-    is committed at once (a full pass: a batch of whole components at a
-    time, see ``recluster``); the merges then run in batches, each committed
-    with its removal from the pending list.  A rerun after an interruption
-    stages the same records again (the checkpoint did not move), so it ends
-    where an uninterrupted pass would.  ``since_seq`` 0 is a full pass: every
+    Four steps, each safe to interrupt: the changed records' features and blocking keys are stored a
+    batch at a time (with every older pair touching them dropped); their blocks are scored a batch of
+    blocks at a time and the kept pairs stored as they come; the new assignment (member keys, cluster
+    ids, retired ids and the list of clusters to merge again) is committed at once (a full pass: a batch
+    of whole components at a time, see ``recluster``); the merges then run in batches, each committed
+    with its removal from the pending list.  A rerun after an interruption stages the same records again
+    (the checkpoint did not move), so it ends where an uninterrupted pass would.  ``since_seq`` 0 is a full pass: every
     block is scored and every record clustered.  A pass with no changed
     record still re-clusters when staff overrides changed.  ``holdings_feeds``
-    maps a holdings feed's source id to the source whose bibliographic
-    records its MFHD belong to.  ``block_window`` > 0 splits a block over ``max_block`` into title
-    windows of that many records instead of refusing it; ``workers`` > 1 scores blocks in that many
-    processes; ``partitions`` has its fanout score and merge in partitions (same outcome: ``partition``).
+    maps a holdings feed's source id to the source whose bibliographic records its MFHD belong to.
+    ``block_window`` > 0 splits a block over ``max_block`` into title windows of that many records instead
+    of refusing it; ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout
+    score and merge in partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     report = DedupeReport(last_seq=since_seq)
@@ -111,9 +109,9 @@ def dedupe_changes(
         progress(f"clustering ({report.records_changed} records changed)")
     outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,
                         everything or overrides_changed, full=everything, progress=progress)
-    report.rejected_pairs, report.clusters_deleted, report.redirects = \
-        outcome.rejected, outcome.deleted, outcome.redirects
-    report.total_clusters, report.records_reclustered = outcome.total_clusters, outcome.scope
+    report.rejected_pairs, report.clusters_deleted, report.redirects, report.total_clusters, \
+        report.records_reclustered = outcome.rejected, outcome.deleted, outcome.redirects, outcome.total_clusters, \
+        outcome.scope
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
     _remerge_holders(members, staged.holders)
@@ -146,64 +144,74 @@ def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, r
     records are never matched either: their forms go to the authority store, which the index uses to
     expand names.
     """
-    full = since_seq == 0
-    staged = Staged({}, set(), set())
-    batch: list[Link] = []                  # a few strings per record, not the records (see Link)
-    authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
-    features: dict[RecordKey, Features | None] = {}
-    keys: dict[RecordKey, list[str]] = {}
-    targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
-    answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
-    authorities = AuthorityStore(records.engine)
-    if full:
+    stager = _Stager(records, members, since_seq == 0, report, links, evidence)
+    if stager.full:
         evidence.restart()
+    _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
+    return stager.finish()
 
-    def flush() -> None:
-        nonlocal batch, authority_batch, features, keys
-        found = links.store(batch)
-        if not full:
-            targets.update(found)
-        report.authorities_changed += authorities.update(authority_batch)
-        evidence.stage({k: f for k, f in features.items() if f is not None}, keys,
-                       [k for k, f in features.items() if f is None], fresh=full)
-        if full:
-            members.stage_keys(keys)
+
+class _Stager:
+    """One staging pass's batch: links, authority records, features and keys, written at each ``flush``."""
+
+    def __init__(self, records: RecordStore, members: MemberStore, full: bool, report: DedupeReport,
+                 links: LinkStore, evidence: EvidenceStore):
+        self.full, self.members, self.report, self.links, self.evidence = full, members, report, links, evidence
+        self.staged = Staged({}, set(), set())
+        self.batch: list[Link] = []             # a few strings per record, not the records (see Link)
+        self.authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
+        self.features: dict[RecordKey, Features | None] = {}
+        self.keys: dict[RecordKey, list[str]] = {}
+        self.targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
+        self.answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
+        self.authorities = AuthorityStore(records.engine)
+
+    def flush(self) -> None:
+        found = self.links.store(self.batch)
+        if not self.full:
+            self.targets.update(found)
+        self.report.authorities_changed += self.authorities.update(self.authority_batch)
+        self.evidence.stage({k: f for k, f in self.features.items() if f is not None}, self.keys,
+                            [k for k, f in self.features.items() if f is None], fresh=self.full)
+        if self.full:
+            self.members.stage_keys(self.keys)
         else:
-            staged.upserts.update(keys)
-        batch, authority_batch, features, keys = [], [], {}, {}
+            self.staged.upserts.update(self.keys)
+        self.batch, self.authority_batch, self.features, self.keys = [], [], {}, {}
 
-    def take(seq: int, source: str, local_id: str, record: Record | None) -> None:
-        key = (source, local_id)
-        batch.append(Link.of(key, record))
+    def take(self, seq: int, source: str, local_id: str, record: Record | None) -> None:
+        key, staged = (source, local_id), self.staged
+        self.batch.append(Link.of(key, record))
         if record is None or record.kind == "authority":
-            authority_batch.append((key, record))
+            self.authority_batch.append((key, record))
         if record is not None and record.kind == "holdings":
-            report.holdings_changed += 1
+            self.report.holdings_changed += 1
         elif record is None or record.kind == "bibliographic":
-            feats = features[key] = None if record is None else record_features(record)
+            feats = self.features[key] = None if record is None else record_features(record)
             if feats is None:
-                keys.pop(key, None)
+                self.keys.pop(key, None)
                 staged.upserts.pop(key, None)
-                report.records_changed += 1
-                if not full:
+                self.report.records_changed += 1
+                if not self.full:
                     staged.removed.add(key)
             else:
-                keys[key] = blocking_keys(feats)
+                self.keys[key] = blocking_keys(feats)
                 staged.removed.discard(key)
                 staged.stored += 1
-            if record is not None and record.control_number and not full:
-                answered.add((source, record.control_number))
-        report.last_seq = seq
+            if record is not None and record.control_number and not self.full:
+                self.answered.add((source, record.control_number))
+        self.report.last_seq = seq
 
-    _in_batches(records.changed_since(since_seq, holdings_brief=True), take, flush)
-    if not full:
-        report.records_changed = len(staged.upserts) + len(staged.removed)
+    def finish(self) -> Staged:
+        staged = self.staged
+        if self.full:
+            self.report.records_changed += staged.stored
+            return staged
+        self.report.records_changed = len(staged.upserts) + len(staged.removed)
         # a bibliographic record changed in this pass is merged again anyway: look up only the others
-        staged.holders = {k for k in links.bibs_for(targets - answered)
+        staged.holders = {k for k in self.links.bibs_for(self.targets - self.answered)
                           if k not in staged.upserts and k not in staged.removed}
-    else:
-        report.records_changed += staged.stored
-    return staged
+        return staged
 
 
 def _in_batches(changes: Iterator[tuple], take: Callable[..., None], flush: Callable[[], None],

@@ -17,20 +17,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import aliased
 
-from normaliser.store import records
+from normaliser.store import max_record_id
 
-from .blockstore import chunks, record_in
-from .evidence import dedupe_pairs
-from .score import MATCH
-from .store import dedupe_members
+from .evidence import matched_ids
+from .members import member_ids, member_record_ids, member_rows
 
 RecordKey = tuple[str, str]
-#: Rows a streamed read fetches at a time.
-STREAM = 10_000
 #: Records clustered and committed together (whole components: a batch can be larger).
 BATCH = 5000
 
@@ -73,9 +67,7 @@ def component_batches(engine: Engine, always: Iterable[tuple[RecordKey, RecordKe
 
 def _union_find(engine: Engine, always: Iterable[tuple[RecordKey, RecordKey]]) -> array.array:
     """Each record id's parent after joining previous cluster-mates, accepted pairs and always-merge pairs."""
-    with engine.connect() as conn:
-        top = conn.execute(select(func.max(records.c.id))).scalar() or 0
-    parent = array.array("i", range(top + 1))
+    parent = array.array("i", range(max_record_id(engine) + 1))
 
     def find(x: int) -> int:
         root = x
@@ -90,24 +82,16 @@ def _union_find(engine: Engine, always: Iterable[tuple[RecordKey, RecordKey]]) -
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
 
-    m, r = dedupe_members.c, records.c
-    joined = dedupe_members.join(records, and_(r.source == m.source, r.local_id == m.local_id))
     last_cluster, first = None, 0
-    for rid, cid in _stream(engine, select(r.id, m.cluster_id).select_from(joined)
-                            .where(m.cluster_id.is_not(None)).order_by(m.cluster_id)):
+    for rid, cid in member_ids(engine, by_cluster=True):
         if cid == last_cluster:
             union(first, rid)
         else:
             last_cluster, first = cid, rid
-    ra, rb = aliased(records), aliased(records)
-    p = dedupe_pairs.c
-    pairs = (select(ra.c.id, rb.c.id).select_from(dedupe_pairs)
-             .join(ra, and_(ra.c.source == p.a_source, ra.c.local_id == p.a_id))
-             .join(rb, and_(rb.c.source == p.b_source, rb.c.local_id == p.b_id)).where(p.decision == MATCH))
-    for a, b in _stream(engine, pairs):
+    for a, b in matched_ids(engine):
         union(a, b)
     always = list(always)
-    known = record_ids(engine, [k for pair in always for k in pair])
+    known = member_record_ids(engine, [k for pair in always for k in pair])
     for a, b in always:
         if a in known and b in known:
             union(known[a], known[b])
@@ -126,44 +110,21 @@ def _roots(parent: array.array) -> np.ndarray:
 
 def _member_ids(engine: Engine) -> np.ndarray:
     """The record id of every row of ``dedupe_members`` (records in the order of their source and id)."""
-    m, r = dedupe_members.c, records.c
-    joined = dedupe_members.join(records, and_(r.source == m.source, r.local_id == m.local_id))
     ids = array.array("i")
-    for (rid,) in _stream(engine, select(r.id).select_from(joined).order_by(m.source, m.local_id)):
+    for (rid,) in member_ids(engine, by_cluster=False):
         ids.append(rid)
     return np.frombuffer(ids, dtype=np.int32)
 
 
-def _stream(engine: Engine, query) -> Iterator[tuple]:
-    with engine.connect() as conn:
-        for part in conn.execution_options(stream_results=True, yield_per=STREAM).execute(query).partitions():
-            yield from part
-
-
-def record_ids(engine: Engine, keys: Iterable[RecordKey]) -> dict[RecordKey, int]:
-    """The ``records.id`` of each of ``keys`` (the few always-merge pairs)."""
-    out: dict[RecordKey, int] = {}
-    with engine.connect() as conn:
-        for where in record_in(records.c.source, records.c.local_id, keys):
-            out.update(((s, l), i) for i, s, l in conn.execute(
-                select(records.c.id, records.c.source, records.c.local_id).where(where)))
-    return out
-
-
 def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
     """The member rows of a batch of record ids: keys (``with_keys``), previous cluster, whether removed."""
-    m, r = dedupe_members.c, records.c
-    joined = dedupe_members.join(records, and_(r.source == m.source, r.local_id == m.local_id))
-    cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys] if with_keys else [])
     out = Rows({}, {}, [])
-    with engine.connect() as conn:
-        for chunk in chunks(sorted(ids)):
-            for row in conn.execute(select(*cols).select_from(joined).where(r.id.in_(chunk))):
-                key = (row[0], row[1])
-                if row[3]:
-                    out.previous[key] = row[3]
-                if row[2]:
-                    out.removed.append(key)
-                else:
-                    out.keys[key] = json.loads(row[4]) if with_keys else []
+    for row in member_rows(engine, sorted(ids), with_keys):
+        key = (row[0], row[1])
+        if row[3]:
+            out.previous[key] = row[3]
+        if row[2]:
+            out.removed.append(key)
+        else:
+            out.keys[key] = json.loads(row[4]) if with_keys else []
     return out

@@ -14,14 +14,15 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, select
 from sqlalchemy.engine import Engine
 
-from storage.db import get_value, insert_rows, metadata, next_value, utcnow, write_lock
+from normaliser.store import record_join
+from storage.db import get_value, insert_rows, metadata, next_value, stream, utcnow, write_lock
 
 from .blockstore import clear_records, record_in, replace_records, stored_features
 from .features import Features
@@ -230,3 +231,11 @@ def _override_pair(a: RecordKey, b: RecordKey):
 def _pair(r) -> Pair:
     return Pair((r["a_source"], r["a_id"]), (r["b_source"], r["b_id"]), r["decision"], r["rule"], r["score"],
                 loads(r["evidence"]))
+
+
+def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
+    """The ``records.id`` of both sides of every accepted pair, streamed (a full pass's components)."""
+    p = dedupe_pairs.c
+    once, a = record_join(dedupe_pairs, p.a_source, p.a_id, "ra")
+    both, b = record_join(once, p.b_source, p.b_id, "rb")
+    return stream(engine, select(a.id, b.id).select_from(both).where(p.decision == "match"))

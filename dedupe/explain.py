@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from .evidence import EvidenceStore
 from .score import MATCH
-from .store import ClusterStore, MemberStore
+from .members import MemberStore
+from .store import ClusterStore
 
 RecordKey = tuple[str, str]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from .evidence import EvidenceStore, Override
-from .store import ClusterStore, MemberStore
+from .members import MemberStore
+from .store import ClusterStore
 
 RecordKey = tuple[str, str]
 

@@ -20,7 +20,8 @@ from .components import Rows, batch_rows, component_batches
 from .evidence import EvidenceStore, Override
 from .ids import Assignment, assign_ids, first_choice
 from .score import MATCH
-from .store import ClusterStore, MemberStore, created_order, id_lookup
+from .members import MemberStore, id_lookup
+from .store import ClusterStore, created_order
 
 RecordKey = tuple[str, str]
 

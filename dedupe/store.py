@@ -7,14 +7,14 @@ into the id of the live cluster that now holds its records.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 
 from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, false, func, or_,
                         select, update)
 from sqlalchemy.engine import Engine
 
-from storage.db import insert_rows, metadata, next_value, utcnow, write_lock
+from storage.db import metadata, next_value, utcnow, write_lock
 from normaliser.model import Record
 
 from .model import Cluster
@@ -244,201 +244,10 @@ def retire(conn, deleted: Iterable[str], redirects: dict[str, str]) -> None:
         conn.execute(cluster_redirects.insert().values(old_id=old, new_id=new, created_at=now))
 
 
-# Each member record's match keys and current cluster: what clustering reads,
-# so a build never has to re-read every full record to re-cluster.
-dedupe_members = Table(
-    "dedupe_members",
-    metadata,
-    Column("source", String(64), primary_key=True),
-    Column("local_id", String(255), primary_key=True),
-    Column("match_keys", Text, nullable=False),
-    Column("work_key", String(200), nullable=False, default=""),
-    Column("cluster_id", String(32), index=True),
-)
-
-
-# Clusters whose display record must be merged again. Written in the same
-# transaction as the new assignment, emptied batch by batch as merges are
-# saved: an interrupted dedupe finishes its merges on the next run.
-dedupe_pending = Table(
-    "dedupe_pending",
-    metadata,
-    Column("cluster_id", String(32), primary_key=True),
-)
-
-
-class MemberStore:
-    """Match keys and cluster assignment of every live member record."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self._lock = write_lock(engine)
-
-    def load(self) -> dict[tuple[str, str], tuple[list[str], str | None]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(dedupe_members.c.source, dedupe_members.c.local_id,
-                                       dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
-            return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
-
-    def stage_keys(self, keys: dict[tuple[str, str], list[str]]) -> None:
-        """Store a batch of records' match keys, keeping their clusters (a new record has none yet).
-
-        A full pass stages every record's keys here as it goes rather than holding them to its commit;
-        clustering then reads them a batch of components at a time (``recluster``).
-        """
-        if not keys:
-            return
-        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[self.engine.dialect.paramstyle]
-        with self._lock, self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
-                f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",
-                [(s, l, json.dumps(k, ensure_ascii=False)) for (s, l), k in keys.items()])
-
-    def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
-                          assignments: dict[tuple[str, str], str], deleted: Iterable[str],
-                          redirects: dict[str, str], pending: Iterable[str]) -> None:
-        """Store a clustering pass in one transaction: member keys and clusters, retired ids, merges to do."""
-        with self._lock, self.engine.begin() as conn:
-            gone = list(removed) + list(upserts)
-            by_source: dict[str, list[str]] = {}
-            for source, local_id in gone:
-                by_source.setdefault(source, []).append(local_id)
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    conn.execute(dedupe_members.delete().where(dedupe_members.c.source == source,
-                                                               dedupe_members.c.local_id.in_(ids[i:i + 500])))
-            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
-                        [(s, l, json.dumps(k, ensure_ascii=False), assignments.get((s, l)))
-                         for (s, l), k in upserts.items()])
-            moved = [dict(s=s, l=l, cid=cid) for (s, l), cid in assignments.items() if (s, l) not in upserts]
-            if moved:
-                conn.execute(update(dedupe_members)
-                             .where(dedupe_members.c.source == bindparam("s"),
-                                    dedupe_members.c.local_id == bindparam("l"))
-                             .values(cluster_id=bindparam("cid")), moved)
-            retire(conn, deleted, redirects)
-            todo = sorted(set(pending))
-            present = set()
-            for i in range(0, len(todo), 500):
-                present.update(r[0] for r in conn.execute(
-                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(todo[i:i + 500]))))
-            fresh = [dict(cluster_id=c) for c in todo if c not in present]
-            if fresh:
-                conn.execute(dedupe_pending.insert(), fresh)
-
-    def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
-                ) -> dict[str, dict[tuple[str, str], list[str]]]:
-        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys;
-        ``within`` (from, before): only ids in that range, one partition's share (None: no bound)."""
-        q = select(dedupe_pending.c.cluster_id).order_by(dedupe_pending.c.cluster_id).limit(limit)
-        if within[0] is not None:
-            q = q.where(dedupe_pending.c.cluster_id >= within[0])
-        if within[1] is not None:
-            q = q.where(dedupe_pending.c.cluster_id < within[1])
-        with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(q)]
-            out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
-            for i in range(0, len(ids), 500):
-                rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
-                                           dedupe_members.c.local_id, dedupe_members.c.match_keys)
-                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
-                for cid, source, local_id, keys in rows:
-                    out[cid][(source, local_id)] = json.loads(keys)
-        return {cid: dict(sorted(members.items())) for cid, members in out.items()}
-
-    def merged(self, written: list[Cluster], emptied: list[str]) -> None:
-        """Save merged clusters and take them off the pending list — one transaction."""
-        with self._lock, self.engine.begin() as conn:
-            write_clusters(conn, written)
-            retire(conn, emptied, {})
-            done = [c.id for c in written] + list(emptied)
-            for i in range(0, len(done), 500):
-                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(done[i:i + 500])))
-
-    def cluster_of(self, source: str, local_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(dedupe_members.c.cluster_id).where(
-                dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
-        return None if row is None else row[0]
-
-    def members_of(self, cluster_ids: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
-        """The member records each of ``cluster_ids`` holds now (by the cluster_id index)."""
-        ids = sorted(set(cluster_ids))
-        out: dict[str, set[tuple[str, str]]] = {cid: set() for cid in ids}
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
-                rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
-                                           dedupe_members.c.local_id)
-                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
-                for cid, source, local_id in rows:
-                    out[cid].add((source, local_id))
-        return out
-
-    def keys_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        """The stored match keys (blocking keys and signature) of a set of member records."""
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in sorted(set(keys)):
-            by_source.setdefault(source, []).append(local_id)
-        out: dict[tuple[str, str], list[str]] = {}
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.match_keys).where(
-                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 500])))
-                    out.update(((source, local_id), json.loads(k)) for local_id, k in rows)
-        return out
-
-    def cluster_count(self) -> int:
-        """Distinct clusters the member records are assigned to."""
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count(dedupe_members.c.cluster_id.distinct()))).scalar_one())
-
-    def clusters_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        """:meth:`cluster_of` for a page of member records, one query per source and 500 ids."""
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in keys:
-            by_source.setdefault(source, []).append(local_id)
-        out: dict[tuple[str, str], str | None] = {}
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(dedupe_members.c.local_id, dedupe_members.c.cluster_id).where(
-                        dedupe_members.c.source == source, dedupe_members.c.local_id.in_(ids[i:i + 500])))
-                    out.update(((source, local_id), cid) for local_id, cid in rows)
-        return out
-
-
-def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
-    """Whether a cluster id was ever published (live, retired or redirecting) or given to member records
-    (a full pass commits batch by batch, before the merges): new ids must avoid it.
-
-    The ``likely`` candidates (each new group's first choice) are looked up at once, in batches; any
-    other id is looked up when asked.  Nothing loads every id ever published.
-    """
-    likely = sorted(set(likely))
-    known: dict[str, bool] = dict.fromkeys(likely, False)
-    with engine.connect() as conn:
-        for i in range(0, len(likely), 500):
-            chunk = likely[i:i + 500]
-            known.update((r[0], True) for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk))))
-            known.update((r[0], True) for r in conn.execute(
-                select(cluster_redirects.c.old_id).where(cluster_redirects.c.old_id.in_(chunk))))
-            known.update((r[0], True) for r in conn.execute(   # given in an earlier batch, not merged yet
-                select(dedupe_members.c.cluster_id).distinct().where(dedupe_members.c.cluster_id.in_(chunk))))
-
-    def taken(cluster_id: str) -> bool:
-        if cluster_id not in known:
-            with engine.connect() as conn:
-                known[cluster_id] = bool(
-                    conn.execute(select(clusters.c.id).where(clusters.c.id == cluster_id)).first()
-                    or conn.execute(select(cluster_redirects.c.old_id)
-                                    .where(cluster_redirects.c.old_id == cluster_id)).first()
-                    or conn.execute(select(dedupe_members.c.cluster_id)
-                                    .where(dedupe_members.c.cluster_id == cluster_id).limit(1)).first())
-        return known[cluster_id]
-
-    return taken
+def published(conn, ids: list[str]) -> set[str]:
+    """Those of ``ids`` ever published: live or retired clusters, or ids that redirect."""
+    return ({r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids)))}
+            | {r[0] for r in conn.execute(select(cluster_redirects.c.old_id).where(cluster_redirects.c.old_id.in_(ids)))})
 
 
 def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:

@@ -46,6 +46,22 @@ Index("ix_records_seq", records.c.seq)
 RECORD_SEQ = "record_seq"
 
 
+def record_join(left, source_col, local_col, name: str | None = None):
+    """``left`` joined to the records its (source, local id) columns name, and those records' columns.
+
+    Another store's rows can then carry a record's integer id (``records.id``, compact where a
+    (source, local id) pair is two strings) without reaching for this module's table; ``name`` aliases
+    the records table, to join it twice."""
+    r = records.alias(name) if name else records
+    return left.join(r, and_(r.c.source == source_col, r.c.local_id == local_col)), r.c
+
+
+def max_record_id(engine: Engine) -> int:
+    """The highest ``records.id`` given so far (0 in an empty store)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(records.c.id))).scalar() or 0
+
+
 @dataclass(frozen=True)
 class Stored:
     """A record ready for the store: its JSON and the columns kept beside it (see :func:`stored`)."""

@@ -34,7 +34,8 @@ from sqlalchemy.engine import Engine
 
 from consortium.config import SourcesFile
 from dedupe.model import Cluster
-from dedupe.store import CLUSTER_SEQ, ClusterStore, MemberStore
+from dedupe.members import MemberStore
+from dedupe.store import CLUSTER_SEQ, ClusterStore
 from harvester.raw import RawRecord
 from harvester.store import RawStore
 from harvester.stores.records import RAW_SEQ, Changes, RawRow

@@ -11,6 +11,7 @@ SQLAlchemy URL (PostgreSQL) works unchanged.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -142,6 +143,14 @@ def upsert(conn: Connection, table: Table, values: dict, keys: tuple[str, ...], 
     stmt = (stmt.on_conflict_do_update(index_elements=list(keys), set_=update_values)
             if update_values else stmt.on_conflict_do_nothing(index_elements=list(keys)))
     return conn.execute(stmt if returning is None else stmt.returning(returning))
+
+
+def stream(engine: Engine, query, size: int = 10_000) -> Iterator[tuple]:
+    """The rows of ``query`` fetched ``size`` at a time (a server-side cursor on PostgreSQL): a read over a
+    whole table that never holds it."""
+    with engine.connect() as conn:
+        for part in conn.execution_options(stream_results=True, yield_per=size).execute(query).partitions():
+            yield from part
 
 
 def write_lock(engine: Engine) -> threading.Lock:

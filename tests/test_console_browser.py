@@ -4,7 +4,7 @@ actions menu), and the usage chart showing the counts of the test's own searches
 from __future__ import annotations
 
 from console_env import fill_runs, is_failing, member_id, region_of, write_sources
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from staff_env import PASSWORD
 from test_staff_dedupe import merged  # noqa: F401 - fixture
 from unioncat.inprocess import InProcessRunner

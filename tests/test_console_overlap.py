@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from staff_env import login
 from test_staff_dedupe import merged  # noqa: F401 - fixture
 from web import create_app

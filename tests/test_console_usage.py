@@ -10,7 +10,7 @@ from collections import Counter
 
 from sqlalchemy import create_engine, inspect, select
 
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from staff_env import login
 from test_staff_dedupe import merged  # noqa: F401 - the fixture: three members, one book held by all
 from web import create_app

@@ -10,7 +10,7 @@ import yaml
 from dedupe import components
 from dedupe.evidence import EvidenceStore
 from dedupe.recluster import cluster_all
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from test_dedupe_matching import BOOKS, _dump, catalogue
 from unioncat import pipeline
 

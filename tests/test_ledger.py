@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from marc_fixtures import iso2709, make_record
 from staff_env import PASSWORD, login
 from unioncat.cli import main

@@ -3,7 +3,8 @@ entities by identifier."""
 from __future__ import annotations
 
 from dedupe.build import dedupe_changes
-from dedupe.store import ClusterStore, MemberStore
+from dedupe.members import MemberStore
+from dedupe.store import ClusterStore
 from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.model import Holding, Record

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from dedupe.evidence import EvidenceStore
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 from marc_fixtures import iso2709, make_record
 from staff_env import PASSWORD, login
 from unioncat.cli import main

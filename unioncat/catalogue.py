@@ -11,7 +11,8 @@ import shutil
 
 from consortium.config import SourcesFile
 from consortium.load import load_sources
-from dedupe.store import ClusterStore, MemberStore
+from dedupe.members import MemberStore
+from dedupe.store import ClusterStore
 from harvester.store import RawStore
 from index.backend import SearchBackend
 from index.embedded import EmbeddedIndex, IndexSchemaError

@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound
 from dedupe.evidence import EvidenceStore, Override
 from dedupe.explain import explain, words
 from dedupe.overrides import OverrideError, join, overrides_of, parse_ref, split_out, undo
-from dedupe.store import MemberStore
+from dedupe.members import MemberStore
 
 from .context import services
 from .staff import flash_result, require_staff, role

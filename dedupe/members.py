@@ -1,0 +1,223 @@
+"""Which cluster each member record is in: its match keys, its cluster, the merges still to do.
+
+What clustering reads and writes (``recluster``, ``components``): a build never re-reads every full
+record to re-cluster.  Split from ``store`` (the published clusters and their redirects), whose
+``write_clusters``/``retire`` a committed assignment and a finished merge call.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+
+from sqlalchemy import Column, String, Table, Text, bindparam, func, select, update
+from sqlalchemy.engine import Engine
+
+from normaliser.store import record_join
+from storage.db import insert_rows, metadata, stream, write_lock
+
+from .blockstore import record_in
+from .model import Cluster
+from .store import published, retire, write_clusters
+
+
+# Each member record's match keys and current cluster: what clustering reads,
+# so a build never has to re-read every full record to re-cluster.
+dedupe_members = Table(
+    "dedupe_members",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("local_id", String(255), primary_key=True),
+    Column("match_keys", Text, nullable=False),
+    Column("work_key", String(200), nullable=False, default=""),
+    Column("cluster_id", String(32), index=True),
+)
+
+
+# Clusters whose display record must be merged again. Written in the same
+# transaction as the new assignment, emptied batch by batch as merges are
+# saved: an interrupted dedupe finishes its merges on the next run.
+dedupe_pending = Table(
+    "dedupe_pending",
+    metadata,
+    Column("cluster_id", String(32), primary_key=True),
+)
+
+
+class MemberStore:
+    """Match keys and cluster assignment of every live member record."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._lock = write_lock(engine)
+
+    def load(self) -> dict[tuple[str, str], tuple[list[str], str | None]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(dedupe_members.c.source, dedupe_members.c.local_id,
+                                       dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
+            return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
+
+    def stage_keys(self, keys: dict[tuple[str, str], list[str]]) -> None:
+        """Store a batch of records' match keys, keeping their clusters (a new record has none yet).
+
+        A full pass stages every record's keys here as it goes rather than holding them to its commit;
+        clustering then reads them a batch of components at a time (``recluster``).
+        """
+        if not keys:
+            return
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}[self.engine.dialect.paramstyle]
+        with self._lock, self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
+                f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",
+                [(s, l, json.dumps(k, ensure_ascii=False)) for (s, l), k in keys.items()])
+
+    def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
+                          assignments: dict[tuple[str, str], str], deleted: Iterable[str],
+                          redirects: dict[str, str], pending: Iterable[str]) -> None:
+        """Store a clustering pass in one transaction: member keys and clusters, retired ids, merges to do."""
+        with self._lock, self.engine.begin() as conn:
+            for where in record_in(dedupe_members.c.source, dedupe_members.c.local_id, [*removed, *upserts]):
+                conn.execute(dedupe_members.delete().where(where))
+            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
+                        [(s, l, json.dumps(k, ensure_ascii=False), assignments.get((s, l)))
+                         for (s, l), k in upserts.items()])
+            moved = [dict(s=s, l=l, cid=cid) for (s, l), cid in assignments.items() if (s, l) not in upserts]
+            if moved:
+                conn.execute(update(dedupe_members)
+                             .where(dedupe_members.c.source == bindparam("s"),
+                                    dedupe_members.c.local_id == bindparam("l"))
+                             .values(cluster_id=bindparam("cid")), moved)
+            retire(conn, deleted, redirects)
+            todo = sorted(set(pending))
+            present = set()
+            for i in range(0, len(todo), 500):
+                present.update(r[0] for r in conn.execute(
+                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(todo[i:i + 500]))))
+            fresh = [dict(cluster_id=c) for c in todo if c not in present]
+            if fresh:
+                conn.execute(dedupe_pending.insert(), fresh)
+
+    def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
+                ) -> dict[str, dict[tuple[str, str], list[str]]]:
+        """Up to ``limit`` clusters waiting for a merge: their members and each member's match keys;
+        ``within`` (from, before): only ids in that range, one partition's share (None: no bound)."""
+        q = select(dedupe_pending.c.cluster_id).order_by(dedupe_pending.c.cluster_id).limit(limit)
+        if within[0] is not None:
+            q = q.where(dedupe_pending.c.cluster_id >= within[0])
+        if within[1] is not None:
+            q = q.where(dedupe_pending.c.cluster_id < within[1])
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(q)]
+            out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
+                                           dedupe_members.c.local_id, dedupe_members.c.match_keys)
+                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
+                for cid, source, local_id, keys in rows:
+                    out[cid][(source, local_id)] = json.loads(keys)
+        return {cid: dict(sorted(members.items())) for cid, members in out.items()}
+
+    def merged(self, written: list[Cluster], emptied: list[str]) -> None:
+        """Save merged clusters and take them off the pending list — one transaction."""
+        with self._lock, self.engine.begin() as conn:
+            write_clusters(conn, written)
+            retire(conn, emptied, {})
+            done = [c.id for c in written] + list(emptied)
+            for i in range(0, len(done), 500):
+                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(done[i:i + 500])))
+
+    def cluster_of(self, source: str, local_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(dedupe_members.c.cluster_id).where(
+                dedupe_members.c.source == source, dedupe_members.c.local_id == local_id)).first()
+        return None if row is None else row[0]
+
+    def members_of(self, cluster_ids: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
+        """The member records each of ``cluster_ids`` holds now (by the cluster_id index)."""
+        ids, m = sorted(set(cluster_ids)), dedupe_members.c
+        out: dict[str, set[tuple[str, str]]] = {cid: set() for cid in ids}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                for cid, source, local_id in conn.execute(select(m.cluster_id, m.source, m.local_id)
+                                                          .where(m.cluster_id.in_(ids[i:i + 500]))):
+                    out[cid].add((source, local_id))
+        return out
+
+    def keys_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The stored match keys (blocking keys and signature) of a set of member records."""
+        m = dedupe_members.c
+        with self.engine.connect() as conn:
+            return {(s, l): json.loads(k) for where in record_in(m.source, m.local_id, keys)
+                    for s, l, k in conn.execute(select(m.source, m.local_id, m.match_keys).where(where))}
+
+    def cluster_count(self) -> int:
+        """Distinct clusters the member records are assigned to."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count(dedupe_members.c.cluster_id.distinct()))).scalar_one())
+
+    def clusters_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """:meth:`cluster_of` for a page of member records, one query per source and chunk of ids."""
+        m = dedupe_members.c
+        with self.engine.connect() as conn:
+            return {(s, l): cid for where in record_in(m.source, m.local_id, keys)
+                    for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where))}
+
+
+def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:
+    """Every member record's ``records.id``, streamed: ``(id, cluster)`` in cluster order (records without a
+    cluster left out) when ``by_cluster``, else ``(id,)`` in (source, local id) order.  What a full pass
+    finds its components from without holding the table (``components``)."""
+    m = dedupe_members.c
+    joined, r = record_join(dedupe_members, m.source, m.local_id)
+    if by_cluster:
+        return stream(engine, select(r.id, m.cluster_id).select_from(joined)
+                      .where(m.cluster_id.is_not(None)).order_by(m.cluster_id))
+    return stream(engine, select(r.id).select_from(joined).order_by(m.source, m.local_id))
+
+
+def member_rows(engine: Engine, ids: list[int], with_keys: bool) -> Iterator[tuple]:
+    """``(source, local id, deleted, cluster, match keys JSON if with_keys)`` of the members with these ids."""
+    m = dedupe_members.c
+    joined, r = record_join(dedupe_members, m.source, m.local_id)
+    cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys] if with_keys else [])
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 400):
+            yield from conn.execute(select(*cols).select_from(joined).where(r.id.in_(ids[i:i + 400])))
+
+
+def member_record_ids(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The ``records.id`` of those of ``keys`` that are member records (the few always-merge pairs)."""
+    m = dedupe_members.c
+    joined, r = record_join(dedupe_members, m.source, m.local_id)
+    with engine.connect() as conn:
+        return {(s, l): i for where in record_in(m.source, m.local_id, keys)
+                for i, s, l in conn.execute(select(r.id, m.source, m.local_id).select_from(joined).where(where))}
+
+
+def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a cluster id was ever published (live, retired or redirecting) or given to member records
+    (a full pass commits batch by batch, before the merges): new ids must avoid it.
+
+    The ``likely`` candidates (each new group's first choice) are looked up at once, in batches; any
+    other id is looked up when asked.  Nothing loads every id ever published.
+    """
+    likely = sorted(set(likely))
+    known: dict[str, bool] = dict.fromkeys(likely, False)
+
+    def look(conn, ids: list[str]) -> None:
+        given = {r[0] for r in conn.execute(   # given in an earlier batch, not merged yet
+            select(dedupe_members.c.cluster_id).distinct().where(dedupe_members.c.cluster_id.in_(ids)))}
+        known.update((i, True) for i in published(conn, ids) | given)
+
+    with engine.connect() as conn:
+        for i in range(0, len(likely), 500):
+            look(conn, likely[i:i + 500])
+
+    def taken(cluster_id: str) -> bool:
+        if cluster_id not in known:
+            known[cluster_id] = False
+            with engine.connect() as conn:
+                look(conn, [cluster_id])
+        return known[cluster_id]
+
+    return taken
