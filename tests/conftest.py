@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+import dedupe.members  # noqa: F401 - registers the member tables on the shared MetaData
 import dedupe.store  # noqa: F401 - registers the cluster tables on the shared MetaData
 import normaliser.store  # noqa: F401 - registers the record tables on the shared MetaData
 from storage.db import make_engine, metadata, sqlite_url
@@ -16,6 +17,9 @@ from search_backends import backend_factory, fresh_backend  # noqa: F401 - share
 from browser import browser, live_server, page, pytest_runtest_makereport  # noqa: F401 - shared fixtures
 from peers.postgres import pg_url, postgres_server  # noqa: F401 - shared fixtures
 from peers.redis_server import redis_server, redis_url  # noqa: F401 - shared fixtures
+
+
+pytest_plugins = ["ci_rule"]   # in CI a skip is a failure (services.py's rule, for every kind of skip)
 
 
 def pytest_generate_tests(metafunc):

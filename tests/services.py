@@ -3,6 +3,7 @@
 The rule: a test that needs a service (Zebra, Elasticsearch, PostgreSQL, Redis, Chromium, the OIDC and CAS
 servers, the shared corpus) *fails* in CI when the service cannot run, and skips with the reason elsewhere —
 CI must never go green by skipping what it was meant to prove.
+``ci_rule.py`` (a plugin ``conftest.py`` loads) holds the same rule for every other kind of skip.
 """
 from __future__ import annotations
 
