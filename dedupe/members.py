@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from normaliser.store import record_join
 from storage.db import insert_rows, metadata, stream, write_lock
 
-from .blockstore import record_in
+from .blockstore import chunks, record_in
 from .model import Cluster
 from .store import published, retire, write_clusters
 
@@ -181,8 +181,8 @@ def member_rows(engine: Engine, ids: list[int], with_keys: bool) -> Iterator[tup
     joined, r = record_join(dedupe_members, m.source, m.local_id)
     cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys] if with_keys else [])
     with engine.connect() as conn:
-        for i in range(0, len(ids), 400):
-            yield from conn.execute(select(*cols).select_from(joined).where(r.id.in_(ids[i:i + 400])))
+        for chunk in chunks(ids):
+            yield from conn.execute(select(*cols).select_from(joined).where(r.id.in_(chunk)))
 
 
 def member_record_ids(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
