@@ -20,9 +20,9 @@ from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import insert_rows, metadata
+from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
-from .jsoncodec import dumps, loads
 
 RecordKey = tuple[str, str]
 
