@@ -13,9 +13,8 @@ from sqlalchemy import Column, String, Table, Text, bindparam, func, select, upd
 from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
-from storage.db import insert_rows, metadata, stream, write_lock
+from storage.db import chunks, insert_rows, metadata, record_in, stream, write_lock
 
-from .blockstore import chunks, record_in
 from .model import Cluster
 from .store import published, retire, write_clusters
 
@@ -90,9 +89,9 @@ class MemberStore:
             retire(conn, deleted, redirects)
             todo = sorted(set(pending))
             present = set()
-            for i in range(0, len(todo), 500):
+            for chunk in chunks(todo):
                 present.update(r[0] for r in conn.execute(
-                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(todo[i:i + 500]))))
+                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(chunk))))
             fresh = [dict(cluster_id=c) for c in todo if c not in present]
             if fresh:
                 conn.execute(dedupe_pending.insert(), fresh)
@@ -109,10 +108,10 @@ class MemberStore:
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(q)]
             out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
-            for i in range(0, len(ids), 500):
+            for chunk in chunks(ids):
                 rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
                                            dedupe_members.c.local_id, dedupe_members.c.match_keys)
-                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
+                                    .where(dedupe_members.c.cluster_id.in_(chunk)))
                 for cid, source, local_id, keys in rows:
                     out[cid][(source, local_id)] = json.loads(keys)
         return {cid: dict(sorted(members.items())) for cid, members in out.items()}
@@ -123,8 +122,8 @@ class MemberStore:
             write_clusters(conn, written)
             retire(conn, emptied, {})
             done = [c.id for c in written] + list(emptied)
-            for i in range(0, len(done), 500):
-                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(done[i:i + 500])))
+            for chunk in chunks(done):
+                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(chunk)))
 
     def cluster_of(self, source: str, local_id: str) -> str | None:
         with self.engine.connect() as conn:
@@ -137,9 +136,9 @@ class MemberStore:
         ids, m = sorted(set(cluster_ids)), dedupe_members.c
         out: dict[str, set[tuple[str, str]]] = {cid: set() for cid in ids}
         with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
+            for chunk in chunks(ids):
                 for cid, source, local_id in conn.execute(select(m.cluster_id, m.source, m.local_id)
-                                                          .where(m.cluster_id.in_(ids[i:i + 500]))):
+                                                          .where(m.cluster_id.in_(chunk))):
                     out[cid].add((source, local_id))
         return out
 
@@ -210,8 +209,8 @@ def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
         known.update((i, True) for i in published(conn, ids) | given)
 
     with engine.connect() as conn:
-        for i in range(0, len(likely), 500):
-            look(conn, likely[i:i + 500])
+        for chunk in chunks(likely):
+            look(conn, chunk)
 
     def taken(cluster_id: str) -> bool:
         if cluster_id not in known:

@@ -14,7 +14,7 @@ from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table
                         select, update)
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, next_value, utcnow, write_lock
+from storage.db import chunks, metadata, next_value, utcnow, write_lock
 from normaliser.model import Record
 
 from .model import Cluster
@@ -200,8 +200,8 @@ def write_clusters(conn, changed: list[Cluster]) -> None:
     seq = next_value(conn, CLUSTER_SEQ, len(changed)) - len(changed) + 1
     ids = [c.id for c in changed]
     present = set()
-    for i in range(0, len(ids), 500):
-        present.update(r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids[i:i + 500]))))
+    for chunk in chunks(ids):
+        present.update(r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk))))
     inserts, updates = [], []
     for c in changed:
         values = dict(
@@ -221,8 +221,8 @@ def write_clusters(conn, changed: list[Cluster]) -> None:
     if updates:
         conn.execute(update(clusters).where(clusters.c.id == bindparam("cid")), updates)
     # an id that is live again no longer redirects
-    for i in range(0, len(ids), 500):
-        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id.in_(ids[i:i + 500])))
+    for chunk in chunks(ids):
+        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id.in_(chunk)))
 
 
 def retire(conn, deleted: Iterable[str], redirects: dict[str, str]) -> None:
@@ -255,8 +255,8 @@ def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
     ids = list(ids)
     out: dict[str, int] = {}
     with engine.connect() as conn:
-        for i in range(0, len(ids), 500):
+        for chunk in chunks(ids):
             for cid, seq in conn.execute(select(clusters.c.id, clusters.c.created_seq)
-                                         .where(clusters.c.id.in_(ids[i:i + 500]))):
+                                         .where(clusters.c.id.in_(chunk))):
                 out[cid] = seq
     return out
