@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import Column, String, Table, Text, bindparam, func, select, update
+from sqlalchemy import Column, Integer, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
-from storage.db import chunks, insert_rows, metadata, record_in, stream, write_lock
+from storage.db import chunks, insert_rows, metadata, next_value, record_in, stream, write_lock
 
 from .model import Cluster
-from .store import published, retire, write_clusters
+from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
 
 
 # Each member record's match keys and current cluster: what clustering reads,
@@ -39,6 +39,9 @@ dedupe_pending = Table(
     "dedupe_pending",
     metadata,
     Column("cluster_id", String(32), primary_key=True),
+    # A new id's place in the clusters' creation order ("the oldest id wins"), taken when the id is assigned
+    # (one serial step), so it does not follow the order merge partitions happen to write in.
+    Column("created_seq", Integer, nullable=True),
 )
 
 
@@ -87,14 +90,7 @@ class MemberStore:
                                     dedupe_members.c.local_id == bindparam("l"))
                              .values(cluster_id=bindparam("cid")), moved)
             retire(conn, deleted, redirects)
-            todo = sorted(set(pending))
-            present = set()
-            for chunk in chunks(todo):
-                present.update(r[0] for r in conn.execute(
-                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(chunk))))
-            fresh = [dict(cluster_id=c) for c in todo if c not in present]
-            if fresh:
-                conn.execute(dedupe_pending.insert(), fresh)
+            _add_pending(conn, pending)
 
     def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
                 ) -> dict[str, dict[tuple[str, str], list[str]]]:
@@ -119,9 +115,12 @@ class MemberStore:
     def merged(self, written: list[Cluster], emptied: list[str]) -> None:
         """Save merged clusters and take them off the pending list — one transaction."""
         with self._lock, self.engine.begin() as conn:
-            write_clusters(conn, written)
-            retire(conn, emptied, {})
             done = [c.id for c in written] + list(emptied)
+            p = dedupe_pending.c
+            created = {cid: seq for chunk in chunks(done) for cid, seq in conn.execute(
+                select(p.cluster_id, p.created_seq).where(p.cluster_id.in_(chunk), p.created_seq.is_not(None)))}
+            write_clusters(conn, written, created)
+            retire(conn, emptied, {})
             for chunk in chunks(done):
                 conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(chunk)))
 
@@ -160,6 +159,26 @@ class MemberStore:
         with self.engine.connect() as conn:
             return {(s, l): cid for where in record_in(m.source, m.local_id, keys)
                     for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where))}
+
+
+def _add_pending(conn, pending: Iterable[str]) -> None:
+    """Put clusters on the pending list (inside the caller's transaction); a new id gets its ``created_seq``.
+
+    Numbered here, in id order, from the counter the written clusters take their ``seq`` from: younger
+    than every cluster written so far, and the same whichever order the merge partitions then run in.
+    An id already pending keeps its number; one already in ``clusters`` keeps the age it has there.
+    """
+    todo = sorted(set(pending))
+    present = {r[0] for chunk in chunks(todo) for r in conn.execute(
+        select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(chunk)))}
+    fresh = [c for c in todo if c not in present]
+    if not fresh:
+        return
+    stored = stored_ids(conn, fresh)
+    new = [c for c in fresh if c not in stored]
+    seq = next_value(conn, CLUSTER_SEQ, len(new)) - len(new) + 1 if new else 0
+    ages = {c: seq + n for n, c in enumerate(new)}
+    conn.execute(dedupe_pending.insert(), [dict(cluster_id=c, created_seq=ages.get(c)) for c in fresh])
 
 
 def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:

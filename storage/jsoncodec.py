@@ -1,4 +1,4 @@
-"""The JSON text of stored rows — normalised records, dedupe features, blocking keys, pair evidence — through orjson.
+"""The JSON text of stored rows — normalised records, dedupe features, key lists, pair evidence — through orjson.
 
 A dedupe pass writes a features row and a key list per member record and an evidence dict per kept pair,
 and the normaliser a record per row; with the standard library's ``json`` encoding and decoding them was

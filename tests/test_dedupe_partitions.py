@@ -178,3 +178,26 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
             cat.close()
         digests.append((full, bench.digests(settings.database_url)))
     assert digests[0] == digests[1] and int(digests[0][0]["dedupe_pairs"].split(":")[0]) > 500
+
+
+def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):
+    """rq workers merge their id ranges in any order; the clusters' ``created_seq`` ("the oldest id wins" when
+    they merge later) is what the one-process pass gives them all the same (here: the ranges merged last first)."""
+    sources = bench.consortium(tmp_path, 800, seed=7)
+    digests = []
+    for parts in (0, 3):
+        settings = load_settings(env={}, sources_path=sources, data_dir=tmp_path / f"p{parts}")
+        cat = pipeline.Catalogue(settings)
+        try:
+            pipeline.harvest(cat, pipeline.select_sources(cat))
+            pipeline.normalise_stage(cat)
+            cat.settings = replace(settings, dedupe_partitions=parts)
+
+            def backwards(task: str, tasks: list[dict]) -> list[dict]:
+                return [pipeline.dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
+
+            pipeline.dedupe_stage(cat, fanout=backwards)
+        finally:
+            cat.close()
+        digests.append(bench.digests(settings.database_url))
+    assert digests[0] == digests[1] and int(digests[0]["clusters"].split(":")[0]) > 100
