@@ -201,3 +201,18 @@ def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):
             cat.close()
         digests.append(bench.digests(settings.database_url))
     assert digests[0] == digests[1] and int(digests[0]["clusters"].split(":")[0]) > 100
+
+
+def test_a_partition_logs_its_start_and_end(tmp_path, caplog):
+    """Staff follow a long partitioned pass in the workers' logs."""
+    sources = bench.consortium(tmp_path, 100, seed=9)
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=tmp_path / "var"))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        pipeline.normalise_stage(cat)
+        with caplog.at_level("INFO", logger="dedupe.build"):
+            pipeline.dedupe_part(cat, "merge", {"part": 1, "parts": 2, "batch": 10})
+    finally:
+        cat.close()
+    assert "dedupe merge partition 2/2 started" in caplog.text
+    assert "dedupe merge partition 2/2 finished in" in caplog.text and "{'written': 0}" in caplog.text
