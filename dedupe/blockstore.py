@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 
 from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
