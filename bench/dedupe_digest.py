@@ -1,16 +1,19 @@
-"""SHA-256 of what a dedupe pass decided, to check that two versions of the code decide the same.
+"""SHA-256 of what a dedupe pass decided: to check that two runs, or two versions of the code, decide the same.
 
-    python bench/dedupe_digest.py /path/to/unioncat.db
+    python bench/dedupe_digest.py [--decoded] DATABASE     (a path to an SQLite file, or an SQLAlchemy URL)
 
-Prints a count and digest each of the ordered rows of ``clusters`` (every column but the sequence
-numbers and timestamps), ``dedupe_members`` and ``dedupe_pairs`` — the pairs read through
-``EvidenceStore`` so the evidence is compared decoded, whatever its stored encoding — and of the
-decoded ``dedupe_features`` with their ``dedupe_keys``.
+Prints each table's row count and the digest of its ordered rows: ``clusters`` (every column but the
+change sequence and timestamp: ``created_seq``, which decides "the oldest id wins" later, is kept),
+``dedupe_members``, ``dedupe_pairs`` and ``cluster_redirects``.  The raw rows compare runs of one version
+(``bench/dedupe_rq.py``, ``tests/test_dedupe_partitions.py``); ``--decoded`` compares two versions whose
+stored encoding may differ: the pairs' evidence is read through ``EvidenceStore`` and compared decoded,
+and the decoded ``dedupe_features`` with their ``dedupe_keys`` are added.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
-import sqlite3
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,39 +21,69 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
 from dedupe.evidence import EvidenceStore  # noqa: E402
-from dedupe.jsoncodec import loads  # noqa: E402
+from storage.db import make_engine, sqlite_url  # noqa: E402
+from storage.jsoncodec import loads  # noqa: E402
 
-#: Columns that differ between two equal passes (when they ran, not what they decided).
-VOLATILE = {"seq", "updated_at", "created_at"}
+#: Each table's rows in a total order, without what differs between two equal passes (when they ran).
+TABLES = {
+    "clusters": "SELECT id, data, members, match_keys, work_key, member_count, source_count, created_seq, deleted "
+                "FROM clusters ORDER BY id",
+    "dedupe_members": "SELECT source, local_id, match_keys, cluster_id, work_key FROM dedupe_members "
+                      "ORDER BY source, local_id",
+    "dedupe_pairs": "SELECT a_source, a_id, b_source, b_id, decision, rule, score, evidence FROM dedupe_pairs "
+                    "ORDER BY a_source, a_id, b_source, b_id",
+    "cluster_redirects": "SELECT old_id, new_id FROM cluster_redirects ORDER BY old_id",
+}
 
 
-def digest(rows: Iterable) -> tuple[int, str]:
+def digest(rows: Iterable) -> str:
+    """``count:digest`` of rows (JSON of each, so SQLite's and PostgreSQL's rows of equal values agree)."""
     h, n = hashlib.sha256(), 0
     for row in rows:
-        h.update(repr(row).encode())
+        h.update(json.dumps(list(row), ensure_ascii=False, default=str).encode())
         n += 1
-    return n, h.hexdigest()[:16]
+    return f"{n}:{h.hexdigest()[:16]}"
 
 
-def ordered(db: sqlite3.Connection, table: str, order: str) -> Iterable:
-    cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})") if r[1] not in VOLATILE]
-    return db.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
+def digests(url: str, decoded: bool = False) -> dict[str, str]:
+    """``count:digest`` of each table's ordered rows in the database at ``url``; ``decoded``: the pairs'
+    evidence decoded, and the decoded features and keys too (two versions of the code)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            out = {table: digest(conn.execute(text(query))) for table, query in TABLES.items()}
+            if decoded:
+                out.update(_decoded(engine, conn))
+    finally:
+        engine.dispose()
+    return out
 
 
-def main(path: str) -> None:
-    db = sqlite3.connect(path)
-    print("clusters", *digest(ordered(db, "clusters", "id")))
-    print("dedupe_members", *digest(ordered(db, "dedupe_members", "source, local_id")))
-    members = sorted(db.execute("SELECT source, local_id FROM dedupe_members"))
-    pairs = EvidenceStore(create_engine(f"sqlite:///{path}")).pairs_touching(members)
-    print("dedupe_pairs", *digest((p.a, p.b, p.decision, p.rule, p.score, sorted(p.evidence.items())) for p in pairs))
-    print("dedupe_features", *digest((s, l, loads(d), loads(k)) for s, l, d, k in db.execute(
-        "SELECT source, local_id, data, block_keys FROM dedupe_features ORDER BY source, local_id")))
-    print("dedupe_keys", *digest(db.execute("SELECT key, source, local_id FROM dedupe_keys ORDER BY key, source, local_id")))
+def _decoded(engine: Engine, conn: Connection) -> dict[str, str]:
+    members = sorted(tuple(r) for r in conn.execute(text("SELECT source, local_id FROM dedupe_members")))
+    pairs = EvidenceStore(engine).pairs_touching(members)
+    features = conn.execute(text("SELECT source, local_id, data, block_keys FROM dedupe_features "
+                                 "ORDER BY source, local_id"))
+    return {"dedupe_pairs": digest((*p.a, *p.b, p.decision, p.rule, p.score, sorted(p.evidence.items()))
+                                   for p in pairs),
+            "dedupe_features": digest((s, l, loads(d), loads(k)) for s, l, d, k in features),
+            "dedupe_keys": digest(conn.execute(text("SELECT key, source, local_id FROM dedupe_keys "
+                                                    "ORDER BY key, source, local_id")))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("database", help="an SQLite file or an SQLAlchemy URL")
+    ap.add_argument("--decoded", action="store_true", help="compare decoded rows (two versions of the code)")
+    args = ap.parse_args()
+    url = args.database if "://" in args.database else sqlite_url(Path(args.database))
+    for table, value in digests(url, args.decoded).items():
+        print(table, *value.split(":"))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

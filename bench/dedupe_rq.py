@@ -11,12 +11,12 @@ measured).  Runs alternate 1, 2, 1, 2 … workers back to back; with ``--baselin
 dedupe in its one job (no partitions, one worker).  For each run: wall, CPU-seconds of every worker
 (its process tree: the orchestrating dedupe job runs in one of them), of PostgreSQL's server
 processes and of this script, the load average before and after, and the SHA-256 of the ordered rows
-of ``clusters``/``dedupe_members``/``dedupe_pairs`` — equal in every run, or the bench fails.
+of ``clusters`` (``created_seq`` included)/``dedupe_members``/``dedupe_pairs``/``cluster_redirects``
+(``bench/dedupe_digest.py``) — equal in every run, or the bench fails.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -38,44 +38,13 @@ from peers.postgres import create_database, running_postgres  # noqa: E402
 from peers.redis_server import running_redis  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 
+from bench.dedupe_digest import digests  # noqa: E402
 from demo import synthetic  # noqa: E402
 from demo.loc import loc_file  # noqa: E402
-from storage.db import make_engine  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 from unioncat.jobs import RqRunner  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
-
-#: The rows whose digests must not change, in a total order; clusters without their sequence numbers and
-#: times (a partitioned merge writes clusters in another order, so their seq differ: see docs).
-DIGESTS = {
-    "clusters": "SELECT id, data, members, match_keys, work_key, member_count, source_count, deleted "
-                "FROM clusters ORDER BY id",
-    "dedupe_members": "SELECT source, local_id, match_keys, cluster_id, work_key FROM dedupe_members "
-                      "ORDER BY source, local_id",
-    "dedupe_pairs": "SELECT a_source, a_id, b_source, b_id, decision, rule, score, evidence FROM dedupe_pairs "
-                    "ORDER BY a_source, a_id, b_source, b_id",
-    "cluster_redirects": "SELECT old_id, new_id FROM cluster_redirects ORDER BY old_id",
-}
-
-
-def digests(db_url: str) -> dict[str, str]:
-    """SHA-256 of each table's ordered rows (and its row count)."""
-    engine = make_engine(db_url)
-    out = {}
-    try:
-        with engine.connect() as conn:
-            for table, query in DIGESTS.items():
-                h, n = hashlib.sha256(), 0
-                for row in conn.execute(text(query)):
-                    h.update(json.dumps(list(row), ensure_ascii=False, default=str).encode())
-                    n += 1
-                out[table] = f"{n}:{h.hexdigest()[:16]}"
-    finally:
-        engine.dispose()
-    return out
-
 
 def consortium(work: Path, records: int, seed: int = 14) -> Path:
     """The synthetic consortium's dumps and ``sources.yaml`` under ``work``."""

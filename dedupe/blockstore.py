@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from storage.db import insert_rows, metadata
+from storage.db import chunks, insert_rows, metadata, record_in, stream
+from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
-from .jsoncodec import dumps, loads
 
 RecordKey = tuple[str, str]
 
@@ -43,28 +44,6 @@ dedupe_keys = Table(
     Column("local_id", String(255), primary_key=True),
 )
 Index("ix_dedupe_keys_record", dedupe_keys.c.source, dedupe_keys.c.local_id)
-
-#: Rows of one IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 400
-
-
-def chunks(items: list, n: int = CHUNK) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
-def record_in(source_col, id_col, records: Iterable[RecordKey]) -> Iterator:
-    """``(source, local_id) IN records`` as one ``source = ? AND local_id IN (...)`` clause per source and chunk.
-
-    A row-value IN list makes SQLite scan the whole table; this form uses the (source, local_id) index.
-    """
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for source, local_id in sorted(set(records)):
-        by_source[source].append(local_id)
-    for source, ids in by_source.items():
-        for chunk in chunks(ids):
-            yield and_(source_col == source, id_col.in_(chunk))
-
 
 def block_keys(keys: Iterable[str]) -> list[str]:
     """The keys a record is stored under: its blocking keys, once each, without the signature."""
@@ -146,9 +125,9 @@ class BlockStore:
         k = dedupe_keys.c
         q = (select(k.key).group_by(k.key).having(func.count() > 1)
              .order_by(func.min(k.source + "/" + k.local_id), k.key))
-        with self.engine.connect() as conn:
-            for part in conn.execution_options(stream_results=True, yield_per=size).execute(q).partitions(size):
-                yield [key for (key,) in part]
+        keys = (key for (key,) in stream(self.engine, q, size))
+        while part := list(islice(keys, size)):
+            yield part
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
         """The blocks in ``keys`` worth scoring (:func:`to_score`), read in one joined query a chunk of keys.

@@ -307,16 +307,22 @@ def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
     """Run one partition of a pass (a :class:`Partitions` task: ``score`` or ``merge``), in any process.
 
     Safe to run again after it was killed: scoring skips the pairs already stored, merging takes what
-    is still pending in its range.
+    is still pending in its range.  Its start and end are logged wherever it runs (a long pass's progress).
     """
+    if task not in ("score", "merge"):
+        raise ValueError(f"unknown dedupe partition task {task!r}")
+    name = f"dedupe {task} partition {args['part'] + 1}/{args['parts']}"
+    log.info("%s started", name)
+    started = time.perf_counter()
     if task == "score":
-        return score_part(EvidenceStore(members.engine), args, progress)
-    if task == "merge":
-        within = id_range(args["part"], args["parts"])
+        result = score_part(EvidenceStore(members.engine), args, progress)
+    else:
         links = LinkStore(records.engine, holdings_feeds)
-        return {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
-                                          within=within)}
-    raise ValueError(f"unknown dedupe partition task {task!r}")
+        result = {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
+                                            within=id_range(args["part"], args["parts"]))}
+    counts = {k: v for k, v in result.items() if isinstance(v, int)}
+    log.info("%s finished in %.1f s: %s", name, time.perf_counter() - started, counts)
+    return result
 
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:

@@ -22,11 +22,11 @@ from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, T
 from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
-from storage.db import get_value, insert_rows, metadata, next_value, stream, utcnow, write_lock
+from storage.db import get_value, insert_rows, metadata, next_value, record_in, stream, utcnow, write_lock
+from storage.jsoncodec import dumps, loads
 
-from .blockstore import clear_records, record_in, replace_records, stored_features
+from .blockstore import clear_records, replace_records, stored_features
 from .features import Features
-from .jsoncodec import dumps, loads
 
 RecordKey = tuple[str, str]
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import Column, String, Table, Text, bindparam, func, select, update
+from sqlalchemy import Column, Integer, String, Table, Text, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
-from storage.db import insert_rows, metadata, stream, write_lock
+from storage.db import chunks, insert_rows, metadata, next_value, record_in, stream, write_lock
 
-from .blockstore import chunks, record_in
 from .model import Cluster
-from .store import published, retire, write_clusters
+from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
 
 
 # Each member record's match keys and current cluster: what clustering reads,
@@ -40,6 +39,9 @@ dedupe_pending = Table(
     "dedupe_pending",
     metadata,
     Column("cluster_id", String(32), primary_key=True),
+    # A new id's place in the clusters' creation order ("the oldest id wins"), taken when the id is assigned
+    # (one serial step), so it does not follow the order merge partitions happen to write in.
+    Column("created_seq", Integer, nullable=True),
 )
 
 
@@ -88,14 +90,7 @@ class MemberStore:
                                     dedupe_members.c.local_id == bindparam("l"))
                              .values(cluster_id=bindparam("cid")), moved)
             retire(conn, deleted, redirects)
-            todo = sorted(set(pending))
-            present = set()
-            for i in range(0, len(todo), 500):
-                present.update(r[0] for r in conn.execute(
-                    select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(todo[i:i + 500]))))
-            fresh = [dict(cluster_id=c) for c in todo if c not in present]
-            if fresh:
-                conn.execute(dedupe_pending.insert(), fresh)
+            _add_pending(conn, pending)
 
     def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
                 ) -> dict[str, dict[tuple[str, str], list[str]]]:
@@ -109,10 +104,10 @@ class MemberStore:
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(q)]
             out: dict[str, dict[tuple[str, str], list[str]]] = {cid: {} for cid in ids}
-            for i in range(0, len(ids), 500):
+            for chunk in chunks(ids):
                 rows = conn.execute(select(dedupe_members.c.cluster_id, dedupe_members.c.source,
                                            dedupe_members.c.local_id, dedupe_members.c.match_keys)
-                                    .where(dedupe_members.c.cluster_id.in_(ids[i:i + 500])))
+                                    .where(dedupe_members.c.cluster_id.in_(chunk)))
                 for cid, source, local_id, keys in rows:
                     out[cid][(source, local_id)] = json.loads(keys)
         return {cid: dict(sorted(members.items())) for cid, members in out.items()}
@@ -120,11 +115,14 @@ class MemberStore:
     def merged(self, written: list[Cluster], emptied: list[str]) -> None:
         """Save merged clusters and take them off the pending list — one transaction."""
         with self._lock, self.engine.begin() as conn:
-            write_clusters(conn, written)
-            retire(conn, emptied, {})
             done = [c.id for c in written] + list(emptied)
-            for i in range(0, len(done), 500):
-                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(done[i:i + 500])))
+            p = dedupe_pending.c
+            created = {cid: seq for chunk in chunks(done) for cid, seq in conn.execute(
+                select(p.cluster_id, p.created_seq).where(p.cluster_id.in_(chunk), p.created_seq.is_not(None)))}
+            write_clusters(conn, written, created)
+            retire(conn, emptied, {})
+            for chunk in chunks(done):
+                conn.execute(dedupe_pending.delete().where(dedupe_pending.c.cluster_id.in_(chunk)))
 
     def cluster_of(self, source: str, local_id: str) -> str | None:
         with self.engine.connect() as conn:
@@ -137,9 +135,9 @@ class MemberStore:
         ids, m = sorted(set(cluster_ids)), dedupe_members.c
         out: dict[str, set[tuple[str, str]]] = {cid: set() for cid in ids}
         with self.engine.connect() as conn:
-            for i in range(0, len(ids), 500):
+            for chunk in chunks(ids):
                 for cid, source, local_id in conn.execute(select(m.cluster_id, m.source, m.local_id)
-                                                          .where(m.cluster_id.in_(ids[i:i + 500]))):
+                                                          .where(m.cluster_id.in_(chunk))):
                     out[cid].add((source, local_id))
         return out
 
@@ -161,6 +159,26 @@ class MemberStore:
         with self.engine.connect() as conn:
             return {(s, l): cid for where in record_in(m.source, m.local_id, keys)
                     for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where))}
+
+
+def _add_pending(conn, pending: Iterable[str]) -> None:
+    """Put clusters on the pending list (inside the caller's transaction); a new id gets its ``created_seq``.
+
+    Numbered here, in id order, from the counter the written clusters take their ``seq`` from: younger
+    than every cluster written so far, and the same whichever order the merge partitions then run in.
+    An id already pending keeps its number; one already in ``clusters`` keeps the age it has there.
+    """
+    todo = sorted(set(pending))
+    present = {r[0] for chunk in chunks(todo) for r in conn.execute(
+        select(dedupe_pending.c.cluster_id).where(dedupe_pending.c.cluster_id.in_(chunk)))}
+    fresh = [c for c in todo if c not in present]
+    if not fresh:
+        return
+    stored = stored_ids(conn, fresh)
+    new = [c for c in fresh if c not in stored]
+    seq = next_value(conn, CLUSTER_SEQ, len(new)) - len(new) + 1 if new else 0
+    ages = {c: seq + n for n, c in enumerate(new)}
+    conn.execute(dedupe_pending.insert(), [dict(cluster_id=c, created_seq=ages.get(c)) for c in fresh])
 
 
 def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:
@@ -210,8 +228,8 @@ def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
         known.update((i, True) for i in published(conn, ids) | given)
 
     with engine.connect() as conn:
-        for i in range(0, len(likely), 500):
-            look(conn, likely[i:i + 500])
+        for chunk in chunks(likely):
+            look(conn, chunk)
 
     def taken(cluster_id: str) -> bool:
         if cluster_id not in known:

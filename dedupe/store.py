@@ -7,14 +7,14 @@ into the id of the live cluster that now holds its records.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import (Boolean, Column, DateTime, Index, Integer, String, Table, Text, bindparam, false, func, or_,
                         select, update)
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, next_value, utcnow, write_lock
+from storage.db import chunks, metadata, next_value, utcnow, write_lock
 from normaliser.model import Record
 
 from .model import Cluster
@@ -192,16 +192,24 @@ def _cluster(row) -> Cluster:
     )
 
 
-def write_clusters(conn, changed: list[Cluster]) -> None:
-    """Insert or update clusters inside the caller's transaction."""
+def stored_ids(conn, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that have a row in ``clusters`` (live or retired)."""
+    return {r[0] for chunk in chunks(ids) for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk)))}
+
+
+def write_clusters(conn, changed: list[Cluster], created: Mapping[str, int] | None = None) -> None:
+    """Insert or update clusters inside the caller's transaction.
+
+    A new cluster's ``created_seq`` is ``created[id]`` when given (fixed when its id was assigned, see
+    ``members.MemberStore.commit_assignment``), else its ``seq`` now.
+    """
     if not changed:
         return
     now = utcnow()
     seq = next_value(conn, CLUSTER_SEQ, len(changed)) - len(changed) + 1
     ids = [c.id for c in changed]
-    present = set()
-    for i in range(0, len(ids), 500):
-        present.update(r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids[i:i + 500]))))
+    present = stored_ids(conn, ids)
+    created = created or {}
     inserts, updates = [], []
     for c in changed:
         values = dict(
@@ -214,15 +222,15 @@ def write_clusters(conn, changed: list[Cluster]) -> None:
         if c.id in present:
             updates.append(dict(values, cid=c.id))
         else:
-            inserts.append(dict(values, id=c.id, created_seq=seq))
+            inserts.append(dict(values, id=c.id, created_seq=created.get(c.id, seq)))
         seq += 1
     if inserts:
         conn.execute(clusters.insert(), inserts)
     if updates:
         conn.execute(update(clusters).where(clusters.c.id == bindparam("cid")), updates)
     # an id that is live again no longer redirects
-    for i in range(0, len(ids), 500):
-        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id.in_(ids[i:i + 500])))
+    for chunk in chunks(ids):
+        conn.execute(cluster_redirects.delete().where(cluster_redirects.c.old_id.in_(chunk)))
 
 
 def retire(conn, deleted: Iterable[str], redirects: dict[str, str]) -> None:
@@ -255,8 +263,8 @@ def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
     ids = list(ids)
     out: dict[str, int] = {}
     with engine.connect() as conn:
-        for i in range(0, len(ids), 500):
+        for chunk in chunks(ids):
             for cid, seq in conn.execute(select(clusters.c.id, clusters.c.created_seq)
-                                         .where(clusters.c.id.in_(ids[i:i + 500]))):
+                                         .where(clusters.c.id.in_(chunk))):
                 out[cid] = seq
     return out

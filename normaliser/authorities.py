@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from sqlalchemy import Column, Index, String, Table, Text, delete, select, tuple_
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, write_lock
+from storage.db import chunks, metadata, write_lock
 
 from .authority import heading_key
 from .model import Record
@@ -46,8 +46,6 @@ authority_forms = Table(
 Index("ix_authority_forms_record", authority_forms.c.source, authority_forms.c.local_id)
 Index("ix_authority_forms_key", authority_forms.c.key)
 Index("ix_authority_forms_entity", authority_forms.c.entity)
-
-_CHUNK = 400
 
 
 def entity_of(record: Record) -> str:
@@ -98,8 +96,7 @@ class AuthorityStore:
         keys = [k for k, rec in changed if rec is None or rec.kind == "authority"]  # a bib never had forms
         touched = 0
         with self._lock, self.engine.begin() as conn:
-            for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
+            for part in chunks(keys):
                 touched += conn.execute(delete(authority_forms).where(
                     tuple_(authority_forms.c.source, authority_forms.c.local_id).in_(part),
                     authority_forms.c.role == "heading")).rowcount or 0
@@ -121,16 +118,16 @@ class AuthorityStore:
     def _forms_by_key(self, wanted: list[str], roles: tuple[str, ...]) -> dict[str, list[str]]:
         by_key: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(wanted), _CHUNK):
+            for chunk in chunks(wanted):
                 rows = conn.execute(select(authority_forms.c.key, authority_forms.c.entity).where(
-                    authority_forms.c.key.in_(wanted[i:i + _CHUNK]), authority_forms.c.role.in_(roles)))
+                    authority_forms.c.key.in_(chunk), authority_forms.c.role.in_(roles)))
                 for key, entity in rows:
                     by_key.setdefault(entity, set()).add(key)
             out: dict[str, list[str]] = {}
             entities = sorted(by_key)
-            for i in range(0, len(entities), _CHUNK):
+            for chunk in chunks(entities):
                 rows = conn.execute(select(authority_forms.c.entity, authority_forms.c.form).where(
-                    authority_forms.c.entity.in_(entities[i:i + _CHUNK]),
+                    authority_forms.c.entity.in_(chunk),
                     authority_forms.c.role.in_(("heading", "see_from", "linked")))
                     .order_by(authority_forms.c.entity, authority_forms.c.form))
                 for entity, form in rows:

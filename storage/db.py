@@ -11,11 +11,12 @@ SQLAlchemy URL (PostgreSQL) works unchanged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, event, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, and_, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.types import TypeDecorator
@@ -151,6 +152,29 @@ def stream(engine: Engine, query, size: int = 10_000) -> Iterator[tuple]:
     with engine.connect() as conn:
         for part in conn.execution_options(stream_results=True, yield_per=size).execute(query).partitions():
             yield from part
+
+
+#: Values of one IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+CHUNK = 400
+
+
+def chunks(items: Sequence, n: int = CHUNK) -> Iterator[Sequence]:
+    """``items`` ``n`` at a time: the values of one IN (...) list each."""
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def record_in(source_col, id_col, records: Iterable[tuple[str, str]]) -> Iterator:
+    """``(source, local_id) IN records`` as one ``source = ? AND local_id IN (...)`` clause per source and chunk.
+
+    A row-value IN list makes SQLite scan the whole table; this form uses the (source, local_id) index.
+    """
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, local_id in sorted(set(records)):
+        by_source[source].append(local_id)
+    for source, ids in by_source.items():
+        for chunk in chunks(ids):
+            yield and_(source_col == source, id_col.in_(chunk))
 
 
 def write_lock(engine: Engine) -> threading.Lock:

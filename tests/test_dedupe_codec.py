@@ -1,10 +1,10 @@
-"""The dedupe's stored rows read back exactly what was written (``dedupe.jsoncodec``, orjson underneath)."""
+"""The dedupe's stored rows read back exactly what was written (``storage.jsoncodec``, orjson underneath)."""
 from __future__ import annotations
 
 import json
 
 from dedupe.evidence import EvidenceStore, Pair
-from dedupe.jsoncodec import dumps, loads
+from storage.jsoncodec import dumps, loads
 
 
 def test_values_round_trip_exactly_even_beyond_64_bits():

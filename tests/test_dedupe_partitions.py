@@ -4,9 +4,10 @@ The synthetic consortium of ``bench/scale.py`` (3,000 member records: editions, 
 seven ILS styles) is harvested and normalised once into a real PostgreSQL database, copied, and
 deduplicated twice: in one process (the default), and by ``unioncat worker`` processes on a real
 redis-server with ``UNIONCAT_DEDUPE_PARTITIONS`` set — one of them SIGKILLed while it scores a
-partition.  The SHA-256 of the ordered rows of ``clusters``, ``dedupe_members``, ``dedupe_pairs`` and
-``cluster_redirects`` must be equal; so must they after every partition is run once more (a re-run
-job), and ``bench/dedupe_rq.py`` runs end to end at a tiny size.
+partition.  The SHA-256 of the ordered rows of ``clusters`` (their ``created_seq`` too: the age that
+decides "the oldest id wins" later), ``dedupe_members``, ``dedupe_pairs`` and ``cluster_redirects``
+(``bench/dedupe_digest.py``) must be equal; so must they after every partition is run once more (a
+re-run job), and ``bench/dedupe_rq.py`` runs end to end at a tiny size.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +36,7 @@ from test_jobs import descendants
 from unioncat import pipeline
 from unioncat.dedupe_jobs import DEDUPE_QUEUE
 from unioncat.jobs import JobPolicy, RqRunner
-from unioncat.settings import load_settings
+from unioncat.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench_dedupe_rq", REPO / "bench" / "dedupe_rq.py")
@@ -152,17 +155,26 @@ def test_the_bench_runs_one_and_two_workers_and_checks_the_digests(tmp_path):
     assert summary["ratio_2_to_1"] > 0
 
 
+@contextmanager
+def normalised_catalogue(sources: Path, data_dir: Path) -> Iterator[tuple[Settings, pipeline.Catalogue]]:
+    """A catalogue on SQLite with the consortium harvested and normalised, closed afterwards."""
+    settings = load_settings(env={}, sources_path=sources, data_dir=data_dir)
+    cat = pipeline.Catalogue(settings)
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        pipeline.normalise_stage(cat)
+        yield settings, cat
+    finally:
+        cat.close()
+
+
 def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
     """The partitions alone (no rq, no PostgreSQL): run one after the other in one process, on SQLite —
     a full pass, then an incremental one after 5% of the records changed."""
     sources = bench.consortium(tmp_path, 1500, seed=5)
     digests = []
     for parts in (0, 3):
-        settings = load_settings(env={}, sources_path=sources, data_dir=tmp_path / f"p{parts}")
-        cat = pipeline.Catalogue(settings)
-        try:
-            pipeline.harvest(cat, pipeline.select_sources(cat))
-            pipeline.normalise_stage(cat)
+        with normalised_catalogue(sources, tmp_path / f"p{parts}") as (settings, cat):
             fanout = in_turn(lambda task, args: pipeline.dedupe_part(cat, task, args))
             cat.settings = replace(settings, dedupe_partitions=parts)
             pipeline.dedupe_stage(cat, fanout=fanout)
@@ -174,7 +186,31 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
                                                                              enumerate(ids[::20])])
                 db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids[::20]),))
             assert pipeline.dedupe_stage(cat, fanout=fanout).records_changed == len(ids[::20])
-        finally:
-            cat.close()
         digests.append((full, bench.digests(settings.database_url)))
     assert digests[0] == digests[1] and int(digests[0][0]["dedupe_pairs"].split(":")[0]) > 500
+
+
+def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):
+    """rq workers merge their id ranges in any order; the clusters' ``created_seq`` ("the oldest id wins" when
+    they merge later) is what the one-process pass gives them all the same (here: the ranges merged last first)."""
+    sources = bench.consortium(tmp_path, 800, seed=7)
+    digests = []
+    for parts in (0, 3):
+        with normalised_catalogue(sources, tmp_path / f"p{parts}") as (settings, cat):
+            cat.settings = replace(settings, dedupe_partitions=parts)
+
+            def backwards(task: str, tasks: list[dict]) -> list[dict]:
+                return [pipeline.dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
+
+            pipeline.dedupe_stage(cat, fanout=backwards)
+        digests.append(bench.digests(settings.database_url))
+    assert digests[0] == digests[1] and int(digests[0]["clusters"].split(":")[0]) > 100
+
+
+def test_a_partition_logs_its_start_and_end(tmp_path, caplog):
+    """Staff follow a long partitioned pass in the workers' logs."""
+    with normalised_catalogue(bench.consortium(tmp_path, 100, seed=9), tmp_path / "var") as (_, cat):
+        with caplog.at_level("INFO", logger="dedupe.build"):
+            pipeline.dedupe_part(cat, "merge", {"part": 1, "parts": 2, "batch": 10})
+    assert "dedupe merge partition 2/2 started" in caplog.text
+    assert "dedupe merge partition 2/2 finished in" in caplog.text and "{'written': 0}" in caplog.text

@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Column, Integer, String, Table, select
 from sqlalchemy.engine import Connection
 
-from storage.db import metadata
+from storage.db import chunks, metadata
+
 from ..raw import RawRecord
 
 deferred_deletions = Table(
@@ -21,8 +22,6 @@ deferred_deletions = Table(
     Column("datestamp", String(32)),
     Column("run_id", Integer),
 )
-
-CHUNK = 500  # ids per IN (...) list
 
 
 def keep(conn: Connection, deferred: list[RawRecord], alive: list[RawRecord], run_id: int | None) -> None:
@@ -35,8 +34,8 @@ def keep(conn: Connection, deferred: list[RawRecord], alive: list[RawRecord], ru
         if conn.execute(select(dd.c.local_id).where(dd.c.source == source).limit(1)).first() is None:
             continue
         ids = [r.local_id for r in alive if r.source == source]
-        for i in range(0, len(ids), CHUNK):
-            conn.execute(dd.delete().where(dd.c.source == source, dd.c.local_id.in_(ids[i:i + CHUNK])))
+        for chunk in chunks(ids):
+            conn.execute(dd.delete().where(dd.c.source == source, dd.c.local_id.in_(chunk)))
     for rec in deferred:
         conn.execute(dd.delete().where(dd.c.source == rec.source, dd.c.local_id == rec.local_id))
     if deferred:

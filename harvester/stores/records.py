@@ -18,13 +18,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, RowMapping
 
-from storage.db import UTCDateTime, metadata, next_value, utcnow
+from storage.db import UTCDateTime, metadata, next_value, record_in, utcnow
 from ..raw import QuarantinedItem, RawRecord
 from . import checkpoints, quarantine
 from . import deferred as notices
 from .base import Store
 from .checkpoints import Checkpoint
-from .deferred import CHUNK
 from .quarantine import MAX_LOCAL_ID, printable
 
 raw_records = Table(
@@ -301,19 +300,13 @@ class RecordStore(Store):
         return None if row is None else _raw_row(row)
 
     def payloads(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RawRecord]:
-        """Live raw records for ``(source, local_id)`` keys, in one query per source and 500 ids."""
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in keys:
-            by_source.setdefault(source, []).append(local_id)
+        """Live raw records for ``(source, local_id)`` keys, in one query per source and chunk of ids."""
         out: dict[tuple[str, str], RawRecord] = {}
         with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), CHUNK):
-                    rows = conn.execute(select(raw_records).where(
-                        raw_records.c.source == source, raw_records.c.deleted.is_(False),
-                        raw_records.c.local_id.in_(ids[i:i + CHUNK]))).mappings()
-                    for row in rows:
-                        out[(source, row["local_id"])] = _raw_row(row).record
+            for where in record_in(raw_records.c.source, raw_records.c.local_id, keys):
+                rows = conn.execute(select(raw_records).where(where, raw_records.c.deleted.is_(False))).mappings()
+                for row in rows:
+                    out[(row["source"], row["local_id"])] = _raw_row(row).record
         return out
 
     def last_seen(self, source: str) -> datetime | None:
@@ -360,17 +353,12 @@ class RecordStore(Store):
 
 def _existing(conn: Connection, records: Iterable[RawRecord]) -> dict[tuple[str, str], tuple[str, bool]]:
     """(source, local_id) → (content hash, deleted) of the stored versions of ``records``."""
-    by_source: dict[str, list[str]] = {}
-    for rec in records:
-        by_source.setdefault(rec.source, []).append(rec.local_id)
     existing: dict[tuple[str, str], tuple[str, bool]] = {}
-    for source, ids in by_source.items():
-        for i in range(0, len(ids), CHUNK):
-            rows = conn.execute(
-                select(raw_records.c.local_id, raw_records.c.content_hash, raw_records.c.deleted)
-                .where(raw_records.c.source == source, raw_records.c.local_id.in_(ids[i:i + CHUNK])))
-            for local_id, chash, deleted in rows:
-                existing[(source, local_id)] = (chash, bool(deleted))
+    r = raw_records.c
+    for where in record_in(r.source, r.local_id, [(rec.source, rec.local_id) for rec in records]):
+        for source, local_id, chash, deleted in conn.execute(
+                select(r.source, r.local_id, r.content_hash, r.deleted).where(where)):
+            existing[(source, local_id)] = (chash, bool(deleted))
     return existing
 
 

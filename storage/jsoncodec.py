@@ -1,0 +1,49 @@
+"""The JSON text of stored rows — normalised records, dedupe features, key lists, pair evidence — through orjson.
+
+A dedupe pass writes a features row and a key list per member record and an evidence dict per kept pair,
+and the normaliser a record per row; with the standard library's ``json`` encoding and decoding them was
+~14% of the dedupe's CPU.  orjson writes the same JSON (compact, UTF-8) ~3.5× faster and reads it ~2×
+faster, into equal values, with two exceptions this module handles:
+
+* an integer beyond 64 bits (a page count of twenty digits) orjson refuses to write, and it *reads one
+  back as a float without complaint* (``orjson.loads('{"a": 123456789012345678901234}')`` gives
+  ``1.2345678901234568e+23``);
+* a lone surrogate (a damaged input record) orjson refuses to write, and refuses to read.
+
+Such a value is written by ``json`` behind a leading space, which tells :func:`loads` to read it with
+``json`` too; non-ASCII goes out as ``\\u`` escapes there, since the databases store only valid UTF-8.
+Rows written with ``json`` by older versions carry no marker: whatever orjson cannot read of them is
+read again with ``json``.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+#: The first character of a row :func:`dumps` wrote with ``json`` (orjson would misread or refuse it).
+MARKER = " "
+
+
+def dumps(value: Any, plain: Callable[[], Any] | None = None) -> str:
+    """Compact JSON text of ``value``.
+
+    ``plain()`` gives ``value`` as dicts and lists, for a value only orjson can write as it is
+    (dataclasses: ``normaliser.store.stored``); ``json`` needs it when orjson refuses the value.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return MARKER + json.dumps(value if plain is None else plain(), separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    """The value :func:`dumps` wrote, or the standard library's ``json`` did (rows of older versions)."""
+    if text[:1] == MARKER:
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
