@@ -152,7 +152,8 @@ class EvidenceStore:
 
     def pairs_of(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
                  ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
-        """:meth:`all_pairs` restricted to the pairs touching ``keys`` (looked up by index: a and b)."""
+        """:meth:`all_pairs` restricted to the pairs touching ``keys`` (looked up by index: a and b), in no
+        particular order: clustering sorts its edges itself (``cluster.cluster``), so sorting here is waste."""
         keys, decisions = sorted(set(keys)), list(decisions)
         cols = (dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source, dedupe_pairs.c.b_id,
                 dedupe_pairs.c.decision, dedupe_pairs.c.rule, dedupe_pairs.c.score)
@@ -162,7 +163,7 @@ class EvidenceStore:
                 for where in record_in(*side, keys):
                     rows = conn.execute(select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions)))
                     out.update(((a1, a2), (b1, b2), d, r, sc) for a1, a2, b1, b2, d, r, sc in rows)
-        return sorted(out)
+        return list(out)
 
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
         keys = sorted(set(keys))
