@@ -27,10 +27,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from .blockstore import Batch, block_keys, to_score
 from .evidence import Pair
 from .features import Features
-from .prefilter import may_keep
+from .prefilter import co_held, may_keep
 from .score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, compare
 
 RecordKey = tuple[str, str]
@@ -230,21 +232,34 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
                  found: Found, kept: list[Pair]) -> None:
     """Score the pairs of one block (members in record order) that no earlier block scores."""
     recs = [r for r in members if r in feats]
-    n = len(recs)
-    candidates = may_keep([feats[r] for r in recs])
-    found.prefiltered += n * (n - 1) // 2 - len(candidates)
-    skip = frozenset(found.refused) | frozenset(found.split)
-    none: frozenset[str] = frozenset()
+    live, cover = _live(key, recs, keys, changed, found.refused.keys() | found.split.keys())
+    candidates = may_keep([feats[r] for r in recs], live, cover)
+    found.prefiltered += int(np.count_nonzero(live)) - len(candidates)
     for i, j in candidates:
-        a, b = recs[i], recs[j]
-        if changed is not None and a not in changed and b not in changed:
-            continue
-        shared = keys.get(a, none) & keys.get(b, none)
-        if skip:
-            shared -= skip
-        if shared and min(shared) < key:
-            continue        # an earlier block of both scores this pair
-        _keep(a, b, feats, found, kept)
+        _keep(recs[i], recs[j], feats, found, kept)
+
+
+def _live(key: str, recs: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
+          changed: Collection[RecordKey] | None, skip: Collection[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pairs (upper triangle) this block scores, and the changed records among ``recs`` (None: all).
+
+    A pair two blocks share is scored in the first of them (in key order) that is not refused or split,
+    so the pairs whose records share an earlier such key are dropped here, before the pre-filter — the
+    copies of one book share a title, an author and year and an ISBN block, and each pair would otherwise
+    be pre-filtered in each of them.  An incremental pass scores only pairs with a changed record.
+    """
+    n = len(recs)
+    earlier: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(recs):
+        for k in keys.get(r, ()):
+            if k < key and k not in skip:
+                earlier[k].append(i)
+    live = np.triu(~co_held(earlier.values(), n), 1)
+    if changed is None:
+        return live, None
+    mine = np.fromiter((r in changed for r in recs), dtype=bool, count=n)
+    live &= mine[:, None] | mine[None, :]
+    return live, np.flatnonzero(mine)
 
 
 def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],

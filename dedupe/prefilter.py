@@ -19,6 +19,7 @@ The thresholds come from ``score``, so a rule change there carries over.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -33,42 +34,60 @@ TITLE_FORMS = ("t", "s", "han", "py")
 SMALL = 28
 
 
-def _ratios(values: list[str], scorer, cutoff: float) -> np.ndarray:
-    """n×n ``scorer`` of every two non-empty values (0 where either is empty)."""
-    n = len(values)
-    out = np.zeros((n, n), dtype=np.float32)
-    idx = [i for i, v in enumerate(values) if v]
-    if len(idx) >= 2:
-        sub = [values[i] for i in idx]
-        out[np.ix_(idx, idx)] = process.cdist(sub, sub, scorer=scorer, score_cutoff=cutoff, dtype=np.float32,
-                                              workers=1)
+def _ratios(values: list[str], rows: np.ndarray, cols: np.ndarray, scorer, cutoff: float) -> np.ndarray:
+    """len(rows)×len(cols) ``scorer`` of the two values of each (row, column) record (0 where either is empty)."""
+    out = np.zeros((len(rows), len(cols)), dtype=np.float32)
+    r = [i for i, v in enumerate(rows.tolist()) if values[v]]
+    c = [j for j, v in enumerate(cols.tolist()) if values[v]]
+    if r and c:
+        out[np.ix_(r, c)] = process.cdist([values[rows[i]] for i in r], [values[cols[j]] for j in c],
+                                          scorer=scorer, score_cutoff=cutoff, dtype=np.float32, workers=1)
     return out
 
 
-def _shared_ids(feats: list[Features]) -> np.ndarray:
-    """n×n: the two records share an identifier of a kind ``compare`` counts."""
-    n = len(feats)
-    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, f in enumerate(feats):
-        for kind in ID_KINDS:
-            for value in f.get(kind) or ():
-                holders[(kind, value)].append(i)
+def co_held(groups: Iterable[list[int]], n: int) -> np.ndarray:
+    """n×n: records i and j are in one of ``groups`` (lists of record indexes: the holders of one value)."""
     out = np.zeros((n, n), dtype=bool)
-    for idx in holders.values():
+    for idx in groups:
         if len(idx) >= 2:
             out[np.ix_(idx, idx)] = True
     return out
 
 
-def may_keep(feats: list[Features]) -> list[tuple[int, int]]:
-    """The pairs (i < j) of a block that ``compare`` might keep; the others it would certainly drop."""
+def _shared_ids(feats: list[Features]) -> np.ndarray:
+    """n×n: the two records share an identifier of a kind ``compare`` counts."""
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, f in enumerate(feats):
+        for kind in ID_KINDS:
+            for value in f.get(kind) or ():
+                holders[(kind, value)].append(i)
+    return co_held(holders.values(), len(feats))
+
+
+def may_keep(feats: list[Features], live: np.ndarray | None = None,
+             cover: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """The pairs (i < j) of a block that ``compare`` might keep; the others it would certainly drop.
+
+    ``live`` (n×n, upper triangle) limits the answer to the pairs the caller will score — the others
+    (owned by an earlier block, or without a changed record) are not worth a ratio.  The ratios are
+    taken between the records of ``cover`` (every live pair has one end there: by default the rows
+    with a live pair) and the records they are live with, so a block whose pairs are mostly scored
+    elsewhere, or an incremental pass's block with one changed record, costs a thin slice of n×n.
+    """
     n = len(feats)
-    if n * (n - 1) // 2 <= SMALL:
-        return [(i, j) for i in range(n) for j in range(i + 1, n)]
-    keep = np.zeros((n, n), dtype=bool)
+    if live is None:
+        live = np.triu(np.ones((n, n), dtype=bool), 1)
+    if n * (n - 1) // 2 <= SMALL or not live.any():
+        i, j = np.nonzero(live)
+        return list(zip(i.tolist(), j.tolist()))
+    rows = np.flatnonzero(live.any(axis=1)) if cover is None else cover
+    cols = np.flatnonzero((live | live.T)[rows].any(axis=0))
+    sub = np.zeros((len(rows), len(cols)), dtype=bool)
     for form in TITLE_FORMS:
-        keep |= _ratios([f[form] or "" for f in feats], fuzz.ratio, NO_RULE_BELOW) >= NO_RULE_BELOW
-    keep |= _ratios([f["t"] or "" for f in feats], fuzz.token_set_ratio, 100) >= 100
-    keep |= _shared_ids(feats)
-    i, j = np.nonzero(np.triu(keep, 1))
+        sub |= _ratios([f[form] or "" for f in feats], rows, cols, fuzz.ratio, NO_RULE_BELOW) >= NO_RULE_BELOW
+    sub |= _ratios([f["t"] or "" for f in feats], rows, cols, fuzz.token_set_ratio, 100) >= 100
+    keep = np.zeros((n, n), dtype=bool)
+    keep[np.ix_(rows, cols)] = sub
+    keep |= keep.T | _shared_ids(feats)
+    i, j = np.nonzero(keep & live)
     return list(zip(i.tolist(), j.tolist()))

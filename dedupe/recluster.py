@@ -153,7 +153,7 @@ def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[Reco
         frontier = nxt - seen
     keys = members.keys_of(seen - removed - set(upserts))
     keys.update((k, v) for k, v in upserts.items())
-    return Scope(keys, previous, previous_members, sorted(pairs), seen)
+    return Scope(keys, previous, previous_members, list(pairs), seen)
 
 
 def cluster_all(all_keys: dict[RecordKey, list[str]], evidence: EvidenceStore):
