@@ -23,7 +23,8 @@ from pathlib import Path
 import tantivy
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not os.environ.get("PYTHONPATH"):   # PYTHONPATH names the version under test (this script is not on main)
+    sys.path.insert(0, str(REPO))
 
 from index.elastic import to_es  # noqa: E402
 from index.embedded import EmbeddedIndex  # noqa: E402
