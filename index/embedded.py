@@ -93,6 +93,9 @@ class IndexSchemaError(SearchError):
 
 
 FACET_CACHE_SIZE = 512
+#: Indexing threads of the writer: one (tantivy's default: one per core).  A second won nothing on two shared cores
+#: and splits the writer's heap into smaller, more numerous segments (BENCHMARKS.md ``stage14``).
+WRITER_THREADS = 1
 SUGGEST_CACHE_SIZE = 4096
 
 
@@ -246,7 +249,7 @@ class EmbeddedIndex:
     # -- internals -----------------------------------------------------------
     def _get_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
-            self._writer = self._index.writer(self.heap_size)
+            self._writer = self._index.writer(self.heap_size, WRITER_THREADS)
         return self._writer
 
     def _stamp(self) -> tuple | None:

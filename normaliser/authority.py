@@ -17,13 +17,15 @@ a heading cannot name anyone and is quarantined with that reason.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pymarc import Field
 
 from . import identifiers
 from .errors import RecordError
 from .fields import unique
 from .model import Record
-from .text import clean, match_key, normalize_space
+from .text import MEMO_SIZE, clean, match_key, normalize_space
 
 __all__ = ["marc21_authority", "unimarc_authority", "heading_key"]
 
@@ -75,8 +77,12 @@ def heading_ids(field: Field, codes: str = "01") -> list[str]:
     return unique(i for s in field.subfields if s.code in codes for i in [identifier_of(s.value)] if i)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def heading_key(text: str) -> str:
-    """A name without its dates, folded, for linking bibliographic headings ("Lu, Xun, 1881-1936." → "lu xun")."""
+    """A name without its dates, folded, for linking bibliographic headings ("Lu, Xun, 1881-1936." → "lu xun").
+
+    Memoised: the index stage keys every name of every document several times over (authority links,
+    browse keys) and the same names recur across documents — ~11% of the stage, uncached."""
     words = [w for w in match_key(text).split() if not any(ch.isdigit() for ch in w)]
     return " ".join(words)
 

@@ -113,7 +113,14 @@ def han_romanisations(name: str) -> list[str]:
 
 def name_forms(name: str) -> list[str]:
     """Every other form of one personal name this module can derive (search only)."""
+    return list(_name_forms(name))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name_forms(name: str) -> tuple[str, ...]:
+    """:func:`name_forms`, memoised (a fresh list for each caller): the index stage derives the forms of
+    every contributor of every document, and one author's name comes back with each of their books."""
     if has_han(name):
-        return han_romanisations(name)
+        return tuple(han_romanisations(name))
     forms = [pinyin_to_wade_giles(name), *wade_giles_to_pinyin(name)]
-    return list(dict.fromkeys(f for f in forms if f))
+    return tuple(dict.fromkeys(f for f in forms if f))

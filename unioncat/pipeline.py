@@ -6,11 +6,9 @@ interrupted build resumes and a second build with nothing new does nothing.
 """
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,12 +22,11 @@ from harvester.run import HarvestReport
 from harvester.ops import OpsStore
 from harvester.raw import RawRecord
 from harvester.store import QuarantinedItem
-from normaliser import normalise
-from normaliser.errors import RecordError
 from normaliser.authorities import AuthorityStore
 from normaliser.links import LinkStore
 from normaliser.quality import quality_report
-from normaliser.store import QualityStore, Stored, stored
+from normaliser.batch import PRELOAD, normalise_batch, normalise_one  # noqa: F401 - normalise_one: bench, callers
+from normaliser.store import QualityStore, Stored, paused_gc
 from dedupe.build import DedupeReport, dedupe_changes, run_part
 from dedupe.partition import Fanout, Partitions
 from dedupe.features import MATCHER_VERSION
@@ -37,8 +34,6 @@ from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
 
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
@@ -120,28 +115,6 @@ class NormaliseReport:
     seconds: float = 0.0
 
 
-def normalise_one(raw: RawRecord, holdings) -> tuple[Stored | None, str | None]:
-    """``(record serialised for the store, None)`` or ``(None, reason)`` for one raw record.
-
-    Expected rejections (RecordError) give their reason; anything else is a
-    bug, logged with its traceback and quarantined all the same, so one
-    record never stops a run.
-    """
-    try:
-        record = normalise(raw, holdings)
-    except RecordError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a bug, not bad data: keep the evidence and go on
-        log.error("normalising %s/%s failed:\n%s", raw.source, raw.local_id, traceback.format_exc())
-        return None, f"internal error: {exc!r}"
-    return stored(record), None
-
-
-def _normalise_batch(batch: list[RawRecord], holdings: dict[str, tuple]) -> list[tuple[Stored | None, str | None]]:
-    """Worker-process entry point: a batch in, JSON or reasons out (cheap to send back)."""
-    return [normalise_one(raw, holdings.get(raw.source, ())) for raw in batch]
-
-
 @dataclass
 class _Batch:
     """Raw records changed since the checkpoint, taken together: normalised, committed, checkpointed."""
@@ -194,10 +167,11 @@ def _in_processes(batches: Iterable[_Batch], holdings: dict[str, tuple], workers
                   commit: Callable[[_Batch, list], None]) -> None:
     """Normalise batches in worker processes, committing them in order as their results come back."""
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)   # imported once in the forkserver, not in every worker
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         in_flight: deque = deque()
         for item in batches:
-            in_flight.append((item, pool.submit(_normalise_batch, item.live, holdings)))
+            in_flight.append((item, pool.submit(normalise_batch, item.live, holdings)))
             if len(in_flight) > 2 * workers:
                 done, future = in_flight.popleft()
                 commit(done, future.result())
@@ -230,7 +204,7 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
     batches = _batches(cat, since, batch, limit)
     if workers <= 1 or cat.raw.count_changed_since(since) < 4 * batch:
         for item in batches:
-            commit(item, _normalise_batch(item.live, holdings))
+            commit(item, normalise_batch(item.live, holdings))
     else:
         _in_processes(batches, holdings, workers, commit)
     report.seconds = time.perf_counter() - started
@@ -306,7 +280,6 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     last = since
     docs: list[dict] = []
     gone: list[str] = []
-
     authorities = AuthorityStore(cat.engine)
     records: list = []
 
@@ -329,19 +302,20 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             set_value(conn, INDEX_CHECKPOINT, last)
         docs, gone = [], []
 
-    for seq, cluster_id, cluster in cat.clusters.changed_since(since):
-        last = seq
-        if cluster is None:
-            gone.append(cluster_id)
-            report.deleted += 1
-        else:
-            docs.append(to_document(cluster, libraries))
-            records.append(cluster.record)
-            report.indexed += 1
-        if len(docs) + len(gone) >= batch:
-            flush()
-            progress(f"indexed {report.indexed} clusters")
-    flush(final=True)
+    with paused_gc():   # clusters, records and documents: many small objects, no cycles (see paused_gc)
+        for seq, cluster_id, cluster in cat.clusters.changed_since(since):
+            last = seq
+            if cluster is None:
+                gone.append(cluster_id)
+                report.deleted += 1
+            else:
+                docs.append(to_document(cluster, libraries))
+                records.append(cluster.record)
+                report.indexed += 1
+            if len(docs) + len(gone) >= batch:
+                flush()
+                progress(f"indexed {report.indexed} clusters")
+        flush(final=True)
     report.total = index.count()
     report.seconds = time.perf_counter() - started
     return report

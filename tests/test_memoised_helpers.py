@@ -1,0 +1,30 @@
+"""The per-string helpers memoised for the index stage give what they gave uncached, and a caller that changes
+what it got back does not change what the next caller gets; the normaliser's worker entry point is the
+pipeline's."""
+from harvester.raw import RawRecord
+from normaliser import authority, romanise, text
+from normaliser.batch import normalise_batch, normalise_one
+from unioncat import pipeline
+
+
+def test_name_forms_gives_each_caller_its_own_list():
+    first = romanise.name_forms("Zhao, Liewen")
+    first.append("changed by a caller")
+    assert romanise.name_forms("Zhao, Liewen") == first[:-1]
+    assert romanise.name_forms("趙烈文") == romanise.name_forms("趙烈文") != []
+
+
+def test_memoised_helpers_match_their_uncached_selves():
+    for value in ["红楼梦", "紅樓夢 : 第一卷", "Lu, Xun, 1881-1936.", "", None, "plain ascii"]:
+        assert text.pinyin(value) == text.pinyin.__wrapped__(value)
+        assert text.pinyin_sort_text(value) == text.pinyin_sort_text.__wrapped__(value)
+    for name in ["Lu, Xun, 1881-1936.", "周树人", "Smith, John"]:
+        assert authority.heading_key(name) == authority.heading_key.__wrapped__(name)
+
+
+def test_worker_batch_keeps_reasons_and_the_pipeline_uses_it():
+    bad = RawRecord("m", "1", b"not a record", "iso2709", "marc21")
+    [(data, reason)] = normalise_batch([bad], {})
+    assert data is None and reason
+    assert normalise_one(bad, ()) == (None, reason)
+    assert pipeline.normalise_one is normalise_one
