@@ -269,6 +269,10 @@ def main() -> None:
     ap.add_argument("--es-url", help="an Elasticsearch cluster to use (default: start a local node)")
     ap.add_argument("--es-heap", default="1g", help="heap of the local node (default 1g)")
     ap.add_argument("--embedded-only", action="store_true", help="skip Elasticsearch")
+    ap.add_argument("--es-only", action="store_true", help="skip the embedded index")
+    ap.add_argument("--es-keep", action="store_true",
+                    help="keep the Elasticsearch index after the run, and reuse one that has documents (with "
+                         "--es-url: build millions of documents once, measure queries when the machine is quiet)")
     ap.add_argument("--facets", action="store_true", help="also time each facet alone (embedded)")
     ap.add_argument("--index", type=Path, help="keep the embedded index in this folder; reused when it has documents")
     args = ap.parse_args()
@@ -276,12 +280,20 @@ def main() -> None:
     path = documents(min(args.records, LOC_DOCS), args.cache)
     qs, typed = queries(path, args.queries), prefixes(path, args.queries)
     results: dict[str, dict] = {}
+    if not args.es_only:
+        results["embedded"] = run_embedded(args, path, qs, typed)
+    if not args.embedded_only:
+        results["elasticsearch"] = run_elasticsearch(args, path, qs, typed)
+    report(args.records, results)
 
+
+def run_embedded(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> dict:
+    """Build (or reuse ``--index``) the tantivy index, and time the queries; with ``--facets``, per facet."""
     from index.embedded import EmbeddedIndex
     embedded = EmbeddedIndex(args.index or Path(tempfile.mkdtemp(prefix="unioncat-bench-search-")) / "index")
     built = ({"docs": embedded.count(), "docs_per_s": float("nan")} if embedded.count()
              else build(embedded, path, args.records))
-    results["embedded"] = {**built, "size_mb": embedded.stats()["size_bytes"] / 1e6, **latencies(embedded, qs, typed)}
+    result = {**built, "size_mb": embedded.stats()["size_bytes"] / 1e6, **latencies(embedded, qs, typed)}
     if args.facets:
         print("| embedded: facets computed | p50 | p95 | CPU per query |\n|---|---|---|---|")
         for name, t in facet_costs(embedded, qs).items():
@@ -290,10 +302,8 @@ def main() -> None:
         for name, t in by_typo_pass(embedded, qs).items():
             print(f"| {name} | {t['queries']} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms |", flush=True)
     embedded.close()
-    print("embedded", json.dumps(results["embedded"]), flush=True)
-    if not args.embedded_only:
-        results["elasticsearch"] = run_elasticsearch(args, path, qs, typed)
-    report(args.records, results)
+    print("embedded", json.dumps(result), flush=True)
+    return result
 
 
 def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> dict:
@@ -308,12 +318,14 @@ def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str])
     from index.elastic import ElasticsearchBackend
     es = ElasticsearchBackend(url, index="bench-search", request_timeout=120)
     try:
-        result = {**build(es, path, args.records), **latencies(es, qs, typed),
-                  "version": getattr(node, "version", ""), "heap": args.es_heap}
+        kept = args.es_keep and es.count()
+        built = {"docs": kept, "docs_per_s": float("nan")} if kept else build(es, path, args.records)
+        result = {**built, **latencies(es, qs, typed), "version": getattr(node, "version", ""), "heap": args.es_heap}
         print("elasticsearch", json.dumps(result), flush=True)
         return result
     finally:
-        es.client.indices.delete(index="bench-search-v*", ignore_unavailable=True, allow_no_indices=True)
+        if not args.es_keep:
+            es.client.indices.delete(index="bench-search-v*", ignore_unavailable=True, allow_no_indices=True)
         es.close()
         if node is not None:
             node.stop()

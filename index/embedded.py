@@ -21,7 +21,6 @@ boost.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -31,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import tantivy
-from tantivy import Document, FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
+from tantivy import FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
@@ -192,10 +191,10 @@ class EmbeddedIndex:
         facets, works = self._facets(searcher, matching, q)
         if q.group_works:
             hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
-                                                                               works))
+                                                                               works, matching))
         else:
             found, total = ranked(query, q.limit, q.offset)
-            hits = [Hit(id=(doc := _source(searcher.doc(address)))["id"], score=score, doc=doc)
+            hits = [Hit(id=(doc := embedded_works.source(searcher.doc(address)))["id"], score=score, doc=doc)
                     for score, address in (found if q.limit else [])]
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
@@ -218,7 +217,8 @@ class EmbeddedIndex:
                                          for f in suggest.KEY_FIELDS.values()])
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
                                                 order=Order.Desc))
-        found = suggest.pick([_source(searcher.doc(address)) for _, address in result.hits], prefix, limit)
+        found = suggest.pick([embedded_works.source(searcher.doc(address)) for _, address in result.hits],
+                             prefix, limit)
         self._remember(self._suggest_cache, key, found, SUGGEST_CACHE_SIZE)
         return [dict(s) for s in found]
 
@@ -233,7 +233,7 @@ class EmbeddedIndex:
     def get(self, id: str) -> dict | None:
         searcher = self._searcher()
         result = _guard(lambda: searcher.search(Query.term_query(self.schema, "id", id), 1))
-        return _source(searcher.doc(result.hits[0][1])) if result.hits else None
+        return embedded_works.source(searcher.doc(result.hits[0][1])) if result.hits else None
 
     def count(self) -> int:
         return self._searcher().num_docs
@@ -432,10 +432,6 @@ def _all_of(must: list[Query], must_not: list[Query] = (), should: list[Query] =
     return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
                                [(tantivy.Occur.MustNot, m) for m in must_not] +
                                [(tantivy.Occur.Should, m) for m in should])
-
-
-def _source(doc: Document) -> dict:
-    return json.loads(doc.get_first("_source"))
 
 
 def _guard(call):

@@ -7,11 +7,12 @@ wanted, more if editions crowd them out, up to the result window.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import tantivy
 from tantivy import Query
+
+from normaliser.store import loads
 
 from .backend import MAX_WINDOW, Hit, SearchQuery
 from .works import EDITIONS, EXACT_UP_TO, HASH_FIELD
@@ -22,12 +23,15 @@ Ranked = Callable[[Query, int], tuple[list[tuple[float, tantivy.DocAddress]], in
 
 
 def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: SearchQuery,
-         ranked: Ranked, counted: int | None = None) -> tuple[list[Hit], int, int, bool]:
+         ranked: Ranked, counted: int | None = None, matching: Query | None = None) -> tuple[list[Hit], int, int, bool]:
     """The page's works as hits with their editions, the number of works, of records, and whether the
     number of works is an estimate.  ``counted`` is the works' HyperLogLog count when the facet pass
-    already made it (used only above :data:`~index.works.EXACT_UP_TO` records, as the count it replaces)."""
+    already made it (used only above :data:`~index.works.EXACT_UP_TO` records, as the count it replaces);
+    ``matching`` is ``query`` without its ranking boosts, which counts the same records for less."""
     want = q.offset + max(q.limit, 1)
-    fetch = min(want * OVERFETCH, MAX_WINDOW)
+    # one ranked pass usually does: up to EXACT_UP_TO records it holds every hit, which the exact count
+    # and the editions need anyway, and a longer heap costs little beside scoring every match
+    fetch = min(max(want * OVERFETCH, EXACT_UP_TO), MAX_WINDOW)
     while True:
         hits, records = ranked(query, fetch)
         hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
@@ -39,9 +43,10 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
         fetch = min(fetch * 4, MAX_WINDOW)
     shown = list(heads.items())[q.offset:q.offset + q.limit]
     works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked, counted)
-    if len(hits) < records:  # the page's editions may rank beyond the hits in hand
-        hits, hashes = _within(searcher, schema, query, {w for w, _ in shown}, ranked)
-    editions = _editions(searcher, hits, hashes, {w for w, _ in shown}, {_at(a) for _, (_, a) in shown})
+    wanted = {w for w, _ in shown}
+    if len(hits) < records and not _complete(searcher, schema, matching or query, wanted, hashes):
+        hits, hashes = _within(searcher, schema, query, wanted, ranked)  # editions ranked beyond the hits in hand
+    editions = _editions(searcher, hits, hashes, wanted, {_at(a) for _, (_, a) in shown})
     out = []
     for work, (score, address) in shown:
         doc = _source(searcher, address)
@@ -63,13 +68,26 @@ def _count(searcher, query, hits, hashes, records: int, ranked: Ranked,
     return len(set(hashes)), False, hits, hashes
 
 
+def _complete(searcher, schema, matching: Query, works: set[int], hashes: list[int]) -> bool:
+    """Whether the hits in hand hold every matching record of ``works``: a count, unscored (ordered by a
+    fast field), is much cheaper than ranking those records again, and most pages need no more."""
+    if not works:
+        return True
+    held = sum(1 for work in hashes if work in works)
+    result = searcher.search(_of_works(schema, matching, works), 1, count=True, order_by_field=HASH_FIELD)
+    return result.count == held
+
+
+def _of_works(schema, query: Query, works: set[int]) -> Query:
+    return Query.boolean_query([(tantivy.Occur.Must, query),
+                                (tantivy.Occur.Must, Query.term_set_query(schema, HASH_FIELD, sorted(works)))])
+
+
 def _within(searcher, schema, query: Query, works: set[int], ranked: Ranked) -> tuple[list, list[int]]:
     """The ranked hits of ``query`` among the records of ``works``, with their work hashes."""
     if not works:
         return [], []
-    within = Query.boolean_query([(tantivy.Occur.Must, query),
-                                  (tantivy.Occur.Must, Query.term_set_query(schema, HASH_FIELD, sorted(works)))])
-    hits, _ = ranked(within, len(works) * (EDITIONS + 1))
+    hits, _ = ranked(_of_works(schema, query, works), len(works) * (EDITIONS + 1))
     return hits, searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
 
 
@@ -88,4 +106,10 @@ def _at(address: tantivy.DocAddress) -> tuple[int, int]:
 
 
 def _source(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> dict:
-    return json.loads(searcher.doc(address).get_first("_source"))
+    return source(searcher.doc(address))
+
+
+def source(doc: tantivy.Document) -> dict:
+    """A stored document's ``_source`` (:mod:`index.embedded_doc` writes it), read through orjson: a
+    page shows up to 220 of them and ``json`` took a tenth of a query's CPU reading them."""
+    return loads(doc.get_first("_source"))
