@@ -12,7 +12,7 @@ from collections.abc import Callable
 import tantivy
 from tantivy import Query
 
-from normaliser.store import loads
+from storage.jsoncodec import loads
 
 from .backend import MAX_WINDOW, Hit, SearchQuery
 from .works import EDITIONS, EXACT_UP_TO, HASH_FIELD

@@ -25,6 +25,7 @@ import orjson
 
 #: The first character of a row :func:`dumps` wrote with ``json`` (orjson would misread or refuse it).
 MARKER = " "
+MARKER_BYTE = MARKER.encode()
 
 
 def dumps(value: Any, plain: Callable[[], Any] | None = None) -> str:
@@ -39,9 +40,10 @@ def dumps(value: Any, plain: Callable[[], Any] | None = None) -> str:
         return MARKER + json.dumps(value if plain is None else plain(), separators=(",", ":"))
 
 
-def loads(text: str) -> Any:
-    """The value :func:`dumps` wrote, or the standard library's ``json`` did (rows of older versions)."""
-    if text[:1] == MARKER:
+def loads(text: str | bytes) -> Any:
+    """The value :func:`dumps` wrote, or the standard library's ``json`` did (rows of older versions);
+    as text, or as its UTF-8 bytes (what tantivy stores)."""
+    if text[:1] in (MARKER, MARKER_BYTE):
         return json.loads(text)
     try:
         return orjson.loads(text)
