@@ -306,10 +306,11 @@ def variant_set(loc_path: Path, out: Path, english: int = 160, chinese: int = 40
 
 
 @contextmanager
-def built_variants(out: Path) -> Iterator[tuple[VariantSet, object, object]]:
+def built_variants(out: Path, **settings) -> Iterator[tuple[VariantSet, object, object]]:
     """The variant set from the cached LoC file, harvested, normalised and deduplicated by the pipeline.
 
     Yields (the variant set, the open ``pipeline.Catalogue`` (closed afterwards), the ``DedupeReport``).
+    ``settings`` override the defaults (``max_block=10``: a build with small blocks split).
     """
     import os
 
@@ -322,7 +323,7 @@ def built_variants(out: Path) -> Iterator[tuple[VariantSet, object, object]]:
     vs = variant_set(loc_file(cache), out / "files")
     sources = parse_sources({"consortium": {"name": "variants"}, "sources": vs.sources}, "<variants>")
     data = out / "data"
-    cat = pipeline.Catalogue(Settings(data_dir=data, sources_path=data / "sources.yaml"), sources)
+    cat = pipeline.Catalogue(Settings(data_dir=data, sources_path=data / "sources.yaml", **settings), sources)
     try:
         pipeline.harvest(cat, list(sources.sources), full=True)
         assert pipeline.normalise_stage(cat).quarantined == 0

@@ -2,88 +2,151 @@
 
 Blocks are scored a batch at a time from the indexed ``dedupe_keys`` table,
 a pair two blocks share is scored once, and the exact pre-filter drops pairs
-before ``compare``; none of that may change a decision.  The reference here is
-the plain loop the machinery replaced: every pair of records sharing a block
-that is not refused, each scored by ``compare``.  On the LoC variant set (real
-records, six members' cataloguing, hard negatives) the stored pairs and the
-clusters of a build must equal the reference's.
+before ``compare``; none of that may change a decision.  The reference is
+``dedupe_reference``: the plain loop the machinery replaced — every pair of
+records sharing a block that is not refused, each scored by ``compare``, the
+clusters made of the kept pairs.  On the LoC variant set (real records, six
+members' cataloguing, hard negatives) and on DBLP-ACM the stored pairs and the
+clusters of a build must equal the reference's; with blocks over the cap
+split rather than refused, every difference must come from those blocks.
 """
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from dataclasses import dataclass
 
 import pytest
 
 from dedupe.blocking import MemoryBlocks, find_pairs
-from dedupe.cluster import cluster
 from dedupe.evidence import EvidenceStore
 from dedupe.features import SIGNATURE, blocking_keys
 from dedupe.prefilter import may_keep
-from dedupe.score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, compare
+from dedupe.score import INTERNAL, MATCH, VETO, compare
+from dedupe_reference import Comparison, Reference, blocks_of, check, compare_with, reference, reference_pairs
 
 
-def reference_pairs(feats: dict, keys: dict, max_block: int) -> dict:
-    """(a, b) → (decision, rule) of every kept pair, by the all-pairs loop over non-refused blocks."""
-    blocks = defaultdict(list)
-    for rec, ks in keys.items():
-        for k in ks:
-            if not k.startswith(SIGNATURE):
-                blocks[k].append(rec)
-    todo = set()
-    for members in blocks.values():
-        if len(members) <= max_block:
-            todo.update(itertools.combinations(sorted(members), 2))
-    kept = {}
-    for a, b in todo:
-        v = compare(feats[a], feats[b])
-        if v.decision in (MATCH, INTERNAL) or (v.decision == VETO and v.features.get("title", 0) >= EVIDENCE_TITLE):
-            kept[(a, b)] = (v.decision, v.rule)
-    return kept
+@dataclass
+class Built:
+    """A variant-set build: its stored features, member keys and clusters, pairs, report, database, and
+    the oracle's comparison of it with the all-pairs loop (``reference``: what the loop made of it)."""
+
+    feats: dict
+    stored: dict
+    pairs: dict
+    report: object
+    url: str
+    comparison: Comparison
+    reference: Reference
 
 
-@pytest.fixture(scope="module")
-def variant_build(tmp_path_factory):
-    """The variant set built by the pipeline: its stored features, pairs and cluster assignment."""
+def _build(folder, **settings) -> Built:
     from dedup_variants import built_variants
 
-    with built_variants(tmp_path_factory.mktemp("scale-variants")) as (_, cat, report):
+    with built_variants(folder, **settings) as (_, cat, report):
         stored = cat.members.load()
         evidence = EvidenceStore(cat.engine)
         feats = evidence.features(stored)
-        pairs = {(a, b): (d, r) for a, b, d, r, _ in evidence.all_pairs((MATCH, VETO, INTERNAL))}
+        pairs = {(a, b): (d, r, s) for a, b, d, r, s in evidence.all_pairs((MATCH, VETO, INTERNAL))}
         url = cat.engine.url.render_as_string(hide_password=False)
-    return feats, stored, pairs, report, url
+        comparison = check(cat)
+    return Built(feats, stored, pairs, report, url, comparison, reference(feats, cat.settings.max_block))
 
 
-def test_stored_pairs_equal_the_all_pairs_loop(variant_build):
-    feats, stored, pairs, report, _ = variant_build
-    assert len(feats) == len(stored) > 600
-    expected = reference_pairs(feats, {k: ks for k, (ks, _) in stored.items()}, max_block=500)
-    assert len(expected) > 300 and pairs == expected
-    assert report.pairs_prefiltered > 0    # (the variant set is mostly true duplicates: few pairs to drop)
+@pytest.fixture(scope="module")
+def variant_build(tmp_path_factory) -> Built:
+    """The variant set built by the pipeline with the default settings."""
+    return _build(tmp_path_factory.mktemp("scale-variants"))
 
 
-def test_clusters_equal_the_all_pairs_loops(variant_build):
-    feats, stored, _, _, _ = variant_build
-    keys = {k: ks for k, (ks, _) in stored.items()}
-    kept = reference_pairs(feats, keys, max_block=500)
-    edges = [(a, b, compare(feats[a], feats[b]).score, rule) for (a, b), (d, rule) in kept.items() if d == MATCH]
-    vetoed = [(a, b) for (a, b), (d, _) in kept.items() if d == VETO]
-    expected, _ = cluster(keys, edges, vetoed=vetoed)
+def test_stored_pairs_and_clusters_equal_the_all_pairs_loop(variant_build):
+    """No block of the variant set is over the cap: the build is the loop's, pair for pair, cluster for cluster."""
+    built = variant_build
+    assert len(built.feats) == len(built.stored) > 600
+    assert built.comparison.identical, built.comparison.summary()
+    assert built.comparison.records == len(built.stored) and not built.comparison.oversized
+    assert len(built.reference.pairs) > 300 and built.pairs == built.reference.pairs
     by_cluster = defaultdict(list)
-    for k, (_, cid) in stored.items():
+    for k, (_, cid) in built.stored.items():
         by_cluster[cid].append(k)
-    assert sorted(sorted(g) for g in by_cluster.values()) == expected
+    assert sorted(sorted(g) for g in by_cluster.values()) == built.reference.clusters
+    assert built.report.pairs_prefiltered > 0    # (the variant set is mostly true duplicates: few pairs to drop)
+
+
+def test_with_a_tiny_cap_every_difference_comes_from_split_blocks(tmp_path):
+    """Built with ``max_block`` 10, the variant set's author blocks (18–20 records) are split into title
+    windows; the loop refuses them.  The build finds pairs the loop never scored — all in those blocks —
+    and nothing else differs."""
+    built = _build(tmp_path, max_block=10)
+    comparison = built.comparison
+    assert built.report.split_keys and set(built.report.split_keys) <= set(comparison.oversized)
+    assert not comparison.identical and comparison.explained, comparison.summary()
+    assert comparison.only_built and not comparison.only_reference and not comparison.differing
+    assert all(set(blocks) <= set(comparison.oversized) for blocks in comparison.explained_pairs.values())
+
+
+def test_the_oracle_explains_what_a_smaller_cap_refused(variant_build):
+    """The loop with a cap of 2 against the loop without one: every extra pair shares only blocks over 2
+    records, and the clusters they change are explained by them (the merges a split block brings)."""
+    small = variant_build.reference
+    capped = reference(variant_build.feats, 2)
+    comparison = compare_with(capped, small.pairs, small.clusters)
+    assert comparison.explained and not comparison.identical, comparison.summary()
+    assert comparison.merged and all(region.pairs for region in comparison.merged)
+    assert any(region.kind == "merge" for region in comparison.merged)
+    assert not comparison.only_reference and not comparison.differing
+
+
+def test_check_catches_a_split_cluster_and_a_stray_pair(variant_build):
+    """A built side that split one cluster and kept a pair no block brings together is caught: neither
+    comes from an oversized block, so both are unexplained."""
+    ref = variant_build.reference
+    whole = next(g for g in ref.clusters if len(g) >= 3)
+    clusters = [g for g in ref.clusters if g is not whole] + [whole[:1], whole[1:]]
+    a, b = next((x, y) for x, y in itertools.combinations(sorted(ref.keys)[:50], 2)
+                if not set(ref.keys[x]) & set(ref.keys[y]) & ref.blocks.keys())
+    stray = {**ref.pairs, (a, b): (MATCH, "title-author-year", 0.9)}
+    comparison = compare_with(ref, stray, clusters)
+    assert not comparison.explained and not comparison.identical
+    assert comparison.unexplained_pairs == [(a, b)] and comparison.only_built == {(a, b): stray[(a, b)]}
+    assert [(r.kind, r.reference, r.pairs) for r in comparison.unexplained_clusters] == [("split", [whole], [])]
+    changed = dict(ref.pairs)
+    pair = next(iter(changed))
+    changed[pair] = (VETO, "year", 0.0)
+    assert compare_with(ref, changed, ref.clusters).differing == {pair: ((VETO, "year", 0.0), ref.pairs[pair])}
+
+
+@pytest.mark.corpus
+def test_dblp_acm_clusters_equal_the_all_pairs_loop(tmp_path):
+    """DBLP-ACM (4,910 articles, no identifiers: every pair from title, author and year blocks) built by
+    the pipeline: the stored pairs and clusters are the loop's."""
+    from dedup_corpus import corpus_dir, dblp_acm
+    from unioncat import pipeline
+    from unioncat.evaluation import file_sources
+    from unioncat.settings import Settings
+
+    bench = dblp_acm(corpus_dir("dedup/dblp-acm_pyjedai"), tmp_path / "dblp-acm")
+    sources = file_sources(bench.files)
+    cat = pipeline.Catalogue(Settings(data_dir=tmp_path / "data", sources_path=tmp_path / "sources.yaml"), sources)
+    try:
+        pipeline.harvest(cat, list(sources.sources), full=True)
+        pipeline.normalise_stage(cat)
+        pipeline.dedupe_stage(cat)
+        comparison = check(cat)
+    finally:
+        cat.close()
+    assert comparison.records == 4910 and comparison.clusters[0] < 4910 - 2000
+    assert comparison.identical, comparison.summary()
 
 
 def test_small_blocks_and_refused_blocks_in_memory(variant_build):
     """The same through :class:`MemoryBlocks` with a cap that refuses blocks: refused ones are reported."""
-    feats, stored, _, _, _ = variant_build
+    feats = variant_build.feats
     keys = {k: blocking_keys(f) for k, f in feats.items()}
     found = find_pairs(None, MemoryBlocks(keys, feats), max_block=4)
     assert found.refused and all(n > 4 for n in found.refused.values())
-    assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == reference_pairs(feats, keys, max_block=4)
+    assert {(p.a, p.b): (p.decision, p.rule, p.score) for p in found.pairs} == \
+        reference_pairs(feats, blocks_of(keys), max_block=4)
 
 
 def test_oversized_blocks_are_split_by_default_and_their_pairs_found(variant_build):
@@ -94,20 +157,20 @@ def test_oversized_blocks_are_split_by_default_and_their_pairs_found(variant_bui
     from storage.db import make_engine
     from unioncat.settings import Settings
 
-    feats, stored, pairs, _, url = variant_build
+    pairs, url = variant_build.pairs, variant_build.url
     window = Settings().block_window
     assert window > 0
     found = find_pairs(None, BlockStore(make_engine(url)), max_block=10, window=window)
     assert found.split == {"author:johnson|2001": 18, "author:saroff|2001": 18, "authors:johnson|saroff": 20}
     assert not found.refused
-    assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
+    assert {(p.a, p.b): (p.decision, p.rule, p.score) for p in found.pairs} == pairs
     refused = find_pairs(None, BlockStore(make_engine(url)), max_block=10, window=0)
     assert refused.refused == found.split and len(refused.pairs) < len(pairs)   # refusing loses pairs
 
 
 def test_prefilter_keeps_every_pair_compare_keeps(variant_build):
     """Over one big mixed block (every record against every other), nothing compare() keeps is dropped."""
-    feats, _, _, _, _ = variant_build
+    feats = variant_build.feats
     recs = sorted(feats)[:400]
     block = [feats[r] for r in recs]
     candidates = set(may_keep(block))
@@ -121,10 +184,10 @@ def test_two_worker_processes_find_the_same_pairs(variant_build):
     from dedupe.blockstore import BlockStore
     from storage.db import make_engine
 
-    _, _, pairs, _, url = variant_build
+    pairs, url = variant_build.pairs, variant_build.url
     engine = make_engine(url)
     found = find_pairs(None, BlockStore(engine), workers=2)
-    assert {(p.a, p.b): (p.decision, p.rule) for p in found.pairs} == pairs
+    assert {(p.a, p.b): (p.decision, p.rule, p.score) for p in found.pairs} == pairs
 
 
 def test_the_block_walk_gives_every_shared_block_once_and_a_record_about_once(variant_build):
@@ -134,7 +197,7 @@ def test_the_block_walk_gives_every_shared_block_once_and_a_record_about_once(va
     from dedupe.blockstore import BlockStore
     from storage.db import make_engine
 
-    feats, stored, _, _, url = variant_build
+    feats, stored, url = variant_build.feats, variant_build.stored, variant_build.url
     keys = {k: ks for k, (ks, _) in stored.items()}
     carriers = defaultdict(set)
     for record, ks in keys.items():
