@@ -29,9 +29,10 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
     already made it (used only above :data:`~index.works.EXACT_UP_TO` records, as the count it replaces);
     ``matching`` is ``query`` without its ranking boosts, which counts the same records for less."""
     want = q.offset + max(q.limit, 1)
-    # one ranked pass usually does: up to EXACT_UP_TO records it holds every hit, which the exact count
-    # and the editions need anyway, and a longer heap costs little beside scoring every match
-    fetch = min(max(want * OVERFETCH, EXACT_UP_TO), MAX_WINDOW)
+    # In score order one ranked pass usually does: up to EXACT_UP_TO records it holds every hit, which the
+    # exact count and the editions need anyway, and a longer heap costs little beside scoring every match.
+    # Not in a field's order: each hit then carries its sort value, a term looked up (~0.2 ms a hit).
+    fetch = min(max(want * OVERFETCH, EXACT_UP_TO if q.sort == "relevance" else 0), MAX_WINDOW)
     while True:
         hits, records = ranked(query, fetch)
         hashes = searcher.fast_field_values(HASH_FIELD, [a for _, a in hits])
