@@ -182,7 +182,15 @@ def start_demo(cwd: Path, data: str, cache: Path, *args: str) -> subprocess.Pope
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "UNIONCAT_CACHE": str(cache)}
     return subprocess.Popen([sys.executable, "-c", UNIONCAT, "--data", data, "demo", "--records", "30",
-                             "--chinese", "0", *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+                             "--chinese", "0", *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_a_shell_starts_it)
+
+
+def _as_a_shell_starts_it() -> None:
+    """Ctrl-C as a reader's shell leaves it: default and unblocked.  A test run's process may ignore or
+    block SIGINT by then (an rq work horse ignores it), and a child inherits both across exec."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(process: subprocess.Popen, text: str) -> str:
