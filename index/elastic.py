@@ -60,7 +60,7 @@ from storage.jsoncodec import dumps
 from . import browse, forgiving, suggest, works
 from .backend import FACETS, Hit, SearchError, SearchQuery, SearchResults
 from .elastic_query import (
-    CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, SORTS, buckets, build_query, collapse, facet_agg, fold,
+    CJK_FIELDS, FACET_AGG_FIELDS, FACET_FIELDS, NESTED, buckets, editions_body, fold, search_bodies,
 )
 from .pinyin_input import index_text as pinyin_index_text
 from .querytext import prefix_key, title_keys
@@ -264,33 +264,40 @@ class ElasticsearchBackend:
         q.validate()
         started = time.perf_counter()
         names = q.facets if q.facets is not None else FACETS
-        body: dict = {"query": build_query(q), "from_": q.offset, "size": q.limit, "track_total_hits": True,
-                      "source": ["doc"], "aggs": {name: facet_agg(name, q.facet_size) for name in names}}
-        if q.sort in SORTS:
-            body["sort"] = SORTS[q.sort]
-        if q.group_works:
-            grouping = collapse(q)
-            body["collapse"] = grouping["collapse"]
-            body["aggs"]["_works"] = grouping["works_agg"]
-        resp = self._call(lambda: self.client.search(index=self.alias, ignore_unavailable=True,
-                                                     allow_no_indices=True, **body)).body
-        shards = resp.get("_shards", {})
-        if shards.get("failed"):
-            raise SearchError(f"Elasticsearch at {self.url}: {shards['failed']} shard(s) failed: "
-                              f"{shards.get('failures', [])[:1]}")
+        answers = self._msearch(search_bodies(q, names))
+        counted, page = answers[0], answers[-1]
+        found = page["hits"]["hits"]
+        editions = self._editions(q, [h["fields"][works.FIELD][0] for h in found]) if q.group_works and found else {}
         hits = [Hit(id=h["_id"], score=float(h.get("_score") or 0.0), doc=h["_source"]["doc"],
-                    editions=[e["_source"]["doc"] for e in h.get("inner_hits", {}).get("editions", {})
-                              .get("hits", {}).get("hits", []) if e["_id"] != h["_id"]][:works.EDITIONS])
-                for h in resp["hits"]["hits"]]
-        aggs = resp.get("aggregations", {})
+                    editions=[e["_source"]["doc"] for e in editions.get(h["fields"][works.FIELD][0], [])
+                              if e["_id"] != h["_id"]][:works.EDITIONS] if q.group_works else [])
+                for h in found]
+        aggs = counted.get("aggregations", {})
         facets = {name: buckets(aggs.get(name, {})) for name in names}
         took = (time.perf_counter() - started) * 1000
-        total = records = resp["hits"]["total"]["value"]
+        total = records = counted["hits"]["total"]["value"]
         if q.group_works:
             total = min(int(aggs.get("_works", {}).get("value", 0)), records)
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2),
                              records=records if q.group_works else None,
                              total_is_estimate=q.group_works and records > works.EXACT_UP_TO)
+
+    def _editions(self, q: SearchQuery, keys: list[str]) -> dict[str, list[dict]]:
+        """Work key → its matching records in the query's order (:func:`index.elastic_query.editions_body`)."""
+        resp, = self._msearch([editions_body(q, list(dict.fromkeys(keys)))])
+        return {b["key"]: b["editions"]["hits"]["hits"]
+                for b in resp.get("aggregations", {}).get("works", {}).get("buckets", [])}
+
+    def _msearch(self, bodies: list[dict]) -> list[dict]:
+        """Several searches of the alias in one round trip (the node runs them side by side)."""
+        header = {"index": self.alias, "ignore_unavailable": True, "allow_no_indices": True}
+        resp = self._call(lambda: self.client.msearch(searches=[part for b in bodies for part in (header, b)])).body
+        for answer in resp["responses"]:
+            failed = answer.get("error") or answer.get("_shards", {}).get("failed")
+            if failed:
+                raise SearchError(f"Elasticsearch at {self.url}: the search failed: "
+                                  f"{answer.get('error') or answer['_shards'].get('failures', [])[:1]}")
+        return resp["responses"]
 
     def suggest(self, text: str, limit: int = suggest.DEFAULT_LIMIT) -> list[dict]:
         prefix = suggest.prefix_of(text)

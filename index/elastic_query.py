@@ -213,11 +213,41 @@ def buckets(agg: dict) -> list[tuple[str, int]]:
     return [(str(b.get("key_as_string", b["key"])), int(b["doc_count"])) for b in agg.get("buckets", [])]
 
 
-def collapse(q: SearchQuery) -> dict:
-    """With ``group_works``: one hit per work (:mod:`index.works`), its other editions as inner hits in the
-    query's own order, and the number of works (exact up to ``EXACT_UP_TO`` records, then HyperLogLog's)."""
-    inner: dict = {"name": "editions", "size": works.EDITIONS + 1, "_source": ["doc"]}
+def search_bodies(q: SearchQuery, names) -> list[dict]:
+    """The searches of one results page: the hits, the records matching, the facets ``names`` and (with
+    ``group_works``) one hit per work (:mod:`index.works`) and the number of works — exact up to
+    ``EXACT_UP_TO`` records, then HyperLogLog's.  The works' other editions are asked afterwards
+    (:func:`editions_body`).
+
+    A browse (filters, no text) asks its counts in a search of their own, without hits: that is what the
+    shard request cache keeps, and a browse ("held in Nanjing, books") matches most of the catalogue, costs a
+    pass over every match per facet, and is asked again and again, by every reader, until the next refresh.
+    A search with text is one search: its counts are seldom asked twice, and a second search would evaluate
+    the query twice."""
+    query = build_query(q)
+    aggs = {name: facet_agg(name, q.facet_size) for name in names}
+    if q.group_works:
+        aggs["_works"] = {"cardinality": {"field": works.FIELD, "precision_threshold": works.EXACT_UP_TO}}
+    page: dict = {"query": query, "from": q.offset, "size": q.limit, "_source": ["doc"]}
     if q.sort in SORTS:
-        inner["sort"] = SORTS[q.sort]
-    return {"collapse": {"field": works.FIELD, "inner_hits": inner},
-            "works_agg": {"cardinality": {"field": works.FIELD, "precision_threshold": works.EXACT_UP_TO}}}
+        page["sort"] = SORTS[q.sort]
+    if q.group_works:
+        page["collapse"] = {"field": works.FIELD}
+    if q.text.strip():
+        return [{**page, "track_total_hits": True, "aggs": aggs}]
+    return [{"query": query, "size": 0, "track_total_hits": True, "aggs": aggs}, {**page, "track_total_hits": False}]
+
+
+def editions_body(q: SearchQuery, keys: list[str]) -> dict:
+    """The matching records of the works ``keys`` (a page's), best first in the query's own order, up to
+    ``EDITIONS + 1`` a work.
+
+    What ``collapse``'s ``inner_hits`` returns — the same query and order, restricted to one work — in one
+    search for the page instead of one search per work (twenty searches a page cost more than the page's)."""
+    top: dict = {"size": works.EDITIONS + 1, "_source": ["doc"]}
+    if q.sort in SORTS:
+        top["sort"] = SORTS[q.sort]
+    return {"query": {"bool": {"must": [build_query(q)], "filter": [{"terms": {works.FIELD: keys}}]}},
+            "size": 0, "track_total_hits": False,
+            "aggs": {"works": {"terms": {"field": works.FIELD, "size": len(keys), "execution_hint": "map"},
+                               "aggs": {"editions": {"top_hits": top}}}}}

@@ -3,7 +3,8 @@
 With :attr:`SearchQuery.group_works` a backend pages through *works*, not records: each hit is the
 best-ranked record of its work (by the query's own order) and carries in ``editions`` up to
 :data:`EDITIONS` other records of that work matching the query, in the same order.  Elasticsearch does
-it with ``collapse`` on :data:`FIELD` and ``inner_hits``; the embedded index over-fetches ranked hits and
+it with ``collapse`` on :data:`FIELD`, then one search for the editions of the page's works (``top_hits`` per
+work: what ``inner_hits`` gives, without its search per work); the embedded index over-fetches ranked hits and
 groups them by :func:`work_hash`, read from a fast field without loading a document.
 
 The total is then the number of works.  Up to :data:`EXACT_UP_TO` matching records it is exact on both

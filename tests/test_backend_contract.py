@@ -396,6 +396,14 @@ def test_works_grouped_in_the_engine_page_by_page(fresh_backend):
     assert ids(newest) == ["g1", "g5", "g4", "g6"] and [e["id"] for e in newest.hits[0].editions] == ["g2", "g0"]
     ungrouped = ix.search(SearchQuery("painters", sort="year", limit=10))
     assert ungrouped.total == 7 and ungrouped.records is None and not ungrouped.hits[0].editions
+    # a browse (filters, no text): the same works, editions and counts; asked twice (Elasticsearch answers the
+    # second's counts from its request cache)
+    for _ in range(2):
+        browse = ix.search(SearchQuery("", filters={"format": ["book"]}, sort="year", group_works=True, limit=3,
+                                       facets=("format",)))
+        assert (browse.total, browse.records, browse.facets) == (4, 5, {"format": [("book", 5)]})
+        assert ids(browse) == ["g0", "g6", "g3"] and [[e["id"] for e in h.editions] for h in browse.hits] == [
+            ["g2"], [], []]
 
 
 def test_works_of_a_large_result_are_about_and_keep_their_editions(fresh_backend, monkeypatch):
