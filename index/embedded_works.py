@@ -3,7 +3,8 @@
 tantivy has no collapse.  The ranked hits' addresses come back without their documents and the
 ``work_hash`` fast field names each one's work, so grouping hundreds of hits costs microseconds; only the
 page's records and their editions are loaded.  Ranked hits are fetched :data:`OVERFETCH` times the works
-wanted, more if editions crowd them out, up to the result window.
+wanted, more (as many as the editions seen so far make likely) if editions crowd them out, up to the result
+window.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
             heads.setdefault(work, hit)
         if len(heads) >= want or len(hits) >= records or fetch >= MAX_WINDOW:
             break
-        fetch = min(fetch * 4, MAX_WINDOW)
+        fetch = _refetch(fetch, want, len(hits), len(heads))
     shown = list(heads.items())[q.offset:q.offset + q.limit]
     works, estimate, hits, hashes = _count(searcher, query, hits, hashes, records, ranked, counted)
     wanted = {w for w, _ in shown}
@@ -54,6 +55,16 @@ def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: Se
         doc = _source(searcher, address)
         out.append(Hit(id=doc["id"], score=score, doc=doc, editions=editions.get(work, [])))
     return out, works, records, estimate
+
+
+def _refetch(fetched: int, want: int, hits: int, works: int) -> int:
+    """How many ranked hits to fetch next when ``hits`` held only ``works`` of the ``want`` works: as many as
+    the editions per work seen so far make likely, with a quarter to spare (at least half as many again, at
+    most four times as many).  In title order a work's editions sort together, and every hit costs a term
+    lookup (~0.15 ms a hit at 1M, 9 segments): a title-sorted page of 955k matches took 70 ms of CPU with ×4
+    (60 hits, then 240), 52 ms with this (60, then 100; BENCHMARKS.md ``search1m``)."""
+    likely = -(-want * hits * 5 // (4 * max(works, 1)))
+    return min(max(likely, fetched * 3 // 2), fetched * 4, MAX_WINDOW)
 
 
 def _count(searcher, query, hits, hashes, records: int, ranked: Ranked,
