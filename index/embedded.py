@@ -391,9 +391,10 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, int | None]:
-        """The facet counts, and for a grouped search the HyperLogLog count of works from the same pass
-        (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
+    def _facets(self, searcher: tantivy.Searcher, query: Query,
+                q: SearchQuery) -> tuple[dict, tuple[int, int] | None]:
+        """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
+        from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
         names = q.facets if q.facets is not None else FACETS
         if not names:
             return {}, None
