@@ -174,9 +174,12 @@ class EmbeddedIndex:
         started = time.perf_counter()
         must, must_not = self._conditions(q)
         matching = _all_of(must, must_not)
-        # boosts order hits and change no count: the facet pass counts without them (a third of its time)
-        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []
-        query = _boosted(matching, should)
+        # boosts order hits and change no count: the facet pass counts without them (a third of its time); each
+        # is nested one level up, ((m + b1) + b2) + …: flat, m + (b1 + b2 + …), tantivy unions them over the whole
+        # index, not only at the matches (−4 ms CPU a relevance query at 1M; BENCHMARKS.md ``search1m``)
+        query = matching
+        for boost in self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []:
+            query = Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Should, boost)])
         searcher = self._searcher()
         sort = SORT_FIELDS.get(q.sort)
 
@@ -391,8 +394,7 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query,
-                q: SearchQuery) -> tuple[dict, tuple[int, int] | None]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, tuple | None]:
         """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
         from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
         names = q.facets if q.facets is not None else FACETS
@@ -432,18 +434,6 @@ def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
         return must[0]
     return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
                                [(tantivy.Occur.MustNot, m) for m in must_not])
-
-
-def _boosted(matching: Query, boosts: list[Query]) -> Query:
-    """``matching`` with each of ``boosts`` added to a record's score where it matches, one boost a level:
-    ``((m + b1) + b2) + …``.  Flat, ``m + (b1 + b2 + …)``, tantivy unions the boosts window by window over
-    the whole index before intersecting them with the matches; nested, each boost is only looked up at a
-    matching record (a one-word query at 1M: 20.7 → 15.9 ms CPU).  The boosts are constant, exact binary
-    fractions: adding them one at a time rounds only where a sum crosses a power of two (no score of the
-    bench's 400 queries changed, BENCHMARKS.md ``search1m``)."""
-    for boost in boosts:
-        matching = Query.boolean_query([(tantivy.Occur.Must, matching), (tantivy.Occur.Should, boost)])
-    return matching
 
 
 def _guard(call):
