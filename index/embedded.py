@@ -1,23 +1,19 @@
 """The embedded search backend: a tantivy index in a directory, no server.
 
-One process writes (the pipeline; tantivy's own lock file enforces it), any
-number read (the web app).  A reader notices a commit from another process by
-the change of the index's ``meta.json`` and reloads before the next search.
+One process writes (the pipeline; tantivy's own lock file enforces it), any number read (the web app).  A
+reader notices a commit from another process by the change of the index's ``meta.json`` and reloads before
+the next search.
 
-Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han
-character, kana and other CJK ideograph is a token of its own, runs of other
-letters and digits are words; all lowercased and accent-folded.  A query word
-that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
-phrase, so a two-character Chinese word finds exactly the titles that contain
-it.  Custom analyzers are not stored in the index, so every ``EmbeddedIndex``
-registers it on open.
+Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han character, kana and other CJK
+ideograph is a token of its own, runs of other letters and digits are words; all lowercased and
+accent-folded.  A query word that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
+phrase, so a two-character Chinese word finds exactly the titles that contain it.  Custom analyzers are not
+stored in the index, so every ``EmbeddedIndex`` registers it on open.
 
-Before the analyzer sees it, text is folded in Python — at index time and at
-query time alike — by :func:`normaliser.text.fold_for_search`: full-width
-forms to half-width and traditional Han to simplified, so 紅樓夢 finds
-红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless
-syllables of Han titles and names (``hong lou meng``), searched with a low
-boost.
+Before the analyzer sees it, text is folded in Python — at index time and at query time alike — by
+:func:`normaliser.text.fold_for_search`: full-width forms to half-width and traditional Han to simplified, so
+紅樓夢 finds 红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless syllables of Han
+titles and names (``hong lou meng``), searched with a low boost.
 """
 from __future__ import annotations
 
@@ -117,12 +113,12 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
-        # Facet counts depend on the query and filters, not on the page or the sort, and
-        # change only when a commit becomes visible: cache them per index generation.
+        # Facet counts depend on the query and filters, not on the page or sort: cached per index generation.
         self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
+        self._dirty = False  # changes since the last commit
 
     # -- writing -------------------------------------------------------------
     def add(self, docs: Iterable[dict]) -> None:
@@ -149,14 +145,18 @@ class EmbeddedIndex:
             if self._writer is None:
                 return
             self._writer.commit()
+            self._dirty = False
             self._reload()
 
     def close(self) -> None:
-        """Release the writer (and its lock file); uncommitted changes are dropped."""
+        """Release the writer (and its lock file); uncommitted changes are dropped.  A rollback also kills the
+        merges tantivy started after the last commit, so a clean writer only waits for them (a 250k build then
+        ends with 2 segments instead of 9; BENCHMARKS.md ``search1m``)."""
         with self._lock:
             if self._writer is not None:
                 writer, self._writer = self._writer, None
-                writer.rollback()
+                if self._dirty:
+                    writer.rollback()
                 writer.wait_merging_threads()
 
     def __enter__(self) -> "EmbeddedIndex":
@@ -253,6 +253,7 @@ class EmbeddedIndex:
     def _get_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
             self._writer = self._index.writer(self.heap_size, WRITER_THREADS)
+        self._dirty = True
         return self._writer
 
     def _stamp(self) -> tuple | None:

@@ -166,3 +166,15 @@ def test_title_sorted_works_page_fetched_once_when_the_facet_pass_counted_record
     assert pages[None][:2] == pages[()][:2] and pages[None][1] == 30 and len(pages[None][0]) == 20
     assert pages[None][0][0] == ("t00-0", ["t00-1", "t00-2", "t00-3"])
     ix.close()
+
+
+def test_close_after_a_commit_lets_the_merges_finish(tmp_path):
+    """The eighth committed segment of a level makes tantivy's merge policy merge them; closing a clean writer
+    waits for that merge instead of rolling it back (a rollback kills it: eight segments stayed)."""
+    ix = EmbeddedIndex(tmp_path)
+    for i in range(8):
+        ix.add([to_document(cluster(f"m{i}", f"Merged title {i}"), LIBRARIES)])
+        ix.commit()
+    ix.close()
+    reopened = EmbeddedIndex(tmp_path)
+    assert reopened.stats()["segments"] == 1 and reopened.count() == 8
