@@ -1,23 +1,19 @@
 """The embedded search backend: a tantivy index in a directory, no server.
 
-One process writes (the pipeline; tantivy's own lock file enforces it), any
-number read (the web app).  A reader notices a commit from another process by
-the change of the index's ``meta.json`` and reloads before the next search.
+One process writes (the pipeline; tantivy's own lock file enforces it), any number read (the web app).  A
+reader notices a commit from another process by the change of the index's ``meta.json`` and reloads before
+the next search.
 
-Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han
-character, kana and other CJK ideograph is a token of its own, runs of other
-letters and digits are words; all lowercased and accent-folded.  A query word
-that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
-phrase, so a two-character Chinese word finds exactly the titles that contain
-it.  Custom analyzers are not stored in the index, so every ``EmbeddedIndex``
-registers it on open.
+Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han character, kana and other CJK
+ideograph is a token of its own, runs of other letters and digits are words; all lowercased and
+accent-folded.  A query word that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
+phrase, so a two-character Chinese word finds exactly the titles that contain it.  Custom analyzers are not
+stored in the index, so every ``EmbeddedIndex`` registers it on open.
 
-Before the analyzer sees it, text is folded in Python — at index time and at
-query time alike — by :func:`normaliser.text.fold_for_search`: full-width
-forms to half-width and traditional Han to simplified, so 紅樓夢 finds
-红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless
-syllables of Han titles and names (``hong lou meng``), searched with a low
-boost.
+Before the analyzer sees it, text is folded in Python — at index time and at query time alike — by
+:func:`normaliser.text.fold_for_search`: full-width forms to half-width and traditional Han to simplified, so
+紅樓夢 finds 红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless syllables of Han
+titles and names (``hong lou meng``), searched with a low boost.
 """
 from __future__ import annotations
 
@@ -117,12 +113,12 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
-        # Facet counts depend on the query and filters, not on the page or the sort, and
-        # change only when a commit becomes visible: cache them per index generation.
+        # Facet counts depend on the query and filters, not on the page or sort: cached per index generation.
         self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
+        self._dirty = False  # changes since the last commit
 
     # -- writing -------------------------------------------------------------
     def add(self, docs: Iterable[dict]) -> None:
@@ -149,14 +145,18 @@ class EmbeddedIndex:
             if self._writer is None:
                 return
             self._writer.commit()
+            self._dirty = False
             self._reload()
 
     def close(self) -> None:
-        """Release the writer (and its lock file); uncommitted changes are dropped."""
+        """Release the writer (and its lock file); uncommitted changes are dropped.  A rollback also kills the
+        merges tantivy started after the last commit, so a clean writer only waits for them (a 250k build then
+        ends with 2 segments instead of 9; BENCHMARKS.md ``search1m``)."""
         with self._lock:
             if self._writer is not None:
                 writer, self._writer = self._writer, None
-                writer.rollback()
+                if self._dirty:
+                    writer.rollback()
                 writer.wait_merging_threads()
 
     def __enter__(self) -> "EmbeddedIndex":
@@ -174,9 +174,12 @@ class EmbeddedIndex:
         started = time.perf_counter()
         must, must_not = self._conditions(q)
         matching = _all_of(must, must_not)
-        # boosts order hits and change no count: the facet pass counts without them (a third of its time)
-        should = self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []
-        query = _all_of(must, must_not, should) if should else matching
+        # boosts order hits and change no count: the facet pass counts without them (a third of its time); each
+        # is nested one level up, ((m + b1) + b2) + …: flat, m + (b1 + b2 + …), tantivy unions them over the whole
+        # index, not only at the matches (−4 ms CPU a relevance query at 1M; BENCHMARKS.md ``search1m``)
+        query = matching
+        for boost in self._ranking(q) if q.text.strip() and q.sort == "relevance" and q.limit else []:
+            query = Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Should, boost)])
         searcher = self._searcher()
         sort = SORT_FIELDS.get(q.sort)
 
@@ -250,6 +253,7 @@ class EmbeddedIndex:
     def _get_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
             self._writer = self._index.writer(self.heap_size, WRITER_THREADS)
+        self._dirty = True
         return self._writer
 
     def _stamp(self) -> tuple | None:
@@ -391,9 +395,9 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, int | None]:
-        """The facet counts, and for a grouped search the HyperLogLog count of works from the same pass
-        (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, tuple | None]:
+        """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
+        from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
         names = q.facets if q.facets is not None else FACETS
         if not names:
             return {}, None
@@ -426,12 +430,11 @@ def _regex_literal(text: str) -> str:
     return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
 
 
-def _all_of(must: list[Query], must_not: list[Query] = (), should: list[Query] = ()) -> Query:
-    if len(must) == 1 and not must_not and not should:
+def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
+    if len(must) == 1 and not must_not:
         return must[0]
     return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
-                               [(tantivy.Occur.MustNot, m) for m in must_not] +
-                               [(tantivy.Occur.Should, m) for m in should])
+                               [(tantivy.Occur.MustNot, m) for m in must_not])
 
 
 def _guard(call):

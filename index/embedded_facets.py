@@ -1,8 +1,9 @@
 """Facet counts on the embedded index, and the count of works in the same aggregation pass.
 
 One tantivy aggregation over the query's matches counts every facet asked for and, for a search that
-groups editions (:mod:`index.works`), the works' HyperLogLog cardinality too: a grouped page then needs
-no second pass over its matches to say "about N works".
+groups editions (:mod:`index.works`), the works' HyperLogLog cardinality and the records too: a grouped
+page then needs no second pass over its matches to say "about N works", and knows how many editions a
+work has on average before it fetches any hit.
 """
 from __future__ import annotations
 
@@ -17,21 +18,26 @@ FACET_FIELDS = {"library": "library", "region": "region", "language": "language"
                 "year": "year", "subject": "subject_facet", "classification": "class_facet"}
 #: Values asked for beyond those shown, so values tied at the cut are ordered by value, as Elasticsearch does.
 TIE_MARGIN = 50
-#: The aggregation counting works beside the facets (not a facet name).
-WORKS_AGG = "_works"
+#: The aggregations counting works and records beside the facets (not facet names).
+WORKS_AGG, RECORDS_AGG = "_works", "_records"
 
 
 def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery,
-          names: tuple[str, ...]) -> tuple[dict[str, list[tuple[str, int]]], int | None]:
-    """The top values of each facet in ``names``, and the number of works when ``q`` groups them."""
+          names: tuple[str, ...]) -> tuple[dict[str, list[tuple[str, int]]], tuple[int, int] | None]:
+    """The top values of each facet in ``names``, and when ``q`` groups works the number of works
+    (HyperLogLog) and of records matching (every record has a work hash; counting them costs ~2 ms at
+    955k matches)."""
     spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + TIE_MARGIN}} for name in names}
     if q.group_works:
         spec[WORKS_AGG] = {"cardinality": {"field": HASH_FIELD}}
+        spec[RECORDS_AGG] = {"value_count": {"field": HASH_FIELD}}
     result = searcher.aggregate(query, spec)
     facets = {name: sorted(((_key(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])),
                            key=lambda kv: (-kv[1], _order(kv[0])))[:q.facet_size]
               for name in names}
-    return facets, int(result[WORKS_AGG]["value"]) if q.group_works else None
+    if not q.group_works:
+        return facets, None
+    return facets, (int(result[WORKS_AGG]["value"]), int(result[RECORDS_AGG]["value"]))
 
 
 def _key(key) -> str:

@@ -139,3 +139,42 @@ def test_short_prefixes_looked_up_as_terms_suggest_what_the_key_prefixes_do(monk
     ix._suggest_cache.clear()
     assert {t: ix.suggest(t) for t in typed} == as_terms
     assert as_terms["ho"] and as_terms["红"][0]["id"] == "s-hlm" and as_terms["th"][0]["id"] == "s-hist"
+
+
+def test_title_sorted_works_page_fetched_once_when_the_facet_pass_counted_records(monkeypatch):
+    """In title order a work's editions sort together: a grouped page's first fetch is sized by the records per work
+    the facet pass counted (one pass over the matches), or grows by the editions per work seen; the same page."""
+    from index import embedded_works
+    ix = EmbeddedIndex(None, heap_size=15_000_000)
+    ix.add(to_document(dataclasses.replace(cluster(f"t{w:02d}-{e}", f"Title {w:02d}"), work_key=f"work-{w}"),
+                       LIBRARIES) for w in range(30) for e in range(4))
+    ix.commit()
+    fetches: list[int] = []
+    real = embedded_works.page
+
+    def counting(searcher, schema, query, q, ranked, *rest):
+        return real(searcher, schema, query, q, lambda which, limit, offset=0: (fetches.append(limit),
+                                                                               ranked(which, limit, offset))[1], *rest)
+    monkeypatch.setattr(embedded_works, "page", counting)
+    pages = {}
+    for facets in (None, ()):
+        fetches.clear()
+        r = ix.search(SearchQuery("", sort="title", group_works=True, facets=facets))
+        pages[facets] = ([(h.id, [e["id"] for e in h.editions]) for h in r.hits], r.total, list(fetches))
+    # then every one of the 120 records: up to EXACT_UP_TO the works are counted exactly
+    assert pages[None][2] == [100, 120] and pages[()][2] == [60, 100, 120]
+    assert pages[None][:2] == pages[()][:2] and pages[None][1] == 30 and len(pages[None][0]) == 20
+    assert pages[None][0][0] == ("t00-0", ["t00-1", "t00-2", "t00-3"])
+    ix.close()
+
+
+def test_close_after_a_commit_lets_the_merges_finish(tmp_path):
+    """The eighth committed segment of a level makes tantivy's merge policy merge them; closing a clean writer
+    waits for that merge instead of rolling it back (a rollback kills it: eight segments stayed)."""
+    ix = EmbeddedIndex(tmp_path)
+    for i in range(8):
+        ix.add([to_document(cluster(f"m{i}", f"Merged title {i}"), LIBRARIES)])
+        ix.commit()
+    ix.close()
+    reopened = EmbeddedIndex(tmp_path)
+    assert reopened.stats()["segments"] == 1 and reopened.count() == 8
