@@ -15,7 +15,8 @@ from corpus import corpus_dir
 from dedupe.cluster import cluster
 from dedupe.explain import words
 from dedupe.features import blocking_keys, page_count, record_features
-from dedupe.score import MATCH, VETO, compare
+from dedupe.prefilter import SMALL, may_keep
+from dedupe.score import EVIDENCE_TITLE, MATCH, VETO, compare, title_similarity
 from demo.cnmarc import to_cnmarc
 from harvester.raw import RawRecord
 from marc_fixtures import iso2709, make_record
@@ -40,6 +41,25 @@ def test_chinese_parts_compare_in_one_script():
     fa, fb, fc = map(record_features, (marc21, cnmarc, other))
     assert fa["vol"] == fb["vol"] == "wenwuzhi" and compare(fa, fb).decision == MATCH
     assert compare(fb, fc).rule == "volume"
+
+
+def test_the_prefilter_counts_the_han_title_proper_as_compare_does():
+    """Two volumes of one Han series: LoC's romanised record with the whole 245 in its 880, a member's Han
+    record with another volume's title.  Only the Han title proper (``hs``) agrees, and ``compare`` keeps
+    the pair (the volume veto, title 97); the exact pre-filter over a big block must keep it too.  It left
+    ``hs`` out, and a 250k LoC build lost 501 such pairs against the all-pairs loop (Zhongguo dong wu zhi)."""
+    loc = Record(source="a", local_id="1", title="Zhongguo dong wu zhi", year=2000, languages=["chi"],
+                 parallel=[ParallelField("245", "中国动物志. 粒网虫门. 有孔虫纲. 胶结有孔虫 / 郑守仪, 傅釗先编著")])
+    member = Record(source="b", local_id="1", title="中国动物志", part="昆虫纲. 第二十卷. 膜翅目", year=2000,
+                    languages=["chi"])
+    others = [Record(source="c", local_id=str(i), title=f"{word} studies", year=2000)
+              for i, word in enumerate(("Bird", "Fish", "Moss", "Rock", "Tide", "Wind", "Salt", "Clay"))]
+    block = [record_features(r) for r in (loc, member, *others)]
+    assert len(block) * (len(block) - 1) // 2 > SMALL           # big enough for the matrices, not the plain loop
+    a, b = block[:2]
+    assert a["hs"] == b["hs"] and a["han"] != b["han"] and title_similarity(a, b) == 97 >= EVIDENCE_TITLE
+    assert compare(a, b).decision == VETO
+    assert (0, 1) in may_keep(block)
 
 
 def test_gbk_page_count_that_is_also_valid_utf8():
