@@ -1,6 +1,7 @@
 """Identical clusters: a real LoC build's dedupe against the old all-pairs loop (``tests/dedupe_reference``).
 
     python bench/dedupe_identical.py --records 250000 [--work DIR] [--results FILE] [--show N] [--cap N]
+    python bench/dedupe_identical.py --work DIR --again     # the same catalogue, deduplicated again by this code
 
 N real LoC records are shared out among the seven demo members (``bench/pipeline.py``'s
 ``build_members``, every member a file source), harvested, normalised and deduplicated with the
@@ -67,15 +68,29 @@ def build(args, work: Path, results: dict):
     counts = timed(results, "members", lambda: bench_jobs.bench_pipeline.build_members(
         args.records, work / "dumps", args.cache))
     results["member_records"] = sum(counts.values())
-    sources = bench_jobs.sources_file(work)
-    settings = load_settings(env={}, sources_path=sources, data_dir=work / "var", cache_dir=args.cache,
-                             max_block=args.cap)
-    results["max_block"], results["block_window"] = settings.max_block, settings.block_window
-    cat = pipeline.Catalogue(settings)
+    cat = catalogue(args, work, bench_jobs.sources_file(work), results)
     reports = timed(results, "harvest", lambda: pipeline.harvest(cat, pipeline.select_sources(cat)))
     assert all(r.status == "ok" for r in reports), [r.error for r in reports if r.status != "ok"]
     timed(results, "normalise", lambda: pipeline.normalise_stage(cat))
-    report = timed(results, "dedupe", lambda: pipeline.dedupe_stage(cat))
+    return dedupe(cat, results)
+
+
+def again(args, work: Path, results: dict):
+    """A catalogue an earlier run built in ``work``: only a full dedupe pass again (the code under test
+    changed; the members, harvest and normalise did not), then the check."""
+    results.update(again=True, loc_records=None, member_records=None)
+    return dedupe(catalogue(args, work, work / "sources.yaml", results), results, full=True)
+
+
+def catalogue(args, work: Path, sources: Path, results: dict):
+    settings = load_settings(env={}, sources_path=sources, data_dir=work / "var", cache_dir=args.cache,
+                             max_block=args.cap)
+    results["max_block"], results["block_window"] = settings.max_block, settings.block_window
+    return pipeline.Catalogue(settings)
+
+
+def dedupe(cat, results: dict, full: bool = False):
+    report = timed(results, "dedupe", lambda: pipeline.dedupe_stage(cat, full=full))
     results["split_blocks"] = len(report.split_keys)
     results["refused_blocks"] = len(report.refused_keys)
     return cat
@@ -122,15 +137,19 @@ def main() -> int:
     ap.add_argument("--work", type=Path, help="working folder (default: a new temporary one, kept)")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "dedupe_identical.jsonl")
     ap.add_argument("--show", type=int, default=20, help="cluster differences to list for the hand check")
+    ap.add_argument("--again", action="store_true",
+                    help="--work holds an earlier run's catalogue: dedupe it again in full and check, nothing else")
     ap.add_argument("--cap", type=int, help="max_block of the build and of the loop (default: the setting's)")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     args = ap.parse_args()
+    if args.again and not args.work:
+        ap.error("--again needs the --work folder of an earlier run")
     work = args.work or Path(tempfile.mkdtemp(prefix="unioncat-identical-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loc_records": args.records,
                      "machine": "x86_64, 2 cores shared", "load_start": [round(x, 2) for x in os.getloadavg()]}
     print(f"working in {work}", flush=True)
-    cat = build(args, work, results)
+    cat = (again if args.again else build)(args, work, results)
     try:
         comparison = timed(results, "check", lambda: check(cat))
         results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
