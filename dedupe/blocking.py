@@ -34,7 +34,7 @@ from storage.jsoncodec import dumps
 from .blockstore import Batch, block_keys, to_score
 from .evidence import Pair
 from .features import Features
-from .prefilter import co_held, may_keep
+from .prefilter import SMALL, co_held, may_keep
 from .score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, Verdict, compare
 
 RecordKey = tuple[str, str]
@@ -235,7 +235,16 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
                  found: Found, kept: list[Pair], verdicts: Verdicts) -> None:
     """Score the pairs of one block (members in record order) that no earlier block scores."""
     recs = [r for r in members if r in feats]
-    live, cover = _live(key, recs, keys, changed, found.refused.keys() | found.split.keys())
+    skip = found.refused.keys() | found.split.keys()
+    if len(recs) * (len(recs) - 1) // 2 <= SMALL:
+        # most blocks: a few records, all their pairs go to compare (see ``prefilter.SMALL``); sets, not matrices
+        earlier = [{k for k in keys.get(r, ()) if k < key and k not in skip} for r in recs]
+        for i, a in enumerate(recs):
+            for j in range(i + 1, len(recs)):
+                if earlier[i].isdisjoint(earlier[j]) and (changed is None or a in changed or recs[j] in changed):
+                    _keep(a, recs[j], verdicts, found, kept)
+        return
+    live, cover = _live(key, recs, keys, changed, skip)
     candidates = may_keep([feats[r] for r in recs], live, cover)
     found.prefiltered += int(np.count_nonzero(live)) - len(candidates)
     for i, j in candidates:
