@@ -15,7 +15,6 @@ import argparse
 import cProfile
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -25,12 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dedupe_store import copy_store  # noqa: E402
+from dedupe_store import copied  # noqa: E402
 
-from consortium.load import parse_sources  # noqa: E402
 from dedupe import blocking, build, score  # noqa: E402
 from unioncat import pipeline  # noqa: E402
-from unioncat.settings import Settings  # noqa: E402
 
 cpu = time.process_time
 
@@ -102,16 +99,8 @@ def main() -> None:
     t = Tally()
     instrument(t)
     with tempfile.TemporaryDirectory(prefix="unioncat-bench-kinds-") as tmp:
-        data = Path(tmp) / "var"
-        data.mkdir()
-        db = data / "unioncat.db"
-        n = copy_store(args.store, db)
-        with sqlite3.connect(db) as conn:
-            members = [r[0] for r in conn.execute("SELECT DISTINCT source FROM records ORDER BY source")]
-        sources = parse_sources({"consortium": {"name": "bench"}, "sources": [
-            {"id": m, "name": m, "region": "bench", "protocol": "file", "path": f"{tmp}/{m}.mrc"} for m in members]},
-            "<bench>")
-        cat = pipeline.Catalogue(Settings(data_dir=data, sources_path=data / "sources.yaml"), sources)
+        n, settings, sources = copied(args.store, Path(tmp))
+        cat = pipeline.Catalogue(settings, sources)
         prof = cProfile.Profile() if args.profile else None
         start, wall = cpu(), time.perf_counter()
         if prof:
