@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, next_value, utcnow, write_lock
+from storage.db import metadata, next_value, record_in, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .model import Classification, Contributor, Holding, ParallelField, Record
@@ -159,14 +159,9 @@ class RecordStore:
         with self._lock, self.engine.begin() as conn:
             seq = next_value(conn, RECORD_SEQ, len(items)) - len(items) + 1
             existing = set()
-            by_source: dict[str, list[str]] = {}
-            for _, source, local_id, _ in items:
-                by_source.setdefault(source, []).append(local_id)
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(records.c.local_id).where(
-                        records.c.source == source, records.c.local_id.in_(ids[i:i + 500])))
-                    existing.update((source, r[0]) for r in rows)
+            for clause in record_in(records.c.source, records.c.local_id, ((s, i) for _, s, i, _ in items)):
+                existing.update(tuple(r) for r in conn.execute(select(records.c.source, records.c.local_id)
+                                                               .where(clause)))
             inserts, updates, deletions = [], [], []
             for record, source, local_id, raw_seq in items:
                 values = dict(raw_seq=raw_seq, seq=seq, updated_at=now)
@@ -226,18 +221,13 @@ class RecordStore:
             .where(records.c.deleted.is_(False), records.c.kind == "holdings")).all()
 
     def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
-        """``(key, column value)`` of the live rows with these keys: per-source IN lists of 500."""
-        by_source: dict[str, list[str]] = {}
-        for source, local_id in keys:
-            by_source.setdefault(source, []).append(local_id)
+        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.record_in`'s IN lists)."""
         with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for i in range(0, len(ids), 500):
-                    rows = conn.execute(select(records.c.local_id, column).where(
-                        records.c.source == source, records.c.deleted.is_(False),
-                        records.c.local_id.in_(ids[i:i + 500]), *where))
-                    for local_id, value in rows:
-                        yield (source, local_id), value
+            for clause in record_in(records.c.source, records.c.local_id, keys):
+                rows = conn.execute(select(records.c.source, records.c.local_id, column).where(
+                    clause, records.c.deleted.is_(False), *where))
+                for source, local_id, value in rows:
+                    yield (source, local_id), value
 
     def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
         with self.engine.connect() as conn:

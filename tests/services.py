@@ -8,6 +8,7 @@ CI must never go green by skipping what it was meant to prove.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import NoReturn
@@ -22,6 +23,21 @@ PROJECT = Path(__file__).resolve().parent.parent
 def cache_dir(name: str) -> Path:
     """``$UNIONCAT_CACHE/name`` (default ``.cache/name``): downloads kept between runs, never committed."""
     return Path(os.environ.get("UNIONCAT_CACHE", PROJECT / ".cache")) / name
+
+
+def ends_with_us(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it gets SIGTERM when the process that started it dies (``setpriv --pdeathsig``).
+
+    ``stop_process`` ends a server when a fixture finishes; a test run that is killed (a timeout, Ctrl-C
+    twice, SIGKILL) never gets there, and its servers ran on for hours — two Elasticsearch JVMs did.  The
+    kernel keeps the parent-death signal across ``exec`` but clears it when the user changes, so a command
+    that already starts with ``setpriv`` (dropping root) gets the flag on that ``setpriv``, which sets it
+    after the change.  Without ``setpriv`` (not Linux) the command is returned unchanged.
+    """
+    if cmd and Path(cmd[0]).name == "setpriv":
+        return [cmd[0], "--pdeathsig", "SIGTERM", *cmd[1:]]
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "SIGTERM", *cmd] if setpriv else cmd
 
 
 def stop_process(process: subprocess.Popen, grace: float = 10) -> None:

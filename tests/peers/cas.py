@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-from services import cache_dir, free_port, stop_process, unavailable
+from services import cache_dir, ends_with_us, free_port, stop_process, unavailable
 
 REQUIREMENTS = ["django-mama-cas==2.5.0", "Django>=4.2,<5"]
 SETTINGS_DIR = Path(__file__).with_name("cas_server")
@@ -48,8 +48,8 @@ class CASServer:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/cas"
         self._log = open(Path(self._data.name) / "server.log", "w")
-        self.process = subprocess.Popen([str(self.python), "-m", "django", "runserver", f"127.0.0.1:{port}",
-                                         "--noreload", "--nothreading"], env=self.env, stdout=self._log,
+        self.process = subprocess.Popen(ends_with_us([str(self.python), "-m", "django", "runserver",
+                                                      f"127.0.0.1:{port}", "--noreload", "--nothreading"]), env=self.env, stdout=self._log,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:

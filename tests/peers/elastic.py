@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import free_port, stop_process, unavailable
+from services import ends_with_us, free_port, stop_process, unavailable
 
 ES_VERSION = os.environ.get("UNIONCAT_TEST_ES_VERSION", "9.2.0")
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
@@ -137,7 +137,7 @@ class ElasticNode:
                 os.chown(path, UNPRIVILEGED, UNPRIVILEGED, follow_symlinks=False)
             cmd = [*drop, *cmd]
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+            self.process = subprocess.Popen(ends_with_us(cmd), stdout=out, stderr=subprocess.STDOUT, env=env,
                                             cwd=self.workdir, start_new_session=True)
         self._wait_green()
         return self

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from services import cache_dir, stop_process, unavailable
+from services import cache_dir, ends_with_us, stop_process, unavailable
 
 VERSION = "9.13.3"
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
@@ -48,7 +48,7 @@ class OIDCProvider:
                "OIDC_CLIENT_SECRET": client_secret, "OIDC_REDIRECT_URI": redirect_uri,
                "OIDC_POST_LOGOUT_REDIRECT_URI": post_logout_redirect_uri, "NODE_ENV": "development"}
         self._log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen(["node", str(SCRIPT)], env=env, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen(ends_with_us(["node", str(SCRIPT)]), env=env, stdout=subprocess.PIPE,
                                         stderr=self._log, text=True)
         line = self.process.stdout.readline()
         if not line:

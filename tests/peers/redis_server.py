@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services import free_port, stop_process, unavailable
+from services import ends_with_us, free_port, stop_process, unavailable
 
 
 @contextlib.contextmanager
@@ -31,8 +31,8 @@ def running_redis() -> Iterator[str]:
 
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="unioncat-redis-")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", workdir, "--protected-mode", "yes"],
+    proc = subprocess.Popen(ends_with_us([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                          "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes"]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"redis://127.0.0.1:{port}/0"
     try:

@@ -67,7 +67,8 @@ class SAMLIdP:
                   "users": users}
         (folder / "idp.json").write_text(json.dumps(config))
         self._log = open(folder / "idp.log", "w")
-        self.process = subprocess.Popen([sys.executable, __file__, str(folder / "idp.json")],
+        from services import ends_with_us
+        self.process = subprocess.Popen(ends_with_us([sys.executable, __file__, str(folder / "idp.json")]),
                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
         if not self.process.stdout.readline():
             self.process.wait(5)
