@@ -48,6 +48,21 @@ def copy_store(source: Path, target: Path) -> int:
         return db.execute("SELECT count(*) FROM records WHERE deleted = 0 AND kind = 'bibliographic'").fetchone()[0]
 
 
+def copied(store: Path, tmp: Path, **extra) -> tuple[int, Settings, object]:
+    """The store copied under ``tmp/var`` (:func:`copy_store`): its live records, settings, and one file
+    source per member found in it."""
+    data = tmp / "var"
+    data.mkdir()
+    db = data / "unioncat.db"
+    records = copy_store(store, db)
+    with sqlite3.connect(db) as conn:
+        members = [r[0] for r in conn.execute("SELECT DISTINCT source FROM records ORDER BY source")]
+    sources = parse_sources({"consortium": {"name": "bench"}, "sources": [
+        {"id": m, "name": m, "region": "bench", "protocol": "file", "path": f"{tmp}/{m}.mrc"} for m in members]},
+        "<bench>")
+    return records, Settings(data_dir=data, sources_path=data / "sources.yaml", **extra), sources
+
+
 def touch(target: Path, share: float) -> int:
     """Give ``share`` of the bibliographic records new sequence numbers (the next dedupe sees them changed)."""
     with sqlite3.connect(target) as db:
@@ -75,17 +90,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="dedupe worker processes (default 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unioncat-bench-dedupe-store-") as tmp:
-        data = Path(tmp) / "var"
-        data.mkdir()
-        db = data / "unioncat.db"
-        records = copy_store(args.store, db)
-        with sqlite3.connect(db) as conn:
-            members = [r[0] for r in conn.execute("SELECT DISTINCT source FROM records ORDER BY source")]
-        sources = parse_sources({"consortium": {"name": "bench"}, "sources": [
-            {"id": m, "name": m, "region": "bench", "protocol": "file", "path": f"{tmp}/{m}.mrc"} for m in members]},
-            "<bench>")
         extra = {"dedupe_workers": args.workers} if args.workers > 1 else {}   # older code has no such setting
-        settings = Settings(data_dir=data, sources_path=data / "sources.yaml", **extra)
+        records, settings, sources = copied(args.store, Path(tmp), **extra)
+        db = settings.data_dir / "unioncat.db"
         full = measured(settings, sources)
         changed = touch(db, args.change)
         again = measured(settings, sources)

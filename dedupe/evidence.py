@@ -146,7 +146,9 @@ class EvidenceStore:
         skipped (a re-run partition job, or two partitions' split blocks keeping one pair)."""
         if not pairs:
             return
-        rows = [(a[0], a[1], b[0], b[1], decision, rule, score, dumps(evidence))
+        texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``blocking.Verdicts``)
+        rows = [(a[0], a[1], b[0], b[1], decision, rule, score,
+                 texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
                 for a, b, decision, rule, score, evidence in pairs]
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
@@ -172,6 +174,19 @@ class EvidenceStore:
             return list({((a1, a2), (b1, b2), d, r, sc) for where in _touching(keys)
                          for a1, a2, b1, b2, d, r, sc in conn.execute(
                              select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions)))})
+
+    def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
+                     ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+        """:meth:`pairs_of` restricted to the pairs with both records among ``keys``: looked up by the a side
+        alone, so each pair comes back once (:meth:`pairs_of` reads most twice, by a and by b).  For a batch of
+        whole components (a full pass's clustering), where a pair reaching outside changes nothing."""
+        inside, p = set(keys), dedupe_pairs.c
+        cols = (p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
+        with self.engine.connect() as conn:
+            return [((a1, a2), b, d, r, sc) for where in record_in(p.a_source, p.a_id, inside)
+                    for a1, a2, b1, b2, d, r, sc in conn.execute(
+                        select(*cols).where(where, p.decision.in_(list(decisions))))
+                    if (b := (b1, b2)) in inside]
 
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
         keys = sorted(set(keys))

@@ -36,14 +36,28 @@ SMALL = 28
 
 
 def _ratios(values: list[str], rows: np.ndarray, cols: np.ndarray, scorer, cutoff: float) -> np.ndarray:
-    """len(rows)×len(cols) ``scorer`` of the two values of each (row, column) record (0 where either is empty)."""
+    """len(rows)×len(cols) ``scorer`` of the two values of each (row, column) record (0 where either is empty).
+
+    Each distinct value is scored once: the copies of one book in a block carry one title, so the
+    matrix of distinct titles is a fraction of the records' (expanded by indexing, the same numbers).
+    """
     out = np.zeros((len(rows), len(cols)), dtype=np.float32)
     r = [i for i, v in enumerate(rows.tolist()) if values[v]]
     c = [j for j, v in enumerate(cols.tolist()) if values[v]]
     if r and c:
-        out[np.ix_(r, c)] = process.cdist([values[rows[i]] for i in r], [values[cols[j]] for j in c],
-                                          scorer=scorer, score_cutoff=cutoff, dtype=np.float32, workers=1)
+        row_values, row_of = _distinct([values[rows[i]] for i in r])
+        col_values, col_of = _distinct([values[cols[j]] for j in c])
+        scores = process.cdist(row_values, col_values, scorer=scorer, score_cutoff=cutoff, dtype=np.float32,
+                               workers=1)
+        out[np.ix_(r, c)] = scores[np.ix_(row_of, col_of)]
     return out
+
+
+def _distinct(values: list[str]) -> tuple[list[str], list[int]]:
+    """The distinct ``values`` (first-seen order) and the position of each value among them."""
+    index: dict[str, int] = {}
+    of = [index.setdefault(v, len(index)) for v in values]
+    return list(index), of
 
 
 def co_held(groups: Iterable[list[int]], n: int) -> np.ndarray:

@@ -117,7 +117,8 @@ def _cluster_batch(evidence: EvidenceStore, members: MemberStore, rows: Rows, ov
     previous_members: dict[str, set[RecordKey]] = {}
     for k, cid in rows.previous.items():
         previous_members.setdefault(cid, set()).add(k)
-    pairs = [] if alone else evidence.pairs_of(rows.keys)
+    # whole components: a pair reaching outside the batch (a veto between two of them) cannot matter
+    pairs = [] if alone else evidence.pairs_within(rows.keys)
     scope = Scope(rows.keys, rows.previous, previous_members, pairs, set(rows.keys) | set(rows.previous))
     groups, rejected = _groups(scope, overrides, scope.records)
     assignment = assign_ids(groups, rows.previous, previous_members, created_order(members.engine, previous_members),
