@@ -306,6 +306,15 @@ def run_embedded(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> d
     return result
 
 
+def _node_jvm(es) -> dict:
+    """The version and heap the cluster's nodes report: with ``--es-url`` the node is not ours, so
+    ``--es-heap`` says nothing about it."""
+    nodes = es.client.nodes.info(metric="jvm").body["nodes"].values()
+    heaps = sorted({n["jvm"]["mem"]["heap_max_in_bytes"] for n in nodes})
+    return {"version": ", ".join(sorted({n["version"] for n in nodes})),
+            "heap": ", ".join(f"{h / 2**30:.1f} GiB" for h in heaps)}
+
+
 def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> dict:
     """The same build and queries on Elasticsearch (a local node unless ``--es-url``)."""
     node = None
@@ -320,7 +329,7 @@ def run_elasticsearch(args, path: Path, qs: list[SearchQuery], typed: list[str])
     try:
         kept = args.es_keep and es.count()
         built = {"docs": kept, "docs_per_s": float("nan")} if kept else build(es, path, args.records)
-        result = {**built, **latencies(es, qs, typed), "version": getattr(node, "version", ""), "heap": args.es_heap}
+        result = {**built, **latencies(es, qs, typed), **_node_jvm(es)}
         print("elasticsearch", json.dumps(result), flush=True)
         return result
     finally:
