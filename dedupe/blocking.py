@@ -238,7 +238,7 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
     skip = found.refused.keys() | found.split.keys()
     if len(recs) * (len(recs) - 1) // 2 <= SMALL:
         # most blocks: a few records, all their pairs go to compare (see ``prefilter.SMALL``); sets, not matrices
-        earlier = [{k for k in keys.get(r, ()) if k < key and k not in skip} for r in recs]
+        earlier = [_owning_earlier(key, r, keys, skip) for r in recs]
         for i, a in enumerate(recs):
             for j in range(i + 1, len(recs)):
                 if earlier[i].isdisjoint(earlier[j]) and (changed is None or a in changed or recs[j] in changed):
@@ -263,15 +263,21 @@ def _live(key: str, recs: list[RecordKey], keys: Mapping[RecordKey, frozenset[st
     n = len(recs)
     earlier: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(recs):
-        for k in keys.get(r, ()):
-            if k < key and k not in skip:
-                earlier[k].append(i)
+        for k in _owning_earlier(key, r, keys, skip):
+            earlier[k].append(i)
     live = np.triu(~co_held(earlier.values(), n), 1)
     if changed is None:
         return live, None
     mine = np.fromiter((r in changed for r in recs), dtype=bool, count=n)
     live &= mine[:, None] | mine[None, :]
     return live, np.flatnonzero(mine)
+
+
+def _owning_earlier(key: str, r: RecordKey, keys: Mapping[RecordKey, frozenset[str]],
+                    skip: Collection[str]) -> set[str]:
+    """``r``'s blocks before ``key`` that score their pairs (not refused or split): a pair whose records
+    share one of them belongs there, not to ``key`` — the one ownership rule, for sets and for matrices."""
+    return {k for k in keys.get(r, ()) if k < key and k not in skip}
 
 
 def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
