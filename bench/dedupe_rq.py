@@ -70,12 +70,20 @@ def normalised(sources: Path, data: Path, server: str) -> str:
     return url
 
 
-def copy_of(server: str, base: str, name: str) -> str:
-    """A new database made from ``base`` (PostgreSQL copies its files: seconds)."""
+def drop(server: str, name: str) -> None:
+    """Drop a run's copy once its digests are taken: at 1M each copy holds gigabytes of pairs."""
     import psycopg
 
     with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_of(server: str, base: str, name: str) -> str:
+    """A new database made from ``base`` (PostgreSQL copies its files: seconds)."""
+    import psycopg
+
+    drop(server, name)
+    with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base.rsplit("/", 1)[1]}"')
     return f"{server}/{name}"
 
@@ -180,6 +188,7 @@ def main() -> None:
             r = one_run(n, parts, db, redis_url, sources, work, pg)
             runs.append(r)
             print(json.dumps(r), flush=True)
+            drop(server, f"run{k}")
     if len({json.dumps(r["digests"], sort_keys=True) for r in runs}) != 1:
         raise SystemExit("the runs disagree: " + json.dumps([r["digests"] for r in runs]))
     one = [r["wall_s"] for r in runs if r["workers"] == 1 and r["partitions"]]
