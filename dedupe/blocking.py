@@ -317,25 +317,21 @@ class Verdicts:
     synthetic consortium: 38,412 distinct feature sets), and ``compare`` reads nothing else but the two
     members' sources, which only tell a match from a member's own duplicate: so a pair whose records'
     features (source aside) equal those of a pair already compared, in the same order, gets that verdict,
-    its decision told again from the sources.  The memo lives as long as the batch.
+    its decision told again from the sources.  The memo lives as long as the batch.  Every record of the
+    batch is numbered up front (nearly all of them are in a scored pair), so a pair's lookup is two dict
+    reads, not two method calls: a full pass at 100k decides ~1.3M pairs here.
     """
 
     def __init__(self, feats: Mapping[RecordKey, Features]):
         self.feats = feats
-        self._class: dict[RecordKey, int] = {}      # record → its feature set's number
-        self._numbers: dict[str, int] = {}          # feature set (JSON, source aside) → number
+        numbers: dict[str, int] = {}      # feature set (JSON, source aside) → number
+        self._class = {r: numbers.setdefault(dumps({k: v for k, v in f.items() if k != "src"}), len(numbers))
+                       for r, f in feats.items()}
         self._memo: dict[tuple[int, int], Verdict] = {}
-
-    def _number(self, r: RecordKey) -> int:
-        n = self._class.get(r)
-        if n is None:
-            text = dumps({k: v for k, v in self.feats[r].items() if k != "src"})
-            n = self._class[r] = self._numbers.setdefault(text, len(self._numbers))
-        return n
 
     def of(self, a: RecordKey, b: RecordKey) -> Verdict:
         """``compare(feats[a], feats[b])``."""
-        pair = (self._number(a), self._number(b))
+        pair = (self._class[a], self._class[b])
         verdict = self._memo.get(pair)
         if verdict is None:
             verdict = self._memo[pair] = compare(self.feats[a], self.feats[b])
