@@ -105,6 +105,7 @@ def dedupe_changes(
     everything = since_seq == 0
     _score(None if everything else set(staged.upserts), staged.stored, evidence, (max_block, block_window, workers),
            report, progress, partitions)
+    evidence.indexed()
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
     outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import NamedTuple
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select
@@ -42,7 +43,10 @@ dedupe_pairs = Table(
     Column("score", Float, nullable=False),
     Column("evidence", Text, nullable=False),
 )
-Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
+#: Pairs by their b side (an incremental pass's lookups).  A full pass drops it while it inserts every pair and
+#: builds it again after (:meth:`EvidenceStore.restart`, :meth:`EvidenceStore.indexed`): one sort instead of a
+#: random B-tree insert a pair (1.08M pairs at 100k member records: 13.8 → 9.0 CPU-s of inserts).
+_BY_B = Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
 #: The two records of a pair, each looked up by its own index.
 _SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
 
@@ -135,21 +139,30 @@ class EvidenceStore:
 
     def restart(self) -> None:
         """Drop every record's features, keys and scored pairs (overrides stay): a full pass stages and
-        scores them all again, and inserting into empty tables beats a delete per record.  Interrupted,
-        the full pass reruns from the start (its checkpoint did not move)."""
+        scores them all again, and inserting into empty tables beats a delete per record.  The pairs' b-side
+        index goes too, until :meth:`indexed`.  Interrupted, the full pass reruns from the start (its
+        checkpoint did not move), so no incremental pass runs without the index."""
         with self._lock, self.engine.begin() as conn:
             conn.execute(dedupe_pairs.delete())
             clear_records(conn)
+            _BY_B.drop(conn, checkfirst=True)
+
+    def indexed(self) -> None:
+        """Build the pairs' b-side index if :meth:`restart` dropped it (after a full pass's scoring)."""
+        with self._lock, self.engine.begin() as conn:
+            _BY_B.create(conn, checkfirst=True)
 
     def add_pairs(self, pairs: list[Pair], again: bool = False) -> None:
         """Store scored pairs (a block batch's worth), one transaction; ``again``: a pair already stored is
-        skipped (a re-run partition job, or two partitions' split blocks keeping one pair)."""
+        skipped (a re-run partition job, or two partitions' split blocks keeping one pair).  Inserted in key
+        order: the primary key's B-tree is then written page after page, not at random (blocks come in the
+        order of their first member, their pairs in no order of the key)."""
         if not pairs:
             return
         texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``blocking.Verdicts``)
         rows = [(a[0], a[1], b[0], b[1], decision, rule, score,
                  texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
-                for a, b, decision, rule, score, evidence in pairs]
+                for a, b, decision, rule, score, evidence in sorted(pairs, key=_by_records)]
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
                                              "evidence"), rows, skip_existing=again)
@@ -179,13 +192,14 @@ class EvidenceStore:
                      ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
         """:meth:`pairs_of` restricted to the pairs with both records among ``keys``: looked up by the a side
         alone, so each pair comes back once (:meth:`pairs_of` reads most twice, by a and by b).  For a batch of
-        whole components (a full pass's clustering), where a pair reaching outside changes nothing."""
+        whole components (a full pass's clustering), where a pair reaching outside changes nothing.  Rows are
+        fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy."""
         inside, p = set(keys), dedupe_pairs.c
         cols = (p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
         with self.engine.connect() as conn:
             return [((a1, a2), b, d, r, sc) for where in record_in(p.a_source, p.a_id, inside)
                     for a1, a2, b1, b2, d, r, sc in conn.execute(
-                        select(*cols).where(where, p.decision.in_(list(decisions))))
+                        select(*cols).where(where, p.decision.in_(list(decisions)))).all()
                     if (b := (b1, b2)) in inside]
 
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
@@ -241,6 +255,9 @@ class EvidenceStore:
     def overrides_version(self) -> int:
         with self.engine.connect() as conn:
             return get_value(conn, OVERRIDES_VERSION)
+
+
+_by_records = itemgetter(0, 1)
 
 
 def _override_pair(a: RecordKey, b: RecordKey):
