@@ -59,8 +59,8 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
     stored = {r: block_keys(keys[r]) for r in features}
     insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
         (s, l, dumps(f), dumps(stored[(s, l)])) for (s, l), f in features.items()])
-    insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),
-                [(k, s, l) for (s, l), ks in stored.items() for k in ks])
+    insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),   # in key order: the B-tree page after page
+                sorted((k, s, l) for (s, l), ks in stored.items() for k in ks))
 
 
 def clear_records(conn: Connection) -> None:
@@ -142,7 +142,7 @@ class BlockStore:
         with self.engine.connect() as conn:
             for chunk in chunks(sorted(set(keys))):
                 rows = conn.execute(select(k.key, k.source, k.local_id, f.data, f.block_keys).select_from(joined)
-                                    .where(k.key.in_(chunk)).order_by(k.key, k.source, k.local_id))
+                                    .where(k.key.in_(chunk)).order_by(k.key, k.source, k.local_id)).all()
                 for key, s, l, data, record_keys in rows:
                     members[key].append((s, l))
                     raw[(s, l)] = (data, record_keys)
