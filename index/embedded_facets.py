@@ -4,8 +4,17 @@ One tantivy aggregation over the query's matches counts every facet asked for an
 groups editions (:mod:`index.works`), the works' HyperLogLog cardinality and the records too: a grouped
 page then needs no second pass over its matches to say "about N works", and knows how many editions a
 work has on average before it fetches any hit.
+
+The pass runs on a worker thread (:func:`pending`) while the search's own thread fetches the page: tantivy
+releases the GIL, so on two cores a query waits for the longer of the two, not their sum (the same CPU).
 """
 from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import tantivy
 from tantivy import Query
@@ -20,6 +29,32 @@ FACET_FIELDS = {"library": "library", "region": "region", "language": "language"
 TIE_MARGIN = 50
 #: The aggregations counting works and records beside the facets (not facet names).
 WORKS_AGG, RECORDS_AGG = "_works", "_records"
+#: Threads counting facets beside the searches of this process: one a core (a web server's concurrent searches
+#: queue for them, so the facet passes never take more cores than there are).
+WORKERS = os.cpu_count() or 2
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+T = TypeVar("T")
+
+
+def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]:
+    """Start ``work`` on a worker thread; the call returned waits for its result (or raises its error), handing
+    it to ``done`` once (the caller's cache)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="unioncat-facets")
+    future = _pool.submit(work)
+    told = []
+
+    def result() -> T:
+        value = future.result()
+        if not told:
+            told.append(True)
+            done(value)
+        return value
+    return result
 
 
 def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery,
@@ -38,6 +73,14 @@ def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery,
     if not q.group_works:
         return facets, None
     return facets, (int(result[WORKS_AGG]["value"]), int(result[RECORDS_AGG]["value"]))
+
+
+def asked(q: SearchQuery, names: tuple[str, ...]) -> tuple:
+    """What the counts of ``names`` for ``q`` depend on (the query and filters, not the page or sort): a
+    cache key, with the index generation beside it."""
+    return (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
+            tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy, q.fuzzy_one,
+            tuple(names), q.facet_size, q.group_works)
 
 
 def _key(key) -> str:
