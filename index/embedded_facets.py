@@ -32,7 +32,7 @@ WORKS_AGG, RECORDS_AGG = "_works", "_records"
 #: Threads counting facets beside the searches of this process: one a core (a web server's concurrent searches
 #: queue for them, so the facet passes never take more cores than there are).
 WORKERS = os.cpu_count() or 2
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # with the process id: a forked child's threads are gone
 _pool_lock = threading.Lock()
 
 T = TypeVar("T")
@@ -43,9 +43,9 @@ def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]
     it to ``done`` once (the caller's cache)."""
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="unioncat-facets")
-    future = _pool.submit(work)
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(WORKERS, thread_name_prefix="unioncat-facets"))
+        future = _pool[1].submit(work)
     told = []
 
     def result() -> T:
