@@ -40,20 +40,20 @@ T = TypeVar("T")
 
 def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]:
     """Start ``work`` on a worker thread; the call returned waits for its result (or raises its error), handing
-    it to ``done`` once (the caller's cache)."""
+    it to ``done`` once (the caller's cache).  Work no worker has started yet when its result is wanted (every
+    core busy) is taken back and done in the caller's thread: no wait for a thread to be scheduled."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
             _pool = (os.getpid(), ThreadPoolExecutor(WORKERS, thread_name_prefix="unioncat-facets"))
         future = _pool[1].submit(work)
-    told = []
+    kept: list = []
 
     def result() -> T:
-        value = future.result()
-        if not told:
-            told.append(True)
-            done(value)
-        return value
+        if not kept:
+            kept.append(work() if future.cancel() else future.result())
+            done(kept[0])
+        return kept[0]
     return result
 
 
