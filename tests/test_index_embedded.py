@@ -206,7 +206,7 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     asked = [SearchQuery("faceted", group_works=True), SearchQuery("", sort="title", group_works=True),
              SearchQuery("title", group_works=False, limit=5)]
     beside = [ix.search(q) for q in asked]
-    assert len(threads) == 3 and all(t.startswith("unioncat-facets") for t in threads)
+    assert len(threads) == 3  # on a worker, or taken back by the search thread when the page was done first
     assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 3  # cached
 
     def in_this_thread(work, done):
@@ -265,3 +265,23 @@ def test_a_relevance_page_fetches_before_the_facet_pass_is_done(monkeypatch):
     ix.search(SearchQuery("", sort="title", group_works=True))
     assert order[0] == "counts"
     ix.close()
+
+
+def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(monkeypatch):
+    """``pending`` hands work to a worker thread; work still queued when its result is wanted (every worker
+    busy) runs in the caller's thread instead of waiting; either way its result is handed on once."""
+    import threading
+    import time
+    from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "WORKERS", 1)
+    monkeypatch.setattr(embedded_facets, "_pool", None)
+    done: list[str] = []
+    on_worker = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    time.sleep(0.2)  # the worker has long started (and finished) it
+    assert on_worker() == on_worker() and done == [on_worker()] and on_worker().startswith("unioncat-facets")
+    release = threading.Event()
+    busy = embedded_facets.pending(release.wait, lambda _: None)
+    queued = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    assert queued() == threading.current_thread().name and done[1:] == [queued()]
+    release.set()
+    assert busy() is True
