@@ -195,6 +195,7 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     counting in the search's own thread, and a cached count is not counted again."""
     import threading
     from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
     ix = _faceted_index()
     threads: list[str] = []
     real = embedded_facets.count
@@ -242,6 +243,7 @@ def test_a_failing_facet_pass_fails_the_search_and_a_forked_child_gets_its_own_w
     dead = ThreadPoolExecutor(1)
     dead.shutdown()
     monkeypatch.setattr(embedded_facets, "_pool", (-1, dead))
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
     assert ix.search(SearchQuery("faceted", group_works=True)).facets["library"] == [("pku", 120)]
     ix.close()
 
@@ -249,7 +251,8 @@ def test_a_failing_facet_pass_fails_the_search_and_a_forked_child_gets_its_own_w
 def test_a_relevance_page_fetches_before_the_facet_pass_is_done(monkeypatch):
     """In score order the first fetch does not wait for the facet pass's counts (they only size a sorted page's
     fetch); in a field's order it does."""
-    from index import embedded_works
+    from index import embedded_facets, embedded_works
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
     ix = _faceted_index()
     order: list[str] = []
     real = embedded_works.page
@@ -269,12 +272,14 @@ def test_a_relevance_page_fetches_before_the_facet_pass_is_done(monkeypatch):
 
 def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(monkeypatch):
     """``pending`` hands work to a worker thread; work still queued when its result is wanted (every worker
-    busy) runs in the caller's thread instead of waiting; either way its result is handed on once."""
+    busy) runs in the caller's thread instead of waiting, and so does all work when no core is idle; either way
+    its result is handed on once."""
     import threading
     import time
     from index import embedded_facets
-    monkeypatch.setattr(embedded_facets, "WORKERS", 1)
+    monkeypatch.setattr(embedded_facets, "CORES", 1)
     monkeypatch.setattr(embedded_facets, "_pool", None)
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
     done: list[str] = []
     on_worker = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
     time.sleep(0.2)  # the worker has long started (and finished) it
@@ -285,3 +290,6 @@ def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(mo
     assert queued() == threading.current_thread().name and done[1:] == [queued()]
     release.set()
     assert busy() is True
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done before returning
+    inline = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    assert done[-1] == threading.current_thread().name and inline() == done[-1] and len(done) == 3
