@@ -14,8 +14,9 @@ Elasticsearch (a node started like the tests' fixture, ``tests/peers/elastic.py`
 
 * docs/s of a full build (``clear`` → ``add`` in batches → ``commit``; for ES: ``streaming_bulk`` into
   a new versioned index, refresh, alias swap);
-* search latency p50/p95/p99/max (client-side wall clock) and CPU per query (this process: the whole
-  query for the embedded backend, the client's share for Elasticsearch) of faceted queries as the search
+* search latency p50/p95/p99/max (client-side wall clock) and CPU per query, mean and p50/p95/p99 (every
+  thread of this process: the whole query for the embedded backend, the client's share for Elasticsearch;
+  on a shared machine read these, not the wall figures) of faceted queries as the search
   page asks them (twenty works a page, editions grouped: :mod:`index.works`): every query computes all
   seven facets; a mix of one- and two-word title queries, facet drill-downs (region, library,
   language, year range) and sorts, the same query list for both backends, after a short warm-up;
