@@ -17,6 +17,7 @@ of ``clusters`` (``created_seq`` included)/``dedupe_members``/``dedupe_pairs``/`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -88,8 +89,8 @@ def copy_of(server: str, base: str, name: str) -> str:
     return f"{server}/{name}"
 
 
-def tree_cpu(pids: list[int]) -> float:
-    """CPU-seconds of processes, their reaped children and their live descendants (from /proc)."""
+def _proc_table() -> tuple[dict[int, float], dict[int, list[int]]]:
+    """Every process's CPU-seconds (its reaped children's included) and every process's children."""
     tick = os.sysconf("SC_CLK_TCK")
     stats, children = {}, {}
     for entry in Path("/proc").iterdir():
@@ -100,12 +101,35 @@ def tree_cpu(pids: list[int]) -> float:
                 continue
             stats[int(entry.name)] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, list(pids)
+    return stats, children
+
+
+def tree(pids: list[int]) -> list[int]:
+    """The processes and all their live descendants."""
+    children = _proc_table()[1]
+    found, todo = [], list(pids)
     while todo:
         pid = todo.pop()
-        total += stats.get(pid, 0.0)
+        found.append(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU-seconds of processes, their reaped children and their live descendants (from /proc)."""
+    stats = _proc_table()[0]
+    return sum(stats.get(pid, 0.0) for pid in tree(pids))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a worker and every descendant.  rq's work horse runs in a session of its own, so killing the
+    worker's process group leaves it running: a finished run's horse went on with the chain's index link
+    (CPU taken from the next run) and took the build lock after the next run had cleared Redis.  The tree is
+    stopped first so nothing forks between listing and killing."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in tree([pid]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
 
 
 def postmaster(server_port: int) -> list[int]:
@@ -151,7 +175,7 @@ def one_run(n: int, partitions: int, db_url: str, redis_url: str, sources: Path,
     cpu_pg = tree_cpu(pg) - before["postgres"]
     me = resource.getrusage(resource.RUSAGE_SELF)
     for w in workers:
-        os.killpg(w.pid, signal.SIGKILL)
+        kill_tree(w.pid)
         w.wait()
     if status != "finished":
         raise SystemExit(f"the dedupe job {status}: see {work}/worker*.log")

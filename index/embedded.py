@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import tantivy
@@ -113,7 +113,7 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
-        # Facet counts depend on the query and filters, not on the page or sort: cached per index generation.
+        # Facet counts (embedded_facets.asked), cached per index generation.
         self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
@@ -191,14 +191,15 @@ class EmbeddedIndex:
 
         records = None
         estimate = False
-        facets, works = self._facets(searcher, matching, q)
+        counted = self._facets(searcher, matching, q)  # counting on a worker thread while the page is fetched
         if q.group_works:
             hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
-                                                                               works, matching))
+                                                                               lambda: counted()[1], matching))
         else:
             found, total = ranked(query, q.limit, q.offset)
             hits = [Hit(id=(doc := embedded_works.source(searcher.doc(address)))["id"], score=score, doc=doc)
                     for score, address in (found if q.limit else [])]
+        facets = counted()[0]
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,
                              total_is_estimate=estimate)
@@ -395,21 +396,20 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> tuple[dict, tuple | None]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query,
+                q: SearchQuery) -> Callable[[], tuple[dict, tuple | None]]:
         """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
-        from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own)."""
+        from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own),
+        as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s worker thread."""
         names = q.facets if q.facets is not None else FACETS
         if not names:
-            return {}, None
-        key = (q.text, tuple(sorted((k, tuple(v)) for k, v in q.filters.items())), tuple(sorted(q.fields.items())),
-               tuple(sorted((k, tuple(v)) for k, v in q.any_of.items())), q.fuzzy, q.fuzzy_one,
-               tuple(names), q.facet_size, q.group_works, self._generation)
+            return lambda: ({}, None)
+        key = (*embedded_facets.asked(q, names), self._generation)
         cached = self._recall(self._facet_cache, key)
         if cached is not None:
-            return cached
-        counted = _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names)))
-        self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE)
-        return counted
+            return lambda: cached
+        return embedded_facets.pending(lambda: _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names))),
+                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
 
     def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:

@@ -21,22 +21,26 @@ from .works import EDITIONS, EXACT_UP_TO, HASH_FIELD
 OVERFETCH = 3
 #: (query, limit) → the ranked (score, address) pairs and the number of records matching
 Ranked = Callable[[Query, int], tuple[list[tuple[float, tantivy.DocAddress]], int]]
+#: () → the works' HyperLogLog count and the records' count of the facet pass, or None (waiting for it)
+Counted = Callable[[], "tuple[int, int] | None"]
 
 
 def page(searcher: tantivy.Searcher, schema: tantivy.Schema, query: Query, q: SearchQuery,
-         ranked: Ranked, counted: tuple[int, int] | None = None,
+         ranked: Ranked, counted: Counted = lambda: None,
          matching: Query | None = None) -> tuple[list[Hit], int, int, bool]:
     """The page's works as hits with their editions, the number of works, of records, and whether the
-    number of works is an estimate.  ``counted`` is the works' HyperLogLog count and the records' count
-    when the facet pass already made them (the works used only above :data:`~index.works.EXACT_UP_TO`
-    records, as the count it replaces; both to size the first fetch); ``matching`` is ``query`` without its
-    ranking boosts, which counts the same records for less."""
+    number of works is an estimate.  ``counted`` waits for the works' HyperLogLog count and the records'
+    count when the facet pass (on another thread) makes them, else gives ``None`` (the works used only above
+    :data:`~index.works.EXACT_UP_TO` records, as the count it replaces; both to size a sorted page's first
+    fetch); ``matching`` is ``query`` without its ranking boosts, which counts the same records for less."""
     want = q.offset + max(q.limit, 1)
     # In score order one ranked pass usually does: up to EXACT_UP_TO records it holds every hit, which the
-    # exact count and the editions need anyway, and a longer heap costs little beside scoring every match.
-    # Not in a field's order: each hit then carries its sort value, a term looked up (~0.15 ms a hit), and
-    # each pass reads every match again, so the first is sized by the editions per work the facet pass saw.
-    likely = _likely(want, counted[1], counted[0]) if counted else 0
+    # exact count and the editions need anyway, and a longer heap costs little beside scoring every match; so
+    # it starts without waiting for the facet pass (a short first fetch is grown below).  Not in a field's
+    # order: each hit then carries its sort value, a term looked up (~0.15 ms a hit), and each pass reads
+    # every match again, so the first is sized by the editions per work the facet pass saw.
+    known = counted() if q.sort != "relevance" else None
+    likely = _likely(want, known[1], known[0]) if known else 0
     fetch = min(max(want * OVERFETCH, likely, EXACT_UP_TO if q.sort == "relevance" else 0), MAX_WINDOW)
     while True:
         hits, records = ranked(query, fetch)
@@ -75,11 +79,12 @@ def _likely(want: int, records: int, works: int) -> int:
 
 
 def _count(searcher, query, hits, hashes, records: int, ranked: Ranked,
-           counted: tuple[int, int] | None) -> tuple[int, bool, list, list[int]]:
+           counted: Counted) -> tuple[int, bool, list, list[int]]:
     """Works matching: exact up to :data:`~index.works.EXACT_UP_TO` records (every hit then in hand, returned
     with its work hash, so the editions need no other query), HyperLogLog above."""
     if records > EXACT_UP_TO:
-        works = counted[0] if counted else int(searcher.cardinality(query, HASH_FIELD))
+        known = counted()
+        works = known[0] if known else int(searcher.cardinality(query, HASH_FIELD))
         return min(works, records), True, hits, hashes
     if len(hits) < records:
         hits, _ = ranked(query, records)

@@ -1,6 +1,8 @@
 """Embedded (tantivy) specifics; the shared search contract is in test_backend_contract.py."""
 import dataclasses
 
+import pytest
+
 from catalogue_fixtures import LIBRARIES, cluster
 
 from index.backend import SearchQuery
@@ -178,3 +180,116 @@ def test_close_after_a_commit_lets_the_merges_finish(tmp_path):
     ix.close()
     reopened = EmbeddedIndex(tmp_path)
     assert reopened.stats()["segments"] == 1 and reopened.count() == 8
+
+
+def _faceted_index() -> EmbeddedIndex:
+    ix = EmbeddedIndex(None, heap_size=15_000_000)
+    ix.add(to_document(dataclasses.replace(cluster(f"f{i}", f"Faceted title {i % 7}", holdings=[("pku", str(i))]),
+                                           work_key=f"work-{i % 40}"), LIBRARIES) for i in range(120))
+    ix.commit()
+    return ix
+
+
+def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
+    """The facet pass runs on a worker thread while the page is fetched: the same counts, works and page as
+    counting in the search's own thread, and a cached count is not counted again."""
+    import threading
+    from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    ix = _faceted_index()
+    threads: list[str] = []
+    real = embedded_facets.count
+
+    def counting(*args):
+        threads.append(threading.current_thread().name)
+        return real(*args)
+    monkeypatch.setattr(embedded_facets, "count", counting)
+    asked = [SearchQuery("faceted", group_works=True), SearchQuery("", sort="title", group_works=True),
+             SearchQuery("title", group_works=False, limit=5)]
+    beside = [ix.search(q) for q in asked]
+    assert len(threads) == 3  # on a worker, or taken back by the search thread when the page was done first
+    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 3  # cached
+
+    def in_this_thread(work, done):
+        value = work()
+        done(value)
+        return lambda: value
+    monkeypatch.setattr(embedded_facets, "pending", in_this_thread)
+    ix._facet_cache.clear()
+    serial = [ix.search(q) for q in asked]
+    assert threads[3:] == [threading.current_thread().name] * 3
+    for a, b in zip(beside, serial):
+        assert (a.facets, a.total, a.records, a.total_is_estimate) == (b.facets, b.total, b.records, b.total_is_estimate)
+        assert [(h.id, [e["id"] for e in h.editions]) for h in a.hits] == [(h.id, [e["id"] for e in h.editions])
+                                                                           for h in b.hits]
+    assert beside[0].facets["library"] == [("pku", 120)] and beside[0].records == 120
+    ix.close()
+
+
+def test_a_failing_facet_pass_fails_the_search_and_a_forked_child_gets_its_own_workers(monkeypatch):
+    """An engine error on the worker thread is the search's :class:`SearchError`; a pool whose threads belong to
+    another process (a fork after the first search) is replaced, not waited on forever."""
+    from concurrent.futures import ThreadPoolExecutor
+    from index import embedded_facets
+    from index.backend import SearchError
+    ix = _faceted_index()
+
+    def broken(*args):
+        raise ValueError("aggregation failed")
+    with monkeypatch.context() as m:
+        m.setattr(embedded_facets, "count", broken)
+        with pytest.raises(SearchError, match="aggregation failed"):
+            ix.search(SearchQuery("faceted", group_works=True))
+    dead = ThreadPoolExecutor(1)
+    dead.shutdown()
+    monkeypatch.setattr(embedded_facets, "_pool", (-1, dead))
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    assert ix.search(SearchQuery("faceted", group_works=True)).facets["library"] == [("pku", 120)]
+    ix.close()
+
+
+def test_a_relevance_page_fetches_before_the_facet_pass_is_done(monkeypatch):
+    """In score order the first fetch does not wait for the facet pass's counts (they only size a sorted page's
+    fetch); in a field's order it does."""
+    from index import embedded_facets, embedded_works
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    ix = _faceted_index()
+    order: list[str] = []
+    real = embedded_works.page
+
+    def watching(searcher, schema, query, q, ranked, counted, *rest):
+        return real(searcher, schema, query, q,
+                    lambda which, limit, offset=0: (order.append("fetch"), ranked(which, limit, offset))[1],
+                    lambda: (order.append("counts"), counted())[1], *rest)
+    monkeypatch.setattr(embedded_works, "page", watching)
+    ix.search(SearchQuery("faceted", group_works=True))
+    assert order[0] == "fetch"
+    order.clear()
+    ix.search(SearchQuery("", sort="title", group_works=True))
+    assert order[0] == "counts"
+    ix.close()
+
+
+def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(monkeypatch):
+    """``pending`` hands work to a worker thread; work still queued when its result is wanted (every worker
+    busy) runs in the caller's thread instead of waiting, and so does all work when no core is idle; either way
+    its result is handed on once."""
+    import threading
+    import time
+    from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "CORES", 1)
+    monkeypatch.setattr(embedded_facets, "_pool", None)
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    done: list[str] = []
+    on_worker = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    time.sleep(0.2)  # the worker has long started (and finished) it
+    assert on_worker() == on_worker() and done == [on_worker()] and on_worker().startswith("unioncat-facets")
+    release = threading.Event()
+    busy = embedded_facets.pending(release.wait, lambda _: None)
+    queued = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    assert queued() == threading.current_thread().name and done[1:] == [queued()]
+    release.set()
+    assert busy() is True
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done before returning
+    inline = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
+    assert done[-1] == threading.current_thread().name and inline() == done[-1] and len(done) == 3

@@ -65,3 +65,48 @@ def test_a_server_dropped_from_root_to_nobody_dies_with_the_killed_run_too():
     drop = ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups"]
     assert ends_with_us([*drop, "sleep", "1"])[:3] == ["setpriv", "--pdeathsig", "SIGTERM"]
     assert not _server_outlives_a_killed_run([*drop, "sleep", "120"])
+
+
+PG_RUN = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from peers.postgres import running_postgres
+with running_postgres() as url:
+    print(url, flush=True)
+    time.sleep(120)
+"""
+
+
+def _postmaster(port: int) -> tuple[int, str]:
+    """The pid and data folder of the PostgreSQL server listening on ``port``."""
+    for entry in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if cmd[0].endswith("postgres") and f"port={port}" in cmd:
+            return int(entry), cmd[cmd.index("-D") + 1]
+    raise AssertionError(f"no PostgreSQL server on port {port}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setpriv and the parent-death signal are Linux's")
+def test_the_postgres_cluster_dies_with_the_killed_run_that_started_it():
+    """``pg_ctl`` daemonised the server, so a killed test run or bench left PostgreSQL running; now it is our
+    child through ``ends_with_us`` (from root, on the ``setpriv`` that drops to ``postgres``)."""
+    import shutil
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.Popen([sys.executable, "-c", PG_RUN.format(tests=tests)], stdout=subprocess.PIPE, text=True)
+    url = run.stdout.readline().strip()
+    assert url.startswith("postgresql://"), "the stand-in run did not start PostgreSQL"
+    pid, data = _postmaster(int(url.rsplit(":", 1)[1]))
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    outlived = _alive(pid)
+    if outlived:
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(os.path.dirname(data), ignore_errors=True)    # the killed run could not remove its folder
+    assert not outlived

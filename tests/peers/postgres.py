@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for the tests: Debian's ``initdb`` + ``pg_ctl`` on a free loopback port.
+"""A throwaway PostgreSQL cluster for the tests: Debian's ``initdb`` + ``postgres`` on a free loopback port.
 
 ``tests/conftest.py`` re-exports the fixtures:
 
@@ -7,10 +7,10 @@
 * ``pg_url`` — a fresh, empty database on that cluster per test (``CREATE DATABASE`` is ~50 ms),
   dropped afterwards.
 
-``initdb``/``pg_ctl`` are taken from PATH or Debian's ``/usr/lib/postgresql/<version>/bin``.
+``initdb``/``postgres`` are taken from PATH or Debian's ``/usr/lib/postgresql/<version>/bin``.
 PostgreSQL refuses to run as root.  As root (a fresh CI container) the cluster
 is created and started as the ``postgres`` user that Debian's package makes,
-through ``runuser``; otherwise as the current user.  In CI a missing
+through ``setpriv``; otherwise as the current user.  In CI a missing
 PostgreSQL fails the run; elsewhere the PostgreSQL tests skip with the reason.
 ``running_postgres()`` is the same server as a context manager, for bench scripts.
 """
@@ -20,14 +20,16 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import free_port, unavailable
+from services import ends_with_us, free_port, stop_process, unavailable
 
 
 def _missing(reason: str) -> None:
@@ -43,7 +45,8 @@ def _as_user() -> tuple[list[str], str]:
     except KeyError:
         raise RuntimeError("running as root and there is no 'postgres' user to run PostgreSQL as "
                            "(Debian's postgresql package creates it)") from None
-    return ["runuser", "-u", "postgres", "--"], "postgres"
+    # setpriv, not runuser: ``ends_with_us`` puts the parent-death signal on it, after the change of user
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"], "postgres"
 
 
 def _binary(name: str) -> str:
@@ -58,13 +61,33 @@ def _binary(name: str) -> str:
                             "make install)")
 
 
+def _ready(url: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Wait until the server takes connections; raise with its log if it exits or never does."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url + "/postgres", connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_process(server)
+                raise RuntimeError("PostgreSQL did not start: " + log.read_text(errors="replace")) from None
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
-    """Start a cluster in a temporary folder; yield ``postgresql://role@127.0.0.1:port``; stop and remove it."""
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+    """Start a cluster in a temporary folder; yield ``postgresql://role@127.0.0.1:port``; stop and remove it.
+
+    The server runs in the foreground as our child (not daemonised by ``pg_ctl``), through
+    ``ends_with_us``: a killed test run or bench takes it down instead of leaving it running.
+    """
+    initdb, postgres = _binary("initdb"), _binary("postgres")
     prefix, role = _as_user()
     root = Path(tempfile.mkdtemp(prefix="unioncat-pg-"))
-    data, sock = root / "data", root / "sock"
+    data, sock, log = root / "data", root / "sock", root / "log"
     sock.mkdir()
     if prefix:
         shutil.chown(root, "postgres")
@@ -74,18 +97,22 @@ def running_postgres() -> Iterator[str]:
     try:
         subprocess.run(prefix + [initdb, "-D", str(data), "-U", role, "-A", "trust", "-E", "UTF8", "--no-locale",
                                  "--no-sync"], check=True, capture_output=True)
-        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "-t", "60",
-                                 "start"], check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
-        log = (root / "log").read_text(errors="replace") if (root / "log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')}{log}") from None
+        raise RuntimeError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from None
+    options = ["listen_addresses=127.0.0.1", f"port={port}", f"unix_socket_directories={sock}", "fsync=off",
+               "synchronous_commit=off", "full_page_writes=off", "max_connections=100"]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(ends_with_us(prefix + [postgres, "-D", str(data)]
+                                              + [arg for o in options for arg in ("-c", o)]),
+                                  stdout=out, stderr=subprocess.STDOUT)
+    url = f"postgresql://{role}@127.0.0.1:{port}"
     try:
-        yield f"postgresql://{role}@127.0.0.1:{port}"
+        _ready(url, server, log)
+        yield url
     finally:
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        server.send_signal(signal.SIGQUIT)      # immediate shutdown, as ``pg_ctl -m immediate``
+        stop_process(server)
         shutil.rmtree(root, ignore_errors=True)
 
 
