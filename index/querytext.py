@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from stdnum import ean as _ean
 from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 
@@ -72,9 +73,9 @@ def as_issn(text: str) -> str | None:
 def isbn_forms(isbn13: str) -> list[str]:
     """An ISBN-13 and, for 978 ISBNs, its ISBN-10: the forms a document is found by."""
     if len(isbn13) == 13 and isbn13.startswith("978") and isbn13.isdigit() and isbn13.isascii() \
-            and _ean_check(isbn13[:12]) == isbn13[12]:
+            and _ean.calc_check_digit(isbn13[:12]) == isbn13[12]:
         # what stdnum's to_isbn10 returns for a plain valid 978 ISBN-13, without its three validations
-        # (compact, validate, isbn_type: ~7% of the index stage); anything else still goes through it
+        # (compact, validate, isbn_type: ~7% of the profiled document build); anything else still goes through it
         return [isbn13, isbn13[3:12] + _isbn10_check(isbn13[3:12])]
     forms = [isbn13]
     if isbn13.startswith("978"):
@@ -83,10 +84,6 @@ def isbn_forms(isbn13: str) -> list[str]:
         except Exception:  # stdnum raises its own ValidationError subclasses
             pass
     return forms
-
-
-def _ean_check(digits: str) -> str:
-    return str((10 - sum((3, 1)[i % 2] * int(n) for i, n in enumerate(reversed(digits)))) % 10)
 
 
 def _isbn10_check(digits: str) -> str:
