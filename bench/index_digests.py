@@ -1,8 +1,9 @@
 """One digest line per indexed document, to prove two versions of the index stage index the same documents.
 
-    PYTHONPATH=/work/main python bench/index_digests.py WORK/var/index main.txt
-    PYTHONPATH=.          python bench/index_digests.py WORK/var/index branch.txt
+    PYTHONPATH=/work/main python -P bench/index_digests.py WORK/var/index main.txt
+    PYTHONPATH=.          python -P bench/index_digests.py WORK/var/index branch.txt
     join -t$'\t' <(sort main.txt) <(sort branch.txt) | awk -F'\t' '$2 != $3' | wc -l     # 0: equal
+    (``-P``: without it the script's own folder comes first on the path, and its ``dedupe.py`` hides the package)
 
 Reads every document stored in an embedded (tantivy) index — what ``unioncat build`` wrote — and prints
 ``id<TAB>sha256`` of three things made from it: the search document as stored (``_source``, *decoded*,

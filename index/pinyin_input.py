@@ -25,11 +25,10 @@ def syllables() -> frozenset[str]:
     """Every toneless pinyin syllable, read from pypinyin's own dictionary (``ü`` written ``v``, as it indexes)."""
     from pypinyin.pinyin_dict import pinyin_dict
     found = set()
-    for readings in pinyin_dict.values():
-        for reading in readings.split(","):
-            plain = _strip_marks(reading)
-            if plain.isascii() and plain.isalpha():
-                found.add(plain.lower())
+    for reading in {r for readings in pinyin_dict.values() for r in readings.split(",")}:   # ~1,500 distinct
+        plain = _strip_marks(reading)
+        if plain.isascii() and plain.isalpha():
+            found.add(plain.lower())
     found -= {"m", "n", "ng", "hm", "hng", "r"}   # interjections: would split ordinary words everywhere
     found |= {"lue", "nue"}                        # 略, 虐 as most romanisations write them (pypinyin: lve)
     return frozenset(found)
@@ -84,6 +83,7 @@ def _is_pinyin(text: str) -> bool:
     return all(ch.isascii() or typed_form(ch).isascii() for ch in text)
 
 
+@lru_cache(maxsize=1 << 16)  # every word of every document's pinyin text; the syllables recur (~5% of the stage)
 def _syllabify(word: str) -> str:
     plain = typed_form(word)
     if plain in syllables() or not plain.isascii():

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from stdnum import ean as _ean
 from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 
@@ -71,6 +72,11 @@ def as_issn(text: str) -> str | None:
 
 def isbn_forms(isbn13: str) -> list[str]:
     """An ISBN-13 and, for 978 ISBNs, its ISBN-10: the forms a document is found by."""
+    if len(isbn13) == 13 and isbn13.startswith("978") and isbn13.isdigit() and isbn13.isascii() \
+            and _ean.calc_check_digit(isbn13[:12]) == isbn13[12]:
+        # what stdnum's to_isbn10 returns for a plain valid 978 ISBN-13, without its three validations
+        # (compact, validate, isbn_type: ~7% of the profiled document build); anything else still goes through it
+        return [isbn13, isbn13[3:12] + _isbn10_check(isbn13[3:12])]
     forms = [isbn13]
     if isbn13.startswith("978"):
         try:
@@ -78,6 +84,11 @@ def isbn_forms(isbn13: str) -> list[str]:
         except Exception:  # stdnum raises its own ValidationError subclasses
             pass
     return forms
+
+
+def _isbn10_check(digits: str) -> str:
+    check = sum((i + 1) * int(n) for i, n in enumerate(digits)) % 11
+    return "X" if check == 10 else str(check)
 
 
 def prefix_key(value: str) -> str:
