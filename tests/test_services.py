@@ -42,9 +42,14 @@ def _server_outlives_a_killed_run(cmd: list[str]) -> bool:
             break
         time.sleep(0.05)
     assert _alive(server)
+    return _outlives(run, server)
+
+
+def _outlives(run: subprocess.Popen, server: int, wait: float = 20) -> bool:
+    """SIGKILL the stand-in run; whether its server is still alive ``wait`` seconds on (then killed)."""
     run.send_signal(signal.SIGKILL)
     run.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + wait
     while _alive(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     outlived = _alive(server)
@@ -100,13 +105,6 @@ def test_the_postgres_cluster_dies_with_the_killed_run_that_started_it():
     url = run.stdout.readline().strip()
     assert url.startswith("postgresql://"), "the stand-in run did not start PostgreSQL"
     pid, data = _postmaster(int(url.rsplit(":", 1)[1]))
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    deadline = time.monotonic() + 20
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    outlived = _alive(pid)
-    if outlived:
-        os.kill(pid, signal.SIGKILL)
+    outlived = _outlives(run, pid)
     shutil.rmtree(os.path.dirname(data), ignore_errors=True)    # the killed run could not remove its folder
     assert not outlived
