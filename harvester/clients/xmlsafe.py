@@ -127,24 +127,43 @@ def strip_illegal_chars(data: bytes) -> tuple[bytes, int]:
     return data, count + raw
 
 
+#: Bytes fed to the pull parser at a time.
+CHUNK = 64 * 1024
+
+
 def iterparse(source: IO[bytes], events: tuple[str, ...] = ("end",), tag: Any = None,
               encoding: str | None = None) -> Iterator[tuple[str, etree._Element]]:
     """Stream a large document with the hardened settings.
 
     Yields ``(event, element)`` like :func:`lxml.etree.iterparse`; raises
     :class:`UnsafeXMLError` as soon as the root starts if the document has a
-    DOCTYPE, and :class:`InvalidXMLError` where the document breaks.
+    DOCTYPE, and :class:`InvalidXMLError` where the document breaks — after
+    every element completed before the break.  A pull parser we feed, not
+    ``etree.iterparse``: since lxml 6.2 that drops the events of the chunk in
+    which the error lies, so the records before a broken tail were lost.
     """
     wanted = set(events)
-    context = etree.iterparse(source, events=tuple(dict.fromkeys(("start",) + tuple(events))), tag=tag, encoding=encoding, remove_comments=True,
-                              **PARSER_OPTIONS)
+    parser = etree.XMLPullParser(events=tuple(dict.fromkeys(("start",) + tuple(events))), tag=tag,
+                                 encoding=encoding, remove_comments=True, **PARSER_OPTIONS)
     checked = False
-    try:
-        for event, element in context:
+
+    def ready() -> Iterator[tuple[str, etree._Element]]:
+        nonlocal checked
+        for event, element in parser.read_events():
             if not checked:
                 _check_tree(element.getroottree())
                 checked = True
             if event in wanted:
                 yield event, element
+
+    error = None
+    try:
+        for chunk in iter(lambda: source.read(CHUNK), b""):
+            parser.feed(chunk)
+            yield from ready()
+        parser.close()
     except etree.XMLSyntaxError as exc:
-        raise InvalidXMLError(f"not well-formed XML: {exc}") from None
+        error = exc
+    yield from ready()
+    if error is not None:
+        raise InvalidXMLError(f"not well-formed XML: {error}") from None
