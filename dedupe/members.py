@@ -13,7 +13,7 @@ from sqlalchemy import Column, Integer, String, Table, Text, func, select
 from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
-from storage.db import chunks, insert_rows, metadata, next_value, record_in, stream, write_lock
+from storage.db import chunks, insert_rows, metadata, param_mark, next_value, record_in, stream, write_lock
 
 from .model import Cluster
 from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
@@ -66,7 +66,7 @@ class MemberStore:
         """
         if not keys:
             return
-        mark = _mark(self.engine)
+        mark = param_mark(self.engine.dialect)
         with self._lock, self.engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
@@ -85,7 +85,7 @@ class MemberStore:
                          for (s, l), k in upserts.items()])
             moved = [(cid, s, l) for (s, l), cid in assignments.items() if (s, l) not in upserts]
             if moved:   # plain tuples through the driver: a full pass moves every record (SQLAlchemy's dicts cost 2×)
-                mark = _mark(self.engine)
+                mark = param_mark(self.engine.dialect)
                 conn.exec_driver_sql(f"UPDATE dedupe_members SET cluster_id = {mark} WHERE source = {mark}"
                                      f" AND local_id = {mark}", moved)
             retire(conn, deleted, redirects)
@@ -158,11 +158,6 @@ class MemberStore:
         with self.engine.connect() as conn:
             return {(s, l): cid for where in record_in(m.source, m.local_id, keys)
                     for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where))}
-
-
-def _mark(engine: Engine) -> str:
-    """The driver's parameter marker, for the statements written out by hand."""
-    return {"qmark": "?", "format": "%s", "pyformat": "%s"}[engine.dialect.paramstyle]
 
 
 def _add_pending(conn, pending: Iterable[str]) -> None:

@@ -98,6 +98,14 @@ def driver_url(url: str) -> str:
     return url
 
 
+def param_mark(dialect) -> str:
+    """The driver's parameter marker (SQLite ``?``, psycopg ``%s``), for statements written out by hand."""
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if mark is None:
+        raise NotImplementedError(f"unsupported parameter style {dialect.paramstyle!r}")
+    return mark
+
+
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple],
                 skip_existing: bool = False) -> None:
     """Insert plain tuples (values in ``columns`` order) with one driver ``executemany``, in the caller's transaction.
@@ -118,9 +126,7 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
         columns = (*columns, *(c.name for c in left_out))
         defaults = tuple(c.default.arg for c in left_out)
         rows = [(*row, *defaults) for row in rows]
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-    if mark is None:
-        raise NotImplementedError(f"insert_rows: unsupported parameter style {conn.dialect.paramstyle!r}")
+    mark = param_mark(conn.dialect)
     quote = conn.dialect.identifier_preparer.quote
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
                          f"VALUES ({', '.join([mark] * len(columns))})"
