@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from peers.postgres import create_database, running_postgres  # noqa: E402
+from peers.postgres import create_database, postmaster, running_postgres  # noqa: E402
 from peers.redis_server import running_redis  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
@@ -104,9 +104,9 @@ def _proc_table() -> tuple[dict[int, float], dict[int, list[int]]]:
     return stats, children
 
 
-def tree(pids: list[int]) -> list[int]:
-    """The processes and all their live descendants."""
-    children = _proc_table()[1]
+def tree(pids: list[int], children: dict[int, list[int]] | None = None) -> list[int]:
+    """The processes and all their live descendants (``children``: a table :func:`_proc_table` read)."""
+    children = _proc_table()[1] if children is None else children
     found, todo = [], list(pids)
     while todo:
         pid = todo.pop()
@@ -117,8 +117,8 @@ def tree(pids: list[int]) -> list[int]:
 
 def tree_cpu(pids: list[int]) -> float:
     """CPU-seconds of processes, their reaped children and their live descendants (from /proc)."""
-    stats = _proc_table()[0]
-    return sum(stats.get(pid, 0.0) for pid in tree(pids))
+    stats, children = _proc_table()
+    return sum(stats.get(pid, 0.0) for pid in tree(pids, children))
 
 
 def kill_tree(pid: int) -> None:
@@ -130,20 +130,6 @@ def kill_tree(pid: int) -> None:
         for p in tree([pid]):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)
-
-
-def postmaster(server_port: int) -> list[int]:
-    """The pid of PostgreSQL's server process listening on the port (its backends are its children)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmd and cmd[0].endswith(b"postgres") and f"port={server_port}".encode() in b" ".join(cmd):
-                found.append(int(entry.name))
-    return found
 
 
 def start_workers(n: int, env: dict, sources: Path, data: Path, logs: Path) -> list[subprocess.Popen]:
@@ -202,7 +188,7 @@ def main() -> None:
     print(f"generated {args.records} member records in {time.perf_counter() - t:.0f} s", flush=True)
     runs = []
     with running_postgres() as server, running_redis() as redis_url:
-        pg = postmaster(int(server.rsplit(":", 1)[1]))
+        pg = [postmaster(int(server.rsplit(":", 1)[1]))[0]]
         t = time.perf_counter()
         base = normalised(sources, work / "base-var", server)
         print(f"harvested and normalised into PostgreSQL in {time.perf_counter() - t:.0f} s", flush=True)

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from peers.postgres import postmaster
 from services import ends_with_us
 
 UNPRIVILEGED = 65534
@@ -82,18 +83,6 @@ with running_postgres() as url:
 """
 
 
-def _postmaster(port: int) -> tuple[int, str]:
-    """The pid and data folder of the PostgreSQL server listening on ``port``."""
-    for entry in os.listdir("/proc"):
-        try:
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode().split("\0")
-        except (OSError, ValueError):
-            continue
-        if cmd[0].endswith("postgres") and f"port={port}" in cmd:
-            return int(entry), cmd[cmd.index("-D") + 1]
-    raise AssertionError(f"no PostgreSQL server on port {port}")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setpriv and the parent-death signal are Linux's")
 def test_the_postgres_cluster_dies_with_the_killed_run_that_started_it():
     """``pg_ctl`` daemonised the server, so a killed test run or bench left PostgreSQL running; now it is our
@@ -104,7 +93,7 @@ def test_the_postgres_cluster_dies_with_the_killed_run_that_started_it():
     run = subprocess.Popen([sys.executable, "-c", PG_RUN.format(tests=tests)], stdout=subprocess.PIPE, text=True)
     url = run.stdout.readline().strip()
     assert url.startswith("postgresql://"), "the stand-in run did not start PostgreSQL"
-    pid, data = _postmaster(int(url.rsplit(":", 1)[1]))
+    pid, data = postmaster(int(url.rsplit(":", 1)[1]))
     outlived = _outlives(run, pid)
     shutil.rmtree(os.path.dirname(data), ignore_errors=True)    # the killed run could not remove its folder
     assert not outlived

@@ -116,6 +116,20 @@ def running_postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def postmaster(port: int) -> tuple[int, Path]:
+    """The pid and data folder of the PostgreSQL server listening on ``port``, found in /proc (its backends
+    are its children: a bench counts their CPU under it)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if cmd[0].endswith("postgres") and f"port={port}" in cmd and "-D" in cmd:
+                return int(entry.name), Path(cmd[cmd.index("-D") + 1])
+    raise LookupError(f"no PostgreSQL server on port {port}")
+
+
 def create_database(server_url: str, name: str | None = None) -> str:
     """A new empty database on the server; returns its URL."""
     import psycopg
