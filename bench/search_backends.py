@@ -281,6 +281,8 @@ def main() -> None:
                          "--es-url: build millions of documents once, measure queries when the machine is quiet)")
     ap.add_argument("--facets", action="store_true", help="also time each facet alone (embedded)")
     ap.add_argument("--index", type=Path, help="keep the embedded index in this folder; reused when it has documents")
+    ap.add_argument("--slowest", type=int, metavar="N",
+                    help="then the N slowest searches (embedded) by wall and by CPU, each with its stages' CPU")
     args = ap.parse_args()
 
     path = documents(min(args.records, LOC_DOCS), args.cache)
@@ -307,6 +309,9 @@ def run_embedded(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> d
         print("| embedded: searches | queries | p50 | p95 |\n|---|---|---|---|")
         for name, t in by_typo_pass(embedded, qs).items():
             print(f"| {name} | {t['queries']} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms |", flush=True)
+    if args.slowest:
+        import search_tail
+        search_tail.report(search_tail.profile(embedded, qs), args.slowest)
     embedded.close()
     print("embedded", json.dumps(result), flush=True)
     return result

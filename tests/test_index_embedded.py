@@ -293,3 +293,30 @@ def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(mo
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done before returning
     inline = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
     assert done[-1] == threading.current_thread().name and inline() == done[-1] and len(done) == 3
+
+
+def test_records_of_works_found_by_term_queries_as_by_a_term_set():
+    """``embedded_works._of_works`` narrows a query to some works with one term query a work, scored 1.0
+    together: the same records in the same order with the same scores as the term set it replaces (which
+    reads the whole work-hash column)."""
+    import tantivy
+    from tantivy import Occur, Query
+
+    from index import embedded_works
+    from index.works import HASH_FIELD, work_hash
+    ix = EmbeddedIndex(None, heap_size=15_000_000)
+    docs = [to_document(dataclasses.replace(cluster(f"r{i}", f"Common title {i % 7} {'extra ' * (i % 3)}"),
+                                            work_key=f"work-{i % 40}"), LIBRARIES) for i in range(200)]
+    ix.add(docs)
+    ix.commit()
+    searcher, schema = ix._searcher(), ix.schema
+    query = Query.term_query(schema, "title", "common")
+    works = {work_hash(d) for d in docs[:12]}
+    term_set = Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.term_set_query(schema, HASH_FIELD,
+                                                                                             sorted(works)))])
+
+    def ranked(q: tantivy.Query) -> list:
+        return [(score, a.segment_ord, a.doc) for score, a in searcher.search(q, 300).hits]
+    assert ranked(embedded_works._of_works(schema, query, works)) == ranked(term_set)
+    assert len(ranked(term_set)) == 5 * 12
+    ix.close()
