@@ -37,11 +37,10 @@ from normaliser.text import fold_for_search
 from . import browse, embedded_facets, embedded_works, forgiving, suggest, works
 from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key as _prefix_key, title_key
 from .embedded_doc import to_tantivy
 from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
-from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
 #: Han characters and kana one per token; runs of any other letters, marks and digits as words.
@@ -189,8 +188,7 @@ class EmbeddedIndex:
                                                     order=sort[1] if sort else Order.Desc))
             return [(float(key) if sort is None else 0.0, address) for key, address in result.hits], result.count
 
-        records = None
-        estimate = False
+        records, estimate = None, False
         counted = self._facets(searcher, matching, q)  # counting on a worker thread while the page is fetched
         if q.group_works:
             hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
@@ -396,20 +394,23 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query,
-                q: SearchQuery) -> Callable[[], tuple[dict, tuple | None]]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> Callable[[], embedded_facets.Counts]:
         """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
         from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own),
-        as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s worker thread."""
-        names = q.facets if q.facets is not None else FACETS
+        as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s worker threads."""
+        names = tuple(q.facets if q.facets is not None else FACETS)
         if not names:
             return lambda: ({}, None)
         key = (*embedded_facets.asked(q, names), self._generation)
         cached = self._recall(self._facet_cache, key)
         if cached is not None:
             return lambda: cached
-        return embedded_facets.pending(lambda: _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names))),
-                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
+
+        def counts(which: tuple[str, ...], works: bool) -> embedded_facets.Counts:
+            return _guard(lambda: embedded_facets.count(searcher, query, q, which, works))
+        return embedded_facets.pending(lambda: counts(names, q.group_works),
+                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE),
+                                       embedded_facets.split(counts, names, q.group_works))
 
     def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:

@@ -5,7 +5,7 @@ import pytest
 
 from catalogue_fixtures import LIBRARIES, cluster
 
-from index.backend import SearchQuery
+from index.backend import FACETS, SearchQuery
 from index.documents import to_document
 from index.embedded import EmbeddedIndex
 
@@ -184,15 +184,17 @@ def test_close_after_a_commit_lets_the_merges_finish(tmp_path):
 
 def _faceted_index() -> EmbeddedIndex:
     ix = EmbeddedIndex(None, heap_size=15_000_000)
-    ix.add(to_document(dataclasses.replace(cluster(f"f{i}", f"Faceted title {i % 7}", holdings=[("pku", str(i))]),
+    ix.add(to_document(dataclasses.replace(cluster(f"f{i}", f"Faceted title {i % 7}", holdings=[("pku", str(i))],
+                                                   subjects=[f"Subject {i % 9}", f"Topic {i % 4}"]),
                                            work_key=f"work-{i % 40}"), LIBRARIES) for i in range(120))
     ix.commit()
     return ix
 
 
 def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
-    """The facet pass runs on a worker thread while the page is fetched: the same counts, works and page as
-    counting in the search's own thread, and a cached count is not counted again."""
+    """The facet pass runs on worker threads while the page is fetched, the subject facet apart from the others:
+    the same counts, works and page as counting all in one pass in the search's own thread, and a cached count is
+    not counted again."""
     import threading
     from index import embedded_facets
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
@@ -207,22 +209,24 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     asked = [SearchQuery("faceted", group_works=True), SearchQuery("", sort="title", group_works=True),
              SearchQuery("title", group_works=False, limit=5)]
     beside = [ix.search(q) for q in asked]
-    assert len(threads) == 3  # on a worker, or taken back by the search thread when the page was done first
-    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 3  # cached
+    assert len(threads) == 6  # on a worker, or taken back by the search thread when the page was done first
+    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 6  # cached
 
-    def in_this_thread(work, done):
+    def in_this_thread(work, done, split=None):
         value = work()
         done(value)
         return lambda: value
     monkeypatch.setattr(embedded_facets, "pending", in_this_thread)
     ix._facet_cache.clear()
     serial = [ix.search(q) for q in asked]
-    assert threads[3:] == [threading.current_thread().name] * 3
+    assert threads[6:] == [threading.current_thread().name] * 3  # whole
     for a, b in zip(beside, serial):
         assert (a.facets, a.total, a.records, a.total_is_estimate) == (b.facets, b.total, b.records, b.total_is_estimate)
         assert [(h.id, [e["id"] for e in h.editions]) for h in a.hits] == [(h.id, [e["id"] for e in h.editions])
                                                                            for h in b.hits]
     assert beside[0].facets["library"] == [("pku", 120)] and beside[0].records == 120
+    assert beside[0].facets["subject"][:2] == [("Topic 0", 30), ("Topic 1", 30)]
+    assert list(beside[0].facets) == list(FACETS)
     ix.close()
 
 
@@ -320,3 +324,21 @@ def test_records_of_works_found_by_term_queries_as_by_a_term_set():
     assert ranked(embedded_works._of_works(schema, query, works)) == ranked(term_set)
     assert len(ranked(term_set)) == 5 * 12
     ix.close()
+
+
+def test_the_facet_pass_parts_only_what_it_can_count_apart():
+    """``split`` parts the subject facet from the others and the works; with nothing beside it, or without it,
+    the pass stays whole.  The parts' counts join in the order asked."""
+    from index import embedded_facets
+    asked: list = []
+
+    def counts(names, works):
+        asked.append((names, works))
+        return {name: [(name, 1)] for name in names}, (1, 2) if works else None
+    assert embedded_facets.split(counts, ("library", "region"), True) is None
+    assert embedded_facets.split(counts, ("subject",), False) is None
+    calls, join = embedded_facets.split(counts, ("region", "subject", "year"), True)
+    joined = join([call() for call in calls])
+    assert asked == [(("subject",), False), (("region", "year"), True)]
+    assert list(joined[0]) == ["region", "subject", "year"] and joined[1] == (1, 2)
+    assert embedded_facets.split(counts, ("subject",), True) is not None  # the works beside it
