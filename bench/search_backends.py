@@ -261,6 +261,7 @@ def facet_costs(backend, qs: list[SearchQuery], n: int = 200) -> dict[str, dict]
     out = {}
     for name, facets in [("none", ()), *((f, (f,)) for f in FACETS), ("all", None), ("page", "page")]:
         backend._facet_cache.clear()  # counted, not remembered from the run above
+        backend._answers.clear()
         out[name] = timed(lambda q=q: backend.search(SearchQuery(**{
             **q.__dict__, "facets": page_facets(q.filters) if facets == "page" else facets})).total for q in qs[:n])
     return out

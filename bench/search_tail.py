@@ -1,8 +1,8 @@
 """Which queries make the embedded search's p95, and where each spends its time (``search_backends --slowest``).
 
 With 200 queries the p95 is the 11th slowest, so a handful of queries decide it.  This runs the bench's
-queries once more, in the same order (the facet cache emptied first, so the same queries find their counts
-cached), with the engine's stages timed one by one — CPU of the thread each ran on:
+queries once more, in the same order (the facet and answer caches emptied first, so the same queries find
+them as the measured run did), with the engine's stages timed one by one — CPU of the thread each ran on:
 
 * ``facets``: the facet pass (:func:`index.embedded_facets.count`; on its worker thread when a core is idle,
   so it may overlap ``page``);
@@ -63,6 +63,7 @@ def profile(backend, qs: list[SearchQuery]) -> list[dict]:
     """Every query of ``qs`` run once: its wall and CPU milliseconds (every thread) and each stage's."""
     parts: dict[str, list] = {}
     backend._facet_cache.clear()
+    backend._answers.clear()
     rows = []
     with _timed(embedded_facets, "count", parts, lambda *a: "facets"), \
             _timed(embedded_works, "page", parts, lambda *a, **k: "page"), \

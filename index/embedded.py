@@ -34,10 +34,10 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, embedded_facets, embedded_works, forgiving, suggest, works
+from . import browse, embedded_answers, embedded_facets, embedded_works, forgiving, suggest, works
 from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key as _prefix_key, title_key
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key, regex_literal, title_key
 from .embedded_doc import to_tantivy
 from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
@@ -112,8 +112,8 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
-        # Facet counts (embedded_facets.asked), cached per index generation.
-        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
+        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()  # per index generation, as the next two
+        self._answers = embedded_answers.Answers()
         self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
@@ -166,7 +166,12 @@ class EmbeddedIndex:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
-        return forgiving.search(self._search_once, q.validate())
+        """:mod:`index.forgiving`'s search; an answer given since the last reload is given again (a copy)."""
+        started, _ = time.perf_counter(), self._searcher()  # a commit seen here drops the answers
+        if (known := self._answers.get(key := embedded_answers.key(q.validate(), self._generation))) is not None:
+            known.took_ms = round((time.perf_counter() - started) * 1000, 2)
+            return known
+        return self._answers.put(key, forgiving.search(self._search_once, q))
 
     def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
@@ -214,7 +219,7 @@ class EmbeddedIndex:
         if len(prefix) <= suggest.START_MAX:  # the first keystrokes: one term (index.suggest.starts)
             query = Query.term_query(self.schema, suggest.START_FIELD, prefix)
         else:
-            pattern = _regex_literal(prefix) + ".*"
+            pattern = regex_literal(prefix) + ".*"
             query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
                                          for f in suggest.KEY_FIELDS.values()])
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
@@ -268,6 +273,7 @@ class EmbeddedIndex:
         self._index.reload()
         self._meta_stamp = self._stamp()
         self._generation += 1
+        self._answers.clear()
 
     def _searcher(self) -> tantivy.Searcher:
         """A searcher on the latest commit, from this or any other process."""
@@ -332,16 +338,16 @@ class EmbeddedIndex:
                                                   EXACT_TITLE_BOOST))
         if len(key) >= TITLE_PREFIX_MIN:
             boosts.append(Query.const_score_query(Query.regex_query(
-                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
+                self.schema, suggest.KEY_FIELDS["title"], regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
                 TITLE_PREFIX_BOOST))
         return boosts
 
     def _prefix(self, name: str, value: str) -> Query:
         """Values starting with ``value`` (case, spaces and full-width forms ignored)."""
-        key = _prefix_key(value)
+        key = prefix_key(value)
         if not key:
             return Query.all_query()
-        return Query.regex_query(self.schema, name, _regex_literal(key) + ".*")
+        return Query.regex_query(self.schema, name, regex_literal(key) + ".*")
 
     def _isbn_query(self, isbn13: str) -> Query:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
@@ -426,16 +432,9 @@ class EmbeddedIndex:
                 cache.popitem(last=False)
 
 
-def _regex_literal(text: str) -> str:
-    """``text`` as a literal in tantivy's (Rust) regex syntax: every non-alphanumeric as ``\\x{..}``."""
-    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
-
-
 def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
-    if len(must) == 1 and not must_not:
-        return must[0]
-    return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
-                               [(tantivy.Occur.MustNot, m) for m in must_not])
+    return must[0] if len(must) == 1 and not must_not else Query.boolean_query(
+        [(tantivy.Occur.Must, m) for m in must] + [(tantivy.Occur.MustNot, m) for m in must_not])
 
 
 def _guard(call):

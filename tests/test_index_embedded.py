@@ -218,6 +218,7 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
         return lambda: value
     monkeypatch.setattr(embedded_facets, "pending", in_this_thread)
     ix._facet_cache.clear()
+    ix._answers.clear()
     serial = [ix.search(q) for q in asked]
     assert threads[6:] == [threading.current_thread().name] * 3  # whole
     for a, b in zip(beside, serial):
@@ -342,3 +343,51 @@ def test_the_facet_pass_parts_only_what_it_can_count_apart():
     assert asked == [(("subject",), False), (("region", "year"), True)]
     assert list(joined[0]) == ["region", "subject", "year"] and joined[1] == (1, 2)
     assert embedded_facets.split(counts, ("subject",), True) is not None  # the works beside it
+
+
+def test_answers_given_again_until_the_index_changes(tmp_path, monkeypatch):
+    """A search asked again is answered from memory — the same answer, a copy a caller may change — until a
+    commit (from any process) reloads the index; another page, order or facet list is another answer."""
+    from index import embedded_answers
+    writer = EmbeddedIndex(tmp_path, heap_size=15_000_000)
+    reader = EmbeddedIndex(tmp_path)
+    writer.add(to_document(dataclasses.replace(cluster(f"m{i}", f"Macbeth {i % 5}"), work_key=f"w{i % 5}"), LIBRARIES)
+               for i in range(30))
+    writer.commit()
+    q = SearchQuery("macbeth", limit=3, group_works=True)
+    first = reader.search(q)
+    passes: list[SearchQuery] = []
+    monkeypatch.setattr(reader, "_search_once", lambda q: passes.append(q))  # any pass now fails the search
+    again = reader.search(dataclasses.replace(q))
+    assert (ids(again), again.facets, again.total, again.records) == (ids(first), first.facets, first.total, first.records)
+    assert [[e["id"] for e in h.editions] for h in again.hits] == [[e["id"] for e in h.editions] for h in first.hits]
+    again.hits[0].doc["title"], again.hits[0].editions[:] = "changed by a caller", []
+    assert reader.search(q).hits[0].doc["title"] == first.hits[0].doc["title"] and reader.search(q).hits[0].editions
+    assert not passes
+    monkeypatch.undo()
+    assert ids(reader.search(dataclasses.replace(q, offset=3))) != ids(first)
+    writer.add([to_document(dataclasses.replace(cluster("new", "Macbeth", holdings=[("pku", "1"), ("thu", "2")]),
+                                                work_key="w-new"), LIBRARIES)])
+    writer.commit()
+    assert reader.search(q).total == first.total + 1 and not reader._answers._answers.get(
+        embedded_answers.key(q, reader._generation - 1))
+    writer.close()
+
+
+def test_answers_held_within_their_document_budget():
+    """The cache holds at most its budget of documents (hits and editions), the least recently asked dropped
+    first; an answer bigger than the whole budget is not kept."""
+    from index.backend import Hit, SearchResults
+    from index.embedded_answers import Answers
+    answers = Answers(docs=10)
+
+    def results(n: int) -> SearchResults:
+        return SearchResults(total=n, hits=[Hit(id=str(i), score=1.0, doc={}, editions=[{}]) for i in range(n)],
+                             facets={}, took_ms=1.0)
+    for k, n in (("a", 2), ("b", 2), ("c", 1)):
+        answers.put((k,), results(n))
+    assert answers.get(("a",)).total == 2  # now the most recently asked
+    answers.put(("d",), results(2))
+    assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 1, 2]
+    answers.put(("e",), results(6))
+    assert answers.get(("e",)) is None and answers.get(("d",)) is not None
