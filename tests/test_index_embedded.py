@@ -374,20 +374,21 @@ def test_answers_given_again_until_the_index_changes(tmp_path, monkeypatch):
     writer.close()
 
 
-def test_answers_held_within_their_document_budget():
-    """The cache holds at most its budget of documents (hits and editions), the least recently asked dropped
-    first; an answer bigger than the whole budget is not kept."""
+def test_answers_held_within_their_byte_budget():
+    """The cache holds at most its budget of bytes (answers pickled), the least recently asked dropped first;
+    an answer bigger than the whole budget is not kept."""
+    import pickle
     from index.backend import Hit, SearchResults
     from index.embedded_answers import Answers
-    answers = Answers(docs=10)
 
     def results(n: int) -> SearchResults:
-        return SearchResults(total=n, hits=[Hit(id=str(i), score=1.0, doc={}, editions=[{}]) for i in range(n)],
+        return SearchResults(total=n, hits=[Hit(id=str(i), score=1.0, doc={"title": f"{i}" + "x" * 1000}) for i in range(n)],
                              facets={}, took_ms=1.0)
-    for k, n in (("a", 2), ("b", 2), ("c", 1)):
-        answers.put((k,), results(n))
+    answers = Answers(size=len(pickle.dumps(results(2), pickle.HIGHEST_PROTOCOL)) * 3)
+    for k in "abc":
+        answers.put((k,), results(2))
     assert answers.get(("a",)).total == 2  # now the most recently asked
     answers.put(("d",), results(2))
-    assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 1, 2]
-    answers.put(("e",), results(6))
+    assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 2, 2]
+    answers.put(("e",), results(7))
     assert answers.get(("e",)) is None and answers.get(("d",)) is not None
