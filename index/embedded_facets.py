@@ -50,15 +50,16 @@ def pending(work: Callable[[], T], done: Callable[[T], None],
             split: "tuple[list[Callable[[], T]], Callable[[list[T]], T]] | None" = None) -> Callable[[], T]:
     """Start ``work`` on a worker thread; the call returned waits for its result (or raises its error), handing
     it to ``done`` once (the caller's cache).  ``split``, when given, is the same work in parts (the calls, and
-    the function joining their results): each part then goes to a worker of its own.  Without an idle core, or
-    when no worker has started the work yet when its result is wanted, it runs in the caller's thread (whole:
-    parts cost more CPU than one pass): on a busy machine a hand-over waits for the scheduler twice (the bench's
-    p95 at load 4 on two cores: 95–99 → 127–136 ms wall), for no gain."""
+    the function joining their results): each part then goes to a worker of its own if the machine is
+    :func:`quiet` too.  Without an idle core, or when no worker has started the work yet when its result is
+    wanted, it runs in the caller's thread (whole: parts cost more CPU than one pass): on a busy machine a
+    hand-over waits for the scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136 ms wall),
+    for no gain."""
     if not idle_core():
         value = work()
         done(value)
         return lambda: value
-    calls, join = split or ([work], lambda values: values[0])
+    calls, join = split if split is not None and quiet() else ([work], lambda values: values[0])
     started = [_start(call) for call in calls]
     kept: list = []
 
@@ -79,6 +80,16 @@ def _start(work: Callable[[], T]) -> Callable[[], T]:
             _pool = (os.getpid(), ThreadPoolExecutor(CORES, thread_name_prefix="unioncat-facets"))
         future = _pool[1].submit(work)
     return lambda: work() if future.cancel() else future.result()
+
+
+def quiet() -> bool:
+    """Whether the last minute's load average leaves a core spare (below cores − ½): a pass in parts hands work
+    to two workers at once, and each hand-over on a loaded machine waits for the scheduler (the bench at load
+    3.7–4.3, parts whenever the runnable count dipped: wall p95 113–133 → 132–138 ms; BENCHMARKS.md ``tail9``)."""
+    try:
+        return os.getloadavg()[0] < CORES - 0.5
+    except OSError:
+        return True
 
 
 def idle_core() -> bool:

@@ -198,6 +198,7 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     import threading
     from index import embedded_facets
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    monkeypatch.setattr(embedded_facets, "quiet", lambda: True)
     ix = _faceted_index()
     threads: list[str] = []
     real = embedded_facets.count
