@@ -393,3 +393,17 @@ def test_answers_held_within_their_byte_budget():
     assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 2, 2]
     answers.put(("e",), results(7))
     assert answers.get(("e",)) is None and answers.get(("d",)) is not None
+
+
+def test_the_pass_is_parted_only_on_a_quiet_machine(monkeypatch):
+    """Parts go to two workers only while the last minute's load leaves a core spare; else the pass is whole."""
+    from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "CORES", 2)
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    ran: list[str] = []
+    split = ([lambda: ran.append("part") or 1, lambda: ran.append("part") or 2], sum)
+    for load, expected in ((0.9, (3, ["part", "part"])), (1.6, (0, ["whole"]))):
+        ran.clear()
+        monkeypatch.setattr(embedded_facets.os, "getloadavg", lambda: (load, 0.0, 0.0))
+        assert embedded_facets.pending(lambda: ran.append("whole") or 0, lambda _: None, split)() == expected[0]
+        assert sorted(ran) == expected[1]
