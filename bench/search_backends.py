@@ -24,7 +24,9 @@ Elasticsearch (a node started like the tests' fixture, ``tests/peers/elastic.py`
   authors and subjects as a reader types them.
 
 The issue's targets (search p95 with all facets ≤ 50 ms embedded at 250k clusters, suggest p95 ≤ 20 ms)
-are wall-clock figures on a quiet machine: the load average is printed with every run.
+are wall-clock figures on a quiet machine: the load average is printed with every run.  ``--slowest N`` then
+prints the N slowest searches and where each spent its CPU (:mod:`search_tail`): with 200 queries a p95 is
+the 11th slowest, so it names the queries that decide it.
 """
 from __future__ import annotations
 
