@@ -24,7 +24,9 @@ Elasticsearch (a node started like the tests' fixture, ``tests/peers/elastic.py`
   authors and subjects as a reader types them.
 
 The issue's targets (search p95 with all facets ≤ 50 ms embedded at 250k clusters, suggest p95 ≤ 20 ms)
-are wall-clock figures on a quiet machine: the load average is printed with every run.
+are wall-clock figures on a quiet machine: the load average is printed with every run.  ``--slowest N`` then
+prints the N slowest searches and where each spent its CPU (:mod:`search_tail`): with 200 queries a p95 is
+the 11th slowest, so it names the queries that decide it.
 """
 from __future__ import annotations
 
@@ -261,6 +263,7 @@ def facet_costs(backend, qs: list[SearchQuery], n: int = 200) -> dict[str, dict]
     out = {}
     for name, facets in [("none", ()), *((f, (f,)) for f in FACETS), ("all", None), ("page", "page")]:
         backend._facet_cache.clear()  # counted, not remembered from the run above
+        backend._answers.clear()
         out[name] = timed(lambda q=q: backend.search(SearchQuery(**{
             **q.__dict__, "facets": page_facets(q.filters) if facets == "page" else facets})).total for q in qs[:n])
     return out
@@ -281,6 +284,8 @@ def main() -> None:
                          "--es-url: build millions of documents once, measure queries when the machine is quiet)")
     ap.add_argument("--facets", action="store_true", help="also time each facet alone (embedded)")
     ap.add_argument("--index", type=Path, help="keep the embedded index in this folder; reused when it has documents")
+    ap.add_argument("--slowest", type=int, metavar="N",
+                    help="then the N slowest searches (embedded) by wall and by CPU, each with its stages' CPU")
     args = ap.parse_args()
 
     path = documents(min(args.records, LOC_DOCS), args.cache)
@@ -307,6 +312,9 @@ def run_embedded(args, path: Path, qs: list[SearchQuery], typed: list[str]) -> d
         print("| embedded: searches | queries | p50 | p95 |\n|---|---|---|---|")
         for name, t in by_typo_pass(embedded, qs).items():
             print(f"| {name} | {t['queries']} | {t['p50_ms']:.1f} ms | {t['p95_ms']:.1f} ms |", flush=True)
+    if args.slowest:
+        import search_tail
+        search_tail.report(search_tail.profile(embedded, qs), args.slowest)
     embedded.close()
     print("embedded", json.dumps(result), flush=True)
     return result

@@ -34,14 +34,13 @@ from .backend import (
 )
 from normaliser.text import fold_for_search
 
-from . import browse, embedded_facets, embedded_works, forgiving, suggest, works
+from . import browse, embedded_answers, embedded_facets, embedded_works, forgiving, suggest, works
 from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
-from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, title_key
+from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key, regex_literal, title_key
 from .embedded_doc import to_tantivy
 from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
-from .querytext import prefix_key as _prefix_key
 
 TOKENIZER = "unioncat"
 #: Han characters and kana one per token; runs of any other letters, marks and digits as words.
@@ -113,8 +112,8 @@ class EmbeddedIndex:
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
         self._meta_stamp = self._stamp()
-        # Facet counts (embedded_facets.asked), cached per index generation.
-        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()
+        self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()  # per index generation, as the next two
+        self._answers = embedded_answers.Answers()
         self._suggest_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
         self._generation = 0
         self._terms = TermWalk()
@@ -167,7 +166,12 @@ class EmbeddedIndex:
 
     # -- reading -------------------------------------------------------------
     def search(self, q: SearchQuery) -> SearchResults:
-        return forgiving.search(self._search_once, q.validate())
+        """:mod:`index.forgiving`'s search; an answer given since the last reload is given again (a copy)."""
+        started, _ = time.perf_counter(), self._searcher()  # a commit seen here drops the answers
+        if (known := self._answers.get(key := embedded_answers.key(q.validate(), self._generation))) is not None:
+            known.took_ms = round((time.perf_counter() - started) * 1000, 2)
+            return known
+        return self._answers.put(key, forgiving.search(self._search_once, q))
 
     def _search_once(self, q: SearchQuery) -> SearchResults:
         q.validate()
@@ -189,8 +193,7 @@ class EmbeddedIndex:
                                                     order=sort[1] if sort else Order.Desc))
             return [(float(key) if sort is None else 0.0, address) for key, address in result.hits], result.count
 
-        records = None
-        estimate = False
+        records, estimate = None, False
         counted = self._facets(searcher, matching, q)  # counting on a worker thread while the page is fetched
         if q.group_works:
             hits, total, records, estimate = _guard(lambda: embedded_works.page(searcher, self.schema, query, q, ranked,
@@ -216,7 +219,7 @@ class EmbeddedIndex:
         if len(prefix) <= suggest.START_MAX:  # the first keystrokes: one term (index.suggest.starts)
             query = Query.term_query(self.schema, suggest.START_FIELD, prefix)
         else:
-            pattern = _regex_literal(prefix) + ".*"
+            pattern = regex_literal(prefix) + ".*"
             query = Query.boolean_query([(tantivy.Occur.Should, Query.regex_query(self.schema, f, pattern))
                                          for f in suggest.KEY_FIELDS.values()])
         result = _guard(lambda: searcher.search(query, suggest.CANDIDATES, order_by_field="library_count",
@@ -270,6 +273,7 @@ class EmbeddedIndex:
         self._index.reload()
         self._meta_stamp = self._stamp()
         self._generation += 1
+        self._answers.clear()
 
     def _searcher(self) -> tantivy.Searcher:
         """A searcher on the latest commit, from this or any other process."""
@@ -334,16 +338,16 @@ class EmbeddedIndex:
                                                   EXACT_TITLE_BOOST))
         if len(key) >= TITLE_PREFIX_MIN:
             boosts.append(Query.const_score_query(Query.regex_query(
-                self.schema, suggest.KEY_FIELDS["title"], _regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
+                self.schema, suggest.KEY_FIELDS["title"], regex_literal(key[:TITLE_PREFIX_MAX]) + ".*"),
                 TITLE_PREFIX_BOOST))
         return boosts
 
     def _prefix(self, name: str, value: str) -> Query:
         """Values starting with ``value`` (case, spaces and full-width forms ignored)."""
-        key = _prefix_key(value)
+        key = prefix_key(value)
         if not key:
             return Query.all_query()
-        return Query.regex_query(self.schema, name, _regex_literal(key) + ".*")
+        return Query.regex_query(self.schema, name, regex_literal(key) + ".*")
 
     def _isbn_query(self, isbn13: str) -> Query:
         return Query.term_set_query(self.schema, "isbn", isbn_forms(isbn13))
@@ -396,20 +400,23 @@ class EmbeddedIndex:
             return Query.range_query(self.schema, "year", FieldType.Integer, bounds[0], bounds[1])
         return Query.term_query(self.schema, FACET_FIELDS[name], value)
 
-    def _facets(self, searcher: tantivy.Searcher, query: Query,
-                q: SearchQuery) -> Callable[[], tuple[dict, tuple | None]]:
+    def _facets(self, searcher: tantivy.Searcher, query: Query, q: SearchQuery) -> Callable[[], embedded_facets.Counts]:
         """The facet counts, and for a grouped search the HyperLogLog count of works and the count of records
         from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then counts on its own),
-        as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s worker thread."""
-        names = q.facets if q.facets is not None else FACETS
+        as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s worker threads."""
+        names = tuple(q.facets if q.facets is not None else FACETS)
         if not names:
             return lambda: ({}, None)
         key = (*embedded_facets.asked(q, names), self._generation)
         cached = self._recall(self._facet_cache, key)
         if cached is not None:
             return lambda: cached
-        return embedded_facets.pending(lambda: _guard(lambda: embedded_facets.count(searcher, query, q, tuple(names))),
-                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
+
+        def counts(which: tuple[str, ...], works: bool) -> embedded_facets.Counts:
+            return _guard(lambda: embedded_facets.count(searcher, query, q, which, works))
+        return embedded_facets.pending(lambda: counts(names, q.group_works),
+                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE),
+                                       embedded_facets.split(counts, names, q.group_works))
 
     def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:
@@ -425,16 +432,9 @@ class EmbeddedIndex:
                 cache.popitem(last=False)
 
 
-def _regex_literal(text: str) -> str:
-    """``text`` as a literal in tantivy's (Rust) regex syntax: every non-alphanumeric as ``\\x{..}``."""
-    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
-
-
 def _all_of(must: list[Query], must_not: list[Query] = ()) -> Query:
-    if len(must) == 1 and not must_not:
-        return must[0]
-    return Query.boolean_query([(tantivy.Occur.Must, m) for m in must] +
-                               [(tantivy.Occur.MustNot, m) for m in must_not])
+    return must[0] if len(must) == 1 and not must_not else Query.boolean_query(
+        [(tantivy.Occur.Must, m) for m in must] + [(tantivy.Occur.MustNot, m) for m in must_not])
 
 
 def _guard(call):

@@ -103,8 +103,13 @@ def _complete(searcher, schema, matching: Query, works: set[int], hashes: list[i
 
 
 def _of_works(schema, query: Query, works: set[int]) -> Query:
-    return Query.boolean_query([(tantivy.Occur.Must, query),
-                                (tantivy.Occur.Must, Query.term_set_query(schema, HASH_FIELD, sorted(works)))])
+    """``query`` among the records of ``works``.  The works are one term query each, scored 1.0 together as a
+    term set is: a term set on this integer field reads all of its fast-field column (~2.7 ms at 1M, 9
+    segments, for any number of works), a term query only each work's few postings (~0.1 ms for 20 works;
+    the same records, the same scores; BENCHMARKS.md ``tail9``)."""
+    any_work = Query.boolean_query([(tantivy.Occur.Should, Query.term_query(schema, HASH_FIELD, work))
+                                    for work in sorted(works)])
+    return Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, Query.const_score_query(any_work, 1.0))])
 
 
 def _within(searcher, schema, query: Query, works: set[int], ranked: Ranked) -> tuple[list, list[int]]:

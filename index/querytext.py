@@ -124,3 +124,8 @@ def title_keys(doc: dict) -> list[str]:
         proper = re.split(r"\s[:/=;]\s?|\s?[:/=;]\s", title or "")[0]
         keys += [title_key(title), title_key(proper)]
     return [k for k in dict.fromkeys(keys) if k]
+
+
+def regex_literal(text: str) -> str:
+    """``text`` as a literal in tantivy's (Rust) regex syntax: every non-alphanumeric as ``\\x{..}``."""
+    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)

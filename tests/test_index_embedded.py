@@ -5,7 +5,7 @@ import pytest
 
 from catalogue_fixtures import LIBRARIES, cluster
 
-from index.backend import SearchQuery
+from index.backend import FACETS, SearchQuery
 from index.documents import to_document
 from index.embedded import EmbeddedIndex
 
@@ -184,18 +184,21 @@ def test_close_after_a_commit_lets_the_merges_finish(tmp_path):
 
 def _faceted_index() -> EmbeddedIndex:
     ix = EmbeddedIndex(None, heap_size=15_000_000)
-    ix.add(to_document(dataclasses.replace(cluster(f"f{i}", f"Faceted title {i % 7}", holdings=[("pku", str(i))]),
+    ix.add(to_document(dataclasses.replace(cluster(f"f{i}", f"Faceted title {i % 7}", holdings=[("pku", str(i))],
+                                                   subjects=[f"Subject {i % 9}", f"Topic {i % 4}"]),
                                            work_key=f"work-{i % 40}"), LIBRARIES) for i in range(120))
     ix.commit()
     return ix
 
 
 def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
-    """The facet pass runs on a worker thread while the page is fetched: the same counts, works and page as
-    counting in the search's own thread, and a cached count is not counted again."""
+    """The facet pass runs on worker threads while the page is fetched, the subject facet apart from the others:
+    the same counts, works and page as counting all in one pass in the search's own thread, and a cached count is
+    not counted again."""
     import threading
     from index import embedded_facets
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    monkeypatch.setattr(embedded_facets, "quiet", lambda: True)
     ix = _faceted_index()
     threads: list[str] = []
     real = embedded_facets.count
@@ -207,22 +210,25 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     asked = [SearchQuery("faceted", group_works=True), SearchQuery("", sort="title", group_works=True),
              SearchQuery("title", group_works=False, limit=5)]
     beside = [ix.search(q) for q in asked]
-    assert len(threads) == 3  # on a worker, or taken back by the search thread when the page was done first
-    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 3  # cached
+    assert len(threads) == 6  # on a worker, or taken back by the search thread when the page was done first
+    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 6  # cached
 
-    def in_this_thread(work, done):
+    def in_this_thread(work, done, split=None):
         value = work()
         done(value)
         return lambda: value
     monkeypatch.setattr(embedded_facets, "pending", in_this_thread)
     ix._facet_cache.clear()
+    ix._answers.clear()
     serial = [ix.search(q) for q in asked]
-    assert threads[3:] == [threading.current_thread().name] * 3
+    assert threads[6:] == [threading.current_thread().name] * 3  # whole
     for a, b in zip(beside, serial):
         assert (a.facets, a.total, a.records, a.total_is_estimate) == (b.facets, b.total, b.records, b.total_is_estimate)
         assert [(h.id, [e["id"] for e in h.editions]) for h in a.hits] == [(h.id, [e["id"] for e in h.editions])
                                                                            for h in b.hits]
     assert beside[0].facets["library"] == [("pku", 120)] and beside[0].records == 120
+    assert beside[0].facets["subject"][:2] == [("Topic 0", 30), ("Topic 1", 30)]
+    assert list(beside[0].facets) == list(FACETS)
     ix.close()
 
 
@@ -293,3 +299,111 @@ def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(mo
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done before returning
     inline = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
     assert done[-1] == threading.current_thread().name and inline() == done[-1] and len(done) == 3
+
+
+def test_records_of_works_found_by_term_queries_as_by_a_term_set():
+    """``embedded_works._of_works`` narrows a query to some works with one term query a work, scored 1.0
+    together: the same records in the same order with the same scores as the term set it replaces (which
+    reads the whole work-hash column)."""
+    import tantivy
+    from tantivy import Occur, Query
+
+    from index import embedded_works
+    from index.works import HASH_FIELD, work_hash
+    ix = EmbeddedIndex(None, heap_size=15_000_000)
+    docs = [to_document(dataclasses.replace(cluster(f"r{i}", f"Common title {i % 7} {'extra ' * (i % 3)}"),
+                                            work_key=f"work-{i % 40}"), LIBRARIES) for i in range(200)]
+    ix.add(docs)
+    ix.commit()
+    searcher, schema = ix._searcher(), ix.schema
+    query = Query.term_query(schema, "title", "common")
+    works = {work_hash(d) for d in docs[:12]}
+    term_set = Query.boolean_query([(Occur.Must, query), (Occur.Must, Query.term_set_query(schema, HASH_FIELD,
+                                                                                             sorted(works)))])
+
+    def ranked(q: tantivy.Query) -> list:
+        return [(score, a.segment_ord, a.doc) for score, a in searcher.search(q, 300).hits]
+    assert ranked(embedded_works._of_works(schema, query, works)) == ranked(term_set)
+    assert len(ranked(term_set)) == 5 * 12
+    ix.close()
+
+
+def test_the_facet_pass_parts_only_what_it_can_count_apart():
+    """``split`` parts the subject facet from the others and the works; with nothing beside it, or without it,
+    the pass stays whole.  The parts' counts join in the order asked."""
+    from index import embedded_facets
+    asked: list = []
+
+    def counts(names, works):
+        asked.append((names, works))
+        return {name: [(name, 1)] for name in names}, (1, 2) if works else None
+    assert embedded_facets.split(counts, ("library", "region"), True) is None
+    assert embedded_facets.split(counts, ("subject",), False) is None
+    calls, join = embedded_facets.split(counts, ("region", "subject", "year"), True)
+    joined = join([call() for call in calls])
+    assert asked == [(("subject",), False), (("region", "year"), True)]
+    assert list(joined[0]) == ["region", "subject", "year"] and joined[1] == (1, 2)
+    assert embedded_facets.split(counts, ("subject",), True) is not None  # the works beside it
+
+
+def test_answers_given_again_until_the_index_changes(tmp_path, monkeypatch):
+    """A search asked again is answered from memory — the same answer, a copy a caller may change — until a
+    commit (from any process) reloads the index; another page, order or facet list is another answer."""
+    from index import embedded_answers
+    writer = EmbeddedIndex(tmp_path, heap_size=15_000_000)
+    reader = EmbeddedIndex(tmp_path)
+    writer.add(to_document(dataclasses.replace(cluster(f"m{i}", f"Macbeth {i % 5}"), work_key=f"w{i % 5}"), LIBRARIES)
+               for i in range(30))
+    writer.commit()
+    q = SearchQuery("macbeth", limit=3, group_works=True)
+    first = reader.search(q)
+    passes: list[SearchQuery] = []
+    monkeypatch.setattr(reader, "_search_once", lambda q: passes.append(q))  # any pass now fails the search
+    again = reader.search(dataclasses.replace(q))
+    assert (ids(again), again.facets, again.total, again.records) == (ids(first), first.facets, first.total, first.records)
+    assert [[e["id"] for e in h.editions] for h in again.hits] == [[e["id"] for e in h.editions] for h in first.hits]
+    again.hits[0].doc["title"], again.hits[0].editions[:] = "changed by a caller", []
+    assert reader.search(q).hits[0].doc["title"] == first.hits[0].doc["title"] and reader.search(q).hits[0].editions
+    assert not passes
+    monkeypatch.undo()
+    assert ids(reader.search(dataclasses.replace(q, offset=3))) != ids(first)
+    writer.add([to_document(dataclasses.replace(cluster("new", "Macbeth", holdings=[("pku", "1"), ("thu", "2")]),
+                                                work_key="w-new"), LIBRARIES)])
+    writer.commit()
+    assert reader.search(q).total == first.total + 1 and not reader._answers._answers.get(
+        embedded_answers.key(q, reader._generation - 1))
+    writer.close()
+
+
+def test_answers_held_within_their_byte_budget():
+    """The cache holds at most its budget of bytes (answers pickled), the least recently asked dropped first;
+    an answer bigger than the whole budget is not kept."""
+    import pickle
+    from index.backend import Hit, SearchResults
+    from index.embedded_answers import Answers
+
+    def results(n: int) -> SearchResults:
+        return SearchResults(total=n, hits=[Hit(id=str(i), score=1.0, doc={"title": f"{i}" + "x" * 1000}) for i in range(n)],
+                             facets={}, took_ms=1.0)
+    answers = Answers(size=len(pickle.dumps(results(2), pickle.HIGHEST_PROTOCOL)) * 3)
+    for k in "abc":
+        answers.put((k,), results(2))
+    assert answers.get(("a",)).total == 2  # now the most recently asked
+    answers.put(("d",), results(2))
+    assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 2, 2]
+    answers.put(("e",), results(7))
+    assert answers.get(("e",)) is None and answers.get(("d",)) is not None
+
+
+def test_the_pass_is_parted_only_on_a_quiet_machine(monkeypatch):
+    """Parts go to two workers only while the last minute's load leaves a core spare; else the pass is whole."""
+    from index import embedded_facets
+    monkeypatch.setattr(embedded_facets, "CORES", 2)
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
+    ran: list[str] = []
+    split = ([lambda: ran.append("part") or 1, lambda: ran.append("part") or 2], sum)
+    for load, expected in ((0.9, (3, ["part", "part"])), (1.6, (0, ["whole"]))):
+        ran.clear()
+        monkeypatch.setattr(embedded_facets.os, "getloadavg", lambda: (load, 0.0, 0.0))
+        assert embedded_facets.pending(lambda: ran.append("whole") or 0, lambda _: None, split)() == expected[0]
+        assert sorted(ran) == expected[1]
