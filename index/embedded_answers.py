@@ -11,20 +11,28 @@ at 1M), bounded in bytes, and every reader gets a copy of their own (~1 ms for a
 """
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import threading
 from collections import OrderedDict
 
-from .backend import FACETS, SearchQuery, SearchResults
-from .embedded_facets import asked
+from .backend import SearchQuery, SearchResults
 
 #: bytes the pickled answers may take together
 BYTES = 32_000_000
 
 
 def key(q: SearchQuery, generation: int) -> tuple:
-    """Everything an answer to ``q`` depends on (:func:`index.embedded_facets.asked`, and the page and order)."""
-    return (*asked(q, tuple(q.facets if q.facets is not None else FACETS)), q.offset, q.limit, q.sort, generation)
+    """Everything an answer to ``q`` depends on: every field of the query, read generically so that a field
+    added to :class:`SearchQuery` later can never be left out of the key, and the index generation."""
+    return (*(_frozen(getattr(q, f.name)) for f in dataclasses.fields(q)), generation)
+
+
+def _frozen(value):
+    """``value`` hashable and independent of dict order."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return tuple(value) if isinstance(value, list) else value
 
 
 class Answers:

@@ -407,3 +407,21 @@ def test_the_pass_is_parted_only_on_a_quiet_machine(monkeypatch):
         monkeypatch.setattr(embedded_facets.os, "getloadavg", lambda: (load, 0.0, 0.0))
         assert embedded_facets.pending(lambda: ran.append("whole") or 0, lambda _: None, split)() == expected[0]
         assert sorted(ran) == expected[1]
+
+
+def test_the_answer_key_covers_every_field_of_the_query():
+    """Two queries that differ in any one field never share a remembered answer (the key reads the fields
+    generically, so a field added later is covered too)."""
+    import dataclasses
+
+    from index.backend import SearchQuery
+    from index.embedded_answers import key
+
+    changed = {"text": "x", "filters": {"region": ["Nanjing"]}, "offset": 20, "limit": 10, "sort": "title",
+               "fields": {"title": "x"}, "facets": ("region",), "facet_size": 3, "any_of": {"library": ["a"]},
+               "fuzzy": ("x",), "fuzzy_one": ("x",), "group_works": True}
+    assert set(changed) == {f.name for f in dataclasses.fields(SearchQuery)}
+    base = key(SearchQuery(), 0)
+    assert all(key(SearchQuery(**{name: value}), 0) != base for name, value in changed.items())
+    assert key(SearchQuery(filters={"a": ["1"], "b": ["2"]}), 0) == key(SearchQuery(filters={"b": ["2"], "a": ["1"]}), 0)
+    assert key(SearchQuery(), 1) != base
