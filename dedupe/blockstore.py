@@ -43,7 +43,9 @@ dedupe_keys = Table(
     Column("source", String(64), primary_key=True),
     Column("local_id", String(255), primary_key=True),
 )
-Index("ix_dedupe_keys_record", dedupe_keys.c.source, dedupe_keys.c.local_id)
+#: Keys by record (an incremental pass's deletes).  A full pass drops it while it stages every record and builds
+#: it once after scoring, like the pairs' b-side index (``dedupe.evidence``): a sort, not a B-tree insert a key.
+BY_RECORD = Index("ix_dedupe_keys_record", dedupe_keys.c.source, dedupe_keys.c.local_id)
 
 def block_keys(keys: Iterable[str]) -> list[str]:
     """The keys a record is stored under: its blocking keys, once each, without the signature."""

@@ -47,6 +47,13 @@ def _key(text: str, language: str | None = None) -> str:
 
 #: ``pinyin``, remembered likewise (Han titles and surnames recur as keys do).
 _pinyin = lru_cache(maxsize=1 << 14)(pinyin)
+#: Entries of each memo below.  The copies of one book at dozens of members repeat its edition statement,
+#: extent, publisher and names, so the pure string functions of ``record_features`` are remembered too:
+#: over 100,010 member records, 299 distinct edition statements for 200,020 calls, 6,843 extents, 2,558
+#: publishers, 12,322 names; ``record_features`` + ``blocking_keys`` 9.8 → 7.9 CPU-s, the same features.
+_MEMO = 1 << 14
+#: ``carrier_in_text``, remembered (four regular expressions over the extent and edition of each record).
+_carrier_in_text = lru_cache(maxsize=_MEMO)(carrier_in_text)
 
 
 _NUMBER_WORDS = {
@@ -101,12 +108,13 @@ def _roman(text: str) -> int | None:
     return total or None
 
 
+@lru_cache(maxsize=_MEMO)
 def edition_number(statement: str) -> str:
     """'2nd ed.' / 'Second edition' / 'Rev. ed.' / '第2版' → '2', '2', 'rev', '2'; '' when none."""
     if not statement:
         return ""
     text = unicodedata.normalize("NFKC", statement).casefold()
-    if PRINTING.search(text) or carrier_in_text("", text):
+    if PRINTING.search(text) or _carrier_in_text("", text):
         return ""       # "3rd printing", "Reprinted 2014", "Large print ed.": not another edition
     m = _CJK_ORDINAL.search(text)
     if m:
@@ -126,6 +134,7 @@ def edition_number(statement: str) -> str:
     return "" if first in ("ed", "edition", "1st") else first[:12]
 
 
+@lru_cache(maxsize=_MEMO)
 def volume_number(*texts: str) -> str:
     """The volume or part a record describes ('v. 2', 'Part three', '第二卷'), '' for none."""
     for text in texts:
@@ -208,11 +217,12 @@ def record_format(record: Record) -> str:
     """
     fmt = "" if record.format in ("other", "") else record.format
     if fmt in ("book", ""):
-        carrier = record.carrier or carrier_in_text(record.extent, record.edition)
+        carrier = record.carrier or _carrier_in_text(record.extent, record.edition)
         fmt = _CARRIER_FORMAT.get(carrier, fmt)
     return fmt
 
 
+@lru_cache(maxsize=_MEMO)
 def page_count(extent: str) -> int | None:
     """The largest page number of an extent statement: 'xii, 345 p. : ill.' and '345 pages' → 345."""
     if not extent:
@@ -221,6 +231,7 @@ def page_count(extent: str) -> int | None:
     return max(found) if found else None
 
 
+@lru_cache(maxsize=_MEMO)
 def surname(name: str, kind: str = "person") -> str:
     """The folded surname of a heading ('Mackay, D. Scott' and 'D. Scott Mackay' → 'mackay')."""
     if not name:
@@ -256,6 +267,7 @@ def _latin(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith("LATIN")
 
 
+@lru_cache(maxsize=_MEMO)
 def publisher_key(publisher: str) -> str:
     words = [w for w in _key(publisher).split() if w not in _PUBLISHER_NOISE]
     return " ".join(words[:2])

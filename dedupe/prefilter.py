@@ -35,6 +35,12 @@ TITLE_FORMS = ("t", "s", "han", "hs", "py")
 SMALL = 28
 
 
+#: The title tests, in order: any one passing lets a pair through.  Every live pair lies in the rows × columns
+#: the ratios are taken over (or its mirror), so once a test lets all of them through the others, and the
+#: shared identifiers, cannot add one: a block of copies of one book (one title) stops after the first.
+_TESTS = [(form, fuzz.ratio, NO_RULE_BELOW) for form in TITLE_FORMS] + [("t", fuzz.token_set_ratio, 100)]
+
+
 def _ratios(values: list[str], rows: np.ndarray, cols: np.ndarray, scorer, cutoff: float) -> np.ndarray:
     """len(rows)×len(cols) ``scorer`` of the two values of each (row, column) record (0 where either is empty).
 
@@ -98,11 +104,14 @@ def may_keep(feats: list[Features], live: np.ndarray | None = None,
     rows = np.flatnonzero(live.any(axis=1)) if cover is None else cover
     cols = np.flatnonzero((live | live.T)[rows].any(axis=0))
     sub = np.zeros((len(rows), len(cols)), dtype=bool)
-    for form in TITLE_FORMS:
-        sub |= _ratios([f[form] or "" for f in feats], rows, cols, fuzz.ratio, NO_RULE_BELOW) >= NO_RULE_BELOW
-    sub |= _ratios([f["t"] or "" for f in feats], rows, cols, fuzz.token_set_ratio, 100) >= 100
+    for form, scorer, cutoff in _TESTS:
+        sub |= _ratios([f[form] or "" for f in feats], rows, cols, scorer, cutoff) >= cutoff
+        if sub.all():
+            break
     keep = np.zeros((n, n), dtype=bool)
     keep[np.ix_(rows, cols)] = sub
-    keep |= keep.T | _shared_ids(feats)
+    keep |= keep.T
+    if not sub.all():
+        keep |= _shared_ids(feats)
     i, j = np.nonzero(keep & live)
     return list(zip(i.tolist(), j.tolist()))

@@ -219,8 +219,8 @@ def test_the_block_walk_gives_every_shared_block_once_and_a_record_about_once(va
 
 
 def test_a_full_pass_leaves_the_schema_whole(variant_build):
-    """A full pass inserts its pairs without their b-side index (``EvidenceStore.restart``) and builds it
-    again after scoring: the database ends as the schema says, and pairs are found by their b side."""
+    """A full pass inserts its pairs and keys without their b-side and record indexes
+    (``EvidenceStore.restart``) and builds them again after scoring: the database ends as the schema says, and pairs are found by their b side."""
     from sqlalchemy import inspect
 
     from storage.db import make_engine
@@ -229,6 +229,7 @@ def test_a_full_pass_leaves_the_schema_whole(variant_build):
     engine = make_engine(variant_build.url)
     try:
         assert "ix_dedupe_pairs_b" in {i["name"] for i in inspect(engine).get_indexes("dedupe_pairs")}
+        assert "ix_dedupe_keys_record" in {i["name"] for i in inspect(engine).get_indexes("dedupe_keys")}
         assert not differences(engine)
         a, b = next(iter(variant_build.pairs))
         assert any(p.a == a and p.b == b for p in EvidenceStore(engine).pairs_touching([b]))
