@@ -92,9 +92,23 @@ def strip_isbd(text: str) -> str:
     return text
 
 
+#: :func:`clean`'s answers by input.  Member copies of one manifestation, and the editions of one work, repeat
+#: names, subjects, publishers and places; a plain dict (cleared whole when full) costs less than ``lru_cache``'s
+#: bookkeeping, which was slower than the clean-up itself.
+CLEAN_MEMO_SIZE = 1 << 17
+_cleaned: dict[str, str] = {}
+
+
 def clean(text: str | None) -> str:
-    """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends."""
-    return strip_isbd(normalize_space(text))
+    """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends (memoised)."""
+    if not text:
+        return ""
+    out = _cleaned.get(text)
+    if out is None:
+        if len(_cleaned) >= CLEAN_MEMO_SIZE:
+            _cleaned.clear()
+        out = _cleaned[text] = strip_isbd(normalize_space(text))
+    return out
 
 
 # --- match keys -------------------------------------------------------------
