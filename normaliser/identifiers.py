@@ -70,13 +70,30 @@ def _ean_check(first12: str) -> str:
     return str((10 - sum(int(n) * (1 if i % 2 else 3) for i, n in enumerate(reversed(first12)))) % 10)
 
 
+#: :func:`split_isbn`'s answers by input: each 020 $a is read twice a record (identifiers, ISBN parts) and
+#: again by every member holding the manifestation.  Cleared whole when full.
+ISBN_MEMO_SIZE = 1 << 16
+_split: dict[str, tuple[str | None, str]] = {}
+
+
 def split_isbn(text: str | None) -> tuple[str | None, str]:
     """``(isbn13 or None, the number as given)`` from a 020 subfield with qualifiers.
 
     The second item is what the cataloguer wrote, minus qualifiers such as
-    ``(pbk.)`` or a price, so an invalid number can be kept for evidence.
+    ``(pbk.)`` or a price, so an invalid number can be kept for evidence.  Memoised.
     """
-    text = (text or "").strip()
+    if not text:
+        return None, ""
+    found = _split.get(text)
+    if found is None:
+        if len(_split) >= ISBN_MEMO_SIZE:
+            _split.clear()
+        found = _split[text] = _split_isbn(text)
+    return found
+
+
+def _split_isbn(text: str) -> tuple[str | None, str]:
+    text = text.strip()
     m = _ISBN_TOKEN.match(text)
     if not m:
         return None, text
