@@ -13,6 +13,8 @@ from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 from stdnum.exceptions import ValidationError
 
+from .memo import memoised
+
 __all__ = ["isbn13", "split_isbn", "issn", "oclc_number", "lccn"]
 
 # The number part at the start of a 020 $a: "0-306-40615-2 (pbk.)", "978 0 306 40615 7 : £9.99".
@@ -70,28 +72,18 @@ def _ean_check(first12: str) -> str:
     return str((10 - sum(int(n) * (1 if i % 2 else 3) for i, n in enumerate(reversed(first12)))) % 10)
 
 
-#: :func:`split_isbn`'s answers by input: each 020 $a is read twice a record (identifiers, ISBN parts) and
-#: again by every member holding the manifestation.  Cleared whole when full.
-ISBN_MEMO_SIZE = 1 << 16
-_split: dict[str, tuple[str | None, str]] = {}
-
-
 def split_isbn(text: str | None) -> tuple[str | None, str]:
     """``(isbn13 or None, the number as given)`` from a 020 subfield with qualifiers.
 
     The second item is what the cataloguer wrote, minus qualifiers such as
-    ``(pbk.)`` or a price, so an invalid number can be kept for evidence.  Memoised.
+    ``(pbk.)`` or a price, so an invalid number can be kept for evidence.
+    Memoised: each 020 $a is read twice a record (identifiers, ISBN parts), and
+    again for every member holding the manifestation.
     """
-    if not text:
-        return None, ""
-    found = _split.get(text)
-    if found is None:
-        if len(_split) >= ISBN_MEMO_SIZE:
-            _split.clear()
-        found = _split[text] = _split_isbn(text)
-    return found
+    return _split_isbn(text) if text else (None, "")
 
 
+@memoised(1 << 16)
 def _split_isbn(text: str) -> tuple[str | None, str]:
     text = text.strip()
     m = _ISBN_TOKEN.match(text)

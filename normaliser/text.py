@@ -17,6 +17,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .memo import memoised
+
 __all__ = ["normalize_space", "clean", "match_key", "strip_isbd", "to_simplified", "fold_for_search",
            "pinyin", "pinyin_sort_text", "has_han", "lazy_pinyin"]
 
@@ -92,23 +94,14 @@ def strip_isbd(text: str) -> str:
     return text
 
 
-#: :func:`clean`'s answers by input.  Member copies of one manifestation, and the editions of one work, repeat
-#: names, subjects, publishers and places; a plain dict (cleared whole when full) costs less than ``lru_cache``'s
-#: bookkeeping, which was slower than the clean-up itself.
-CLEAN_MEMO_SIZE = 1 << 17
-_cleaned: dict[str, str] = {}
-
-
 def clean(text: str | None) -> str:
     """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends (memoised)."""
-    if not text:
-        return ""
-    out = _cleaned.get(text)
-    if out is None:
-        if len(_cleaned) >= CLEAN_MEMO_SIZE:
-            _cleaned.clear()
-        out = _cleaned[text] = strip_isbd(normalize_space(text))
-    return out
+    return _clean(text) if text else ""
+
+
+@memoised(1 << 17)
+def _clean(text: str) -> str:
+    return strip_isbd(normalize_space(text))
 
 
 # --- match keys -------------------------------------------------------------

@@ -269,7 +269,7 @@ class RecordStore(Store):
         query = (select(*cols).where(raw_records.c.seq > after, *window.where())
                  .order_by(raw_records.c.seq).limit(limit))
         with self.engine.connect() as conn:
-            return [_raw_row(r) for r in conn.execute(query).mappings()]
+            return [_raw_row(r) for r in conn.execute(query).mappings().all()]   # one fetchall, not a fetchone a row
 
     def count_changes(self, window: Changes = Changes(), upto: int | None = None) -> int:
         """Records of ``window`` (at or before sequence ``upto``, when given)."""
