@@ -13,6 +13,8 @@ from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 from stdnum.exceptions import ValidationError
 
+from .memo import memoised
+
 __all__ = ["isbn13", "split_isbn", "issn", "oclc_number", "lccn"]
 
 # The number part at the start of a 020 $a: "0-306-40615-2 (pbk.)", "978 0 306 40615 7 : £9.99".
@@ -75,8 +77,15 @@ def split_isbn(text: str | None) -> tuple[str | None, str]:
 
     The second item is what the cataloguer wrote, minus qualifiers such as
     ``(pbk.)`` or a price, so an invalid number can be kept for evidence.
+    Memoised: each 020 $a is read twice a record (identifiers, ISBN parts), and
+    again for every member holding the manifestation.
     """
-    text = (text or "").strip()
+    return _split_isbn(text) if text else (None, "")
+
+
+@memoised(1 << 16)
+def _split_isbn(text: str) -> tuple[str | None, str]:
+    text = text.strip()
     m = _ISBN_TOKEN.match(text)
     if not m:
         return None, text

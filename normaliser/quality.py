@@ -106,36 +106,38 @@ def xml_unsafe_warning(marc: MarcRecord) -> str | None:
            "'?' in tags and codes)"
 
 
-#: A control field's tag as :func:`exchange_tag` keeps it: three ASCII graphics.
-_SAFE_CONTROL_TAG = re.compile("[!-~]{3}")
-#: A data field's tag, indicators and subfield codes joined by NULs, as :func:`exchange_tag` and
-#: :func:`structural_ok` keep them: the NULs pin each part's length, so no two parts can trade characters.
-_SAFE_DATA_HEAD = re.compile("(?!00[0-9]\x00)[!-~]{3}\x00[ -~]\x00[ -~](?:\x00[!-~])*")
+#: Every field's head, each followed by ``\x01``: ``\x02`` and a control field's tag as :func:`exchange_tag`
+#: keeps it (three ASCII graphics), or a data field's tag, indicators and subfield codes joined by NULs, as
+#: :func:`exchange_tag` and :func:`structural_ok` keep them: the NULs pin each part's length, so no two parts
+#: can trade characters; ``\x02`` keeps the two kinds apart, and ``\x01`` (counted: in no part) ends a head.
+_SAFE_HEADS = re.compile("(?:(?:\x02[!-~]{3}|(?!00[0-9]\x00)[!-~]{3}\x00[ -~]\x00[ -~](?:\x00[!-~])*)\x01)*")
 
 
 def all_xml_safe(marc: MarcRecord) -> bool:
     """True when nothing in the record needs replacing on the way out — nearly every record.
 
     The field-by-field check of :func:`xml_unsafe_warning` cost ~47 µs a record (an eighth of
-    normalising one); this one asks a regex once a field and once for all the values, ~17 µs.  It
+    normalising one); this one asks one regex of all the heads and one of all the values.  It
     answers True only where that check finds nothing, and anything unusual (a value or indicator
     that is not a string) is left to it: ``str.join`` and ``+`` raise on those.
     """
+    heads: list[str] = []
     values: list[str] = []
     try:
         for f in marc.fields:
             if f.control_field:
-                if not _SAFE_CONTROL_TAG.fullmatch(f.tag):
-                    return False
+                heads.append("\x02" + f.tag)
                 values.append(f.data or "")
                 continue
             ind1, ind2 = f.indicators
             subfields = f.subfields
             codes, texts = zip(*subfields) if subfields else ((), ())
-            if not _SAFE_DATA_HEAD.fullmatch("\x00".join((f.tag, ind1, ind2, *codes))):
-                return False
+            heads.append("\x00".join((f.tag, ind1, ind2, *codes)))
             values += texts
-        return not XML_FORBIDDEN.search("\n".join(values))
+        heads.append("")
+        joined = "\x01".join(heads)
+        return (joined.count("\x01") == len(heads) - 1 and _SAFE_HEADS.fullmatch(joined) is not None
+                and not XML_FORBIDDEN.search("\n".join(values)))
     except (TypeError, ValueError):
         return False
 

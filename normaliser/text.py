@@ -17,6 +17,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .memo import memoised
+
 __all__ = ["normalize_space", "clean", "match_key", "strip_isbd", "to_simplified", "fold_for_search",
            "pinyin", "pinyin_sort_text", "has_han", "lazy_pinyin"]
 
@@ -93,7 +95,12 @@ def strip_isbd(text: str) -> str:
 
 
 def clean(text: str | None) -> str:
-    """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends."""
+    """Display form: NFC, whitespace collapsed, ISBD punctuation stripped at the ends (memoised)."""
+    return _clean(text) if text else ""
+
+
+@memoised(1 << 17)
+def _clean(text: str) -> str:
     return strip_isbd(normalize_space(text))
 
 

@@ -28,3 +28,18 @@ def test_worker_batch_keeps_reasons_and_the_pipeline_uses_it():
     assert data is None and reason
     assert normalise_one(bad, ()) == (None, reason)
     assert pipeline.normalise_one is normalise_one
+
+
+def test_normaliser_memos_match_their_uncached_selves_and_stay_bounded():
+    from normaliser import identifiers
+    from normaliser.memo import memoised
+    for value in ["London :", "  Smith, J. ", "[Beijing] :", "", None, "北京 :"]:
+        assert text.clean(value) == (text.strip_isbd(text.normalize_space(value)) if value else "")
+    for value in ["0-306-40615-2 (pbk.)", "978 0 306 40615 7 : £9.99", "12345", "", None]:
+        assert identifiers.split_isbn(value) == (identifiers._split_isbn.__wrapped__(value) if value else (None, ""))
+    calls = []
+    upper = memoised(2)(lambda s: calls.append(s) or s.upper())
+    assert [upper(s) for s in "abab"] == ["A", "B", "A", "B"] and calls == ["a", "b"]
+    upper("c")                      # full: emptied, then "c" kept
+    upper("a")
+    assert calls == ["a", "b", "c", "a"]

@@ -31,6 +31,12 @@ def data_field(tag, ind1=" ", ind2=" ", *subfields: tuple) -> Field:
     return field
 
 
+def control_field(tag: str, data: str = "x") -> Field:
+    field = Field("001", data=data)
+    field.tag = tag                                # as a damaged record can leave it: any length
+    return field
+
+
 def test_a_clean_record_is_cleared_by_the_fast_check():
     rec = record(data_field("245", "1", "0", ("a", "Title /"), ("c", "Me \u00e9.")), data_field("500"))
     assert all_xml_safe(rec) and xml_unsafe_warning(rec) is None
@@ -48,6 +54,11 @@ def test_a_clean_record_is_cleared_by_the_fast_check():
     data_field("245", " ", " ", ("a", "\ufffe")),
     Field("00\x01", data="x"),
     Field("008", data="x\x02"),
+    # the heads are checked joined by \x01, control tags marked by \x02: no tag may pass as two heads
+    data_field("245\x01246"),
+    control_field("001\x01245\x00 \x00 "),
+    control_field("\x02ab"),
+    data_field("\x02001", " ", " ", ("a", "x")),
 ])
 def test_anything_the_slow_check_flags_is_never_cleared(field):
     rec = record(field)
