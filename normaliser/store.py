@@ -137,12 +137,13 @@ def _columns(record: Record | Stored | str) -> dict:
         record = Record.from_dict(loads(record))
     if isinstance(record, Record):
         record = stored(record)
-    return dict(data=record.data, kind=record.kind, holdings_of=record.holdings_of, holdings=record.holdings)
+    return {name: getattr(record, name) for name in _STORED_COLUMNS}
 
 
-#: An inserted row's columns, in the order ``put`` builds its tuples (``_columns`` gives data … holdings).
-_INSERT_COLUMNS = ("source", "local_id", "raw_seq", "seq", "deleted", "data", "kind", "holdings_of", "holdings",
-                   "updated_at")
+#: The columns a :class:`Stored` fills, in the order :func:`_columns` gives them.
+_STORED_COLUMNS = ("data", "kind", "holdings_of", "holdings")
+#: An inserted row's columns, in the order ``put`` builds its tuples.
+_INSERT_COLUMNS = ("source", "local_id", "raw_seq", "seq", "deleted", *_STORED_COLUMNS, "updated_at")
 
 
 class RecordStore:
