@@ -11,8 +11,10 @@ incremental build after 1% of the largest member's records change (the dump rewr
 member harvested again).  Per stage it prints wall and CPU seconds (the stage and its worker
 processes), member records per CPU-second, the peak RSS of every process (sampled from /proc) and
 the database and index size; the load average is recorded with each stage.  One JSON line per
-run is appended to ``bench/results/scale.jsonl``.  Disk: about 9.5 KB per member record while it
-runs (dumps ~1.1 KB, SQLite ~7 KB, index ~1.5 KB): 5 GB at 0.5M, 10 GB at 1M, 48 GB at 5M.
+run is appended to ``bench/results/scale.jsonl``; each finished stage is also kept in
+``WORK/scale-progress.json`` so that ``--resume`` can finish an interrupted run.  Disk: about
+9.5 KB per member record while it runs (dumps ~1.1 KB, SQLite ~7 KB, index ~1.5 KB): 5 GB at
+0.5M, 10 GB at 1M, 48 GB at 5M.
 """
 from __future__ import annotations
 
@@ -109,9 +111,28 @@ def sizes(work: Path) -> dict:
     return {"dumps_mb": du_mb(work / "dumps"), "database_mb": round(database, 1), "index_mb": du_mb(var / "index")}
 
 
-def build(work: Path, n: int) -> dict:
+class Done:
+    """The stages a run has finished, kept in ``WORK/scale-progress.json`` as each one ends.
+
+    A 5M run takes hours; when it is interrupted, ``--resume`` runs again only what had not finished
+    (the pipeline's own checkpoints make the stage that was cut off start again cleanly)."""
+
+    def __init__(self, work: Path, resume: bool):
+        self.path = work / "scale-progress.json"
+        self.saved = json.loads(self.path.read_text()) if resume and self.path.exists() else {}
+        if not resume:
+            self.path.unlink(missing_ok=True)
+
+    def run(self, key: str, work: Path, name: str, *args: object) -> dict:
+        if key not in self.saved:
+            self.saved[key] = stage(work, name, *args)
+            self.path.write_text(json.dumps(self.saved, indent=1))
+        return self.saved[key]
+
+
+def build(done: Done, work: Path, n: int, phase: str) -> dict:
     """harvest + normalise + dedupe + index; per stage and the build's total (normalise..index)."""
-    out = {s: stage(work, s) for s in ("harvest", *BUILD)}
+    out = {s: done.run(f"{phase}.{s}", work, s) for s in ("harvest", *BUILD)}
     cpu = sum(out[s]["cpu_s"] for s in BUILD)
     out["build"] = {"cpu_s": round(cpu, 2), "wall_s": round(sum(out[s]["wall_s"] for s in BUILD), 2),
                     "records_per_cpu_s": round(n / cpu, 1) if cpu else None}
@@ -134,22 +155,22 @@ def show(title: str, result: dict, n: int) -> None:
 def run(args: argparse.Namespace) -> dict:
     work = Path(args.work or tempfile.mkdtemp(prefix="unioncat-scale-"))
     work.mkdir(parents=True, exist_ok=True)
-    n = args.members_records
-    gen = stage(work, "generate", n, args.members, args.seed)
+    n, done = args.members_records, Done(work, args.resume)
+    gen = done.run("generate", work, "generate", n, args.members, args.seed)
     g = gen["report"]
     print(f"generated {g['member_records']} member records of {g['manifestations']} manifestations "
           f"({g['chinese_manifestations']} Chinese, {g['variants']} per LoC record) for {args.members} members "
           f"in {gen['wall_s']:.0f} s ({gen['cpu_s']:.0f} CPU-s, peak RSS {gen['peak_rss_mb']} MB)", flush=True)
-    startup = stage(work, "startup")
+    startup = done.run("startup", work, "startup")
     print(f"a stage process starts in {startup['cpu_s']} CPU-s (imports, opening the stores; in every figure "
           "below)", flush=True)
-    full = build(work, g["member_records"])
+    full = build(done, work, g["member_records"], "full")
     full["sizes"] = sizes(work)
     show(f"full build of {g['member_records']} member records", full, g["member_records"])
     print(f"  sizes: {full['sizes']}")
     largest = max(g["per_member"], key=g["per_member"].get)
-    changed = stage(work, "revise", largest)["report"]["changed"]
-    inc = build(work, changed)
+    changed = done.run("revise", work, "revise", largest)["report"]["changed"]
+    inc = build(done, work, changed, "incremental")
     inc["changed"], inc["member"] = changed, largest
     inc["share_of_full_cpu"] = round(inc["build"]["cpu_s"] / full["build"]["cpu_s"], 4)
     show(f"incremental build: {changed} records of {largest} changed (of {g['per_member'][largest]})", inc, changed)
@@ -176,10 +197,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--work", help="working folder (default: a new temporary one, removed unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the dumps and the catalogue")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --work: skip the stages an interrupted run of the same size finished")
     ap.add_argument("--results", type=Path, default=RESULTS, help="JSON lines file the run is appended to")
     ap.add_argument("--plot", action="store_true", help="write the PNG of time and memory against size")
     ap.add_argument("--table", action="store_true", help="print the results as the Markdown table of BENCHMARKS.md")
     args = ap.parse_args()
+    if args.resume and not args.work:
+        ap.error("--resume needs the --work folder of the interrupted run")
     if args.members_records:
         result = run(args)
         args.results.parent.mkdir(parents=True, exist_ok=True)
