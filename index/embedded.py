@@ -412,11 +412,8 @@ class EmbeddedIndex:
         if cached is not None:
             return lambda: cached
 
-        def counts(which: tuple[str, ...], works: bool) -> embedded_facets.Counts:
-            return _guard(lambda: embedded_facets.count(searcher, query, q, which, works))
-        return embedded_facets.pending(lambda: counts(names, q.group_works),
-                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE),
-                                       embedded_facets.split(counts, names, q.group_works))
+        return embedded_facets.pending(lambda: _guard(lambda: embedded_facets.count(searcher, query, q, names)),
+                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
 
     def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:

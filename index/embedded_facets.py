@@ -7,7 +7,8 @@ work has on average before it fetches any hit.
 
 The pass runs on a worker thread (:func:`pending`) while the search's own thread fetches the page: tantivy
 releases the GIL, so on two cores a query waits for the longer of the two, not their sum (the same CPU).
-With a core idle the subject facet is counted apart, on a second worker (:func:`split`).
+(Counting the subject facet apart on a second worker was tried and dropped: no gain in the quiet p95 at 1M
+for ~10% more CPU; BENCHMARKS.md ``tail9``.)
 """
 from __future__ import annotations
 
@@ -36,60 +37,33 @@ CORES = os.cpu_count() or 2
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # with the process id: a forked child's threads are gone
 _pool_lock = threading.Lock()
 
-#: Facets counted in an aggregation of their own when a core is idle: the subject facet has by far the most
-#: values, and turning each segment's top buckets back into terms makes it ~60% of the whole pass at 1M
-#: (BENCHMARKS.md ``tail9``: "life", 49,516 matches, waited 63 → 49 ms with it apart).
-APART = ("subject",)
-
 T = TypeVar("T")
 #: The facets' top values, and the works' and records' counts when asked (:func:`count`).
 Counts = tuple[dict[str, list[tuple[str, int]]], "tuple[int, int] | None"]
 
 
-def pending(work: Callable[[], T], done: Callable[[T], None],
-            split: "tuple[list[Callable[[], T]], Callable[[list[T]], T]] | None" = None) -> Callable[[], T]:
+def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]:
     """Start ``work`` on a worker thread; the call returned waits for its result (or raises its error), handing
-    it to ``done`` once (the caller's cache).  ``split``, when given, is the same work in parts (the calls, and
-    the function joining their results): each part then goes to a worker of its own if the machine is
-    :func:`quiet` too.  Without an idle core, or when no worker has started the work yet when its result is
-    wanted, it runs in the caller's thread (whole: parts cost more CPU than one pass): on a busy machine a
-    hand-over waits for the scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136 ms wall),
-    for no gain."""
+    it to ``done`` once (the caller's cache).  Without an idle core, or when no worker has started the work yet
+    when its result is wanted, it runs in the caller's thread: on a busy machine a hand-over waits for the
+    scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136 ms wall), for no gain."""
     if not idle_core():
         value = work()
         done(value)
         return lambda: value
-    calls, join = split if split is not None and quiet() else ([work], lambda values: values[0])
-    started = [_start(call) for call in calls]
-    kept: list = []
-
-    def result() -> T:
-        if not kept:
-            kept.append(join([call() for call in started]))
-            done(kept[0])
-        return kept[0]
-    return result
-
-
-def _start(work: Callable[[], T]) -> Callable[[], T]:
-    """``work`` handed to a worker; the call returned waits for its result, or runs it in the caller's thread
-    when no worker has started it (every worker busy: waiting could take longer than the work)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
             _pool = (os.getpid(), ThreadPoolExecutor(CORES, thread_name_prefix="unioncat-facets"))
         future = _pool[1].submit(work)
-    return lambda: work() if future.cancel() else future.result()
+    kept: list = []
 
-
-def quiet() -> bool:
-    """Whether the last minute's load average leaves a core spare (below cores − ½): a pass in parts hands work
-    to two workers at once, and each hand-over on a loaded machine waits for the scheduler (the bench at load
-    3.7–4.3, parts whenever the runnable count dipped: wall p95 113–133 → 132–138 ms; BENCHMARKS.md ``tail9``)."""
-    try:
-        return os.getloadavg()[0] < CORES - 0.5
-    except OSError:
-        return True
+    def result() -> T:
+        if not kept:
+            kept.append(work() if future.cancel() else future.result())
+            done(kept[0])
+        return kept[0]
+    return result
 
 
 def idle_core() -> bool:
@@ -102,39 +76,21 @@ def idle_core() -> bool:
         return True
 
 
-def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery, names: tuple[str, ...],
-          works: bool | None = None) -> Counts:
-    """The top values of each facet in ``names``, and when ``works`` (by default: when ``q`` groups works) the
-    number of works (HyperLogLog) and of records matching (every record has a work hash; counting them costs
-    ~2 ms at 955k matches)."""
-    works = q.group_works if works is None else works
+def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery, names: tuple[str, ...]) -> Counts:
+    """The top values of each facet in ``names``, and when ``q`` groups works the number of works
+    (HyperLogLog) and of records matching (every record has a work hash; counting them costs ~2 ms at
+    955k matches)."""
     spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + TIE_MARGIN}} for name in names}
-    if works:
+    if q.group_works:
         spec[WORKS_AGG] = {"cardinality": {"field": HASH_FIELD}}
         spec[RECORDS_AGG] = {"value_count": {"field": HASH_FIELD}}
     result = searcher.aggregate(query, spec)
     facets = {name: sorted(((_key(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])),
                            key=lambda kv: (-kv[1], _order(kv[0])))[:q.facet_size]
               for name in names}
-    if not works:
+    if not q.group_works:
         return facets, None
     return facets, (int(result[WORKS_AGG]["value"]), int(result[RECORDS_AGG]["value"]))
-
-
-def split(counts: Callable[[tuple[str, ...], bool], Counts], names: tuple[str, ...],
-          works: bool) -> tuple[list[Callable[[], Counts]], Callable[[list[Counts]], Counts]] | None:
-    """The facet pass in two aggregations for two workers (:func:`pending`): the facets :data:`APART`, and the
-    others with the works; ``None`` when ``names`` has nothing to part.  Each facet is counted by its own
-    aggregation either way, so the counts are the same; the second pass over the matches costs ~10% more CPU."""
-    apart = tuple(name for name in names if name in APART)
-    rest = tuple(name for name in names if name not in APART)
-    if not apart or not (rest or works):
-        return None
-
-    def join(parts: list[Counts]) -> Counts:
-        facets = {**parts[0][0], **parts[1][0]}
-        return {name: facets[name] for name in names}, parts[1][1]
-    return [lambda: counts(apart, False), lambda: counts(rest, works)], join
 
 
 def asked(q: SearchQuery, names: tuple[str, ...]) -> tuple:

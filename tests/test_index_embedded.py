@@ -192,13 +192,11 @@ def _faceted_index() -> EmbeddedIndex:
 
 
 def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
-    """The facet pass runs on worker threads while the page is fetched, the subject facet apart from the others:
-    the same counts, works and page as counting all in one pass in the search's own thread, and a cached count is
-    not counted again."""
+    """The facet pass runs on a worker thread while the page is fetched: the same counts, works and page as
+    counting in the search's own thread, and a cached count is not counted again."""
     import threading
     from index import embedded_facets
     monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
-    monkeypatch.setattr(embedded_facets, "quiet", lambda: True)
     ix = _faceted_index()
     threads: list[str] = []
     real = embedded_facets.count
@@ -210,10 +208,10 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     asked = [SearchQuery("faceted", group_works=True), SearchQuery("", sort="title", group_works=True),
              SearchQuery("title", group_works=False, limit=5)]
     beside = [ix.search(q) for q in asked]
-    assert len(threads) == 6  # on a worker, or taken back by the search thread when the page was done first
-    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 6  # cached
+    assert len(threads) == 3  # on a worker, or taken back by the search thread when the page was done first
+    assert [r.facets for r in beside] == [ix.search(q).facets for q in asked] and len(threads) == 3  # cached
 
-    def in_this_thread(work, done, split=None):
+    def in_this_thread(work, done):
         value = work()
         done(value)
         return lambda: value
@@ -221,7 +219,7 @@ def test_facets_counted_on_a_worker_thread_as_in_the_search_thread(monkeypatch):
     ix._facet_cache.clear()
     ix._answers.clear()
     serial = [ix.search(q) for q in asked]
-    assert threads[6:] == [threading.current_thread().name] * 3  # whole
+    assert threads[3:] == [threading.current_thread().name] * 3
     for a, b in zip(beside, serial):
         assert (a.facets, a.total, a.records, a.total_is_estimate) == (b.facets, b.total, b.records, b.total_is_estimate)
         assert [(h.id, [e["id"] for e in h.editions]) for h in a.hits] == [(h.id, [e["id"] for e in h.editions])
@@ -328,24 +326,6 @@ def test_records_of_works_found_by_term_queries_as_by_a_term_set():
     ix.close()
 
 
-def test_the_facet_pass_parts_only_what_it_can_count_apart():
-    """``split`` parts the subject facet from the others and the works; with nothing beside it, or without it,
-    the pass stays whole.  The parts' counts join in the order asked."""
-    from index import embedded_facets
-    asked: list = []
-
-    def counts(names, works):
-        asked.append((names, works))
-        return {name: [(name, 1)] for name in names}, (1, 2) if works else None
-    assert embedded_facets.split(counts, ("library", "region"), True) is None
-    assert embedded_facets.split(counts, ("subject",), False) is None
-    calls, join = embedded_facets.split(counts, ("region", "subject", "year"), True)
-    joined = join([call() for call in calls])
-    assert asked == [(("subject",), False), (("region", "year"), True)]
-    assert list(joined[0]) == ["region", "subject", "year"] and joined[1] == (1, 2)
-    assert embedded_facets.split(counts, ("subject",), True) is not None  # the works beside it
-
-
 def test_answers_given_again_until_the_index_changes(tmp_path, monkeypatch):
     """A search asked again is answered from memory — the same answer, a copy a caller may change — until a
     commit (from any process) reloads the index; another page, order or facet list is another answer."""
@@ -393,20 +373,6 @@ def test_answers_held_within_their_byte_budget():
     assert answers.get(("b",)) is None and [answers.get((k,)).total for k in "acd"] == [2, 2, 2]
     answers.put(("e",), results(7))
     assert answers.get(("e",)) is None and answers.get(("d",)) is not None
-
-
-def test_the_pass_is_parted_only_on_a_quiet_machine(monkeypatch):
-    """Parts go to two workers only while the last minute's load leaves a core spare; else the pass is whole."""
-    from index import embedded_facets
-    monkeypatch.setattr(embedded_facets, "CORES", 2)
-    monkeypatch.setattr(embedded_facets, "idle_core", lambda: True)
-    ran: list[str] = []
-    split = ([lambda: ran.append("part") or 1, lambda: ran.append("part") or 2], sum)
-    for load, expected in ((0.9, (3, ["part", "part"])), (1.6, (0, ["whole"]))):
-        ran.clear()
-        monkeypatch.setattr(embedded_facets.os, "getloadavg", lambda: (load, 0.0, 0.0))
-        assert embedded_facets.pending(lambda: ran.append("whole") or 0, lambda _: None, split)() == expected[0]
-        assert sorted(ran) == expected[1]
 
 
 def test_the_answer_key_covers_every_field_of_the_query():
