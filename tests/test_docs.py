@@ -1,8 +1,12 @@
-"""The docs are tested: every setting and every command is documented (a datasette habit)."""
+"""The docs are tested: every setting, command and source key is documented, every sources example loads (datasette)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import yaml
+
+from consortium.load import SOURCE_KEYS, parse_sources
 from unioncat.cli import main
 from unioncat.settings import SETTINGS
 
@@ -29,3 +33,33 @@ def test_the_readme_gives_exactly_two_setup_commands_and_ci_runs_the_second():
     lines = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert lines == ["make demo", "make test"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def yaml_examples() -> list[tuple[str, str]]:
+    """The ```yaml blocks of the docs that are (part of) a sources file: they have a ``sources`` list."""
+    found = []
+    for doc in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))):
+        text = doc.read_text(encoding="utf-8")
+        for block in re.finditer(r"^```ya?ml\n(.*?)^```", text, flags=re.M | re.S):
+            line = text.count("\n", 0, block.start()) + 1
+            found.append((f"{doc.relative_to(REPO)}:{line}", block.group(1)))
+    return found
+
+
+def test_every_sources_example_in_the_docs_loads():
+    """A reader copies these into their sources.yaml: a key the loader refuses is a doc gone stale.
+
+    Examples of member entries leave the consortium out; it is added here, as the reader's file has one."""
+    examples = [(where, yaml.safe_load(text)) for where, text in yaml_examples()]
+    examples = [(where, data) for where, data in examples if isinstance(data, dict) and "sources" in data]
+    assert len(examples) >= 10, "the docs' sources.yaml examples were not found"
+    for where, data in examples:
+        parsed = parse_sources({"consortium": {"name": "Docs example"}, **data}, where)
+        assert parsed.sources, where
+
+
+def test_every_source_key_is_in_the_sources_table():
+    section = (REPO / "docs" / "sources.md").read_text(encoding="utf-8").split("## Source keys", 1)[1]
+    rows = [line.split("|")[1] for line in section.split("\n##", 1)[0].splitlines() if line.startswith("| `")]
+    documented = {key for cell in rows for key in re.findall(r"`(\w+)`", cell)}
+    assert SOURCE_KEYS <= documented, f"undocumented source keys in docs/sources.md: {sorted(SOURCE_KEYS - documented)}"
