@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from consortium.load import SOURCE_KEYS, parse_sources
+from consortium.presets import HOLDINGS_PRESETS, ILS_PRESETS
 from unioncat.cli import main
 from unioncat.settings import SETTINGS
 
@@ -63,3 +64,9 @@ def test_every_source_key_is_in_the_sources_table():
     rows = [line.split("|")[1] for line in section.split("\n##", 1)[0].splitlines() if line.startswith("| `")]
     documented = {key for cell in rows for key in re.findall(r"`(\w+)`", cell)}
     assert SOURCE_KEYS <= documented, f"undocumented source keys in docs/sources.md: {sorted(SOURCE_KEYS - documented)}"
+
+
+def test_every_preset_is_in_the_sources_doc():
+    text = (REPO / "docs" / "sources.md").read_text(encoding="utf-8")
+    missing = [name for name in (*ILS_PRESETS, *HOLDINGS_PRESETS) if f"`{name}`" not in text]
+    assert not missing, f"presets not named in docs/sources.md: {missing}"
