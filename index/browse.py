@@ -4,11 +4,12 @@ A browse list is an alphabetical walk through headings, not a search: a reader
 starts at "Smith" (or at 曹, which files under *cao*, or at class ``I247``) and
 sees the headings from there on, each with how many records carry it, and the
 few before it.  Both backends index one keyword per heading (:func:`keys`)
-whose value sorts as the list should, and walk those values with a composite
-aggregation (tantivy and Elasticsearch both have it): ``after`` a value,
-ascending for what follows and descending for the neighbours before.  So the
-two backends give the same page for the same start; only
-:meth:`SearchBackend.browse`'s call of the aggregation differs.
+whose value sorts as the list should, and walk those values ``after`` a value,
+ascending for what follows and descending for the neighbours before:
+Elasticsearch with a composite aggregation, the embedded index through its
+term dictionary (:mod:`index.embedded_terms`, in the same code-point order).
+So the two backends give the same page for the same start; only the walk
+differs.
 
 Values are ``sort key \\x1f heading`` (``\\x1e`` after the scheme on the shelf
 list, and the title and record id after the class there: a shelf list shows
