@@ -33,7 +33,6 @@ import platform
 import random
 import re
 import resource
-import statistics
 import sys
 import tempfile
 import time

@@ -181,7 +181,6 @@ def match_key(text: str | None, language: str | None = None) -> str:
 
 # --- Chinese folding and pinyin -----------------------------------------------
 
-_HAN_OR_WIDE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 _t2s = None
 

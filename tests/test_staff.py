@@ -17,7 +17,7 @@ from unioncat.alerts import check_alerts
 from unioncat.cli import main
 from unioncat.settings import load_settings
 from publish.zebra_server import free_port
-from web.accounts import MAX_FAILURES_PER_USER
+from web.accounts import FREE_FAILURES
 
 
 def cli(env, *args, **environ):
@@ -74,7 +74,7 @@ def test_bootstrap_password_signs_in_as_admin(staff_env):
 def test_sign_in_is_rate_limited(staff_env):
     client = staff_env.make_app().test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/staff/login").text).group(1)
-    for _ in range(MAX_FAILURES_PER_USER):
+    for _ in range(FREE_FAILURES):
         bad = client.post("/staff/login", data={"username": "operator-1", "password": "guess", "csrf_token": token})
         assert bad.status_code == 401
     right = client.post("/staff/login", data={"username": "operator-1", "password": PASSWORD, "csrf_token": token})

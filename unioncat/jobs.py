@@ -379,11 +379,6 @@ class RqRunner(JobRunner):
         return recovered
 
 
-def rq_runner(settings: Settings) -> RqRunner | None:
-    """The queue runner when ``UNIONCAT_REDIS`` is set, else None (the caller runs jobs in-process)."""
-    return RqRunner.from_url(settings.redis_url) if settings.redis_url else None
-
-
 def schedule_tick(runner: RqRunner, cat: Catalogue, now: datetime | None = None) -> list[str]:
     """Queue a harvest for every source that is due and not already queued or running, and the ledger
     refresh when its snapshot is older than :data:`web.ledger_figures.REFRESH_EVERY`; returns job ids."""

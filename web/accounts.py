@@ -41,7 +41,6 @@ FREE_FAILURES = 5                # per account + address before delays start
 FREE_FAILURES_PER_IP = 20        # per address, across accounts
 FIRST_DELAY = 5                  # seconds after the first failure past the free ones; doubles each time
 MAX_DELAY = 15 * 60
-MAX_FAILURES_PER_USER = FREE_FAILURES  # the name the tests and older callers use
 MIN_PASSWORD = 10
 
 staff_users = Table(

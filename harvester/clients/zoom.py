@@ -29,16 +29,10 @@ from ..errors import HarvestError
 INSTALL_HINT = "install YAZ: apt-get install libyaz5 (Debian/Ubuntu; or run make install)"
 SYNTAXES = {"usmarc": "usmarc", "marc21": "usmarc", "unimarc": "unimarc", "xml": "xml", "marcxml": "xml"}
 
-# ZOOM error codes (yaz/zoom.h)
+# The ZOOM error codes (yaz/zoom.h) the errors below are told apart by
 ZOOM_ERROR_CONNECT = 10000
-ZOOM_ERROR_MEMORY = 10001
-ZOOM_ERROR_ENCODE = 10002
-ZOOM_ERROR_DECODE = 10003
 ZOOM_ERROR_CONNECTION_LOST = 10004
-ZOOM_ERROR_INIT = 10005
-ZOOM_ERROR_INTERNAL = 10006
 ZOOM_ERROR_TIMEOUT = 10007
-ZOOM_ERROR_UNSUPPORTED_PROTOCOL = 10008
 ZOOM_ERROR_UNSUPPORTED_QUERY = 10009
 ZOOM_ERROR_INVALID_QUERY = 10010
 ZOOM_ERROR_CQL_PARSE = 10011
