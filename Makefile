@@ -20,7 +20,7 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed system-deps
 
-# Debian packages for Z39.50/SRU (libyaz5, yaz, libyaz-dev, idzebra-2.0); skips apt when present.
+# Debian packages (scripts/install-system-deps.sh lists each and why); skips apt when present.
 system-deps:
 	sh scripts/install-system-deps.sh
 

@@ -73,7 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("secret_key", None, "UNIONCAT_SECRET_KEY", "Flask session key (default: a random key per process)",
             secret=True),
     Setting("staff_password", None, "UNIONCAT_STAFF_PASSWORD",
-            "password of the staff pages (unset: staff pages closed)", secret=True),
+            "password of the built-in admin staff account (unset: stored accounts only)", secret=True),
     Setting("harvest_workers", 4, "UNIONCAT_HARVEST_WORKERS", "sources harvested at once (default 4)"),
     Setting("max_block", 500, "UNIONCAT_MAX_BLOCK",
             "records one match key may join and still be compared all-pairs (default 500; see UNIONCAT_BLOCK_WINDOW)"),
@@ -102,7 +102,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(unset: anonymous, rate-limited use only)", secret=True),
     Setting("cors_origins", None, "UNIONCAT_CORS_ORIGINS",
             "comma-separated origins (portals) allowed to call /api/v1 from a browser (unset: none)"),
-    Setting("admin_email", None, "UNIONCAT_ADMIN_EMAIL", "contact address the OAI-PMH Identify response gives"),
+    Setting("admin_email", None, "UNIONCAT_ADMIN_EMAIL",
+            "contact address the OAI-PMH Identify response gives (default catalogue@example.org)"),
     Setting("base_url", None, "UNIONCAT_BASE_URL",
             "the catalogue's public address, used for every absolute URL it writes (default: the consortium's "
             "base_url in sources.yaml; unset: the request's Host, if trusted)"),
