@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from consortium.load import SOURCE_KEYS, parse_sources
@@ -47,11 +48,21 @@ def yaml_examples() -> list[tuple[str, str]]:
     return found
 
 
+class KeysOnce(yaml.SafeLoader):
+    """YAML with every key of a mapping once: PyYAML keeps the last of two silently, hiding the first."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        assert not twice, f"line {node.start_mark.line + 1}: key(s) {twice} given twice"
+        return super().construct_mapping(node, deep)
+
+
 def test_every_sources_example_in_the_docs_loads():
     """A reader copies these into their sources.yaml: a key the loader refuses is a doc gone stale.
 
     Examples of member entries leave the consortium out; it is added here, as the reader's file has one."""
-    examples = [(where, yaml.safe_load(text)) for where, text in yaml_examples()]
+    examples = [(where, yaml.load(text, Loader=KeysOnce)) for where, text in yaml_examples()]
     examples = [(where, data) for where, data in examples if isinstance(data, dict) and "sources" in data]
     assert len(examples) >= 10, "the docs' sources.yaml examples were not found"
     for where, data in examples:
@@ -70,3 +81,9 @@ def test_every_preset_is_in_the_sources_doc():
     text = (REPO / "docs" / "sources.md").read_text(encoding="utf-8")
     missing = [name for name in (*ILS_PRESETS, *HOLDINGS_PRESETS) if f"`{name}`" not in text]
     assert not missing, f"presets not named in docs/sources.md: {missing}"
+
+
+@pytest.mark.parametrize("name", ["sources.yaml", "demo/sources.yaml"])
+def test_the_example_sources_files_load_with_every_key_once(name):
+    text = (REPO / name).read_text(encoding="utf-8")
+    assert parse_sources(yaml.load(text, Loader=KeysOnce), REPO / name).sources
