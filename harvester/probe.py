@@ -4,8 +4,8 @@ A probe answers "is this source set up right?" in a few seconds, without
 touching the store: the OAI-PMH endpoint answers Identify (and what it says
 about granularity matters for incremental harvests), the dump path
 exists and holds files we would read, a Z39.50 server accepts an Init and
-answers the source's query, or an SRU server answers explain.  Used by ``unioncat check``-style
-commands and the admin pages; it never raises for a source's failure.
+answers the source's query, or an SRU server answers explain.  Used by ``unioncat sources check``
+(whose results the staff availability page shows); it never raises for a source's failure.
 """
 from __future__ import annotations
 
