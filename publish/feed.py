@@ -15,7 +15,7 @@ Both are read in change order (their stores' sequence numbers), so a reader
 resumes from the last sequence it saw — the position an OAI-PMH resumption
 token or a resumable export carries.  They are read through the stores'
 public methods (:class:`dedupe.store.ClusterStore`,
-:class:`dedupe.store.MemberStore`, :class:`harvester.store.RawStore`), never
+:class:`dedupe.members.MemberStore`, :class:`harvester.store.RawStore`), never
 their tables; the MARC an item leaves as is :func:`publish.marc.item_marc`'s.
 
 Sets (``setSpec`` syntax, so OAI-PMH can use them as they are):

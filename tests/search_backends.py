@@ -1,7 +1,7 @@
 """Both search backends behind one fixture, for the suites that must hold for either.
 
 ``make_backend(kind, name)`` opens an empty backend: ``embedded`` in a temporary folder, or
-``elasticsearch`` on the session's real node (``tests/elastic.py``) behind an alias of its own,
+``elasticsearch`` on the session's real node (``tests/peers/elastic.py``) behind an alias of its own,
 so tests never see each other's documents.
 """
 from __future__ import annotations

@@ -187,7 +187,7 @@ def in_process_reference(tmp_path: Path) -> dict:
 @pytest.mark.parametrize("search", ["embedded", "elasticsearch"])
 def test_workers_into_postgres_search_like_the_embedded_default_and_survive_a_sigkill(scaled, search, request):
     tmp_path, workers, runner, settings = scaled
-    if search == "elasticsearch":  # the workers build into a real Elasticsearch node (tests/elastic.py)
+    if search == "elasticsearch":  # the workers build into a real Elasticsearch node (tests/peers/elastic.py)
         url = request.getfixturevalue("elasticsearch_url")
         alias = f"jobs-{tmp_path.name.lower()}"
         workers.env.update(UNIONCAT_SEARCH=url, UNIONCAT_ES_INDEX=alias)

@@ -1,6 +1,6 @@
 """The reader's catalogue without a browser: index fields and scopes, routing, citations, exports, sign-on.
 
-CAS sign-on is tested against a real CAS 3.0 server, django-mama-cas 2.5 (tests/cas.py);
+CAS sign-on is tested against a real CAS 3.0 server, django-mama-cas 2.5 (tests/peers/cas.py);
 OpenID Connect against npm's oidc-provider in tests/test_reader_browser.py.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Django settings for a real CAS 3.0 server in tests: django-mama-cas, run by tests/cas.py.
+"""Django settings for a real CAS 3.0 server in tests: django-mama-cas, run by tests/peers/cas.py.
 
 Not part of unioncat: it runs in its own virtualenv under $UNIONCAT_CACHE (Django never enters
 unioncat's environment).  Any service on 127.0.0.1 or localhost may use it; tickets carry the
