@@ -83,6 +83,9 @@ def test_file_level_errors(tmp_path):
         load_sources(write(tmp_path, "sources: [\n"))
     with pytest.raises(ConfigError, match="key 'sources'"):
         load_sources(write(tmp_path, "consortium: {name: X}\nsources: []\n"))
+    twice = MINIMAL.replace("format: marc21, opac_url", "format: marc21, path: dumps/other.mrc, opac_url")
+    with pytest.raises(ConfigError, match=r"key\(s\) path given twice in one mapping(.|\n)*line 4"):
+        load_sources(write(tmp_path, twice))
     with pytest.raises(ConfigError, match="key 'consortium'"):
         load_sources(write(tmp_path, "sources: [{id: a}]\n"))
     with pytest.raises(ConfigError, match="region 'Nanjing' is not in the top-level 'regions'"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consortium.load import SOURCE_KEYS, parse_sources
+from consortium.load import SOURCE_KEYS, KeysOnce, parse_sources
 from consortium.presets import HOLDINGS_PRESETS, ILS_PRESETS
 from unioncat.cli import main
 from unioncat.settings import SETTINGS
@@ -46,16 +46,6 @@ def yaml_examples() -> list[tuple[str, str]]:
             line = text.count("\n", 0, block.start()) + 1
             found.append((f"{doc.relative_to(REPO)}:{line}", block.group(1)))
     return found
-
-
-class KeysOnce(yaml.SafeLoader):
-    """YAML with every key of a mapping once: PyYAML keeps the last of two silently, hiding the first."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
-        assert not twice, f"line {node.start_mark.line + 1}: key(s) {twice} given twice"
-        return super().construct_mapping(node, deep)
 
 
 def test_every_sources_example_in_the_docs_loads():
