@@ -10,6 +10,13 @@ import json
 from pathlib import Path
 
 STAGES = ("harvest", "normalise", "dedupe", "index")
+BUILD = STAGES[1:]
+
+
+def _shown(stage: dict, value: str) -> str:
+    """A figure as the table shows it: "≈" before one that a resumed run estimated (its ``estimated`` flag:
+    the stage finished before the run recorded it), "–" for one never measured."""
+    return "–" if value in ("0", "") else ("≈" if stage.get("estimated") else "") + value
 
 
 def latest_by_size(results: Path) -> list[dict]:
@@ -59,11 +66,12 @@ def table(results: Path) -> str:
     for r in latest_by_size(results):
         f, inc, g = r["full"], r["incremental"], r["generated"]
         n, disk = g["member_records"], f["sizes"]
-        rss = " / ".join(str(f[s]["peak_rss_mb"]) + (f" ({f[s]['worker_peak_rss_mb']})" if f[s]["worker_peak_rss_mb"]
-                                                       else "") for s in STAGES)
+        rss = " / ".join(_shown(f[s], str(f[s]["peak_rss_mb"])) + (f" ({f[s]['worker_peak_rss_mb']})" if
+                                                                   f[s]["worker_peak_rss_mb"] else "") for s in STAGES)
+        cpu = " / ".join(_shown(f[s], f"{f[s]['cpu_s']:,.0f}") for s in BUILD)
+        rate = _shown(f["normalise"], f"{f['build']['records_per_cpu_s']:,.0f}")
         rows.append(f"| {n:,} ({g['manifestations']:,}) | {r['date'][:16].replace('T', ' ')}, "
-                    f"{f['dedupe']['load_before']} | {f['normalise']['cpu_s']:.0f} / {f['dedupe']['cpu_s']:.0f} / "
-                    f"{f['index']['cpu_s']:.0f} | **{f['build']['records_per_cpu_s']:,.0f}** | {rss} | "
+                    f"{f['dedupe']['load_before']} | {cpu} | **{rate}** | {rss} | "
                     f"{disk['database_mb']:,.0f} + {disk['index_mb']:,.0f} MB "
                     f"({(disk['database_mb'] + disk['index_mb']) * 1024 / n:.1f} KB per record) | "
                     f"{inc['build']['cpu_s']:.1f} ({inc['share_of_full_cpu']:.1%}) |")
