@@ -6,7 +6,7 @@
 #   idzebra-2.0  the Zebra Z39.50/SRU server the tests harvest from (and `unioncat publish zebra` serves)
 #   redis-server the job queue (rq) for distributed runs; tests start their own on loopback
 #   postgresql   the production store; tests start a throwaway cluster (initdb + pg_ctl)
-#   chromium, chromium-driver, fonts-wqy-microhei
+#   chromium, fonts-wqy-microhei
 #                headless browser tests of the web catalogue, with a font that renders Chinese
 #   xmlsec1      signs and checks SAML 2.0 messages and metadata for reader sign-on (pysaml2 runs it)
 #   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
@@ -16,7 +16,7 @@
 # dpkg (unattended-upgrades on a fresh machine) holds the lock, waits for it (up to APT_LOCK_TIMEOUT
 # seconds, default 600) instead of failing at once.
 set -eu
-PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium chromium-driver fonts-wqy-microhei unzip maven xmlsec1"
+PACKAGES="yaz libyaz5 libyaz-dev idzebra-2.0 redis-server postgresql chromium fonts-wqy-microhei unzip maven xmlsec1"
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
