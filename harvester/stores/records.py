@@ -1,4 +1,4 @@
-"""Raw records as harvested, and deletion notices kept back for the safety stop.
+"""Raw records as harvested (the deletion notices kept back for the safety stop: :mod:`.deferred`).
 
 Everything a harvest learns about records is written here.  Writes are batched, go through the
 database's single writer lock, and each batch commits together with its quarantined items and its
