@@ -88,6 +88,17 @@ def test_iterparse_refuses_doctype(bait, tmp_path):
     assert hits == []
 
 
+def test_iterparse_filtered_by_tag_refuses_doctype_even_when_nothing_matches(bait):
+    # With ``tag`` the DOCTYPE is checked when the first matching element starts; a document in
+    # which none matches is checked when it ends, so a filter never lets a DOCTYPE through.
+    secret, base, hits = bait
+    import io
+    for name in ("file entity", "http entity", "external DTD"):
+        with pytest.raises(UnsafeXMLError):
+            list(iterparse(io.BytesIO(payloads(secret, base)[name]), tag="{*}record"))
+    assert hits == []
+
+
 def test_oai_response_with_xxe_is_refused_through_sickle(bait, store):
     secret, base, hits = bait
     evil = payloads(secret, base)

@@ -300,13 +300,8 @@ class _Wrapped(io.RawIOBase):
         return n
 
 
-def _local(tag: object) -> tuple[str | None, str]:
-    if not isinstance(tag, str):
-        return None, ""
-    if tag.startswith("{"):
-        ns, _, local = tag[1:].partition("}")
-        return ns, local
-    return None, tag
+def _namespace(tag: str) -> str | None:
+    return tag[1:].partition("}")[0] if tag.startswith("{") else None
 
 
 def _read_marcxml(handle: IO[bytes], head: bytes, source_id: str, format: str, encoding: str | None,
@@ -320,9 +315,9 @@ def _read_marcxml(handle: IO[bytes], head: bytes, source_id: str, format: str, e
     stream = handle if utf16 else io.BufferedReader(_Wrapped(handle, head))
     n = 0
     try:
-        for _event, element in iterparse(stream, events=("end",), encoding=encoding):
-            ns, local = _local(element.tag)
-            if local != "record" or not _marc_shaped(element, ns):
+        for _event, element in iterparse(stream, events=("end",), tag="{*}record", encoding=encoding):
+            ns = _namespace(element.tag)
+            if not _marc_shaped(element, ns):
                 continue
             n += 1
             yield _xml_record(element, ns, source_id, format, f"{name}#{n}")
