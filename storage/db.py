@@ -106,13 +106,23 @@ def param_mark(dialect) -> str:
     return mark
 
 
+def bound(conn: Connection, column: Column, value: object) -> object:
+    """``value`` as SQLAlchemy hands it to the driver for ``column``: its type's bind processing, for this dialect.
+
+    For a value the rows of an :func:`insert_rows` share (a batch's timestamp), processed once, so the stored
+    text is what SQLAlchemy's own insert writes (SQLite: ``2026-12-03 18:27:20.000000``).  The column type's own
+    ``bind_processor`` is not enough: it skips the dialect's (the aware datetime would reach sqlite3's adapter)."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return value if process is None else process(value)
+
+
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple],
                 skip_existing: bool = False) -> None:
     """Insert plain tuples (values in ``columns`` order) with one driver ``executemany``, in the caller's transaction.
 
     For the bulk writes of a dedupe pass (keys, features, pairs: hundreds of thousands of rows): SQLAlchemy's
-    per-row parameter processing cost more CPU than SQLite's own insert.  The columns must need no type
-    processing on the way in (strings and numbers).  Columns left out that have a plain Python-side default
+    per-row parameter processing cost more CPU than SQLite's own insert.  The values must need no type
+    processing on the way in (strings, numbers, bytes, or values put through :func:`bound`).  Columns left out that have a plain Python-side default
     (``Column(default="")``) get it, as SQLAlchemy's own insert would give it; a callable default is refused.
     ``skip_existing``: a row whose key is already stored is left out (``ON CONFLICT DO NOTHING``, both
     databases), for writes a re-run job may repeat.
