@@ -1,0 +1,25 @@
+"""storage.db's driver-level writes store what SQLAlchemy's own insert stores."""
+from __future__ import annotations
+
+from harvester.stores.records import raw_records
+from storage.db import bound, insert_rows, utcnow
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def test_insert_rows_with_a_bound_timestamp_stores_what_sqlalchemys_insert_stores(db):
+    now = utcnow()
+    values = dict(source="s", local_id="a", datestamp=None, deleted=False, format="marc21", syntax="iso2709",
+                  payload=b"\x00\x1dpayload", content_hash="h", first_seen=now, seen_at=now, changed_at=now, seq=1,
+                  run_id=None)
+    with db.begin() as conn:
+        conn.execute(raw_records.insert(), [values])
+        stamp = bound(conn, raw_records.c.seen_at, now)
+        mine = dict(values, local_id="b", seq=2, first_seen=stamp, seen_at=stamp, changed_at=stamp)
+        insert_rows(conn, raw_records, tuple(mine), [tuple(mine.values())])
+        stored = conn.exec_driver_sql("SELECT local_id, datestamp, deleted, format, syntax, payload, content_hash, "
+                                      "first_seen, seen_at, changed_at, run_id FROM raw_records "
+                                      "ORDER BY local_id").fetchall()
+    (a, *theirs), (b, *ours) = stored
+    assert (a, b) == ("a", "b") and theirs == ours
+    assert bytes(ours[4]) == b"\x00\x1dpayload"
