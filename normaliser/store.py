@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from storage.db import insert_rows, metadata, next_value, record_in, utcnow, write_lock
+from storage.db import bound, insert_rows, metadata, next_value, record_in, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .model import Classification, Contributor, Holding, ParallelField, Record
@@ -164,8 +164,7 @@ class RecordStore:
         now = utcnow()
         with self._lock, self.engine.begin() as conn:
             seq = next_value(conn, RECORD_SEQ, len(items)) - len(items) + 1
-            to_db = records.c.updated_at.type.bind_processor(conn.dialect)
-            stamp = to_db(now) if to_db else now    # the timestamp as its column type writes it, once a batch
+            stamp = bound(conn, records.c.updated_at, now)    # as SQLAlchemy's own insert writes it, once a batch
             existing = set()
             for clause in record_in(records.c.source, records.c.local_id, ((s, i) for _, s, i, _ in items)):
                 existing.update(tuple(r) for r in conn.execute(select(records.c.source, records.c.local_id)

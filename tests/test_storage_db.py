@@ -1,6 +1,8 @@
 """storage.db's driver-level writes store what SQLAlchemy's own insert stores."""
 from __future__ import annotations
 
+import re
+
 from harvester.stores.records import raw_records
 from storage.db import bound, insert_rows, utcnow
 
@@ -23,3 +25,21 @@ def test_insert_rows_with_a_bound_timestamp_stores_what_sqlalchemys_insert_store
     (a, *theirs), (b, *ours) = stored
     assert (a, b) == ("a", "b") and theirs == ours
     assert bytes(ours[4]) == b"\x00\x1dpayload"
+
+
+def test_a_normalised_record_inserted_and_updated_keeps_one_timestamp_format(db):
+    """The normaliser inserts plain tuples (the batch's timestamp bound once) and updates through SQLAlchemy:
+    the stored ``updated_at`` reads back the same way from both (on SQLite: the same text shape)."""
+    from normaliser.model import Record
+    from normaliser.store import RecordStore, records
+    records.create(db, checkfirst=True)
+    store = RecordStore(db)
+    store.put([(Record("s", "a", title="Inserted"), "s", "a", 1), (Record("s", "b", title="Later updated"), "s", "b", 2)])
+    store.put([(Record("s", "b", title="Updated"), "s", "b", 3)])
+    with db.connect() as conn:
+        stored = [row[0] for row in conn.exec_driver_sql("SELECT updated_at FROM records ORDER BY local_id")]
+    if db.dialect.name == "sqlite":
+        shapes = {re.sub(r"\d", "9", text) for text in stored}
+        assert shapes == {"9999-99-99 99:99:99.999999"}, stored
+    else:
+        assert all(stamp.tzinfo is not None for stamp in stored)
