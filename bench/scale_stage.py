@@ -2,7 +2,7 @@
 
     python bench/scale_stage.py WORK generate N MEMBERS SEED | startup | harvest | normalise | dedupe | index | revise MEMBER
 
-Prints one JSON line (the stage's report) last.  The stages call the same ``unioncat.pipeline``
+Prints one JSON line (the stage's report) last; the pipeline's progress messages go to stderr, timed.  The stages call the same ``unioncat.pipeline``
 functions as ``unioncat harvest`` and ``unioncat build``, on the catalogue under ``WORK/var``.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +39,13 @@ def plain(report: object) -> object:
     return report
 
 
+def progress(stage: str) -> pipeline.Progress:
+    """The pipeline's progress messages on stderr, timed: a 5M stage runs for hours, its JSON only at the end."""
+    return lambda message: print(f"{time.strftime('%H:%M:%S')} {stage}: {message}", file=sys.stderr, flush=True)
+
+
 def harvest(cat: pipeline.Catalogue) -> dict:
-    reports = pipeline.harvest(cat, cat.sources.sources)
+    reports = pipeline.harvest(cat, cat.sources.sources)   # quiet: three lines a member and page
     failed = [f"{r.source}: {r.error}" for r in reports if not r.ok]
     total = {k: sum(getattr(r.counts, k) for r in reports) for k in ("added", "updated", "deleted", "unchanged",
                                                                    "quarantined")}
@@ -65,11 +71,11 @@ def run(work: Path, stage: str, args: list[str]) -> dict:
         if stage == "harvest":
             return harvest(cat)
         if stage == "normalise":
-            return plain(pipeline.normalise_stage(cat))
+            return plain(pipeline.normalise_stage(cat, progress("normalise")))
         if stage == "dedupe":
-            return plain(pipeline.dedupe_stage(cat))
+            return plain(pipeline.dedupe_stage(cat, progress("dedupe")))
         if stage == "index":
-            out = plain(pipeline.index_stage(cat))
+            out = plain(pipeline.index_stage(cat, progress("index")))
             out["shared_clusters"] = cat.clusters.count_shared()
             return out
         raise SystemExit(f"unknown stage {stage!r}")

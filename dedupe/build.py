@@ -95,7 +95,7 @@ def dedupe_changes(
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
-    staged = _stage_changes(records, members, since_seq, report, links, evidence)
+    staged = _stage_changes(records, members, since_seq, report, links, evidence, progress)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not report.records_changed and not overrides_changed:
@@ -132,7 +132,7 @@ class Staged:
 
 
 def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, report: DedupeReport,
-                   links: LinkStore, evidence: EvidenceStore) -> Staged:
+                   links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None = None) -> Staged:
     """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
 
     A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
@@ -145,19 +145,24 @@ def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, r
     records are never matched either: their forms go to the authority store, which the index uses to
     expand names.
     """
-    stager = _Stager(records, members, since_seq == 0, report, links, evidence)
+    stager = _Stager(records, members, since_seq == 0, report, links, evidence, progress)
     if stager.full:
         evidence.restart()
     _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
     return stager.finish()
 
 
+#: Staging says how far it got every this many records (a full pass at 5M stages for about an hour).
+STAGED_EVERY = 100_000
+
+
 class _Stager:
     """One staging pass's batch: links, authority records, features and keys, written at each ``flush``."""
 
     def __init__(self, records: RecordStore, members: MemberStore, full: bool, report: DedupeReport,
-                 links: LinkStore, evidence: EvidenceStore):
+                 links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None = None):
         self.full, self.members, self.report, self.links, self.evidence = full, members, report, links, evidence
+        self.progress, self.taken = progress, 0
         self.staged = Staged({}, set(), set())
         self.batch: list[Link] = []             # a few strings per record, not the records (see Link)
         self.authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
@@ -178,7 +183,10 @@ class _Stager:
             self.members.stage_keys(self.keys)
         else:
             self.staged.upserts.update(self.keys)
+        before, self.taken = self.taken, self.taken + len(self.batch)
         self.batch, self.authority_batch, self.features, self.keys = [], [], {}, {}
+        if self.progress and before // STAGED_EVERY != self.taken // STAGED_EVERY:
+            self.progress(f"staged {self.taken:,} changed records (features and blocking keys)")
 
     def take(self, seq: int, source: str, local_id: str, record: Record | None) -> None:
         key, staged = (source, local_id), self.staged
