@@ -1,6 +1,7 @@
 """storage.db's driver-level writes store what SQLAlchemy's own insert stores."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from harvester.stores.records import raw_records
@@ -43,3 +44,21 @@ def test_a_normalised_record_inserted_and_updated_keeps_one_timestamp_format(db)
         assert shapes == {"9999-99-99 99:99:99.999999"}, stored
     else:
         assert all(stamp.tzinfo is not None for stamp in stored)
+
+
+def test_a_rerun_touches_unchanged_records_in_the_shape_sqlalchemy_writes(db):
+    """Records seen again unchanged get their ``seen_at`` and datestamp in one executemany: the stored
+    timestamp reads back as the insert's does, and each record keeps its own datestamp."""
+    from harvester.raw import RawRecord
+    from harvester.stores.records import RecordStore as RawRecords
+    raws = RawRecords(db)
+    recs = [RawRecord(source="s", local_id=f"r{i}", payload=f"<r{i}/>".encode(), format="marc21", syntax="marcxml",
+                      datestamp=f"2026-01-0{i}") for i in (1, 2)]
+    raws.apply(recs)
+    raws.apply([dataclasses.replace(r, datestamp=f"2026-02-0{i}") for i, r in enumerate(recs, 1)])
+    with db.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT local_id, datestamp, first_seen, seen_at FROM raw_records "
+                                    "ORDER BY local_id").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("r1", "2026-02-01"), ("r2", "2026-02-02")]
+    if db.dialect.name == "sqlite":
+        assert {re.sub(r"\d", "9", str(v)) for r in rows for v in r[2:]} == {"9999-99-99 99:99:99.999999"}
