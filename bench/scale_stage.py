@@ -2,8 +2,9 @@
 
     python bench/scale_stage.py WORK generate N MEMBERS SEED | startup | harvest | normalise | dedupe | index | revise MEMBER
 
-Prints one JSON line (the stage's report) last; the pipeline's progress messages go to stderr, timed.  The stages call the same ``unioncat.pipeline``
-functions as ``unioncat harvest`` and ``unioncat build``, on the catalogue under ``WORK/var``.
+Prints one JSON line (the stage's report) last; the pipeline's progress messages go to stderr, timed.
+The stages call the same ``unioncat.pipeline`` functions as ``unioncat harvest`` and ``unioncat build``,
+on the catalogue under ``WORK/var``.
 """
 from __future__ import annotations
 

@@ -122,8 +122,9 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
 
     For the bulk writes of a dedupe pass (keys, features, pairs: hundreds of thousands of rows): SQLAlchemy's
     per-row parameter processing cost more CPU than SQLite's own insert.  The values must need no type
-    processing on the way in (strings, numbers, bytes, or values put through :func:`bound`).  Columns left out that have a plain Python-side default
-    (``Column(default="")``) get it, as SQLAlchemy's own insert would give it; a callable default is refused.
+    processing on the way in (strings, numbers, bytes, or values put through :func:`bound`).  Columns left
+    out that have a plain Python-side default (``Column(default="")``) get it, as SQLAlchemy's own insert
+    would give it; a callable default is refused.
     ``skip_existing``: a row whose key is already stored is left out (``ON CONFLICT DO NOTHING``, both
     databases), for writes a re-run job may repeat.
     """
