@@ -14,7 +14,7 @@ Two steps of a pass are independent record by record and share only the database
 
 Clustering stays one serial step between them.  Who runs the parts is the caller's: a :data:`Fanout`
 gets one argument dict per partition and returns their results (``unioncat.jobs`` queues them as rq
-jobs; :func:`in_turn` runs them here, one after the other).  Nothing here imports rq.
+jobs; ``unioncat.pipeline.dedupe_part`` runs one in any process).  Nothing here imports rq.
 """
 from __future__ import annotations
 
@@ -56,11 +56,6 @@ class Partitions:
         """Merge every pending cluster, one task a partition of the id space; the clusters written."""
         results = self.fanout("merge", [{"part": k, "parts": self.parts, "batch": batch} for k in range(self.parts)])
         return sum(r["written"] for r in results)
-
-
-def in_turn(run: Callable[[str, dict], dict]) -> Fanout:
-    """A :data:`Fanout` that runs every partition here, one after the other (tests, one process)."""
-    return lambda task, tasks: [run(task, args) for args in tasks]
 
 
 def score_part(evidence: EvidenceStore, args: dict, progress: Callable[[str], None] | None = None) -> dict:

@@ -155,9 +155,3 @@ def _reachable(evidence: EvidenceStore, members: MemberStore, upserts: dict[Reco
     keys = members.keys_of(seen - removed - set(upserts))
     keys.update((k, v) for k, v in upserts.items())
     return Scope(keys, previous, previous_members, list(pairs), seen)
-
-
-def cluster_all(all_keys: dict[RecordKey, list[str]], evidence: EvidenceStore):
-    """Cluster every record from the stored pairs and overrides (cheap: no features, no records)."""
-    scope = Scope(all_keys, {}, {}, evidence.all_pairs(), set(all_keys))
-    return _groups(scope, evidence.overrides(), scope.records)

@@ -35,10 +35,6 @@ from .features import Features
 MATCH = "match"
 INTERNAL = "internal"
 VETO = "veto"
-#: The rules that accept a pair and the vetoes that refuse one (``explain.words`` says each in words).
-RULES = ("identifier", "title-author-year", "near-year", "title-year", "generic-title-exact")
-VETOES = ("format", "year", "reprint-publisher", "edition", "volume", "language", "isbn-conflict", "oclc-conflict",
-          "lccn-conflict", "pages", "series-number")
 #: Title similarity from which a vetoed pair is kept as evidence (it looked like a match).
 EVIDENCE_TITLE = 85.0
 #: Below this title similarity a pair with no shared identifier and neither title inside the other meets

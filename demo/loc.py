@@ -16,7 +16,6 @@ import click
 
 SDIST = "pymarc-5.4.0.tar.gz"
 MEMBER = "pymarc-5.4.0/BooksAll.2016.part01.utf8"
-RECORDS = 250_000
 
 
 def loc_file(cache_dir: Path, log=print) -> Path:

@@ -113,6 +113,23 @@ def reference(feats: Mapping[RecordKey, Features], max_block: int, never: Iterab
     return Reference(keys, blocks, max_block, pairs, reference_clusters(keys, pairs, never, always))
 
 
+def override_pairs(evidence: EvidenceStore) -> tuple[list[PairKey], list[PairKey]]:
+    """The staff overrides as (never-merge pairs, always-merge pairs), as :func:`cluster.cluster` takes them."""
+    overrides = evidence.overrides()
+    return ([(o.a, o.b) for o in overrides if o.kind == "never"],
+            [(o.a, o.b) for o in overrides if o.kind == "always"])
+
+
+def stored_clusters(keys: Mapping[RecordKey, list[str]], evidence: EvidenceStore) -> list[list[RecordKey]]:
+    """Every record of ``keys`` clustered at once from the stored pairs and overrides: what clustering a
+    batch of components at a time, or only what a change can reach, must end with."""
+    pairs = {(a, b): (d, rule, score) for a, b, d, rule, score in evidence.all_pairs((MATCH, VETO))}
+    never, always = override_pairs(evidence)
+    # the overrides a pass applies (``recluster._groups``): those naming a record it clusters
+    return reference_clusters(keys, pairs, [(a, b) for a, b in never if a in keys or b in keys],
+                              [(a, b) for a, b in always if a in keys])
+
+
 # -- the comparison ---------------------------------------------------------------------------
 
 @dataclass
@@ -270,8 +287,7 @@ def check(catalogue, max_block: int | None = None) -> Comparison:
     cap = catalogue.settings.max_block if max_block is None else max_block
     live = (r for _, _, _, r in catalogue.records.changed_since(0, holdings_brief=True))
     feats = features_of(live)
-    overrides = EvidenceStore(catalogue.engine).overrides()
-    ref = reference(feats, cap, never=[(o.a, o.b) for o in overrides if o.kind == "never"],
-                    always=[(o.a, o.b) for o in overrides if o.kind == "always"])
+    never, always = override_pairs(EvidenceStore(catalogue.engine))
+    ref = reference(feats, cap, never=never, always=always)
     del feats
     return compare_with(ref, *built_side(catalogue, ref.keys))

@@ -9,8 +9,8 @@ import yaml
 
 from dedupe import components
 from dedupe.evidence import EvidenceStore
-from dedupe.recluster import cluster_all
 from dedupe.members import MemberStore
+from dedupe_reference import stored_clusters
 from test_dedupe_matching import BOOKS, _dump, catalogue
 from unioncat import pipeline
 
@@ -82,7 +82,7 @@ def test_full_pass_reads_nothing_catalogue_wide_and_matches_clustering_everythin
     cat = catalogue(folder)
     try:
         stored = cat.members.load()
-        groups, _ = cluster_all({k: keys for k, (keys, _) in stored.items()}, EvidenceStore(cat.engine))
+        groups = stored_clusters({k: keys for k, (keys, _) in stored.items()}, EvidenceStore(cat.engine))
     finally:
         cat.close()
     by_cluster = defaultdict(list)

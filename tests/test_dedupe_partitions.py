@@ -30,7 +30,6 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
-from dedupe.partition import in_turn
 from peers.postgres import drop_database
 from test_jobs import descendants
 from unioncat import pipeline
@@ -175,9 +174,12 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
     digests = []
     for parts in (0, 3):
         with normalised_catalogue(sources, tmp_path / f"p{parts}") as (settings, cat):
-            fanout = in_turn(lambda task, args: pipeline.dedupe_part(cat, task, args))
             cat.settings = replace(settings, dedupe_partitions=parts)
-            pipeline.dedupe_stage(cat, fanout=fanout)
+
+            def in_turn(task: str, tasks: list[dict]) -> list[dict]:
+                return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+
+            pipeline.dedupe_stage(cat, fanout=in_turn)
             full = bench.digests(settings.database_url)
             with sqlite3.connect(settings.data_dir / "unioncat.db") as db:    # 5% changed, as far as seq tells
                 ids = [r[0] for r in db.execute("SELECT id FROM records WHERE kind = 'bibliographic' ORDER BY id")]
@@ -185,7 +187,7 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
                 db.executemany("UPDATE records SET seq = ? WHERE id = ?", [(top + n + 1, i) for n, i in
                                                                              enumerate(ids[::20])])
                 db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids[::20]),))
-            assert pipeline.dedupe_stage(cat, fanout=fanout).records_changed == len(ids[::20])
+            assert pipeline.dedupe_stage(cat, fanout=in_turn).records_changed == len(ids[::20])
         digests.append((full, bench.digests(settings.database_url)))
     assert digests[0] == digests[1] and int(digests[0][0]["dedupe_pairs"].split(":")[0]) > 500
 

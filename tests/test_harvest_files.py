@@ -304,7 +304,7 @@ def test_file_harvest_batches_and_quarantine(tmp_path, store):
     report = harvest_source(file_source(tmp_path / "big.mrc"), store, progress=pages.append)
     assert report.counts.added == 1200 and report.counts.quarantined == 1
     assert len(pages) == 3 and pages[-1].counts.added == 1200
-    assert store.count_quarantined("dump") == 1
+    assert store.quarantined_by_source() == {"dump": 1}
 
 
 def test_missing_path_is_a_failed_run(tmp_path, store):

@@ -167,7 +167,8 @@ def results(settings) -> dict:
             out[q] = (r["total"], sorted((h["title"], tuple(sorted(x["source"] for x in h["holdings"])))
                                          for h in r["hits"]),
                       {name: sorted(map(json.dumps, values)) for name, values in r["facets"].items()})
-        counts = (cat.raw.count(), cat.records.count(), cat.clusters.count(), cat.raw.count_quarantined())
+        counts = (cat.raw.count(), cat.records.count(), cat.clusters.count(),
+                  sum(cat.raw.quarantined_by_source().values()))
         return {"search": out, "counts": counts}
     finally:
         cat.close()

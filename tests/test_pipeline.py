@@ -263,7 +263,7 @@ def test_each_changing_run_keeps_a_quality_report(consortium):
         assert len(history) == 1 and history[0]["records"] == 4 and history[0]["quarantined"] == 1
         cli(tmp_path, "run")  # nothing changed: no new report, and the broken record is not quarantined twice
         assert len(QualityStore(cat.engine).history("lib-a")) == 1
-        assert cat.raw.count_quarantined("lib-a") == 1
+        assert cat.raw.quarantined_by_source()["lib-a"] == 1
         assert json.loads(cli(tmp_path, "quality", "lib-a", "--json").stdout)["lib-a"]["records"] == 4
     finally:
         cat.close()

@@ -16,7 +16,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from web.actions import JobRunner
@@ -38,7 +38,6 @@ class Job:
     state: str = "queued"  # queued | started | finished | failed
     error: str | None = None
     warning: str | None = None  # a problem beside the work, e.g. alerts that could not be mailed
-    enqueued_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     ended_at: datetime | None = None
     result: object = None
 

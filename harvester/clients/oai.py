@@ -153,8 +153,6 @@ class Page:
     records: list[RawRecord] = field(default_factory=list)
     quarantined: list[QuarantinedItem] = field(default_factory=list)
     token: str | None = None
-    complete_list_size: str | None = None
-    cursor: str | None = None
 
     @property
     def high_water(self) -> str | None:
@@ -219,7 +217,6 @@ class OAIClient:
         self._sleep = sleep
         self._last_request: float | None = None
         self.sickle = _Sickle(url, self._fetch)
-        self.requests_made = 0
 
     # transport
     def _polite(self) -> None:
@@ -262,7 +259,6 @@ class OAIClient:
             raise TransportError(url, describe(exc)) from None
         finally:
             self._last_request = time.monotonic()
-            self.requests_made += 1
         with response:
             if response.status_code >= 400:
                 problem = TransportError(url, f"HTTP {response.status_code} {response.reason or ''}".strip())
@@ -369,8 +365,6 @@ class OAIClient:
         token = container.find(_q("resumptionToken"))
         if token is not None:
             page.token = (token.text or "").strip() or None
-            page.cursor = token.get("cursor")
-            page.complete_list_size = token.get("completeListSize")
         return page
 
     def close(self) -> None:

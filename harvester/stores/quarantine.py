@@ -99,15 +99,6 @@ class QuarantineStore(Store):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def count_quarantined(self, source: str | None = None, stage: str | None = None) -> int:
-        query = select(func.count()).select_from(quarantine).where(quarantine.c.resolved.is_(False))
-        if source is not None:
-            query = query.where(quarantine.c.source == source)
-        if stage is not None:
-            query = query.where(quarantine.c.stage == stage)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
-
     def quarantined_by_source(self) -> dict[str, int]:
         """source → unresolved quarantined items, in one query."""
         with self.engine.connect() as conn:

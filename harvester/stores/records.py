@@ -405,13 +405,11 @@ class _Plan:
             # plain tuples in one driver executemany, the timestamp bound once: SQLAlchemy's per-row processing
             # (three datetimes a row) cost more CPU than reading and parsing the record
             stamp = bound(conn, raw_records.c.seen_at, now)
-            insert_rows(conn, raw_records, _INSERT_COLUMNS, [
-                (rec.source, rec.local_id, rec.datestamp, rec.deleted, rec.format, rec.syntax, rec.payload,
-                 rec.content_hash, stamp, stamp, stamp, seq + i, run_id) for i, rec in enumerate(self.inserts)])
+            insert_rows(conn, raw_records, _COLUMNS,
+                        [_values(rec, run_id, stamp, seq + i) for i, rec in enumerate(self.inserts)])
             seq += len(self.inserts)
         for rec in self.updates:
-            values = _row(rec, run_id, now, seq)
-            values.pop("source"), values.pop("local_id")
+            values = {c: v for c, v in zip(_COLUMNS, _values(rec, run_id, now, seq)) if c not in _KEPT}
             conn.execute(update(raw_records)
                          .where(raw_records.c.source == rec.source, raw_records.c.local_id == rec.local_id)
                          .values(**values))
@@ -423,16 +421,17 @@ class _Plan:
                          [dict(s=rec.source, l=rec.local_id, t=now, d=rec.datestamp) for rec in self.touched])
 
 
-_INSERT_COLUMNS = ("source", "local_id", "datestamp", "deleted", "format", "syntax", "payload", "content_hash",
-                   "first_seen", "seen_at", "changed_at", "seq", "run_id")
+#: A record's columns, in :func:`_values`' order: an insert writes them all, an update all but :data:`_KEPT`.
+_COLUMNS = ("source", "local_id", "datestamp", "deleted", "format", "syntax", "payload", "content_hash",
+            "first_seen", "seen_at", "changed_at", "seq", "run_id")
+#: What an update leaves as it was: the record's key and when it was first seen.
+_KEPT = ("source", "local_id", "first_seen")
 
 
-def _row(rec: RawRecord, run_id: int | None, now: datetime, seq: int) -> dict:
-    return dict(
-        source=rec.source, local_id=rec.local_id, datestamp=rec.datestamp, deleted=rec.deleted,
-        format=rec.format, syntax=rec.syntax, payload=rec.payload, content_hash=rec.content_hash,
-        seen_at=now, changed_at=now, seq=seq, run_id=run_id,
-    )
+def _values(rec: RawRecord, run_id: int | None, now: object, seq: int) -> tuple:
+    """``rec`` as a row of :data:`_COLUMNS`; ``now`` every timestamp (bound once for a plain driver insert)."""
+    return (rec.source, rec.local_id, rec.datestamp, rec.deleted, rec.format, rec.syntax, rec.payload,
+            rec.content_hash, now, now, now, seq, run_id)
 
 
 #: The columns :func:`_raw_row` reads: a read asks for these alone (the normalise stage reads every raw record,
