@@ -20,6 +20,7 @@ import random
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from dedupe_child import dedupe_in_child  # noqa: E402
 from unioncat.settings import Settings  # noqa: E402
 
 #: What a dedupe pass writes: cleared in the copy so the first pass is a full one.
-DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_keys",
+DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_keys", "dedupe_walk",
                  "clusters", "cluster_redirects")
 
 
@@ -44,7 +45,8 @@ def copy_store(source: Path, target: Path) -> int:
         for table in DEDUPE_TABLES:
             if table in tables:
                 db.execute(f"DELETE FROM {table}")
-        db.execute("DELETE FROM counters WHERE name IN ('dedupe_from_record_seq', 'index_from_cluster_seq')")
+        db.execute("DELETE FROM counters WHERE name IN ('dedupe_from_record_seq', 'index_from_cluster_seq')"
+                   " OR name LIKE 'dedupe_full_%'")
         return db.execute("SELECT count(*) FROM records WHERE deleted = 0 AND kind = 'bibliographic'").fetchone()[0]
 
 
@@ -74,11 +76,38 @@ def touch(target: Path, share: float) -> int:
     return len(chosen)
 
 
+class PeakSize:
+    """The largest size a file reached while the block ran, sampled every ``every`` seconds (the WAL: a read
+    left open through a pass keeps SQLite from checkpointing, and the WAL then grows with what the pass writes)."""
+
+    def __init__(self, path: Path, every: float = 0.5):
+        self.path, self.every, self.peak = path, every, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.every):
+            try:
+                self.peak = max(self.peak, self.path.stat().st_size)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> PeakSize:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def measured(settings: Settings, sources) -> dict:
-    report, wall, cpu, rss = dedupe_in_child(settings, sources)
+    with PeakSize(settings.data_dir / "unioncat.db-wal") as wal:
+        report, wall, cpu, rss = dedupe_in_child(settings, sources)
     keep = ("records_changed", "pairs_compared", "pairs_prefiltered", "records_evaluated", "records_reclustered",
             "total_clusters", "clusters_written", "rejected_pairs")
     return {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(rss),
+            "peak_wal_mb": round(wal.peak / 2 ** 20, 1),
             "refused_blocks": len(report["refused_keys"]), "split_blocks": len(report.get("split_keys", ())),
             **{k: report[k] for k in keep if k in report}}
 
