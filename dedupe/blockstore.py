@@ -38,12 +38,17 @@ dedupe_features = Table(
 dedupe_keys = Table(
     "dedupe_keys",
     metadata,
-    Column("key", String(), primary_key=True),     # unbounded: a "words:" key carries whole words
-    Column("source", String(64), primary_key=True),
-    Column("local_id", String(255), primary_key=True),
+    Column("key", String(), nullable=False),     # unbounded: a "words:" key carries whole words
+    Column("source", String(64), nullable=False),
+    Column("local_id", String(255), nullable=False),
 )
+#: Records by key (a block's members), one row a record and key.  A unique index, not a primary key, so a full
+#: pass can drop it while it stages every record and build it once before scoring (:meth:`EvidenceStore.keyed`):
+#: a sort instead of a random B-tree insert a key — 2.4M keys of 300k records: 31.2 CPU-s (140 s wall) into
+#: the primary key's B-tree, 10.9 (40 s) into a plain table and an index built after (BENCHMARKS.md ``keys15``).
+BY_KEY = Index("ix_dedupe_keys_key", dedupe_keys.c.key, dedupe_keys.c.source, dedupe_keys.c.local_id, unique=True)
 #: Keys by record (an incremental pass's deletes).  A full pass drops it while it stages every record and builds
-#: it once after scoring, like the pairs' b-side index (``dedupe.evidence``): a sort, not a B-tree insert a key.
+#: it once after scoring, like the pairs' b-side index (``dedupe.evidence``).
 BY_RECORD = Index("ix_dedupe_keys_record", dedupe_keys.c.source, dedupe_keys.c.local_id)
 
 #: A full pass's block walk, numbered (:meth:`BlockStore.plan_walk`): read a page at a time by position, so no

@@ -96,7 +96,8 @@ def dedupe_changes(
     evidence = EvidenceStore(members.engine)
     place = _place(records, members, since_seq, progress)
     everything = place.phase != fullpass.IDLE
-    report = DedupeReport(last_seq=since_seq, resumed=place.describe() if place.staged or place.phase > fullpass.STAGING else "")
+    went_on = place.staged or place.phase > fullpass.STAGING
+    report = DedupeReport(last_seq=since_seq, resumed=place.describe() if went_on else "")
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
@@ -296,12 +297,13 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
 def _score_everything(place: fullpass.FullPass, evidence: EvidenceStore, caps: tuple[int, int, int],
                       report: DedupeReport, progress: Callable[[str], None] | None,
                       partitions: Partitions | None) -> None:
-    """A full pass's scoring: the block walk planned (once), every block after the place an interrupted pass
-    reached scored (pairs stored with the walk position, skipping those already stored after a resume),
-    then the indexes the pass dropped built again."""
+    """A full pass's scoring: the keys' key index built and the block walk planned (once), every block after
+    the place an interrupted pass reached scored (pairs stored with the walk position, skipping those already
+    stored after a resume), then the indexes the pass dropped built again."""
     if place.phase > fullpass.SCORING:
         return
     if place.phase < fullpass.SCORING:
+        evidence.keyed()
         blocks = BlockStore(evidence.engine).plan_walk(then=fullpass.phase(fullpass.SCORING))
         if progress:
             progress(f"planned the walk over {blocks:,} blocks of two records or more")

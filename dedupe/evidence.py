@@ -26,7 +26,7 @@ from normaliser.store import record_join
 from storage.db import chunks, get_value, insert_rows, metadata, next_value, record_in, stream, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
-from .blockstore import BY_RECORD, clear_records, replace_records, stored_features
+from .blockstore import BY_KEY, BY_RECORD, clear_records, replace_records, stored_features
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -47,7 +47,8 @@ dedupe_pairs = Table(
 #: builds it again after (:meth:`EvidenceStore.restart`, :meth:`EvidenceStore.indexed`): one sort instead of a
 #: random B-tree insert a pair (1.08M pairs at 100k member records: 13.8 → 9.0 CPU-s of inserts).
 _BY_B = Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
-#: What a full pass drops while it inserts into empty tables and builds once after (``restart``, ``indexed``).
+#: What a full pass drops while it inserts into empty tables and builds once after scoring (``restart``,
+#: ``indexed``); the keys' key index is built before, when staging is done (``keyed``): scoring reads blocks by it.
 _REBUILT = (_BY_B, BY_RECORD)
 #: The two records of a pair, each looked up by its own index.
 _SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
@@ -145,19 +146,25 @@ class EvidenceStore:
 
     def restart(self) -> None:
         """Drop every record's features, keys and scored pairs (overrides stay): a full pass stages and
-        scores them all again, and inserting into empty tables beats a delete per record.  The pairs' b-side
-        index and the keys' record index go too, until :meth:`indexed`.  Interrupted, the full pass goes on
-        where it stopped (``fullpass``) before any other pass runs, so no incremental pass runs without them."""
+        scores them all again, and inserting into empty tables beats a delete per record.  The keys' key index
+        goes until :meth:`keyed`, the pairs' b-side index and the keys' record index until :meth:`indexed`.
+        Interrupted, the full pass goes on where it stopped (``fullpass``) before any other pass runs, so no
+        incremental pass runs without them."""
         with self._lock, self.engine.begin() as conn:
+            for index in (*_REBUILT, BY_KEY):
+                index.drop(conn, checkfirst=True)
             conn.execute(dedupe_pairs.delete())
             clear_records(conn)
-            for index in _REBUILT:
-                index.drop(conn, checkfirst=True)
+
+    def keyed(self) -> None:
+        """Build the blocking keys' key index :meth:`restart` dropped (after a full pass's staging)."""
+        with self._lock, self.engine.begin() as conn:
+            BY_KEY.create(conn, checkfirst=True)
 
     def indexed(self) -> None:
         """Build the indexes :meth:`restart` dropped (after a full pass's scoring)."""
         with self._lock, self.engine.begin() as conn:
-            for index in _REBUILT:
+            for index in (BY_KEY, *_REBUILT):
                 index.create(conn, checkfirst=True)
 
     def add_pairs(self, pairs: list[Pair], again: bool = False, then: Callable[[Connection], None] | None = None
