@@ -82,22 +82,20 @@ def dedupe_changes(
     blocks at a time and the kept pairs stored as they come; the new assignment (member keys, cluster
     ids, retired ids and the list of clusters to merge again) is committed at once (a full pass: a batch
     of whole components at a time, see ``recluster``); the merges then run in batches, each committed
-    with its removal from the pending list.  A rerun after an interrupted incremental pass stages the same
-    records again (the checkpoint did not move), so it ends where an uninterrupted pass would.  ``since_seq``
-    0 is a full pass: every block is scored and every record clustered; it keeps its place in the database
-    (``fullpass``), and the next call, whatever its ``since_seq``, goes on from there.  A pass with no changed
-    record still re-clusters when staff overrides changed.  ``holdings_feeds``
-    maps a holdings feed's source id to the source whose bibliographic records its MFHD belong to.
-    ``block_window`` > 0 splits a block over ``max_block`` into title windows of that many records instead
-    of refusing it; ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout
-    score and merge in partitions (same outcome: ``partition``).
+    with its removal from the pending list.  An interrupted incremental pass is run again from its
+    checkpoint.  ``since_seq`` 0 is a full pass: every block scored, every record clustered; it keeps its
+    place (``fullpass``), and the next call, whatever its ``since_seq``, goes on from there.  A pass with no
+    changed record still re-clusters when staff overrides changed.  ``holdings_feeds`` maps a holdings
+    feed's source id to the source whose bibliographic records its MFHD belong to.  ``block_window`` > 0
+    splits a block over ``max_block`` into title windows of that many records instead of refusing it;
+    ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout score and merge in
+    partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     evidence = EvidenceStore(members.engine)
     place = _place(records, members, since_seq, progress)
     everything = place.phase != fullpass.IDLE
-    went_on = place.staged or place.phase > fullpass.STAGING
-    report = DedupeReport(last_seq=since_seq, resumed=place.describe() if went_on else "")
+    report = DedupeReport(last_seq=since_seq, resumed=place.describe() if place.begun else "")
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
@@ -115,20 +113,21 @@ def dedupe_changes(
         _score(set(staged.upserts), staged.stored, evidence, caps, report, progress, partitions)
         evidence.indexed()
     if place.phase <= fullpass.CLUSTERING:
-        _recluster(evidence, clusters, members, staged, everything or overrides_changed, everything, report,
+        _recluster(evidence, clusters, members, staged, overrides_changed, overrides_version, place, report,
                    progress)
-        with members.engine.begin() as conn:
-            set_value(conn, OVERRIDES_APPLIED, overrides_version)
-            if everything:
-                fullpass.phase(fullpass.MERGING)(conn)
     _remerge_holders(members, staged.holders)
     report.clusters_written += merge()
     if everything:
-        with members.engine.begin() as conn:
-            fullpass.finish(conn)
-        report.last_seq = place.ceiling
+        _finish(members, place, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _finish(members: MemberStore, place: fullpass.FullPass, report: DedupeReport) -> None:
+    """A full pass is done: no place kept any more, and the next pass takes the records after its ceiling."""
+    with members.engine.begin() as conn:
+        fullpass.finish(conn)
+    report.last_seq = place.ceiling
 
 
 def _place(records: RecordStore, members: MemberStore, since_seq: int,
@@ -149,15 +148,22 @@ def _place(records: RecordStore, members: MemberStore, since_seq: int,
 
 
 def _recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberStore, staged: Staged,
-               everything: bool, full: bool, report: DedupeReport, progress: Callable[[str], None] | None) -> None:
-    """Cluster what the pass can reach (``everything``: every record, a batch of components at a time)."""
+               overrides_changed: bool, overrides_version: int, place: fullpass.FullPass, report: DedupeReport,
+               progress: Callable[[str], None] | None) -> None:
+    """Cluster what the pass can reach (a full pass or changed overrides: every record, a batch of components
+    at a time), then mark the overrides applied (and a full pass's merging begun) in one commit."""
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
-    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed, everything, full=full,
-                        progress=progress)
+    full = place.phase != fullpass.IDLE
+    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed, full or overrides_changed,
+                        full=full, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects, report.total_clusters, \
         report.records_reclustered = outcome.rejected, outcome.deleted, outcome.redirects, outcome.total_clusters, \
         outcome.scope
+    with members.engine.begin() as conn:
+        set_value(conn, OVERRIDES_APPLIED, overrides_version)
+        if full:
+            fullpass.phase(fullpass.MERGING)(conn)
 
 
 @dataclass

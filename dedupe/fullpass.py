@@ -39,6 +39,11 @@ class FullPass:
     staged: int = 0
     scored: int = 0
 
+    @property
+    def begun(self) -> bool:
+        """Whether an interrupted pass left work done (not a pass that has only just begun)."""
+        return bool(self.staged) or self.phase > STAGING
+
     def describe(self) -> str:
         where = {STAGING: f" after record seq {self.staged:,} of {self.ceiling:,}",
                  SCORING: f" after block walk position {self.scored:,}"}
