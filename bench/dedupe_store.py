@@ -20,7 +20,6 @@ import random
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from consortium.load import parse_sources  # noqa: E402
 from dedupe_child import dedupe_in_child  # noqa: E402
+from filepeak import PeakSize  # noqa: E402
 from unioncat.settings import Settings  # noqa: E402
 
 #: What a dedupe pass writes: cleared in the copy so the first pass is a full one.
@@ -74,31 +74,6 @@ def touch(target: Path, share: float) -> int:
         db.executemany("UPDATE records SET seq = ? WHERE id = ?", [(top + n + 1, i) for n, i in enumerate(chosen)])
         db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(chosen),))
     return len(chosen)
-
-
-class PeakSize:
-    """The largest size a file reached while the block ran, sampled every ``every`` seconds (the WAL: a read
-    left open through a pass keeps SQLite from checkpointing, and the WAL then grows with what the pass writes)."""
-
-    def __init__(self, path: Path, every: float = 0.5):
-        self.path, self.every, self.peak = path, every, 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._done.wait(self.every):
-            try:
-                self.peak = max(self.peak, self.path.stat().st_size)
-            except FileNotFoundError:
-                pass
-
-    def __enter__(self) -> PeakSize:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def measured(settings: Settings, sources) -> dict:
