@@ -28,10 +28,11 @@ sys.path.insert(0, str(REPO))
 
 from consortium.load import parse_sources  # noqa: E402
 from dedupe_child import dedupe_in_child  # noqa: E402
+from filepeak import PeakSize  # noqa: E402
 from unioncat.settings import Settings  # noqa: E402
 
 #: What a dedupe pass writes: cleared in the copy so the first pass is a full one.
-DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_keys",
+DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_keys", "dedupe_walk",
                  "clusters", "cluster_redirects")
 
 
@@ -44,7 +45,8 @@ def copy_store(source: Path, target: Path) -> int:
         for table in DEDUPE_TABLES:
             if table in tables:
                 db.execute(f"DELETE FROM {table}")
-        db.execute("DELETE FROM counters WHERE name IN ('dedupe_from_record_seq', 'index_from_cluster_seq')")
+        db.execute("DELETE FROM counters WHERE name IN ('dedupe_from_record_seq', 'index_from_cluster_seq')"
+                   " OR name LIKE 'dedupe_full_%'")
         return db.execute("SELECT count(*) FROM records WHERE deleted = 0 AND kind = 'bibliographic'").fetchone()[0]
 
 
@@ -75,10 +77,12 @@ def touch(target: Path, share: float) -> int:
 
 
 def measured(settings: Settings, sources) -> dict:
-    report, wall, cpu, rss = dedupe_in_child(settings, sources)
+    with PeakSize(settings.data_dir / "unioncat.db-wal") as wal:
+        report, wall, cpu, rss = dedupe_in_child(settings, sources)
     keep = ("records_changed", "pairs_compared", "pairs_prefiltered", "records_evaluated", "records_reclustered",
             "total_clusters", "clusters_written", "rejected_pairs")
     return {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(rss),
+            "peak_wal_mb": round(wal.peak / 2 ** 20, 1),
             "refused_blocks": len(report["refused_keys"]), "split_blocks": len(report.get("split_keys", ())),
             **{k: report[k] for k in keep if k in report}}
 

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from filepeak import PeakSize
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "scale.jsonl"
 BUILD = ("normalise", "dedupe", "index")
@@ -85,8 +87,9 @@ def stage(work: Path, name: str, *args: object) -> dict:
                              *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     sampler = PeakSampler(proc.pid)
     sampler.start()
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
+    with PeakSize(work / "var" / "unioncat.db-wal") as wal:
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
     sampler.done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
@@ -97,6 +100,7 @@ def stage(work: Path, name: str, *args: object) -> dict:
             "cpu_s": round(max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values())), 2),
             "peak_rss_mb": max(usage.ru_maxrss // 1024, sampler.peaks.get(proc.pid, 0)),
             "worker_peak_rss_mb": max(workers, default=0), "processes": len(sampler.peaks),
+            "peak_wal_mb": round(wal.peak / 2 ** 20, 1),
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
 
@@ -141,12 +145,13 @@ def build(done: Done, work: Path, n: int, phase: str) -> dict:
 
 def show(title: str, result: dict, n: int) -> None:
     print(f"\n{title}")
-    print(f"  {'stage':<10}{'wall s':>9}{'CPU s':>9}{'rec/CPU-s':>11}{'peak RSS MB':>13}{'worker MB':>11}{'load':>7}")
+    print(f"  {'stage':<10}{'wall s':>9}{'CPU s':>9}{'rec/CPU-s':>11}{'peak RSS MB':>13}{'worker MB':>11}"
+          f"{'WAL MB':>9}{'load':>7}")
     for name, r in result.items():
         if isinstance(r, dict) and "report" in r:
             rate = n / r["cpu_s"] if r["cpu_s"] else 0
             print(f"  {name:<10}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{rate:>11.0f}{r['peak_rss_mb']:>13}"
-                  f"{r['worker_peak_rss_mb']:>11}{r['load_before']:>7.2f}")
+                  f"{r['worker_peak_rss_mb']:>11}{r.get('peak_wal_mb', 0):>9.0f}{r['load_before']:>7.2f}")
     b = result["build"]
     print(f"  build (normalise+dedupe+index): {b['wall_s']:.1f} s wall, {b['cpu_s']:.1f} CPU-s, "
           f"{b['records_per_cpu_s']} member records per CPU-second")

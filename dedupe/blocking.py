@@ -25,7 +25,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,7 +47,9 @@ class Blocks(Protocol):
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]: ...
 
-    def walk(self, size: int) -> Iterator[list[str]]: ...
+    def plan_walk(self, then: Callable[[Any], None] | None = None) -> int: ...
+
+    def walk(self, size: int, after: int = 0) -> Iterator[tuple[int, list[str]]]: ...
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch: ...
 
@@ -64,15 +66,22 @@ class MemoryBlocks:
         for r in sorted(self._keys):
             for k in self._keys[r]:
                 self._blocks[k].append(r)
+        self._walk: list[str] = []
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]:
         wanted = self._blocks if keys is None else keys
         return {k: len(self._blocks[k]) for k in wanted if len(self._blocks.get(k, ())) > over}
 
-    def walk(self, size: int) -> Iterator[list[str]]:
-        keys = sorted((k for k, rs in self._blocks.items() if len(rs) > 1), key=lambda k: (self._blocks[k][0], k))
-        for i in range(0, len(keys), size):
-            yield keys[i:i + size]
+    def plan_walk(self, then: Callable[[Any], None] | None = None) -> int:
+        self._walk = sorted((k for k, rs in self._blocks.items() if len(rs) > 1), key=lambda k: (self._blocks[k][0], k))
+        if then:
+            then(None)
+        return len(self._walk)
+
+    def walk(self, size: int, after: int = 0) -> Iterator[tuple[int, list[str]]]:
+        for i in range(after, len(self._walk), size):
+            keys = self._walk[i:i + size]
+            yield i + len(keys), keys
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
         members = to_score({k: [r for r in self._blocks[k] if r in self._features] for k in keys
@@ -107,14 +116,20 @@ class _Work:
 
 
 _WORK: _Work | None = None
+#: Where kept pairs go: (a batch of blocks' kept pairs, the walk position the batch reaches or None).
+Emit = Callable[[list[Pair], "int | None"], None]
 
 
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block: int = 500,
-               progress: Callable[[str], None] | None = None, emit: Callable[[list[Pair]], None] | None = None,
-               window: int = 0, workers: int = 1, part: tuple[int, int] | None = None) -> Found:
+               progress: Callable[[str], None] | None = None, emit: Emit | None = None,
+               window: int = 0, workers: int = 1, part: tuple[int, int] | None = None,
+               after: int | None = None) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
-    Kept pairs go to ``emit`` a batch of blocks at a time, or into ``Found.pairs`` without one.
+    Kept pairs go to ``emit`` a batch of blocks at a time, with the walk position the batch reaches (None
+    in an incremental pass), or into ``Found.pairs`` without one.  Every block (``changed`` None) is
+    walked in the order :meth:`Blocks.plan_walk` numbered, planned here unless ``after`` says where to go
+    on in a walk planned before (an interrupted pass, or partitions sharing one plan).
     Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
     ``workers`` > 1 scores batches in that many forked processes (``emit`` still runs here, the one
     writer); the pairs are the same.  ``part`` (k, n) scores only the blocks whose key hashes to
@@ -131,33 +146,36 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
         found.split = oversized
     else:
         found.refused = oversized
+    if changed is None and after is None:
+        after = 0
+        blocks.plan_walk()
     work = _Work(blocks, changed, found.refused, found.split, window, part)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
-    for (kept, compared, prefiltered, unchanged, windows) in _scored(work, wanted, workers):
+    for (upto, (kept, compared, prefiltered, unchanged, windows)) in _scored(work, wanted, workers, after or 0):
         found.compared += compared
         found.prefiltered += prefiltered
         seen_unchanged |= unchanged
         kept = [p for p in kept if (p.a, p.b) not in windowed]
         windowed |= windows
         if emit:
-            emit(kept)
+            emit(kept, upto)
         else:
             found.pairs.extend(kept)
         if progress:
-            progress(f"scored a batch of blocks: {found.compared} pairs compared, "
-                     f"{found.prefiltered} settled by the pre-filter")
+            progress(f"scored a batch of blocks{'' if upto is None else f' (walk position {upto:,})'}: "
+                     f"{found.compared:,} pairs compared, {found.prefiltered:,} settled by the pre-filter")
     found.candidates = len(seen_unchanged)
     return found
 
 
-def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tuple]:
-    """The outcome of each batch of blocks, scored here or by forked workers, in batch order."""
+def _scored(work: _Work, wanted: list[str] | None, workers: int, after: int) -> Iterator[tuple[int | None, tuple]]:
+    """The walk position and outcome of each batch of blocks, scored here or by forked workers, in batch order."""
     global _WORK
-    batches = _batches(work.blocks, wanted, work.refused, work.part)
+    batches = _batches(work.blocks, wanted, work.refused, work.part, after)
     if workers <= 1:
-        for batch in batches:
-            yield _score_batch(batch, work)
+        for upto, batch in batches:
+            yield upto, _score_batch(batch, work)
         return
     import multiprocessing
 
@@ -165,12 +183,13 @@ def _scored(work: _Work, wanted: list[str] | None, workers: int) -> Iterator[tup
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
             pending: list = []
-            for batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append(pool.apply_async(_score_batch, (batch,)))
+            for upto, batch in batches:       # at most two batches a worker in flight: memory stays bounded
+                pending.append((upto, pool.apply_async(_score_batch, (batch,))))
                 while len(pending) >= 2 * workers:
-                    yield pending.pop(0).get()
-            for result in pending:
-                yield result.get()
+                    upto_, result = pending.pop(0)
+                    yield upto_, result.get()
+            for upto, result in pending:
+                yield upto, result.get()
     finally:
         _WORK = None
 
@@ -208,26 +227,27 @@ def key_part(key: str, parts: int) -> int:
 
 
 def _batches(blocks: Blocks, wanted: list[str] | None, refused: Mapping[str, int],
-             part: tuple[int, int] | None = None) -> Iterator[list[str]]:
-    """The keys to score, ``BATCH`` at a time: the wanted ones, or every key two records share (in the
-    order of :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides);
-    with ``part``, only the keys of that partition."""
+             part: tuple[int, int] | None = None, after: int = 0) -> Iterator[tuple[int | None, list[str]]]:
+    """The keys to score, ``BATCH`` at a time, each batch with the walk position it reaches: the wanted
+    ones (position None), or every key two records share after walk position ``after`` (in the order of
+    :meth:`Blocks.walk`: which batch scores a pair does not matter, its first shared key decides); with
+    ``part``, only the keys of that partition."""
     def todo(keys: Iterable[str]) -> list[str]:
         return [k for k in keys if k not in refused and (part is None or key_part(k, part[1]) == part[0])]
 
     if wanted is not None:
         mine = todo(wanted)
         for i in range(0, len(mine), BATCH):
-            yield mine[i:i + BATCH]
+            yield None, mine[i:i + BATCH]
         return
-    mine = []
-    for keys in blocks.walk(BATCH):
+    mine, upto = [], after
+    for upto, keys in blocks.walk(BATCH, after):
         mine += todo(keys)
         if mine and (part is None or len(mine) >= BATCH):   # a partition gathers its share of several
-            yield mine
+            yield upto, mine
             mine = []
     if mine:
-        yield mine
+        yield upto, mine
 
 
 def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],

@@ -13,14 +13,13 @@ keys and features in the same transaction, so they always agree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import islice
 
-from sqlalchemy import Column, Index, String, Table, Text, and_, func, select
+from sqlalchemy import Column, Index, Integer, String, Table, Text, and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from storage.db import chunks, insert_rows, metadata, record_in, stream
+from storage.db import chunks, insert_rows, metadata, record_in, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
@@ -39,13 +38,28 @@ dedupe_features = Table(
 dedupe_keys = Table(
     "dedupe_keys",
     metadata,
-    Column("key", String(), primary_key=True),     # unbounded: a "words:" key carries whole words
-    Column("source", String(64), primary_key=True),
-    Column("local_id", String(255), primary_key=True),
+    Column("key", String(), nullable=False),     # unbounded: a "words:" key carries whole words
+    Column("source", String(64), nullable=False),
+    Column("local_id", String(255), nullable=False),
 )
+#: Records by key (a block's members), one row a record and key.  A unique index, not a primary key, so a full
+#: pass can drop it while it stages every record and build it once before scoring (:meth:`EvidenceStore.keyed`):
+#: a sort instead of a random B-tree insert a key — 2.4M keys of 300k records: 31.2 CPU-s (140 s wall) into
+#: the primary key's B-tree, 10.9 (40 s) into a plain table and an index built after (BENCHMARKS.md ``keys15``).
+BY_KEY = Index("ix_dedupe_keys_key", dedupe_keys.c.key, dedupe_keys.c.source, dedupe_keys.c.local_id, unique=True)
 #: Keys by record (an incremental pass's deletes).  A full pass drops it while it stages every record and builds
-#: it once after scoring, like the pairs' b-side index (``dedupe.evidence``): a sort, not a B-tree insert a key.
+#: it once after scoring, like the pairs' b-side index (``dedupe.evidence``).
 BY_RECORD = Index("ix_dedupe_keys_record", dedupe_keys.c.source, dedupe_keys.c.local_id)
+
+#: A full pass's block walk, numbered (:meth:`BlockStore.plan_walk`): read a page at a time by position, so no
+#: read lasts longer than one batch and the position a batch reaches is where an interrupted pass goes on.
+dedupe_walk = Table(
+    "dedupe_walk",
+    metadata,
+    Column("pos", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(), nullable=False),
+)
+
 
 def block_keys(keys: Iterable[str]) -> list[str]:
     """The keys a record is stored under: its blocking keys, once each, without the signature."""
@@ -66,7 +80,9 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
 
 
 def clear_records(conn: Connection) -> None:
-    """Inside the caller's transaction: drop every record's features and keys (a full pass restages them all)."""
+    """Inside the caller's transaction: drop every record's features and keys, and the block walk planned over
+    them (a full pass restages them all)."""
+    conn.execute(dedupe_walk.delete())
     conn.execute(dedupe_keys.delete())
     conn.execute(dedupe_features.delete())
 
@@ -103,6 +119,7 @@ class BlockStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._lock = write_lock(engine)
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]:
         """The blocks among ``keys`` (None: every block) with more than ``over`` records, and their sizes."""
@@ -116,20 +133,38 @@ class BlockStore:
                 out.update((k, int(n)) for k, n in conn.execute(q.where(dedupe_keys.c.key.in_(chunk))))
             return out
 
-    def walk(self, size: int) -> Iterator[list[str]]:
-        """Every key two or more records carry, ``size`` at a time, in the order of each block's first member.
+    def plan_walk(self, then: Callable[[Connection], None] | None = None) -> int:
+        """Number every key two or more records carry, in the order of each block's first member, into
+        ``dedupe_walk`` (one INSERT … SELECT: the database sorts, on disk when it must); ``then`` runs in the
+        same transaction.  How many keys there are.
 
         The copies of one book share most of their blocks and are the first member of most of them,
         so one batch holds most of a record's blocks and its features are decoded about once: in key
         order a record came back in ~4.9 batches, in this order ~1.4 (LoC, 39,582 member records).
-        One streamed query (the database sorts, on disk when it must): nothing here grows with the catalogue.
+        Stored rather than streamed: a read open for the whole scoring kept SQLite from checkpointing, and
+        the WAL grew past the database itself (27.8 GB at 5M member records, BENCHMARKS.md).
         """
         k = dedupe_keys.c
-        q = (select(k.key).group_by(k.key).having(func.count() > 1)
-             .order_by(func.min(k.source + "/" + k.local_id), k.key))
-        keys = (key for (key,) in stream(self.engine, q, size))
-        while part := list(islice(keys, size)):
-            yield part
+        numbered = select(func.row_number().over(order_by=(func.min(k.source + "/" + k.local_id), k.key)),
+                          k.key).group_by(k.key).having(func.count() > 1)
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(dedupe_walk.delete())
+            conn.execute(dedupe_walk.insert().from_select(["pos", "key"], numbered))
+            if then:
+                then(conn)
+            return int(conn.execute(select(func.count()).select_from(dedupe_walk)).scalar_one())
+
+    def walk(self, size: int, after: int = 0) -> Iterator[tuple[int, list[str]]]:
+        """The planned walk's keys after position ``after``, ``size`` at a time, each page with its last
+        position: one short read a page, nothing held between pages."""
+        w = dedupe_walk.c
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(w.pos, w.key).where(w.pos > after).order_by(w.pos).limit(size)).all()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield after, [key for _, key in rows]
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
         """The blocks in ``keys`` worth scoring (:func:`to_score`), read in one joined query a chunk of keys.

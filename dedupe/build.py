@@ -14,19 +14,20 @@ import logging
 import time
 from functools import partial
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
-from dataclasses import dataclass, field
+from itertools import islice, takewhile
+from dataclasses import dataclass, field, replace
 
 from normaliser.authorities import AuthorityStore
 from normaliser.links import Link, LinkStore
 from normaliser.model import Record
-from normaliser.store import RecordStore, paused_gc
+from normaliser.store import RECORD_SEQ, RecordStore, paused_gc
 
-from storage.db import set_value
+from storage.db import get_value, set_value
 
-from .blocking import find_pairs
+from . import fullpass
+from .blocking import Emit, find_pairs
 from .blockstore import BlockStore
-from .evidence import OVERRIDES_APPLIED, EvidenceStore
+from .evidence import OVERRIDES_APPLIED, EvidenceStore, Pair
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
 from .model import Cluster
@@ -56,6 +57,7 @@ class DedupeReport:
     records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
     holdings_changed: int = 0      # holdings records (MFHD) stored, changed or deleted this pass
     authorities_changed: int = 0   # authority records stored, changed or removed (the index expands names)
+    resumed: str = ""              # where the interrupted full pass this one finished had stopped
     seconds: float = 0.0
 
 
@@ -80,45 +82,88 @@ def dedupe_changes(
     blocks at a time and the kept pairs stored as they come; the new assignment (member keys, cluster
     ids, retired ids and the list of clusters to merge again) is committed at once (a full pass: a batch
     of whole components at a time, see ``recluster``); the merges then run in batches, each committed
-    with its removal from the pending list.  A rerun after an interruption stages the same records again
-    (the checkpoint did not move), so it ends where an uninterrupted pass would.  ``since_seq`` 0 is a full pass: every
-    block is scored and every record clustered.  A pass with no changed
-    record still re-clusters when staff overrides changed.  ``holdings_feeds``
-    maps a holdings feed's source id to the source whose bibliographic records its MFHD belong to.
-    ``block_window`` > 0 splits a block over ``max_block`` into title windows of that many records instead
-    of refusing it; ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout
-    score and merge in partitions (same outcome: ``partition``).
+    with its removal from the pending list.  An interrupted incremental pass is run again from its
+    checkpoint.  ``since_seq`` 0 is a full pass: every block scored, every record clustered; it keeps its
+    place (``fullpass``), and the next call, whatever its ``since_seq``, goes on from there.  A pass with no
+    changed record still re-clusters when staff overrides changed.  ``holdings_feeds`` maps a holdings
+    feed's source id to the source whose bibliographic records its MFHD belong to.  ``block_window`` > 0
+    splits a block over ``max_block`` into title windows of that many records instead of refusing it;
+    ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout score and merge in
+    partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
-    report = DedupeReport(last_seq=since_seq)
     evidence = EvidenceStore(members.engine)
+    place = _place(records, members, since_seq, progress)
+    everything = place.phase != fullpass.IDLE
+    report = DedupeReport(last_seq=since_seq, resumed=place.describe() if place.begun else "")
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
-    staged = _stage_changes(records, members, since_seq, report, links, evidence, progress)
+    staged = _stage_changes(records, members, since_seq, report, links, evidence, progress, place)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
-    if not report.records_changed and not overrides_changed:
+    if not everything and not report.records_changed and not overrides_changed:
         _remerge_holders(members, staged.holders)
         report.clusters_written += merge()
         return report
-    everything = since_seq == 0
-    _score(None if everything else set(staged.upserts), staged.stored, evidence, (max_block, block_window, workers),
-           report, progress, partitions)
-    evidence.indexed()
+    caps = (max_block, block_window, workers)
+    if everything:
+        _score_everything(place, evidence, caps, report, progress, partitions)
+    else:
+        _score(set(staged.upserts), staged.stored, evidence, caps, report, progress, partitions)
+        evidence.indexed()
+    if place.phase <= fullpass.CLUSTERING:
+        _recluster(evidence, clusters, members, staged, overrides_changed, overrides_version, place, report,
+                   progress)
+    _remerge_holders(members, staged.holders)
+    report.clusters_written += merge()
+    if everything:
+        _finish(members, place, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _finish(members: MemberStore, place: fullpass.FullPass, report: DedupeReport) -> None:
+    """A full pass is done: no place kept any more, and the next pass takes the records after its ceiling."""
+    with members.engine.begin() as conn:
+        fullpass.finish(conn)
+    report.last_seq = place.ceiling
+
+
+def _place(records: RecordStore, members: MemberStore, since_seq: int,
+           progress: Callable[[str], None] | None) -> fullpass.FullPass:
+    """The full pass this call runs: one interrupted before (whatever was asked: an incremental pass over
+    half-staged evidence would be wrong), a new one (``since_seq`` 0), or none (phase ``IDLE``)."""
+    place = fullpass.current(members.engine)
+    if place.phase != fullpass.IDLE:
+        message = f"a full dedupe pass was interrupted while {place.describe()}: going on from there"
+        log.warning(message)
+        if progress:
+            progress(message)
+        return place
+    if since_seq:
+        return place
+    with records.engine.connect() as conn:
+        return fullpass.begin(members.engine, get_value(conn, RECORD_SEQ))
+
+
+def _recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberStore, staged: Staged,
+               overrides_changed: bool, overrides_version: int, place: fullpass.FullPass, report: DedupeReport,
+               progress: Callable[[str], None] | None) -> None:
+    """Cluster what the pass can reach (a full pass or changed overrides: every record, a batch of components
+    at a time), then mark the overrides applied (and a full pass's merging begun) in one commit."""
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
-    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed,
-                        everything or overrides_changed, full=everything, progress=progress)
+    full = place.phase != fullpass.IDLE
+    outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed, full or overrides_changed,
+                        full=full, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects, report.total_clusters, \
         report.records_reclustered = outcome.rejected, outcome.deleted, outcome.redirects, outcome.total_clusters, \
         outcome.scope
     with members.engine.begin() as conn:
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
-    _remerge_holders(members, staged.holders)
-    report.clusters_written += merge()
-    report.seconds = time.perf_counter() - started
-    return report
+        if full:
+            fullpass.phase(fullpass.MERGING)(conn)
 
 
 @dataclass
@@ -132,10 +177,13 @@ class Staged:
 
 
 def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, report: DedupeReport,
-                   links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None = None) -> Staged:
+                   links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None,
+                   place: fullpass.FullPass) -> Staged:
     """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
 
-    A full pass (``since_seq`` 0) empties the stored features, keys and pairs first (see
+    A full pass (``place`` not idle) stages the records up to its ceiling, after those it staged before it
+    was interrupted (nothing once it is past staging), each batch committed with its mark.  A new one
+    empties the stored features, keys and pairs first (see
     ``EvidenceStore.restart``) and stores each batch's match keys (signature included) in ``dedupe_members``
     too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1.3 KB a
     record), and clustering reads them back a batch of components at a time.  An incremental pass returns
@@ -145,10 +193,14 @@ def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, r
     records are never matched either: their forms go to the authority store, which the index uses to
     expand names.
     """
-    stager = _Stager(records, members, since_seq == 0, report, links, evidence, progress)
-    if stager.full:
-        evidence.restart()
-    _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
+    stager = _Stager(records, members, place.phase != fullpass.IDLE, report, links, evidence, progress)
+    if not stager.full:
+        _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
+    elif place.phase == fullpass.STAGING:
+        if not place.staged:
+            evidence.restart()
+        changes = records.changed_since(place.staged, holdings_brief=True)
+        _in_batches(takewhile(lambda change: change[0] <= place.ceiling, changes), stager.take, stager.flush)
     return stager.finish()
 
 
@@ -177,12 +229,13 @@ class _Stager:
         if not self.full:
             self.targets.update(found)
         self.report.authorities_changed += self.authorities.update(self.authority_batch)
-        self.evidence.stage({k: f for k, f in self.features.items() if f is not None}, self.keys,
-                            [k for k, f in self.features.items() if f is None], fresh=self.full)
-        if self.full:
+        if self.full:    # before the evidence: its transaction carries the mark a resumed pass starts after
             self.members.stage_keys(self.keys)
         else:
             self.staged.upserts.update(self.keys)
+        self.evidence.stage({k: f for k, f in self.features.items() if f is not None}, self.keys,
+                            [k for k, f in self.features.items() if f is None], fresh=self.full,
+                            then=fullpass.staged(self.report.last_seq) if self.full else None)
         before, self.taken = self.taken, self.taken + len(self.batch)
         self.batch, self.authority_batch, self.features, self.keys = [], [], {}, {}
         if self.progress and before // STAGED_EVERY != self.taken // STAGED_EVERY:
@@ -247,16 +300,44 @@ def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
         members.commit_assignment({}, [], {}, [], {}, pending)
 
 
+def _score_everything(place: fullpass.FullPass, evidence: EvidenceStore, caps: tuple[int, int, int],
+                      report: DedupeReport, progress: Callable[[str], None] | None,
+                      partitions: Partitions | None) -> None:
+    """A full pass's scoring: the keys' key index built and the block walk planned (once), every block after
+    the place an interrupted pass reached scored (pairs stored with the walk position, skipping those already
+    stored after a resume), then the indexes the pass dropped built again."""
+    if place.phase > fullpass.SCORING:
+        return
+    if place.phase < fullpass.SCORING:
+        evidence.keyed()
+        blocks = BlockStore(evidence.engine).plan_walk(then=fullpass.phase(fullpass.SCORING))
+        if progress:
+            progress(f"planned the walk over {blocks:,} blocks of two records or more")
+        place = replace(place, phase=fullpass.SCORING, scored=0)
+    again = place.scored > 0
+
+    def emit(pairs: list[Pair], upto: int | None) -> None:
+        evidence.add_pairs(pairs, again=again, then=fullpass.scored(upto))
+
+    _score(None, 0, evidence, caps, report, progress, partitions, emit, place.scored)
+    with evidence.engine.begin() as conn:
+        fullpass.phase(fullpass.CLUSTERING)(conn)
+    evidence.indexed()
+
+
 def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStore, caps: tuple[int, int, int],
-           report: DedupeReport, progress: Callable[[str], None] | None, partitions: Partitions | None) -> None:
-    """Score the blocks of the changed records (None: every block), storing kept pairs as they come."""
+           report: DedupeReport, progress: Callable[[str], None] | None, partitions: Partitions | None,
+           emit: Emit | None = None, after: int | None = None) -> None:
+    """Score the blocks of the changed records (None: every block, walked from ``after``), storing kept
+    pairs as they come (``emit``: with a full pass's marks)."""
     if progress:
         progress("scoring every block" if changed is None else f"scoring the blocks of {len(changed)} records")
     if partitions is not None:
         found = partitions.score(changed, caps[0], caps[1])
     else:
-        found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0],
-                           progress=progress, emit=evidence.add_pairs, window=caps[1], workers=caps[2])
+        found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0], progress=progress,
+                           emit=emit or (lambda pairs, _upto: evidence.add_pairs(pairs)), window=caps[1],
+                           workers=caps[2], after=after)
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered

@@ -14,19 +14,19 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, Text, and_, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from normaliser.store import record_join
 from storage.db import chunks, get_value, insert_rows, metadata, next_value, record_in, stream, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
-from .blockstore import BY_RECORD, clear_records, replace_records, stored_features
+from .blockstore import BY_KEY, BY_RECORD, clear_records, replace_records, stored_features
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -47,7 +47,8 @@ dedupe_pairs = Table(
 #: builds it again after (:meth:`EvidenceStore.restart`, :meth:`EvidenceStore.indexed`): one sort instead of a
 #: random B-tree insert a pair (1.08M pairs at 100k member records: 13.8 → 9.0 CPU-s of inserts).
 _BY_B = Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
-#: What a full pass drops while it inserts into empty tables and builds once after (``restart``, ``indexed``).
+#: What a full pass drops while it inserts into empty tables and builds once after scoring (``restart``,
+#: ``indexed``); the keys' key index is built before, when staging is done (``keyed``): scoring reads blocks by it.
 _REBUILT = (_BY_B, BY_RECORD)
 #: The two records of a pair, each looked up by its own index.
 _SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
@@ -126,42 +127,57 @@ class EvidenceStore:
         return stored_features(self.engine, keys)
 
     def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
-              removed: Iterable[RecordKey], fresh: bool = False) -> None:
+              removed: Iterable[RecordKey], fresh: bool = False,
+              then: Callable[[Connection], None] | None = None) -> None:
         """Store a batch of changed records' features and blocking keys, drop every pair touching them.
 
         One transaction a batch (a build stages its changes a few thousand records at a time, then
-        scores their blocks): an interrupted pass restages the same records on its rerun.  ``fresh``:
-        the store was emptied by :meth:`restart`, there is nothing to drop.
+        scores their blocks): an interrupted incremental pass restages the same records on its rerun, a
+        full pass goes on after the mark ``then`` writes in the same transaction (``fullpass``).
+        ``fresh``: the store was emptied by :meth:`restart`, there is nothing to drop.
         """
         touched = [] if fresh else sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
             for where in _touching(touched):
                 conn.execute(dedupe_pairs.delete().where(where))
             replace_records(conn, touched, features, keys)
+            if then:
+                then(conn)
 
     def restart(self) -> None:
         """Drop every record's features, keys and scored pairs (overrides stay): a full pass stages and
-        scores them all again, and inserting into empty tables beats a delete per record.  The pairs' b-side
-        index and the keys' record index go too, until :meth:`indexed`.  Interrupted, the full pass reruns from
-        the start (its checkpoint did not move), so no incremental pass runs without them."""
+        scores them all again, and inserting into empty tables beats a delete per record.  The keys' key index
+        goes until :meth:`keyed`, the pairs' b-side index and the keys' record index until :meth:`indexed`.
+        Interrupted, the full pass goes on where it stopped (``fullpass``) before any other pass runs, so no
+        incremental pass runs without them."""
         with self._lock, self.engine.begin() as conn:
+            for index in (*_REBUILT, BY_KEY):
+                index.drop(conn, checkfirst=True)
             conn.execute(dedupe_pairs.delete())
             clear_records(conn)
-            for index in _REBUILT:
-                index.drop(conn, checkfirst=True)
+
+    def keyed(self) -> None:
+        """Build the blocking keys' key index :meth:`restart` dropped (after a full pass's staging)."""
+        with self._lock, self.engine.begin() as conn:
+            BY_KEY.create(conn, checkfirst=True)
 
     def indexed(self) -> None:
         """Build the indexes :meth:`restart` dropped (after a full pass's scoring)."""
         with self._lock, self.engine.begin() as conn:
-            for index in _REBUILT:
+            for index in (BY_KEY, *_REBUILT):
                 index.create(conn, checkfirst=True)
 
-    def add_pairs(self, pairs: list[Pair], again: bool = False) -> None:
-        """Store scored pairs (a block batch's worth), one transaction; ``again``: a pair already stored is
-        skipped (a re-run partition job, or two partitions' split blocks keeping one pair).  Inserted in key
-        order: the primary key's B-tree is then written page after page, not at random (blocks come in the
-        order of their first member, their pairs in no order of the key)."""
+    def add_pairs(self, pairs: list[Pair], again: bool = False, then: Callable[[Connection], None] | None = None
+                  ) -> None:
+        """Store scored pairs (a block batch's worth), one transaction, with the mark ``then`` writes (a full
+        pass's place, ``fullpass``); ``again``: a pair already stored is skipped (a re-run partition job, a
+        resumed pass, or two partitions' split blocks keeping one pair).  Inserted in key order: the primary
+        key's B-tree is then written page after page, not at random (blocks come in the order of their first
+        member, their pairs in no order of the key)."""
         if not pairs:
+            if then:
+                with self._lock, self.engine.begin() as conn:
+                    then(conn)
             return
         texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``blocking.Verdicts``)
         rows = [(a[0], a[1], b[0], b[1], decision, rule, score,
@@ -170,6 +186,8 @@ class EvidenceStore:
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
                                              "evidence"), rows, skip_existing=again)
+            if then:
+                then(conn)
 
     # -- pairs -----------------------------------------------------------------------
     def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:

@@ -306,11 +306,11 @@ def variant_set(loc_path: Path, out: Path, english: int = 160, chinese: int = 40
 
 
 @contextmanager
-def built_variants(out: Path, **settings) -> Iterator[tuple[VariantSet, object, object]]:
-    """The variant set from the cached LoC file, harvested, normalised and deduplicated by the pipeline.
+def normalised_variants(out: Path, **settings) -> Iterator[tuple[VariantSet, object]]:
+    """The variant set from the cached LoC file, harvested and normalised by the pipeline (not deduplicated).
 
-    Yields (the variant set, the open ``pipeline.Catalogue`` (closed afterwards), the ``DedupeReport``).
-    ``settings`` override the defaults (``max_block=10``: a build with small blocks split).
+    Yields (the variant set, the open ``pipeline.Catalogue``, closed afterwards).  ``settings`` override the
+    defaults (``max_block=10``: a build with small blocks split).
     """
     import os
 
@@ -327,6 +327,16 @@ def built_variants(out: Path, **settings) -> Iterator[tuple[VariantSet, object, 
     try:
         pipeline.harvest(cat, list(sources.sources), full=True)
         assert pipeline.normalise_stage(cat).quarantined == 0
-        yield vs, cat, pipeline.dedupe_stage(cat)
+        yield vs, cat
     finally:
         cat.close()
+
+
+@contextmanager
+def built_variants(out: Path, **settings) -> Iterator[tuple[VariantSet, object, object]]:
+    """:func:`normalised_variants`, deduplicated by the pipeline: yields (the variant set, the open catalogue,
+    the ``DedupeReport``)."""
+    from unioncat import pipeline
+
+    with normalised_variants(out, **settings) as (vs, cat):
+        yield vs, cat, pipeline.dedupe_stage(cat)

@@ -207,9 +207,14 @@ def test_the_block_walk_gives_every_shared_block_once_and_a_record_about_once(va
     shared = {k for k, rs in carriers.items() if len(rs) > 1}
     memory = MemoryBlocks(keys, feats)
     engine = make_engine(url)
-    walked = list(BlockStore(engine).walk(BATCH // 10))
+    store = BlockStore(engine)
+    assert store.plan_walk() == memory.plan_walk() == len(shared)
+    pages = list(store.walk(BATCH // 10))
+    walked = [batch for _, batch in pages]
+    assert [pos for pos, _ in pages] == list(range(BATCH // 10, len(shared), BATCH // 10)) + [len(shared)]
     assert sorted(k for batch in walked for k in batch) == sorted(shared)
-    assert sorted(k for batch in memory.walk(BATCH // 10) for k in batch) == sorted(shared)
+    assert sorted(k for _, batch in memory.walk(BATCH // 10) for k in batch) == sorted(shared)
+    assert [k for _, batch in store.walk(BATCH // 10, after=7) for k in batch] == sum(walked, [])[7:]
     decoded = sum(len(BlockStore(engine).batch(batch, None).features) for batch in walked)
     in_key_order = sorted(shared)
     by_key = sum(len(BlockStore(engine).batch(in_key_order[i:i + BATCH // 10], None).features)

@@ -342,7 +342,8 @@ def build(cat: Catalogue, progress: Progress = quiet, reindex: bool = False, ful
     progress(f"dedupe: {d.records_changed} records changed, {d.clusters_written} clusters written, "
              f"{d.clusters_deleted} deleted, {d.redirects} redirected, {len(d.refused_keys)} keys refused, "
              f"{len(d.split_keys)} oversized blocks split, {d.pairs_compared} pairs compared "
-             f"({d.pairs_prefiltered} settled by the pre-filter)")
+             f"({d.pairs_prefiltered} settled by the pre-filter)"
+             + (f"; it finished a full pass interrupted while {d.resumed}" if d.resumed else ""))
     progress("indexing")
     # Changed authority records change the names every document is found by: rebuild the index then
     # (authority files are loaded now and then, not with every harvest).
