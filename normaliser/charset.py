@@ -147,12 +147,18 @@ def decode_field(data: bytes, utf8_flag: bool) -> tuple[str, str, int]:
 
 # --- legacy character sets of UNIMARC/CNMARC and Chinese ILSs -------------------
 
-def _plausible_cjk(text: str) -> bool:
+def _plausible_cjk(text: str, declared: bool = False) -> bool:
     """Whether decoded text looks like Chinese rather than bytes of another set read as GBK.
 
     Every non-ASCII character must be a common Han character, CJK punctuation
-    or a full-width form; the rare characters GB18030 reaches through its
-    four-byte sequences (and the user-defined area) are not plausible.
+    or a full-width form — or one of GB2312's other letters beside Han text:
+    Greek, Cyrillic, numerals, and the kana and bopomofo of rows 4, 5 and 8 (a
+    Chinese library's Japanese books: "東京外国語大学アジアアフリカ言語文化研究所"
+    was quarantined for its katakana).  Those letters alone make Chinese only in
+    a record that ``declared`` GB (a Russian book's "Распад" in a CNMARC record
+    that says GB2312 in 100 $a); elsewhere some Han is wanted too.  The rare
+    characters GB18030 reaches through its four-byte sequences (and the
+    user-defined area) are not plausible.
     """
     wide = 0
     for ch in text:
@@ -164,19 +170,21 @@ def _plausible_cjk(text: str) -> bool:
                                                                                           0x201D, 0x2103, 0x2116):
             wide += 1
             continue
-        if 0x0391 <= o <= 0x03C9 or 0x0410 <= o <= 0x044F or 0x2160 <= o <= 0x216B or 0x2460 <= o <= 0x249B:
-            continue        # Greek, Cyrillic, Roman and circled numerals are in GB2312 too
+        if 0x0391 <= o <= 0x03C9 or 0x0410 <= o <= 0x044F or 0x2160 <= o <= 0x216B or 0x2460 <= o <= 0x249B \
+                or 0x3041 <= o <= 0x30FE or 0x3105 <= o <= 0x3129:
+            continue        # in GB2312 too
         return False
-    return wide > 0
+    return wide > 0 or declared
 
 
-def gb_decode(data: bytes) -> str | None:
-    """``data`` as GB18030 (a superset of GB2312 and GBK) when it decodes strictly to plausible Chinese."""
+def gb_decode(data: bytes, declared: bool = False) -> str | None:
+    """``data`` as GB18030 (a superset of GB2312 and GBK) when it decodes strictly to plausible Chinese
+    (``declared``: in a record whose character set says GB)."""
     try:
         text = data.decode("gb18030")
     except UnicodeDecodeError:
         return None
-    return text if _plausible_cjk(text) else None
+    return text if _plausible_cjk(text, declared) else None
 
 
 def looks_gb(data: bytes) -> bool:

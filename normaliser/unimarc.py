@@ -158,7 +158,7 @@ def _decode_legacy(data: bytes, declared: str, record_codec: str | None) -> tupl
         if not bad:
             return text, "ISO 5426", 0
     if record_codec == "gb18030" or declared == "gb18030" or record_codec is None:
-        text = gb_decode(data)
+        text = gb_decode(data, declared="gb18030" in (declared, record_codec))
         if text is not None:
             return text, "GB18030", 0
     if record_codec in ("cp866", "cp1251", "koi8_r"):

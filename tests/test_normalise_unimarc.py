@@ -128,6 +128,27 @@ def test_utf8_cnmarc_and_gb18030_and_undeclared_charset():
     assert rare.title == "红楼梦"
 
 
+def test_gbk_cnmarc_of_japanese_and_russian_books_keeps_their_letters():
+    """A Chinese library's Japanese book: GBK carries kana (GB2312 rows 4 and 5) beside Han.  Read as anything
+    but GB18030 the field was garbage and the record quarantined ("character set unknown")."""
+    payload = iso([("100", df("  ", "a", F100_GB.replace("2005", "1999"))),
+                   ("200", df("1 ", "a", "藏學研究文獻書目", "f", "索文清編")),
+                   ("210", df("  ", "a", "東京", "c", "東京外国語大学アジアアフリカ言語文化研究所", "d", "1999"))])
+    rec = normalise(raw(payload, "unimarc"))
+    assert (rec.title, rec.place, rec.publisher, rec.year) == (
+        "藏學研究文獻書目", "東京", "東京外国語大学アジアアフリカ言語文化研究所", 1999)
+    assert rec.warnings == []
+    # a Russian book in the same library's CNMARC: GB2312's Cyrillic, no Han at all in the record
+    russian = normalise(raw(iso([("100", df("  ", "a", F100_GB)),
+                                 ("200", df("1 ", "a", "Распад", "f", "Михаил Буянов")),
+                                 ("210", df("  ", "a", "Москва", "d", "2003"))]), "unimarc"))
+    assert (russian.title, russian.place, russian.warnings) == ("Распад", "Москва", [])
+    # letters alone are not taken for Chinese where nothing says GB
+    from normaliser.charset import gb_decode
+    assert gb_decode("アジアアフリカ".encode("gbk")) is None and gb_decode("Распад".encode("gbk")) is None
+    assert gb_decode("Распад".encode("gbk"), declared=True) == "Распад"
+
+
 def test_undecodable_unimarc_is_quarantined_with_the_reason():
     junk = bytes(range(0x80, 0xFF)) * 2
     payload = iso([("100", df("  ", "a", F100_GB.replace("0120", "01  "))), ("200", b"1 " + SF + b"a" + junk)])
