@@ -204,7 +204,7 @@ class EmbeddedIndex:
             hits = [Hit(id=(doc := embedded_works.source(searcher.doc(address)))["id"], score=score, doc=doc)
                     for score, address in (found if q.limit else [])]
         # nothing found, nothing to count: every facet of no record is empty (the typo pass's first search and
-        # its corrected one often find nothing; their facet pass cost 1-5 ms at 1M)
+        # its corrected one often find nothing; their facet pass cost 1–8 ms at 1M)
         facets = counted()[0] if (records if q.group_works else total) else {name: [] for name in names}
         took = (time.perf_counter() - started) * 1000
         return SearchResults(total=total, hits=hits, facets=facets, took_ms=round(took, 2), records=records,

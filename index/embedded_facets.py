@@ -7,7 +7,7 @@ work has on average before it fetches any hit.
 
 With a core idle the subject facet is counted on a worker thread while the search's own thread fetches
 the page and then counts the other facets and the works (:func:`parted`): tantivy releases the GIL, so on two
-cores a query waits for the longer of the two, not their sum.  The subject facet alone is 60–70% of the pass
+cores a query waits for the longer of the two, not their sum.  The subject facet alone is 60–85% of the pass
 at 1M (turning each segment's top 800 buckets back into terms), about what a broad page costs with the rest;
 the whole pass on the worker left a one-word query waiting for it (BENCHMARKS.md ``quiet15``; ``tail9`` had
 both parts on workers, three threads on two cores).  Without an idle core it is one pass in the search's
@@ -98,8 +98,10 @@ def parted(counts: Callable[[tuple[str, ...], bool], Counts], names: tuple[str, 
     second pass over the matches costs ~1–3 ms of CPU."""
     apart = tuple(name for name in names if name in APART)
     rest = tuple(name for name in names if name not in APART)
-    if not apart or not (rest or works) or not idle_core():
+    if not apart or not (rest or works):
         return pending(lambda: counts(names, works), done)
+    if not idle_core():
+        return _once(lambda: counts(names, works), done)
     far = _start(lambda: counts(apart, False))
 
     def joined() -> Counts:
