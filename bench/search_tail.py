@@ -4,8 +4,8 @@ With 200 queries the p95 is the 11th slowest, so a handful of queries decide it.
 queries once more, in the same order (the facet and answer caches emptied first, so the same queries find
 them as the measured run did), with the engine's stages timed one by one — CPU of the thread each ran on:
 
-* ``facets``: the facet pass (:func:`index.embedded_facets.count`, both parts when it is parted: the subject
-  facet on a worker when a core is idle, so it may overlap ``page``);
+* ``facets``: the facet pass (:func:`index.embedded_facets.count`; on its worker thread when a core is idle,
+  so it may overlap ``page``);
 * ``page``: a grouped page (:func:`index.embedded_works.page`: ranked hits, works, editions, stored documents;
   with the facet pass too when that runs in the search's thread while the page wants its counts);
 * ``fuzzy``: the typo pass's fuzzy search (:mod:`index.forgiving`), ``counts``: its one-word counts;

@@ -407,7 +407,8 @@ class EmbeddedIndex:
                 names: tuple[str, ...]) -> Callable[[], embedded_facets.Counts]:
         """The counts of the facets ``names``, and for a grouped search the HyperLogLog count of works and the
         count of records from the same pass (``None`` when no facet is asked: :mod:`index.embedded_works` then
-        counts on its own), as a call that waits for them: :func:`index.embedded_facets.parted`."""
+        counts on its own), as a call that waits for them: counted on :func:`index.embedded_facets.pending`'s
+        worker threads, or when first wanted."""
         if not names:
             return lambda: ({}, None)
         key = (*embedded_facets.asked(q, names), self._generation)
@@ -415,9 +416,8 @@ class EmbeddedIndex:
         if cached is not None:
             return lambda: cached
 
-        return embedded_facets.parted(
-            lambda part, works: _guard(lambda: embedded_facets.count(searcher, query, q, part, works)),
-            names, q.group_works, lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
+        return embedded_facets.pending(lambda: _guard(lambda: embedded_facets.count(searcher, query, q, names)),
+                                       lambda counted: self._remember(self._facet_cache, key, counted, FACET_CACHE_SIZE))
 
     def _recall(self, cache: OrderedDict, key: tuple):
         with self._lock:

@@ -5,13 +5,11 @@ groups editions (:mod:`index.works`), the works' HyperLogLog cardinality and the
 page then needs no second pass over its matches to say "about N works", and knows how many editions a
 work has on average before it fetches any hit.
 
-With a core idle the subject facet is counted on a worker thread while the search's own thread fetches
-the page and then counts the other facets and the works (:func:`parted`): tantivy releases the GIL, so on two
-cores a query waits for the longer of the two, not their sum.  The subject facet alone is 60–85% of the pass
-at 1M (turning each segment's top 800 buckets back into terms), about what a broad page costs with the rest;
-the whole pass on the worker left a one-word query waiting for it (BENCHMARKS.md ``quiet15``; ``tail9`` had
-both parts on workers, three threads on two cores).  Without an idle core it is one pass in the search's
-thread, when its counts are first wanted.
+The pass runs on a worker thread (:func:`pending`) while the search's own thread fetches the page: tantivy
+releases the GIL, so on two cores a query waits for the longer of the two, not their sum (the same CPU).
+(Counting the subject facet apart was tried twice and dropped: on a second worker, no gain in the quiet p95 at
+1M for ~10% more CPU, BENCHMARKS.md ``tail9``; on the worker while the search's thread counted the rest after
+its page, a shorter critical path by CPU but a worse wall p95 in the one quiet pair measured, ``quiet15``.)
 """
 from __future__ import annotations
 
@@ -40,9 +38,6 @@ CORES = os.cpu_count() or 2
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # with the process id: a forked child's threads are gone
 _pool_lock = threading.Lock()
 
-#: Facets counted on a worker of their own when a core is idle (:func:`parted`).
-APART = ("subject",)
-
 T = TypeVar("T")
 #: The facets' top values, and the works' and records' counts when asked (:func:`count`).
 Counts = tuple[dict[str, list[tuple[str, int]]], "tuple[int, int] | None"]
@@ -54,11 +49,7 @@ def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]
     has started it when its result is wanted, it runs in the caller's thread when first wanted — on a busy
     machine a hand-over waits for the scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136
     ms wall), for no gain, and a search whose page finds nothing then never counts at all."""
-    return _once(_start(work) if idle_core() else work, done)
-
-
-def _once(call: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]:
-    """``call`` made once, when first wanted; its result handed to ``done``."""
+    call = _start(work) if idle_core() else work
     kept: list = []
 
     def result() -> T:
@@ -90,42 +81,19 @@ def idle_core() -> bool:
         return True
 
 
-def parted(counts: Callable[[tuple[str, ...], bool], Counts], names: tuple[str, ...], works: bool,
-           done: Callable[[Counts], None]) -> Callable[[], Counts]:
-    """The counts of ``counts(names, works)`` as :func:`pending` gives them, but with a core idle the facets
-    :data:`APART` go to a worker now and the caller's thread counts the others (and the works) when it first
-    wants them, after its page.  Each facet is its own aggregation either way, so the counts are the same; the
-    second pass over the matches costs ~1–3 ms of CPU."""
-    apart = tuple(name for name in names if name in APART)
-    rest = tuple(name for name in names if name not in APART)
-    if not apart or not (rest or works):
-        return pending(lambda: counts(names, works), done)
-    if not idle_core():
-        return _once(lambda: counts(names, works), done)
-    far = _start(lambda: counts(apart, False))
-
-    def joined() -> Counts:
-        near = counts(rest, works)
-        facets = {**far()[0], **near[0]}
-        return {name: facets[name] for name in names}, near[1]
-    return _once(joined, done)
-
-
-def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery, names: tuple[str, ...],
-          works: bool | None = None) -> Counts:
-    """The top values of each facet in ``names``, and when ``works`` (by default: when ``q`` groups works) the
-    number of works (HyperLogLog) and of records matching (every record has a work hash; counting them costs
-    ~2 ms at 955k matches)."""
-    works = q.group_works if works is None else works
+def count(searcher: tantivy.Searcher, query: Query, q: SearchQuery, names: tuple[str, ...]) -> Counts:
+    """The top values of each facet in ``names``, and when ``q`` groups works the number of works
+    (HyperLogLog) and of records matching (every record has a work hash; counting them costs ~2 ms at
+    955k matches)."""
     spec = {name: {"terms": {"field": FACET_FIELDS[name], "size": q.facet_size + TIE_MARGIN}} for name in names}
-    if works:
+    if q.group_works:
         spec[WORKS_AGG] = {"cardinality": {"field": HASH_FIELD}}
         spec[RECORDS_AGG] = {"value_count": {"field": HASH_FIELD}}
     result = searcher.aggregate(query, spec)
     facets = {name: sorted(((_key(b["key"]), int(b["doc_count"])) for b in result.get(name, {}).get("buckets", [])),
                            key=lambda kv: (-kv[1], _order(kv[0])))[:q.facet_size]
               for name in names}
-    if not works:
+    if not q.group_works:
         return facets, None
     return facets, (int(result[WORKS_AGG]["value"]), int(result[RECORDS_AGG]["value"]))
 
