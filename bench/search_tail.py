@@ -6,7 +6,8 @@ them as the measured run did), with the engine's stages timed one by one — CPU
 
 * ``facets``: the facet pass (:func:`index.embedded_facets.count`; on its worker thread when a core is idle,
   so it may overlap ``page``);
-* ``page``: a grouped page (:func:`index.embedded_works.page`: ranked hits, works, editions, stored documents);
+* ``page``: a grouped page (:func:`index.embedded_works.page`: ranked hits, works, editions, stored documents;
+  with the facet pass too when that runs in the search's thread while the page wants its counts);
 * ``fuzzy``: the typo pass's fuzzy search (:mod:`index.forgiving`), ``counts``: its one-word counts;
 * ``searches``: how many one-pass searches the query took (more than one: the typo pass ran).
 

@@ -7,8 +7,9 @@ work has on average before it fetches any hit.
 
 The pass runs on a worker thread (:func:`pending`) while the search's own thread fetches the page: tantivy
 releases the GIL, so on two cores a query waits for the longer of the two, not their sum (the same CPU).
-(Counting the subject facet apart on a second worker was tried and dropped: no gain in the quiet p95 at 1M
-for ~10% more CPU; BENCHMARKS.md ``tail9``.)
+(Counting the subject facet apart was tried twice and dropped: on a second worker, no gain in the quiet p95 at
+1M for ~10% more CPU, BENCHMARKS.md ``tail9``; on the worker while the search's thread counted the rest after
+its page, a shorter critical path by CPU but a worse wall p95 in the one quiet pair measured, ``quiet15``.)
 """
 from __future__ import annotations
 
@@ -43,27 +44,31 @@ Counts = tuple[dict[str, list[tuple[str, int]]], "tuple[int, int] | None"]
 
 
 def pending(work: Callable[[], T], done: Callable[[T], None]) -> Callable[[], T]:
-    """Start ``work`` on a worker thread; the call returned waits for its result (or raises its error), handing
-    it to ``done`` once (the caller's cache).  Without an idle core, or when no worker has started the work yet
-    when its result is wanted, it runs in the caller's thread: on a busy machine a hand-over waits for the
-    scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136 ms wall), for no gain."""
-    if not idle_core():
-        value = work()
-        done(value)
-        return lambda: value
+    """``work`` as a call that waits for its result (or raises its error), handing it to ``done`` once (the
+    caller's cache).  With a core idle the work starts on a worker thread now; without one, or when no worker
+    has started it when its result is wanted, it runs in the caller's thread when first wanted — on a busy
+    machine a hand-over waits for the scheduler twice (the bench's p95 at load 4 on two cores: 95–99 → 127–136
+    ms wall), for no gain, and a search whose page finds nothing then never counts at all."""
+    call = _start(work) if idle_core() else work
+    kept: list = []
+
+    def result() -> T:
+        if not kept:
+            kept.append(call())
+            done(kept[0])
+        return kept[0]
+    return result
+
+
+def _start(work: Callable[[], T]) -> Callable[[], T]:
+    """``work`` handed to a worker; the call returned waits for its result, or runs it in the caller's thread
+    when no worker has started it yet (every worker busy: waiting could take longer than the work)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
             _pool = (os.getpid(), ThreadPoolExecutor(CORES, thread_name_prefix="unioncat-facets"))
         future = _pool[1].submit(work)
-    kept: list = []
-
-    def result() -> T:
-        if not kept:
-            kept.append(work() if future.cancel() else future.result())
-            done(kept[0])
-        return kept[0]
-    return result
+    return lambda: work() if future.cancel() else future.result()
 
 
 def idle_core() -> bool:

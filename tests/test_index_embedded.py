@@ -276,8 +276,8 @@ def test_a_relevance_page_fetches_before_the_facet_pass_is_done(monkeypatch):
 
 def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(monkeypatch):
     """``pending`` hands work to a worker thread; work still queued when its result is wanted (every worker
-    busy) runs in the caller's thread instead of waiting, and so does all work when no core is idle; either way
-    its result is handed on once."""
+    busy) runs in the caller's thread instead of waiting, and so does all work when no core is idle, when it is
+    first wanted; either way its result is handed on once."""
     import threading
     import time
     from index import embedded_facets
@@ -294,9 +294,35 @@ def test_pending_work_runs_on_a_worker_or_is_taken_back_when_none_has_started(mo
     assert queued() == threading.current_thread().name and done[1:] == [queued()]
     release.set()
     assert busy() is True
-    monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done before returning
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: False)  # no core to spare: done when first wanted
     inline = embedded_facets.pending(lambda: threading.current_thread().name, done.append)
-    assert done[-1] == threading.current_thread().name and inline() == done[-1] and len(done) == 3
+    assert len(done) == 2 and inline() == threading.current_thread().name and done[2:] == [inline()]
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_search_that_finds_nothing_counts_no_facet(monkeypatch, idle):
+    """A page that finds no record has every facet asked empty, as a facet pass over no match counts them, and
+    (without an idle core, where the pass waits until its counts are wanted) it runs none."""
+    from index import embedded_facets
+    from index.embedded import _all_of
+    monkeypatch.setattr(embedded_facets, "idle_core", lambda: idle)
+    ix = _faceted_index()
+    passes: list[tuple[str, ...]] = []
+    real = embedded_facets.count
+
+    def counting(searcher, query, q, names):
+        passes.append(names)
+        return real(searcher, query, q, names)
+    monkeypatch.setattr(embedded_facets, "count", counting)
+    for q in [SearchQuery("zzzz", group_works=True), SearchQuery("zzzz", group_works=False),
+              SearchQuery("zzzz", facets=("library", "year"), sort="title", group_works=True)]:
+        found = ix.search(q)
+        names = q.facets or FACETS
+        nothing = real(ix._searcher(), _all_of(*ix._conditions(q)), q, tuple(names))[0]
+        assert found.total == 0 and found.facets == nothing == {name: [] for name in names}
+    # a relevance page needs no count; a sorted one sizes its fetch by the pass's counts, so it has run
+    assert passes[-1] == ("library", "year") and (idle or len(passes) == 1)
+    ix.close()
 
 
 def test_records_of_works_found_by_term_queries_as_by_a_term_set():
