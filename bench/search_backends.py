@@ -76,6 +76,7 @@ def documents(n: int, cache: Path) -> Path:
     if path.exists():
         return path
     started = time.perf_counter()
+    cache.mkdir(parents=True, exist_ok=True)    # a fresh machine has no cache folder yet
     partial = path.with_suffix(".partial")
     made = 0
     with open(partial, "w", encoding="utf-8") as out:
