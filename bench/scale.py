@@ -14,7 +14,11 @@ the database and index size; the load average is recorded with each stage.  One 
 run is appended to ``bench/results/scale.jsonl``; each finished stage is also kept in
 ``WORK/scale-progress.json`` so that ``--resume`` can finish an interrupted run.  Disk: about
 9.5 KB per member record while it runs (dumps ~1.1 KB, SQLite ~7 KB, index ~1.5 KB): 5 GB at
-0.5M, 10 GB at 1M, 48 GB at 5M.
+0.5M, 10 GB at 1M, 48 GB at 5M.  Time: 1M took 32 min end to end on a nearly quiet two-core box
+(2026-12-04: generate 6, harvest 2, normalise 4, dedupe 17, index 3); 5M, if stages stay near linear
+(the dedupe does not quite), ≈ 3 h — start it first thing, with ``--dedupe-workers 2``.  A dedupe
+interrupted mid-pass goes on where it stopped when the stage is run again (``dedupe/fullpass.py``),
+but that stage's CPU figure then counts only what was left.
 """
 from __future__ import annotations
 
@@ -183,7 +187,7 @@ def run(args: argparse.Namespace) -> dict:
           f"{inc['harvest']['report']['unchanged']} unchanged records of unchanged dumps")
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
               "cores": os.cpu_count(), "python": platform.python_version(), "commit": _commit(),
-              "members_records": n, "generated": g, "startup_cpu_s": startup["cpu_s"], "generate": {k: v for k, v in gen.items() if k != "report"},
+              "members_records": n, "dedupe_workers": args.dedupe_workers, "generated": g, "startup_cpu_s": startup["cpu_s"], "generate": {k: v for k, v in gen.items() if k != "report"},
               "full": full, "incremental": inc}
     if not args.keep:
         shutil.rmtree(work)
@@ -205,12 +209,16 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true",
                     help="with --work: skip the stages an interrupted run of the same size finished")
     ap.add_argument("--results", type=Path, default=RESULTS, help="JSON lines file the run is appended to")
+    ap.add_argument("--dedupe-workers", type=int, default=1,
+                    help="processes scoring the dedupe's blocks (UNIONCAT_DEDUPE_WORKERS; their CPU is counted): "
+                         "2 halves the scoring's wall time on two cores, what a 5M run in one session needs")
     ap.add_argument("--plot", action="store_true", help="write the PNG of time and memory against size")
     ap.add_argument("--table", action="store_true", help="print the results as the Markdown table of BENCHMARKS.md")
     args = ap.parse_args()
     if args.resume and not args.work:
         ap.error("--resume needs the --work folder of the interrupted run")
     if args.members_records:
+        os.environ["UNIONCAT_DEDUPE_WORKERS"] = str(args.dedupe_workers)    # the stage processes read it
         result = run(args)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         with open(args.results, "a") as fh:

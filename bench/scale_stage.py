@@ -26,7 +26,9 @@ from unioncat.settings import load_settings  # noqa: E402
 
 
 def catalogue(work: Path) -> pipeline.Catalogue:
-    settings = load_settings(env={}, data_dir=work / "var", sources_path=work / "sources.yaml",
+    """The run's catalogue with the default settings, but for the dedupe's workers (``scale.py --dedupe-workers``)."""
+    env = {k: v for k, v in os.environ.items() if k == "UNIONCAT_DEDUPE_WORKERS"}
+    settings = load_settings(env=env, data_dir=work / "var", sources_path=work / "sources.yaml",
                              cache_dir=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     return pipeline.Catalogue(settings, load_sources(work / "sources.yaml"))
 

@@ -60,12 +60,13 @@ def test_generation_is_deterministic_and_zipf_shaped(loc, tmp_path):
 def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     results = tmp_path / "scale.jsonl"
     done = subprocess.run([sys.executable, "bench/scale.py", "--members-records", "2000", "--work", str(tmp_path / "w"),
-                           "--keep", "--results", str(results)], cwd=REPO, capture_output=True, text=True,
+                           "--keep", "--results", str(results), "--dedupe-workers", "2"], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "member records per CPU-second" in done.stdout
     run = json.loads(results.read_text().splitlines()[-1])
     g, full, inc = run["generated"], run["full"], run["incremental"]
+    assert run["dedupe_workers"] == 2
     assert g["member_records"] >= 2000 and full["harvest"]["report"]["added"] == g["member_records"]
     assert full["normalise"]["report"]["normalised"] == g["member_records"]
     clusters = full["index"]["report"]["total"]
