@@ -149,10 +149,10 @@ class BlockStore:
                           k.key).group_by(k.key).having(func.count() > 1)
         with self._lock, self.engine.begin() as conn:
             conn.execute(dedupe_walk.delete())
-            conn.execute(dedupe_walk.insert().from_select(["pos", "key"], numbered))
+            planned = conn.execute(dedupe_walk.insert().from_select(["pos", "key"], numbered)).rowcount
             if then:
                 then(conn)
-            return int(conn.execute(select(func.count()).select_from(dedupe_walk)).scalar_one())
+            return planned
 
     def walk(self, size: int, after: int = 0) -> Iterator[tuple[int, list[str]]]:
         """The planned walk's keys after position ``after``, ``size`` at a time, each page with its last

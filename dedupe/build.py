@@ -94,7 +94,7 @@ def dedupe_changes(
     started = time.perf_counter()
     evidence = EvidenceStore(members.engine)
     place = _place(records, members, since_seq, progress)
-    everything = place.phase != fullpass.IDLE
+    everything = place.under_way
     report = DedupeReport(last_seq=since_seq, resumed=place.describe() if place.begun else "")
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
@@ -135,7 +135,7 @@ def _place(records: RecordStore, members: MemberStore, since_seq: int,
     """The full pass this call runs: one interrupted before (whatever was asked: an incremental pass over
     half-staged evidence would be wrong), a new one (``since_seq`` 0), or none (phase ``IDLE``)."""
     place = fullpass.current(members.engine)
-    if place.phase != fullpass.IDLE:
+    if place.under_way:
         message = f"a full dedupe pass was interrupted while {place.describe()}: going on from there"
         log.warning(message)
         if progress:
@@ -154,7 +154,7 @@ def _recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberS
     at a time), then mark the overrides applied (and a full pass's merging begun) in one commit."""
     if progress:
         progress(f"clustering ({report.records_changed} records changed)")
-    full = place.phase != fullpass.IDLE
+    full = place.under_way
     outcome = recluster(evidence, clusters, members, staged.upserts, staged.removed, full or overrides_changed,
                         full=full, progress=progress)
     report.rejected_pairs, report.clusters_deleted, report.redirects, report.total_clusters, \
@@ -193,7 +193,7 @@ def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, r
     records are never matched either: their forms go to the authority store, which the index uses to
     expand names.
     """
-    stager = _Stager(records, members, place.phase != fullpass.IDLE, report, links, evidence, progress)
+    stager = _Stager(records, members, place.under_way, report, links, evidence, progress)
     if not stager.full:
         _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
     elif place.phase == fullpass.STAGING:

@@ -40,6 +40,11 @@ class FullPass:
     scored: int = 0
 
     @property
+    def under_way(self) -> bool:
+        """Whether there is a full pass to run (begun by this call, or interrupted before)."""
+        return self.phase != IDLE
+
+    @property
     def begun(self) -> bool:
         """Whether an interrupted pass left work done (not a pass that has only just begun)."""
         return bool(self.staged) or self.phase > STAGING
