@@ -253,6 +253,8 @@ def _title(rec: Record, by_tag: dict[str, list[Field]]) -> None:
         pinyin = _pinyin_of(field, "a") or joined(values(field, "9"))
         rec.title_pinyin = pinyin
         rec.other_titles.extend(clean(v) for v in values(field, "d"))
+        if not rec.title:
+            _title_without_200a(rec)
     other = []
     for tag in ("500", "510", "512", "513", "514", "515", "516", "517", "518", "530", "531", "532", "540", "541"):
         for field in by_tag.get(tag, ()):
@@ -263,6 +265,21 @@ def _title(rec: Record, by_tag: dict[str, list[Field]]) -> None:
     rec.other_titles = _unique([*rec.other_titles, *other], fold=True)
     if not rec.title and rec.other_titles:
         rec.title = rec.other_titles[0]
+
+
+def _title_without_200a(rec: Record) -> None:
+    """A 200 with no $a (nor $c): the section's own title, else the title's pinyin, with a warning.
+
+    Sloppy CNMARC has such records — a part described alone (200 $i, no common title), or only the
+    romanised $A/$9 kept — and they are real books a library holds: quarantining them for "no title"
+    loses them from the catalogue, while the part or the pinyin still finds and identifies them.
+    """
+    if rec.part:
+        rec.title, rec.part = rec.part, ""
+        rec.warnings.append("200 has no $a: the section's title ($h/$i) taken as the title")
+    elif rec.title_pinyin:
+        rec.title = rec.title_pinyin
+        rec.warnings.append("200 has no $a: the title's pinyin ($A/$9) taken as the title")
 
 
 def _imprint(rec: Record, by_tag: dict[str, list[Field]], f100: str) -> None:

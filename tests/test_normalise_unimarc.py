@@ -172,6 +172,21 @@ def test_unimarc_non_bibliographic_and_title_less():
         normalise(raw(iso([("100", df("  ", "a", F100_GB)), ("210", df("  ", "a", "北京"))]), "unimarc"))
 
 
+def test_a_200_without_its_a_keeps_the_record_under_its_part_or_its_pinyin():
+    # a section described alone (200 $A pinyin + $i, no $a) and a record that kept only the pinyin: both
+    # are books a library holds, read with a warning rather than quarantined for "no title"
+    f100 = ("100", df("  ", "a", F100_GB))
+    part = normalise(raw(iso([f100, ("200", df("1 ", "A", "ji ben zi liao", "i", "基本资料", "f", "冯正民"))]),
+                         "cnmarc"))
+    assert (part.title, part.part, part.title_pinyin) == ("基本资料", "", "ji ben zi liao")
+    assert part.responsibility == "冯正民"
+    assert any("$h/$i" in w for w in part.warnings)
+    pinyin_only = normalise(raw(iso([f100, ("200", df("1 ", "A", "hong lou meng"))]), "cnmarc"))
+    assert pinyin_only.title == "hong lou meng" and any("pinyin" in w for w in pinyin_only.warnings)
+    with pytest.raises(RecordError, match="no title: 200"):
+        normalise(raw(iso([f100, ("200", df("1 ", "f", "曹雪芹著"))]), "cnmarc"))
+
+
 def test_unimarc_embedded_series_and_corporate_names():
     payload = iso([("100", df("  ", "a", F100_GB)), ("200", df("1 ", "a", "Titre")),
                    ("410", df(" 0", "1", "2001 ", "a", "Collection X", "v", "3", encoding="utf-8")),
