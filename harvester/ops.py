@@ -74,6 +74,10 @@ alert_state = Table(
 )
 
 PROBE_CHECK = "probe_check"
+#: The one ``alert_state`` row that is not a member's: the alert mail could not be delivered.  It lives
+#: beside the alerts so every process that mails them (CLI, cron, in-process and rq jobs) records it
+#: where the staff page reads it; member-alert syncing and mailing leave it alone.
+MAIL_KEY, MAIL_KIND = "mail:delivery", "mail"
 
 
 @dataclass
@@ -185,7 +189,8 @@ class OpsStore(Store):
 
     # -- alerts ------------------------------------------------------------------
     def alerts(self, active: bool | None = True) -> list[dict]:
-        query = select(alert_state).order_by(alert_state.c.raised_at.desc())
+        """The members' alerts (not the mail-delivery problem: :meth:`mail_problem`), newest first."""
+        query = select(alert_state).where(alert_state.c.kind != MAIL_KIND).order_by(alert_state.c.raised_at.desc())
         if active is not None:
             query = query.where(alert_state.c.active.is_(active))
         with self.engine.connect() as conn:
@@ -200,7 +205,8 @@ class OpsStore(Store):
         now = utcnow()
         raised = []
         with self._lock, self.engine.begin() as conn:
-            known = {r["key"]: dict(r) for r in conn.execute(select(alert_state)).mappings()}
+            known = {r["key"]: dict(r) for r in conn.execute(
+                select(alert_state).where(alert_state.c.kind != MAIL_KIND)).mappings()}
             for key, (source, kind, message) in current.items():
                 old = known.get(key)
                 if old is None:
@@ -222,13 +228,40 @@ class OpsStore(Store):
     def unsent_alerts(self) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(alert_state).where(
-                alert_state.c.active.is_(True), alert_state.c.sent_at.is_(None))).mappings()]
+                alert_state.c.active.is_(True), alert_state.c.sent_at.is_(None),
+                alert_state.c.kind != MAIL_KIND)).mappings()]
 
     def mark_sent(self, keys: list[str]) -> None:
         if not keys:
             return
         with self._lock, self.engine.begin() as conn:
             conn.execute(update(alert_state).where(alert_state.c.key.in_(keys)).values(sent_at=utcnow()))
+
+
+    def mail_failed(self, error: str) -> None:
+        """Remember that the alert mail could not be sent; ``raised_at`` stays the first failure's time."""
+        with self._lock, self.engine.begin() as conn:
+            row = conn.execute(select(alert_state.c.active).where(alert_state.c.key == MAIL_KEY)).first()
+            if row is None:
+                conn.execute(alert_state.insert().values(key=MAIL_KEY, source="", kind=MAIL_KIND, message=error,
+                                                         active=True, raised_at=utcnow()))
+                return
+            since = {} if row.active else {"raised_at": utcnow(), "cleared_at": None}
+            conn.execute(update(alert_state).where(alert_state.c.key == MAIL_KEY)
+                         .values(active=True, message=error, **since))
+
+    def mail_delivered(self) -> None:
+        """The alert mail went out: a delivery problem remembered before is over."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(update(alert_state).where(alert_state.c.key == MAIL_KEY, alert_state.c.active.is_(True))
+                         .values(active=False, cleared_at=utcnow()))
+
+    def mail_problem(self) -> dict | None:
+        """``{"error", "since"}`` while the alert mail cannot be delivered, else ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alert_state.c.message, alert_state.c.raised_at).where(
+                alert_state.c.key == MAIL_KEY, alert_state.c.active.is_(True))).first()
+        return {"error": row.message, "since": row.raised_at} if row else None
 
 
 def _hold(row) -> Hold:

@@ -222,6 +222,38 @@ def test_alert_mail_once_per_failure_streak(staff_env, smtp_server):
     assert len(inbox.messages) == 3 and "broken" in inbox.messages[2].content.decode()
 
 
+def test_a_mail_server_that_is_down_is_shown_to_staff_until_a_mail_goes_out(staff_env, smtp_server):
+    host, port, inbox = smtp_server
+    down = free_port()  # nothing listens there: the connection is refused, as by a mail server that is down
+
+    def settings(smtp_port: int):
+        return load_settings(env={"UNIONCAT_SMTP_HOST": host, "UNIONCAT_SMTP_PORT": str(smtp_port),
+                                  "UNIONCAT_ALERT_TO": "ops@example.org"},
+                             sources_path=str(staff_env.sources_path), data_dir=str(staff_env.root / "var"))
+    broken = [staff_env.cat.sources.source("broken")]
+    for _ in range(3):
+        pipeline.harvest(staff_env.cat, broken)
+    with pytest.raises(OSError):
+        check_alerts(staff_env.cat, settings(down))
+    ops = OpsStore(staff_env.cat.engine)
+    problem = ops.mail_problem()
+    assert problem["error"].startswith(f"{host}:{down}: ")
+    assert [a["kind"] for a in ops.unsent_alerts()] == ["failing"] and ops.alerts()[0]["kind"] == "failing"
+    client = staff_env.make_app().test_client()
+    login(client, "viewer-1")
+    page = client.get("/staff/").text
+    assert 'class="banner banner-mail"' in page and f"{host}:{down}: " in page and "stay unsent" in page
+    assert client.get("/staff/status.json").get_json()["mail_problem"]["error"] == problem["error"]
+    assert "告警邮件无法发送" in client.get("/staff/?lang=zh").text
+    with pytest.raises(OSError):  # still down: the banner keeps the first failure's time
+        check_alerts(staff_env.cat, settings(down))
+    assert ops.mail_problem()["since"] == problem["since"]
+    assert [a["kind"] for a in check_alerts(staff_env.cat, settings(port))] == ["failing"]
+    assert len(inbox.messages) == 1 and ops.mail_problem() is None
+    assert "banner-mail" not in client.get("/staff/").text
+    assert client.get("/staff/status.json").get_json()["mail_problem"] is None
+
+
 def test_metrics_and_status_json(staff_env):
     cli(staff_env, "harvest", "good", "broken")
     client = staff_env.make_app().test_client()

@@ -7,7 +7,9 @@ rq workers, all through :func:`harvest_and_alert`).  Each condition is remembere
 every run; when it recovers the alert closes, and a new failure streak mails again.  Without
 ``UNIONCAT_SMTP_HOST`` and ``UNIONCAT_ALERT_TO`` nothing is mailed (the staff page's banner still shows
 the alert) and the alert stays unsent, so it goes out once mail is configured.  A mail server that is
-down is an alert-delivery problem, never a failed harvest: the alert stays unsent and goes out later.
+down is an alert-delivery problem, never a failed harvest: the alert stays unsent and goes out later, and
+the problem is remembered (:meth:`harvester.ops.OpsStore.mail_failed`) for the staff page's banner until a
+mail goes out.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def check_alerts(cat: Catalogue, settings: Settings | None = None, now: datetime
     """Update the remembered alerts and mail the new ones; returns the alerts mailed (or due to be).
 
     Raises ``OSError`` (``smtplib``'s errors are ``OSError``\\ s) when the mail server cannot be reached;
-    the alerts then stay unsent.
+    the alerts then stay unsent and the failure is remembered for the staff page.
     """
     settings = settings or cat.settings
     ops = OpsStore(cat.engine)
@@ -46,8 +48,13 @@ def check_alerts(cat: Catalogue, settings: Settings | None = None, now: datetime
     if not (settings.smtp_host and settings.alert_to):
         log.warning("%d alert(s) not mailed: set UNIONCAT_SMTP_HOST and UNIONCAT_ALERT_TO", len(unsent))
         return unsent
-    send(settings, cat.sources.consortium.name, unsent)
+    try:
+        send(settings, cat.sources.consortium.name, unsent)
+    except OSError as exc:
+        ops.mail_failed(f"{settings.smtp_host}:{settings.smtp_port}: {exc}")
+        raise
     ops.mark_sent([a["key"] for a in unsent])
+    ops.mail_delivered()
     return unsent
 
 

@@ -98,10 +98,18 @@ def status_view(failures: int = 3, max_age: float = 0.0,
         },
         "index": index,
         "alerts": [{"key": k, "source": s, "kind": kind, "message": m} for k, (s, kind, m) in alerts.items()],
+        "mail_problem": _mail_problem(svc.ops.mail_problem()),
         "jobs": runner.status() if runner is not None else None,
         "generated_at": now.replace(microsecond=0).isoformat(),
         **extra,
     }
+
+
+def _mail_problem(problem: dict | None) -> dict | None:
+    """The alert mail's delivery problem as the page and its JSON show it (``since`` an ISO time)."""
+    if problem is None:
+        return None
+    return {"error": problem["error"], "since": problem["since"].replace(microsecond=0).isoformat()}
 
 
 def _spelt_out(rows: list[dict], trend: dict[str, list[int]]) -> list[dict]:
