@@ -85,11 +85,18 @@ class ClusterStore:
                 current = nxt[0]
         return None
 
-    def changed_since(self, seq: int, batch: int = 1000) -> Iterator[tuple[int, str, Cluster | None]]:
+    def changed_since(self, seq: int, batch: int = 1000,
+                      upto: int | None = None) -> Iterator[tuple[int, str, Cluster | None]]:
+        """Clusters written after ``seq``, in seq order, a page at a time.
+
+        ``upto`` (the ``cluster_seq`` counter read before the walk) ends the walk there: a cluster rewritten
+        while it runs takes a later seq, so it comes at most once a walk (and again in the next one).
+        """
         last = seq
+        bound = [] if upto is None else [clusters.c.seq <= upto]
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(clusters).where(clusters.c.seq > last)
+                rows = conn.execute(select(clusters).where(clusters.c.seq > last, *bound)
                                     .order_by(clusters.c.seq).limit(batch)).mappings().all()
             if not rows:
                 return

@@ -198,8 +198,9 @@ class ElasticsearchBackend:
         self._dirty = False
 
     # -- writing -------------------------------------------------------------
-    def add(self, docs: Iterable[dict]) -> None:
-        """Index documents, replacing any with the same id (visible at :meth:`commit`)."""
+    def add(self, docs: Iterable[dict], fresh: bool = False) -> None:
+        """Index documents, replacing any with the same id (visible at :meth:`commit`); an index op replaces
+        by ``_id`` at no extra cost, so ``fresh`` changes nothing here."""
         with self._lock:
             target = self._write_target()
             # ``_source`` as JSON text the store's codec (orjson) wrote: the client passes text through as it is,

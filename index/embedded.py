@@ -10,10 +10,9 @@ accent-folded.  A query word that analyses to several tokens (``中国``, ``Mül
 phrase, so a two-character Chinese word finds exactly the titles that contain it.  Custom analyzers are not
 stored in the index, so every ``EmbeddedIndex`` registers it on open.
 
-Before the analyzer sees it, text is folded in Python — at index time and at query time alike — by
-:func:`normaliser.text.fold_for_search`: full-width forms to half-width and traditional Han to simplified, so
-紅樓夢 finds 红楼梦 and ＩＳＯ９００１ finds ISO9001.  A ``pinyin`` field holds toneless syllables of Han
-titles and names (``hong lou meng``), searched with a low boost.
+Text is first folded in Python, indexed and queried alike (:func:`normaliser.text.fold_for_search`: full-width
+to half-width, traditional Han to simplified: 紅樓夢 finds 红楼梦, ＩＳＯ９００１ ISO9001).  A ``pinyin`` field
+holds toneless syllables of Han titles and names (``hong lou meng``), searched with a low boost.
 """
 from __future__ import annotations
 
@@ -120,12 +119,13 @@ class EmbeddedIndex:
         self._dirty = False  # changes since the last commit
 
     # -- writing -------------------------------------------------------------
-    def add(self, docs: Iterable[dict]) -> None:
-        """Index documents from :func:`index.documents.to_document`, replacing any with the same id."""
+    def add(self, docs: Iterable[dict], fresh: bool = False) -> None:
+        """Index :func:`index.documents.to_document`'s documents, replacing any with the same id unless ``fresh``."""
         with self._lock:
             writer = self._get_writer()
             for doc in docs:
-                writer.delete_documents_by_term("id", doc["id"])
+                if not fresh:
+                    writer.delete_documents_by_term("id", doc["id"])
                 writer.add_document(to_tantivy(doc))
 
     def delete(self, ids: Iterable[str]) -> None:

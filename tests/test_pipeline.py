@@ -132,9 +132,37 @@ def test_end_to_end_and_incremental(consortium):
     # Library C withdraws its copy: the entry stays, with two holdings; the id is stable
     dump(tmp_path / "dumps" / "lib-c.mrc", [make_record("C-2", title="Annual report", author=None, year="2001")])
     cli(tmp_path, "run")
-    hit2 = search(tmp_path, "personal rights domestic relations")["hits"][0]
+    changed = search(tmp_path, "personal rights domestic relations")
+    (hit2,) = changed["hits"]  # replaced in the index, not added beside the first build's document
     assert hit2["id"] == record_id
     assert {h["source"] for h in hit2["holdings"]} == {"lib-a", "lib-b"}
+
+
+def test_a_rebuilt_index_holds_each_entry_once_and_a_walk_each_cluster_once(consortium):
+    """A first build and a rebuild add without replacing (``fresh``): the walk they read must give each
+    cluster once even when a cluster is rewritten while it runs (a later seq, past the walk's bound)."""
+    from unioncat.catalogue import Catalogue
+    from unioncat.settings import load_settings
+
+    tmp_path, _ = consortium
+    cli(tmp_path, "run")
+    cli(tmp_path, "build", "--reindex")
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+    try:
+        assert cat.index.count() == cat.clusters.count() == 5
+        assert search(tmp_path, "personal rights domestic relations")["total"] == 1
+        with cat.engine.connect() as conn:
+            upto = conn.exec_driver_sql("SELECT max(seq) FROM clusters").scalar_one()
+        walked = []
+        for seq, cluster_id, _ in cat.clusters.changed_since(0, batch=1, upto=upto):
+            if not walked:  # the first cluster rewritten behind the walk: a new seq, past the bound
+                with cat.engine.begin() as conn:
+                    conn.exec_driver_sql("UPDATE clusters SET seq = ? WHERE id = ?", (upto + 1, cluster_id))
+            walked.append(cluster_id)
+        assert len(walked) == len(set(walked)) == 5
+        assert [c for _, c, _ in cat.clusters.changed_since(upto)] == [walked[0]]  # the next walk's
+    finally:
+        cat.close()
 
 
 def test_a_new_matcher_scores_every_record_again_once(consortium):

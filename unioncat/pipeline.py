@@ -30,6 +30,7 @@ from normaliser.store import QualityStore, Stored, paused_gc
 from dedupe.build import DedupeReport, dedupe_changes, run_part
 from dedupe.partition import Fanout, Partitions
 from dedupe.features import MATCHER_VERSION
+from dedupe.store import CLUSTER_SEQ
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
 
@@ -270,12 +271,13 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     started = time.perf_counter()
     index = cat.index
     with cat.engine.connect() as conn:
-        since = get_value(conn, INDEX_CHECKPOINT)
+        since, upto = get_value(conn, INDEX_CHECKPOINT), get_value(conn, CLUSTER_SEQ)
     stale = getattr(index, "needs_rebuild", lambda: False)()
     rebuilding = reindex or stale or bool(since and index.count() == 0 and cat.clusters.count() > 0)
     if rebuilding:
         index.clear()
         since = 0
+    fresh = rebuilding or index.count() == 0  # nothing indexed to replace; the walk gives each cluster once
     libraries = cat.libraries()
     last = since
     docs: list[dict] = []
@@ -292,18 +294,15 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             identified = authorities.identified(ids_of(records))
             for doc, rec in zip(docs, records):
                 add_variants(doc, rec, variants, identified)
-            index.add(docs)
-        records = []
-        if rebuilding and not final:
-            docs, gone = [], []
-            return
-        index.commit()
-        with cat.engine.begin() as conn:
-            set_value(conn, INDEX_CHECKPOINT, last)
-        docs, gone = [], []
+            index.add(docs, fresh=fresh)
+        if final or not rebuilding:
+            index.commit()
+            with cat.engine.begin() as conn:
+                set_value(conn, INDEX_CHECKPOINT, last)
+        docs, gone, records = [], [], []
 
     with paused_gc():   # clusters, records and documents: many small objects, no cycles (see paused_gc)
-        for seq, cluster_id, cluster in cat.clusters.changed_since(since):
+        for seq, cluster_id, cluster in cat.clusters.changed_since(since, upto=upto):
             last = seq
             if cluster is None:
                 gone.append(cluster_id)
