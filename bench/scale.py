@@ -45,11 +45,12 @@ class PeakSampler(threading.Thread):
     """Peak RSS (VmHWM) and CPU time of a process and every descendant, read from /proc twice a second.
 
     The CPU matters because the normaliser's workers are children of a forkserver that nobody waits
-    for, so ``wait4`` of the stage does not count them."""
+    for, so ``wait4`` of the stage does not count them.  VmHWM counts the index files tantivy maps
+    (page cache the kernel may take back); the sampled peak of ``RssAnon`` is the memory a process owns."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.root, self.peaks, self.names, self.cpu = pid, {}, {}, {}
+        self.root, self.peaks, self.names, self.cpu, self.anon = pid, {}, {}, {}, {}
         self.done = threading.Event()
         self.tick = os.sysconf("SC_CLK_TCK")
 
@@ -76,6 +77,7 @@ class PeakSampler(threading.Thread):
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
             if "VmHWM" in fields:
                 self.peaks[pid] = max(self.peaks.get(pid, 0), int(fields["VmHWM"].split()[0]) // 1024)
+                self.anon[pid] = max(self.anon.get(pid, 0), int(fields["RssAnon"].split()[0]) // 1024)
                 self.names[pid] = "main" if pid == self.root else "worker"
 
     def run(self) -> None:
@@ -104,6 +106,7 @@ def stage(work: Path, name: str, *args: object) -> dict:
             "cpu_s": round(max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values())), 2),
             "peak_rss_mb": max(usage.ru_maxrss // 1024, sampler.peaks.get(proc.pid, 0)),
             "worker_peak_rss_mb": max(workers, default=0), "processes": len(sampler.peaks),
+            "peak_anon_mb": max(sampler.anon.values(), default=0),
             "peak_wal_mb": round(wal.peak / 2 ** 20, 1),
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
@@ -150,12 +153,13 @@ def build(done: Done, work: Path, n: int, phase: str) -> dict:
 def show(title: str, result: dict, n: int) -> None:
     print(f"\n{title}")
     print(f"  {'stage':<10}{'wall s':>9}{'CPU s':>9}{'rec/CPU-s':>11}{'peak RSS MB':>13}{'worker MB':>11}"
-          f"{'WAL MB':>9}{'load':>7}")
+          f"{'anon MB':>9}{'WAL MB':>9}{'load':>7}")
     for name, r in result.items():
         if isinstance(r, dict) and "report" in r:
             rate = n / r["cpu_s"] if r["cpu_s"] else 0
             print(f"  {name:<10}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{rate:>11.0f}{r['peak_rss_mb']:>13}"
-                  f"{r['worker_peak_rss_mb']:>11}{r.get('peak_wal_mb', 0):>9.0f}{r['load_before']:>7.2f}")
+                  f"{r['worker_peak_rss_mb']:>11}{r.get('peak_anon_mb', 0):>9}{r.get('peak_wal_mb', 0):>9.0f}"
+                  f"{r['load_before']:>7.2f}")
     b = result["build"]
     print(f"  build (normalise+dedupe+index): {b['wall_s']:.1f} s wall, {b['cpu_s']:.1f} CPU-s, "
           f"{b['records_per_cpu_s']} member records per CPU-second")

@@ -74,6 +74,8 @@ def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     assert full["index"]["report"]["shared_clusters"] > g["manifestations"] * 0.3
     assert all(full[s]["peak_rss_mb"] > 30 and full[s]["cpu_s"] > 0 for s in ("harvest", "normalise", "dedupe", "index"))
     assert all(full[s]["peak_wal_mb"] >= 0 for s in ("harvest", "normalise", "dedupe", "index"))   # sampled, kept
+    assert all(0 < full[s]["peak_anon_mb"] <= max(full[s]["peak_rss_mb"], full[s]["worker_peak_rss_mb"])
+               for s in ("normalise", "dedupe", "index"))
     assert full["sizes"]["database_mb"] > 0 and full["sizes"]["index_mb"] > 0
     # 1% of the largest member changed: only that is harvested, normalised and deduped again
     held = g["per_member"][inc["member"]]
