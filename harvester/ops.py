@@ -237,7 +237,6 @@ class OpsStore(Store):
         with self._lock, self.engine.begin() as conn:
             conn.execute(update(alert_state).where(alert_state.c.key.in_(keys)).values(sent_at=utcnow()))
 
-
     def mail_failed(self, error: str) -> None:
         """Remember that the alert mail could not be sent; ``raised_at`` stays the first failure's time."""
         with self._lock, self.engine.begin() as conn:
