@@ -245,6 +245,7 @@ def test_a_mail_server_that_is_down_is_shown_to_staff_until_a_mail_goes_out(staf
     assert 'class="banner banner-mail"' in page and f"{host}:{down}: " in page and "stay unsent" in page
     assert client.get("/staff/status.json").get_json()["mail_problem"]["error"] == problem["error"]
     assert "告警邮件无法发送" in client.get("/staff/?lang=zh").text
+    assert _gauge(client, "unioncat_alert_mail_failing_since_timestamp_seconds") == problem["since"].timestamp()
     with pytest.raises(OSError):  # still down: the banner keeps the first failure's time
         check_alerts(staff_env.cat, settings(down))
     assert ops.mail_problem()["since"] == problem["since"]
@@ -252,6 +253,12 @@ def test_a_mail_server_that_is_down_is_shown_to_staff_until_a_mail_goes_out(staf
     assert len(inbox.messages) == 1 and ops.mail_problem() is None
     assert "banner-mail" not in client.get("/staff/").text
     assert client.get("/staff/status.json").get_json()["mail_problem"] is None
+    assert _gauge(client, "unioncat_alert_mail_failing_since_timestamp_seconds") == 0
+
+
+def _gauge(client, name: str) -> float:
+    (line,) = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")]
+    return float(line.split()[1])
 
 
 def test_metrics_and_status_json(staff_env):

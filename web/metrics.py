@@ -60,6 +60,10 @@ class _HarvestCollector:
         held = GaugeMetricFamily("unioncat_held_deletions", "Full-harvest deletions waiting for approval",
                                  value=svc.ops.count_pending())
         yield held
+        problem = svc.ops.mail_problem()
+        yield GaugeMetricFamily("unioncat_alert_mail_failing_since_timestamp_seconds",
+                                "First failed alert mail of the current delivery problem (0: mail goes out)",
+                                value=problem["since"].timestamp() if problem else 0)
 
 
 def init_app(app: Flask) -> None:
