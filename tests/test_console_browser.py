@@ -36,6 +36,7 @@ def test_filter_sort_open_and_act_at_130_members(tmp_path, page, live_server):
         page.select_option("form.filters select[name=state]", "failing")
         page.select_option("form.filters select[name=region]", "Xuzhou")
         page.click("form.filters button[type=submit]")
+        page.wait_for_url("**state=failing**")  # count() below does not wait for the page the click opens
         expected = {member_id(i) for i in range(MEMBERS) if is_failing(i) and region_of(i) == "Xuzhou"}
         rows = page.locator("table.status tbody tr")
         assert {rows.nth(n).get_attribute("data-source") for n in range(rows.count())} == expected
@@ -103,6 +104,7 @@ def test_usage_chart_shows_the_tests_own_searches_and_downloads(merged, page, li
     page.unioncat_screenshot("staff-usage")
 
     page.click("nav.staff-nav >> text=Overlap")  # the collection overlap heatmap renders
+    page.wait_for_selector("table.heatmap tbody tr")  # count() does not wait for the page the click opens
     heat = page.locator("table.heatmap tbody tr")
     assert heat.count() == 3
     assert heat.first.locator("td").all_inner_texts() == ["2", "1", "1"]
