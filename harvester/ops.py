@@ -78,6 +78,8 @@ PROBE_CHECK = "probe_check"
 #: beside the alerts so every process that mails them (CLI, cron, in-process and rq jobs) records it
 #: where the staff page reads it; member-alert syncing and mailing leave it alone.
 MAIL_KEY, MAIL_KIND = "mail:delivery", "mail"
+#: The rows that are members' alerts (every one but the mail-delivery row).
+MEMBER_ALERTS = alert_state.c.kind != MAIL_KIND
 
 
 @dataclass
@@ -190,7 +192,7 @@ class OpsStore(Store):
     # -- alerts ------------------------------------------------------------------
     def alerts(self, active: bool | None = True) -> list[dict]:
         """The members' alerts (not the mail-delivery problem: :meth:`mail_problem`), newest first."""
-        query = select(alert_state).where(alert_state.c.kind != MAIL_KIND).order_by(alert_state.c.raised_at.desc())
+        query = select(alert_state).where(MEMBER_ALERTS).order_by(alert_state.c.raised_at.desc())
         if active is not None:
             query = query.where(alert_state.c.active.is_(active))
         with self.engine.connect() as conn:
@@ -206,7 +208,7 @@ class OpsStore(Store):
         raised = []
         with self._lock, self.engine.begin() as conn:
             known = {r["key"]: dict(r) for r in conn.execute(
-                select(alert_state).where(alert_state.c.kind != MAIL_KIND)).mappings()}
+                select(alert_state).where(MEMBER_ALERTS)).mappings()}
             for key, (source, kind, message) in current.items():
                 old = known.get(key)
                 if old is None:
@@ -229,7 +231,7 @@ class OpsStore(Store):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(alert_state).where(
                 alert_state.c.active.is_(True), alert_state.c.sent_at.is_(None),
-                alert_state.c.kind != MAIL_KIND)).mappings()]
+                MEMBER_ALERTS)).mappings()]
 
     def mark_sent(self, keys: list[str]) -> None:
         if not keys:

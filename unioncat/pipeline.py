@@ -273,11 +273,12 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     with cat.engine.connect() as conn:
         since, upto = get_value(conn, INDEX_CHECKPOINT), get_value(conn, CLUSTER_SEQ)
     stale = getattr(index, "needs_rebuild", lambda: False)()
-    rebuilding = reindex or stale or bool(since and index.count() == 0 and cat.clusters.count() > 0)
+    empty = index.count() == 0
+    rebuilding = reindex or stale or bool(since and empty and cat.clusters.count() > 0)
     if rebuilding:
         index.clear()
         since = 0
-    fresh = rebuilding or index.count() == 0  # nothing indexed to replace; the walk gives each cluster once
+    fresh = rebuilding or empty  # nothing indexed to replace; the walk gives each cluster once
     libraries = cat.libraries()
     last = since
     docs: list[dict] = []

@@ -106,10 +106,8 @@ def status_view(failures: int = 3, max_age: float = 0.0,
 
 
 def _mail_problem(problem: dict | None) -> dict | None:
-    """The alert mail's delivery problem as the page and its JSON show it (``since`` an ISO time)."""
-    if problem is None:
-        return None
-    return {"error": problem["error"], "since": problem["since"].replace(microsecond=0).isoformat()}
+    """The alert mail's delivery problem as the page and its JSON show it (``since`` an ISO time, as a run's)."""
+    return {**problem, "since": _iso(problem["since"])} if problem else None
 
 
 def _spelt_out(rows: list[dict], trend: dict[str, list[int]]) -> list[dict]:
