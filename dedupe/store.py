@@ -205,7 +205,8 @@ def _cluster(row) -> Cluster:
 
 def stored_ids(conn, ids: list[str]) -> set[str]:
     """Those of ``ids`` that have a row in ``clusters`` (live or retired)."""
-    return {r[0] for chunk in chunks(ids) for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(chunk)))}
+    c = clusters.c
+    return {r[0] for chunk in chunks(ids) for r in conn.execute(select(c.id).where(c.id.in_(chunk))).all()}
 
 
 def write_clusters(conn, changed: list[Cluster], created: Mapping[str, int] | None = None) -> None:
@@ -265,8 +266,9 @@ def retire(conn, deleted: Iterable[str], redirects: dict[str, str]) -> None:
 
 def published(conn, ids: list[str]) -> set[str]:
     """Those of ``ids`` ever published: live or retired clusters, or ids that redirect."""
-    return ({r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.id.in_(ids)))}
-            | {r[0] for r in conn.execute(select(cluster_redirects.c.old_id).where(cluster_redirects.c.old_id.in_(ids)))})
+    c, old = clusters.c, cluster_redirects.c.old_id
+    return ({r[0] for r in conn.execute(select(c.id).where(c.id.in_(ids))).all()}
+            | {r[0] for r in conn.execute(select(old).where(old.in_(ids))).all()})
 
 
 def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
@@ -276,6 +278,6 @@ def created_order(engine: Engine, ids: Iterable[str]) -> dict[str, int]:
     with engine.connect() as conn:
         for chunk in chunks(ids):
             for cid, seq in conn.execute(select(clusters.c.id, clusters.c.created_seq)
-                                         .where(clusters.c.id.in_(chunk))):
+                                         .where(clusters.c.id.in_(chunk))).all():
                 out[cid] = seq
     return out
