@@ -320,8 +320,9 @@ def test_a_search_that_finds_nothing_counts_no_facet(monkeypatch, idle):
         names = q.facets or FACETS
         nothing = real(ix._searcher(), _all_of(*ix._conditions(q)), q, tuple(names))[0]
         assert found.total == 0 and found.facets == nothing == {name: [] for name in names}
-    # a relevance page needs no count; a sorted one sizes its fetch by the pass's counts, so it has run
-    assert passes[-1] == ("library", "year") and (idle or len(passes) == 1)
+    # a relevance page needs no count; a sorted one sizes its fetch by the pass's counts, so it has run.  With
+    # an idle core the first two pages' passes run in the background and may end after it: not ``passes[-1]``
+    assert ("library", "year") in passes and (idle or passes == [("library", "year")])
     ix.close()
 
 
