@@ -196,7 +196,7 @@ def member_rows(engine: Engine, ids: list[int], with_keys: bool) -> Iterator[tup
     """``(source, local id, deleted, cluster, match keys JSON if with_keys)`` of the members with these ids.
 
     Each chunk's rows come in one ``all()``: iterated, every row cost a driver ``fetchone`` through
-    SQLAlchemy (at 1M member records ~13 of a full pass's ~160 CPU-s of clustering went to those calls)."""
+    SQLAlchemy (1M member records: 1.9M calls; one ``all()`` a chunk cut the clustering's CPU by 5–6%)."""
     m = dedupe_members.c
     joined, r = record_join(dedupe_members, m.source, m.local_id)
     cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys] if with_keys else [])
