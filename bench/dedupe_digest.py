@@ -6,8 +6,9 @@ Prints each table's row count and the digest of its ordered rows: ``clusters`` (
 change sequence and timestamp: ``created_seq``, which decides "the oldest id wins" later, is kept),
 ``dedupe_members``, ``dedupe_pairs`` and ``cluster_redirects``.  The raw rows compare runs of one version
 (``bench/dedupe_rq.py``, ``tests/test_dedupe_partitions.py``); ``--decoded`` compares two versions whose
-stored encoding may differ: the pairs' evidence is read through ``EvidenceStore`` and compared decoded,
-and the decoded ``dedupe_features`` with their ``dedupe_keys`` are added.
+stored encoding may differ: the clusters' and members' JSON columns and the pairs' evidence (read through
+``EvidenceStore``) are compared decoded, and the decoded ``dedupe_features`` (with their source) and their
+``dedupe_keys`` are added.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
+from dedupe.blockstore import with_source  # noqa: E402
 from dedupe.evidence import EvidenceStore  # noqa: E402
 from storage.db import make_engine, sqlite_url  # noqa: E402
 from storage.jsoncodec import loads  # noqa: E402
@@ -63,14 +65,24 @@ def digests(url: str, decoded: bool = False) -> dict[str, str]:
     return out
 
 
+#: The JSON columns of each table (by position in its query) that ``--decoded`` compares decoded.
+JSON_COLUMNS = {"clusters": (1, 2, 3), "dedupe_members": (2,)}
+
+
 def _decoded(engine: Engine, conn: Connection) -> dict[str, str]:
+    def rows(table: str) -> Iterator[list]:
+        for row in conn.execute(text(TABLES[table])):
+            yield [loads(v) if i in JSON_COLUMNS[table] else v for i, v in enumerate(row)]
+
     members = sorted(tuple(r) for r in conn.execute(text("SELECT source, local_id FROM dedupe_members")))
     pairs = EvidenceStore(engine).pairs_touching(members)
     features = conn.execute(text("SELECT source, local_id, data, block_keys FROM dedupe_features "
                                  "ORDER BY source, local_id"))
     return {"dedupe_pairs": digest((*p.a, *p.b, p.decision, p.rule, p.score, sorted(p.evidence.items()))
                                    for p in pairs),
-            "dedupe_features": digest((s, l, loads(d), loads(k)) for s, l, d, k in features),
+            **{table: digest(rows(table)) for table in JSON_COLUMNS},
+            # a row holds the features without the source since 2026-12-05 (``blockstore.with_source``)
+            "dedupe_features": digest((s, l, with_source(s, loads(d)), loads(k)) for s, l, d, k in features),
             "dedupe_keys": digest(conn.execute(text("SELECT key, source, local_id FROM dedupe_keys "
                                                     "ORDER BY key, source, local_id")))}
 

@@ -212,7 +212,7 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
     found = Found(refused=work.refused, split=work.split)
     kept: list[Pair] = []
     windowed: set[tuple[RecordKey, RecordKey]] = set()
-    verdicts = Verdicts(feats)
+    verdicts = Verdicts(feats, loaded.classes)
     for key in sorted(members):
         if key in work.split:
             _score_windows(key, members[key], keys, feats, changed, found, kept, work.window, windowed, verdicts)
@@ -350,11 +350,13 @@ class Verdicts:
     reads, not two method calls: a full pass at 100k decides ~1.3M pairs here.
     """
 
-    def __init__(self, feats: Mapping[RecordKey, Features]):
+    def __init__(self, feats: Mapping[RecordKey, Features], classes: Mapping[RecordKey, int] | None = None):
         self.feats = feats
-        numbers: dict[str, int] = {}      # feature set (JSON, source aside) → number
-        self._class = {r: numbers.setdefault(dumps({k: v for k, v in f.items() if k != "src"}), len(numbers))
+        if classes is None:               # numbered here: feature set (JSON, source aside) → number
+            numbers: dict[str, int] = {}
+            classes = {r: numbers.setdefault(dumps({k: v for k, v in f.items() if k != "src"}), len(numbers))
                        for r, f in feats.items()}
+        self._class = classes
         self._memo: dict[tuple[int, int], tuple[Verdict, bool, bool]] = {}   # verdict, kept, matched
 
     def keep(self, a: RecordKey, b: RecordKey, kept: list[Pair]) -> None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text, and_, func, select
+from sqlalchemy import Column, Index, Integer, String, Table, Text, func, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import chunks, insert_rows, metadata, record_in, write_lock
@@ -74,7 +74,8 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
             conn.execute(table.delete().where(where))
     stored = {r: block_keys(keys[r]) for r in features}
     insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
-        (s, l, dumps(f), dumps(stored[(s, l)])) for (s, l), f in features.items()])
+        (s, l, dumps({k: v for k, v in f.items() if k != "src"}), dumps(stored[(s, l)]))
+        for (s, l), f in features.items()])
     insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),   # in key order: the B-tree page after page
                 sorted((k, s, l) for (s, l), ks in stored.items() for k in ks))
 
@@ -94,8 +95,15 @@ def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[Record
     with engine.connect() as conn:
         for where in record_in(f.source, f.local_id, records):
             rows = conn.execute(select(f.source, f.local_id, f.data).where(where))
-            out.update(((s, l), loads(data)) for s, l, data in rows)
+            out.update(((s, l), with_source(s, loads(data))) for s, l, data in rows)
     return out
+
+
+def with_source(source: str, shared: Features) -> Features:
+    """A record's features from its stored row: the features without ``src`` (what the copies of one book at
+    many members share, stored so, see :meth:`BlockStore.batch`) and its source.  A row an older version wrote
+    carries ``src`` already: the same value, in the same first place."""
+    return {"src": source, **shared}
 
 
 @dataclass
@@ -105,6 +113,7 @@ class Batch:
     members: dict[str, list[RecordKey]]
     features: dict[RecordKey, Features]
     keys: dict[RecordKey, frozenset[str]]
+    classes: dict[RecordKey, int] | None = None    # equal numbers: equal features, source aside (None: not known)
 
 
 def to_score(members: Mapping[str, list[RecordKey]],
@@ -167,26 +176,39 @@ class BlockStore:
             yield after, [key for _, key in rows]
 
     def batch(self, keys: Iterable[str], changed: Collection[RecordKey] | None) -> Batch:
-        """The blocks in ``keys`` worth scoring (:func:`to_score`), read in one joined query a chunk of keys.
+        """The blocks in ``keys`` worth scoring (:func:`to_score`), read in two queries a chunk of keys: the
+        members of each block (from the key index alone), then each member's features and keys once.
 
-        A record's features and keys are decoded once a batch, whatever the number of its blocks in it,
-        and only when one of those blocks is scored.
+        One join of keys and features returned a record's features once for each of its blocks in the chunk
+        (most of them: see :meth:`plan_walk`), ~2.8 rows of text a record.  A record's features and keys are
+        decoded once a batch, and only when one of its blocks is scored; and a stored text once a batch,
+        whatever the number of its records: the copies of one book at many members have equal features but
+        for the source, which the row keeps apart (:func:`replace_records`), so they share one decode and one
+        class number (what ``blocking.Verdicts`` remembers verdicts by).
         """
         k, f = dedupe_keys.c, dedupe_features.c
-        joined = dedupe_keys.join(dedupe_features, and_(f.source == k.source, f.local_id == k.local_id))
-        members: dict[str, list[RecordKey]] = defaultdict(list)
+        found: dict[str, list[RecordKey]] = defaultdict(list)
         raw: dict[RecordKey, tuple[str, str]] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(sorted(set(keys))):
-                rows = conn.execute(select(k.key, k.source, k.local_id, f.data, f.block_keys).select_from(joined)
-                                    .where(k.key.in_(chunk)).order_by(k.key, k.source, k.local_id)).all()
-                for key, s, l, data, record_keys in rows:
-                    members[key].append((s, l))
-                    raw[(s, l)] = (data, record_keys)
+                for key, s, l in conn.execute(select(k.key, k.source, k.local_id).where(k.key.in_(chunk))
+                                              .order_by(k.key, k.source, k.local_id)).all():
+                    found[key].append((s, l))
+                holders = select(k.source, k.local_id).where(k.key.in_(chunk))
+                raw.update(((s, l), (data, record_keys)) for s, l, data, record_keys in conn.execute(
+                    select(f.source, f.local_id, f.data, f.block_keys)
+                    .where(tuple_(f.source, f.local_id).in_(holders))).all())
+        members = {key: [r for r in rs if r in raw] for key, rs in found.items()}
         members = to_score(members, changed)
-        records = {r for rs in members.values() for r in rs}
-        return Batch(members, {r: loads(raw[r][0]) for r in records},
-                     {r: frozenset(loads(raw[r][1])) for r in records})
+        texts: dict[str, tuple[int, Features]] = {}
+        key_sets: dict[str, frozenset[str]] = {}
+        batch = Batch(members, {}, {}, {})
+        for r in {r for rs in members.values() for r in rs}:
+            data, record_keys = raw[r]
+            number, shared = texts.get(data) or texts.setdefault(data, (len(texts), loads(data)))
+            batch.features[r], batch.classes[r] = with_source(r[0], shared), number
+            batch.keys[r] = key_sets.get(record_keys) or key_sets.setdefault(record_keys, frozenset(loads(record_keys)))
+        return batch
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
         """The stored blocking keys of each of ``records`` (the blocks an incremental pass scores)."""

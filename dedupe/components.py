@@ -12,7 +12,6 @@ the keys and pairs lookups they do not need.
 from __future__ import annotations
 
 import array
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from normaliser.store import max_record_id
+from storage.jsoncodec import loads
 
 from .evidence import matched_ids
 from .members import member_ids, member_record_ids, member_rows
@@ -126,5 +126,5 @@ def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
         if row[2]:
             out.removed.append(key)
         else:
-            out.keys[key] = json.loads(row[4]) if with_keys else []
+            out.keys[key] = loads(row[4]) if with_keys else []
     return out

@@ -208,7 +208,7 @@ class EvidenceStore:
         with self.engine.connect() as conn:
             return list({((a1, a2), (b1, b2), d, r, sc) for where in _touching(keys)
                          for a1, a2, b1, b2, d, r, sc in conn.execute(
-                             select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions)))})
+                             select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions))).all()})
 
     def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
                      ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:

@@ -6,7 +6,6 @@ record to re-cluster.  Split from ``store`` (the published clusters and their re
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 
 from sqlalchemy import Column, Integer, String, Table, Text, func, select
@@ -14,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from normaliser.store import record_join
 from storage.db import chunks, insert_rows, metadata, param_mark, next_value, record_in, stream, write_lock
+from storage.jsoncodec import dumps, loads
 
 from .model import Cluster
 from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
@@ -56,7 +56,7 @@ class MemberStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(dedupe_members.c.source, dedupe_members.c.local_id,
                                        dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
-            return {(s, l): (json.loads(k), c) for s, l, k, c in rows}
+            return {(s, l): (loads(k), c) for s, l, k, c in rows}
 
     def stage_keys(self, keys: dict[tuple[str, str], list[str]]) -> None:
         """Store a batch of records' match keys, keeping their clusters (a new record has none yet).
@@ -71,7 +71,7 @@ class MemberStore:
             conn.exec_driver_sql(
                 "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
                 f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",
-                [(s, l, json.dumps(k, ensure_ascii=False)) for (s, l), k in keys.items()])
+                [(s, l, dumps(k)) for (s, l), k in keys.items()])
 
     def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
                           assignments: dict[tuple[str, str], str], deleted: Iterable[str],
@@ -81,7 +81,7 @@ class MemberStore:
             for where in record_in(dedupe_members.c.source, dedupe_members.c.local_id, [*removed, *upserts]):
                 conn.execute(dedupe_members.delete().where(where))
             insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
-                        [(s, l, json.dumps(k, ensure_ascii=False), assignments.get((s, l)))
+                        [(s, l, dumps(k), assignments.get((s, l)))
                          for (s, l), k in upserts.items()])
             moved = [(cid, s, l) for (s, l), cid in assignments.items() if (s, l) not in upserts]
             if moved:   # plain tuples through the driver: a full pass moves every record (SQLAlchemy's dicts cost 2×)
@@ -108,7 +108,7 @@ class MemberStore:
                                            dedupe_members.c.local_id, dedupe_members.c.match_keys)
                                     .where(dedupe_members.c.cluster_id.in_(chunk))).all()
                 for cid, source, local_id, keys in rows:
-                    out[cid][(source, local_id)] = json.loads(keys)
+                    out[cid][(source, local_id)] = loads(keys)
         return {cid: dict(sorted(members.items())) for cid, members in out.items()}
 
     def merged(self, written: list[Cluster], emptied: list[str]) -> None:
@@ -136,7 +136,7 @@ class MemberStore:
         with self.engine.connect() as conn:
             for chunk in chunks(ids):
                 for cid, source, local_id in conn.execute(select(m.cluster_id, m.source, m.local_id)
-                                                          .where(m.cluster_id.in_(chunk))):
+                                                          .where(m.cluster_id.in_(chunk))).all():
                     out[cid].add((source, local_id))
         return out
 
@@ -144,8 +144,8 @@ class MemberStore:
         """The stored match keys (blocking keys and signature) of a set of member records."""
         m = dedupe_members.c
         with self.engine.connect() as conn:
-            return {(s, l): json.loads(k) for where in record_in(m.source, m.local_id, keys)
-                    for s, l, k in conn.execute(select(m.source, m.local_id, m.match_keys).where(where))}
+            return {(s, l): loads(k) for where in record_in(m.source, m.local_id, keys)
+                    for s, l, k in conn.execute(select(m.source, m.local_id, m.match_keys).where(where)).all()}
 
     def cluster_count(self) -> int:
         """Distinct clusters the member records are assigned to."""
@@ -157,7 +157,7 @@ class MemberStore:
         m = dedupe_members.c
         with self.engine.connect() as conn:
             return {(s, l): cid for where in record_in(m.source, m.local_id, keys)
-                    for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where))}
+                    for s, l, cid in conn.execute(select(m.source, m.local_id, m.cluster_id).where(where)).all()}
 
 
 def _add_pending(conn, pending: Iterable[str]) -> None:

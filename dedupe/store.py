@@ -6,7 +6,6 @@ into the id of the live cluster that now holds its records.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 
@@ -16,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from normaliser.store import decode
 from storage.db import chunks, metadata, next_value, utcnow, write_lock
-from storage.jsoncodec import loads
+from storage.jsoncodec import dumps, loads
 
 from .model import Cluster
 
@@ -185,7 +184,7 @@ class ClusterStore:
 
     @staticmethod
     def _change(row, full: bool) -> tuple:
-        members = [tuple(m) for m in json.loads(row["members"])]
+        members = [tuple(m) for m in loads(row["members"])]
         cluster = _cluster(row) if full and not row["deleted"] else None
         return row["seq"], row["id"], row["updated_at"], bool(row["deleted"]), members, cluster
 
@@ -225,9 +224,9 @@ def write_clusters(conn, changed: list[Cluster], created: Mapping[str, int] | No
     inserts, updates = [], []
     for c in changed:
         values = dict(
-            data=json.dumps(c.record.to_dict(), ensure_ascii=False),
-            members=json.dumps([list(m) for m in c.members], ensure_ascii=False),
-            match_keys=json.dumps(c.match_keys, ensure_ascii=False),
+            data=dumps(c.record, c.record.to_dict),     # orjson straight from the dataclass, as the record store
+            members=dumps(c.members),
+            match_keys=dumps(c.match_keys),
             work_key=c.work_key,
             member_count=len(c.members), source_count=len(c.sources), seq=seq, deleted=False, updated_at=now,
         )

@@ -229,11 +229,12 @@ class RecordStore:
             .where(records.c.deleted.is_(False), records.c.kind == "holdings")).all()
 
     def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
-        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.record_in`'s IN lists)."""
+        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.record_in`'s IN lists),
+        fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy."""
         with self.engine.connect() as conn:
             for clause in record_in(records.c.source, records.c.local_id, keys):
                 rows = conn.execute(select(records.c.source, records.c.local_id, column).where(
-                    clause, records.c.deleted.is_(False), *where))
+                    clause, records.c.deleted.is_(False), *where)).all()
                 for source, local_id, value in rows:
                     yield (source, local_id), value
 

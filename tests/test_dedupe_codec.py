@@ -20,8 +20,8 @@ def test_values_round_trip_exactly_even_beyond_64_bits():
 def test_stored_features_and_evidence_read_back_equal(db):
     store = EvidenceStore(db)
     a, b = ("m1", "1"), ("m2", "9")
-    features = {a: {"t": "real kruger", "pg": 10 ** 20, "y": 1902, "isbn": ["9789166183116"], "rp": False},
-                b: {"t": "real kruger", "pg": 218, "y": None, "isbn": [], "rp": True}}
+    features = {a: {"src": "m1", "t": "real kruger", "pg": 10 ** 20, "y": 1902, "isbn": ["9789166183116"], "rp": False},
+                b: {"src": "m2", "t": "real kruger", "pg": 218, "y": None, "isbn": [], "rp": True}}
     store.stage(features, {a: ["title:realkruger", "sig:year:1902"], b: ["title:realkruger"]}, [])
     evidence = {"title": 95.2, "authors": None, "year": [1902, None], "shared_ids": ["isbn"],
                 "pages": [10 ** 20, 218], "vetoes": ["pages"]}
