@@ -37,14 +37,14 @@ _CARRIER_FORMAT = {"audio": "recording", "microform": "microform", "large-print"
 
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 15)
 def _key(text: str, language: str | None = None) -> str:
     """``match_key``, remembered: a record asks for its title's key up to four times (features, volume,
     work key, its entry's work key), and names, publishers and the titles of one book's copies at other
-    members recur record after record (50,000 member records asked 383,043 times for 26,899 keys).  Records
-    come member by member, so a book's copies are a member's whole catalogue apart: at 200,001 member records
-    (729,757 calls, 100,584 keys) 2^15 entries missed 271,980 times, 2^18 only the first time of each key
-    (features 7.3 → 6.2 CPU-s); full of long titles it holds ~100 MB (measured), bounded at any size."""
+    members recur record after record (50,000 member records asked 383,043 times for 26,899 keys).  Not
+    larger: 2^18 entries, enough to keep a book's copies a member's whole catalogue apart, saved 1.1 CPU-s of
+    features at 200k but made a 1M pass's clustering 25–35 s slower and its process 80 MB larger (full passes
+    over one catalogue, 2026-12-05, BENCHMARKS.md)."""
     return match_key(text, language)
 
 
