@@ -157,7 +157,8 @@ class ClusterStore:
         cond = [clusters.c.seq > after]
         if sources is not None:
             quoted = [s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for s in sources]
-            likes = [clusters.c.members.like(f'%["{s}", %', escape="\\") for s in quoted]
+            # '["cn",' matches a member pair written compact (orjson) and with the spaces of older rows (json)
+            likes = [clusters.c.members.like(f'%["{s}",%', escape="\\") for s in quoted]
             cond.append(or_(*likes) if likes else false())
         if start is not None:
             cond.append(clusters.c.updated_at >= start)
@@ -165,7 +166,8 @@ class ClusterStore:
             cond.append(clusters.c.updated_at < end)
         if record_formats is not None:
             cond.append(or_(clusters.c.deleted.is_(True),
-                            *[clusters.c.data.like(f'%"record_format": "{f}"%') for f in record_formats]))
+                            *[clusters.c.data.like(f'%"record_format":{gap}"{f}"%')     # compact and older rows
+                              for f in record_formats for gap in ("", " ")]))
         cols = [clusters.c.seq, clusters.c.id, clusters.c.updated_at, clusters.c.deleted, clusters.c.members]
         if full:
             cols += [clusters.c.data, clusters.c.match_keys, clusters.c.work_key]

@@ -29,3 +29,30 @@ def test_stored_features_and_evidence_read_back_equal(db):
     assert store.features([a, b]) == features
     [pair] = store.pairs_touching([a])
     assert pair == Pair(a, b, "veto", "pages", 0.0, evidence) and type(pair.evidence["pages"][0]) is int
+
+
+def test_change_feed_filters_find_compact_rows_and_rows_older_versions_wrote(db):
+    """A library's set and a format filter are LIKE patterns over stored JSON: they must match what orjson
+    writes (no spaces) and what ``json.dumps`` wrote before (``["cn", "1"]``, ``"record_format": "cnmarc"``)."""
+    from sqlalchemy import update
+
+    from dedupe.model import Cluster
+    from dedupe.store import ClusterStore, clusters, write_clusters
+    from normaliser.model import Record
+
+    store = ClusterStore(db)
+    new = Cluster("c-new", Record("cn", "1", record_format="cnmarc", title="新"), [("cn", "1")])
+    old = Cluster("c-old", Record("cn", "2", record_format="cnmarc", title="旧"), [("cn", "2"), ("lc", "9")])
+    other = Cluster("c-lc", Record("lc", "3", title="Other"), [("lc", "3")])
+    with db.begin() as conn:
+        write_clusters(conn, [new, old, other])
+        conn.execute(update(clusters).where(clusters.c.id == "c-old").values(
+            members=json.dumps([list(m) for m in old.members], ensure_ascii=False),
+            data=json.dumps(old.record.to_dict(), ensure_ascii=False)))
+    def ids(**filters) -> list[str]:
+        return sorted(row[1] for row in store.changes_page(0, 10, full=False, **filters)[0])
+
+    assert ids(sources=["cn"]) == ["c-new", "c-old"]
+    assert ids(sources=["lc"]) == ["c-lc", "c-old"]
+    assert ids(record_formats=["cnmarc"]) == ["c-new", "c-old"]
+    assert ids(sources=["c"]) == []      # a source id is matched whole, not as a prefix
