@@ -43,7 +43,7 @@ def _key(text: str, language: str | None = None) -> str:
     work key, its entry's work key), and names, publishers and the titles of one book's copies at other
     members recur record after record (50,000 member records asked 383,043 times for 26,899 keys).  Not
     larger: 2^18 entries, enough to keep a book's copies a member's whole catalogue apart, saved 1.1 CPU-s of
-    features at 200k but made a 1M pass's clustering 25–35 s slower and its process 80 MB larger (full passes
+    features at 200k but held 80 MB more at 1M (397 against 316 MB) for no gain measurable there (full passes
     over one catalogue, 2026-12-05, BENCHMARKS.md)."""
     return match_key(text, language)
 
