@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from normaliser.store import paused_gc
 from storage.jsoncodec import dumps
 
 from .blockstore import Batch, block_keys, to_score
@@ -152,16 +153,25 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     work = _Work(blocks, changed, found.refused, found.split, window, part)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
-    for (upto, (kept, compared, prefiltered, unchanged, windows)) in _scored(work, wanted, workers, after or 0):
-        found.compared += compared
-        found.prefiltered += prefiltered
-        seen_unchanged |= unchanged
-        kept = [p for p in kept if (p.a, p.b) not in windowed]
-        windowed |= windows
-        if emit:
-            emit(kept, upto)
-        else:
-            found.pairs.extend(kept)
+    scored = _scored(work, wanted, workers, after or 0)
+    while True:
+        # A batch's features, verdicts and kept pairs hold no cycles and go with the batch; the collector's
+        # passes over them cost ~17% of a full pass (200k member records: see BENCHMARKS.md), so it is held
+        # while a batch is scored and stored and runs between batches (what SQLAlchemy leaves is still freed).
+        with paused_gc():
+            upto, outcome = next(scored, (None, None))
+            if outcome is None:
+                break
+            kept, compared, prefiltered, unchanged, windows = outcome
+            found.compared += compared
+            found.prefiltered += prefiltered
+            seen_unchanged |= unchanged
+            kept = [p for p in kept if (p.a, p.b) not in windowed]
+            windowed |= windows
+            if emit:
+                emit(kept, upto)
+            else:
+                found.pairs.extend(kept)
         if progress:
             progress(f"scored a batch of blocks{'' if upto is None else f' (walk position {upto:,})'}: "
                      f"{found.compared:,} pairs compared, {found.prefiltered:,} settled by the pre-filter")

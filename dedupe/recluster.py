@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
+from normaliser.store import paused_gc
+
 from .cluster import cluster
 from .components import Rows, batch_rows, component_batches
 from .evidence import EvidenceStore, Override
@@ -94,13 +96,14 @@ def _everything(evidence: EvidenceStore, members: MemberStore, upserts: dict[Rec
     overrides = evidence.overrides()
     total = Outcome(0, 0, 0, 0, 0)
     for ids, alone in component_batches(members.engine, [(o.a, o.b) for o in overrides if o.kind == "always"]):
-        rows = batch_rows(members.engine, ids, with_keys=not alone)
-        assignment, rejected = _cluster_batch(evidence, members, rows, overrides, alone)
-        pending = set(assignment.changed) | (set(assignment.clusters) if full else
-                                             {cid for cid, ms in assignment.clusters.items()
-                                              if any(m in upserts for m in ms)})
-        moved = {m: cid for cid, ms in assignment.clusters.items() for m in ms if rows.previous.get(m) != cid}
-        members.commit_assignment({}, rows.removed, moved, assignment.deleted, assignment.redirects, pending)
+        with paused_gc():   # a batch's rows, pairs and groups hold no cycles (see ``blocking.find_pairs``)
+            rows = batch_rows(members.engine, ids, with_keys=not alone)
+            assignment, rejected = _cluster_batch(evidence, members, rows, overrides, alone)
+            pending = set(assignment.changed) | (set(assignment.clusters) if full else
+                                                 {cid for cid, ms in assignment.clusters.items()
+                                                  if any(m in upserts for m in ms)})
+            moved = {m: cid for cid, ms in assignment.clusters.items() for m in ms if rows.previous.get(m) != cid}
+            members.commit_assignment({}, rows.removed, moved, assignment.deleted, assignment.redirects, pending)
         total.rejected += len(rejected)
         total.deleted += len(assignment.deleted)
         total.redirects += len(assignment.redirects)
