@@ -82,6 +82,18 @@ def test_holdings_records_keep_kind_004_and_rows_in_their_own_columns(db):
     assert links.attached([bib("a", "b1", "100")]) == {("a", "b1"): [held.holdings]}
 
 
+def test_a_member_without_holdings_records_is_not_asked_again_until_it_sends_one(db):
+    links, store = LinkStore(db), RecordStore(db)
+    links.update([(("a", "b1"), bib("a", "b1", "100"))])
+    assert links.attached([bib("a", "b1", "100")]) == {}
+    assert links._holders == {"a": False}     # asked once; the next merge batch skips the member
+    held = mfhd("a", "h1", "100")
+    store.put([(stored(held), "a", "h1", 1)])
+    links.update([(("a", "h1"), held)])       # the same store links it: the member is asked again
+    assert links.attached([bib("a", "b1", "100")]) == {("a", "b1"): [held.holdings]}
+    assert LinkStore(db).attached([bib("a", "b1", "100")]) == {("a", "b1"): [held.holdings]}
+
+
 def test_dedupe_attaches_holdings_without_decoding_a_holdings_record(db, monkeypatch):
     store = RecordStore(db)
     held = mfhd("a", "h1", "100")
