@@ -21,6 +21,7 @@ the pairs ``compare`` would certainly not keep before Python sees them.
 """
 from __future__ import annotations
 
+import gc
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -194,7 +195,7 @@ def _scored(work: _Work, wanted: list[str] | None, workers: int, after: int) -> 
         with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
             pending: list = []
             for upto, batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append((upto, pool.apply_async(_score_batch, (batch,))))
+                pending.append((upto, pool.apply_async(_in_worker, (batch,))))
                 while len(pending) >= 2 * workers:
                     upto_, result = pending.pop(0)
                     yield upto_, result.get()
@@ -205,10 +206,19 @@ def _scored(work: _Work, wanted: list[str] | None, workers: int, after: int) -> 
 
 
 def _forked() -> None:
-    """In a new worker: its own database connections (a pooled connection must not cross a fork)."""
+    """In a new worker: its own database connections (a pooled connection must not cross a fork), and the
+    cyclic collector back on — the pool is forked inside a batch that holds it (``find_pairs``), and a worker
+    that kept it off for good would keep whatever SQLAlchemy leaves in cycles for the whole pass."""
+    gc.enable()
     engine = getattr(_WORK.blocks, "engine", None)
     if engine is not None:
         engine.dispose(close=False)
+
+
+def _in_worker(batch: list[str]) -> tuple:
+    """A forked worker's batch: scored with the collector held, as ``find_pairs`` holds it in one process."""
+    with paused_gc():
+        return _score_batch(batch)
 
 
 def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:

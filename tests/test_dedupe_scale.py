@@ -12,12 +12,14 @@ split rather than refused, every difference must come from those blocks.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
 
+from dedupe import blocking
 from dedupe.blocking import MemoryBlocks, find_pairs
 from dedupe.evidence import EvidenceStore
 from dedupe.features import SIGNATURE, blocking_keys
@@ -240,3 +242,18 @@ def test_a_full_pass_leaves_the_schema_whole(variant_build):
         assert any(p.a == a and p.b == b for p in EvidenceStore(engine).pairs_touching([b]))
     finally:
         engine.dispose()
+
+
+def test_a_forked_scoring_worker_holds_the_collector_per_batch_only(monkeypatch):
+    """The pool is forked inside a batch held from the collector: a worker turns it back on, and holds it
+    only while it scores a batch (what SQLAlchemy leaves in cycles is still collected between batches)."""
+    monkeypatch.setattr(blocking, "_WORK", blocking._Work(MemoryBlocks({}, {}), None, {}, {}, 0))
+    monkeypatch.setattr(blocking, "_score_batch", lambda batch: gc.isenabled())
+    gc.disable()
+    try:
+        blocking._forked()
+        assert gc.isenabled()
+        assert blocking._in_worker(["k"]) is False     # held while the batch is scored
+        assert gc.isenabled()                          # and back on after it
+    finally:
+        gc.enable()
