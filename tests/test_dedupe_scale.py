@@ -244,16 +244,29 @@ def test_a_full_pass_leaves_the_schema_whole(variant_build):
         engine.dispose()
 
 
-def test_a_forked_scoring_worker_holds_the_collector_per_batch_only(monkeypatch):
-    """The pool is forked inside a batch held from the collector: a worker turns it back on, and holds it
-    only while it scores a batch (what SQLAlchemy leaves in cycles is still collected between batches)."""
-    monkeypatch.setattr(blocking, "_WORK", blocking._Work(MemoryBlocks({}, {}), None, {}, {}, 0))
-    monkeypatch.setattr(blocking, "_score_batch", lambda batch: gc.isenabled())
-    gc.disable()
-    try:
-        blocking._forked()
-        assert gc.isenabled()
-        assert blocking._in_worker(["k"]) is False     # held while the batch is scored
-        assert gc.isenabled()                          # and back on after it
-    finally:
-        gc.enable()
+def test_scoring_holds_the_collector_per_batch_here_and_in_forked_workers(variant_build, tmp_path, monkeypatch):
+    """A batch is scored with the cyclic collector held, in this process and in each forked worker, and the
+    collector runs between batches: a worker forked with it off would keep what SQLAlchemy leaves in cycles
+    for the whole pass.  The workers write what they saw to a file (their memory is their own)."""
+    seen = tmp_path / "seen"
+
+    class Watched(MemoryBlocks):
+        def batch(self, keys, changed):
+            with seen.open("a") as out:
+                out.write(f"batch:{gc.isenabled()}\n")
+            return super().batch(keys, changed)
+
+    def forked(real=blocking._forked) -> None:
+        real()
+        with seen.open("a") as out:
+            out.write(f"worker:{gc.isenabled()}\n")
+
+    monkeypatch.setattr(blocking, "_forked", forked)
+    blocks = Watched({r: keys for r, (keys, _) in variant_build.stored.items()}, variant_build.feats)
+    for workers in (1, 2):
+        seen.write_text("")
+        pairs = {(p.a, p.b): (p.decision, p.rule, p.score) for p in find_pairs(None, blocks, workers=workers).pairs}
+        lines = seen.read_text().split()
+        assert pairs == variant_build.pairs and gc.isenabled()
+        assert "batch:False" in lines and "batch:True" not in lines
+        assert lines.count("worker:True") == (2 if workers == 2 else 0) and "worker:False" not in lines
