@@ -80,11 +80,28 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(strip_accents(text or "").casefold()) if w.isascii()]
 
 
+#: Words stemmed so far, per algorithm (word → its American-spelled stem).  A catalogue's words repeat
+#: (Zipf): a document's ~100 words are nearly all known, and a dict lookup is a tenth of ``american``'s
+#: three regexes and the stemmer's call.  Bounded: past the cap new words are stemmed, not kept.
+_STEMMED: dict[str, dict[str, str]] = {}
+STEMMED_CAP = 200_000
+
+
 def document_stems(text: str, languages: list[str] | tuple[str, ...] = ()) -> str:
     """The ``stem`` text of a document: its words American-spelled and stemmed by its language."""
     algorithm = next((MARC_STEMMERS[code] for code in languages if code in MARC_STEMMERS), "english")
-    stemmer = _stemmer(algorithm)
-    return " ".join(stemmer.stemWords([american(w) for w in words(text)]))
+    known = _STEMMED.get(algorithm) or _STEMMED.setdefault(algorithm, {})
+    found = words(text)
+    stems = [known.get(w) for w in found]
+    if None in stems:
+        stemmer = _stemmer(algorithm)
+        for i, stem in enumerate(stems):
+            if stem is None:
+                word = found[i]
+                stems[i] = stem = stemmer.stemWord(american(word))
+                if len(known) < STEMMED_CAP:
+                    known[word] = stem
+    return " ".join(stems)
 
 
 def query_stems(word: str) -> list[str]:
