@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from normaliser.text import has_han
 
+from .querytext import without_combining
+
 #: The most segmentations of one word that are looked up (``xian`` is 西安 or 先).
 MAX_SEGMENTATIONS = 4
 _TONE_DIGITS = re.compile(r"(?<=[a-z])[1-5]")
@@ -44,7 +46,7 @@ def _strip_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text).replace("u\u0308", "v")
     # after j, q, x and y the ü is written u (ju, qu, xu, yu); older romanisations write yü
     decomposed = _U_AFTER.sub("u", decomposed)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return without_combining(decomposed)
 
 
 def segmentations(word: str, limit: int = MAX_SEGMENTATIONS) -> list[list[str]]:
