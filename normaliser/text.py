@@ -145,6 +145,24 @@ def _strip_latin_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+#: A word of ASCII text as :func:`_words` reads it: letters, digits, ``+`` and ``#`` (no ASCII character is a
+#: mark).  One regex instead of a Python step per character: most titles are ASCII, and the dedupe's staging
+#: keys every title and name (BENCHMARKS.md).
+_ASCII_WORD = re.compile(r"[A-Za-z0-9+#]+")
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text``: letters, digits, ``+`` and ``#``, and the marks that follow them; anything else
+    breaks words."""
+    chars: list[str] = []
+    for ch in text:
+        if ch.isalnum() or ch in _KEEP_SYMBOLS or (chars and chars[-1] != " " and _is_mark(ch)):
+            chars.append(ch)
+        elif chars and chars[-1] != " ":
+            chars.append(" ")
+    return "".join(chars).split()
+
+
 def match_key(text: str | None, language: str | None = None) -> str:
     """A key for exact matching: same work title written differently → same key.
 
@@ -160,13 +178,7 @@ def match_key(text: str | None, language: str | None = None) -> str:
         text = _strip_latin_marks(text).translate(_LATIN_FOLD)
         if _HAN.search(text) is not None:
             text = _converter().convert(text)
-    chars: list[str] = []
-    for ch in text:
-        if ch.isalnum() or ch in _KEEP_SYMBOLS or (chars and chars[-1] != " " and _is_mark(ch)):
-            chars.append(ch)
-        elif chars and chars[-1] != " ":
-            chars.append(" ")
-    words = "".join(chars).split()
+    words = _ASCII_WORD.findall(text) if text.isascii() else _words(text)
     if not words:
         return ""
     if (language or "").lower() in _ENGLISH and len(words) > 1 and words[0] + " " in _ARTICLES:

@@ -121,3 +121,18 @@ def test_match_key_is_idempotent():
     for text in SAMPLES + ["The Lord of the Rings", "Café", "中国 历史", "देवनागरी पाठ"]:
         key = match_key(text, "ger")
         assert match_key(key, "ger") == key
+
+
+def test_ascii_titles_take_a_regex_that_reads_the_words_the_character_walk_reads():
+    """ASCII text is split by one regex (``_ASCII_WORD``), the rest walked a character at a time (``_words``):
+    on ASCII both must find the same words, punctuation, ``+``, ``#`` and underscores included."""
+    import random
+    import string
+
+    from normaliser import text
+    rng = random.Random(21)
+    samples = ["C++ programming", "C# in depth", "The_underscored__title", "  --  ", "", "A", "a-b/c:d;e.f",
+               "Don't stop: the 2nd ed. (rev.)", "#1 + #2 = 3", "x\ty\nz\x00w"]
+    samples += ["".join(rng.choice(string.printable) for _ in range(rng.randrange(0, 40))) for _ in range(3000)]
+    for sample in samples:
+        assert text._ASCII_WORD.findall(sample) == text._words(sample), sample
