@@ -178,11 +178,14 @@ def match_key(text: str | None, language: str | None = None) -> str:
         text = _strip_latin_marks(text).translate(_LATIN_FOLD)
         if _HAN.search(text) is not None:
             text = _converter().convert(text)
-    words = _ASCII_WORD.findall(text) if text.isascii() else _words(text)
+    plain = text.isascii()
+    words = _ASCII_WORD.findall(text) if plain else _words(text)
     if not words:
         return ""
     if (language or "").lower() in _ENGLISH and len(words) > 1 and words[0] + " " in _ARTICLES:
         words = words[1:]
+    if plain:                   # no CJK word to join without a space
+        return " ".join(words)
     out = [words[0]]
     for word in words[1:]:
         if not (_is_cjk(out[-1][-1]) and _is_cjk(word[0])):
