@@ -1,10 +1,13 @@
 """normaliser.text: display clean-up and match keys."""
 from __future__ import annotations
 
+import random
+import string
 import unicodedata
 
 import pytest
 
+from normaliser import text as text_module
 from normaliser.text import clean, match_key, normalize_space, strip_isbd
 
 
@@ -126,13 +129,9 @@ def test_match_key_is_idempotent():
 def test_ascii_titles_take_a_regex_that_reads_the_words_the_character_walk_reads():
     """ASCII text is split by one regex (``_ASCII_WORD``), the rest walked a character at a time (``_words``):
     on ASCII both must find the same words, punctuation, ``+``, ``#`` and underscores included."""
-    import random
-    import string
-
-    from normaliser import text
     rng = random.Random(21)
     samples = ["C++ programming", "C# in depth", "The_underscored__title", "  --  ", "", "A", "a-b/c:d;e.f",
                "Don't stop: the 2nd ed. (rev.)", "#1 + #2 = 3", "x\ty\nz\x00w"]
     samples += ["".join(rng.choice(string.printable) for _ in range(rng.randrange(0, 40))) for _ in range(3000)]
     for sample in samples:
-        assert text._ASCII_WORD.findall(sample) == text._words(sample), sample
+        assert text_module._ASCII_WORD.findall(sample) == text_module._words(sample), sample
