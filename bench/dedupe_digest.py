@@ -4,7 +4,8 @@
 
 Prints each table's row count and the digest of its ordered rows: ``clusters`` (every column but the
 change sequence and timestamp: ``created_seq``, which decides "the oldest id wins" later, is kept),
-``dedupe_members``, ``dedupe_pairs`` and ``cluster_redirects``.  The raw rows compare runs of one version
+``dedupe_members``, ``dedupe_pairs``, ``dedupe_class_pairs`` and ``cluster_redirects``, and ``pairs``: every
+stored pair read back as a pair of records (``EvidenceStore.all_pairs``).  The raw rows compare runs of one version
 (``bench/dedupe_rq.py``, ``tests/test_dedupe_partitions.py``); ``--decoded`` compares two versions whose
 stored encoding may differ: the clusters' and members' JSON columns and the pairs' evidence (read through
 ``EvidenceStore``) are compared decoded, and the decoded ``dedupe_features`` (with their source) and their
@@ -22,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import inspect, text  # noqa: E402
 from sqlalchemy.engine import Connection, Engine  # noqa: E402
 
 from dedupe.blockstore import with_source  # noqa: E402
@@ -38,6 +39,8 @@ TABLES = {
                       "ORDER BY source, local_id",
     "dedupe_pairs": "SELECT a_source, a_id, b_source, b_id, decision, rule, score, evidence FROM dedupe_pairs "
                     "ORDER BY a_source, a_id, b_source, b_id",
+    "dedupe_class_pairs": "SELECT a_class, b_class, decision, rule, score, evidence FROM dedupe_class_pairs "
+                          "ORDER BY a_class, b_class",
     "cluster_redirects": "SELECT old_id, new_id FROM cluster_redirects ORDER BY old_id",
 }
 
@@ -56,8 +59,10 @@ def digests(url: str, decoded: bool = False) -> dict[str, str]:
     evidence decoded, and the decoded features and keys too (two versions of the code)."""
     engine = make_engine(url)
     try:
+        present = set(inspect(engine).get_table_names())    # a store an older version wrote lacks the newer tables
         with engine.connect() as conn:
-            out = {table: digest(conn.execute(text(query))) for table, query in TABLES.items()}
+            out = {table: digest(conn.execute(text(query))) for table, query in TABLES.items() if table in present}
+            out["pairs"] = digest(sorted(EvidenceStore(engine).all_pairs(("match", "internal", "veto"))))
             if decoded:
                 out.update(_decoded(engine, conn))
     finally:

@@ -32,7 +32,8 @@ from filepeak import PeakSize  # noqa: E402
 from unioncat.settings import Settings  # noqa: E402
 
 #: What a dedupe pass writes: cleared in the copy so the first pass is a full one.
-DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_keys", "dedupe_walk",
+DEDUPE_TABLES = ("dedupe_members", "dedupe_pending", "dedupe_features", "dedupe_pairs", "dedupe_class_pairs", "dedupe_keys",
+                 "dedupe_walk",
                  "clusters", "cluster_redirects")
 
 

@@ -31,9 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from normaliser.store import paused_gc
-from storage.jsoncodec import dumps
-
-from .blockstore import Batch, block_keys, to_score
+from .blockstore import Batch, block_keys, feature_class, shared_text, to_score
+from .classpairs import ClassPair
 from .evidence import Pair
 from .features import Features
 from .prefilter import SMALL, co_held, may_keep
@@ -115,17 +114,18 @@ class _Work:
     split: dict[str, int]
     window: int
     part: tuple[int, int] | None = None     # (k, n): only the blocks whose key hashes to partition k of n
+    by_class: bool = False                  # kept verdicts as pairs of classes (``ClassPair``), see ``Verdicts``
 
 
 _WORK: _Work | None = None
 #: Where kept pairs go: (a batch of blocks' kept pairs, the walk position the batch reaches or None).
-Emit = Callable[[list[Pair], "int | None"], None]
+Emit = Callable[[list["Pair | ClassPair"], "int | None"], None]
 
 
 def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block: int = 500,
                progress: Callable[[str], None] | None = None, emit: Emit | None = None,
                window: int = 0, workers: int = 1, part: tuple[int, int] | None = None,
-               after: int | None = None) -> Found:
+               after: int | None = None, by_class: bool = False) -> Found:
     """Score every changed record (None: every record) against the records sharing one of its blocks.
 
     Kept pairs go to ``emit`` a batch of blocks at a time, with the walk position the batch reaches (None
@@ -137,7 +137,9 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     writer); the pairs are the same.  ``part`` (k, n) scores only the blocks whose key hashes to
     partition k of n (:func:`key_part`): n such calls, in any processes, keep together exactly the
     pairs of one call without it — but a pair two split blocks share may be kept by two of them (see
-    ``dedupe.partition``, whose writes skip a pair already stored).
+    ``dedupe.partition``, whose writes skip a pair already stored).  ``by_class``: a verdict is kept once
+    for each pair of feature classes (:class:`ClassPair`, what a build stores, ``dedupe.classpairs``) and
+    only the pairs of split blocks' windows as pairs of records; ``blocks`` must then give stored classes.
     """
     found = Found()
     if changed is not None and not changed:
@@ -151,7 +153,7 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     if changed is None and after is None:
         after = 0
         blocks.plan_walk()
-    work = _Work(blocks, changed, found.refused, found.split, window, part)
+    work = _Work(blocks, changed, found.refused, found.split, window, part, by_class)
     windowed: set[tuple[RecordKey, RecordKey]] = set()    # pairs scored in a split block (they may share two)
     seen_unchanged: set[RecordKey] = set()
     scored = _scored(work, wanted, workers, after or 0)
@@ -167,7 +169,8 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
             found.compared += compared
             found.prefiltered += prefiltered
             seen_unchanged |= unchanged
-            kept = [p for p in kept if (p.a, p.b) not in windowed]
+            if windowed:
+                kept = [p for p in kept if type(p) is ClassPair or (p.a, p.b) not in windowed]
             windowed |= windows
             if emit:
                 emit(kept, upto)
@@ -232,7 +235,7 @@ def _score_batch(batch: list[str], work: _Work | None = None) -> tuple:
     found = Found(refused=work.refused, split=work.split)
     kept: list[Pair] = []
     windowed: set[tuple[RecordKey, RecordKey]] = set()
-    verdicts = Verdicts(feats, loaded.classes)
+    verdicts = Verdicts(feats, loaded.classes, work.by_class)
     for key in sorted(members):
         if key in work.split:
             _score_windows(key, members[key], keys, feats, changed, found, kept, work.window, windowed, verdicts)
@@ -355,7 +358,7 @@ def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, 
                 continue    # a block of normal size scores this pair
             windowed.add((a_, b_))
             found.compared += 1
-            verdicts.keep(a_, b_, kept)
+            verdicts.keep_record(a_, b_, kept)
 
 
 class Verdicts:
@@ -367,34 +370,59 @@ class Verdicts:
     features (source aside) equal those of a pair already compared, in the same order, gets that verdict,
     its decision told again from the sources.  The memo lives as long as the batch.  Every record of the
     batch is numbered up front (nearly all of them are in a scored pair), so a pair's lookup is two dict
-    reads, not two method calls: a full pass at 100k decides ~1.3M pairs here.
+    reads, not two method calls: a full pass at 100k decides ~1.3M pairs here.  ``by_class``: :meth:`keep`
+    hands on a kept verdict once for its pair of classes (:class:`ClassPair`, ``dedupe.classpairs``), not
+    once for each pair of records; the pairs of split blocks' windows stay pairs of records (:meth:`keep_record`).
     """
 
-    def __init__(self, feats: Mapping[RecordKey, Features], classes: Mapping[RecordKey, int] | None = None):
+    def __init__(self, feats: Mapping[RecordKey, Features], classes: Mapping[RecordKey, int] | None = None,
+                 by_class: bool = False):
         self.feats = feats
-        if classes is None:               # numbered here: feature set (JSON, source aside) → number
-            numbers: dict[str, int] = {}
-            classes = {r: numbers.setdefault(dumps({k: v for k, v in f.items() if k != "src"}), len(numbers))
-                       for r, f in feats.items()}
+        if classes is None:               # the stored class of each record's features (see ``blockstore``)
+            texts: dict[str, int] = {}
+            classes = {r: texts.get(t) or texts.setdefault(t, feature_class(t))
+                       for r, f in feats.items() for t in (shared_text(f),)}
         self._class = classes
         self._memo: dict[tuple[int, int], tuple[Verdict, bool, bool]] = {}   # verdict, kept, matched
+        self._handed: set[tuple[int, int]] = set()     # pairs of classes handed on (``by_class``)
+        self.keep = self._keep_class if by_class else self.keep_record
 
-    def keep(self, a: RecordKey, b: RecordKey, kept: list[Pair]) -> None:
-        """Score one pair (``compare(feats[a], feats[b])``, or its remembered verdict); append it to ``kept``
-        when it matched, is a member's own duplicate, or is a look-alike veto.  Whether a verdict is kept
-        is remembered with it (~1.3M pairs a full pass at 100k, ~87% of them repeats)."""
-        pair = (self._class[a], self._class[b])
+    def _verdict(self, pair: tuple[int, int], a: RecordKey, b: RecordKey) -> tuple[tuple[Verdict, bool, bool], bool]:
+        """The remembered (verdict, kept, matched) of a pair of classes, and whether it was compared just now.
+        Whether a verdict is kept is remembered with it (~1.3M pairs a full pass at 100k, ~87% repeats)."""
         entry = self._memo.get(pair)
-        if entry is None:
-            verdict = compare(self.feats[a], self.feats[b])
-            matched = verdict.decision in (MATCH, INTERNAL)
-            entry = self._memo[pair] = (verdict, matched or (
-                verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE), matched)
-            if entry[1]:
-                kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))
+        if entry is not None:
+            return entry, False
+        verdict = compare(self.feats[a], self.feats[b])
+        matched = verdict.decision in (MATCH, INTERNAL)
+        entry = self._memo[pair] = (verdict, matched or (
+            verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE), matched)
+        return entry, True
+
+    def _keep_class(self, a: RecordKey, b: RecordKey, kept: list) -> None:
+        """Score one pair; hand on its kept verdict as a :class:`ClassPair` the first time its classes meet.
+        The two records are taken in Python's order, which a row's reading assumes (``classpairs.expand``),
+        whatever order the database's collation gave the block's members in."""
+        if b < a:
+            a, b = b, a
+        pair = (self._class[a], self._class[b])
+        if pair in self._handed:
             return
-        verdict, kept_, matched = entry
+        self._handed.add(pair)
+        (verdict, kept_, matched), _ = self._verdict(pair, a, b)
+        if kept_:
+            kept.append(ClassPair(pair[0], pair[1], MATCH if matched else verdict.decision, verdict.rule,
+                                  verdict.score, verdict.features))
+
+    def keep_record(self, a: RecordKey, b: RecordKey, kept: list) -> None:
+        """Score one pair (``compare(feats[a], feats[b])``, or its remembered verdict); append it to ``kept``
+        when it matched, is a member's own duplicate, or is a look-alike veto."""
+        pair = (self._class[a], self._class[b])
+        (verdict, kept_, matched), fresh = self._verdict(pair, a, b)
         if not kept_:
+            return
+        if fresh:
+            kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))
             return
         # a repeat: its decision told again from the two sources (a match, or a member's own duplicate)
         decision = (INTERNAL if self.feats[a]["src"] == self.feats[b]["src"] else MATCH) if matched \

@@ -16,7 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text, func, select, tuple_
+from hashlib import blake2b
+
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, func, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from storage.db import chunks, insert_rows, metadata, record_in, write_lock
@@ -33,7 +35,12 @@ dedupe_features = Table(
     Column("local_id", String(255), primary_key=True),
     Column("data", Text, nullable=False),
     Column("block_keys", Text, nullable=False),    # JSON list: the record's rows in dedupe_keys
+    Column("class_id", BigInteger, nullable=False, server_default="0"),   # :func:`feature_class` of ``data``
 )
+#: Records by feature class (the records a pair of classes stands for, ``dedupe.classpairs``).  A full pass drops
+#: it while it stages every record and builds it once after scoring, like the keys' record index.
+BY_CLASS = Index("ix_dedupe_features_class", dedupe_features.c.class_id, dedupe_features.c.source,
+                 dedupe_features.c.local_id)
 
 dedupe_keys = Table(
     "dedupe_keys",
@@ -66,6 +73,18 @@ def block_keys(keys: Iterable[str]) -> list[str]:
     return [k for k in dict.fromkeys(keys) if not k.startswith(SIGNATURE)]
 
 
+def feature_class(data: str) -> int:
+    """The class of a stored features text: records whose features are equal, the source aside (the copies of
+    one book at many members), share it, and ``compare`` gives every pair of two classes one verdict.  A 64-bit
+    hash, signed to fit a BIGINT: two texts sharing one by chance among 10M classes has odds of ~3 in a million."""
+    return int.from_bytes(blake2b(data.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def shared_text(features: Features) -> str:
+    """The stored text of a record's features: everything but the source, which the row keeps apart."""
+    return dumps({k: v for k, v in features.items() if k != "src"})
+
+
 def replace_records(conn: Connection, records: Collection[RecordKey], features: Mapping[RecordKey, Features],
                     keys: Mapping[RecordKey, list[str]]) -> None:
     """Inside the caller's transaction: drop the rows of ``records``, store ``features`` and their ``keys``."""
@@ -73,9 +92,9 @@ def replace_records(conn: Connection, records: Collection[RecordKey], features: 
         for where in record_in(table.c.source, table.c.local_id, records):
             conn.execute(table.delete().where(where))
     stored = {r: block_keys(keys[r]) for r in features}
-    insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys"), [
-        (s, l, dumps({k: v for k, v in f.items() if k != "src"}), dumps(stored[(s, l)]))
-        for (s, l), f in features.items()])
+    texts = {r: shared_text(f) for r, f in features.items()}
+    insert_rows(conn, dedupe_features, ("source", "local_id", "data", "block_keys", "class_id"), [
+        (s, l, text, dumps(stored[(s, l)]), feature_class(text)) for (s, l), text in texts.items()])
     insert_rows(conn, dedupe_keys, ("key", "source", "local_id"),   # in key order: the B-tree page after page
                 sorted((k, s, l) for (s, l), ks in stored.items() for k in ks))
 
@@ -113,7 +132,7 @@ class Batch:
     members: dict[str, list[RecordKey]]
     features: dict[RecordKey, Features]
     keys: dict[RecordKey, frozenset[str]]
-    classes: dict[RecordKey, int] | None = None    # equal numbers: equal features, source aside (None: not known)
+    classes: dict[RecordKey, int] | None = None    # :func:`feature_class` of each record (None: not stored)
 
 
 def to_score(members: Mapping[str, list[RecordKey]],
@@ -184,29 +203,30 @@ class BlockStore:
         decoded once a batch, and only when one of its blocks is scored; and a stored text once a batch,
         whatever the number of its records: the copies of one book at many members have equal features but
         for the source, which the row keeps apart (:func:`replace_records`), so they share one decode and one
-        class number (what ``blocking.Verdicts`` remembers verdicts by).
+        stored class (:func:`feature_class`: what ``blocking.Verdicts`` remembers verdicts by and what a pair of
+        classes is stored under).
         """
         k, f = dedupe_keys.c, dedupe_features.c
         found: dict[str, list[RecordKey]] = defaultdict(list)
-        raw: dict[RecordKey, tuple[str, str]] = {}
+        raw: dict[RecordKey, tuple[str, str, int]] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(sorted(set(keys))):
                 for key, s, l in conn.execute(select(k.key, k.source, k.local_id).where(k.key.in_(chunk))
                                               .order_by(k.key, k.source, k.local_id)).all():
                     found[key].append((s, l))
                 holders = select(k.source, k.local_id).where(k.key.in_(chunk))
-                raw.update(((s, l), (data, record_keys)) for s, l, data, record_keys in conn.execute(
-                    select(f.source, f.local_id, f.data, f.block_keys)
+                raw.update(((s, l), (data, record_keys, cls)) for s, l, data, record_keys, cls in conn.execute(
+                    select(f.source, f.local_id, f.data, f.block_keys, f.class_id)
                     .where(tuple_(f.source, f.local_id).in_(holders))).all())
         members = {key: [r for r in rs if r in raw] for key, rs in found.items()}
         members = to_score(members, changed)
-        texts: dict[str, tuple[int, Features]] = {}
+        texts: dict[str, Features] = {}
         key_sets: dict[str, frozenset[str]] = {}
         batch = Batch(members, {}, {}, {})
         for r in {r for rs in members.values() for r in rs}:
-            data, record_keys = raw[r]
-            number, shared = texts.get(data) or texts.setdefault(data, (len(texts), loads(data)))
-            batch.features[r], batch.classes[r] = with_source(r[0], shared), number
+            data, record_keys, cls = raw[r]
+            shared = texts.get(data) or texts.setdefault(data, loads(data))
+            batch.features[r], batch.classes[r] = with_source(r[0], shared), cls
             batch.keys[r] = key_sets.get(record_keys) or key_sets.setdefault(record_keys, frozenset(loads(record_keys)))
         return batch
 

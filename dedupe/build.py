@@ -27,6 +27,7 @@ from storage.db import get_value, set_value
 from . import fullpass
 from .blocking import Emit, find_pairs
 from .blockstore import BlockStore
+from .classpairs import ClassPair
 from .evidence import OVERRIDES_APPLIED, EvidenceStore, Pair
 from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
 from .merge import merge_records
@@ -316,7 +317,7 @@ def _score_everything(place: fullpass.FullPass, evidence: EvidenceStore, caps: t
         place = replace(place, phase=fullpass.SCORING, scored=0)
     again = place.scored > 0
 
-    def emit(pairs: list[Pair], upto: int | None) -> None:
+    def emit(pairs: list[Pair | ClassPair], upto: int | None) -> None:
         evidence.add_pairs(pairs, again=again, then=fullpass.scored(upto))
 
     _score(None, 0, evidence, caps, report, progress, partitions, emit, place.scored)
@@ -337,7 +338,7 @@ def _score(changed: set[RecordKey] | None, upserted: int, evidence: EvidenceStor
     else:
         found = find_pairs(changed, BlockStore(evidence.engine), max_block=caps[0], progress=progress,
                            emit=emit or (lambda pairs, _upto: evidence.add_pairs(pairs)), window=caps[1],
-                           workers=caps[2], after=after)
+                           workers=caps[2], after=after, by_class=True)
     report.refused_keys, report.split_keys = found.refused, found.split
     report.pairs_compared = found.compared
     report.pairs_prefiltered = found.prefiltered

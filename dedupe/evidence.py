@@ -4,11 +4,15 @@
   scoring reads (and the record's blocking keys, see ``blockstore``), so an
   incremental dedupe compares a changed record with its blocks without
   loading full records.
-* ``dedupe_pairs`` — every pair that was accepted (``match``), accepted but
-  from one member (``internal``: the member's own duplicate, reported, not
-  merged) or vetoed although the titles agreed (``veto``), with the rule and
-  the feature scores: ``unioncat dedupe explain`` reads them, nothing is
-  recomputed.  Pairs touching a changed record are deleted and scored again.
+* ``dedupe_class_pairs`` (``classpairs``) and ``dedupe_pairs`` — every pair
+  that was accepted (``match``), accepted but from one member (``internal``:
+  the member's own duplicate, reported, not merged) or vetoed although the
+  titles agreed (``veto``), with the rule and the feature scores: ``unioncat
+  dedupe explain`` reads them, nothing is recomputed.  Most are stored once
+  for a pair of feature classes (the copies of one book share one); the
+  pairs of split blocks' title windows, one row a pair of records, and those
+  touching a changed record are deleted and scored again.  Both kinds are
+  read back here as pairs of records.
 * ``dedupe_overrides`` — librarians' ``never``/``always`` merge decisions,
   applied on every clustering pass, so they survive a full rebuild.
 """
@@ -26,10 +30,13 @@ from normaliser.store import record_join
 from storage.db import chunks, get_value, insert_rows, metadata, next_value, record_in, stream, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
-from .blockstore import BY_KEY, BY_RECORD, clear_records, replace_records, stored_features
+from . import classpairs
+from .blockstore import BY_CLASS, BY_KEY, BY_RECORD, clear_records, dedupe_features, replace_records, stored_features
+from .classpairs import BY_B_CLASS, ClassPair, dedupe_class_pairs
 from .features import Features
 
 RecordKey = tuple[str, str]
+Row = classpairs.Row
 
 dedupe_pairs = Table(
     "dedupe_pairs",
@@ -49,7 +56,7 @@ dedupe_pairs = Table(
 _BY_B = Index("ix_dedupe_pairs_b", dedupe_pairs.c.b_source, dedupe_pairs.c.b_id)
 #: What a full pass drops while it inserts into empty tables and builds once after scoring (``restart``,
 #: ``indexed``); the keys' key index is built before, when staging is done (``keyed``): scoring reads blocks by it.
-_REBUILT = (_BY_B, BY_RECORD)
+_REBUILT = (_BY_B, BY_RECORD, BY_CLASS, BY_B_CLASS)
 #: The two records of a pair, each looked up by its own index.
 _SIDES = ((dedupe_pairs.c.a_source, dedupe_pairs.c.a_id), (dedupe_pairs.c.b_source, dedupe_pairs.c.b_id))
 
@@ -154,6 +161,7 @@ class EvidenceStore:
             for index in (*_REBUILT, BY_KEY):
                 index.drop(conn, checkfirst=True)
             conn.execute(dedupe_pairs.delete())
+            conn.execute(dedupe_class_pairs.delete())
             clear_records(conn)
 
     def keyed(self) -> None:
@@ -167,78 +175,97 @@ class EvidenceStore:
             for index in (BY_KEY, *_REBUILT):
                 index.create(conn, checkfirst=True)
 
-    def add_pairs(self, pairs: list[Pair], again: bool = False, then: Callable[[Connection], None] | None = None
-                  ) -> None:
-        """Store scored pairs (a block batch's worth), one transaction, with the mark ``then`` writes (a full
-        pass's place, ``fullpass``); ``again``: a pair already stored is skipped (a re-run partition job, a
-        resumed pass, or two partitions' split blocks keeping one pair).  Inserted in key order: the primary
-        key's B-tree is then written page after page, not at random (blocks come in the order of their first
-        member, their pairs in no order of the key)."""
-        if not pairs:
-            if then:
-                with self._lock, self.engine.begin() as conn:
-                    then(conn)
-            return
+    def add_pairs(self, pairs: list[Pair | ClassPair], again: bool = False,
+                  then: Callable[[Connection], None] | None = None) -> None:
+        """Store scored pairs (a block batch's worth: pairs of classes, and of records from split blocks'
+        windows), one transaction, with the mark ``then`` writes (a full pass's place, ``fullpass``);
+        ``again``: a pair of records already stored is skipped (a re-run partition job, a resumed pass, or two
+        partitions' split blocks keeping one pair; a pair of classes already stored always is).  Inserted in key
+        order: the primary key's B-tree is then written page after page, not at random (blocks come in the
+        order of their first member, their pairs in no order of the key) — and two partitions inserting one
+        pair lock rows in the same order."""
+        records = [p for p in pairs if type(p) is Pair]
+        classes = [p for p in pairs if type(p) is ClassPair] if len(records) < len(pairs) else []
         texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``blocking.Verdicts``)
         rows = [(a[0], a[1], b[0], b[1], decision, rule, score,
                  texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
-                for a, b, decision, rule, score, evidence in sorted(pairs, key=_by_records)]
+                for a, b, decision, rule, score, evidence in sorted(records, key=_by_records)]
+        if not rows and not classes and not then:
+            return
         with self._lock, self.engine.begin() as conn:
             insert_rows(conn, dedupe_pairs, ("a_source", "a_id", "b_source", "b_id", "decision", "rule", "score",
                                              "evidence"), rows, skip_existing=again)
+            classpairs.store(conn, classes)
             if then:
                 then(conn)
 
     # -- pairs -----------------------------------------------------------------------
-    def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
-        """(a, b, decision, rule, score) of every stored pair with one of ``decisions`` (no evidence: cheap)."""
+    def all_pairs(self, decisions: Iterable[str] = ("match", "veto")) -> list[Row]:
+        """(a, b, decision, rule, score) of every stored pair with one of ``decisions`` (no evidence).  Reads
+        every record's class: for tests, reports and benchmarks, not for a pass."""
+        decisions = list(decisions)
+        p, f = dedupe_pairs.c, dedupe_features.c
         with self.engine.connect() as conn:
-            rows = conn.execute(select(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source,
-                                       dedupe_pairs.c.b_id, dedupe_pairs.c.decision, dedupe_pairs.c.rule,
-                                       dedupe_pairs.c.score).where(dedupe_pairs.c.decision.in_(list(decisions))))
-            return [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
+            rows = conn.execute(select(p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
+                                .where(p.decision.in_(decisions)))
+            records = [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
+            members = classpairs.by_class({(s, l): c for s, l, c in conn.execute(
+                select(f.source, f.local_id, f.class_id))})
+            expanded = classpairs.expand(classpairs.all_rows(conn, classpairs.stored_decisions(decisions)),
+                                         members, decisions)
+            return _union(records, expanded)
 
-    def pairs_of(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
-                 ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+    def pairs_of(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")) -> list[Row]:
         """:meth:`all_pairs` restricted to the pairs touching ``keys`` (looked up by index: a and b), in no
         particular order: clustering sorts its edges itself (``cluster.cluster``), so sorting here is waste."""
         keys, decisions = sorted(set(keys)), list(decisions)
         cols = (dedupe_pairs.c.a_source, dedupe_pairs.c.a_id, dedupe_pairs.c.b_source, dedupe_pairs.c.b_id,
                 dedupe_pairs.c.decision, dedupe_pairs.c.rule, dedupe_pairs.c.score)
         with self.engine.connect() as conn:
-            return list({((a1, a2), (b1, b2), d, r, sc) for where in _touching(keys)
-                         for a1, a2, b1, b2, d, r, sc in conn.execute(
-                             select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions))).all()})
+            records = {((a1, a2), (b1, b2), d, r, sc) for where in _touching(keys)
+                       for a1, a2, b1, b2, d, r, sc in conn.execute(
+                           select(*cols).where(where, dedupe_pairs.c.decision.in_(decisions))).all()}
+            expanded = _class_pairs_touching(conn, keys, decisions)
+        return _union(list(records), expanded)
 
-    def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")
-                     ) -> list[tuple[RecordKey, RecordKey, str, str, float]]:
+    def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")) -> list[Row]:
         """:meth:`pairs_of` restricted to the pairs with both records among ``keys``: looked up by the a side
         alone, so each pair comes back once (:meth:`pairs_of` reads most twice, by a and by b).  For a batch of
         whole components (a full pass's clustering), where a pair reaching outside changes nothing.  Rows are
-        fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy."""
-        inside, p = set(keys), dedupe_pairs.c
+        fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy.
+        The pairs of classes are expanded over the batch's own records of each class."""
+        inside, p, decisions = set(keys), dedupe_pairs.c, list(decisions)
         cols = (p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
         with self.engine.connect() as conn:
-            return [((a1, a2), b, d, r, sc) for where in record_in(p.a_source, p.a_id, inside)
-                    for a1, a2, b1, b2, d, r, sc in conn.execute(
-                        select(*cols).where(where, p.decision.in_(list(decisions)))).all()
-                    if (b := (b1, b2)) in inside]
+            records = [((a1, a2), b, d, r, sc) for where in record_in(p.a_source, p.a_id, inside)
+                       for a1, a2, b1, b2, d, r, sc in conn.execute(
+                           select(*cols).where(where, p.decision.in_(decisions))).all()
+                       if (b := (b1, b2)) in inside]
+            members = classpairs.by_class(classpairs.classes_of(conn, inside))
+            rows = classpairs.rows_touching(conn, members, classpairs.stored_decisions(decisions), both=True)
+        return _union(records, classpairs.expand(rows, members, decisions))
 
     def pairs_touching(self, keys: Iterable[RecordKey]) -> list[Pair]:
+        """Every stored pair touching ``keys``, with its evidence, in key order (explain, staff pages)."""
         keys = sorted(set(keys))
+        decisions = ("match", "internal", "veto")
         with self.engine.connect() as conn:
             pairs = {(p.a, p.b): p for where in _touching(keys)
                      for p in map(_pair, conn.execute(select(dedupe_pairs).where(where)).mappings())}
+            for a, b, decision, rule, score, text in _class_pairs_touching(conn, keys, decisions, evidence=True):
+                pairs.setdefault((a, b), Pair(a, b, decision, rule, score, loads(text)))
         return [pairs[k] for k in sorted(pairs)]
 
     def internal_duplicates(self, source: str | None = None) -> list[Pair]:
+        """Every pair of one member's own records that matched (reported, never merged), in key order."""
         q = select(dedupe_pairs).where(dedupe_pairs.c.decision == "internal")
         if source is not None:
             q = q.where(dedupe_pairs.c.a_source == source)
         with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(dedupe_pairs.c.a_source, dedupe_pairs.c.a_id,
-                                           dedupe_pairs.c.b_id)).mappings().all()
-        return [_pair(r) for r in rows]
+            pairs = {(p.a, p.b): p for p in map(_pair, conn.execute(q).mappings().all())}
+            for s, a, b, rule, score, text in classpairs.internal_rows(conn, source):
+                pairs.setdefault(((s, a), (s, b)), Pair((s, a), (s, b), "internal", rule, score, loads(text)))
+        return [pairs[k] for k in sorted(pairs)]
 
     # -- overrides -------------------------------------------------------------------
     def add_override(self, kind: str, a: RecordKey, b: RecordKey, note: str = "") -> Override:
@@ -293,8 +320,29 @@ def _pair(r) -> Pair:
 
 
 def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
-    """The ``records.id`` of both sides of every accepted pair, streamed (a full pass's components)."""
+    """``records.id`` pairs that join the records of every accepted pair, streamed (a full pass's components):
+    the pairs of records stored as such, then those the pairs of classes stand for (``classpairs``)."""
     p = dedupe_pairs.c
     once, a = record_join(dedupe_pairs, p.a_source, p.a_id, "ra")
     both, b = record_join(once, p.b_source, p.b_id, "rb")
-    return stream(engine, select(a.id, b.id).select_from(both).where(p.decision == "match"))
+    yield from stream(engine, select(a.id, b.id).select_from(both).where(p.decision == "match"))
+    yield from classpairs.matched_ids(engine)
+
+
+def _class_pairs_touching(conn: Connection, keys: list[RecordKey], decisions: list[str] | tuple[str, ...],
+                          evidence: bool = False) -> list[tuple]:
+    """The pairs of records touching ``keys`` that the pairs of classes stand for (with the evidence text)."""
+    mine = classpairs.classes_of(conn, keys)
+    rows = classpairs.rows_touching(conn, set(mine.values()), classpairs.stored_decisions(decisions), evidence)
+    members = classpairs.members_of(conn, {c for row in rows for c in row[:2]})
+    inside = set(keys)
+    return [pair for pair in classpairs.expand(rows, members, decisions) if pair[0] in inside or pair[1] in inside]
+
+
+def _union(records: list[Row], expanded: Iterable[Row]) -> list[Row]:
+    """The pairs stored as pairs of records and those expanded from pairs of classes, each pair once (a store
+    an older version wrote holds pairs of records that its later incremental passes also store by class)."""
+    if not records:
+        return list(expanded)
+    seen = {(a, b) for a, b, *_ in records}
+    return records + [row for row in expanded if (row[0], row[1]) not in seen]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .blocking import Found, find_pairs
 from .blockstore import BlockStore
+from .classpairs import ClassPair
 from .evidence import EvidenceStore, Pair
 
 RecordKey = tuple[str, str]
@@ -62,14 +63,13 @@ def score_part(evidence: EvidenceStore, args: dict, progress: Callable[[str], No
     """Score one partition's blocks and store its kept pairs (a pair already stored is skipped)."""
     changed = None if args["changed"] is None else {(s, i) for s, i in args["changed"]}
 
-    def emit(pairs: list[Pair], _upto: int | None) -> None:
-        # key order: two partitions inserting one pair always lock rows in the same order (no deadlock)
-        evidence.add_pairs(sorted(pairs, key=lambda p: (p.a, p.b)), again=True)
+    def emit(pairs: list[Pair | ClassPair], _upto: int | None) -> None:
+        evidence.add_pairs(pairs, again=True)    # in key order: two partitions lock rows in one order (no deadlock)
 
     # every partition walks the one plan the pass made before fanning out (``build._score``)
     found = find_pairs(changed, BlockStore(evidence.engine), max_block=args["max_block"], progress=progress,
                        emit=emit, window=args["window"], part=(args["part"], args["parts"]),
-                       after=0 if changed is None else None)
+                       after=0 if changed is None else None, by_class=True)
     first = args["part"] == 0    # every partition finds the same oversized blocks: one sends them back
     return {"compared": found.compared, "prefiltered": found.prefiltered, "candidates": found.candidates,
             "refused": found.refused if first else {}, "split": found.split if first else {}}

@@ -70,7 +70,7 @@ def in_process(server: str, base: str, sources: Path, work: Path) -> dict:
 def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_killed(normalised_base, redis_url):
     server, base, sources, work = normalised_base
     reference = in_process(server, base, sources, work)
-    assert int(reference["dedupe_pairs"].split(":")[0]) > 1000 and int(reference["clusters"].split(":")[0]) > 500
+    assert int(reference["pairs"].split(":")[0]) > 1000 and int(reference["clusters"].split(":")[0]) > 500
 
     url = bench.copy_of(server, base, f"t_{uuid.uuid4().hex[:10]}")
     env = dict(os.environ, UNIONCAT_DB=url, UNIONCAT_REDIS=redis_url, UNIONCAT_DEDUPE_PARTITIONS=str(PARTS),
@@ -189,7 +189,7 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
                 db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids[::20]),))
             assert pipeline.dedupe_stage(cat, fanout=in_turn).records_changed == len(ids[::20])
         digests.append((full, bench.digests(settings.database_url)))
-    assert digests[0] == digests[1] and int(digests[0][0]["dedupe_pairs"].split(":")[0]) > 500
+    assert digests[0] == digests[1] and int(digests[0][0]["pairs"].split(":")[0]) > 500
 
 
 def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):

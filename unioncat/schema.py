@@ -33,8 +33,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMA_MODULES = ("storage.db", "harvester.stores.records", "harvester.stores.deferred", "harvester.stores.runs",
                   "harvester.stores.checkpoints", "harvester.stores.quarantine", "harvester.stores.locks",
                   "harvester.ops", "normaliser.store", "normaliser.links", "normaliser.authorities",
-                  "dedupe.store", "dedupe.members", "dedupe.evidence", "dedupe.blockstore", "web.accounts", "web.sessions", "web.usage_store",
-                  "web.ledger_store")
+                  "dedupe.store", "dedupe.members", "dedupe.evidence", "dedupe.blockstore", "dedupe.classpairs",
+                  "web.accounts", "web.sessions", "web.usage_store", "web.ledger_store")
 
 #: The first revision: a database made by ``metadata.create_all`` before migrations existed is stamped with it.
 BASELINE = "0001"
