@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from dedupe_store import copied  # noqa: E402
 
-from dedupe import blocking, build, score  # noqa: E402
+from dedupe import blocking, build, score, verdicts  # noqa: E402
 from unioncat import pipeline  # noqa: E402
 
 cpu = time.process_time
@@ -88,7 +88,7 @@ def instrument(t: Tally) -> None:
     build._merge_pending = t.phase("merging", build._merge_pending)
     blocking._score_block = t.block(blocking._score_block, False)
     blocking._score_windows = t.block(blocking._score_windows, True)
-    blocking.compare = t.compare(blocking.compare)
+    verdicts.compare = t.compare(verdicts.compare)
 
 
 def main() -> None:

@@ -31,12 +31,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from normaliser.store import paused_gc
-from .blockstore import Batch, block_keys, feature_class, shared_text, to_score
+from .blockstore import Batch, block_keys, to_score
 from .classpairs import ClassPair
 from .evidence import Pair
 from .features import Features
-from .prefilter import SMALL, co_held, may_keep
-from .score import EVIDENCE_TITLE, INTERNAL, MATCH, VETO, Verdict, compare
+from .prefilter import SMALL, co_held, copies_may_keep, may_keep
+from .verdicts import Verdicts
 
 RecordKey = tuple[str, str]
 #: Blocks read and scored together (one query for their members, one for the members' keys and features).
@@ -292,6 +292,11 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
                     n += 1
         found.compared += n
         return
+    if changed is None and verdicts.by_class:
+        groups = verdicts.grouped(recs)
+        if len(groups) < len(recs):
+            _score_classes(key, groups, keys, feats, found, kept, verdicts, skip)
+            return
     live, cover = _live(key, recs, keys, changed, skip)
     candidates = may_keep([feats[r] for r in recs], live, cover)
     found.prefiltered += int(np.count_nonzero(live)) - len(candidates)
@@ -299,6 +304,47 @@ def _score_block(key: str, members: list[RecordKey], keys: Mapping[RecordKey, fr
     keep = verdicts.keep
     for i, j in candidates:
         keep(recs[i], recs[j], kept)
+
+
+def _score_classes(key: str, groups: list[list[RecordKey]], keys: Mapping[RecordKey, frozenset[str]],
+                   feats: Mapping[RecordKey, Features], found: Found, kept: list, verdicts: Verdicts,
+                   skip: Collection[str]) -> None:
+    """A full pass's block over ``SMALL`` pairs whose records fall in fewer feature classes (``groups``: each
+    class's records): the ownership masks and the pre-filter taken over one record a class, and ``keep``
+    asked once for each pair of classes in each order their records come in — the same verdicts kept and
+    the same pairs counted as the loop over records gives (records of one class carry the same keys, so
+    the same earlier blocks; the pre-filter is a test of the two feature sets alone).
+    """
+    reps = [g[0] for g in groups]
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    bounds = [(min(g), max(g)) for g in groups]
+    earlier: dict[str, list[int]] = defaultdict(list)
+    owned_before = []
+    for i, r in enumerate(reps):
+        mine = _owning_earlier(key, r, keys, skip)
+        owned_before.append(bool(mine))
+        for k in mine:
+            earlier[k].append(i)
+    live = np.triu(~co_held(earlier.values(), len(reps)), 1)
+    candidates = may_keep([feats[r] for r in reps], live, small=0)
+    weight = np.outer(sizes, sizes)
+    found.compared += int(sum(weight[i, j] for i, j in candidates))
+    found.prefiltered += int(weight[live].sum()) - int(sum(weight[i, j] for i, j in candidates))
+    keep = verdicts.keep
+    for i, g in enumerate(groups):          # pairs within a class: live when no earlier block owns them
+        if len(g) > 1 and not owned_before[i]:
+            n = len(g) * (len(g) - 1) // 2
+            if copies_may_keep(feats[g[0]]):
+                found.compared += n
+                keep(g[0], g[1], kept)
+            else:
+                found.prefiltered += n
+    for i, j in candidates:
+        (lo_i, hi_i), (lo_j, hi_j) = bounds[i], bounds[j]
+        if lo_i < hi_j:
+            keep(lo_i, hi_j, kept)
+        if lo_j < hi_i:
+            keep(lo_j, hi_i, kept)
 
 
 def _live(key: str, recs: list[RecordKey], keys: Mapping[RecordKey, frozenset[str]],
@@ -359,72 +405,3 @@ def _score_windows(key: str, members: list[RecordKey], keys: Mapping[RecordKey, 
             windowed.add((a_, b_))
             found.compared += 1
             verdicts.keep_record(a_, b_, kept)
-
-
-class Verdicts:
-    """``compare`` of a batch's pairs, called once for each pair of distinct feature sets.
-
-    Copies of one book held by many members often have equal features (100,010 member records of the
-    synthetic consortium: 38,412 distinct feature sets), and ``compare`` reads nothing else but the two
-    members' sources, which only tell a match from a member's own duplicate: so a pair whose records'
-    features (source aside) equal those of a pair already compared, in the same order, gets that verdict,
-    its decision told again from the sources.  The memo lives as long as the batch.  Every record of the
-    batch is numbered up front (nearly all of them are in a scored pair), so a pair's lookup is two dict
-    reads, not two method calls: a full pass at 100k decides ~1.3M pairs here.  ``by_class``: :meth:`keep`
-    hands on a kept verdict once for its pair of classes (:class:`ClassPair`, ``dedupe.classpairs``), not
-    once for each pair of records; the pairs of split blocks' windows stay pairs of records (:meth:`keep_record`).
-    """
-
-    def __init__(self, feats: Mapping[RecordKey, Features], classes: Mapping[RecordKey, int] | None = None,
-                 by_class: bool = False):
-        self.feats = feats
-        if classes is None:               # the stored class of each record's features (see ``blockstore``)
-            texts: dict[str, int] = {}
-            classes = {r: texts.get(t) or texts.setdefault(t, feature_class(t))
-                       for r, f in feats.items() for t in (shared_text(f),)}
-        self._class = classes
-        self._memo: dict[tuple[int, int], tuple[Verdict, bool, bool]] = {}   # verdict, kept, matched
-        self._handed: set[tuple[int, int]] = set()     # pairs of classes handed on (``by_class``)
-        self.keep = self._keep_class if by_class else self.keep_record
-
-    def _verdict(self, pair: tuple[int, int], a: RecordKey, b: RecordKey) -> tuple[tuple[Verdict, bool, bool], bool]:
-        """The remembered (verdict, kept, matched) of a pair of classes, and whether it was compared just now.
-        Whether a verdict is kept is remembered with it (~1.3M pairs a full pass at 100k, ~87% repeats)."""
-        entry = self._memo.get(pair)
-        if entry is not None:
-            return entry, False
-        verdict = compare(self.feats[a], self.feats[b])
-        matched = verdict.decision in (MATCH, INTERNAL)
-        entry = self._memo[pair] = (verdict, matched or (
-            verdict.decision == VETO and verdict.features.get("title", 0) >= EVIDENCE_TITLE), matched)
-        return entry, True
-
-    def _keep_class(self, a: RecordKey, b: RecordKey, kept: list) -> None:
-        """Score one pair; hand on its kept verdict as a :class:`ClassPair` the first time its classes meet.
-        The two records are taken in Python's order, which a row's reading assumes (``classpairs.expand``),
-        whatever order the database's collation gave the block's members in."""
-        if b < a:
-            a, b = b, a
-        pair = (self._class[a], self._class[b])
-        if pair in self._handed:
-            return
-        self._handed.add(pair)
-        (verdict, kept_, matched), _ = self._verdict(pair, a, b)
-        if kept_:
-            kept.append(ClassPair(pair[0], pair[1], MATCH if matched else verdict.decision, verdict.rule,
-                                  verdict.score, verdict.features))
-
-    def keep_record(self, a: RecordKey, b: RecordKey, kept: list) -> None:
-        """Score one pair (``compare(feats[a], feats[b])``, or its remembered verdict); append it to ``kept``
-        when it matched, is a member's own duplicate, or is a look-alike veto."""
-        pair = (self._class[a], self._class[b])
-        (verdict, kept_, matched), fresh = self._verdict(pair, a, b)
-        if not kept_:
-            return
-        if fresh:
-            kept.append(Pair(a, b, verdict.decision, verdict.rule, verdict.score, verdict.features))
-            return
-        # a repeat: its decision told again from the two sources (a match, or a member's own duplicate)
-        decision = (INTERNAL if self.feats[a]["src"] == self.feats[b]["src"] else MATCH) if matched \
-            else verdict.decision
-        kept.append(Pair(a, b, decision, verdict.rule, verdict.score, verdict.features))

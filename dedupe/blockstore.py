@@ -203,7 +203,7 @@ class BlockStore:
         decoded once a batch, and only when one of its blocks is scored; and a stored text once a batch,
         whatever the number of its records: the copies of one book at many members have equal features but
         for the source, which the row keeps apart (:func:`replace_records`), so they share one decode and one
-        stored class (:func:`feature_class`: what ``blocking.Verdicts`` remembers verdicts by and what a pair of
+        stored class (:func:`feature_class`: what ``verdicts.Verdicts`` remembers verdicts by and what a pair of
         classes is stored under).
         """
         k, f = dedupe_keys.c, dedupe_features.c

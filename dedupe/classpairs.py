@@ -68,7 +68,7 @@ class ClassPair(NamedTuple):
 def store(conn: Connection, pairs: list[ClassPair]) -> None:
     """Inside the caller's transaction: insert ``pairs`` in key order, skipping rows already stored (an
     incremental pass meets classes it scored before; a re-run partition job its own rows)."""
-    texts: dict[int, str] = {}      # pairs with one verdict share one evidence dict (``blocking.Verdicts``)
+    texts: dict[int, str] = {}      # pairs with one verdict share one evidence dict (``verdicts.Verdicts``)
     rows = [(a, b, decision, rule, score, texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
             for a, b, decision, rule, score, evidence in sorted(pairs, key=itemgetter(0, 1))]
     insert_rows(conn, dedupe_class_pairs, _COLUMNS, rows, skip_existing=True)

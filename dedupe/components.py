@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -36,6 +36,7 @@ class Rows:
     keys: dict[RecordKey, list[str]]      # live records; an empty list when not asked for
     previous: dict[RecordKey, str]         # record → its cluster before this pass
     removed: list[RecordKey]               # deleted records still in dedupe_members
+    classes: dict[RecordKey, int] = field(default_factory=dict)   # live records' feature classes (with keys)
 
 
 def component_batches(engine: Engine, always: Iterable[tuple[RecordKey, RecordKey]],
@@ -118,7 +119,8 @@ def _member_ids(engine: Engine) -> np.ndarray:
 
 
 def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
-    """The member rows of a batch of record ids: keys (``with_keys``), previous cluster, whether removed."""
+    """The member rows of a batch of record ids: keys and feature classes (``with_keys``), previous cluster,
+    whether removed."""
     out = Rows({}, {}, [])
     for row in member_rows(engine, sorted(ids), with_keys):
         key = (row[0], row[1])
@@ -126,6 +128,10 @@ def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
             out.previous[key] = row[3]
         if row[2]:
             out.removed.append(key)
+        elif with_keys:
+            out.keys[key] = loads(row[4])
+            if row[5] is not None:
+                out.classes[key] = row[5]
         else:
-            out.keys[key] = loads(row[4]) if with_keys else []
+            out.keys[key] = []
     return out

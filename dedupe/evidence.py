@@ -18,7 +18,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple
@@ -186,7 +186,7 @@ class EvidenceStore:
         pair lock rows in the same order."""
         records = [p for p in pairs if type(p) is Pair]
         classes = [p for p in pairs if type(p) is ClassPair] if len(records) < len(pairs) else []
-        texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``blocking.Verdicts``)
+        texts: dict[int, str] = {}      # pairs with equal features share one evidence dict (``verdicts.Verdicts``)
         rows = [(a[0], a[1], b[0], b[1], decision, rule, score,
                  texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
                 for a, b, decision, rule, score, evidence in sorted(records, key=_by_records)]
@@ -228,20 +228,23 @@ class EvidenceStore:
             expanded = _class_pairs_touching(conn, keys, decisions)
         return _union(list(records), expanded)
 
-    def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto")) -> list[Row]:
+    def pairs_within(self, keys: Iterable[RecordKey], decisions: Iterable[str] = ("match", "veto"),
+                     classes: Mapping[RecordKey, int] | None = None) -> list[Row]:
         """:meth:`pairs_of` restricted to the pairs with both records among ``keys``: looked up by the a side
         alone, so each pair comes back once (:meth:`pairs_of` reads most twice, by a and by b).  For a batch of
         whole components (a full pass's clustering), where a pair reaching outside changes nothing.  Rows are
         fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy.
-        The pairs of classes are expanded over the batch's own records of each class."""
+        The pairs of classes are expanded over the batch's own records of each class (``classes``: each
+        record's, when the caller has them; looked up otherwise).  Pairs of records are looked for only when
+        the table holds any: a query per member and chunk of the batch, for split blocks' windows alone."""
         inside, p, decisions = set(keys), dedupe_pairs.c, list(decisions)
         cols = (p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
         with self.engine.connect() as conn:
             records = [((a1, a2), b, d, r, sc) for where in record_in(p.a_source, p.a_id, inside)
                        for a1, a2, b1, b2, d, r, sc in conn.execute(
                            select(*cols).where(where, p.decision.in_(decisions))).all()
-                       if (b := (b1, b2)) in inside]
-            members = classpairs.by_class(classpairs.classes_of(conn, inside))
+                       if (b := (b1, b2)) in inside] if _any_record_pairs(conn) else []
+            members = classpairs.by_class(classes if classes is not None else classpairs.classes_of(conn, inside))
             rows = classpairs.rows_touching(conn, members, classpairs.stored_decisions(decisions), both=True)
         return _union(records, classpairs.expand(rows, members, decisions))
 
@@ -337,6 +340,11 @@ def _class_pairs_touching(conn: Connection, keys: list[RecordKey], decisions: li
     members = classpairs.members_of(conn, {c for row in rows for c in row[:2]})
     inside = set(keys)
     return [pair for pair in classpairs.expand(rows, members, decisions) if pair[0] in inside or pair[1] in inside]
+
+
+def _any_record_pairs(conn: Connection) -> bool:
+    """Whether any pair is stored as a pair of records (split blocks' windows, an older store's rows)."""
+    return conn.execute(select(dedupe_pairs.c.a_source).limit(1)).first() is not None
 
 
 def _union(records: list[Row], expanded: Iterable[Row]) -> list[Row]:

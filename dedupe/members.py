@@ -15,6 +15,7 @@ from normaliser.store import record_join
 from storage.db import chunks, insert_rows, metadata, param_mark, next_value, record_in, stream, write_lock
 from storage.jsoncodec import dumps, loads
 
+from .blockstore import dedupe_features
 from .model import Cluster
 from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
 
@@ -193,13 +194,18 @@ def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:
 
 
 def member_rows(engine: Engine, ids: list[int], with_keys: bool) -> Iterator[tuple]:
-    """``(source, local id, deleted, cluster, match keys JSON if with_keys)`` of the members with these ids.
+    """``(source, local id, deleted, cluster[, match keys JSON, feature class])`` of the members with these ids
+    (the last two ``with_keys``: the class is None for a record without stored features).
 
     Each chunk's rows come in one ``all()``: iterated, every row cost a driver ``fetchone`` through
-    SQLAlchemy (1M member records: 1.9M calls; one ``all()`` a chunk cut the clustering's CPU by 5–6%)."""
-    m = dedupe_members.c
+    SQLAlchemy (1M member records: 1.9M calls; one ``all()`` a chunk cut the clustering's CPU by 5–6%).  The
+    class comes in the same query: looked up apart, by record, it was a query per member and chunk (~12% of
+    a full pass's clustering at 200k)."""
+    m, f = dedupe_members.c, dedupe_features.c
     joined, r = record_join(dedupe_members, m.source, m.local_id)
-    cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys] if with_keys else [])
+    if with_keys:
+        joined = joined.outerjoin(dedupe_features, (f.source == m.source) & (f.local_id == m.local_id))
+    cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys, f.class_id] if with_keys else [])
     with engine.connect() as conn:
         for chunk in chunks(ids):
             yield from conn.execute(select(*cols).select_from(joined).where(r.id.in_(chunk))).all()

@@ -86,7 +86,7 @@ def _shared_ids(feats: list[Features]) -> np.ndarray:
 
 
 def may_keep(feats: list[Features], live: np.ndarray | None = None,
-             cover: np.ndarray | None = None) -> list[tuple[int, int]]:
+             cover: np.ndarray | None = None, small: int = SMALL) -> list[tuple[int, int]]:
     """The pairs (i < j) of a block that ``compare`` might keep; the others it would certainly drop.
 
     ``live`` (n×n, upper triangle) limits the answer to the pairs the caller will score — the others
@@ -94,11 +94,12 @@ def may_keep(feats: list[Features], live: np.ndarray | None = None,
     taken between the records of ``cover`` (every live pair has one end there: by default the rows
     with a live pair) and the records they are live with, so a block whose pairs are mostly scored
     elsewhere, or an incremental pass's block with one changed record, costs a thin slice of n×n.
+    Up to ``small`` pairs every live pair is let through untested (``SMALL``; 0: always tested).
     """
     n = len(feats)
     if live is None:
         live = np.triu(np.ones((n, n), dtype=bool), 1)
-    if n * (n - 1) // 2 <= SMALL or not live.any():
+    if n * (n - 1) // 2 <= small or not live.any():
         i, j = np.nonzero(live)
         return list(zip(i.tolist(), j.tolist()))
     rows = np.flatnonzero(live.any(axis=1)) if cover is None else cover
@@ -115,3 +116,9 @@ def may_keep(feats: list[Features], live: np.ndarray | None = None,
         keep |= _shared_ids(feats)
     i, j = np.nonzero(keep & live)
     return list(zip(i.tolist(), j.tolist()))
+
+
+def copies_may_keep(f: Features) -> bool:
+    """:func:`may_keep` of two records with features ``f`` alike (source aside): any title form is let through
+    by its own ratio (100), any identifier is shared; with neither, no test lets the pair through."""
+    return any(f[form] for form in TITLE_FORMS) or any(f.get(kind) for kind in ID_KINDS)

@@ -121,7 +121,7 @@ def _cluster_batch(evidence: EvidenceStore, members: MemberStore, rows: Rows, ov
     for k, cid in rows.previous.items():
         previous_members.setdefault(cid, set()).add(k)
     # whole components: a pair reaching outside the batch (a veto between two of them) cannot matter
-    pairs = [] if alone else evidence.pairs_within(rows.keys)
+    pairs = [] if alone else evidence.pairs_within(rows.keys, classes=rows.classes)
     scope = Scope(rows.keys, rows.previous, previous_members, pairs, set(rows.keys) | set(rows.previous))
     groups, rejected = _groups(scope, overrides, scope.records)
     assignment = assign_ids(groups, rows.previous, previous_members, created_order(members.engine, previous_members),

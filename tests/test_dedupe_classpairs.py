@@ -15,14 +15,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from dedupe.blocking import find_pairs
-from dedupe.blockstore import BlockStore, dedupe_features
-from dedupe.classpairs import dedupe_class_pairs
+from dedupe import blocking
+from dedupe.blocking import MemoryBlocks, find_pairs
+from dedupe.blockstore import BlockStore, dedupe_features, feature_class, shared_text
+from dedupe.classpairs import ClassPair, dedupe_class_pairs, expand
+from dedupe.classpairs import by_class as by_class_members
+from dedupe.features import blocking_keys
 from dedupe.evidence import EvidenceStore, dedupe_pairs
-from dedupe.score import INTERNAL, MATCH, VETO
+from dedupe.prefilter import TITLE_FORMS, copies_may_keep, may_keep
+from dedupe.score import ID_KINDS, INTERNAL, MATCH, VETO
 from storage.jsoncodec import dumps
 
 ALL = (MATCH, INTERNAL, VETO)
+score_classes = blocking._score_classes
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +48,11 @@ def test_rows_of_classes_read_back_as_the_pairs_of_records_the_scorer_keeps(buil
     cat, report = built
     evidence = EvidenceStore(cat.engine)
     stored = sorted(evidence.all_pairs(ALL))
-    kept = find_pairs(None, BlockStore(cat.engine), max_block=cat.settings.max_block,
-                      window=cat.settings.block_window).pairs
+    found = find_pairs(None, BlockStore(cat.engine), max_block=cat.settings.max_block,
+                       window=cat.settings.block_window)
+    kept = found.pairs
     assert stored == sorted((p.a, p.b, p.decision, p.rule, p.score) for p in kept)
+    assert (report.pairs_compared, report.pairs_prefiltered) == (found.compared, found.prefiltered)
     assert len({(a, b) for a, b, *_ in stored}) == len(stored) > 500
     assert {d for *_, d, _r, _s in stored} == set(ALL)
     # the copies share classes: fewer rows than pairs, and none left as rows of records without split blocks
@@ -54,6 +61,49 @@ def test_rows_of_classes_read_back_as_the_pairs_of_records_the_scorer_keeps(buil
     assert classes < count(cat, dedupe_features)
     assert count(cat, dedupe_class_pairs) < len(stored)
     assert report.split_keys or count(cat, dedupe_pairs) == 0
+
+
+def with_copies(feats: dict) -> dict:
+    """``feats`` and copies of them at other members: each record at one to four more (features alike but the
+    source), as a consortium holds the copies of one book, so blocks grow past ``SMALL`` with classes in them."""
+    out = dict(feats)
+    for n, (r, f) in enumerate(sorted(feats.items())):
+        for k in range(n % 5):
+            out[(f"copy-{k}", f"{r[0]}-{r[1]}")] = dict(f, src=f"copy-{k}")
+    return out
+
+
+@pytest.mark.parametrize("cap, window", [(500, 30), (12, 4)])
+def test_blocks_scored_a_class_at_a_time_keep_and_count_what_the_loop_over_records_does(built, monkeypatch,
+                                                                                       cap, window):
+    cat, _ = built
+    feats = with_copies(EvidenceStore(cat.engine).features(cat.members.load()))
+    keys = {r: blocking_keys(f) for r, f in feats.items()}
+    records = find_pairs(None, MemoryBlocks(keys, feats), max_block=cap, window=window)
+    classed: list[str] = []
+    monkeypatch.setattr(blocking, "_score_classes", lambda *a: classed.append(a[0]) or score_classes(*a))
+    by_class = find_pairs(None, MemoryBlocks(keys, feats), max_block=cap, window=window, by_class=True)
+    assert len(classed) > 50
+    assert (by_class.compared, by_class.prefiltered) == (records.compared, records.prefiltered)
+    classes = {r: feature_class(shared_text(f)) for r, f in feats.items()}
+    rows = [p for p in by_class.pairs if isinstance(p, ClassPair)]
+    expanded = list(expand([tuple(p[:5]) for p in rows], by_class_members(classes), ALL))
+    windows = [(p.a, p.b, p.decision, p.rule, p.score) for p in by_class.pairs if not isinstance(p, ClassPair)]
+    assert len(rows) < len(expanded) and bool(windows) == bool(records.split)
+    assert sorted(expanded + windows) == sorted((p.a, p.b, p.decision, p.rule, p.score) for p in records.pairs)
+
+
+def test_copies_pass_the_pre_filter_as_two_records_alike_do(built):
+    cat, _ = built
+    feats = list(EvidenceStore(cat.engine).features(cat.members.load()).values())
+    bare = [dict(f, **{form: "" for form in TITLE_FORMS}) for f in feats[::5]]
+    no_ids = [dict(f, **{kind: [] for kind in ID_KINDS}) for f in bare[::2]]
+    tried = 0
+    for f in [*feats, *bare, *no_ids]:
+        other = dict(f, src=f["src"] + "-other")
+        assert copies_may_keep(f) == bool(may_keep([f, other], small=0)), f
+        tried += 1
+    assert tried > 800 and not all(copies_may_keep(f) for f in no_ids)
 
 
 def test_a_members_own_duplicates_found_by_the_join_are_those_the_rows_stand_for(built):
