@@ -19,11 +19,15 @@ order) and stay rows of records (``evidence.dedupe_pairs``).
 """
 from __future__ import annotations
 
+import array
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from itertools import islice
 from operator import itemgetter
 from typing import NamedTuple
+
+import numpy as np
 
 from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text, or_, select
 from sqlalchemy.engine import Connection, Engine
@@ -171,23 +175,31 @@ def internal_rows(conn: Connection, source: str | None) -> list[tuple]:
 
 def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
     """``records.id`` pairs that join every record a match row stands for into one component (a full pass's
-    union-find): each record of a class in a match row with the first of its class, and the first records
-    of the row's two classes.  A component may come out larger than its accepted pairs make it (two records
-    of one class that only meet as one member's duplicates), which clustering it whole makes no difference to."""
+    union-find): each record with the first of its feature class, then the first records of each match row's
+    two classes.  Streamed both: what is held is each class's number and first record (12 bytes a class), not
+    the rows.  A component may come out larger than its accepted pairs make it (copies that never matched,
+    or only as one member's duplicates), which clustering it whole makes no difference to."""
     p, f = dedupe_class_pairs.c, dedupe_features.c
-    with engine.connect() as conn:
-        matched = conn.execute(select(p.a_class, p.b_class).where(p.decision == "match")).all()
-    involved = {c for pair in matched for c in pair}
-    first: dict[int, int] = {}
     joined, r = record_join(dedupe_features, f.source, f.local_id)
-    last = None
+    classes, firsts = array.array("q"), array.array("i")
+    last = first = None
     for cls, rid in stream(engine, select(f.class_id, r.id).select_from(joined).order_by(f.class_id)):
-        if cls not in involved:
-            continue
         if cls != last:
-            first[cls], last = rid, cls
+            classes.append(cls)
+            firsts.append(rid)
+            last, first = cls, rid
         else:
-            yield first[cls], rid
-    for a, b in matched:
-        if a in first and b in first and a != b:
-            yield first[a], first[b]
+            yield first, rid
+    known, first_of = np.frombuffer(classes, dtype=np.int64), np.frombuffer(firsts, dtype=np.int32)
+    rows = stream(engine, select(p.a_class, p.b_class).where(p.decision == "match", p.a_class != p.b_class))
+    while chunk := list(islice(rows, 100_000)):
+        yield from _firsts(np.array(chunk, dtype=np.int64).reshape(-1, 2), known, first_of)
+
+
+def _firsts(pairs: np.ndarray, known: np.ndarray, first_of: np.ndarray) -> Iterator[tuple[int, int]]:
+    """The first records of both classes of each pair (rows n×2) whose two classes hold records."""
+    at = np.searchsorted(known, pairs).clip(0, max(len(known) - 1, 0))
+    if not len(known):
+        return
+    held = (known[at] == pairs).all(axis=1)
+    yield from zip(first_of[at[held, 0]].tolist(), first_of[at[held, 1]].tolist())
