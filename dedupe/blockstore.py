@@ -21,7 +21,8 @@ from hashlib import blake2b
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, func, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
-from storage.db import chunks, insert_rows, metadata, record_in, write_lock
+from normaliser.store import record_join
+from storage.db import chunks, insert_rows, metadata, record_in, stream, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
@@ -116,6 +117,48 @@ def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[Record
             rows = conn.execute(select(f.source, f.local_id, f.data).where(where))
             out.update(((s, l), with_source(s, loads(data))) for s, l, data in rows)
     return out
+
+
+def classes_of(conn: Connection, records: Iterable[RecordKey]) -> dict[RecordKey, int]:
+    """The feature class of each of ``records`` that has stored features."""
+    f = dedupe_features.c
+    out: dict[RecordKey, int] = {}
+    for where in record_in(f.source, f.local_id, records):
+        out.update(((s, l), c) for s, l, c in conn.execute(select(f.source, f.local_id, f.class_id).where(where)))
+    return out
+
+
+def class_join(left, source_col, local_col):
+    """``left`` outer-joined to the features rows its (source, local id) columns name, and their class column
+    (None for a record without stored features): another store's query then reads a record's class in the
+    same row (``members.member_rows``), as ``normaliser.store.record_join`` gives a record's id."""
+    f = dedupe_features.c
+    return left.outerjoin(dedupe_features, (f.source == source_col) & (f.local_id == local_col)), f.class_id
+
+
+def all_classes(conn: Connection) -> dict[RecordKey, int]:
+    """Every record's feature class (tests, reports: not for a pass)."""
+    f = dedupe_features.c
+    return {(s, l): c for s, l, c in conn.execute(select(f.source, f.local_id, f.class_id))}
+
+
+def members_of(conn: Connection, classes: Collection[int]) -> dict[int, list[RecordKey]]:
+    """The records of each of ``classes``, in record order (Python's: a database's collation may differ)."""
+    f = dedupe_features.c
+    out: dict[int, list[RecordKey]] = defaultdict(list)
+    for chunk in chunks(sorted(classes)):
+        for c, s, l in conn.execute(select(f.class_id, f.source, f.local_id).where(f.class_id.in_(chunk))):
+            out[c].append((s, l))
+    for records in out.values():
+        records.sort()
+    return out
+
+
+def class_record_ids(engine: Engine) -> Iterator[tuple[int, int]]:
+    """(feature class, ``records.id``) of every record with stored features, by class, streamed."""
+    f = dedupe_features.c
+    joined, r = record_join(dedupe_features, f.source, f.local_id)
+    return stream(engine, select(f.class_id, r.id).select_from(joined).order_by(f.class_id))
 
 
 def with_source(source: str, shared: Features) -> Features:

@@ -32,11 +32,10 @@ import numpy as np
 from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from normaliser.store import record_join
-from storage.db import chunks, insert_rows, metadata, record_in, stream
+from storage.db import chunks, insert_rows, metadata, stream
 from storage.jsoncodec import dumps
 
-from .blockstore import dedupe_features
+from .blockstore import class_record_ids, members_of
 
 RecordKey = tuple[str, str]
 #: (a, b, decision, rule, score) — what :class:`dedupe.evidence.EvidenceStore` hands out for a pair of records.
@@ -76,27 +75,6 @@ def store(conn: Connection, pairs: list[ClassPair]) -> None:
     rows = [(a, b, decision, rule, score, texts.get(id(evidence)) or texts.setdefault(id(evidence), dumps(evidence)))
             for a, b, decision, rule, score, evidence in sorted(pairs, key=itemgetter(0, 1))]
     insert_rows(conn, dedupe_class_pairs, _COLUMNS, rows, skip_existing=True)
-
-
-def classes_of(conn: Connection, records: Iterable[RecordKey]) -> dict[RecordKey, int]:
-    """The feature class of each of ``records`` that has stored features."""
-    f = dedupe_features.c
-    out: dict[RecordKey, int] = {}
-    for where in record_in(f.source, f.local_id, records):
-        out.update(((s, l), c) for s, l, c in conn.execute(select(f.source, f.local_id, f.class_id).where(where)))
-    return out
-
-
-def members_of(conn: Connection, classes: Collection[int]) -> dict[int, list[RecordKey]]:
-    """The records of each of ``classes``, in record order (Python's: a database's collation may differ)."""
-    f = dedupe_features.c
-    out: dict[int, list[RecordKey]] = defaultdict(list)
-    for chunk in chunks(sorted(classes)):
-        for c, s, l in conn.execute(select(f.class_id, f.source, f.local_id).where(f.class_id.in_(chunk))):
-            out[c].append((s, l))
-    for records in out.values():
-        records.sort()
-    return out
 
 
 def by_class(classes: Mapping[RecordKey, int]) -> dict[int, list[RecordKey]]:
@@ -158,19 +136,24 @@ def expand(rows: Iterable[tuple], members: Mapping[int, list[RecordKey]], decisi
                     yield (x, y, "match", *rest)
 
 
-def internal_rows(conn: Connection, source: str | None) -> list[tuple]:
-    """Every pair of one member's records that a match row stands for (that member's own duplicates):
-    (source, a_id, b_id, rule, score, evidence) — found by the database, one join, not by reading every class."""
-    p, fa = dedupe_class_pairs.c, dedupe_features.alias("fa")
-    fb = dedupe_features.alias("fb")
-    q = (select(fa.c.source, fa.c.local_id, fb.c.local_id, p.rule, p.score, p.evidence)
-         .select_from(dedupe_class_pairs.join(fa, fa.c.class_id == p.a_class)
-                      .join(fb, (fb.c.class_id == p.b_class) & (fb.c.source == fa.c.source)))
-         .where(p.decision == "match", fa.c.local_id != fb.c.local_id))
-    if source is not None:
-        q = q.where(fa.c.source == source)
-    # the row's order (a before b) is Python's, not the database collation's: compared here
-    return [tuple(r) for r in conn.execute(q).all() if r[1] < r[2]]
+def clear(conn: Connection) -> None:
+    """Inside the caller's transaction: drop every row (a full pass scores every pair again)."""
+    conn.execute(dedupe_class_pairs.delete())
+
+
+def internal_pairs(engine: Engine, source: str | None) -> Iterator[tuple]:
+    """Every pair of one member's records that a match row stands for (that member's own duplicates), with
+    the evidence text: (a, b, "internal", rule, score, evidence).  The match rows are streamed and expanded a
+    chunk at a time over their classes' records, so nothing holds them all."""
+    p = dedupe_class_pairs.c
+    rows = stream(engine, select(p.a_class, p.b_class, p.decision, p.rule, p.score, p.evidence)
+                  .where(p.decision == "match"))
+    while chunk := [tuple(r) for r in islice(rows, 20_000)]:
+        with engine.connect() as conn:
+            members = members_of(conn, {c for row in chunk for c in row[:2]})
+        for pair in expand(chunk, members, ("internal",)):
+            if source is None or pair[0][0] == source:
+                yield pair
 
 
 def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
@@ -179,11 +162,10 @@ def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
     two classes.  Streamed both: what is held is each class's number and first record (12 bytes a class), not
     the rows.  A component may come out larger than its accepted pairs make it (copies that never matched,
     or only as one member's duplicates), which clustering it whole makes no difference to."""
-    p, f = dedupe_class_pairs.c, dedupe_features.c
-    joined, r = record_join(dedupe_features, f.source, f.local_id)
+    p = dedupe_class_pairs.c
     classes, firsts = array.array("q"), array.array("i")
     last = first = None
-    for cls, rid in stream(engine, select(f.class_id, r.id).select_from(joined).order_by(f.class_id)):
+    for cls, rid in class_record_ids(engine):
         if cls != last:
             classes.append(cls)
             firsts.append(rid)

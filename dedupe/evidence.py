@@ -31,8 +31,9 @@ from storage.db import chunks, get_value, insert_rows, metadata, next_value, rec
 from storage.jsoncodec import dumps, loads
 
 from . import classpairs
-from .blockstore import BY_CLASS, BY_KEY, BY_RECORD, clear_records, dedupe_features, replace_records, stored_features
-from .classpairs import BY_B_CLASS, ClassPair, dedupe_class_pairs
+from .blockstore import (BY_CLASS, BY_KEY, BY_RECORD, all_classes, classes_of, clear_records, members_of,
+                         replace_records, stored_features)
+from .classpairs import BY_B_CLASS, ClassPair
 from .features import Features
 
 RecordKey = tuple[str, str]
@@ -161,7 +162,7 @@ class EvidenceStore:
             for index in (*_REBUILT, BY_KEY):
                 index.drop(conn, checkfirst=True)
             conn.execute(dedupe_pairs.delete())
-            conn.execute(dedupe_class_pairs.delete())
+            classpairs.clear(conn)
             clear_records(conn)
 
     def keyed(self) -> None:
@@ -204,13 +205,12 @@ class EvidenceStore:
         """(a, b, decision, rule, score) of every stored pair with one of ``decisions`` (no evidence).  Reads
         every record's class: for tests, reports and benchmarks, not for a pass."""
         decisions = list(decisions)
-        p, f = dedupe_pairs.c, dedupe_features.c
+        p = dedupe_pairs.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(p.a_source, p.a_id, p.b_source, p.b_id, p.decision, p.rule, p.score)
                                 .where(p.decision.in_(decisions)))
             records = [((a1, a2), (b1, b2), d, r, s) for a1, a2, b1, b2, d, r, s in rows]
-            members = classpairs.by_class({(s, l): c for s, l, c in conn.execute(
-                select(f.source, f.local_id, f.class_id))})
+            members = classpairs.by_class(all_classes(conn))
             expanded = classpairs.expand(classpairs.all_rows(conn, classpairs.stored_decisions(decisions)),
                                          members, decisions)
             return _union(records, expanded)
@@ -244,7 +244,7 @@ class EvidenceStore:
                        for a1, a2, b1, b2, d, r, sc in conn.execute(
                            select(*cols).where(where, p.decision.in_(decisions))).all()
                        if (b := (b1, b2)) in inside] if _any_record_pairs(conn) else []
-            members = classpairs.by_class(classes if classes is not None else classpairs.classes_of(conn, inside))
+            members = classpairs.by_class(classes if classes is not None else classes_of(conn, inside))
             rows = classpairs.rows_touching(conn, members, classpairs.stored_decisions(decisions), both=True)
         return _union(records, classpairs.expand(rows, members, decisions))
 
@@ -266,8 +266,8 @@ class EvidenceStore:
             q = q.where(dedupe_pairs.c.a_source == source)
         with self.engine.connect() as conn:
             pairs = {(p.a, p.b): p for p in map(_pair, conn.execute(q).mappings().all())}
-            for s, a, b, rule, score, text in classpairs.internal_rows(conn, source):
-                pairs.setdefault(((s, a), (s, b)), Pair((s, a), (s, b), "internal", rule, score, loads(text)))
+        for a, b, decision, rule, score, text in classpairs.internal_pairs(self.engine, source):
+            pairs.setdefault((a, b), Pair(a, b, decision, rule, score, loads(text)))
         return [pairs[k] for k in sorted(pairs)]
 
     # -- overrides -------------------------------------------------------------------
@@ -335,9 +335,9 @@ def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
 def _class_pairs_touching(conn: Connection, keys: list[RecordKey], decisions: list[str] | tuple[str, ...],
                           evidence: bool = False) -> list[tuple]:
     """The pairs of records touching ``keys`` that the pairs of classes stand for (with the evidence text)."""
-    mine = classpairs.classes_of(conn, keys)
+    mine = classes_of(conn, keys)
     rows = classpairs.rows_touching(conn, set(mine.values()), classpairs.stored_decisions(decisions), evidence)
-    members = classpairs.members_of(conn, {c for row in rows for c in row[:2]})
+    members = members_of(conn, {c for row in rows for c in row[:2]})
     inside = set(keys)
     return [pair for pair in classpairs.expand(rows, members, decisions) if pair[0] in inside or pair[1] in inside]
 

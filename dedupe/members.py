@@ -15,7 +15,7 @@ from normaliser.store import record_join
 from storage.db import chunks, insert_rows, metadata, param_mark, next_value, record_in, stream, write_lock
 from storage.jsoncodec import dumps, loads
 
-from .blockstore import dedupe_features
+from .blockstore import class_join
 from .model import Cluster
 from .store import CLUSTER_SEQ, published, retire, stored_ids, write_clusters
 
@@ -199,13 +199,14 @@ def member_rows(engine: Engine, ids: list[int], with_keys: bool) -> Iterator[tup
 
     Each chunk's rows come in one ``all()``: iterated, every row cost a driver ``fetchone`` through
     SQLAlchemy (1M member records: 1.9M calls; one ``all()`` a chunk cut the clustering's CPU by 5–6%).  The
-    class comes in the same query: looked up apart, by record, it was a query per member and chunk (~12% of
-    a full pass's clustering at 200k)."""
-    m, f = dedupe_members.c, dedupe_features.c
+    class comes in the same row: looked up apart, by record, it was a query per member and chunk (~12% of a
+    full pass's clustering at 200k)."""
+    m = dedupe_members.c
     joined, r = record_join(dedupe_members, m.source, m.local_id)
+    cols = [r.source, r.local_id, r.deleted, m.cluster_id]
     if with_keys:
-        joined = joined.outerjoin(dedupe_features, (f.source == m.source) & (f.local_id == m.local_id))
-    cols = [r.source, r.local_id, r.deleted, m.cluster_id] + ([m.match_keys, f.class_id] if with_keys else [])
+        joined, class_id = class_join(joined, m.source, m.local_id)
+        cols += [m.match_keys, class_id]
     with engine.connect() as conn:
         for chunk in chunks(ids):
             yield from conn.execute(select(*cols).select_from(joined).where(r.id.in_(chunk))).all()

@@ -98,13 +98,16 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
             for job_id in started.get_job_ids(cleanup=False):
                 part = Job.fetch(job_id, connection=runner.connection)
                 if part.worker_name == "victim":
-                    victim = workers.pop("victim")
+                    victim = workers["victim"]
                     tree = [victim.pid, *descendants(victim.pid)]   # rq's work horse runs in its own session
                     signal_all(tree, signal.SIGSTOP)
-                    if part.get_status(refresh=True) == "started":  # frozen mid-partition: kill it there
-                        killed = part
+                    if part.get_status(refresh=True) != "started":
+                        # listed before it started, or done before it froze: let it go on, catch the next one
+                        signal_all(tree, signal.SIGCONT)
+                        break
+                    killed = part       # frozen mid-partition: kill it there
                     signal_all(tree, signal.SIGKILL)
-                    victim.wait()
+                    workers.pop("victim").wait()
                     break
             time.sleep(0.02)
         assert killed is not None, "the second worker was not caught in the middle of a partition"
