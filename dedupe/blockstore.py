@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-
 from hashlib import blake2b
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, func, select, tuple_

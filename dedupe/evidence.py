@@ -9,10 +9,11 @@
   the member's own duplicate, reported, not merged) or vetoed although the
   titles agreed (``veto``), with the rule and the feature scores: ``unioncat
   dedupe explain`` reads them, nothing is recomputed.  Most are stored once
-  for a pair of feature classes (the copies of one book share one); the
-  pairs of split blocks' title windows, one row a pair of records, and those
-  touching a changed record are deleted and scored again.  Both kinds are
-  read back here as pairs of records.
+  for a pair of feature classes (the copies of one book share one; a row
+  never goes stale, a changed record moves to another class); the pairs of
+  split blocks' title windows stay one row a pair of records, deleted and
+  scored again when one of their records changes.  Both kinds are read back
+  here as pairs of records.
 * ``dedupe_overrides`` — librarians' ``never``/``always`` merge decisions,
   applied on every clustering pass, so they survive a full rebuild.
 """
