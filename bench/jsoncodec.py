@@ -5,7 +5,7 @@ of the older code).
     python bench/jsoncodec.py DATABASE [--old /work/main] [--rows 3000] [--rounds 5]
 
 ``DATABASE`` is a deduplicated SQLite catalogue; its ``dedupe_features`` (features and key lists),
-``dedupe_pairs`` (evidence) and ``records`` rows are decoded once, then each codec writes and reads
+``dedupe_class_pairs`` (evidence) and ``records`` rows are decoded once, then each codec writes and reads
 them back ``--rounds`` times, alternating codecs; the best round is printed (CPU µs a row), with the
 process's CPU-seconds and the load average.  One JSON line per kind of row.
 """
@@ -34,7 +34,8 @@ from storage import jsoncodec  # noqa: E402
 QUERIES = {
     "features": "SELECT data FROM dedupe_features ORDER BY source, local_id LIMIT ?",
     "key lists": "SELECT block_keys FROM dedupe_features ORDER BY source, local_id LIMIT ?",
-    "evidence": "SELECT evidence FROM dedupe_pairs ORDER BY a_source, a_id, b_source, b_id LIMIT ?",
+    # kept verdicts are stored a pair of feature classes since 2026-12-06 (``dedupe.classpairs``)
+    "evidence": "SELECT evidence FROM dedupe_class_pairs ORDER BY a_class, b_class LIMIT ?",
     "records": "SELECT data FROM records WHERE kind = 'bibliographic' ORDER BY id LIMIT ?",
 }
 
