@@ -1,6 +1,6 @@
 """A dedupe pass cut into partitions that real rq workers take decides exactly what the pass in one job decides.
 
-The synthetic consortium of ``bench/scale.py`` (3,000 member records: editions, Chinese records,
+The synthetic consortium of ``bench/scale.py`` (6,000 member records: editions, Chinese records,
 seven ILS styles) is harvested and normalised once into a real PostgreSQL database, copied, and
 deduplicated twice: in one process (the default), and by ``unioncat worker`` processes on a real
 redis-server with ``UNIONCAT_DEDUPE_PARTITIONS`` set — one of them SIGKILLed while it scores a
@@ -48,7 +48,7 @@ PARTS = 3
 def normalised_base(tmp_path_factory, postgres_server):
     """The consortium normalised into a PostgreSQL database (dropped at the end)."""
     work = tmp_path_factory.mktemp("partitions")
-    sources = bench.consortium(work, 3000, seed=3)
+    sources = bench.consortium(work, 6000, seed=3)   # enough scoring that the second worker gets a partition
     url = bench.normalised(sources, work / "base-var", postgres_server)
     yield postgres_server, url, sources, work
     drop_database(postgres_server, url)
