@@ -328,8 +328,9 @@ def _score_classes(key: str, groups: list[list[RecordKey]], keys: Mapping[Record
     live = np.triu(~co_held(earlier.values(), len(reps)), 1)
     candidates = may_keep([feats[r] for r in reps], live, small=0)
     weight = np.outer(sizes, sizes)
-    found.compared += int(sum(weight[i, j] for i, j in candidates))
-    found.prefiltered += int(weight[live].sum()) - int(sum(weight[i, j] for i, j in candidates))
+    passed = int(sum(weight[i, j] for i, j in candidates))
+    found.compared += passed
+    found.prefiltered += int(weight[live].sum()) - passed
     keep = verdicts.keep
     for i, g in enumerate(groups):          # pairs within a class: live when no earlier block owns them
         if len(g) > 1 and not owned_before[i]:
