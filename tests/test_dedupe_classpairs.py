@@ -10,6 +10,8 @@ records, must read back the same and go on working incrementally.  (The oracle t
 """
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,28 @@ def test_blocks_scored_a_class_at_a_time_keep_and_count_what_the_loop_over_recor
     windows = [(p.a, p.b, p.decision, p.rule, p.score) for p in by_class.pairs if not isinstance(p, ClassPair)]
     assert len(rows) < len(expanded) and bool(windows) == bool(records.split)
     assert sorted(expanded + windows) == sorted((p.a, p.b, p.decision, p.rule, p.score) for p in records.pairs)
+
+
+def test_a_batchs_verdicts_go_when_it_is_scored_not_when_the_collector_comes(built, monkeypatch):
+    """A batch's memo, features and classes hang off its ``Verdicts``: in a reference cycle they would wait
+    for the collector, which a pass holds while it scores and which then walks them all (~13 ms a batch)."""
+    cat, _ = built
+    feats = EvidenceStore(cat.engine).features(cat.members.load())
+    keys = {r: blocking_keys(f) for r, f in feats.items()}
+    made: list[weakref.ref] = []
+
+    class Tracked(blocking.Verdicts):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(weakref.ref(self))
+    monkeypatch.setattr(blocking, "Verdicts", Tracked)
+    gc.disable()
+    try:
+        for by_class in (False, True):
+            found = find_pairs(None, MemoryBlocks(keys, feats), max_block=500, by_class=by_class)
+            assert found.pairs and made and [ref for ref in made if ref() is not None] == []
+    finally:
+        gc.enable()
 
 
 def test_copies_pass_the_pre_filter_as_two_records_alike_do(built):
