@@ -165,41 +165,6 @@ def test_a_rebuilt_index_holds_each_entry_once_and_a_walk_each_cluster_once(cons
         cat.close()
 
 
-def test_a_first_build_commits_every_so_many_documents_and_resumes_from_the_last_commit(consortium):
-    """A first build (an empty index) commits every ``commit_every`` documents, not every batch (each commit
-    ends a segment tantivy must merge); cut off between two commits it loses only what followed the last
-    one, and the next build indexes the rest, each entry once.  An incremental build commits every batch."""
-    from unioncat import pipeline
-    from unioncat.catalogue import Catalogue
-    from unioncat.settings import load_settings
-
-    tmp_path, _ = consortium
-    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
-    try:
-        pipeline.harvest(cat, pipeline.select_sources(cat))
-        pipeline.normalise_stage(cat)
-        pipeline.dedupe_stage(cat)
-        assert cat.clusters.count() == 5 and cat.index.count() == 0
-        commits = []
-        commit = cat.index.commit
-        cat.index.commit = lambda: (commits.append(cat.index.count()), commit())[1]
-
-        def cut_after_four(message: str) -> None:
-            if message == "indexed 4 clusters":
-                raise KeyboardInterrupt
-        with pytest.raises(KeyboardInterrupt):
-            pipeline.index_stage(cat, cut_after_four, batch=1, commit_every=3)
-        assert len(commits) == 1           # after the third document, not after each
-        cat.index.close()                  # the process is gone: what followed the commit with it
-        assert cat.index.count() == 3
-        report = pipeline.index_stage(cat, batch=1, commit_every=3)
-        assert report.indexed == 2 and report.total == cat.index.count() == 5
-        assert len(commits) == 1 + 2 + 1   # the rest is an incremental build: a commit a batch, and the last
-        assert search(tmp_path, "personal rights domestic relations")["total"] == 1
-    finally:
-        cat.close()
-
-
 def test_a_new_matcher_scores_every_record_again_once(consortium):
     """Features and keys stored by an older matcher are stale: the next build scores everything, ids kept."""
     from storage.db import set_value

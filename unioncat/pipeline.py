@@ -260,21 +260,12 @@ class IndexReport:
     total: int = 0
 
 
-#: Documents a first build of the index adds between commits.  Each commit ends a segment that tantivy then
-#: merges with the others: committing every 5,000 documents (a batch) cost a third more of the writer's CPU
-#: than one commit at the end (BENCHMARKS.md ``commit23``).  Memory does not grow with it: the writer flushes
-#: a segment to disk whenever its heap is full, and a first build deletes nothing, so no delete waits.
-FIRST_BUILD_COMMIT = 100_000
-
-
 def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = False,
-                batch: int = 5000, commit_every: int = FIRST_BUILD_COMMIT) -> IndexReport:
+                batch: int = 5000) -> IndexReport:
     """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters.
 
     A rebuild commits once, at the end: readers keep the old index until the new one is complete
     (on Elasticsearch the alias moves then), and a rebuild that fails leaves the old one in place.
-    A first build (an empty index) commits every ``commit_every`` documents, so an interrupted one
-    resumes from there; an incremental build commits every batch (its deletes wait for a commit).
     """
     report = IndexReport()
     started = time.perf_counter()
@@ -294,10 +285,9 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     gone: list[str] = []
     authorities = AuthorityStore(cat.engine)
     records: list = []
-    uncommitted = 0
 
     def flush(final: bool = False) -> None:
-        nonlocal docs, gone, records, uncommitted
+        nonlocal docs, gone, records
         if gone:
             index.delete(gone)
         if docs:
@@ -306,10 +296,8 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             for doc, rec in zip(docs, records):
                 add_variants(doc, rec, variants, identified)
             index.add(docs, fresh=fresh)
-        uncommitted += len(docs) + len(gone)
-        if final or not fresh or (not rebuilding and uncommitted >= commit_every):
+        if final or not rebuilding:
             index.commit()
-            uncommitted = 0
             with cat.engine.begin() as conn:
                 set_value(conn, INDEX_CHECKPOINT, last)
         docs, gone, records = [], [], []
