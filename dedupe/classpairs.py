@@ -180,8 +180,8 @@ def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
 
 def _firsts(pairs: np.ndarray, known: np.ndarray, first_of: np.ndarray) -> Iterator[tuple[int, int]]:
     """The first records of both classes of each pair (rows n×2) whose two classes hold records."""
-    at = np.searchsorted(known, pairs).clip(0, max(len(known) - 1, 0))
     if not len(known):
         return
+    at = np.searchsorted(known, pairs).clip(0, len(known) - 1)
     held = (known[at] == pairs).all(axis=1)
     yield from zip(first_of[at[held, 0]].tolist(), first_of[at[held, 1]].tolist())
