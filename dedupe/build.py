@@ -418,6 +418,9 @@ def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
 
 def shared_keys(member_keys: Iterable[list[str]]) -> list[str]:
     """The match keys at least two members share: why they are one entry, shown to staff."""
+    member_keys = list(member_keys)
+    if len(member_keys) < 2:    # most entries have one member: nothing shared
+        return []
     counts: dict[str, int] = {}
     for keys in member_keys:
         for k in set(keys):

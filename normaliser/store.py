@@ -107,8 +107,9 @@ def decode(data: str) -> Record:
     fields_["parallel"] = [ParallelField(**p) for p in fields_["parallel"]]
     fields_["holdings"] = [Holding(**h) for h in fields_["holdings"]]
     record = object.__new__(Record)
-    for name, value in fields_.items():   # attribute by attribute: the instance keeps its shared-key dict
-        setattr(record, name, value)      # (assigning __dict__ whole cost ~3 KB more a record, tracemalloc)
+    # One update in field order: 14 against 18 µs a record for the loop of setattr it replaced, for ~0.7 KB
+    # more a record (6.0 → 6.7 KB, tracemalloc); assigning ``__dict__`` whole would cost ~3 KB more.
+    record.__dict__.update(fields_)
     return record
 
 

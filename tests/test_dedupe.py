@@ -19,7 +19,7 @@ from dedupe.score import MATCH, VETO
 from harvester.raw import RawRecord
 from marc_fixtures import make_record
 from normaliser import normalise
-from normaliser.model import Contributor, Holding, Record
+from normaliser.model import Classification, Contributor, Holding, Record
 
 
 def rec(source, local_id, **kw) -> Record:
@@ -103,6 +103,29 @@ def test_merge_ignores_member_order():
     members = [rec(s, str(i), isbns=[f"978030640615{7}"], subjects=[f"s{i}"]) for i, s in enumerate("abcd")]
     results = {repr(merge_records(list(p)).to_dict()) for p in itertools.permutations(members)}
     assert len(results) == 1
+
+
+def test_merge_unites_every_members_lists_once_each_in_rank_order():
+    """Strings and classifications each once, the best-ranked member's first, repeats inside one member too."""
+    best = rec("a", "1", extent="186 p.", subjects=["Law", "Persons (Law)", "Law"], series=["Home study"],
+               classifications=[Classification("lcc", "KF505"), Classification("lcc", "KF505")],
+               languages=["eng"], urls=["http://a.example/1"])
+    other = rec("b", "2", subjects=["Domestic relations", "Law"], languages=["eng", "fre"],
+                classifications=[Classification("ddc", "346.01"), Classification("lcc", "KF505")],
+                oclc_numbers=["12345", "12345"], urls=["http://b.example/2", "http://a.example/1"])
+    for members in ([best, other], [other, best]):
+        merged = merge_records(members)
+        assert merged.subjects == ["Law", "Persons (Law)", "Domestic relations"]
+        assert merged.languages == ["eng", "fre"] and merged.oclc_numbers == ["12345"]
+        assert merged.series == ["Home study"] and merged.urls == ["http://a.example/1", "http://b.example/2"]
+        assert merged.classifications == [Classification("lcc", "KF505"), Classification("ddc", "346.01")]
+        assert best.subjects == ["Law", "Persons (Law)", "Law"]     # the members are not changed
+
+
+def test_a_records_completeness_counts_lists_up_to_five_and_each_other_value_twice():
+    assert rec("a", "1", title="", contributors=[], year=None).completeness() == 2   # format "book"
+    assert rec("a", "1", title="T", contributors=[], year=2001, subjects=list("abcdefg"),
+               isbns=["9780306406157"]).completeness() == 2 + 2 + 2 + 5 + 1
 
 
 def ids_for(groups, previous_assignment=None, created=None):
