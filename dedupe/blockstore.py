@@ -184,6 +184,22 @@ def to_score(members: Mapping[str, list[RecordKey]],
             if len(rs) > 1 and (changed is None or any(r in changed for r in rs))}
 
 
+def assemble(found: Mapping[str, list[RecordKey]], raw: Mapping[RecordKey, tuple[str, str, int]],
+             changed: Collection[RecordKey] | None) -> Batch:
+    """The :class:`Batch` of the blocks ``found`` (key → members) worth scoring, from their members' stored
+    rows ``raw`` (features JSON, keys JSON, class), each distinct text decoded once."""
+    members = to_score({key: [r for r in rs if r in raw] for key, rs in found.items()}, changed)
+    texts: dict[str, Features] = {}
+    key_sets: dict[str, frozenset[str]] = {}
+    batch = Batch(members, {}, {}, {})
+    for r in {r for rs in members.values() for r in rs}:
+        data, record_keys, cls = raw[r]
+        shared = texts.get(data) or texts.setdefault(data, loads(data))
+        batch.features[r], batch.classes[r] = with_source(r[0], shared), cls
+        batch.keys[r] = key_sets.get(record_keys) or key_sets.setdefault(record_keys, frozenset(loads(record_keys)))
+    return batch
+
+
 class BlockStore:
     """Block members, block sizes and record keys, answered from ``dedupe_keys``."""
 
@@ -260,17 +276,7 @@ class BlockStore:
                 raw.update(((s, l), (data, record_keys, cls)) for s, l, data, record_keys, cls in conn.execute(
                     select(f.source, f.local_id, f.data, f.block_keys, f.class_id)
                     .where(tuple_(f.source, f.local_id).in_(holders))).all())
-        members = {key: [r for r in rs if r in raw] for key, rs in found.items()}
-        members = to_score(members, changed)
-        texts: dict[str, Features] = {}
-        key_sets: dict[str, frozenset[str]] = {}
-        batch = Batch(members, {}, {}, {})
-        for r in {r for rs in members.values() for r in rs}:
-            data, record_keys, cls = raw[r]
-            shared = texts.get(data) or texts.setdefault(data, loads(data))
-            batch.features[r], batch.classes[r] = with_source(r[0], shared), cls
-            batch.keys[r] = key_sets.get(record_keys) or key_sets.setdefault(record_keys, frozenset(loads(record_keys)))
-        return batch
+        return assemble(found, raw, changed)
 
     def keys_of(self, records: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
         """The stored blocking keys of each of ``records`` (the blocks an incremental pass scores)."""
