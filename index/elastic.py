@@ -230,8 +230,9 @@ class ElasticsearchBackend:
                 self._call(lambda: self.client.indices.refresh(index=self.alias))
             self._dirty = False
 
-    def close(self) -> None:
-        """Forget uncommitted work: an unfinished rebuild index is deleted, the live one is untouched."""
+    def rollback(self) -> None:
+        """Forget an unfinished rebuild (its index is deleted).  Writes to the live index are not undone: they
+        replace documents by id, so running the stage again from its checkpoint writes each entry once."""
         with self._lock:
             pending, self._pending = self._pending, None
             if pending is not None:
@@ -239,6 +240,11 @@ class ElasticsearchBackend:
                     self.client.indices.delete(index=pending, ignore_unavailable=True)
                 except (ApiError, TransportError) as exc:
                     log.warning("could not drop the unfinished index %s: %s", pending, exc)
+
+    def close(self) -> None:
+        """Forget uncommitted work (:meth:`rollback`) and release the client if it is ours."""
+        with self._lock:
+            self.rollback()
             if self._own_client:
                 self.client.close()
 

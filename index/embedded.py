@@ -85,11 +85,10 @@ class IndexSchemaError(SearchError):
     """The directory holds an index built with another schema: rebuild it."""
 
 
-FACET_CACHE_SIZE = 512
+FACET_CACHE_SIZE, SUGGEST_CACHE_SIZE = 512, 4096
 #: Indexing threads of the writer: one (tantivy's default: one per core).  A second won nothing on two shared cores
 #: and splits the writer's heap into smaller, more numerous segments (BENCHMARKS.md ``stage14``).
 WRITER_THREADS = 1
-SUGGEST_CACHE_SIZE = 4096
 
 
 class EmbeddedIndex:
@@ -148,15 +147,16 @@ class EmbeddedIndex:
             self._reload()
 
     def close(self) -> None:
-        """Release the writer (and its lock file); uncommitted changes are dropped.  A rollback also kills the
-        merges tantivy started after the last commit, so a clean writer only waits for them (a 250k build then
-        ends with 2 segments instead of 9; BENCHMARKS.md ``search1m``)."""
+        """Release the writer and its lock file, dropping the changes since the last commit (:meth:`rollback`) and
+        the merges tantivy began after it: a clean writer only waits for them (250k: 2 segments at the end, not 9)."""
         with self._lock:
             if self._writer is not None:
                 writer, self._writer = self._writer, None
                 if self._dirty:
                     writer.rollback()
                 writer.wait_merging_threads()
+
+    rollback = close
 
     def __enter__(self) -> "EmbeddedIndex":
         return self

@@ -165,6 +165,61 @@ def test_a_rebuilt_index_holds_each_entry_once_and_a_walk_each_cluster_once(cons
         cat.close()
 
 
+def _killed_after(batches: int):
+    """A progress callback that raises on the ``batches``-th "indexed" message (the stage's work so far done)."""
+    seen = []
+
+    def progress(message: str) -> None:
+        if message.startswith("indexed"):
+            seen.append(message)
+            if len(seen) == batches:
+                raise KeyboardInterrupt("killed")
+    return progress
+
+
+def test_an_index_stage_commits_every_so_often_and_a_killed_one_leaves_nothing_half_done(consortium):
+    """A first build commits (and moves its checkpoint) every ``commit_every`` documents, not every batch; killed
+    before a commit, its documents never reach a later commit in the same process (a first build's adds replace
+    nothing, so the next run would add them twice); killed after one, it goes on from there."""
+    from storage.db import get_value, set_value
+    from unioncat import pipeline
+    from unioncat.catalogue import INDEX_CHECKPOINT, Catalogue
+    from unioncat.settings import load_settings
+
+    tmp_path, _ = consortium
+    cli(tmp_path, "run")
+    cat = Catalogue(load_settings(env={}, sources_path=tmp_path / "sources.yaml", data_dir=tmp_path / "var"))
+
+    def forget_the_index() -> None:
+        cat.index.clear()
+        cat.index.commit()
+        with cat.engine.begin() as conn:
+            set_value(conn, INDEX_CHECKPOINT, 0)
+
+    def checkpoint() -> int:
+        with cat.engine.connect() as conn:
+            return get_value(conn, INDEX_CHECKPOINT)
+    try:
+        total = cat.clusters.count()
+        seqs = [seq for seq, _, _ in cat.clusters.changed_since(0)]
+        assert total == len(seqs) == 5
+        forget_the_index()
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.index_stage(cat, progress=_killed_after(2), batch=1, commit_every=3)
+        assert cat.index.count() == 0 and checkpoint() == 0
+        assert pipeline.index_stage(cat, batch=1, commit_every=3).total == total    # not 7: the two were dropped
+
+        forget_the_index()
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.index_stage(cat, progress=_killed_after(4), batch=1, commit_every=3)
+        assert cat.index.count() == 3 and checkpoint() == seqs[2]
+        report = pipeline.index_stage(cat, batch=1, commit_every=3)
+        assert (report.indexed, report.total) == (2, total)
+        assert search(tmp_path, "personal rights domestic relations")["total"] == 1
+    finally:
+        cat.close()
+
+
 def test_a_new_matcher_scores_every_record_again_once(consortium):
     """Features and keys stored by an older matcher are stale: the next build scores everything, ids kept."""
     from storage.db import set_value

@@ -260,12 +260,22 @@ class IndexReport:
     total: int = 0
 
 
+#: Documents between two commits of an index stage that is not a rebuild (its checkpoint moves with each).
+#: A commit is a new tantivy segment, merged again and again as more come, and a searcher reopened: committed
+#: every 5,000 documents, a first build's index stage cost 19% more CPU at 200k member records, and its cost a
+#: document grew with the catalogue (BENCHMARKS.md "commit15").  An interrupted build still goes on from its
+#: last commit, losing at most this many documents' work (under a minute of it); tantivy holds the deletes of a
+#: run that replaces documents until its commit (~1.2 KB each: 120 MB at most).
+COMMIT_EVERY = 100_000
+
+
 def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = False,
-                batch: int = 5000) -> IndexReport:
-    """Send changed clusters to the search index; ``reindex`` rebuilds it from all clusters.
+                batch: int = 5000, commit_every: int = COMMIT_EVERY) -> IndexReport:
+    """Send changed clusters to the search index ``batch`` at a time; ``reindex`` rebuilds it from all clusters.
 
     A rebuild commits once, at the end: readers keep the old index until the new one is complete
     (on Elasticsearch the alias moves then), and a rebuild that fails leaves the old one in place.
+    Otherwise the stage commits, and moves its checkpoint, every ``commit_every`` documents and at the end.
     """
     report = IndexReport()
     started = time.perf_counter()
@@ -286,8 +296,10 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     authorities = AuthorityStore(cat.engine)
     records: list = []
 
+    uncommitted = 0
+
     def flush(final: bool = False) -> None:
-        nonlocal docs, gone, records
+        nonlocal docs, gone, records, uncommitted
         if gone:
             index.delete(gone)
         if docs:
@@ -296,26 +308,34 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
             for doc, rec in zip(docs, records):
                 add_variants(doc, rec, variants, identified)
             index.add(docs, fresh=fresh)
-        if final or not rebuilding:
+        uncommitted += len(docs) + len(gone)
+        if final or not rebuilding and uncommitted >= commit_every:
             index.commit()
             with cat.engine.begin() as conn:
                 set_value(conn, INDEX_CHECKPOINT, last)
+            uncommitted = 0
         docs, gone, records = [], [], []
 
-    with paused_gc():   # clusters, records and documents: many small objects, no cycles (see paused_gc)
-        for seq, cluster_id, cluster in cat.clusters.changed_since(since, upto=upto):
-            last = seq
-            if cluster is None:
-                gone.append(cluster_id)
-                report.deleted += 1
-            else:
-                docs.append(to_document(cluster, libraries))
-                records.append(cluster.record)
-                report.indexed += 1
-            if len(docs) + len(gone) >= batch:
-                flush()
-                progress(f"indexed {report.indexed} clusters")
-        flush(final=True)
+    try:
+        with paused_gc():   # clusters, records and documents: many small objects, no cycles (see paused_gc)
+            for seq, cluster_id, cluster in cat.clusters.changed_since(since, upto=upto):
+                last = seq
+                if cluster is None:
+                    gone.append(cluster_id)
+                    report.deleted += 1
+                else:
+                    docs.append(to_document(cluster, libraries))
+                    records.append(cluster.record)
+                    report.indexed += 1
+                if len(docs) + len(gone) >= batch:
+                    flush()
+                    progress(f"indexed {report.indexed} clusters")
+            flush(final=True)
+    except BaseException:
+        # what was added since the last commit must not reach a later commit in this process (a first build's
+        # adds replace nothing: the next run, from the checkpoint, would add them again)
+        index.rollback()
+        raise
     report.total = index.count()
     report.seconds = time.perf_counter() - started
     return report
