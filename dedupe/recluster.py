@@ -78,7 +78,7 @@ def recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberSt
 
 def _groups(scope: Scope, overrides: list[Override], records: Collection[RecordKey]):
     """:func:`cluster` over the scope's pairs, with the overrides that touch ``records``."""
-    edges = [(a, b, score, rule) for a, b, decision, rule, score in scope.pairs if decision == MATCH]
+    edges = ((a, b, score, rule) for a, b, decision, rule, score in scope.pairs if decision == MATCH)
     vetoed = [(a, b) for a, b, decision, _, _ in scope.pairs if decision != MATCH]
     never = [(o.a, o.b) for o in overrides if o.kind == "never" and (o.a in records or o.b in records)]
     always = [(o.a, o.b) for o in overrides if o.kind == "always" and o.a in records]
