@@ -84,7 +84,8 @@ class MemberStore:
             insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
                         [(s, l, dumps(k), assignments.get((s, l)))
                          for (s, l), k in upserts.items()])
-            moved = [(cid, s, l) for (s, l), cid in assignments.items() if (s, l) not in upserts]
+            # in key order: the rows (and the pages they share) come one after the other, not at random
+            moved = [(cid, s, l) for (s, l), cid in sorted(assignments.items()) if (s, l) not in upserts]
             if moved:   # plain tuples through the driver: a full pass moves every record (SQLAlchemy's dicts cost 2×)
                 mark = param_mark(self.engine.dialect)
                 conn.exec_driver_sql(f"UPDATE dedupe_members SET cluster_id = {mark} WHERE source = {mark}"
@@ -178,7 +179,7 @@ def _add_pending(conn, pending: Iterable[str]) -> None:
     new = [c for c in fresh if c not in stored]
     seq = next_value(conn, CLUSTER_SEQ, len(new)) - len(new) + 1 if new else 0
     ages = {c: seq + n for n, c in enumerate(new)}
-    conn.execute(dedupe_pending.insert(), [dict(cluster_id=c, created_seq=ages.get(c)) for c in fresh])
+    insert_rows(conn, dedupe_pending, ("cluster_id", "created_seq"), [(c, ages.get(c)) for c in fresh])
 
 
 def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:
