@@ -23,7 +23,7 @@ import array
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -174,8 +174,9 @@ def matched_ids(engine: Engine) -> Iterator[tuple[int, int]]:
             yield first, rid
     known, first_of = np.frombuffer(classes, dtype=np.int64), np.frombuffer(firsts, dtype=np.int32)
     rows = stream(engine, select(p.a_class, p.b_class).where(p.decision == "match", p.a_class != p.b_class))
-    while chunk := list(islice(rows, 100_000)):
-        yield from _firsts(np.array(chunk, dtype=np.int64).reshape(-1, 2), known, first_of)
+    while chunk := list(islice(rows, 100_000)):   # rows flattened: numpy probing each row object cost more
+        pairs = np.fromiter(chain.from_iterable(chunk), dtype=np.int64, count=2 * len(chunk)).reshape(-1, 2)
+        yield from _firsts(pairs, known, first_of)
 
 
 def _firsts(pairs: np.ndarray, known: np.ndarray, first_of: np.ndarray) -> Iterator[tuple[int, int]]:

@@ -120,8 +120,10 @@ def _member_ids(engine: Engine) -> np.ndarray:
 
 def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
     """The member rows of a batch of record ids: keys and feature classes (``with_keys``), previous cluster,
-    whether removed."""
+    whether removed.  Equal keys (the copies of one book at many members) are decoded once and share one list,
+    which nothing changes."""
     out = Rows({}, {}, [])
+    decoded: dict[str, list[str]] = {}
     for row in member_rows(engine, sorted(ids), with_keys):
         key = (row[0], row[1])
         if row[3]:
@@ -129,7 +131,8 @@ def batch_rows(engine: Engine, ids: list[int], with_keys: bool) -> Rows:
         if row[2]:
             out.removed.append(key)
         elif with_keys:
-            out.keys[key] = loads(row[4])
+            keys = decoded.get(row[4])
+            out.keys[key] = keys if keys is not None else decoded.setdefault(row[4], loads(row[4]))
             if row[5] is not None:
                 out.classes[key] = row[5]
         else:

@@ -7,9 +7,10 @@ record to re-cluster.  Split from ``store`` (the published clusters and their re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
 from sqlalchemy import Column, Integer, String, Table, Text, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from normaliser.store import record_join
 from storage.db import chunks, insert_rows, metadata, param_mark, next_value, record_in, stream, write_lock
@@ -74,23 +75,32 @@ class MemberStore:
                 f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",
                 [(s, l, dumps(k)) for (s, l), k in keys.items()])
 
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One transaction under the writer lock, for several :meth:`commit_assignment` calls (``conn``)."""
+        with self._lock, self.engine.begin() as conn:
+            yield conn
+
     def commit_assignment(self, upserts: dict[tuple[str, str], list[str]], removed: Iterable[tuple[str, str]],
                           assignments: dict[tuple[str, str], str], deleted: Iterable[str],
-                          redirects: dict[str, str], pending: Iterable[str]) -> None:
-        """Store a clustering pass in one transaction: member keys and clusters, retired ids, merges to do."""
-        with self._lock, self.engine.begin() as conn:
-            for where in record_in(dedupe_members.c.source, dedupe_members.c.local_id, [*removed, *upserts]):
-                conn.execute(dedupe_members.delete().where(where))
-            insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
-                        [(s, l, dumps(k), assignments.get((s, l)))
-                         for (s, l), k in upserts.items()])
-            moved = [(cid, s, l) for (s, l), cid in assignments.items() if (s, l) not in upserts]
-            if moved:   # plain tuples through the driver: a full pass moves every record (SQLAlchemy's dicts cost 2×)
-                mark = param_mark(self.engine.dialect)
-                conn.exec_driver_sql(f"UPDATE dedupe_members SET cluster_id = {mark} WHERE source = {mark}"
-                                     f" AND local_id = {mark}", moved)
-            retire(conn, deleted, redirects)
-            _add_pending(conn, pending)
+                          redirects: dict[str, str], pending: Iterable[str], conn: Connection | None = None) -> None:
+        """Store a clustering pass in one transaction: member keys and clusters, retired ids, merges to do
+        (``conn``: in the caller's, from :meth:`writing`)."""
+        if conn is None:
+            with self.writing() as conn:
+                return self.commit_assignment(upserts, removed, assignments, deleted, redirects, pending, conn)
+        for where in record_in(dedupe_members.c.source, dedupe_members.c.local_id, [*removed, *upserts]):
+            conn.execute(dedupe_members.delete().where(where))
+        insert_rows(conn, dedupe_members, ("source", "local_id", "match_keys", "cluster_id"),
+                    [(s, l, dumps(k), assignments.get((s, l))) for (s, l), k in upserts.items()])
+        # in key order: the rows (and the pages they share) come one after the other, not at random
+        moved = [(cid, s, l) for (s, l), cid in sorted(assignments.items()) if (s, l) not in upserts]
+        if moved:   # plain tuples through the driver: a full pass moves every record (SQLAlchemy's dicts cost 2×)
+            mark = param_mark(self.engine.dialect)
+            conn.exec_driver_sql(f"UPDATE dedupe_members SET cluster_id = {mark} WHERE source = {mark}"
+                                 f" AND local_id = {mark}", moved)
+        retire(conn, deleted, redirects)
+        _add_pending(conn, pending)
 
     def pending(self, limit: int, within: tuple[str | None, str | None] = (None, None)
                 ) -> dict[str, dict[tuple[str, str], list[str]]]:
@@ -178,7 +188,7 @@ def _add_pending(conn, pending: Iterable[str]) -> None:
     new = [c for c in fresh if c not in stored]
     seq = next_value(conn, CLUSTER_SEQ, len(new)) - len(new) + 1 if new else 0
     ages = {c: seq + n for n, c in enumerate(new)}
-    conn.execute(dedupe_pending.insert(), [dict(cluster_id=c, created_seq=ages.get(c)) for c in fresh])
+    insert_rows(conn, dedupe_pending, ("cluster_id", "created_seq"), [(c, ages.get(c)) for c in fresh])
 
 
 def member_ids(engine: Engine, by_cluster: bool) -> Iterator[tuple]:
@@ -221,30 +231,32 @@ def member_record_ids(engine: Engine, keys: Iterable[tuple[str, str]]) -> dict[t
                 for i, s, l in conn.execute(select(r.id, m.source, m.local_id).select_from(joined).where(where))}
 
 
-def id_lookup(engine: Engine, likely: Iterable[str]) -> Callable[[str], bool]:
+def id_lookup(engine: Engine, likely: Iterable[str], conn: Connection | None = None) -> Callable[[str], bool]:
     """Whether a cluster id was ever published (live, retired or redirecting) or given to member records
-    (a full pass commits batch by batch, before the merges): new ids must avoid it.
+    (a full pass commits its batches before the merges): new ids must avoid it.
 
     The ``likely`` candidates (each new group's first choice) are looked up at once, in batches; any
-    other id is looked up when asked.  Nothing loads every id ever published.
+    other id is looked up when asked.  Nothing loads every id ever published.  ``conn``: looked up in the
+    caller's transaction, which sees the ids its earlier batches gave before they are committed.
     """
     likely = sorted(set(likely))
     known: dict[str, bool] = dict.fromkeys(likely, False)
+    reading = (lambda: nullcontext(conn)) if conn is not None else engine.connect
 
     def look(conn, ids: list[str]) -> None:
         given = {r[0] for r in conn.execute(   # given in an earlier batch, not merged yet
             select(dedupe_members.c.cluster_id).distinct().where(dedupe_members.c.cluster_id.in_(ids))).all()}
         known.update((i, True) for i in published(conn, ids) | given)
 
-    with engine.connect() as conn:
+    with reading() as read:
         for chunk in chunks(likely):
-            look(conn, chunk)
+            look(read, chunk)
 
     def taken(cluster_id: str) -> bool:
         if cluster_id not in known:
             known[cluster_id] = False
-            with engine.connect() as conn:
-                look(conn, [cluster_id])
+            with reading() as read:
+                look(read, [cluster_id])
         return known[cluster_id]
 
     return taken

@@ -206,3 +206,50 @@ def test_an_oversized_block_split_into_title_windows():
     assert [(p.a, p.b, p.decision) for p in split.pairs] == [(("x", "1"), ("y", "1"), MATCH)]
     # each record with the next three in title order, no more; the pre-filter settles the unlike titles
     assert split.compared + split.prefiltered == 22 * 3 - 6 and split.compared < 22 * 3 - 6
+
+
+def _plain_clusters(record_keys, edges, vetoed):
+    """The rules of ``cluster`` read plainly, record by record: pairs surest first (then by key), two groups
+    joined only when every record of one is compatible with every record of the other — no member twice,
+    no veto between them, one format, edition and volume, OCLC numbers and LCCNs shared record by record
+    where both have some, ISBNs shared cluster-wide."""
+    group = {k: frozenset([k]) for k in record_keys}
+    apart = {frozenset(p) for p in vetoed}
+
+    def values(records, prefix):
+        return set().union(*({k[len(prefix):] for k in record_keys[r] if k.startswith(prefix)} for r in records))
+
+    def fits(g, h):
+        if any(frozenset((a, b)) in apart for a in g for b in h) or {a[0] for a in g} & {b[0] for b in h}:
+            return False
+        for kind in ("fmt", "ed", "vol"):
+            x, y = values(g, f"sig:{kind}:"), values(h, f"sig:{kind}:")
+            if x != y and (x and y or kind == "vol"):
+                return False
+        x, y = values(g, "isbn:"), values(h, "isbn:")
+        return not (x and y and not x & y) and not any(
+            (x := values([a], f"{kind}:")) and (y := values([b], f"{kind}:")) and not x & y
+            for kind in ("oclc", "lccn") for a in g for b in h)
+
+    for a, b, _, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        if group[a] != group[b] and fits(group[a], group[b]):
+            for k in (joined := group[a] | group[b]):
+                group[k] = joined
+    return sorted(sorted(g) for g in set(group.values()))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clustering_decides_what_the_rules_read_record_by_record_decide(seed):
+    """Copies share their keys (one list, as a batch of member rows decodes them) and the clustering compares
+    them once; records of one key list, as clusters of them, must still join and stay apart as the rules say."""
+    rng = random.Random(seed)
+    for _ in range(400):
+        pool = [[f"sig:{kind}:{rng.randint(1, 2)}" for kind in ("fmt", "ed", "vol") if rng.random() < 0.4]
+                + [f"{kind}:{rng.randint(1, 3)}" for kind in ("isbn", "isbn", "oclc", "lccn") if rng.random() < 0.5]
+                for _ in range(rng.randint(1, 5))]
+        records = {(f"m{rng.randint(0, 6)}", str(rng.randint(0, 20))) for _ in range(rng.randint(2, 16))}
+        keys = {r: rng.choice(pool) for r in sorted(records)}
+        pairs = [tuple(rng.sample(sorted(records), 2)) for _ in range(rng.randint(0, 40))] if len(records) > 1 else []
+        edges = [(a, b, rng.choice([1.0, 0.9, 0.75]), "rule") for a, b in pairs]
+        vetoed = [tuple(rng.sample(sorted(records), 2)) for _ in range(rng.randint(0, 3))] if len(records) > 1 else []
+        assert cluster(keys, edges, vetoed=vetoed)[0] == _plain_clusters(keys, edges, vetoed)

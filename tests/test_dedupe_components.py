@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 import yaml
 
-from dedupe import components
+from dedupe import components, recluster
 from dedupe.evidence import EvidenceStore
 from dedupe.members import MemberStore
 from dedupe_reference import stored_clusters
@@ -96,6 +96,7 @@ def test_full_pass_reads_nothing_catalogue_wide_and_matches_clustering_everythin
 
 def test_interrupted_full_pass_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
     monkeypatch.setattr(components, "BATCH", 2)
+    monkeypatch.setattr(recluster, "COMMIT_EVERY", 2)     # interrupted at the third batch: two committed
     whole = _two_builds(_consortium(tmp_path / "whole", BOOKS))
     again = _two_builds(_consortium(tmp_path / "again", BOOKS), monkeypatch, fail_after=2)
     assert again == whole
