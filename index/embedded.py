@@ -4,11 +4,12 @@ One process writes (the pipeline; tantivy's own lock file enforces it), any numb
 reader notices a commit from another process by the change of the index's ``meta.json`` and reloads before
 the next search.
 
-Text is analysed by one analyzer registered under :data:`TOKENIZER`: every Han character, kana and other CJK
-ideograph is a token of its own, runs of other letters and digits are words; all lowercased and
-accent-folded.  A query word that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a
-phrase, so a two-character Chinese word finds exactly the titles that contain it.  Custom analyzers are not
-stored in the index, so every ``EmbeddedIndex`` registers it on open.
+Text is analysed by one analyzer registered under :data:`~index.embedded_doc.TOKENIZER`: every Han character,
+kana and other CJK ideograph is a token of its own, runs of other letters and digits are words; all lowercased
+and accent-folded (the ``stem`` field's ready-made stems are split at their spaces into the same tokens).  A
+query word that analyses to several tokens (``中国``, ``Müller-Lüdenscheid``) becomes a phrase, so a
+two-character Chinese word finds exactly the titles that contain it.  Custom analyzers are not stored in the
+index, so every ``EmbeddedIndex`` registers them on open.
 
 Text is first folded in Python, indexed and queried alike (:func:`normaliser.text.fold_for_search`: full-width
 to half-width, traditional Han to simplified: 紅樓夢 finds 红楼梦, ＩＳＯ９００１ ISO9001).  A ``pinyin`` field
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import tantivy
-from tantivy import FieldType, Filter, Index, Order, Query, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
+from tantivy import FieldType, Index, Order, Query, SchemaBuilder, Tokenizer
 
 from .backend import (
     EXACT_TITLE_BOOST, FACETS, FUZZY_FIELDS, HOLDING_BOOSTS, PINYIN_BOOST, RECENT_BOOST, RECENT_YEARS, STEM_BOOST,
@@ -37,14 +38,10 @@ from . import browse, embedded_answers, embedded_facets, embedded_works, forgivi
 from .embedded_facets import FACET_FIELDS
 from .pinyin_input import segmentations
 from .querytext import Clause, as_isbn13, as_issn, isbn_forms, parse_text, prefix_key, regex_literal, title_key
-from .embedded_doc import to_tantivy
+from .embedded_doc import STEM_TOKENIZER, TOKENIZER, analyzer, to_tantivy
 from .embedded_terms import TermWalk
 from .variants import phrase_stems, query_stems, words
 
-TOKENIZER = "unioncat"
-#: Han characters and kana one per token; runs of any other letters, marks and digits as words.
-TOKEN_PATTERN = (r"\p{Han}|[\p{Hiragana}\p{Katakana}]"
-                 r"|[[\p{L}\p{N}\p{M}]--\p{Han}--\p{Hiragana}--\p{Katakana}]+")
 DEFAULT_HEAP = 128_000_000
 
 #: Fields a free-text word is looked up in, with their boosts.
@@ -55,17 +52,12 @@ PREFIX_FIELDS = ("callnumber", "classification")
 SORT_FIELDS = {"year": ("year", Order.Asc), "-year": ("year", Order.Desc), "title": ("title_sort", Order.Asc)}
 
 
-def analyzer() -> tantivy.TextAnalyzer:
-    return (TextAnalyzerBuilder(Tokenizer.regex(TOKEN_PATTERN))
-            .filter(Filter.remove_long(60)).filter(Filter.lowercase()).filter(Filter.ascii_fold()).build())
-
-
 def build_schema() -> tantivy.Schema:
     sb = SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
     for name, _ in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=TOKENIZER)
-    sb.add_text_field("stem", tokenizer_name=TOKENIZER)
+    sb.add_text_field("stem", tokenizer_name=STEM_TOKENIZER)
     sb.add_text_field("title_key", tokenizer_name="raw")
     for name in [*suggest.KEY_FIELDS.values(), suggest.START_FIELD]:
         sb.add_text_field(name, tokenizer_name="raw")
@@ -109,6 +101,7 @@ class EmbeddedIndex:
             raise IndexSchemaError(f"{self.path}: {exc}; this index was built by another version of "
                                    "unioncat: delete the directory and rebuild the index") from exc
         self._index.register_tokenizer(TOKENIZER, self._analyzer)
+        self._index.register_tokenizer(STEM_TOKENIZER, analyzer(Tokenizer.whitespace()))
         self._meta_stamp = self._stamp()
         self._facet_cache: OrderedDict[tuple, tuple] = OrderedDict()  # per index generation, as the next two
         self._answers = embedded_answers.Answers()
