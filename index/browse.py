@@ -24,6 +24,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from normaliser.memo import memoised
+
 from .documents import sort_key
 
 #: browse kind → the keyword field each backend indexes
@@ -93,16 +95,23 @@ def shelf_key(scheme: str, value: str) -> str:
     return value[:_KEY_LENGTH]
 
 
+@memoised(1 << 16)
+def _heading_value(heading: str) -> str:
+    """The browse value of one author or subject as catalogued, "" when nothing is left of it once cleaned.
+    Memoised: a catalogue's headings recur (each author 4×, subject 5× among the documents at 200k), and each
+    was cleaned twice and its sort key (pinyin, accents) made again (:func:`keys` 15 → 12 µs a document)."""
+    clean = _clean(heading)
+    return f"{heading_key(clean)}{_SEP}{clean[:200]}" if clean else ""
+
+
 def keys(doc: dict) -> dict[str, list[str]]:
     """The browse values of a search document, per field of :data:`FIELDS`."""
-    authors = [_clean(a) for a in doc.get("authors", []) if _clean(a)]
-    subjects = [_clean(s) for s in doc.get("subjects", []) if _clean(s)]
     title = heading_key(doc.get("title_sort") or doc.get("title") or "")[:40]
     shelf = [f"{c['scheme']}{_SCHEME_SEP}{shelf_key(c['scheme'], c['value'])}{_SEP}{title}{_SEP}"
              f"{_clean(c['value'])}{_SEP}{doc['id']}"
              for c in doc.get("classifications", []) if c.get("scheme") in SHELF_SCHEMES and _clean(c.get("value"))]
-    return {FIELDS["author"]: list(dict.fromkeys(f"{heading_key(a)}{_SEP}{a[:200]}" for a in authors)),
-            FIELDS["subject"]: list(dict.fromkeys(f"{heading_key(s)}{_SEP}{s[:200]}" for s in subjects)),
+    return {FIELDS["author"]: list(dict.fromkeys(v for a in doc.get("authors", []) if (v := _heading_value(a)))),
+            FIELDS["subject"]: list(dict.fromkeys(v for s in doc.get("subjects", []) if (v := _heading_value(s)))),
             FIELDS["shelf"]: list(dict.fromkeys(shelf))}
 
 

@@ -43,3 +43,10 @@ def test_normaliser_memos_match_their_uncached_selves_and_stay_bounded():
     upper("c")                      # full: emptied, then "c" kept
     upper("a")
     assert calls == ["a", "b", "c", "a"]
+
+
+def test_browse_values_match_their_uncached_selves():
+    from index import browse
+    for value in ["Lu, Xun, 1881-1936.", "  曹雪芹 ", "Ruskin,\x1fJohn", "\x1e", "", "China -- History -- 1949-"]:
+        assert browse._heading_value(value) == browse._heading_value.__wrapped__(value)
+        assert browse._heading_value(value) == browse._heading_value(value)
