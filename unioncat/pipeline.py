@@ -269,6 +269,41 @@ class IndexReport:
 COMMIT_EVERY = 100_000
 
 
+@dataclass
+class _Pending:
+    """What the index stage holds between two flushes, and how many documents since its last commit."""
+
+    cat: Catalogue
+    fresh: bool            # nothing indexed to replace (a first build, a rebuild): adds skip the deletes
+    rebuilding: bool       # one commit, at the end
+    commit_every: int
+    last: int              # the seq of the last cluster taken: the checkpoint a commit moves to
+    authorities: AuthorityStore
+    docs: list[dict] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    records: list = field(default_factory=list)
+    uncommitted: int = 0
+
+    def flush(self, final: bool = False) -> None:
+        """Send what is held to the index; commit, and move the checkpoint, every ``commit_every`` and at the end."""
+        index = self.cat.index
+        if self.gone:
+            index.delete(self.gone)
+        if self.docs:
+            variants = self.authorities.variants(names_of(self.records))
+            identified = self.authorities.identified(ids_of(self.records))
+            for doc, rec in zip(self.docs, self.records):
+                add_variants(doc, rec, variants, identified)
+            index.add(self.docs, fresh=self.fresh)
+        self.uncommitted += len(self.docs) + len(self.gone)
+        if final or not self.rebuilding and self.uncommitted >= self.commit_every:
+            index.commit()
+            with self.cat.engine.begin() as conn:
+                set_value(conn, INDEX_CHECKPOINT, self.last)
+            self.uncommitted = 0
+        self.docs, self.gone, self.records = [], [], []
+
+
 def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = False,
                 batch: int = 5000, commit_every: int = COMMIT_EVERY) -> IndexReport:
     """Send changed clusters to the search index ``batch`` at a time; ``reindex`` rebuilds it from all clusters.
@@ -288,49 +323,24 @@ def index_stage(cat: Catalogue, progress: Progress = quiet, reindex: bool = Fals
     if rebuilding:
         index.clear()
         since = 0
-    fresh = rebuilding or empty  # nothing indexed to replace; the walk gives each cluster once
+    # the walk gives each cluster once, so a first build or a rebuild has nothing indexed to replace
+    pending = _Pending(cat, rebuilding or empty, rebuilding, commit_every, since, AuthorityStore(cat.engine))
     libraries = cat.libraries()
-    last = since
-    docs: list[dict] = []
-    gone: list[str] = []
-    authorities = AuthorityStore(cat.engine)
-    records: list = []
-
-    uncommitted = 0
-
-    def flush(final: bool = False) -> None:
-        nonlocal docs, gone, records, uncommitted
-        if gone:
-            index.delete(gone)
-        if docs:
-            variants = authorities.variants(names_of(records))
-            identified = authorities.identified(ids_of(records))
-            for doc, rec in zip(docs, records):
-                add_variants(doc, rec, variants, identified)
-            index.add(docs, fresh=fresh)
-        uncommitted += len(docs) + len(gone)
-        if final or not rebuilding and uncommitted >= commit_every:
-            index.commit()
-            with cat.engine.begin() as conn:
-                set_value(conn, INDEX_CHECKPOINT, last)
-            uncommitted = 0
-        docs, gone, records = [], [], []
-
     try:
         with paused_gc():   # clusters, records and documents: many small objects, no cycles (see paused_gc)
             for seq, cluster_id, cluster in cat.clusters.changed_since(since, upto=upto):
-                last = seq
+                pending.last = seq
                 if cluster is None:
-                    gone.append(cluster_id)
+                    pending.gone.append(cluster_id)
                     report.deleted += 1
                 else:
-                    docs.append(to_document(cluster, libraries))
-                    records.append(cluster.record)
+                    pending.docs.append(to_document(cluster, libraries))
+                    pending.records.append(cluster.record)
                     report.indexed += 1
-                if len(docs) + len(gone) >= batch:
-                    flush()
+                if len(pending.docs) + len(pending.gone) >= batch:
+                    pending.flush()
                     progress(f"indexed {report.indexed} clusters")
-            flush(final=True)
+            pending.flush(final=True)
     except BaseException:
         # what was added since the last commit must not reach a later commit in this process (a first build's
         # adds replace nothing: the next run, from the checkpoint, would add them again)
