@@ -170,7 +170,8 @@ def main() -> None:
             con.close()
     out.update(walk_cpu_s=round(cpu() - c0, 2), walk_wall_s=round(time.perf_counter() - w0, 1),
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-               blocks=digest.blocks, members=digest.members, digest=digest.h.hexdigest()[:16],
+               blocks=digest.blocks, members=digest.members,
+               digest=None if args.no_digest else digest.h.hexdigest()[:16],
                load_after=round(os.getloadavg()[0], 2))
     print(json.dumps(out))
 
