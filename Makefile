@@ -9,16 +9,20 @@ export UNIONCAT_CACHE ?= $(CURDIR)/.cache
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: demo test install system-deps bench bench-zoom bench-staff bench-jobs clean
+.PHONY: demo test install system-deps compiled bench bench-zoom bench-staff bench-jobs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools adds an information-only UserWarning to every editable install of a multi-package tree
-	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test]'
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test,compile]'
 	touch $@
 
-install: $(BIN)/.installed system-deps
+install: $(BIN)/.installed system-deps compiled
+
+# The record-handling modules compiled with Cython (unioncat/compiled.py): only what changed since the last time.
+compiled: $(BIN)/.installed
+	$(BIN)/python scripts/compile_modules.py
 
 # Debian packages (scripts/install-system-deps.sh lists each and why); skips apt when present.
 system-deps:
@@ -49,4 +53,4 @@ bench-scale: install
 	$(BIN)/python bench/scale.py --plot --table
 
 clean:
-	rm -rf var .pytest_cache build dist
+	rm -rf var .pytest_cache build dist .build
