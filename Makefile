@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed system-deps compiled
 
 # The record-handling modules compiled with Cython (unioncat/compiled.py): only what changed since the last time.
-compiled: $(BIN)/.installed
+compiled: $(BIN)/.installed system-deps
 	$(BIN)/python scripts/compile_modules.py
 
 # Debian packages (scripts/install-system-deps.sh lists each and why); skips apt when present.
