@@ -10,10 +10,10 @@
 #                headless browser tests of the web catalogue, with a font that renders Chinese
 #   xmlsec1      signs and checks SAML 2.0 messages and metadata for reader sign-on (pysaml2 runs it)
 #   unzip        unpacks the Elasticsearch distribution the tests fetch with Maven
-#   gcc, python3-dev
-#                compile the record-handling modules with Cython (scripts/compile_modules.py)
 #   maven        fetches that distribution (tests/peers/elastic.py; it runs on Java 21+, not in Debian 12:
 #                Temurin 25 in /usr/lib/jvm or UNIONCAT_ES_JAVA_HOME)
+#   gcc, python3-dev
+#                compile the record-handling modules with Cython (scripts/compile_modules.py)
 # Skips apt entirely when everything is already present; prints what it does.  When another apt or
 # dpkg (unattended-upgrades on a fresh machine) holds the lock, waits for it (up to APT_LOCK_TIMEOUT
 # seconds, default 600) instead of failing at once.
