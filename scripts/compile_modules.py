@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from unioncat.compiled import (BUILD_DIR, MANIFEST, PACKAGES, PTH_NAME, abi_tag,  # noqa: E402
-                               read_manifest, source_digest)
+                               compiled_path, read_manifest, source_digest)
 
 #: Python semantics kept exactly: annotations are not C types (a ``list[str]`` argument given a tuple
 #: stays legal), functions keep introspection and ``__defaults__``.
@@ -48,19 +48,19 @@ def build(root: Path = ROOT, jobs: int | None = None, clean: bool = False,
     if clean:
         shutil.rmtree(out, ignore_errors=True)
     old = read_manifest(root)
-    digests = {name: source_digest(path) for name, path in sources(root, packages).items()}
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    found = sources(root, packages)
+    digests = {name: source_digest(path) for name, path in found.items()}
     todo = sorted(name for name, digest in digests.items()
-                  if old.get(name) != digest or not (out / (name.replace(".", "/") + suffix)).is_file())
+                  if old.get(name) != digest or not compiled_path(root, name).is_file())
     if todo:
-        _compile(root, out, todo, jobs or os.cpu_count() or 1)
+        _compile(out, {name: found[name] for name in todo}, jobs or os.cpu_count() or 1)
     (out / MANIFEST).write_text(json.dumps({"tag": abi_tag(), "modules": digests}, indent=1, sort_keys=True))
     if hook:
         _write_pth()
     return todo
 
 
-def _compile(root: Path, out: Path, names: list[str], jobs: int) -> None:
+def _compile(out: Path, modules: dict[str, Path], jobs: int) -> None:
     # Imported here: compiling needs Cython and setuptools, running the compiled modules does not.
     from Cython.Build import cythonize
     from setuptools import Distribution, Extension
@@ -68,7 +68,7 @@ def _compile(root: Path, out: Path, names: list[str], jobs: int) -> None:
     # No debug sections (less compile time, smaller files); gcc's array-bounds warnings on CPython's own
     # object headers say nothing about our code.
     os.environ.setdefault("CFLAGS", "-g0 -Wno-array-bounds")
-    extensions = [Extension(name, [str((root / name.replace(".", "/")).with_suffix(".py"))]) for name in names]
+    extensions = [Extension(name, [str(path)]) for name, path in modules.items()]
     extensions = cythonize(extensions, build_dir=str(out / "c"), compiler_directives=DIRECTIVES, nthreads=jobs,
                            quiet=True)
     dist = Distribution({"name": "unioncat-compiled", "ext_modules": extensions})

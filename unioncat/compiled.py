@@ -42,6 +42,11 @@ def abi_tag() -> str:
     return sys.implementation.cache_tag + (sysconfig.get_config_var("EXT_SUFFIX") or "")
 
 
+def compiled_path(root: Path, name: str) -> Path:
+    """Where the build puts module ``name``'s compiled copy for this interpreter."""
+    return root / BUILD_DIR / (name.replace(".", "/") + sysconfig.get_config_var("EXT_SUFFIX"))
+
+
 class CompiledFinder(importlib.abc.MetaPathFinder):
     """Finds the compiled copy of a module of :data:`PACKAGES` when one matches the source found first."""
 
@@ -65,7 +70,7 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         if source_digest(origin) != entry:
             self.stale.append(fullname)
             return None
-        compiled = root / BUILD_DIR / (fullname.replace(".", "/") + sysconfig.get_config_var("EXT_SUFFIX"))
+        compiled = compiled_path(root, fullname)
         if not compiled.is_file():
             return None
         self.loaded[fullname] = str(compiled)
