@@ -14,20 +14,19 @@ import re
 from collections.abc import Mapping
 from itertools import chain
 
-from normaliser.model import Holding, Record
+from normaliser.model import Classification, Holding, Record
 
 
-def _union(lists) -> list:
-    """The items of ``lists`` in order, each once: dataclass items (unhashable), compared by their repr."""
-    out: list = []
-    seen = set()
-    for items in lists:
-        for item in items:
-            marker = repr(item)
-            if marker not in seen:
-                seen.add(marker)
-                out.append(item)
-    return out
+def _classifications(records: list[Record]) -> list[Classification]:
+    """Every member's classifications in order, each (scheme, value) once.
+
+    Keyed by the two fields rather than by each one's ``repr`` (a dataclass ``repr`` is a Python call with
+    string formatting; ~4% of a merge in the profile): the same equality, both fields being strings."""
+    out: dict[tuple[str, str], Classification] = {}
+    for record in records:
+        for c in record.classifications:
+            out.setdefault((c.scheme, c.value), c)
+    return list(out.values())
 
 
 def quality(record: Record) -> int:
@@ -51,7 +50,7 @@ def quality(record: Record) -> int:
     return score
 
 
-#: The record's lists of strings a merge unites over its members (``classifications`` too, through ``_union``).
+#: The record's lists of strings a merge unites over its members (``classifications`` too: :func:`_classifications`).
 _UNITED_TEXTS = ("isbns", "invalid_isbns", "issns", "oclc_numbers", "lccns", "other_ids", "languages", "subjects",
                  "series", "urls")
 
@@ -75,9 +74,9 @@ def merge_records(members: list[Record], source_order: dict[str, int] | None = N
     ranked = members if len(members) == 1 else sorted(    # most clusters have one member: nothing to rank
         members, key=lambda r: (-quality(r), -r.completeness(), order.get(r.source, 1 << 30), r.source, r.local_id))
     base = copy.copy(ranked[0])  # shallow: every list attribute is replaced below, nothing is mutated
-    for name in _UNITED_TEXTS:   # lists of strings: each once, in order, in one C call (what _union gives them)
+    for name in _UNITED_TEXTS:   # lists of strings: each once, in order, in one C call
         setattr(base, name, list(dict.fromkeys(chain.from_iterable(getattr(r, name) for r in ranked))))
-    base.classifications = _union(r.classifications for r in ranked)
+    base.classifications = _classifications(ranked)
     holdings: list[Holding] = []
     for r in sorted(members, key=lambda r: (order.get(r.source, 1 << 30), r.source, r.local_id)):
         # an attached holding is the member's, even when it came through a holdings feed of its own
