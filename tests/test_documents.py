@@ -58,6 +58,17 @@ def test_holdings_every_member_named_from_sources():
     assert doc["library_count"] == 3
 
 
+def test_holdings_of_a_source_that_is_not_a_member_come_after_the_members_in_their_order():
+    """A member's copies come in the order members joined, then copies of other sources (a merged-away
+    member's holdings) in the order they are held; a member without copies still holds the item."""
+    rec = record("x", source="pku", local_id="1", holdings=[
+        Holding("zju", call_number="Z1"), Holding("fdu", call_number="F1"), Holding("zju", call_number="Z2"),
+        Holding("pku", call_number="P1")])
+    doc = to_document(Cluster(id="c4", record=rec, members=[("pku", "1"), ("thu", "t"), ("pku", "2")]), LIBRARIES)
+    assert [(h["source"], h["call_number"], h["local_id"]) for h in doc["holdings"]] == [
+        ("pku", "P1", "1"), ("thu", "", "t"), ("zju", "Z1", ""), ("zju", "Z2", ""), ("fdu", "F1", "")]
+
+
 def test_unknown_library_and_empty_record():
     rec = record("", source="gone", local_id="x", format="")
     doc = to_document(Cluster(id="c2", record=rec, members=[("gone", "x")]), LIBRARIES)

@@ -71,3 +71,12 @@ def test_stems_split_at_spaces_give_the_tokens_the_regex_gives(code):
     stems = document_stems(_TEXT, [code])
     assert all(stem.isalpha() for stem in stems.split(" "))
     assert analyzer(Tokenizer.whitespace()).analyze(stems) == analyzer().analyze(stems)
+
+
+def test_ascii_text_gives_the_words_the_unicode_class_gives():
+    """``words`` finds an ASCII text's words with ``[a-z]+``: the same as the Unicode class on every ASCII
+    character, punctuation, digits and underscores between words included."""
+    text = "".join(chr(c) for c in range(128)) + " Colour_Theory 2nd-ed. O'Brien's CAT9dog x"
+    unicode_words = [w for w in variants._WORD.findall(text.casefold()) if w.isascii()]
+    assert words(text) == unicode_words
+    assert words("Ça s'écrit") == ["ca", "s", "ecrit"]
