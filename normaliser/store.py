@@ -9,7 +9,8 @@ import gc
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from typing import NamedTuple
+from dataclasses import fields
 
 from sqlalchemy import (
     Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, and_, bindparam, case, func,
@@ -62,9 +63,12 @@ def max_record_id(engine: Engine) -> int:
         return conn.execute(select(func.max(records.c.id))).scalar() or 0
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A record ready for the store: its JSON and the columns kept beside it (see :func:`stored`)."""
+class Stored(NamedTuple):
+    """A record ready for the store: its JSON and the columns kept beside it (see :func:`stored`), in the
+    columns' order.
+
+    A tuple, not a dataclass: a normaliser worker sends one back for every record, and unpickling a frozen
+    dataclass cost ~7 µs a record in the stage's parent, a named tuple ~1 (measured on 1,000 records)."""
 
     data: str
     kind: str = "bibliographic"
@@ -132,19 +136,17 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _columns(record: Record | Stored | str) -> dict:
+def _as_stored(record: Record | Stored | str) -> Stored:
     """The stored columns of a record given as a Record, a :class:`Stored` or (older callers) bare JSON."""
+    if isinstance(record, Stored):
+        return record
     if isinstance(record, str):
         record = Record.from_dict(loads(record))
-    if isinstance(record, Record):
-        record = stored(record)
-    return {name: getattr(record, name) for name in _STORED_COLUMNS}
+    return stored(record)
 
 
-#: The columns a :class:`Stored` fills, in the order :func:`_columns` gives them.
-_STORED_COLUMNS = ("data", "kind", "holdings_of", "holdings")
 #: An inserted row's columns, in the order ``put`` builds its tuples.
-_INSERT_COLUMNS = ("source", "local_id", "raw_seq", "seq", "deleted", *_STORED_COLUMNS, "updated_at")
+_INSERT_COLUMNS = ("source", "local_id", "raw_seq", "seq", "deleted", *Stored._fields, "updated_at")
 
 
 class RecordStore:
@@ -172,17 +174,16 @@ class RecordStore:
                                                                .where(clause)))
             inserts, updates, deletions = [], [], []
             for record, source, local_id, raw_seq in items:
-                values = dict(raw_seq=raw_seq, seq=seq, updated_at=now)
                 if record is None:
                     if (source, local_id) in existing:
                         # keep the last good description for history; only flag it
-                        deletions.append(dict(values, deleted=True, s=source, l=local_id))
+                        deletions.append(dict(raw_seq=raw_seq, seq=seq, updated_at=now, deleted=True, s=source,
+                                              l=local_id))
+                elif (source, local_id) in existing:
+                    updates.append(dict(_as_stored(record)._asdict(), raw_seq=raw_seq, seq=seq, updated_at=now,
+                                        deleted=False, s=source, l=local_id))
                 else:
-                    columns = _columns(record)
-                    if (source, local_id) in existing:
-                        updates.append(dict(values, deleted=False, **columns, s=source, l=local_id))
-                    else:
-                        inserts.append((source, local_id, raw_seq, seq, False, *columns.values(), stamp))
+                    inserts.append((source, local_id, raw_seq, seq, False, *_as_stored(record), stamp))
                 seq += 1
             where = update(records).where(records.c.source == bindparam("s"), records.c.local_id == bindparam("l"))
             if updates:
