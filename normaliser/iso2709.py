@@ -166,10 +166,11 @@ def first_subfield(entries: list[tuple[str, bytes]], tag: str, code: str) -> str
     return None
 
 
-def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
-                     warnings: list[str]) -> tuple[Record, list[str]] | None:
+def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
+                     texts: list[str] | None) -> tuple[Record, list[str]] | None:
     """A record whose 8-bit text reads as Russian in exactly one code page (CP866, CP1251, KOI8-R):
-    decoded in it, with a warning.  RUSMARC and VINITI exports come like this."""
+    decoded in it, with a warning (``texts`` as :func:`decode` fills it).  RUSMARC and VINITI exports
+    come like this."""
     legacy = b" ".join(data for _, data in entries if not data.isascii() and not _is_utf8(data))
     found = cyrillic_decode(legacy)
     if found is None:
@@ -178,6 +179,8 @@ def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
     record = Record(leader=leader)
     record.leader = Leader(leader)
     tags = []
+    if texts is not None:
+        texts.clear()
     for tag, data in entries:
         if data.isascii() or _is_utf8(data):
             text = data.decode("utf-8")
@@ -185,6 +188,8 @@ def _cyrillic_record(leader: str, entries: list[tuple[str, bytes]],
             text = data.decode(codec, "replace")
             tags.append(tag)
         record.fields.append(decoded_field(tag, text))
+        if texts is not None:
+            texts += tag, text
     listed = ", ".join(dict.fromkeys(tags[:8])) + ("…" if len(tags) > 8 else "")
     warnings.append(f"fields {listed} read as {codec.upper()} (Russian 8-bit code page), which the record's "
                     f"format does not allow (leader/09 {leader[9]!r})")
@@ -196,8 +201,13 @@ def parse(payload: bytes) -> tuple[Record, list[str]]:
     return decode(*read_directory(payload))
 
 
-def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -> tuple[Record, list[str]]:
-    """Decode the fields of a record read by :func:`read_directory` into a pymarc Record."""
+def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
+           texts: list[str] | None = None) -> tuple[Record, list[str]]:
+    """Decode the fields of a record read by :func:`read_directory` into a pymarc Record.
+
+    ``texts``, when given, receives each kept field's tag and decoded text in turn, so the normaliser
+    can clear the record for XML from them (:func:`normaliser.quality.texts_xml_safe`).
+    """
     scheme = leader[9]
     utf8 = scheme != " "
     if scheme not in ("a", " "):
@@ -232,11 +242,13 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str]) -
             elif how == "damaged" or (how == "utf-8") != utf8:
                 _note(repaired, how, tag)
         fields.append(decoded_field(tag, text))
+        if texts is not None:
+            texts += tag, text
 
     if damaged:
         chars = sum(len(data) for _, data in entries)
         if damaged > GARBAGE_RATIO * chars:
-            legacy = _cyrillic_record(leader, entries, warnings)
+            legacy = _cyrillic_record(leader, entries, warnings, texts)
             if legacy is not None:
                 return legacy
             raise RecordError(f"character set unknown: {damaged} characters in {chars} bytes of field data "
