@@ -15,7 +15,7 @@ from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError
-from normaliser.iso2709 import _data_field, control_field
+from normaliser.iso2709 import data_field, control_field
 from normaliser.model import Classification, Contributor, Holding, ParallelField, Record
 
 BOOK_008 = "990101s1999    enka   j      000 1 eng d"
@@ -584,7 +584,7 @@ def test_holdings_with_several_mappings_and_duck_typed_mapping():
 
 def test_fast_field_equals_pymarc_field():
     subfields = [Subfield("a", "x"), Subfield("b", "y")]
-    fast = _data_field("245", Indicators("1", "0"), subfields)
+    fast = data_field("245", Indicators("1", "0"), subfields)
     slow = Field("245", Indicators("1", "0"), subfields)
     assert (fast.tag, fast.indicators, fast.subfields, fast.data, fast.control_field) == \
         (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
