@@ -26,7 +26,7 @@ from .detect import marc21_evidence, unimarc_evidence
 from .errors import RecordError
 from .marc21 import group_fields, to_record
 from .model import Record
-from .quality import xml_unsafe_warning
+from .quality import texts_xml_safe, xml_unsafe_warning
 
 if TYPE_CHECKING:
     from consortium.presets import HoldingsMapping
@@ -74,10 +74,13 @@ def _marc(raw: "RawRecord", holdings: Sequence["HoldingsMapping"], fmt: str, xml
         leader, entries, warnings = iso2709.read_directory(raw.payload)
         tags = {tag for tag, _ in entries}
         a100 = iso2709.first_subfield(entries, "100", "a")
+        texts: list[str] = []
         if _family(raw, fmt, tags, a100) == "unimarc":
-            marc, warnings = _checked(*unimarc.decode(leader, entries, warnings, a100))
+            marc, warnings = unimarc.decode(leader, entries, warnings, a100, texts)
+            marc, warnings = _checked(marc, warnings, texts_xml_safe(texts))
             return unimarc.to_record(marc, raw.source, raw.local_id, holdings, warnings, None, declared)
-        marc, warnings = _checked(*iso2709.decode(leader, entries, warnings))
+        marc, warnings = iso2709.decode(leader, entries, warnings, texts)
+        marc, warnings = _checked(marc, warnings, texts_xml_safe(texts))
         by_tag = group_fields(marc)
     return to_record(marc, raw.source, raw.local_id, holdings, warnings, by_tag)
 
@@ -99,9 +102,12 @@ def _family(raw: "RawRecord", fmt: str, tags: Collection[str], a100: str | None)
     return "unimarc"
 
 
-def _checked(marc: MarcRecord, warnings: list[str]) -> tuple[MarcRecord, list[str]]:
+def _checked(marc: MarcRecord, warnings: list[str], safe: bool = False) -> tuple[MarcRecord, list[str]]:
     """``(marc, warnings)`` plus a warning when the record holds characters XML cannot carry, so the
-    quality report counts what every MARCXML path out will replace (``publish.writers``)."""
+    quality report counts what every MARCXML path out will replace (``publish.writers``); ``safe`` when
+    the reader's texts already cleared it (:func:`normaliser.quality.texts_xml_safe`)."""
+    if safe:
+        return marc, warnings
     unsafe = xml_unsafe_warning(marc)
     # first, so the reader's own last warning stays the hint of a "no title" quarantine reason
     return marc, ([unsafe] + list(warnings)) if unsafe else warnings

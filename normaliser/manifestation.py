@@ -16,6 +16,7 @@ import re
 from pymarc import Field
 
 from . import identifiers
+from .memo import memoised
 
 __all__ = ["imprint_years", "printing_statement", "isbn_parts", "carrier", "carrier_in_text", "gmd", "PRINTING"]
 
@@ -53,7 +54,14 @@ def printing_statement(by_tag: dict[str, list[Field]]) -> str:
     """The first statement saying the record is a printing or reprint (250, 500, 260/264 $c), '' when none."""
     candidates = (_subfields(by_tag.get("250", ()), "ab") + _subfields(by_tag.get("500", ()), "a")
                   + _subfields([*by_tag.get("260", ()), *by_tag.get("264", ())], "c"))
-    return next((v.strip() for v in candidates if PRINTING.search(v)), "")
+    return next((v.strip() for v in candidates if _says_printing(v)), "")
+
+
+@memoised(1 << 16)
+def _says_printing(text: str) -> bool:
+    """``PRINTING.search(text)``, remembered: ~0.4–1.7 µs a search (case-blind alternatives at every
+    position), and the same notes and dates come back with every copy of a manifestation."""
+    return PRINTING.search(text) is not None
 
 
 def part_of_qualifier(qualifier: str) -> str:
@@ -106,7 +114,14 @@ def carrier(by_tag: dict[str, list[Field]], f008: str) -> str:
         return "braille"
     if form == "d" or "tb" in f007:
         return "large-print"
-    return carrier_in_text(extent, edition)
+    return _carrier_words((extent, edition))
+
+
+@memoised(1 << 16)
+def _carrier_words(extent_and_edition: tuple[str, str]) -> str:
+    """:func:`carrier_in_text`, remembered: four case-blind searches, ~2.5 µs for a common extent, and the
+    extents and editions repeat with every copy of a manifestation."""
+    return carrier_in_text(*extent_and_edition)
 
 
 def carrier_in_text(extent: str, edition: str) -> str:

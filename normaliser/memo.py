@@ -8,22 +8,24 @@ this is a plain dict, emptied whole when it reaches its size: bounded, and one l
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 __all__ = ["memoised"]
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 _MISSING = object()
 
 
-def memoised(size: int) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
-    """Memoise a pure one-argument function of a string in a dict of at most ``size`` answers."""
-    def wrap(fn: Callable[[str], T]) -> Callable[[str], T]:
-        memo: dict[str, T] = {}
+def memoised(size: int) -> Callable[[Callable[[K], T]], Callable[[K], T]]:
+    """Memoise a pure one-argument function of a string (or of a tuple of them) in a dict of at most
+    ``size`` answers."""
+    def wrap(fn: Callable[[K], T]) -> Callable[[K], T]:
+        memo: dict[K, T] = {}
 
         @functools.wraps(fn)
-        def cached(text: str) -> T:
+        def cached(text: K) -> T:
             out = memo.get(text, _MISSING)
             if out is _MISSING:
                 if len(memo) >= size:

@@ -20,7 +20,7 @@ from pymarc import Record as MarcRecord
 from .model import Record
 
 __all__ = ["SourceQuality", "quality_report", "reason_category", "warning_category", "XML_FORBIDDEN",
-           "XML_UNSAFE", "all_xml_safe", "exchange_tag", "structural_ok", "xml_unsafe_warning"]
+           "XML_UNSAFE", "all_xml_safe", "exchange_tag", "structural_ok", "texts_xml_safe", "xml_unsafe_warning"]
 
 #: What XML 1.0 cannot carry: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.  The MARC
 #: writers (``publish.writers``) replace these on every way out; the normaliser counts them here first.
@@ -140,6 +140,30 @@ def all_xml_safe(marc: MarcRecord) -> bool:
                 and not XML_FORBIDDEN.search("\n".join(values)))
     except (TypeError, ValueError):
         return False
+
+
+_UNSAFE_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"     # XML_FORBIDDEN's class
+#: Every field as ISO 2709 gives it to ``iso2709.decoded_field``, tag and text each followed by ``\x1e``
+#: (counted: no part holds one, so none can pass as two): a control field (001-009) whose data XML can carry,
+#: or a data field under a tag :func:`exchange_tag` keeps, whose first two characters (the indicators,
+#: blank-padded; the rest before the first ``\x1f`` is dropped) are ASCII graphics or blanks and whose every
+#: non-empty ``\x1f`` part is an ASCII graphic code and a value XML can carry — what :func:`all_xml_safe` asks.
+#: Possessive throughout (the grammar is unambiguous, so nothing it accepts needs backtracking): with plain
+#: ``*`` the engine kept its backtracking state and took 19 µs a record on average, some records ~1 ms; 8.3.
+_SAFE_TEXTS = re.compile(f"(?:(?:00[1-9]\x1e[^{_UNSAFE_CHARS}]*+|(?!00[0-9])[!-~]{{3}}\x1e"
+                         f"(?>[ -~]{{2}}[^\x1e\x1f]*+|[ -~]?)(?:\x1f(?:[!-~][^{_UNSAFE_CHARS}]*+)?)*+)\x1e)*+")
+
+
+def texts_xml_safe(texts: list[str]) -> bool:
+    """True when the record decoded from ``texts`` (tag, text, tag, text…: what ``iso2709.decode`` and
+    ``unimarc.decode`` fill) holds nothing :func:`xml_unsafe_warning` would report.
+
+    One regex over the decoded texts instead of :func:`all_xml_safe`'s walk over the pymarc fields it
+    builds them into: 8.3 against 19–24 µs a MARC 21 ISO 2709 record, measured alone.  It answers True only
+    where that check finds nothing; False means "ask it" (tests: ``tests/test_normalise_fastpaths.py``).
+    """
+    joined = "\x1e".join(texts) + "\x1e"
+    return joined.count("\x1e") == len(texts) and _SAFE_TEXTS.fullmatch(joined) is not None
 
 
 @dataclass

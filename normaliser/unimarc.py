@@ -85,8 +85,9 @@ def _declared_charset(codes: tuple[str, str]) -> str:
 
 
 def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
-           field100_a: str | None) -> tuple[MarcRecord, list[str]]:
-    """Decode the fields of a UNIMARC record read by :func:`normaliser.iso2709.read_directory`."""
+           field100_a: str | None, texts: list[str] | None = None) -> tuple[MarcRecord, list[str]]:
+    """Decode the fields of a UNIMARC record read by :func:`normaliser.iso2709.read_directory`
+    (``texts`` as :func:`normaliser.iso2709.decode` fills it)."""
     codes = charset_codes(field100_a)
     declared = _declared_charset(codes)
     record = MarcRecord(leader=leader)
@@ -118,6 +119,8 @@ def decode(leader: str, entries: list[tuple[str, bytes]], warnings: list[str],
             if how != {"gb18030": "GB18030", "iso5426": "ISO 5426"}.get(declared):
                 repaired.setdefault(how, []).append(tag)
         fields.append(decoded_field(tag, text))
+        if texts is not None:
+            texts += tag, text
     if damaged:
         chars = sum(len(data) for _, data in entries)
         if damaged > GARBAGE_RATIO * chars:

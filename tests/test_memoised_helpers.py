@@ -37,6 +37,11 @@ def test_normaliser_memos_match_their_uncached_selves_and_stay_bounded():
         assert text.clean(value) == (text.strip_isbd(text.normalize_space(value)) if value else "")
     for value in ["0-306-40615-2 (pbk.)", "978 0 306 40615 7 : £9.99", "12345", "", None]:
         assert identifiers.split_isbn(value) == (identifiers._split_isbn.__wrapped__(value) if value else (None, ""))
+    from normaliser import manifestation
+    for value in ["Reprinted 2014", "3rd printing.", "Includes index.", "第3次印刷", ""]:
+        assert manifestation._says_printing(value) == manifestation._says_printing.__wrapped__(value)
+    for pair in [("2 audio discs", ""), ("300 p.", "Large print ed."), ("1 microfiche", ""), ("xiii, 236 p.", "")]:
+        assert manifestation._carrier_words(pair) == manifestation.carrier_in_text(*pair)
     calls = []
     upper = memoised(2)(lambda s: calls.append(s) or s.upper())
     assert [upper(s) for s in "abab"] == ["A", "B", "A", "B"] and calls == ["a", "b"]

@@ -15,7 +15,7 @@ from consortium.presets import HOLDINGS_PRESETS
 from harvester.raw import RawRecord
 from normaliser import normalise
 from normaliser.errors import RecordError
-from normaliser.iso2709 import _data_field, control_field
+from normaliser.iso2709 import data_field, control_field
 from normaliser.model import Classification, Contributor, Holding, ParallelField, Record
 
 BOOK_008 = "990101s1999    enka   j      000 1 eng d"
@@ -584,7 +584,7 @@ def test_holdings_with_several_mappings_and_duck_typed_mapping():
 
 def test_fast_field_equals_pymarc_field():
     subfields = [Subfield("a", "x"), Subfield("b", "y")]
-    fast = _data_field("245", Indicators("1", "0"), subfields)
+    fast = data_field("245", Indicators("1", "0"), subfields)
     slow = Field("245", Indicators("1", "0"), subfields)
     assert (fast.tag, fast.indicators, fast.subfields, fast.data, fast.control_field) == \
         (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
@@ -594,6 +594,23 @@ def test_fast_field_equals_pymarc_field():
     assert (fast.tag, fast.indicators, fast.subfields, fast.data, fast.control_field) == \
         (slow.tag, slow.indicators, slow.subfields, slow.data, slow.control_field)
     assert fast.value() == slow.value() and fast.as_marc("utf-8") == slow.as_marc("utf-8")
+
+
+@pytest.mark.parametrize("tag", ["245", "00A", "005", "000", "1", "2451", "x", "\u0661\u0662\u0663", " 245 ", ""])
+@pytest.mark.parametrize("element", ["datafield", "controlfield"])
+def test_marcxml_fields_are_the_fields_pymarc_builds(tag, element):
+    """MARCXML builds plain tags' fields without ``Field.__init__``; any other tag still goes through it."""
+    from normaliser import marcxml
+    body = ('<subfield code="a">x</subfield><subfield code="b">y</subfield>' if element == "datafield" else "d")
+    xml = (f'<record><leader>00000nam a2200000 a 4500</leader><{element} tag="{tag}" ind1="1" ind2="0">'
+           f'{body}</{element}></record>').encode()
+    got = marcxml.parse(xml)[0].fields[0]
+    if element == "datafield":
+        want = Field(tag.strip(), Indicators("1", "0"), [Subfield("a", "x"), Subfield("b", "y")])
+    else:
+        want = Field(tag.strip(), data="d")
+    assert (got.tag, got.indicators, got.subfields, got.data, got.control_field) == \
+        (want.tag, want.indicators, want.subfields, want.data, want.control_field)
 
 
 def test_characters_xml_cannot_carry_are_counted_in_the_quality_report():
