@@ -85,12 +85,24 @@ class PeakSampler(threading.Thread):
             self.sample()
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment of a stage process: this checkout first on ``PYTHONPATH``.
+
+    The virtualenv's start-up hook (``unioncat/compiled.py``'s ``.pth``) imports ``unioncat`` before a script
+    can put its checkout first, and the editable install maps it to the checkout the virtualenv was made
+    from: a benchmark run from a git worktree would otherwise run that checkout's ``unioncat`` (the pipeline)
+    with the worktree's other packages."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def stage(work: Path, name: str, *args: object) -> dict:
     """Run one stage in a child process; its report plus wall, CPU (with its workers) and peak RSS."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "scale_stage.py"), str(work), name,
-                             *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+                             *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, text=True, env=checkout_env())
     sampler = PeakSampler(proc.pid)
     sampler.start()
     with PeakSize(work / "var" / "unioncat.db-wal") as wal:
