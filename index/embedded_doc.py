@@ -48,7 +48,7 @@ def to_tantivy(doc: dict) -> Document:
     for heading in doc.get("subject_headings", []):
         d.add_text("subject_facet", heading)
     _add_text(d, "publisher", doc.get("publisher", ""))
-    if doc.get("all"):
+    if doc.get("all"):    # a whole document's text: folded as it is, never kept in the short values' memo
         d.add_text("all", fold_for_search(doc["all"]))
     _add_text(d, "pinyin", pinyin_index_text(doc))
     d.add_text("stem", document_stems(doc.get("all", ""), doc.get("languages", [])))

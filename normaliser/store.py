@@ -9,8 +9,8 @@ import gc
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
 from dataclasses import fields
+from typing import NamedTuple
 
 from sqlalchemy import (
     Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint, and_, bindparam, case, func,
