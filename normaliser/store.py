@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from storage.db import bound, insert_rows, metadata, next_value, record_in, utcnow, write_lock
+from storage.db import bound, insert_rows, metadata, next_value, rows_in, utcnow, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .model import Classification, Contributor, Holding, ParallelField, Record
@@ -168,10 +168,7 @@ class RecordStore:
         with self._lock, self.engine.begin() as conn:
             seq = next_value(conn, RECORD_SEQ, len(items)) - len(items) + 1
             stamp = bound(conn, records.c.updated_at, now)    # as SQLAlchemy's own insert writes it, once a batch
-            existing = set()
-            for clause in record_in(records.c.source, records.c.local_id, ((s, i) for _, s, i, _ in items)):
-                existing.update(tuple(r) for r in conn.execute(select(records.c.source, records.c.local_id)
-                                                               .where(clause)))
+            existing = set(rows_in(conn, records, ("source", "local_id"), ((s, i) for _, s, i, _ in items)))
             inserts, updates, deletions = [], [], []
             for record, source, local_id, raw_seq in items:
                 if record is None:
@@ -230,15 +227,12 @@ class RecordStore:
             linked.join(records, and_(records.c.source == linked.c.source, records.c.local_id == linked.c.local_id)))
             .where(records.c.deleted.is_(False), records.c.kind == "holdings")).all()
 
-    def _live(self, column, keys: Iterable[tuple[str, str]], *where) -> Iterator[tuple[tuple[str, str], str]]:
-        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.record_in`'s IN lists),
-        fetched a query at a time (``all``): iterated, each row cost a driver ``fetchone`` through SQLAlchemy."""
+    def _live(self, column: str, keys: Iterable[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str]]:
+        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.rows_in`: IN lists written
+        out for the driver, a query's rows fetched at once)."""
         with self.engine.connect() as conn:
-            for clause in record_in(records.c.source, records.c.local_id, keys):
-                rows = conn.execute(select(records.c.source, records.c.local_id, column).where(
-                    clause, records.c.deleted.is_(False), *where)).all()
-                for source, local_id, value in rows:
-                    yield (source, local_id), value
+            for source, local_id, value in rows_in(conn, records, ("source", "local_id", column), keys, live=True):
+                yield (source, local_id), value
 
     def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
         with self.engine.connect() as conn:
@@ -252,7 +246,7 @@ class RecordStore:
         """Live records for the given (source, local_id) keys (decoded with the collector held, see
         :func:`paused_gc`)."""
         with paused_gc():
-            return {key: decode(data) for key, data in self._live(records.c.data, keys)}
+            return {key: decode(data) for key, data in self._live("data", keys)}
 
     def iter_live(self, source: str | None = None, batch: int = 5000) -> Iterator[Record]:
         last = 0
