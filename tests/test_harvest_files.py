@@ -350,3 +350,30 @@ def test_store_times_are_aware_utc_and_raw_reads_for_the_feed(tmp_path, store):
     assert [(r.seq, r.record.local_id, r.record.payload) for r in page] == [(2, "2", b""), (3, "3", b"")]
     assert store.changes(0, 10, Changes(formats=("unimarc",))) == []
     assert store.count_changes(Changes(start=run["started_at"] - timedelta(hours=1), not_formats=("cnmarc",))) == 3
+
+
+def test_changed_since_reads_the_records_changes_reads(store):
+    """The normalise stage's read (``changed_since``: plain rows, records made from their stored values, no
+    ``changed_at``) gives the records, deletions and sequence numbers ``changes`` gives."""
+    records = [RawRecord("m", str(i), iso2709(make_record(str(i))), datestamp="2026-12-07") for i in range(1, 5)]
+    store.apply(records + [RawRecord("n", "x", marcxml(make_record("x")), syntax="marcxml", format="auto")])
+    store.apply([RawRecord("m", "2", deleted=True)])
+    cheap = list(store.changed_since(0, batch=2))
+    full = store.changes(0, 100)
+    assert [(r.seq, r.record) for r in cheap] == [(r.seq, r.record) for r in full]
+    assert [r.record.content_hash for r in cheap] == [r.record.content_hash for r in full]
+    gone = next(r.record for r in cheap if r.record.local_id == "2")
+    assert gone.deleted is True and gone.payload == b"" and gone.content_hash == "deleted"
+    assert all(type(r.record.payload) is bytes and r.changed_at is None for r in cheap)
+
+
+def test_a_raw_record_pickles_as_its_values():
+    """Sent to a normaliser worker and back: the same record, its hash kept (not computed again), still frozen."""
+    import pickle
+    from dataclasses import FrozenInstanceError
+    record = RawRecord("m", "1", b"00026nam a2200025 a 4500\x1e\x1d", datestamp="2026-12-07", content_hash="kept")
+    again = pickle.loads(pickle.dumps(record))
+    assert again == record and again.content_hash == "kept" and vars(again) == vars(record)
+    with pytest.raises(FrozenInstanceError):
+        again.payload = b""
+    assert pickle.loads(pickle.dumps(RawRecord("m", "2", deleted=True))).content_hash == "deleted"

@@ -62,3 +62,22 @@ def test_a_rerun_touches_unchanged_records_in_the_shape_sqlalchemy_writes(db):
     assert [(r[0], r[1]) for r in rows] == [("r1", "2026-02-01"), ("r2", "2026-02-02")]
     if db.dialect.name == "sqlite":
         assert {re.sub(r"\d", "9", str(v)) for r in rows for v in r[2:]} == {"9999-99-99 99:99:99.999999"}
+
+
+def test_rows_in_reads_the_rows_of_the_keys_asked_for_across_sources_and_chunks(db):
+    """``rows_in`` (the driver's own IN lists, per source and chunk of 400) answers what ``record_in``'s
+    queries answered: the rows of the keys asked for, none other; with ``live``, not the deleted ones."""
+    from normaliser.model import Record
+    from normaliser.store import RecordStore, records
+    from storage.db import rows_in
+    store = RecordStore(db)
+    keys = [("s", f"{i:04d}") for i in range(900)] + [("t", "1"), ("t", "2"), ("o'brien", "a,b")]
+    store.put([(Record(s, i, title=f"Book {i}"), s, i, 1) for s, i in keys])
+    store.put([(None, "t", "2", 2)])
+    asked = keys[::2] + [("t", "2"), ("s", "missing"), ("nowhere", "1"), ("o'brien", "a,b")]
+    with db.connect() as conn:
+        found = list(rows_in(conn, records, ("source", "local_id", "deleted"), asked))
+        live = {(s, i) for s, i in rows_in(conn, records, ("source", "local_id"), asked, live=True)}
+    assert sorted((s, i) for s, i, _ in found) == sorted(set(asked) - {("s", "missing"), ("nowhere", "1")})
+    assert live == {(s, i) for s, i, _ in found} - {("t", "2")}
+    assert {bool(d) for s, i, d in found if (s, i) == ("t", "2")} == {True}

@@ -20,8 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from storage.db import UTCDateTime, bound, insert_rows, metadata, next_value, record_in, utcnow
 from ..raw import QuarantinedItem, RawRecord, stored_raw
-from . import checkpoints, quarantine
-from . import deferred as notices
+from . import checkpoints, deferred as notices, quarantine
 from .base import Store
 from .checkpoints import Checkpoint
 from .quarantine import MAX_LOCAL_ID, printable
@@ -251,23 +250,16 @@ class RecordStore(Store):
 
     # -- reading -----------------------------------------------------------------
     def changed_since(self, seq: int, batch: int = 1000) -> Iterator[RawRow]:
-        """Every raw record changed after sequence ``seq``, in sequence order, without ``changed_at``.
-
-        The normalise stage reads every raw record through here: rows as plain tuples, no timestamp parsed
-        and each record made from its stored values (:func:`stored_raw`) — ~14 against ~24 µs a record
-        through :meth:`changes`' mappings (BENCHMARKS.md, "The normalise stage's parent").
-        """
+        """Every raw record after ``seq``, in order, from plain rows without ``changed_at`` (~14 against ~24 µs)."""
         c = raw_records.c
         cols = (c.seq, c.source, c.local_id, c.payload, c.syntax, c.format, c.datestamp, c.deleted, c.content_hash)
-        last = seq
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(*cols).where(c.seq > last).order_by(c.seq).limit(batch)).all()
-            if not rows:
+                rows = conn.execute(select(*cols).where(c.seq > seq).order_by(c.seq).limit(batch)).all()
+            yield from (RawRow(stored_raw(*values), row_seq) for row_seq, *values in rows)
+            if len(rows) < batch:
                 return
-            for row_seq, *values in rows:
-                yield RawRow(stored_raw(*values), row_seq)
-            last = rows[-1][0]
+            seq = rows[-1][0]
 
     def changes(self, after: int, limit: int, window: Changes = Changes(), payloads: bool = True) -> list[RawRow]:
         """Up to ``limit`` records of ``window`` changed after sequence ``after``, in sequence order.
@@ -443,8 +435,8 @@ def _values(rec: RawRecord, run_id: int | None, now: object, seq: int) -> tuple:
             rec.content_hash, now, now, now, seq, run_id)
 
 
-#: The columns :func:`_raw_row` reads: a read asks for these alone (the normalise stage reads every raw record,
-#: and each timestamp column left out is one datetime fewer to parse and convert a row).
+#: The columns :func:`_raw_row` reads: a read asks for these alone (each timestamp left out is one datetime fewer
+#: to parse a row; the normalise stage's read, :meth:`RawStore.changed_since`, asks for none).
 _RAW_ROW_COLUMNS = frozenset(("source", "local_id", "payload", "syntax", "format", "datestamp", "deleted",
                               "content_hash", "seq", "changed_at"))
 
