@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from sqlalchemy import Column, Index, String, Table, and_, any_, case, cast, delete, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata, write_lock
+from storage.db import insert_rows, metadata, write_lock
 
 from .model import Holding, Record
 from .store import RecordStore
@@ -63,13 +63,7 @@ def _by_source(pairs) -> dict[str, list[str]]:
     return out
 
 
-def _upsert(conn):
-    """INSERT … ON CONFLICT (source, local_id) DO UPDATE, for many rows at once (SQLite or PostgreSQL)."""
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
-    stmt = dialect.insert(record_links)
-    return stmt.on_conflict_do_update(index_elements=["source", "local_id"],
-                                      set_={"control_number": stmt.excluded.control_number,
-                                            "holdings_of": stmt.excluded.holdings_of})
+_LINK_COLUMNS = ("source", "local_id", "control_number", "holdings_of")
 
 
 class Link(NamedTuple):
@@ -124,8 +118,8 @@ class LinkStore:
         if not changed:
             return set()
         targets = {(self._bib_source(c.source), c.holdings_of) for c in changed if c.kind == "holdings"}
-        rows = [dict(source=c.source, local_id=c.local_id, control_number=c.control_number,
-                     holdings_of=c.holdings_of) for c in changed if c.kind in ("holdings", "bibliographic")]
+        rows = [(c.source, c.local_id, c.control_number, c.holdings_of) for c in changed
+                if c.kind in ("holdings", "bibliographic")]
         # a bibliographic record's old row never points anywhere: only holdings records and deletions
         # can leave an old target behind, and only deletions remove rows (the others are overwritten)
         maybe_linked = [(c.source, c.local_id) for c in changed if c.kind in ("holdings", None)]
@@ -139,8 +133,8 @@ class LinkStore:
             for source, ids in _by_source(gone).items():
                 conn.execute(delete(record_links).where(record_links.c.source == source,
                                                         _one_of(conn, record_links.c.local_id, ids)))
-            if rows:
-                conn.execute(_upsert(conn), rows)
+            # plain tuples, one driver executemany (a full pass writes a row for every member record)
+            insert_rows(conn, record_links, _LINK_COLUMNS, rows, replace_on=("source", "local_id"))
         self._holders.update((c.source, True) for c in changed if c.kind == "holdings")
         return targets
 

@@ -117,7 +117,7 @@ def bound(conn: Connection, column: Column, value: object) -> object:
 
 
 def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple],
-                skip_existing: bool = False) -> None:
+                skip_existing: bool = False, replace_on: tuple[str, ...] = ()) -> None:
     """Insert plain tuples (values in ``columns`` order) with one driver ``executemany``, in the caller's transaction.
 
     For the bulk writes of a dedupe pass (keys, features, pairs: hundreds of thousands of rows): SQLAlchemy's
@@ -126,7 +126,9 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     out that have a plain Python-side default (``Column(default="")``) get it, as SQLAlchemy's own insert
     would give it; a callable default is refused.
     ``skip_existing``: a row whose key is already stored is left out (``ON CONFLICT DO NOTHING``, both
-    databases), for writes a re-run job may repeat.
+    databases), for writes a re-run job may repeat.  ``replace_on``: the table's primary key; a row whose key is
+    stored already has its other columns replaced (``ON CONFLICT (key) DO UPDATE``, both databases).  Not for a
+    table with a serial id beside its key: PostgreSQL takes a number from the sequence for every conflict too.
     """
     if not rows:
         return
@@ -139,9 +141,12 @@ def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
         rows = [(*row, *defaults) for row in rows]
     mark = param_mark(conn.dialect)
     quote = conn.dialect.identifier_preparer.quote
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+    if replace_on:
+        conflict = (f" ON CONFLICT ({', '.join(quote(c) for c in replace_on)}) DO UPDATE SET "
+                    + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in replace_on))
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-                         f"VALUES ({', '.join([mark] * len(columns))})"
-                         + (" ON CONFLICT DO NOTHING" if skip_existing else ""), rows)
+                         f"VALUES ({', '.join([mark] * len(columns))}){conflict}", rows)
 
 
 def upsert(conn: Connection, table: Table, values: dict, keys: tuple[str, ...], update_values: dict | None = None,

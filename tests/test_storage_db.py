@@ -5,6 +5,7 @@ import dataclasses
 import re
 
 from harvester.stores.records import raw_records
+from normaliser.links import record_links
 from storage.db import bound, insert_rows, utcnow
 
 DATABASES = ("sqlite", "postgresql")
@@ -81,3 +82,13 @@ def test_rows_in_reads_the_rows_of_the_keys_asked_for_across_sources_and_chunks(
     assert sorted((s, i) for s, i, _ in found) == sorted(set(asked) - {("s", "missing"), ("nowhere", "1")})
     assert live == {(s, i) for s, i, _ in found} - {("t", "2")}
     assert {bool(d) for s, i, d in found if (s, i) == ("t", "2")} == {True}
+
+
+def test_insert_rows_replacing_on_the_key_updates_stored_rows_and_adds_the_rest(db):
+    with db.begin() as conn:
+        insert_rows(conn, record_links, ("source", "local_id", "control_number"), [("s", "1", "a"), ("s", "2", "b")])
+        insert_rows(conn, record_links, ("source", "local_id", "control_number", "holdings_of"),
+                    [("s", "2", "", "b"), ("t", "1", "c", "")], replace_on=("source", "local_id"))
+        rows = conn.exec_driver_sql("SELECT source, local_id, control_number, holdings_of FROM record_links "
+                                    "ORDER BY source, local_id").fetchall()
+    assert [tuple(r) for r in rows] == [("s", "1", "a", ""), ("s", "2", "", "b"), ("t", "1", "c", "")]
