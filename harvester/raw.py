@@ -45,8 +45,8 @@ class RawRecord:
             object.__setattr__(self, "content_hash", content_hash(self.payload, self.deleted))
 
     def __reduce__(self) -> tuple:
-        # Pickled as its values: the normalise stage sends every raw record to a worker process, where the
-        # dataclass's own pickling (copyreg and a state dict) cost ~10 µs a record there and back, this ~2.
+        # Pickled as its values: the normalise stage sends every raw record to a worker process.  Against the
+        # dataclass's own pickling (copyreg and a state dict): 3.3 → 2.7 µs a record out, 2.0 → 1.9 back in.
         return stored_raw, (self.source, self.local_id, self.payload, self.syntax, self.format, self.datestamp,
                             self.deleted, self.content_hash)
 
