@@ -250,13 +250,6 @@ class RecordStore:
             linked.join(records, and_(records.c.source == linked.c.source, records.c.local_id == linked.c.local_id)))
             .where(records.c.deleted.is_(False), records.c.kind == "holdings")).all()
 
-    def _live(self, column: str, keys: Iterable[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str]]:
-        """``(key, column value)`` of the live rows with these keys (:func:`storage.db.rows_in`: IN lists written
-        out for the driver, a query's rows fetched at once)."""
-        with self.engine.connect() as conn:
-            for source, local_id, value in rows_in(conn, records, ("source", "local_id", column), keys, live=True):
-                yield (source, local_id), value
-
     def get(self, source: str, local_id: str, include_deleted: bool = False) -> Record | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(records.c.data, records.c.deleted).where(
@@ -268,8 +261,9 @@ class RecordStore:
     def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Record]:
         """Live records for the given (source, local_id) keys (decoded with the collector held, see
         :func:`paused_gc`)."""
-        with paused_gc():
-            return {key: decode(data) for key, data in self._live("data", keys)}
+        with self.engine.connect() as conn, paused_gc():
+            return {(source, local_id): decode(data) for source, local_id, data
+                    in rows_in(conn, records, ("source", "local_id", "data"), keys, live=True)}
 
     def iter_live(self, source: str | None = None, batch: int = 5000) -> Iterator[Record]:
         last = 0

@@ -191,12 +191,19 @@ def record_in(source_col, id_col, records: Iterable[tuple[str, str]]) -> Iterato
 
     A row-value IN list makes SQLite scan the whole table; this form uses the (source, local_id) index.
     """
+    for source, chunk in source_chunks(records):
+        yield and_(source_col == source, id_col.in_(chunk))
+
+
+def source_chunks(records: Iterable[tuple[str, str]]) -> Iterator[tuple[str, Sequence[str]]]:
+    """``(source, local ids)`` of ``records``, each source's ids sorted and :data:`CHUNK` at a time: the IN lists
+    of :func:`record_in` and :func:`rows_in`."""
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, local_id in sorted(set(records)):
         by_source[source].append(local_id)
     for source, ids in by_source.items():
         for chunk in chunks(ids):
-            yield and_(source_col == source, id_col.in_(chunk))
+            yield source, chunk
 
 
 def rows_in(conn: Connection, table: Table, columns: Sequence[str], records: Iterable[tuple[str, str]],
@@ -211,12 +218,8 @@ def rows_in(conn: Connection, table: Table, columns: Sequence[str], records: Ite
     quote = conn.dialect.identifier_preparer.quote
     head = (f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} "
             f"WHERE {'NOT deleted AND ' if live else ''}source = {mark} AND local_id IN ")
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for source, local_id in sorted(set(records)):
-        by_source[source].append(local_id)
-    for source, ids in by_source.items():
-        for chunk in chunks(ids):
-            yield from conn.exec_driver_sql(f"{head}({', '.join([mark] * len(chunk))})", (source, *chunk)).all()
+    for source, chunk in source_chunks(records):
+        yield from conn.exec_driver_sql(f"{head}({', '.join([mark] * len(chunk))})", (source, *chunk)).all()
 
 
 def write_lock(engine: Engine) -> threading.Lock:

@@ -442,9 +442,6 @@ _RAW_ROW_COLUMNS = frozenset(("source", "local_id", "payload", "syntax", "format
 
 
 def _raw_row(row: RowMapping) -> RawRow:
-    rec = RawRecord(
-        source=row["source"], local_id=row["local_id"], payload=row.get("payload", b""), syntax=row["syntax"],
-        format=row["format"], datestamp=row["datestamp"], deleted=bool(row["deleted"]),
-        content_hash=row["content_hash"],
-    )
+    rec = stored_raw(row["source"], row["local_id"], row.get("payload", b""), row["syntax"], row["format"],
+                     row["datestamp"], row["deleted"], row["content_hash"])
     return RawRow(record=rec, seq=row["seq"], changed_at=row["changed_at"])
