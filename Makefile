@@ -18,9 +18,9 @@ $(BIN)/.installed: pyproject.toml
 	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[test,compile]'
 	touch $@
 
-install: $(BIN)/.installed system-deps compiled
+install: $(BIN)/.installed system-deps
 
-# The record-handling modules compiled with Cython (unioncat/compiled.py): only what changed since the last time.
+# Opt-in: the record-handling modules compiled with Cython (unioncat/compiled.py says when it pays: measure first).
 compiled: $(BIN)/.installed system-deps
 	$(BIN)/python scripts/compile_modules.py
 

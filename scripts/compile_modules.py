@@ -1,6 +1,6 @@
-"""Compile the record-handling modules with Cython: ``unioncat/compiled.py`` says why and how they are used.
+"""Compile the record-handling modules with Cython (opt-in): ``unioncat/compiled.py`` says when it pays and how.
 
-    python scripts/compile_modules.py            # the modules changed since the last build (make install)
+    python scripts/compile_modules.py            # the modules changed since the last build (make compiled)
     python scripts/compile_modules.py --clean    # every module again
     python scripts/compile_modules.py --status   # which modules have a current compiled copy
 

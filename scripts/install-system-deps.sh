@@ -13,7 +13,8 @@
 #   maven        fetches that distribution (tests/peers/elastic.py; it runs on Java 21+, not in Debian 12:
 #                Temurin 25 in /usr/lib/jvm or UNIONCAT_ES_JAVA_HOME)
 #   gcc, python3-dev
-#                compile the record-handling modules with Cython (scripts/compile_modules.py)
+#                compile with Cython: tests/test_compiled.py's toy package, and the record-handling
+#                modules where `make compiled` (opt-in, scripts/compile_modules.py) is wanted
 # Skips apt entirely when everything is already present; prints what it does.  When another apt or
 # dpkg (unattended-upgrades on a fresh machine) holds the lock, waits for it (up to APT_LOCK_TIMEOUT
 # seconds, default 600) instead of failing at once.
