@@ -9,7 +9,7 @@ Why it is opt-in: untyped, it saves the interpreter's dispatch and little else, 
 specialising interpreter does its attribute and global lookups in inline caches that Cython's generic
 calls do not have.  Measured: on an Intel Xeon VM a quiet 1M build was the same either way (−0.2%); on an
 AMD EPYC VM, with both cores busy (the normaliser's workers, or two stages side by side) the compiled
-modules cost 11–23% *more* CPU than the same code as Python, and alone about the same (BENCHMARKS.md,
+modules cost 11–29% *more* CPU than the same code as Python, and alone about the same (BENCHMARKS.md,
 "Compiled modules off by default").  Build them (``make compiled``) only where a measurement says they pay.
 
 ``make compiled`` runs ``scripts/compile_modules.py``: every module of :data:`PACKAGES` is compiled into
