@@ -88,8 +88,8 @@ class PeakSampler(threading.Thread):
 def checkout_env() -> dict[str, str]:
     """The environment of a stage process: this checkout first on ``PYTHONPATH``.
 
-    A start-up hook (``unioncat/compiled.py``'s ``.pth``, where ``make compiled`` ran) imports ``unioncat`` before a script
-    can put its checkout first, and the editable install maps it to the checkout the virtualenv was made
+    A start-up hook (``unioncat/compiled.py``'s ``.pth``, where ``make compiled`` ran) imports ``unioncat``
+    before a script can put its checkout first, and the editable install maps it to the checkout the virtualenv was made
     from: a benchmark run from a git worktree would otherwise run that checkout's ``unioncat`` (the pipeline)
     with the worktree's other packages."""
     env = dict(os.environ)

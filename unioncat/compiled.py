@@ -5,19 +5,20 @@ match features, scoring, merging, index documents — spread thin over hundreds 
 rewrite pays (BENCHMARKS.md, issue 14).  Cython compiles those same ``.py`` files as they are: there is
 no second implementation to keep in step, and everything still runs as Python where nothing was built.
 
-Why it is opt-in: untyped, it saves the interpreter's dispatch and little else, and Python 3.11's
-specialising interpreter does its attribute and global lookups in inline caches that Cython's generic
-calls do not have.  Measured: on an Intel Xeon VM a quiet 1M build was the same either way (−0.2%); on an
-AMD EPYC VM, with both cores busy (the normaliser's workers, or two stages side by side) the compiled
-modules cost 11–29% *more* CPU than the same code as Python, and alone about the same (BENCHMARKS.md,
-"Compiled modules off by default").  Build them (``make compiled``) only where a measurement says they pay.
+Why it is opt-in: untyped, it saves the interpreter's dispatch and little else (a guess at why it can cost
+more, not measured: Python 3.11's specialising interpreter does attribute and global look-ups in inline
+caches Cython's generic calls lack, and Cython's larger machine code leans harder on shared caches).
+Measured: on an Intel Xeon VM a quiet 1M build was the same either way (−0.2%); on an AMD EPYC VM, with both
+cores busy (the normaliser's workers, or two stages side by side) the compiled modules cost 11–29% *more*
+CPU than the same code as Python, and alone about the same (BENCHMARKS.md, "Compiled modules off by default").
+Build them (``make compiled``) only where a measurement says they pay.
 
 ``make compiled`` runs ``scripts/compile_modules.py``: every module of :data:`PACKAGES` is compiled into
 ``.build/compiled/`` of its checkout, each source's SHA-256 kept in a manifest, and a ``.pth`` file in the
 virtualenv installs :class:`CompiledFinder` in every interpreter (stage processes and their workers too).
 The finder loads a compiled module only while its source is byte for byte the one compiled: a module
-edited since runs as Python until the next ``make compiled``, never a stale copy.  ``UNIONCAT_PURE=1`` runs it all
-as Python (profilers such as py-spy see Python frames only).  Annotations are not used as C types
+edited since runs as Python until the next ``make compiled``, never a stale copy.  ``UNIONCAT_PURE=1`` runs
+it all as Python (profilers such as py-spy see Python frames only).  Annotations are not used as C types
 (``annotation_typing=False``): compiled code keeps Python's semantics exactly.
 """
 from __future__ import annotations
