@@ -10,9 +10,11 @@ normalise, dedupe and index — each in its own process, through ``unioncat.pipe
 incremental build after 1% of the largest member's records change (the dump rewritten, every
 member harvested again).  Per stage it prints wall and CPU seconds (the stage and its worker
 processes), member records per CPU-second, the peak RSS of every process (sampled from /proc) and
-the database and index size; the load average is recorded with each stage.  One JSON line per
-run is appended to ``bench/results/scale.jsonl``; each finished stage is also kept in
-``WORK/scale-progress.json`` so that ``--resume`` can finish an interrupted run.  Disk: about
+the database and index size; the load average is recorded with each stage.  Before and after the
+full build it times pymarc parsing 20,000 LoC records (``scale_stage.reference``, ``--reference-records``)
+and gives the build's CPU a member record in such parses: a figure that compares across machines where
+CPU-seconds do not.  One JSON line per run is appended to ``bench/results/scale.jsonl``; each finished
+stage is also kept in ``WORK/scale-progress.json`` so that ``--resume`` can finish an interrupted run.  Disk: about
 9.5 KB per member record while it runs (dumps ~1.1 KB, SQLite ~7 KB, index ~1.5 KB): 5 GB at
 0.5M, 10 GB at 1M, 48 GB at 5M.  Time: 1M took 32 min end to end on a nearly quiet two-core box
 (2026-12-04: generate 6, harvest 2, normalise 4, dedupe 17, index 3); 5M, if stages stay near linear
@@ -162,6 +164,13 @@ def build(done: Done, work: Path, n: int, phase: str) -> dict:
     return out
 
 
+def in_parses(full: dict, n: int, reference: dict) -> float:
+    """The build's CPU a member record in pymarc parses of a LoC record on the same machine (the mean of the
+    readings before and after it): a figure another machine's run can be compared with."""
+    parse_us = (reference["before_us"] + reference["after_us"]) / 2
+    return round(full["build"]["cpu_s"] / n * 1e6 / parse_us, 2)
+
+
 def show(title: str, result: dict, n: int) -> None:
     print(f"\n{title}")
     print(f"  {'stage':<10}{'wall s':>9}{'CPU s':>9}{'rec/CPU-s':>11}{'peak RSS MB':>13}{'worker MB':>11}"
@@ -189,9 +198,17 @@ def run(args: argparse.Namespace) -> dict:
     startup = done.run("startup", work, "startup")
     print(f"a stage process starts in {startup['cpu_s']} CPU-s (imports, opening the stores; in every figure "
           "below)", flush=True)
+    before = done.run("reference.before", work, "reference", args.reference_records)["report"]
     full = build(done, work, g["member_records"], "full")
     full["sizes"] = sizes(work)
     show(f"full build of {g['member_records']} member records", full, g["member_records"])
+    after = done.run("reference.after", work, "reference", args.reference_records)["report"]
+    reference = {"before_us": before["us_per_record"], "after_us": after["us_per_record"],
+                 "pymarc": before["pymarc"]}
+    reference["build_in_parses"] = in_parses(full, g["member_records"], reference)
+    print(f"  pymarc parses a LoC record in {reference['before_us']} CPU-µs before the build, "
+          f"{reference['after_us']} after: the build cost {reference['build_in_parses']} such parses a member "
+          "record (scale_stage.reference)")
     print(f"  sizes: {full['sizes']}")
     largest = max(g["per_member"], key=g["per_member"].get)
     changed = done.run("revise", work, "revise", largest)["report"]["changed"]
@@ -204,7 +221,7 @@ def run(args: argparse.Namespace) -> dict:
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
               "cores": os.cpu_count(), "python": platform.python_version(), "commit": _commit(),
               "members_records": n, "dedupe_workers": args.dedupe_workers, "generated": g, "startup_cpu_s": startup["cpu_s"], "generate": {k: v for k, v in gen.items() if k != "report"},
-              "full": full, "incremental": inc}
+              "reference": reference, "full": full, "incremental": inc}
     if not args.keep:
         shutil.rmtree(work)
     return result
@@ -228,6 +245,8 @@ def main() -> None:
     ap.add_argument("--dedupe-workers", type=int, default=1,
                     help="processes scoring the dedupe's blocks (UNIONCAT_DEDUPE_WORKERS; their CPU is counted): "
                          "2 halves the scoring's wall time on two cores, what a 5M run in one session needs")
+    ap.add_argument("--reference-records", type=int, default=20_000,
+                    help="LoC records pymarc parses for the machine's yardstick before and after the build")
     ap.add_argument("--plot", action="store_true", help="write the PNG of time and memory against size")
     ap.add_argument("--table", action="store_true", help="print the results as the Markdown table of BENCHMARKS.md")
     args = ap.parse_args()

@@ -1,6 +1,7 @@
 """One stage of ``bench/scale.py``, run in its own process so its CPU and peak RSS are its own.
 
-    python bench/scale_stage.py WORK generate N MEMBERS SEED | startup | harvest | normalise | dedupe | index | revise MEMBER
+    python bench/scale_stage.py WORK generate N MEMBERS SEED | startup | reference N
+                                     | harvest | normalise | dedupe | index | revise MEMBER
 
 Prints one JSON line (the stage's report) last; the pipeline's progress messages go to stderr, timed.
 The stages call the same ``unioncat.pipeline`` functions as ``unioncat harvest`` and ``unioncat build``,
@@ -20,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from consortium.load import load_sources  # noqa: E402
 from demo import synthetic  # noqa: E402
-from demo.loc import loc_file  # noqa: E402
+from demo.loc import iter_chunks, loc_file  # noqa: E402
 from unioncat import compiled, pipeline  # noqa: E402
 from unioncat.settings import load_settings  # noqa: E402
 
@@ -40,6 +41,34 @@ def plain(report: object) -> object:
     if isinstance(report, list):
         return [plain(r) for r in report]
     return report
+
+
+#: How many times :func:`reference` parses its records (its figure is the median pass).
+REFERENCE_PASSES = 3
+
+
+def reference(records: int) -> dict:
+    """How fast this machine runs the kind of Python the build runs: pymarc parsing real MARC, CPU µs a record.
+
+    The issue's rate is in CPU-seconds, but a CPU-second is not one size: the same 1M build cost 2.4× more of
+    them on one cloud VM than on another.  pymarc's parser (pure Python: bytes sliced, decoded, lists and
+    objects built — what every stage does per record) is the yardstick the issue itself measured beside the
+    build ("normalise costs 2.0× pymarc's parse"), so a build's CPU per member record divided by this figure
+    compares across machines.  The median of three passes over the first ``records`` LoC records (``scale.py``
+    asks 20,000), already in memory."""
+    from importlib.metadata import version
+
+    import pymarc
+    cache = Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))
+    chunks = list(iter_chunks(loc_file(cache), records))
+    passes = []
+    for _ in range(REFERENCE_PASSES):
+        started = time.process_time()
+        for chunk in chunks:
+            pymarc.Record(data=chunk, to_unicode=True, force_utf8=True)
+        passes.append((time.process_time() - started) / len(chunks) * 1e6)
+    return {"records": len(chunks), "pymarc": version("pymarc"), "passes_us": [round(p, 1) for p in passes],
+            "us_per_record": round(sorted(passes)[len(passes) // 2], 1)}
 
 
 def progress(stage: str) -> pipeline.Progress:
@@ -67,6 +96,8 @@ def run(work: Path, stage: str, args: list[str]) -> dict:
         return plain(g)
     if stage == "revise":
         return {"changed": synthetic.revise(work / "dumps" / f"{args[0]}.mrc")}
+    if stage == "reference":
+        return reference(int(args[0]))
     cat = catalogue(work)
     try:
         if stage == "startup":  # what every stage process pays before it works: imports, opening the stores

@@ -60,7 +60,8 @@ def test_generation_is_deterministic_and_zipf_shaped(loc, tmp_path):
 def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     results = tmp_path / "scale.jsonl"
     done = subprocess.run([sys.executable, "bench/scale.py", "--members-records", "2000", "--work", str(tmp_path / "w"),
-                           "--keep", "--results", str(results), "--dedupe-workers", "2"], cwd=REPO, capture_output=True, text=True,
+                           "--keep", "--results", str(results), "--dedupe-workers", "2", "--reference-records", "500"],
+                          cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "member records per CPU-second" in done.stdout
@@ -77,6 +78,12 @@ def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     assert all(0 < full[s]["peak_anon_mb"] <= max(full[s]["peak_rss_mb"], full[s]["worker_peak_rss_mb"])
                for s in ("normalise", "dedupe", "index"))
     assert full["sizes"]["database_mb"] > 0 and full["sizes"]["index_mb"] > 0
+    # the machine's yardstick, before and after: the build's CPU a member record in pymarc parses of a LoC record
+    ref = run["reference"]
+    assert ref["before_us"] > 0 and ref["after_us"] > 0 and ref["pymarc"].startswith("5.")
+    per_record_us = full["build"]["cpu_s"] / g["member_records"] * 1e6
+    assert ref["build_in_parses"] == pytest.approx(per_record_us / ((ref["before_us"] + ref["after_us"]) / 2), rel=0.01)
+    assert "such parses a member record" in done.stdout
     # 1% of the largest member changed: only that is harvested, normalised and deduped again
     held = g["per_member"][inc["member"]]
     assert inc["changed"] == -(-held // 100)
