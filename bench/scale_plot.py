@@ -70,6 +70,8 @@ def table(results: Path) -> str:
                                                                    f[s]["worker_peak_rss_mb"] else "") for s in STAGES)
         cpu = " / ".join(_shown(f[s], f"{f[s]['cpu_s']:,.0f}") for s in BUILD)
         rate = _shown(f["normalise"], f"{f['build']['records_per_cpu_s']:,.0f}")
+        if "reference" in r:     # runs since the yardstick (scale_stage.reference): comparable across machines
+            rate += f" ({r['reference']['build_in_parses']} pymarc parses a record)"
         rows.append(f"| {n:,} ({g['manifestations']:,}) | {r['date'][:16].replace('T', ' ')}, "
                     f"{f['dedupe']['load_before']} | {cpu} | **{rate}** | {rss} | "
                     f"{disk['database_mb']:,.0f} + {disk['index_mb']:,.0f} MB "

@@ -84,6 +84,9 @@ def test_the_benchmark_builds_the_province_and_an_incremental_pass(tmp_path):
     per_record_us = full["build"]["cpu_s"] / g["member_records"] * 1e6
     assert ref["build_in_parses"] == pytest.approx(per_record_us / ((ref["before_us"] + ref["after_us"]) / 2), rel=0.01)
     assert "such parses a member record" in done.stdout
+    shown = subprocess.run([sys.executable, "bench/scale.py", "--table", "--results", str(results)], cwd=REPO,
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert f"({ref['build_in_parses']} pymarc parses a record)" in shown.stdout
     # 1% of the largest member changed: only that is harvested, normalised and deduped again
     held = g["per_member"][inc["member"]]
     assert inc["changed"] == -(-held // 100)
