@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: Where the LoC file and the other fetched files are (``UNIONCAT_CACHE``, as for the tests).
+CACHE = Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))
 sys.path.insert(0, str(REPO))
 
 from consortium.load import load_sources  # noqa: E402
@@ -29,8 +31,7 @@ from unioncat.settings import load_settings  # noqa: E402
 def catalogue(work: Path) -> pipeline.Catalogue:
     """The run's catalogue with the default settings, but for the dedupe's workers (``scale.py --dedupe-workers``)."""
     env = {k: v for k, v in os.environ.items() if k == "UNIONCAT_DEDUPE_WORKERS"}
-    settings = load_settings(env=env, data_dir=work / "var", sources_path=work / "sources.yaml",
-                             cache_dir=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
+    settings = load_settings(env=env, data_dir=work / "var", sources_path=work / "sources.yaml", cache_dir=CACHE)
     return pipeline.Catalogue(settings, load_sources(work / "sources.yaml"))
 
 
@@ -60,8 +61,7 @@ def reference(records: int) -> dict:
     from importlib.metadata import version
 
     import pymarc
-    cache = Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))
-    chunks = list(iter_chunks(loc_file(cache), records))
+    chunks = list(iter_chunks(loc_file(CACHE), records))
     passes = []
     for _ in range(REFERENCE_PASSES):
         started = time.process_time()
@@ -89,8 +89,7 @@ def run(work: Path, stage: str, args: list[str]) -> dict:
     if stage == "generate":
         n, members, seed = (int(a) for a in args)
         mems = synthetic.members(members)
-        g = synthetic.generate(loc_file(Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache"))), work / "dumps",
-                               n, members, seed)
+        g = synthetic.generate(loc_file(CACHE), work / "dumps", n, members, seed)
         import yaml
         (work / "sources.yaml").write_text(yaml.safe_dump(synthetic.sources_yaml(mems, work / "dumps", g.per_member or {}),
                                                           allow_unicode=True))
