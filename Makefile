@@ -2,7 +2,8 @@
 #   make demo   — virtualenv, demo consortium, whole pipeline, catalogue on http://127.0.0.1:5000
 #                 (make demo PORT=5050 HOST=0.0.0.0 for another port or address)
 #   make test   — everything the tests need, then the whole suite (what CI runs)
-PY ?= python3
+# The virtualenv's interpreter: the distribution's optimised build where there is one (scripts/pick-python.sh).
+PY ?= $(shell sh scripts/pick-python.sh)
 VENV := .venv
 BIN := $(VENV)/bin
 export UNIONCAT_CACHE ?= $(CURDIR)/.cache
@@ -11,7 +12,8 @@ PORT ?= 5000
 
 .PHONY: demo test install system-deps compiled bench bench-zoom bench-staff bench-jobs clean
 
-$(BIN)/.installed: pyproject.toml
+# After the Debian packages: python3-venv is among them, for the distribution's interpreter.
+$(BIN)/.installed: pyproject.toml | system-deps
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# setuptools adds an information-only UserWarning to every editable install of a multi-package tree

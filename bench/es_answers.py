@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--es-url")
     ap.add_argument("--checkout", type=Path, default=Path(__file__).resolve().parents[1])
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", ".cache")))
+    ap.add_argument("--cache", type=Path,
+                    default=Path(os.environ.get("UNIONCAT_CACHE", Path(__file__).resolve().parents[1] / ".cache")))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--compare", type=Path, nargs=2)
     args = ap.parse_args()

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    cache = Path(os.environ.get("UNIONCAT_CACHE") or "/work/main/.cache")
+    cache = Path(os.environ.get("UNIONCAT_CACHE") or REPO / ".cache")
     corpus = Path(os.environ.get("UNIONCAT_CORPUS") or REPO.parent / "shared" / "corpus")
     loc = list(iter_chunks(loc_file(cache, log=lambda *_: None), limit=args.records))
     xml = [pymarc.record_to_xml(pymarc.Record(data=c, to_unicode=True, force_utf8=True), namespace=True)
