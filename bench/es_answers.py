@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 PARTS = ("total", "records", "estimate", "corrected", "suggestion", "hits", "facets")
 
 
@@ -57,10 +58,9 @@ def compare(a: Path, b: Path) -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--es-url")
-    ap.add_argument("--checkout", type=Path, default=Path(__file__).resolve().parents[1])
+    ap.add_argument("--checkout", type=Path, default=REPO)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("UNIONCAT_CACHE", Path(__file__).resolve().parents[1] / ".cache")))
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("UNIONCAT_CACHE", REPO / ".cache")))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--compare", type=Path, nargs=2)
     args = ap.parse_args()

@@ -12,6 +12,13 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pick-python.sh"
+SYSTEM = "/usr/bin/python3"
+
+
+def usable(python: str) -> bool:
+    """What the script asks of a candidate: 3.11 or newer, and able to make a virtualenv."""
+    return subprocess.run([python, "-c", "import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))"],
+                          capture_output=True).returncode == 0
 
 
 def pick(*candidates: str) -> str:
@@ -40,10 +47,6 @@ def test_nothing_suitable_falls_back_to_python3_on_path(tmp_path):
 
 def test_by_default_the_distributions_interpreter_where_it_is_usable():
     chosen = pick()
-    probe = subprocess.run([chosen, "-c", "import sys, ensurepip, venv; print(sys.version_info >= (3, 11))"],
-                           capture_output=True, text=True)
-    assert probe.stdout.strip() == "True"
-    system = Path("/usr/bin/python3")
-    usable = system.exists() and subprocess.run(
-        [str(system), "-c", "import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))"]).returncode == 0
-    assert (chosen == str(system)) == usable, (chosen, usable, os.environ.get("PATH"))
+    assert usable(chosen)
+    system_usable = Path(SYSTEM).exists() and usable(SYSTEM)
+    assert (chosen == SYSTEM) == system_usable, (chosen, system_usable, os.environ.get("PATH"))
