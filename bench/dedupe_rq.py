@@ -3,9 +3,9 @@
     python bench/dedupe_rq.py --records 50000 [--partitions 8] [--rounds 2]
 
 Generates the synthetic consortium of ``bench/scale.py`` (``demo/synthetic.py``), starts a throwaway
-PostgreSQL cluster and a redis-server (the test fixtures' code), and harvests and normalises it once
-into a base database.  Each run then copies that database (``CREATE DATABASE … TEMPLATE``), starts N
-``unioncat worker`` processes with ``UNIONCAT_DEDUPE_PARTITIONS`` set, queues the build chain's dedupe
+PostgreSQL cluster (the test fixtures' code), and harvests and normalises it once into a base database.
+Each run then copies that database (``CREATE DATABASE … TEMPLATE``), starts a redis-server of its own
+and N ``unioncat worker`` processes with ``UNIONCAT_DEDUPE_PARTITIONS`` set, queues the build chain's dedupe
 link and times it until that job has finished (the workers are then stopped: the index link is not
 measured).  Runs alternate 1, 2, 1, 2 … workers back to back; with ``--baseline`` a first run is the
 dedupe in its one job (no partitions, one worker).  For each run: wall, CPU-seconds of every worker
@@ -132,45 +132,61 @@ def kill_tree(pid: int) -> None:
                 os.kill(p, sig)
 
 
-def start_workers(n: int, env: dict, sources: Path, data: Path, logs: Path) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(data),
-                              "worker", "--name", f"w{k}-{time.monotonic_ns()}", "--retry", "1,5"],
-                             env=env, stdout=open(logs / f"worker{k}.log", "ab"), stderr=subprocess.STDOUT,
-                             start_new_session=True) for k in range(n)]
+def start_workers(n: int, env: dict, sources: Path, data: Path, logs: Path) -> dict[str, subprocess.Popen]:
+    """``n`` workers, by the names they register under."""
+    names = [f"w{k}-{time.monotonic_ns()}" for k in range(n)]
+    return {name: subprocess.Popen([sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(data),
+                                    "worker", "--name", name, "--retry", "1,5"],
+                                   env=env, stdout=open(logs / f"worker{k}.log", "ab"), stderr=subprocess.STDOUT,
+                                   start_new_session=True) for k, name in enumerate(names)}
 
 
-def one_run(n: int, partitions: int, db_url: str, redis_url: str, sources: Path, work: Path, pg: list[int]) -> dict:
-    """Queue the dedupe link on ``n`` fresh workers; wall and CPU until it finished."""
-    env = dict(os.environ, UNIONCAT_DB=db_url, UNIONCAT_REDIS=redis_url, UNIONCAT_DEDUPE_PARTITIONS=str(partitions),
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    runner = RqRunner.from_url(redis_url)
-    runner.connection.flushall()
-    workers = start_workers(n, env, sources, work / "var", work)
-    while len(Worker.all(connection=runner.connection)) < n:
-        time.sleep(0.2)
-    load = os.getloadavg()
-    before = {"workers": [tree_cpu([w.pid]) for w in workers], "postgres": tree_cpu(pg),
-              "self": resource.getrusage(resource.RUSAGE_SELF)}
-    started = time.perf_counter()
-    job_id = runner.enqueue_build_stage("dedupe", False, "bench")
-    job = Job.fetch(job_id, connection=runner.connection)
-    while (status := job.get_status(refresh=True)) not in ("finished", "failed"):
-        time.sleep(0.2)
-    wall = time.perf_counter() - started
-    per_worker = [round(tree_cpu([w.pid]) - b, 1) for w, b in zip(workers, before["workers"])]
-    cpu_pg = tree_cpu(pg) - before["postgres"]
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    for w in workers:
-        kill_tree(w.pid)
-        w.wait()
-    if status != "finished":
-        raise SystemExit(f"the dedupe job {status}: see {work}/worker*.log")
-    result = job.return_value() or {}
+def log_tails(work: Path, n: int, lines: int = 15) -> str:
+    """The last lines of each worker's log: what a failed run says about itself."""
+    return "\n".join(f"--- worker{k}.log\n" + "\n".join(
+        (work / f"worker{k}.log").read_text(errors="replace").splitlines()[-lines:]) for k in range(n))
+
+
+def one_run(n: int, partitions: int, db_url: str, sources: Path, work: Path, pg: list[int]) -> dict:
+    """Queue the dedupe link on ``n`` fresh workers; wall and CPU until it finished.
+
+    Each run has a redis-server of its own, so no lock, job or worker of an earlier run can reach it.  The
+    workers registered must be exactly this run's, and its job a dedupe that changed records (the copy was
+    never deduplicated), or the run fails saying what it found, with the workers' logs: once, in a whole
+    suite's run, a run's job finished and its database was found untouched, and nothing said why."""
+    with running_redis() as redis_url:
+        env = dict(os.environ, UNIONCAT_DB=db_url, UNIONCAT_REDIS=redis_url,
+                   UNIONCAT_DEDUPE_PARTITIONS=str(partitions),
+                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        runner = RqRunner.from_url(redis_url)
+        workers = start_workers(n, env, sources, work / "var", work)
+        while (names := {w.name for w in Worker.all(connection=runner.connection)}) != set(workers):
+            if names - set(workers):
+                raise SystemExit(f"workers not of this run on its redis-server: {sorted(names - set(workers))}")
+            time.sleep(0.2)
+        load = os.getloadavg()
+        procs = list(workers.values())
+        before = {"workers": [tree_cpu([w.pid]) for w in procs], "postgres": tree_cpu(pg),
+                  "self": resource.getrusage(resource.RUSAGE_SELF)}
+        started = time.perf_counter()
+        job = Job.fetch(runner.enqueue_build_stage("dedupe", False, "bench"), connection=runner.connection)
+        while (status := job.get_status(refresh=True)) not in ("finished", "failed"):
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        per_worker = [round(tree_cpu([w.pid]) - b, 1) for w, b in zip(procs, before["workers"])]
+        cpu_pg = tree_cpu(pg) - before["postgres"]
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        for w in procs:
+            kill_tree(w.pid)
+            w.wait()
+        result = job.return_value() if status == "finished" else None
+    if status != "finished" or not (result or {}).get("records_changed"):
+        raise SystemExit(f"the dedupe job {status}, returning {result!r}\n{log_tails(work, n)}")
     return {"workers": n, "partitions": partitions, "wall_s": round(wall, 1),
             "cpu_workers_s": per_worker, "cpu_postgres_s": round(cpu_pg, 1),
             "cpu_bench_s": round(me.ru_utime + me.ru_stime - before["self"].ru_utime - before["self"].ru_stime, 1),
             "load_before": [round(x, 2) for x in load], "load_after": [round(x, 2) for x in os.getloadavg()],
-            "records_changed": result.get("records_changed"), "digests": digests(db_url)}
+            "records_changed": result["records_changed"], "digests": digests(db_url)}
 
 
 def main() -> None:
@@ -187,7 +203,7 @@ def main() -> None:
     sources = consortium(work, args.records)
     print(f"generated {args.records} member records in {time.perf_counter() - t:.0f} s", flush=True)
     runs = []
-    with running_postgres() as server, running_redis() as redis_url:
+    with running_postgres() as server:
         pg = [postmaster(int(server.rsplit(":", 1)[1]))[0]]
         t = time.perf_counter()
         base = normalised(sources, work / "base-var", server)
@@ -195,7 +211,7 @@ def main() -> None:
         plan = ([(1, 0)] if args.baseline else []) + [(n, args.partitions) for _ in range(args.rounds) for n in (1, 2)]
         for k, (n, parts) in enumerate(plan):
             db = copy_of(server, base, f"run{k}")
-            r = one_run(n, parts, db, redis_url, sources, work, pg)
+            r = one_run(n, parts, db, sources, work, pg)
             runs.append(r)
             print(json.dumps(r), flush=True)
             drop(server, f"run{k}")
