@@ -50,8 +50,7 @@ def plot(results: Path, png: Path) -> Path:
              label="incremental build (1% of one member)")
     cpu.set(xlabel="member records (millions)", ylabel="CPU-seconds", title="Build CPU time")
     mem.axhline(2048, color="grey", linestyle=":", label="2 GB goal")
-    mem.set(xlabel="member records (millions)", ylabel="peak RSS (MB)",
-            title="Peak memory per stage process")
+    mem.set(xlabel="member records (millions)", ylabel="peak RSS (MB)", title="Peak memory per stage process")
     loads = ", ".join(f"{s:.3g}M: load {r['full']['dedupe']['load_before']}" for s, r in zip(sizes, runs))
     fig.suptitle(f"bench/scale.py — 130 synthetic members, 2 shared cores ({loads})", fontsize=9)
     for ax in (cpu, mem):
