@@ -17,13 +17,11 @@ of ``clusters`` (``created_seq`` included)/``dedupe_members``/``dedupe_pairs``/`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,7 @@ from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 
 from bench.dedupe_digest import digests  # noqa: E402
+from bench.proctree import kill_tree, tree_cpu  # noqa: E402
 from demo import synthetic  # noqa: E402
 from demo.loc import loc_file  # noqa: E402
 from unioncat import pipeline  # noqa: E402
@@ -87,49 +86,6 @@ def copy_of(server: str, base: str, name: str) -> str:
     with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base.rsplit("/", 1)[1]}"')
     return f"{server}/{name}"
-
-
-def _proc_table() -> tuple[dict[int, float], dict[int, list[int]]]:
-    """Every process's CPU-seconds (its reaped children's included) and every process's children."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats, children = {}, {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return stats, children
-
-
-def tree(pids: list[int], children: dict[int, list[int]] | None = None) -> list[int]:
-    """The processes and all their live descendants (``children``: a table :func:`_proc_table` read)."""
-    children = _proc_table()[1] if children is None else children
-    found, todo = [], list(pids)
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def tree_cpu(pids: list[int]) -> float:
-    """CPU-seconds of processes, their reaped children and their live descendants (from /proc)."""
-    stats, children = _proc_table()
-    return sum(stats.get(pid, 0.0) for pid in tree(pids, children))
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a worker and every descendant.  rq's work horse runs in a session of its own, so killing the
-    worker's process group leaves it running: a finished run's horse went on with the chain's index link
-    (CPU taken from the next run) and took the build lock after the next run had cleared Redis.  The tree is
-    stopped first so nothing forks between listing and killing."""
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for p in tree([pid]):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, sig)
 
 
 def start_workers(n: int, env: dict, sources: Path, data: Path, logs: Path) -> dict[str, subprocess.Popen]:

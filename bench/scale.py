@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from filepeak import PeakSize
+from proctree import tree
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "scale.jsonl"
@@ -56,20 +57,8 @@ class PeakSampler(threading.Thread):
         self.done = threading.Event()
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def tree(self) -> list[int]:
-        pids, todo = [], [self.root]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            try:
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-            except OSError:
-                pass
-        return pids
-
     def sample(self) -> None:
-        for pid in self.tree():
+        for pid in tree([self.root]):
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

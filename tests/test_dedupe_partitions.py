@@ -31,7 +31,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from peers.postgres import drop_database
-from test_jobs import descendants
+from test_jobs import proctree
 from unioncat import pipeline
 from unioncat.dedupe_jobs import DEDUPE_QUEUE
 from unioncat.jobs import JobPolicy, RqRunner
@@ -99,7 +99,7 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
                 part = Job.fetch(job_id, connection=runner.connection)
                 if part.worker_name == "victim":
                     victim = workers["victim"]
-                    tree = [victim.pid, *descendants(victim.pid)]   # rq's work horse runs in its own session
+                    tree = proctree.tree([victim.pid])   # rq's work horse runs in its own session
                     signal_all(tree, signal.SIGSTOP)
                     if part.get_status(refresh=True) != "started":
                         # listed before it started, or done before it froze: let it go on, catch the next one
@@ -134,7 +134,7 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
         assert bench.digests(url) == reference
     finally:
         for proc in workers.values():
-            bench.kill_tree(proc.pid)    # stopped first: a horse forked meanwhile would go on with the index link
+            proctree.kill_tree(proc.pid)    # stopped first: a horse forked meanwhile would go on with the index link
             proc.wait()
         drop_database(server, url)
 

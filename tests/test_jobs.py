@@ -11,6 +11,7 @@ Last, the in-process runner (no Redis): a mail server that is down fails no harv
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -43,6 +44,9 @@ from unioncat.present import search_json
 from unioncat.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_proctree", REPO / "bench" / "proctree.py")
+proctree = importlib.util.module_from_spec(_spec)   # the benches' process-tree walker: one for both
+_spec.loader.exec_module(proctree)
 FAST = JobPolicy(harvest_timeout=120, build_timeout=120, retry_intervals=(1, 1), heartbeat=1, build_slice=5)
 QUERIES = ["personal rights domestic relations", "中国", "annual report", "dream red chamber", "only in library",
            "slow title"]
@@ -67,12 +71,7 @@ class Workers:
     def kill(self, name: str) -> None:
         """SIGKILL a worker and everything under it (rq's work horse runs in a session of its own)."""
         proc = self.procs.pop(name)
-        tree = descendants(proc.pid)
-        for pid in [proc.pid, *tree]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        proctree.kill_tree(proc.pid)
         proc.wait()
 
     def stop(self) -> None:
@@ -88,25 +87,6 @@ class Workers:
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.tmp_path.glob("worker-*.log"))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 @pytest.fixture
