@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -88,26 +89,34 @@ def checkout_env() -> dict[str, str]:
     return env
 
 
+def sampled(command: list[str], what: str) -> tuple[dict, resource.struct_rusage, PeakSampler]:
+    """Run ``command`` from this checkout, its process tree sampled from /proc; the last JSON line it printed,
+    its rusage (``wait4``) and the sampler (``sampler.root`` is its pid).  A command that fails ends the run."""
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env=checkout_env())
+    sampler = PeakSampler(proc.pid)
+    sampler.start()
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    sampler.done.set()
+    sampler.join()      # its last sample finished before the caller reads it
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"{what} failed ({code}): {out[-2000:]}")
+    return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{"))), usage, sampler
+
+
 def stage(work: Path, name: str, *args: object) -> dict:
     """Run one stage in a child process; its report plus wall, CPU (with its workers) and peak RSS."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "scale_stage.py"), str(work), name,
-                             *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, text=True, env=checkout_env())
-    sampler = PeakSampler(proc.pid)
-    sampler.start()
     with PeakSize(work / "var" / "unioncat.db-wal") as wal:
-        out = proc.stdout.read() if proc.stdout else ""
-        _, status, usage = os.wait4(proc.pid, 0)
-    sampler.done.set()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"stage {name} failed ({proc.returncode})")
+        report, usage, sampler = sampled([sys.executable, str(REPO / "bench" / "scale_stage.py"), str(work), name,
+                                          *map(str, args)], f"stage {name}")
     workers = [mb for pid, mb in sampler.peaks.items() if sampler.names[pid] == "worker"]
-    return {"report": json.loads(out.strip().splitlines()[-1]), "wall_s": round(time.perf_counter() - started, 2),
+    return {"report": report, "wall_s": round(time.perf_counter() - started, 2),
             # both are lower bounds: wait4 misses unwaited grandchildren, the samples the last half second
             "cpu_s": round(max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu.values())), 2),
-            "peak_rss_mb": max(usage.ru_maxrss // 1024, sampler.peaks.get(proc.pid, 0)),
+            "peak_rss_mb": max(usage.ru_maxrss // 1024, sampler.peaks.get(sampler.root, 0)),
             "worker_peak_rss_mb": max(workers, default=0), "processes": len(sampler.peaks),
             "peak_anon_mb": max(sampler.anon.values(), default=0),
             "peak_wal_mb": round(wal.peak / 2 ** 20, 1),

@@ -29,13 +29,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from scale import REPO, PeakSampler, checkout_env
+from scale import REPO, sampled
 
 #: (category, what its leaf frames contain), in the order they are tried; the rest is "Python".
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
@@ -77,20 +76,12 @@ def profile(work: Path, stage: str, rate: int, raw: Path) -> dict:
         raise SystemExit("py-spy not found beside this interpreter or on PATH: pip install 'py-spy>=0.4,<0.5'")
     command = [spy, "record", "--subprocesses", "--format", "raw", "--rate", str(rate), "--output", str(raw),
                "--", sys.executable, str(REPO / "bench" / "scale_stage.py"), str(work), stage]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True, env=checkout_env())
-    sampler = PeakSampler(proc.pid)
-    sampler.start()
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    sampler.done.set()
-    sampler.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode or not raw.exists():
-        raise SystemExit(f"the {stage} stage under py-spy failed ({proc.returncode}): {out[-2000:]}")
-    report = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
-    own = sampler.cpu.get(proc.pid, 0.0)
+    report, usage, sampler = sampled(command, f"the {stage} stage under py-spy")
+    if not raw.exists():
+        raise SystemExit(f"py-spy wrote no samples for the {stage} stage")
+    own = sampler.cpu.get(sampler.root, 0.0)
     # as scale.stage: wait4 misses the workers nobody waits for, the samples the last half second (py-spy's too)
-    cpu = max(sum(s for pid, s in sampler.cpu.items() if pid != proc.pid), usage.ru_utime + usage.ru_stime - own)
+    cpu = max(sum(s for pid, s in sampler.cpu.items() if pid != sampler.root), usage.ru_utime + usage.ru_stime - own)
     return {"report": report, "cpu_s": round(cpu, 2), "profiler_cpu_s": round(own, 2)}
 
 
@@ -117,15 +108,15 @@ def main() -> None:
         run = profile(args.work.resolve(), args.stage, args.rate, raw)
         by_category, by_function = classify(raw)
     table = shares(by_category, args.rate, run["cpu_s"])
-    sampled = sum(by_function.values())
-    print(f"{args.stage}: {run['cpu_s']} CPU-s (py-spy's own {run['profiler_cpu_s']}), {sampled} samples "
+    samples = sum(by_function.values())
+    print(f"{args.stage}: {run['cpu_s']} CPU-s (py-spy's own {run['profiler_cpu_s']}), {samples} samples "
           f"at {args.rate} a second, load {os.getloadavg()[0]:.2f}")
     for name, row in table.items():
         print(f"  {name:<18} {row['seconds']:>9.1f} s  {row['share']:6.1%}")
     print(f"  own time, the top {args.top}:")
-    for function, samples in by_function.most_common(args.top):
-        print(f"    {samples / sampled:6.1%}  {function[:110]}")
-    print(json.dumps({"stage": args.stage, **run, "rate": args.rate, "samples": sampled, "categories": table,
+    for function, n in by_function.most_common(args.top):
+        print(f"    {n / samples:6.1%}  {function[:110]}")
+    print(json.dumps({"stage": args.stage, **run, "rate": args.rate, "samples": samples, "categories": table,
                       "top": [[f, n] for f, n in by_function.most_common(args.top)]}))
 
 
