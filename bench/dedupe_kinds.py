@@ -82,7 +82,7 @@ class Tally:
 
 
 def instrument(t: Tally) -> None:
-    build._stage_changes = t.phase("staging", build._stage_changes)
+    build.stage_changes = t.phase("staging", build.stage_changes)
     build._score = t.phase("scoring", build._score)
     build.recluster = t.phase("clustering", build.recluster)
     build._merge_pending = t.phase("merging", build._merge_pending)

@@ -107,6 +107,24 @@ def clear_records(conn: Connection) -> None:
     conn.execute(dedupe_features.delete())
 
 
+def any_stored(conn: Connection, after: int, upto: int) -> bool:
+    """Whether features are stored for any record whose ``seq`` is in ``(after, upto]`` (a staging partition
+    run before): one look-up of the features' primary key a record of the range until one is found."""
+    f = dedupe_features.c
+    joined, r = record_join(dedupe_features, f.source, f.local_id)
+    return conn.execute(select(f.source).select_from(joined).where(r.seq > after, r.seq <= upto).limit(1)
+                        ).first() is not None
+
+
+def already_stored(conn: Connection, keys: Collection[RecordKey]) -> set[RecordKey]:
+    """Those of ``records`` whose features are stored (by a run of a staging partition before this one)."""
+    f = dedupe_features.c
+    out: set[RecordKey] = set()
+    for where in record_in(f.source, f.local_id, keys):
+        out.update((s, l) for s, l in conn.execute(select(f.source, f.local_id).where(where)))
+    return out
+
+
 def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[RecordKey, Features]:
     """The stored features of ``records`` (explain, tests); a pass reads them with its blocks instead."""
     out: dict[RecordKey, Features] = {}

@@ -1,7 +1,7 @@
 """The dedupe stage: re-score and re-cluster after records changed, write only what changed.
 
 Features and blocking keys of changed records are stored a batch at a time
-(``dedupe_features``, the indexed ``dedupe_keys``); only pairs with a changed
+(``staging``: ``dedupe_features``, the indexed ``dedupe_keys``); only pairs with a changed
 record are scored, a batch of blocks at a time, the members of each block
 looked up by key; clustering then runs over the records a change can reach
 (stored pairs and clusters looked up by record, see ``recluster``), and only
@@ -13,13 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice, takewhile
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from normaliser.authorities import AuthorityStore
-from normaliser.links import Link, LinkStore
-from normaliser.model import Record
+from normaliser.links import LinkStore
 from normaliser.store import RECORD_SEQ, RecordStore, paused_gc
 
 from storage.db import get_value, set_value
@@ -29,37 +26,17 @@ from .blocking import Emit, find_pairs
 from .blockstore import BlockStore
 from .classpairs import ClassPair
 from .evidence import OVERRIDES_APPLIED, EvidenceStore, Pair
-from .features import SIGNATURE, Features, blocking_keys, record_features, work_key
+from .features import SIGNATURE, work_key
 from .merge import merge_records
-from .model import Cluster
+from .model import Cluster, DedupeReport
 from .partition import Partitions, id_range, score_part
 from .recluster import recluster
 from .members import MemberStore
+from .staging import Staged, stage_changes, stage_part
 from .store import ClusterStore
 
 log = logging.getLogger(__name__)
 RecordKey = tuple[str, str]  # (source, local_id)
-
-
-@dataclass
-class DedupeReport:
-    records_changed: int = 0
-    clusters_written: int = 0
-    clusters_deleted: int = 0
-    redirects: int = 0
-    total_clusters: int = 0
-    refused_keys: dict[str, int] = field(default_factory=dict)   # oversized blocks not compared
-    split_keys: dict[str, int] = field(default_factory=dict)     # oversized blocks compared in title windows
-    last_seq: int = 0
-    pairs_compared: int = 0        # pairs scored by compare() this pass (only pairs with a changed record)
-    pairs_prefiltered: int = 0     # block pairs the exact pre-filter settled without compare()
-    records_evaluated: int = 0     # changed records plus the records of their blocks
-    rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
-    records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
-    holdings_changed: int = 0      # holdings records (MFHD) stored, changed or deleted this pass
-    authorities_changed: int = 0   # authority records stored, changed or removed (the index expands names)
-    resumed: str = ""              # where the interrupted full pass this one finished had stopped
-    seconds: float = 0.0
 
 
 def dedupe_changes(
@@ -89,8 +66,8 @@ def dedupe_changes(
     changed record still re-clusters when staff overrides changed.  ``holdings_feeds`` maps a holdings
     feed's source id to the source whose bibliographic records its MFHD belong to.  ``block_window`` > 0
     splits a block over ``max_block`` into title windows of that many records instead of refusing it;
-    ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout score and merge in
-    partitions (same outcome: ``partition``).
+    ``workers`` > 1 scores blocks in that many processes; ``partitions`` has its fanout stage (a full
+    pass), score and merge in partitions (same outcome: ``partition``).
     """
     started = time.perf_counter()
     evidence = EvidenceStore(members.engine)
@@ -100,7 +77,7 @@ def dedupe_changes(
     links = LinkStore(records.engine, holdings_feeds)
     merge = partial(_merge_pending, records, members, source_order, merge_batch, progress, links, partitions)
     report.clusters_written += merge()
-    staged = _stage_changes(records, members, since_seq, report, links, evidence, progress, place)
+    staged = stage_changes(records, members, since_seq, report, links, evidence, progress, place, partitions)
     overrides_version = evidence.overrides_version()
     overrides_changed = evidence.overrides_pending()
     if not everything and not report.records_changed and not overrides_changed:
@@ -165,131 +142,6 @@ def _recluster(evidence: EvidenceStore, clusters: ClusterStore, members: MemberS
         set_value(conn, OVERRIDES_APPLIED, overrides_version)
         if full:
             fullpass.phase(fullpass.MERGING)(conn)
-
-
-@dataclass
-class Staged:
-    """What staging found: the changed records' keys (an incremental pass only), deletions, new holdings."""
-
-    upserts: dict[RecordKey, list[str]]    # empty in a full pass: the keys went to dedupe_members as staged
-    removed: set[RecordKey]                # empty in a full pass: records.deleted tells them
-    holders: set[RecordKey]                # records whose holdings records (MFHD) changed (none in a full pass)
-    stored: int = 0                        # bibliographic records stored
-
-
-def _stage_changes(records: RecordStore, members: MemberStore, since_seq: int, report: DedupeReport,
-                   links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None,
-                   place: fullpass.FullPass) -> Staged:
-    """Store the features and blocking keys of every bibliographic record changed after ``since_seq``.
-
-    A full pass (``place`` not idle) stages the records up to its ceiling, after those it staged before it
-    was interrupted (nothing once it is past staging), each batch committed with its mark.  A new one
-    empties the stored features, keys and pairs first (see
-    ``EvidenceStore.restart``) and stores each batch's match keys (signature included) in ``dedupe_members``
-    too, keeping their clusters: it holds nothing per record (holding every record's keys took ~1.3 KB a
-    record), and clustering reads them back a batch of components at a time.  An incremental pass returns
-    the changed records' keys for its one commit.  Features are stored a batch at a time and dropped.
-    Holdings records are never matched: their 004 → 001 links are stored (a batch at a time) and the
-    entries of the records they belong to are merged again (in a full pass every entry is).  Authority
-    records are never matched either: their forms go to the authority store, which the index uses to
-    expand names.
-    """
-    stager = _Stager(records, members, place.under_way, report, links, evidence, progress)
-    if not stager.full:
-        _in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
-    elif place.phase == fullpass.STAGING:
-        if not place.staged:
-            evidence.restart()
-        changes = records.changed_since(place.staged, holdings_brief=True)
-        _in_batches(takewhile(lambda change: change[0] <= place.ceiling, changes), stager.take, stager.flush)
-    return stager.finish()
-
-
-#: Staging says how far it got every this many records (a full pass at 5M stages for about an hour).
-STAGED_EVERY = 100_000
-
-
-class _Stager:
-    """One staging pass's batch: links, authority records, features and keys, written at each ``flush``."""
-
-    def __init__(self, records: RecordStore, members: MemberStore, full: bool, report: DedupeReport,
-                 links: LinkStore, evidence: EvidenceStore, progress: Callable[[str], None] | None = None):
-        self.full, self.members, self.report, self.links, self.evidence = full, members, report, links, evidence
-        self.progress, self.taken = progress, 0
-        self.staged = Staged({}, set(), set())
-        self.batch: list[Link] = []             # a few strings per record, not the records (see Link)
-        self.authority_batch: list[tuple[RecordKey, Record | None]] = []   # authority records and deletions
-        self.features: dict[RecordKey, Features | None] = {}
-        self.keys: dict[RecordKey, list[str]] = {}
-        self.targets: set[tuple[str, str]] = set()    # (bib source, 001) that holdings records point at
-        self.answered: set[tuple[str, str]] = set()   # (source, 001) of bibliographic records changed in this pass
-        self.authorities = AuthorityStore(records.engine)
-
-    def flush(self) -> None:
-        found = self.links.store(self.batch)
-        if not self.full:
-            self.targets.update(found)
-        self.report.authorities_changed += self.authorities.update(self.authority_batch)
-        if self.full:    # before the evidence: its transaction carries the mark a resumed pass starts after
-            self.members.stage_keys(self.keys)
-        else:
-            self.staged.upserts.update(self.keys)
-        self.evidence.stage({k: f for k, f in self.features.items() if f is not None}, self.keys,
-                            [k for k, f in self.features.items() if f is None], fresh=self.full,
-                            then=fullpass.staged(self.report.last_seq) if self.full else None)
-        before, self.taken = self.taken, self.taken + len(self.batch)
-        self.batch, self.authority_batch, self.features, self.keys = [], [], {}, {}
-        if self.progress and before // STAGED_EVERY != self.taken // STAGED_EVERY:
-            self.progress(f"staged {self.taken:,} changed records (features and blocking keys)")
-
-    def take(self, seq: int, source: str, local_id: str, record: Record | None) -> None:
-        key, staged = (source, local_id), self.staged
-        self.batch.append(Link.of(key, record))
-        if record is None or record.kind == "authority":
-            self.authority_batch.append((key, record))
-        if record is not None and record.kind == "holdings":
-            self.report.holdings_changed += 1
-        elif record is None or record.kind == "bibliographic":
-            feats = self.features[key] = None if record is None else record_features(record)
-            if feats is None:
-                self.keys.pop(key, None)
-                staged.upserts.pop(key, None)
-                self.report.records_changed += 1
-                if not self.full:
-                    staged.removed.add(key)
-            else:
-                self.keys[key] = blocking_keys(feats)
-                staged.removed.discard(key)
-                staged.stored += 1
-            if record is not None and record.control_number and not self.full:
-                self.answered.add((source, record.control_number))
-        self.report.last_seq = seq
-
-    def finish(self) -> Staged:
-        staged = self.staged
-        if self.full:
-            self.report.records_changed += staged.stored
-            return staged
-        self.report.records_changed = len(staged.upserts) + len(staged.removed)
-        # a bibliographic record changed in this pass is merged again anyway: look up only the others
-        staged.holders = {k for k in self.links.bibs_for(self.targets - self.answered)
-                          if k not in staged.upserts and k not in staged.removed}
-        return staged
-
-
-def _in_batches(changes: Iterator[tuple], take: Callable[..., None], flush: Callable[[], None],
-                size: int = 2000) -> None:
-    """``take`` each change, and ``flush`` after every ``size`` of them, the collector held over each batch
-    (a batch of records is acyclic trees: see ``paused_gc``)."""
-    while True:
-        with paused_gc():
-            taken = 0
-            for change in islice(changes, size):
-                take(*change)
-                taken += 1
-            flush()
-        if taken < size:
-            return
 
 
 def _remerge_holders(members: MemberStore, holders: set[RecordKey]) -> None:
@@ -395,20 +247,24 @@ def _merge_batch(records: RecordStore, members: MemberStore, source_order: dict[
 def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
              source_order: dict[str, int] | None, holdings_feeds: dict[str, str] | None,
              progress: Callable[[str], None] | None = None) -> dict:
-    """Run one partition of a pass (a :class:`Partitions` task: ``score`` or ``merge``), in any process.
+    """Run one partition of a pass (a :class:`Partitions` task: ``stage``, ``score`` or ``merge``), in any
+    process.
 
-    Safe to run again after it was killed: scoring skips the pairs already stored, merging takes what
-    is still pending in its range.  Its start and end are logged wherever it runs (a long pass's progress).
+    Safe to run again after it was killed: staging first drops what an earlier run of its range stored,
+    scoring skips the pairs already stored, merging takes what is still pending in its range.  Its start and
+    end are logged wherever it runs (a long pass's progress).
     """
-    if task not in ("score", "merge"):
+    if task not in ("stage", "score", "merge"):
         raise ValueError(f"unknown dedupe partition task {task!r}")
     name = f"dedupe {task} partition {args['part'] + 1}/{args['parts']}"
     log.info("%s started", name)
     started = time.perf_counter()
-    if task == "score":
+    links = LinkStore(records.engine, holdings_feeds)
+    if task == "stage":
+        result = stage_part(records, members, links, args, progress)
+    elif task == "score":
         result = score_part(EvidenceStore(members.engine), args, progress)
     else:
-        links = LinkStore(records.engine, holdings_feeds)
         result = {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
                                             within=id_range(args["part"], args["parts"]))}
     counts = {k: v for k, v in result.items() if isinstance(v, int)}

@@ -32,8 +32,8 @@ from storage.db import chunks, get_value, insert_rows, metadata, next_value, rec
 from storage.jsoncodec import dumps, loads
 
 from . import classpairs
-from .blockstore import (BY_CLASS, BY_KEY, BY_RECORD, all_classes, classes_of, clear_records, members_of,
-                         replace_records, stored_features)
+from .blockstore import (BY_CLASS, BY_KEY, BY_RECORD, all_classes, already_stored, any_stored, classes_of,
+                         clear_records, members_of, replace_records, stored_features)
 from .classpairs import BY_B_CLASS, ClassPair
 from .features import Features
 
@@ -137,29 +137,42 @@ class EvidenceStore:
 
     def stage(self, features: dict[RecordKey, Features], keys: dict[RecordKey, list[str]],
               removed: Iterable[RecordKey], fresh: bool = False,
-              then: Callable[[Connection], None] | None = None) -> None:
+              then: Callable[[Connection], None] | None = None, again: bool = False) -> None:
         """Store a batch of changed records' features and blocking keys, drop every pair touching them.
 
         One transaction a batch (a build stages its changes a few thousand records at a time, then
         scores their blocks): an interrupted incremental pass restages the same records on its rerun, a
         full pass goes on after the mark ``then`` writes in the same transaction (``fullpass``).
-        ``fresh``: the store was emptied by :meth:`restart`, there is nothing to drop.
+        ``fresh``: the store was emptied by :meth:`restart`, there is nothing to drop.  ``again`` (with
+        ``fresh``: a full pass's staging partition, which may be a re-run): a record whose features are stored
+        already is skipped — its keys came in the same transaction — so a re-run writes what the first run
+        did not, and never removes what it did.
         """
         touched = [] if fresh else sorted(set(features) | set(removed))
         with self._lock, self.engine.begin() as conn:
+            if then:       # first: a fence (``fullpass.fenced``) holds its row lock over the writes
+                then(conn)
+            if again and fresh:
+                done = already_stored(conn, features)
+                features = {r: f for r, f in features.items() if r not in done}
             for where in _touching(touched):
                 conn.execute(dedupe_pairs.delete().where(where))
             replace_records(conn, touched, features, keys)
-            if then:
-                then(conn)
 
-    def restart(self) -> None:
+    def staged_between(self, after: int, upto: int) -> bool:
+        """Whether any record whose ``seq`` is in ``(after, upto]`` has stored features (``blockstore.any_stored``)."""
+        with self.engine.connect() as conn:
+            return any_stored(conn, after, upto)
+
+    def restart(self, then: Callable[[Connection], None] | None = None) -> None:
         """Drop every record's features, keys and scored pairs (overrides stay): a full pass stages and
         scores them all again, and inserting into empty tables beats a delete per record.  The keys' key index
         goes until :meth:`keyed`, the pairs' b-side index and the keys' record index until :meth:`indexed`.
         Interrupted, the full pass goes on where it stopped (``fullpass``) before any other pass runs, so no
-        incremental pass runs without them."""
+        incremental pass runs without them.  ``then`` runs in the same transaction (the pass's mark)."""
         with self._lock, self.engine.begin() as conn:
+            if then:
+                then(conn)
             for index in (*_REBUILT, BY_KEY):
                 index.drop(conn, checkfirst=True)
             conn.execute(dedupe_pairs.delete())

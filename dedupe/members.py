@@ -60,16 +60,20 @@ class MemberStore:
                                        dedupe_members.c.match_keys, dedupe_members.c.cluster_id))
             return {(s, l): (loads(k), c) for s, l, k, c in rows}
 
-    def stage_keys(self, keys: dict[tuple[str, str], list[str]]) -> None:
+    def stage_keys(self, keys: dict[tuple[str, str], list[str]],
+                   then: Callable[[Connection], None] | None = None) -> None:
         """Store a batch of records' match keys, keeping their clusters (a new record has none yet).
 
         A full pass stages every record's keys here as it goes rather than holding them to its commit;
-        clustering then reads them a batch of components at a time (``recluster``).
+        clustering then reads them a batch of components at a time (``recluster``).  ``then`` runs first in
+        the same transaction (a staging partition's fence, ``fullpass.fenced``).
         """
         if not keys:
             return
         mark = param_mark(self.engine.dialect)
         with self._lock, self.engine.begin() as conn:
+            if then:
+                then(conn)
             conn.exec_driver_sql(
                 "INSERT INTO dedupe_members (source, local_id, match_keys, work_key)"
                 f" VALUES ({mark}, {mark}, {mark}, '') ON CONFLICT (source, local_id) DO UPDATE SET match_keys = excluded.match_keys",

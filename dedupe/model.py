@@ -1,4 +1,4 @@
-"""A cluster: one edition, its member records and the merged display record."""
+"""A cluster (one edition, its member records and the merged display record), and what a dedupe pass reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,3 +30,26 @@ class Cluster:
     def sources(self) -> list[str]:
         """Member library ids holding this edition, in first-seen order."""
         return list(dict.fromkeys(s for s, _ in self.members))
+
+
+@dataclass
+class DedupeReport:
+    """What a dedupe pass did: the stage's report (the build log, the benches' JSON, the job's result)."""
+
+    records_changed: int = 0
+    clusters_written: int = 0
+    clusters_deleted: int = 0
+    redirects: int = 0
+    total_clusters: int = 0
+    refused_keys: dict[str, int] = field(default_factory=dict)   # oversized blocks not compared
+    split_keys: dict[str, int] = field(default_factory=dict)     # oversized blocks compared in title windows
+    last_seq: int = 0
+    pairs_compared: int = 0        # pairs scored by compare() this pass (only pairs with a changed record)
+    pairs_prefiltered: int = 0     # block pairs the exact pre-filter settled without compare()
+    records_evaluated: int = 0     # changed records plus the records of their blocks
+    rejected_pairs: int = 0        # accepted pairs clustering did not apply (they would chain across a veto)
+    records_reclustered: int = 0   # records whose cluster could change (linked to a changed record)
+    holdings_changed: int = 0      # holdings records (MFHD) stored, changed or deleted this pass
+    authorities_changed: int = 0   # authority records stored, changed or removed (the index expands names)
+    resumed: str = ""              # where the interrupted full pass this one finished had stopped
+    seconds: float = 0.0

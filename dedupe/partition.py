@@ -1,7 +1,13 @@
 """A dedupe pass's parallel parts as partitions that any process (an rq worker, another machine) can take.
 
-Two steps of a pass are independent record by record and share only the database:
+Three steps of a pass are independent record by record and share only the database:
 
+* **staging** (a full pass) — partition k of n stages the records whose ``seq`` falls in its k-th of the
+  pass's range: their features and blocking keys, match keys, holdings links and authority forms
+  (``build._stage_part``).  Each batch commits only while the partition's staging attempt is the current
+  one (``fullpass.fenced``), and a re-run partition first clears what an earlier run of its range stored,
+  so it ends where one uninterrupted run ends.  The pass's staged mark moves once, when every partition is
+  done.
 * **scoring** — partition k of n scores the blocks whose key hashes to k (``blocking.key_part``) and
   writes its kept pairs itself, a batch of blocks at a time.  The first shared key still decides which
   block scores a pair, so the n partitions keep exactly the pairs of one pass; only a pair two *split*
@@ -12,9 +18,9 @@ Two steps of a pass are independent record by record and share only the database
   (ids are ``uc`` + a SHA-1 prefix, so ranges of their first hex digits are hash partitions) and writes
   them, each batch committed with its removal from the pending list: a re-run finishes what is left.
 
-Clustering stays one serial step between them.  Who runs the parts is the caller's: a :data:`Fanout`
-gets one argument dict per partition and returns their results (``unioncat.jobs`` queues them as rq
-jobs; ``unioncat.pipeline.dedupe_part`` runs one in any process).  Nothing here imports rq.
+Clustering stays the one serial step (with planning the block walk).  Who runs the parts is the caller's:
+a :data:`Fanout` gets one argument dict per partition and returns their results (``unioncat.jobs`` queues
+them as rq jobs; ``unioncat.pipeline.dedupe_part`` runs one in any process).  Nothing here imports rq.
 """
 from __future__ import annotations
 
@@ -31,14 +37,23 @@ RecordKey = tuple[str, str]
 Fanout = Callable[[str, list[dict]], list[dict]]
 #: Hex digits of a cluster id's hash that the merge ranges split on (16**4 ranges at most).
 _ID_DIGITS = 4
+#: What a staging partition counts (``build._stage_part``), summed over the partitions.
+STAGE_COUNTS = ("records_changed", "stored", "holdings_changed", "authorities_changed")
 
 
 @dataclass(frozen=True)
 class Partitions:
-    """How many partitions a pass's scoring and merging are cut into, and who runs them."""
+    """How many partitions a pass's staging, scoring and merging are cut into, and who runs them."""
 
     parts: int
     fanout: Fanout
+
+    def stage(self, after: int, ceiling: int, epoch: int) -> dict[str, int]:
+        """Stage the records of a full pass after ``seq`` ``after`` up to ``ceiling``, one task a range of
+        seq (:func:`seq_ranges`), as staging attempt ``epoch``; their counts summed."""
+        results = self.fanout("stage", [{"part": k, "parts": self.parts, "after": lo, "upto": hi, "epoch": epoch}
+                                        for k, (lo, hi) in enumerate(seq_ranges(after, ceiling, self.parts))])
+        return {name: sum(r[name] for r in results) for name in STAGE_COUNTS}
 
     def score(self, changed: Collection[RecordKey] | None, max_block: int, window: int) -> Found:
         """Score every block (``changed`` None) or the blocks of ``changed``, one task a partition; the
@@ -73,6 +88,14 @@ def score_part(evidence: EvidenceStore, args: dict, progress: Callable[[str], No
     first = args["part"] == 0    # every partition finds the same oversized blocks: one sends them back
     return {"compared": found.compared, "prefiltered": found.prefiltered, "candidates": found.candidates,
             "refused": found.refused if first else {}, "split": found.split if first else {}}
+
+
+def seq_ranges(after: int, ceiling: int, parts: int) -> list[tuple[int, int]]:
+    """``(after, upto]`` ranges of record ``seq`` that cut ``(after, ceiling]`` into ``parts`` of equal width
+    (fewer when it is narrower).  Seqs are dense in a first build; later ones leave gaps where records
+    changed, spread over the range, so equal widths hold about equal numbers of records."""
+    bounds = [after + (ceiling - after) * k // parts for k in range(parts + 1)]
+    return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
 
 
 def id_range(part: int, parts: int) -> tuple[str | None, str | None]:

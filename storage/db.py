@@ -252,8 +252,12 @@ def next_value(conn: Connection, name: str, step: int = 1) -> int:
     return int(result.scalar_one())
 
 
-def get_value(conn: Connection, name: str) -> int:
-    row = conn.execute(select(counters.c.value).where(counters.c.name == name)).first()
+def get_value(conn: Connection, name: str, shared_lock: bool = False) -> int:
+    """A named counter's value (0 if never set).  ``shared_lock``: its row stays share-locked until the
+    caller's transaction ends (``FOR SHARE`` on PostgreSQL), so many transactions may read it at once while
+    one that sets it waits for them — and they for it; SQLite's one writer needs no lock."""
+    query = select(counters.c.value).where(counters.c.name == name)
+    row = conn.execute(query.with_for_update(read=True) if shared_lock else query).first()
     return 0 if row is None else int(row[0])
 
 

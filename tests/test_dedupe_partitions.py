@@ -3,7 +3,7 @@
 The synthetic consortium of ``bench/scale.py`` (6,000 member records: editions, Chinese records,
 seven ILS styles) is harvested and normalised once into a real PostgreSQL database, copied, and
 deduplicated twice: in one process (the default), and by ``unioncat worker`` processes on a real
-redis-server with ``UNIONCAT_DEDUPE_PARTITIONS`` set — one of them SIGKILLed while it scores a
+redis-server with ``UNIONCAT_DEDUPE_PARTITIONS`` set — one of them SIGKILLed while it stages or scores a
 partition.  The SHA-256 of the ordered rows of ``clusters`` (their ``created_seq`` too: the age that
 decides "the oldest id wins" later), ``dedupe_members``, ``dedupe_pairs`` and ``cluster_redirects``
 (``bench/dedupe_digest.py``) must be equal; so must they after every partition is run once more (a
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +30,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from dedupe import fullpass, staging
+from dedupe.evidence import EvidenceStore
+from dedupe.partition import seq_ranges
 from peers.postgres import drop_database
+from storage.db import get_value
 from test_jobs import proctree
 from unioncat import pipeline
 from unioncat.dedupe_jobs import DEDUPE_QUEUE
@@ -123,6 +127,13 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
         settings = load_settings(env={}, sources_path=sources, data_dir=work / "again", db_url=url)
         cat = pipeline.Catalogue(settings)
         try:
+            with cat.members.engine.connect() as conn:
+                top = conn.exec_driver_sql("SELECT max(seq) FROM records").scalar()
+                epoch = get_value(conn, "dedupe_full_stage_epoch")
+            for k, (after, upto) in enumerate(seq_ranges(0, top, PARTS)):
+                again = pipeline.dedupe_part(cat, "stage", {"part": k, "parts": PARTS, "after": after,
+                                                            "upto": upto, "epoch": epoch})
+                assert again["stored"] > 500
             for k in range(PARTS):
                 again = pipeline.dedupe_part(cat, "score", {"part": k, "parts": PARTS, "changed": None,
                                                             "max_block": settings.max_block,
@@ -195,21 +206,111 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
     assert digests[0] == digests[1] and int(digests[0][0]["pairs"].split(":")[0]) > 500
 
 
+def one_job_and_partitioned(sources: Path, work: Path, parts: int,
+                            fanout: Callable[[pipeline.Catalogue], Callable[[str, list[dict]], list[dict]]]
+                            ) -> list[dict]:
+    """The digests of a full pass in its one job, then of one cut into ``parts`` partitions that
+    ``fanout(cat)`` runs — each on the consortium normalised afresh into SQLite."""
+    digests = []
+    for n in (0, parts):
+        with normalised_catalogue(sources, work / f"p{n}") as (settings, cat):
+            cat.settings = replace(settings, dedupe_partitions=n)
+            assert pipeline.dedupe_stage(cat, fanout=fanout(cat)).records_changed > 0
+        digests.append(bench.digests(settings.database_url))
+    return digests
+
+
+def test_a_staging_partition_cut_short_or_run_twice_stages_what_one_run_does(tmp_path, monkeypatch):
+    """A staging partition killed half-way is run again (rq's retry), and a job can run twice (a frozen worker
+    whose job was requeued wakes up): the second run skips the records the first stored and ends where one
+    run ends — none lost, none twice (a record's keys twice would break the keys' unique index)."""
+    def cut_short_then_twice(cat: pipeline.Catalogue):
+        def fanout(task: str, tasks: list[dict]) -> list[dict]:
+            if task == "stage":
+                with monkeypatch.context() as patch:    # the first run dies after its first batch
+                    patch.setattr(staging, "in_batches", dies_after_one_batch(staging.in_batches))
+                    with pytest.raises(KeyboardInterrupt):
+                        pipeline.dedupe_part(cat, task, tasks[1])
+                pipeline.dedupe_part(cat, task, tasks[2])
+            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+        return fanout
+
+    one, cut = one_job_and_partitioned(bench.consortium(tmp_path, 1500, seed=11), tmp_path, 3, cut_short_then_twice)
+    assert one == cut and int(one["clusters"].split(":")[0]) > 300
+
+
+def dies_after_one_batch(in_batches):
+    """``staging.in_batches`` in batches of 100 that dies (as a killed worker would) after its first flush."""
+    def dying(changes, take, flush):
+        flushes = 0
+
+        def flush_then_die() -> None:
+            nonlocal flushes
+            flush()
+            flushes += 1
+            if flushes == 1:
+                raise KeyboardInterrupt("killed after its first batch")
+        in_batches(changes, take, flush_then_die, size=100)
+    return dying
+
+
+def test_a_partitioned_staging_interrupted_goes_on_without_emptying_what_it_staged(tmp_path, monkeypatch):
+    """The orchestrator dies while staging partitions run (a deploy, a reboot): the pass run again stages
+    only what is left — its partitions skip the records stored — rather than empty the store and stage
+    every record again (two hours of a 50M pass)."""
+    sources = bench.consortium(tmp_path, 900, seed=17)
+    with normalised_catalogue(sources, tmp_path / "one") as (settings, cat):
+        pipeline.dedupe_stage(cat)
+    one = bench.digests(settings.database_url)
+    restarts = []
+    restart = EvidenceStore.restart
+    monkeypatch.setattr(EvidenceStore, "restart", lambda self, then=None: restarts.append(1) or restart(self, then))
+    with normalised_catalogue(sources, tmp_path / "cut") as (settings, cat):
+        cat.settings = replace(settings, dedupe_partitions=3)
+        interrupted = []
+
+        def dies_after_one(task: str, tasks: list[dict]) -> list[dict]:
+            if task == "stage" and not interrupted:
+                interrupted.append(pipeline.dedupe_part(cat, task, tasks[0]))
+                raise KeyboardInterrupt("the orchestrator was killed")
+            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.dedupe_stage(cat, fanout=dies_after_one)
+        report = pipeline.dedupe_stage(cat, fanout=dies_after_one)
+    assert interrupted[0]["stored"] > 200 and report.resumed.startswith("staging")
+    assert restarts == [1] and bench.digests(settings.database_url) == one
+
+
+def test_a_staging_partition_of_a_replaced_attempt_writes_nothing(tmp_path):
+    """An orchestrator died and rq ran the pass again: the partitions it had queued must not write beside the
+    new attempt's (a deploy may have changed the matcher meanwhile).  They carry the old epoch and stop."""
+    def replaced_first(cat: pipeline.Catalogue):
+        def fanout(task: str, tasks: list[dict]) -> list[dict]:
+            if task == "stage":
+                with cat.members.engine.begin() as conn:      # a newer attempt began
+                    newer = fullpass.new_epoch(conn)
+                with pytest.raises(fullpass.StaleStaging):
+                    pipeline.dedupe_part(cat, task, tasks[0])
+                with cat.members.engine.connect() as conn:
+                    assert conn.exec_driver_sql("SELECT count(*) FROM dedupe_features").scalar() == 0
+                    assert conn.exec_driver_sql("SELECT count(*) FROM dedupe_members").scalar() == 0
+                tasks = [{**args, "epoch": newer} for args in tasks]
+            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+        return fanout
+
+    one, fenced = one_job_and_partitioned(bench.consortium(tmp_path, 600, seed=13), tmp_path, 2, replaced_first)
+    assert one == fenced and int(one["clusters"].split(":")[0]) > 100
+
+
 def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):
     """rq workers merge their id ranges in any order; the clusters' ``created_seq`` ("the oldest id wins" when
     they merge later) is what the one-process pass gives them all the same (here: the ranges merged last first)."""
-    sources = bench.consortium(tmp_path, 800, seed=7)
-    digests = []
-    for parts in (0, 3):
-        with normalised_catalogue(sources, tmp_path / f"p{parts}") as (settings, cat):
-            cat.settings = replace(settings, dedupe_partitions=parts)
+    def backwards(cat: pipeline.Catalogue):
+        return lambda task, tasks: [pipeline.dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
 
-            def backwards(task: str, tasks: list[dict]) -> list[dict]:
-                return [pipeline.dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
-
-            pipeline.dedupe_stage(cat, fanout=backwards)
-        digests.append(bench.digests(settings.database_url))
-    assert digests[0] == digests[1] and int(digests[0]["clusters"].split(":")[0]) > 100
+    one, cut = one_job_and_partitioned(bench.consortium(tmp_path, 800, seed=7), tmp_path, 3, backwards)
+    assert one == cut and int(one["clusters"].split(":")[0]) > 100
 
 
 def test_a_partition_logs_its_start_and_end(tmp_path, caplog):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
-from dedupe import blocking, build, components, fullpass, recluster
+from dedupe import blocking, components, fullpass, recluster, staging
 from dedupe.build import dedupe_changes
 from dedupe.evidence import EvidenceStore
 from dedupe.members import MemberStore, dedupe_members
@@ -59,8 +59,8 @@ def catalogue(normalised, into: Path) -> Iterator[object]:
 def with_small_batches(patch: pytest.MonkeyPatch) -> None:
     """Every phase in many commits: staging 60 records, scoring 20 blocks, clustering 50 records a batch and
     two batches a commit (a crash at the third batch leaves two committed)."""
-    in_batches = build._in_batches
-    patch.setattr(build, "_in_batches", lambda changes, take, flush: in_batches(changes, take, flush, size=60))
+    in_batches = staging.in_batches
+    patch.setattr(staging, "in_batches", lambda changes, take, flush: in_batches(changes, take, flush, size=60))
     patch.setattr(blocking, "BATCH", 20)
     patch.setattr(components, "BATCH", 50)
     patch.setattr(recluster, "COMMIT_EVERY", 2)

@@ -1,11 +1,11 @@
 """A dedupe pass's partitions as rq jobs: any worker takes them, the dedupe link of the build waits for them.
 
-With ``UNIONCAT_DEDUPE_PARTITIONS`` > 1 the build chain's dedupe job (the *orchestrator*) still stages
-features and clusters — the serial steps — but queues scoring and merging as that many jobs on
-``unioncat-dedupe`` (see ``dedupe.partition``), which every ``unioncat worker`` serves before harvests
-and builds.  The orchestrator does not sit idle on its worker while they run, and cannot deadlock a
-consortium that has one worker: it takes partitions still queued off the queue (an atomic ``LREM``,
-so a partition runs once) and runs them itself, until every partition is done.
+With ``UNIONCAT_DEDUPE_PARTITIONS`` > 1 the build chain's dedupe job (the *orchestrator*) plans the block
+walk and clusters — the serial steps — but queues a full pass's staging, and every pass's scoring and
+merging, as that many jobs on ``unioncat-dedupe`` (see ``dedupe.partition``), which every ``unioncat worker``
+serves before harvests and builds.  The orchestrator does not sit idle on its worker while they run, and
+cannot deadlock a consortium that has one worker: it takes partitions still queued off the queue (an
+atomic ``LREM``, so a partition runs once) and runs them itself, until every partition is done.
 
 Restart-safe: a partition whose worker dies is requeued by ``RqRunner.recover_abandoned`` (called while
 waiting) and run again, which ends where one run ends (its writes skip what is stored); a partition

@@ -12,7 +12,8 @@ With ``UNIONCAT_REDIS`` set, work goes to two rq queues that any number of
   then index.  One build lock keeps two chains apart; a build asked for while
   one runs is remembered and started when it ends, so requests coalesce.
 * ``unioncat-dedupe`` — with ``UNIONCAT_DEDUPE_PARTITIONS`` > 1, the partitions of
-  the dedupe link's scoring and merging (``unioncat.dedupe_jobs``); workers
+  the dedupe link's staging (a full pass), scoring and merging
+  (``unioncat.dedupe_jobs``); workers
   take these first.
 
 Every stage keeps its checkpoint in the database, so a job killed half-way

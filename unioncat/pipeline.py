@@ -225,8 +225,8 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
 
     A catalogue whose features and keys were made by another version of the matcher is scored again in
     full, once: an upgrade that changes the rules must not leave old records keyed the old way.  With a
-    ``fanout`` (the rq jobs of ``unioncat.jobs``) and ``dedupe_partitions`` > 1, scoring and merging are
-    cut into that many partitions it runs (:func:`dedupe_part` runs one).
+    ``fanout`` (the rq jobs of ``unioncat.jobs``) and ``dedupe_partitions`` > 1, staging (a full pass),
+    scoring and merging are cut into that many partitions it runs (:func:`dedupe_part` runs one).
     """
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
@@ -248,7 +248,7 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
 
 
 def dedupe_part(cat: Catalogue, task: str, args: dict, progress: Progress = quiet) -> dict:
-    """One partition of a partitioned dedupe pass (scoring or merging), wherever it runs."""
+    """One partition of a partitioned dedupe pass (staging, scoring or merging), wherever it runs."""
     return run_part(task, args, cat.records, cat.members, cat.source_order(), holdings_feeds(cat), progress)
 
 

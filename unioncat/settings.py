@@ -80,8 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dedupe_workers", 1, "UNIONCAT_DEDUPE_WORKERS",
             "processes scoring dedupe blocks at once (default 1; one per core is the most that helps)"),
     Setting("dedupe_partitions", 0, "UNIONCAT_DEDUPE_PARTITIONS",
-            "with UNIONCAT_REDIS: rq jobs a dedupe pass's scoring and merging are cut into, taken by any "
-            "worker (default 0: the pass runs in its one job)"),
+            "with UNIONCAT_REDIS: rq jobs a dedupe pass's staging (a full pass), scoring and merging are cut "
+            "into, taken by any worker (default 0: the pass runs in its one job)"),
     Setting("block_window", 30, "UNIONCAT_BLOCK_WINDOW",
             "compare each record of a block over UNIONCAT_MAX_BLOCK with the next this many in title order "
             "(default 30; 0 refuses such a block: no pair in it is compared)"),
