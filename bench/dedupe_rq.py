@@ -88,8 +88,11 @@ def copy_of(server: str, base: str, name: str) -> str:
     """A new database made from ``base``, its files copied and checkpointed before it is returned.
 
     PostgreSQL 15's default copy (``STRATEGY WAL_LOG``) writes every page through the buffer cache and the
-    WAL, and the checkpointer flushed them during the run that followed: 45–90 CPU-s of PostgreSQL at 100k
-    member records, in whichever run it fell.  ``FILE_COPY`` copies the files between two checkpoints."""
+    WAL for the checkpointer to flush later, during the timed run: with it, one run in four at 100k member
+    records (not the first) cost PostgreSQL 91 CPU-s against 17–32, and none since ``FILE_COPY`` (the files
+    copied between two checkpoints).  The first run after the base is made still costs PostgreSQL ~50 CPU-s
+    more at 100k (75–79 s against 40–41 s for the same one-worker run later; cause not found): compare runs
+    after the first, or take ``--baseline``'s first run as the one that pays it."""
     import psycopg
 
     drop(server, name)
