@@ -117,7 +117,7 @@ def any_stored(conn: Connection, after: int, upto: int) -> bool:
 
 
 def already_stored(conn: Connection, keys: Collection[RecordKey]) -> set[RecordKey]:
-    """Those of ``records`` whose features are stored (by a run of a staging partition before this one)."""
+    """Those of ``keys`` whose features are stored (by a run of a staging partition before this one)."""
     f = dedupe_features.c
     out: set[RecordKey] = set()
     for where in record_in(f.source, f.local_id, keys):

@@ -250,7 +250,7 @@ def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
     """Run one partition of a pass (a :class:`Partitions` task: ``stage``, ``score`` or ``merge``), in any
     process.
 
-    Safe to run again after it was killed: staging first drops what an earlier run of its range stored,
+    Safe to run again after it was killed: staging skips the records an earlier run of its range stored,
     scoring skips the pairs already stored, merging takes what is still pending in its range.  Its start and
     end are logged wherever it runs (a long pass's progress).
     """
@@ -259,12 +259,12 @@ def run_part(task: str, args: dict, records: RecordStore, members: MemberStore,
     name = f"dedupe {task} partition {args['part'] + 1}/{args['parts']}"
     log.info("%s started", name)
     started = time.perf_counter()
-    links = LinkStore(records.engine, holdings_feeds)
-    if task == "stage":
-        result = stage_part(records, members, links, args, progress)
-    elif task == "score":
+    if task == "score":
         result = score_part(EvidenceStore(members.engine), args, progress)
+    elif task == "stage":
+        result = stage_part(records, members, LinkStore(records.engine, holdings_feeds), args, progress)
     else:
+        links = LinkStore(records.engine, holdings_feeds)
         result = {"written": _merge_pending(records, members, source_order, args["batch"], progress, links,
                                             within=id_range(args["part"], args["parts"]))}
     counts = {k: v for k, v in result.items() if isinstance(v, int)}

@@ -4,8 +4,8 @@ Three steps of a pass are independent record by record and share only the databa
 
 * **staging** (a full pass) — partition k of n stages the records whose ``seq`` falls in its k-th of the
   pass's range: their features and blocking keys, match keys, holdings links and authority forms
-  (``build._stage_part``).  Each batch commits only while the partition's staging attempt is the current
-  one (``fullpass.fenced``), and a re-run partition first clears what an earlier run of its range stored,
+  (``staging.stage_part``).  Each batch commits only while the partition's staging attempt is the current
+  one (``fullpass.fenced``), and a re-run partition skips the records an earlier run of its range stored,
   so it ends where one uninterrupted run ends.  The pass's staged mark moves once, when every partition is
   done.
 * **scoring** — partition k of n scores the blocks whose key hashes to k (``blocking.key_part``) and
@@ -37,7 +37,7 @@ RecordKey = tuple[str, str]
 Fanout = Callable[[str, list[dict]], list[dict]]
 #: Hex digits of a cluster id's hash that the merge ranges split on (16**4 ranges at most).
 _ID_DIGITS = 4
-#: What a staging partition counts (``build._stage_part``), summed over the partitions.
+#: What a staging partition counts (``staging.stage_part``), summed over the partitions.
 STAGE_COUNTS = ("records_changed", "stored", "holdings_changed", "authorities_changed")
 
 

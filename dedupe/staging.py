@@ -3,8 +3,8 @@
 The first step of every pass (``build.dedupe_changes``): each changed bibliographic record's features and
 blocking keys go to ``dedupe_features`` / ``dedupe_keys`` (``evidence``), a full pass's match keys to
 ``dedupe_members`` too; holdings records' 004 → 001 links to ``normaliser.links``; authority records' forms
-to ``normaliser.authorities``.  A batch of records at a time, each batch one transaction, so a pass holds
-nothing per record.  A full pass's staging can be cut into ``seq`` ranges that workers stage side by side
+to ``normaliser.authorities``.  A batch of records at a time, written when the batch is full, so a pass
+holds nothing per record.  A full pass's staging can be cut into ``seq`` ranges that workers stage side by side
 (``partition``, :func:`stage_part`).
 """
 from __future__ import annotations
