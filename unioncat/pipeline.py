@@ -6,12 +6,11 @@ interrupted build resumes and a second build with nothing new does nothing.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -34,6 +33,7 @@ from dedupe.store import CLUSTER_SEQ
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
 
+from .workerpool import worker_pool
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
 
 Progress = Callable[[str], None]
@@ -166,10 +166,9 @@ def _commit(cat: Catalogue, item: _Batch, results: list[tuple[Stored | None, str
 
 def _in_processes(batches: Iterable[_Batch], holdings: dict[str, tuple], workers: int,
                   commit: Callable[[_Batch, list], None]) -> None:
-    """Normalise batches in worker processes, committing them in order as their results come back."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)   # imported once in the forkserver, not in every worker
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    """Normalise batches in worker processes, committing them in order as their results come back; a
+    worker that dies stops the stage with :class:`unioncat.workerpool.WorkerDied`, not a hang."""
+    with worker_pool(workers, PRELOAD, "normalise stage") as pool:
         in_flight: deque = deque()
         for item in batches:
             in_flight.append((item, pool.submit(normalise_batch, item.live, holdings)))
