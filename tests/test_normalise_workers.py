@@ -24,23 +24,35 @@ _spec.loader.exec_module(bench)
 
 
 def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
-    """SIGKILL a worker process of this process's pool (a child of the forkserver) once ``working()``: the
-    pool in its steady state, its feeder thread writing the next batches while the workers parse."""
-    me = os.getpid()
+    """SIGKILL a worker process of this process's pool once ``working()``: the pool in its steady state, its
+    feeder thread writing the next batches while the workers parse.  A worker is a child of this process's
+    forkserver — not any other descendant (a test session's PostgreSQL and Redis run under it too)."""
     deadline = time.monotonic() + 60
     while not working() and time.monotonic() < deadline:
         time.sleep(0.01)
     while not found and time.monotonic() < deadline:
-        for pid in proctree.tree([me]):
-            try:
-                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError):
-                continue
-            if pid != me and parent != me:       # not the forkserver itself: one of its workers
+        me = os.getpid()
+        servers = {pid for pid in proctree.tree([me]) if parent(pid) == me and "multiprocessing.forkserver" in cmdline(pid)}
+        for pid in proctree.tree(sorted(servers)):
+            if parent(pid) in servers:
                 os.kill(pid, signal.SIGKILL)
                 found.append(pid)
                 return
         time.sleep(0.01)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def checkpoint(cat: pipeline.Catalogue) -> int:
