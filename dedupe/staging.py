@@ -69,8 +69,7 @@ def stage_changes(records: RecordStore, members: MemberStore, since_seq: int, re
             epoch = fullpass.new_epoch(conn)
         if partitions is not None:
             return _staged_by(partitions, evidence, place, epoch, report)
-        changes = records.changed_since(place.staged, holdings_brief=True)
-        in_batches(takewhile(lambda change: change[0] <= place.ceiling, changes), stager.take, stager.flush)
+        in_batches(_changed_between(records, place.staged, place.ceiling), stager.take, stager.flush)
     return stager.finish()
 
 
@@ -99,11 +98,15 @@ def stage_part(records: RecordStore, members: MemberStore, links: LinkStore, arg
     again = evidence.staged_between(args["after"], args["upto"])
     report = DedupeReport(last_seq=args["after"])
     stager = Stager(records, members, True, report, links, evidence, progress, fence=fence, again=again)
-    changes = records.changed_since(args["after"], holdings_brief=True)
-    in_batches(takewhile(lambda change: change[0] <= args["upto"], changes), stager.take, stager.flush)
+    in_batches(_changed_between(records, args["after"], args["upto"]), stager.take, stager.flush)
     staged = stager.finish()
     return {"records_changed": report.records_changed, "stored": staged.stored,
             "holdings_changed": report.holdings_changed, "authorities_changed": report.authorities_changed}
+
+
+def _changed_between(records: RecordStore, after: int, upto: int) -> Iterator[tuple]:
+    """The changes of ``seq`` in ``(after, upto]``, in order: a full pass's (up to its ceiling) or a partition's."""
+    return takewhile(lambda change: change[0] <= upto, records.changed_since(after, holdings_brief=True))
 
 
 #: Staging says how far it got every this many records (a full pass at 5M stages for about an hour).

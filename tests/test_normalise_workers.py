@@ -31,13 +31,13 @@ def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
     while not working() and time.monotonic() < deadline:
         time.sleep(0.01)
     while not found and time.monotonic() < deadline:
-        me = os.getpid()
-        servers = {pid for pid in proctree.tree([me]) if parent(pid) == me and "multiprocessing.forkserver" in cmdline(pid)}
-        for pid in proctree.tree(sorted(servers)):
-            if parent(pid) in servers:
-                os.kill(pid, signal.SIGKILL)
-                found.append(pid)
-                return
+        children = proctree.table()[1]
+        servers = [pid for pid in children.get(os.getpid(), []) if "multiprocessing.forkserver" in cmdline(pid)]
+        workers = [pid for server in servers for pid in children.get(server, [])]
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            found.append(workers[0])
+            return
         time.sleep(0.01)
 
 
@@ -46,13 +46,6 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
-
-
-def parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def checkpoint(cat: pipeline.Catalogue) -> int:
