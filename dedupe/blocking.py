@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gc
 import zlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from normaliser.store import paused_gc
+from runtime.workerpool import worker_pool
+
 from .blockstore import Batch, block_keys, to_score
 from .classpairs import ClassPair
 from .evidence import Pair
@@ -184,26 +186,26 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
 
 
 def _scored(work: _Work, wanted: list[str] | None, workers: int, after: int) -> Iterator[tuple[int | None, tuple]]:
-    """The walk position and outcome of each batch of blocks, scored here or by forked workers, in batch order."""
+    """The walk position and outcome of each batch of blocks, scored here or by forked workers, in batch order;
+    a worker killed mid-pass stops the pass with :class:`runtime.workerpool.WorkerDied` (the pairs of the
+    batches before it are stored, and the pass goes on from its walk position when run again)."""
     global _WORK
     batches = _batches(work.blocks, wanted, work.refused, work.part, after)
     if workers <= 1:
         for upto, batch in batches:
             yield upto, _score_batch(batch, work)
         return
-    import multiprocessing
-
-    _WORK = work
+    _WORK = work    # the workers fork from here when the first batch is submitted, and read it
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_forked) as pool:
-            pending: list = []
+        with worker_pool(workers, "dedupe's scoring", initializer=_forked) as pool:
+            pending: deque = deque()
             for upto, batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append((upto, pool.apply_async(_in_worker, (batch,))))
+                pending.append((upto, pool.submit(_in_worker, batch)))
                 while len(pending) >= 2 * workers:
-                    upto_, result = pending.pop(0)
-                    yield upto_, result.get()
-            for upto, result in pending:
-                yield upto, result.get()
+                    upto_, future = pending.popleft()
+                    yield upto_, future.result()
+            for upto, future in pending:
+                yield upto, future.result()
     finally:
         _WORK = None
 

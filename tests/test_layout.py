@@ -18,6 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: Bottom floor first.  A package may import the packages listed for it, nothing else of ours.
 ALLOWED: dict[str, set[str]] = {
+    "runtime": set(),
     "storage": set(),
     "consortium": {"storage"},
     "harvester": {"storage", "consortium"},
@@ -29,9 +30,11 @@ ALLOWED: dict[str, set[str]] = {
     "unioncat": {"storage", "consortium", "harvester", "normaliser", "dedupe", "publish", "index", "web"},
     "demo": {"storage", "consortium", "harvester", "normaliser", "dedupe", "publish", "index", "web", "unioncat"},
 }
+for _package in list(ALLOWED)[1:]:    # runtime (worker processes) is a floor beside storage: any package may use it
+    ALLOWED[_package].add("runtime")
 PACKAGES = tuple(ALLOWED)
 #: Plain libraries: configuration comes in as arguments; no web or queue framework.
-LIBRARIES = ("storage", "consortium", "harvester", "normaliser", "dedupe", "publish", "index")
+LIBRARIES = ("runtime", "storage", "consortium", "harvester", "normaliser", "dedupe", "publish", "index")
 #: What one package may take from another when it may not take everything (DESIGN: "RawRecord only").
 NARROW = {("normaliser", "harvester"): {"harvester.raw"}}
 #: Reading a setting from the environment (handing the environment on to a child process is fine).

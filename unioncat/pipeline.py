@@ -32,8 +32,8 @@ from dedupe.features import MATCHER_VERSION
 from dedupe.store import CLUSTER_SEQ
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
+from runtime.workerpool import worker_pool
 
-from .workerpool import worker_pool
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
 
 Progress = Callable[[str], None]
@@ -167,8 +167,8 @@ def _commit(cat: Catalogue, item: _Batch, results: list[tuple[Stored | None, str
 def _in_processes(batches: Iterable[_Batch], holdings: dict[str, tuple], workers: int,
                   commit: Callable[[_Batch, list], None]) -> None:
     """Normalise batches in worker processes, committing them in order as their results come back; a
-    worker that dies stops the stage with :class:`unioncat.workerpool.WorkerDied`, not a hang."""
-    with worker_pool(workers, PRELOAD, "normalise stage") as pool:
+    worker that dies stops the stage with :class:`runtime.workerpool.WorkerDied`, not a hang."""
+    with worker_pool(workers, "normalise stage", preload=PRELOAD) as pool:
         in_flight: deque = deque()
         for item in batches:
             in_flight.append((item, pool.submit(normalise_batch, item.live, holdings)))

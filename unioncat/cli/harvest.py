@@ -11,6 +11,7 @@ import click
 
 from harvester.ops import OpsStore
 from index.backend import SearchError
+from runtime.workerpool import WorkerDied
 from web.ledger_figures import refresh as refresh_ledger, stale as ledger_stale
 
 from .. import pipeline
@@ -57,11 +58,18 @@ def build(obj: Context, reindex: bool, full: bool, in_process: bool) -> None:
     # A full re-dedupe is a rare, deliberate operation: it runs in this process even with Redis configured.
     if not full and queue_instead(obj, "build", reindex=reindex, in_process=in_process):
         return
+    build_here(obj.catalogue(), reindex=reindex, full=full)
+
+
+def build_here(cat: pipeline.Catalogue, **options: bool) -> None:
+    """``pipeline.build`` in this process; what stops it midway is said in one line, not a traceback."""
     try:
-        pipeline.build(obj.catalogue(), progress=say, reindex=reindex, full=full)
+        pipeline.build(cat, progress=say, **options)
     except SearchError as exc:
         raise click.ClickException(f"indexing failed: {exc} — everything before the index is saved; "
                                    "run `unioncat build` again once the search backend is back") from None
+    except WorkerDied as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command()
@@ -76,7 +84,7 @@ def run(obj: Context, full: bool, in_process: bool) -> None:
     due = pipeline.due_sources(cat)
     say(f"{len(due)} of {len(cat.sources.sources)} sources due: {', '.join(s.id for s in due) or 'none'}")
     outcome = harvest_and_alert(cat, due, full=full, progress=say)
-    pipeline.build(cat, progress=say)
+    build_here(cat)
     if ledger_stale(cat.engine):  # cron's `unioncat run` is the scheduler when there is no Redis
         month, rows = refresh_ledger(cat)
         say(f"ledger snapshot of {month}: {len(rows)} members")

@@ -1,0 +1,152 @@
+"""A worker process killed mid-stage (the OOM killer) stops the stage with a clear error — the normalise stage's
+and the dedupe's scoring both hung for good before (``runtime/workerpool.py``) — and the stage run again goes
+on and loses nothing."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from runtime.workerpool import WorkerDied
+from storage.db import get_value
+from test_jobs import proctree
+from unioncat import pipeline
+from unioncat.catalogue import NORMALISE_CHECKPOINT
+from unioncat.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_dedupe_rq", REPO / "bench" / "dedupe_rq.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+_spec = importlib.util.spec_from_file_location("bench_dedupe_digest", REPO / "bench" / "dedupe_digest.py")
+dedupe_digest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dedupe_digest)
+
+
+def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
+    """SIGKILL a worker process of this process's pool once ``working()``: the pool in its steady state, its
+    feeder thread writing the next batches while the workers parse.  A worker is a child of this process's
+    forkserver — not any other descendant (a test session's PostgreSQL and Redis run under it too)."""
+    deadline = time.monotonic() + 60
+    while not working() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while not found and time.monotonic() < deadline:
+        children = proctree.table()[1]
+        servers = [pid for pid in children.get(os.getpid(), []) if "multiprocessing.forkserver" in cmdline(pid)]
+        workers = [pid for server in servers for pid in children.get(server, [])]
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            found.append(workers[0])
+            return
+        time.sleep(0.01)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def checkpoint(cat: pipeline.Catalogue) -> int:
+    with cat.engine.connect() as conn:
+        return get_value(conn, NORMALISE_CHECKPOINT)
+
+
+def test_a_killed_worker_stops_the_stage_and_a_rerun_loses_nothing(tmp_path):
+    sources = bench.consortium(tmp_path, 20000, seed=21)
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=tmp_path / "var"))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        raw = cat.raw.count_changed_since(0)
+        assert raw >= 20000
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append(pipeline.normalise_stage(cat, workers=2))
+            except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
+                outcome.append(exc)
+
+        killed: list[int] = []
+        stage = threading.Thread(target=run, daemon=True)
+        stage.start()
+        kill_a_worker(killed, lambda: checkpoint(cat) > 0)      # once the first batch is committed
+        stage.join(timeout=120)
+        assert killed, "no worker process was seen"
+        assert not stage.is_alive(), "the normalise stage hung after its worker was killed"
+        assert isinstance(outcome[0], WorkerDied), outcome
+        assert "run it again" in str(outcome[0])
+
+        again = pipeline.normalise_stage(cat, workers=2)
+        with cat.engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT count(*) FROM records").scalar()
+        assert stored == raw                  # every harvested record normalised, once
+        assert 0 < again.normalised < raw and again.quarantined == 0      # from the last committed batch on
+    finally:
+        cat.close()
+
+
+def kill_a_forked_worker(parent: subprocess.Popen, deadline: float) -> int | None:
+    """SIGKILL the first process ``parent`` forks without exec (its command line is the parent's): a worker
+    of the dedupe's scoring pool, once it exists (the normaliser's come from a forkserver, named so)."""
+    theirs = cmdline(parent.pid)
+    while parent.poll() is None and time.monotonic() < deadline:
+        forked = [pid for pid in proctree.table()[1].get(parent.pid, []) if cmdline(pid) == theirs]
+        if forked:
+            os.kill(forked[0], signal.SIGKILL)
+            return forked[0]
+        time.sleep(0.005)
+    return None
+
+
+def cli(sources: Path, data: Path, *args: str, workers: int = 1) -> subprocess.Popen:
+    """``python -m unioncat --sources … --data … ARGS`` in a process of its own, in-process jobs (no Redis)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNIONCAT_") or k == "UNIONCAT_CACHE"}
+    env["UNIONCAT_DEDUPE_WORKERS"] = str(workers)
+    return subprocess.Popen([sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(data), *args],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_process(tmp_path):
+    """`unioncat build` with the dedupe's scoring in forked workers (``UNIONCAT_DEDUPE_WORKERS=2``): a worker
+    SIGKILLed mid-pass stops the build with one clear line and exit status 1 (``multiprocessing.Pool`` hung
+    for good: the dead worker's batch was never answered), and the build run again goes on from the pass's
+    place and ends where one uninterrupted process ends: every dedupe table the same."""
+    sources = bench.consortium(tmp_path, 20000, seed=22)
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=tmp_path / "killed"))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        pipeline.normalise_stage(cat, workers=1)
+    finally:
+        cat.close()
+    shutil.copytree(tmp_path / "killed", tmp_path / "alone")
+
+    build = cli(sources, tmp_path / "killed", "build", workers=2)
+    try:
+        killed = kill_a_forked_worker(build, time.monotonic() + 120)
+        out, err = build.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        build.kill()
+        raise AssertionError("the build hung after its scoring worker was killed") from None
+    assert killed, f"no scoring worker was seen: {err[-2000:]}"
+    assert build.returncode == 1, err[-2000:]
+    assert "a worker process of the dedupe's scoring died" in err and "run it again" in err
+    assert "Traceback" not in err
+
+    again = cli(sources, tmp_path / "killed", "build", workers=2)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-2000:]
+    assert "it finished a full pass interrupted while scoring" in out + err, (out + err)[-2000:]
+    alone = cli(sources, tmp_path / "alone", "build", workers=1)
+    out, err = alone.communicate(timeout=300)
+    assert alone.returncode == 0, err[-2000:]
+    assert dedupe_digest.digests(f"sqlite:///{tmp_path / 'killed' / 'unioncat.db'}") == \
+        dedupe_digest.digests(f"sqlite:///{tmp_path / 'alone' / 'unioncat.db'}")
