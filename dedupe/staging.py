@@ -59,9 +59,9 @@ def stage_changes(records: RecordStore, members: MemberStore, since_seq: int, re
     stages (:func:`stage_part`); the pass's staged mark moves once, when they are all done.
     """
     full = place.under_way
-    stager = Stager(records, members, full, report, links, evidence, progress, fullpass.staged if full else None)
+    changes: Iterator[tuple] | None = None     # none to stage: a full pass past its staging
     if not full:
-        in_batches(records.changed_since(since_seq, holdings_brief=True), stager.take, stager.flush)
+        changes = records.changed_since(since_seq, holdings_brief=True)
     elif place.phase == fullpass.STAGING:
         if not place.staged and not (partitions and place.restarted):    # partitions skip what is stored
             evidence.restart(then=fullpass.restarted)
@@ -69,7 +69,10 @@ def stage_changes(records: RecordStore, members: MemberStore, since_seq: int, re
             epoch = fullpass.new_epoch(conn)
         if partitions is not None:
             return _staged_by(partitions, evidence, place, epoch, report)
-        in_batches(_changed_between(records, place.staged, place.ceiling), stager.take, stager.flush)
+        changes = _changed_between(records, place.staged, place.ceiling)
+    stager = Stager(records, members, full, report, links, evidence, progress, fullpass.staged if full else None)
+    if changes is not None:
+        in_batches(changes, stager.take, stager.flush)
     return stager.finish()
 
 
