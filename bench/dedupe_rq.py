@@ -91,8 +91,9 @@ def copy_of(server: str, base: str, name: str) -> str:
     WAL for the checkpointer to flush later, during the timed run: with it, one run in four at 100k member
     records (not the first) cost PostgreSQL 91 CPU-s against 17–32, and none since ``FILE_COPY`` (the files
     copied between two checkpoints).  The first run after the base is made still costs PostgreSQL ~50 CPU-s
-    more at 100k (75–79 s against 40–41 s for the same one-worker run later; cause not found): compare runs
-    after the first, or take ``--baseline``'s first run as the one that pays it."""
+    more at 100k (75–79 s against 40–41 s for the same one-worker run later; mostly system time in its
+    backends — not JIT, new WAL segments or dirty pages: BENCHMARKS.md): compare runs after the first, or take
+    ``--baseline``'s first run as the one that pays it."""
     import psycopg
 
     drop(server, name)
