@@ -16,10 +16,21 @@ Here the work goes to a ``ProcessPoolExecutor`` whose own read end of that pipe 
 breaks, so the write fails, the feeder ends and shutdown returns, and the caller gets :class:`WorkerDied`
 saying what happened.  Both stages commit batch by batch and move their checkpoint after each, so running
 one again goes on from there.
+
+The other way round, the process that owns the pool killed (``kill -9`` of ``unioncat build``, the OOM
+killer choosing it), left its workers for good: blocked writing a result into a pipe a sibling worker also
+holds open, or waiting for work, with a forkserver and a resource tracker kept alive by them — and a dedupe
+worker's open SQLite read kept the WAL from ever being checkpointed.  Each worker now watches the owner
+(:func:`_watch_owner`: a pidfd, or a poll where there is none) and exits the moment it is gone; the
+forkserver and the resource tracker then end by themselves.
 """
 from __future__ import annotations
 
 import multiprocessing
+import os
+import select
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,13 +49,15 @@ def worker_pool(workers: int, what: str, *, preload: list[str] | None = None,
     With ``preload``, the workers come from a forkserver that imported those modules once (a clean process:
     nothing of the caller's state, no inherited connections).  Without it they are forked from the caller
     when the first task is submitted — for work that reads state the caller set up for them (the dedupe's
-    block store and settings of the pass); ``initializer`` runs first in each."""
+    block store and settings of the pass).  Each worker exits the moment this process is gone
+    (:func:`_watch_owner`); ``initializer`` then runs in it."""
     if preload is not None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(preload)   # imported once in the forkserver, not in every worker
     else:
         context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=initializer)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_owner,
+                               initargs=(os.getpid(), initializer))
     try:
         yield pool
     except BrokenProcessPool as exc:
@@ -64,3 +77,36 @@ def _let_go(pool: ProcessPoolExecutor) -> None:
     if reader is not None:
         reader.close()
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _watch_owner(owner: int, then: Callable[[], None] | None) -> None:
+    """In a new worker: exit the moment process ``owner`` (the pool's) has ended; then ``then``.
+
+    A daemon thread waits on a pidfd of the owner (readable once it has exited: Linux 5.3 and later), or
+    where there is none polls it once a second.  ``os._exit``: the owner's transactions are gone with it, so
+    there is nothing for the worker to finish or clean up."""
+    try:
+        handle: int | None = os.pidfd_open(owner)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):     # not Linux, or a kernel without pidfds
+        handle = None
+    threading.Thread(target=_exit_after, args=(owner, handle), name="owner-watch", daemon=True).start()
+    if then is not None:
+        then()
+
+
+def _exit_after(owner: int, handle: int | None) -> None:
+    """Block until ``owner`` has ended (its pidfd ``handle`` readable, or gone from the process table)."""
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while True:
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:       # alive, another user's: cannot happen for our own parent
+                pass
+            time.sleep(1.0)
+    os._exit(1)

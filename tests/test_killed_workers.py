@@ -1,11 +1,12 @@
 """A worker process killed mid-stage (the OOM killer) stops the stage with a clear error — the normalise stage's
 and the dedupe's scoring both hung for good before (``runtime/workerpool.py``) — and the stage run again goes
-on and loses nothing."""
+on and loses nothing; the process that owns the workers killed leaves none of them behind."""
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from runtime.workerpool import WorkerDied
 from storage.db import get_value
@@ -150,3 +153,69 @@ def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_proc
     assert alone.returncode == 0, err[-2000:]
     assert dedupe_digest.digests(f"sqlite:///{tmp_path / 'killed' / 'unioncat.db'}") == \
         dedupe_digest.digests(f"sqlite:///{tmp_path / 'alone' / 'unioncat.db'}")
+
+
+def descendants(pid: int) -> list[int]:
+    children, out, todo = proctree.table()[1], [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def workers_of(pid: int, phase: str) -> list[int]:
+    """The pool workers under process ``pid``: the normaliser's are its forkserver's children, the scoring's
+    are forked from it without exec (their command line is its own)."""
+    children = proctree.table()[1]
+    if phase == "scoring":
+        return [p for p in children.get(pid, []) if cmdline(p) == cmdline(pid)]
+    servers = [p for p in children.get(pid, []) if "multiprocessing.forkserver" in cmdline(p)]
+    return [p for server in servers for p in children.get(server, [])]
+
+
+def gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody reaped (an orphan under a PID 1 that does not reap)."""
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("phase", ["normalise", "scoring"])
+def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
+    """``kill -9`` of ``unioncat build`` while its workers work — the normaliser's (from a forkserver) or the
+    dedupe's scoring ones (forked): every process it started ends within seconds (they stayed for good, blocked
+    on their pipes, a dedupe worker's SQLite read keeping the WAL from being checkpointed), the WAL can be
+    checkpointed, and the build run again finishes."""
+    sources = bench.consortium(tmp_path, 20000, seed=23)
+    data = tmp_path / "var"
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=data))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        if phase == "scoring":
+            pipeline.normalise_stage(cat, workers=1)
+    finally:
+        cat.close()
+    build = cli(sources, data, "build", workers=2)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while not workers and build.poll() is None and time.monotonic() < deadline:
+        workers = workers_of(build.pid, phase)
+        time.sleep(0.01)
+    assert workers, f"no {phase} worker was seen"
+    time.sleep(0.3)                       # at work on their batches
+    below = descendants(build.pid)
+    os.kill(build.pid, signal.SIGKILL)
+    build.wait()
+    deadline = time.monotonic() + 15
+    while not all(gone(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [(p, cmdline(p)[:80]) for p in below if not gone(p)]
+    assert not left, f"processes of the killed build still running: {left}"
+    with sqlite3.connect(data / "unioncat.db") as db:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0, "something still holds the database open"
+    again = cli(sources, data, "build", workers=2)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-2000:]
