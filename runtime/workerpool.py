@@ -29,6 +29,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -84,7 +85,10 @@ def _watch_owner(owner: int, then: Callable[[], None] | None) -> None:
 
     A daemon thread waits on a pidfd of the owner (readable once it has exited: Linux 5.3 and later), or
     where there is none polls it once a second.  ``os._exit``: the owner's transactions are gone with it, so
-    there is nothing for the worker to finish or clean up."""
+    there is nothing for the worker to finish or clean up.  Ctrl-C reaches the whole process group; the owner
+    alone answers it (it stops the pool), so a worker ignores it instead of printing a ``KeyboardInterrupt``
+    from wherever it was."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         handle: int | None = os.pidfd_open(owner)
     except ProcessLookupError:

@@ -110,12 +110,12 @@ def kill_a_forked_worker(parent: subprocess.Popen, deadline: float) -> int | Non
     return None
 
 
-def cli(sources: Path, data: Path, *args: str, workers: int = 1) -> subprocess.Popen:
+def cli(sources: Path, data: Path, *args: str, workers: int = 1, **popen: object) -> subprocess.Popen:
     """``python -m unioncat --sources … --data … ARGS`` in a process of its own, in-process jobs (no Redis)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNIONCAT_") or k == "UNIONCAT_CACHE"}
     env["UNIONCAT_DEDUPE_WORKERS"] = str(workers)
     return subprocess.Popen([sys.executable, "-m", "unioncat", "--sources", str(sources), "--data", str(data), *args],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
 def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_process(tmp_path):
@@ -182,12 +182,9 @@ def gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("phase", ["normalise", "scoring"])
-def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
-    """``kill -9`` of ``unioncat build`` while its workers work — the normaliser's (from a forkserver) or the
-    dedupe's scoring ones (forked): every process it started ends within seconds (they stayed for good, blocked
-    on their pipes, a dedupe worker's SQLite read keeping the WAL from being checkpointed), the WAL can be
-    checkpointed, and the build run again finishes."""
+def build_at_work(tmp_path: Path, phase: str, **popen: object) -> tuple[subprocess.Popen, Path, Path]:
+    """``unioncat build`` of a harvested 20k consortium (normalised too for ``scoring``), in its own process,
+    once its ``phase`` workers are at work: (the process, sources.yaml, data folder)."""
     sources = bench.consortium(tmp_path, 20000, seed=23)
     data = tmp_path / "var"
     cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=data))
@@ -197,21 +194,34 @@ def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
             pipeline.normalise_stage(cat, workers=1)
     finally:
         cat.close()
-    build = cli(sources, data, "build", workers=2)
+    build = cli(sources, data, "build", workers=2, **popen)
     deadline = time.monotonic() + 120
-    workers: list[int] = []
-    while not workers and build.poll() is None and time.monotonic() < deadline:
-        workers = workers_of(build.pid, phase)
+    while not workers_of(build.pid, phase) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert workers, f"no {phase} worker was seen"
+    assert workers_of(build.pid, phase), f"no {phase} worker was seen"
     time.sleep(0.3)                       # at work on their batches
+    return build, sources, data
+
+
+def all_gone(pids: list[int], within: float) -> list[tuple[int, str]]:
+    """Those of ``pids`` still running after ``within`` seconds, with their command lines."""
+    deadline = time.monotonic() + within
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [(p, cmdline(p)[:80]) for p in pids if not gone(p)]
+
+
+@pytest.mark.parametrize("phase", ["normalise", "scoring"])
+def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
+    """``kill -9`` of ``unioncat build`` while its workers work — the normaliser's (from a forkserver) or the
+    dedupe's scoring ones (forked): every process it started ends within seconds (they stayed for good, blocked
+    on their pipes, a dedupe worker's SQLite read keeping the WAL from being checkpointed), the WAL can be
+    checkpointed, and the build run again finishes."""
+    build, sources, data = build_at_work(tmp_path, phase)
     below = descendants(build.pid)
     os.kill(build.pid, signal.SIGKILL)
     build.wait()
-    deadline = time.monotonic() + 15
-    while not all(gone(p) for p in below) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [(p, cmdline(p)[:80]) for p in below if not gone(p)]
+    left = all_gone(below, 15)
     assert not left, f"processes of the killed build still running: {left}"
     with sqlite3.connect(data / "unioncat.db") as db:
         busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -219,3 +229,17 @@ def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
     again = cli(sources, data, "build", workers=2)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err[-2000:]
+
+
+@pytest.mark.parametrize("phase", ["normalise", "scoring"])
+def test_ctrl_c_stops_a_build_in_one_line(tmp_path, phase):
+    """Ctrl-C (SIGINT to the process group) while the workers work: the build says "Aborted!" and ends within
+    seconds, no worker prints a ``KeyboardInterrupt`` of its own (the forked scoring workers did), and none is
+    left."""
+    build, _, _ = build_at_work(tmp_path, phase, start_new_session=True)
+    below = descendants(build.pid)
+    os.killpg(build.pid, signal.SIGINT)
+    out, err = build.communicate(timeout=60)
+    assert build.returncode == 1 and err.rstrip().endswith("Aborted!"), err[-2000:]
+    assert "KeyboardInterrupt" not in err and "Traceback" not in err, err[-2000:]
+    assert not all_gone(below, 15)
