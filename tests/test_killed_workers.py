@@ -41,9 +41,7 @@ def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
     while not working() and time.monotonic() < deadline:
         time.sleep(0.01)
     while not found and time.monotonic() < deadline:
-        children = proctree.table()[1]
-        servers = [pid for pid in children.get(os.getpid(), []) if "multiprocessing.forkserver" in cmdline(pid)]
-        workers = [pid for server in servers for pid in children.get(server, [])]
+        workers = workers_of(os.getpid(), "normalise")
         if workers:
             os.kill(workers[0], signal.SIGKILL)
             found.append(workers[0])
@@ -98,11 +96,9 @@ def test_a_killed_worker_stops_the_stage_and_a_rerun_loses_nothing(tmp_path):
 
 
 def kill_a_forked_worker(parent: subprocess.Popen, deadline: float) -> int | None:
-    """SIGKILL the first process ``parent`` forks without exec (its command line is the parent's): a worker
-    of the dedupe's scoring pool, once it exists (the normaliser's come from a forkserver, named so)."""
-    theirs = cmdline(parent.pid)
+    """SIGKILL a worker of ``parent``'s scoring pool (:func:`workers_of`) once it exists."""
     while parent.poll() is None and time.monotonic() < deadline:
-        forked = [pid for pid in proctree.table()[1].get(parent.pid, []) if cmdline(pid) == theirs]
+        forked = workers_of(parent.pid, "scoring")
         if forked:
             os.kill(forked[0], signal.SIGKILL)
             return forked[0]
@@ -156,12 +152,7 @@ def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_proc
 
 
 def descendants(pid: int) -> list[int]:
-    children, out, todo = proctree.table()[1], [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
+    return proctree.tree([pid])[1:]       # parents first: the process itself, then all below it
 
 
 def workers_of(pid: int, phase: str) -> list[int]:
