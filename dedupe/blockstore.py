@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, 
 from sqlalchemy.engine import Connection, Engine
 
 from normaliser.store import record_join
-from storage.db import chunks, insert_rows, metadata, record_in, stream, write_lock
+from storage.db import chunks, insert_rows, metadata, record_in, rows_in, stream, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
@@ -118,11 +118,7 @@ def any_stored(conn: Connection, after: int, upto: int) -> bool:
 
 def already_stored(conn: Connection, keys: Collection[RecordKey]) -> set[RecordKey]:
     """Those of ``keys`` whose features are stored (by a run of a staging partition before this one)."""
-    f = dedupe_features.c
-    out: set[RecordKey] = set()
-    for where in record_in(f.source, f.local_id, keys):
-        out.update((s, l) for s, l in conn.execute(select(f.source, f.local_id).where(where)))
-    return out
+    return {(s, l) for s, l in rows_in(conn, dedupe_features, ("source", "local_id"), keys)}
 
 
 def stored_features(engine: Engine, records: Iterable[RecordKey]) -> dict[RecordKey, Features]:
