@@ -1,6 +1,6 @@
 """Benchmark the dedupe stage alone on a copy of an already normalised store: full, then a 1% change.
 
-    python bench/dedupe_store.py --store /path/to/unioncat.db [--workers 2]
+    python bench/dedupe_store.py --store /path/to/unioncat.db [--workers 1]
 
 The store (an SQLite database that ``bench/dedupe.py`` or a build harvested
 and normalised) is copied with SQLite's backup API and its dedupe state
@@ -92,10 +92,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True, help="a normalised unioncat.db")
     parser.add_argument("--change", type=float, default=0.01, help="share of records changed (default 0.01)")
-    parser.add_argument("--workers", type=int, default=1, help="dedupe worker processes (default 1)")
+    parser.add_argument("--workers", type=int,
+                        help="scoring worker processes (UNIONCAT_DEDUPE_WORKERS; default: the product's, one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unioncat-bench-dedupe-store-") as tmp:
-        extra = {"dedupe_workers": args.workers} if args.workers > 1 else {}   # older code has no such setting
+        extra = {} if args.workers is None else {"dedupe_workers": args.workers}
         records, settings, sources = copied(args.store, Path(tmp), **extra)
         db = settings.data_dir / "unioncat.db"
         full = measured(settings, sources)

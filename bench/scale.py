@@ -41,6 +41,10 @@ from filepeak import PeakSize
 from proctree import tree
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from runtime.workerpool import cores  # noqa: E402
+
 RESULTS = REPO / "bench" / "results" / "scale.jsonl"
 BUILD = ("normalise", "dedupe", "index")
 
@@ -219,7 +223,7 @@ def run(args: argparse.Namespace) -> dict:
           f"{inc['harvest']['report']['unchanged']} unchanged records of unchanged dumps")
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
               "cores": os.cpu_count(), "python": platform.python_version(), "commit": _commit(),
-              "members_records": n, "dedupe_workers": args.dedupe_workers, "generated": g, "startup_cpu_s": startup["cpu_s"], "generate": {k: v for k, v in gen.items() if k != "report"},
+              "members_records": n, "dedupe_workers": args.dedupe_workers or cores(), "generated": g, "startup_cpu_s": startup["cpu_s"], "generate": {k: v for k, v in gen.items() if k != "report"},
               "reference": reference, "full": full, "incremental": inc}
     if not args.keep:
         shutil.rmtree(work)
@@ -241,9 +245,9 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true",
                     help="with --work: skip the stages an interrupted run of the same size finished")
     ap.add_argument("--results", type=Path, default=RESULTS, help="JSON lines file the run is appended to")
-    ap.add_argument("--dedupe-workers", type=int, default=1,
-                    help="processes scoring the dedupe's blocks (UNIONCAT_DEDUPE_WORKERS; their CPU is counted): "
-                         "2 halves the scoring's wall time on two cores, what a 5M run in one session needs")
+    ap.add_argument("--dedupe-workers", type=int,
+                    help="processes scoring the dedupe's blocks (UNIONCAT_DEDUPE_WORKERS; their CPU is counted); "
+                         "default: the product's, one per core (1: in the stage's own process)")
     ap.add_argument("--reference-records", type=int, default=20_000,
                     help="LoC records pymarc parses for the machine's yardstick before and after the build")
     ap.add_argument("--plot", action="store_true", help="write the PNG of time and memory against size")
@@ -252,7 +256,8 @@ def main() -> None:
     if args.resume and not args.work:
         ap.error("--resume needs the --work folder of the interrupted run")
     if args.members_records:
-        os.environ["UNIONCAT_DEDUPE_WORKERS"] = str(args.dedupe_workers)    # the stage processes read it
+        if args.dedupe_workers is not None:
+            os.environ["UNIONCAT_DEDUPE_WORKERS"] = str(args.dedupe_workers)    # the stage processes read it
         result = run(args)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         with open(args.results, "a") as fh:

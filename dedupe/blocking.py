@@ -21,11 +21,12 @@ the pairs ``compare`` would certainly not keep before Python sees them.
 """
 from __future__ import annotations
 
-import gc
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, islice
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,7 +109,7 @@ class Found:
 
 @dataclass
 class _Work:
-    """What scoring a batch of blocks needs (inherited by forked workers, never pickled)."""
+    """What scoring a batch of blocks needs (sent to each scoring worker once, pickled)."""
 
     blocks: Blocks
     changed: Collection[RecordKey] | None
@@ -135,7 +136,7 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     walked in the order :meth:`Blocks.plan_walk` numbered, planned here unless ``after`` says where to go
     on in a walk planned before (an interrupted pass, or partitions sharing one plan).
     Blocks over ``max_block`` are refused, or split into title windows of ``window`` records.
-    ``workers`` > 1 scores batches in that many forked processes (``emit`` still runs here, the one
+    ``workers`` > 1 scores batches in that many worker processes (``emit`` still runs here, the one
     writer); the pairs are the same.  ``part`` (k, n) scores only the blocks whose key hashes to
     partition k of n (:func:`key_part`): n such calls, in any processes, keep together exactly the
     pairs of one call without it — but a pair two split blocks share may be kept by two of them (see
@@ -185,43 +186,42 @@ def find_pairs(changed: Collection[RecordKey] | None, blocks: Blocks, max_block:
     return found
 
 
+#: Batches a pass must have before workers score them: a pool's start (a forkserver and its workers, the
+#: scoring modules imported in them) costs more than scoring a batch or two in this process.
+POOL_AFTER = 3
+
+
 def _scored(work: _Work, wanted: list[str] | None, workers: int, after: int) -> Iterator[tuple[int | None, tuple]]:
-    """The walk position and outcome of each batch of blocks, scored here or by forked workers, in batch order;
-    a worker killed mid-pass stops the pass with :class:`runtime.workerpool.WorkerDied` (the pairs of the
-    batches before it are stored, and the pass goes on from its walk position when run again)."""
-    global _WORK
+    """The walk position and outcome of each batch of blocks, scored here or by ``workers`` worker processes
+    (a pass of fewer than :data:`POOL_AFTER` batches always here), in batch order; a worker killed mid-pass
+    stops the pass with :class:`runtime.workerpool.WorkerDied` (the pairs of the batches before it are
+    stored, and the pass goes on from its walk position when run again)."""
     batches = _batches(work.blocks, wanted, work.refused, work.part, after)
-    if workers <= 1:
-        for upto, batch in batches:
+    first = list(islice(batches, POOL_AFTER))
+    if workers <= 1 or len(first) < POOL_AFTER:
+        for upto, batch in chain(first, batches):
             yield upto, _score_batch(batch, work)
         return
-    _WORK = work    # the workers fork from here when the first batch is submitted, and read it
-    try:
-        with worker_pool(workers, "dedupe's scoring", initializer=_forked) as pool:
-            pending: deque = deque()
-            for upto, batch in batches:       # at most two batches a worker in flight: memory stays bounded
-                pending.append((upto, pool.submit(_in_worker, batch)))
-                while len(pending) >= 2 * workers:
-                    upto_, future = pending.popleft()
-                    yield upto_, future.result()
-            for upto, future in pending:
-                yield upto, future.result()
-    finally:
-        _WORK = None
+    with worker_pool(workers, "dedupe's scoring", preload=[__name__], initializer=partial(_adopt, work)) as pool:
+        pending: deque = deque()
+        for upto, batch in chain(first, batches):       # at most two batches a worker in flight: memory bounded
+            pending.append((upto, pool.submit(_in_worker, batch)))
+            while len(pending) >= 2 * workers:
+                upto_, future = pending.popleft()
+                yield upto_, future.result()
+        for upto, future in pending:
+            yield upto, future.result()
 
 
-def _forked() -> None:
-    """In a new worker: its own database connections (a pooled connection must not cross a fork), and the
-    cyclic collector back on — the pool is forked inside a batch that holds it (``find_pairs``), and a worker
-    that kept it off for good would keep whatever SQLAlchemy leaves in cycles for the whole pass."""
-    gc.enable()
-    engine = getattr(_WORK.blocks, "engine", None)
-    if engine is not None:
-        engine.dispose(close=False)
+def _adopt(work: _Work) -> None:
+    """In a new worker: the pass's work, sent pickled — a :class:`dedupe.blockstore.BlockStore` arrives as
+    its database's URL and opens its own engine there."""
+    global _WORK
+    _WORK = work
 
 
 def _in_worker(batch: list[str]) -> tuple:
-    """A forked worker's batch: scored with the collector held, as ``find_pairs`` holds it in one process."""
+    """A worker's batch: scored with the collector held, as ``find_pairs`` holds it in one process."""
     with paused_gc():
         return _score_batch(batch)
 

@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, 
 from sqlalchemy.engine import Connection, Engine
 
 from normaliser.store import record_join
-from storage.db import chunks, insert_rows, metadata, record_in, rows_in, stream, write_lock
+from storage.db import chunks, insert_rows, make_engine, metadata, record_in, rows_in, stream, write_lock
 from storage.jsoncodec import dumps, loads
 
 from .features import SIGNATURE, Features
@@ -214,12 +214,22 @@ def assemble(found: Mapping[str, list[RecordKey]], raw: Mapping[RecordKey, tuple
     return batch
 
 
+def _reopened(url: str) -> "BlockStore":
+    return BlockStore(make_engine(url))
+
+
 class BlockStore:
     """Block members, block sizes and record keys, answered from ``dedupe_keys``."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self._lock = write_lock(engine)
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its database's URL (password included: it goes to this pass's own scoring workers), so
+        a worker process opens an engine of its own — an engine and its pooled connections never cross a
+        process."""
+        return _reopened, (self.engine.url.render_as_string(hide_password=False),)
 
     def oversized(self, keys: Collection[str] | None, over: int) -> dict[str, int]:
         """The blocks among ``keys`` (None: every block) with more than ``over`` records, and their sizes."""

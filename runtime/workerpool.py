@@ -1,7 +1,7 @@
 """A pool of worker processes that fails, rather than hangs, when one of its workers dies.
 
 Two stages use one: the normalise stage parses in worker processes (``unioncat.pipeline``), and the dedupe
-scores its blocks in forked ones when ``UNIONCAT_DEDUPE_WORKERS`` > 1 (``dedupe.blocking``).  A worker
+scores its blocks in them (``dedupe.blocking``, ``UNIONCAT_DEDUPE_WORKERS``).  A worker
 killed by a signal — the kernel's OOM killer, an operator's ``kill`` — hung both for good:
 
 * ``multiprocessing.Pool`` (what the dedupe used) replaces a dead worker but loses its task: the
@@ -38,6 +38,15 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container's or ``taskset``'s cpuset), where
+    ``os.cpu_count()`` would count the whole machine's — how many workers a stage starts by default."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:      # not Linux
+        return os.cpu_count() or 1
+
+
 class WorkerDied(RuntimeError):
     """A worker process of the pool died (killed by a signal) while the pool had work for it."""
 
@@ -47,16 +56,15 @@ def worker_pool(workers: int, what: str, *, preload: list[str] | None = None,
                 initializer: Callable[[], None] | None = None) -> Iterator[ProcessPoolExecutor]:
     """``workers`` processes; ``what`` names the work in the error a dead worker raises.
 
-    With ``preload``, the workers come from a forkserver that imported those modules once (a clean process:
-    nothing of the caller's state, no inherited connections).  Without it they are forked from the caller
-    when the first task is submitted — for work that reads state the caller set up for them (the dedupe's
-    block store and settings of the pass).  Each worker exits the moment this process is gone
-    (:func:`_watch_owner`); ``initializer`` then runs in it."""
-    if preload is not None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(preload)   # imported once in the forkserver, not in every worker
-    else:
-        context = multiprocessing.get_context("fork")
+    The workers come from a forkserver (a clean process: nothing of the caller's state, no inherited
+    connections or locks), which imports ``preload`` once before its first fork — if this process started
+    none yet (one process's stages share the one forkserver ``multiprocessing`` keeps; a worker imports what
+    its tasks need that was not preloaded).  Never forked from the caller: the caller may be the web app's
+    process, whose other threads can hold a lock (a logging handler's, a connection pool's) at the moment of
+    a fork, left held for good in the child.  Each worker exits the moment this process is gone
+    (:func:`_watch_owner`); ``initializer`` (picklable: it is sent to every worker) then runs in it."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(preload or [])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_watch_owner,
                                initargs=(os.getpid(), initializer))
     try:

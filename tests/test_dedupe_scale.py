@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -181,11 +183,13 @@ def test_prefilter_keeps_every_pair_compare_keeps(variant_build):
     assert kept and kept <= candidates and len(candidates) < len(recs) * (len(recs) - 1) // 20
 
 
-def test_two_worker_processes_find_the_same_pairs(variant_build):
-    """Blocks scored by forked workers (each its own connections to the store) give the same pairs."""
+def test_two_worker_processes_find_the_same_pairs(variant_build, monkeypatch):
+    """Blocks scored by worker processes (the block store sent to them as its URL: each opens its own
+    connections) give the same pairs; the pool starts for a pass of at least ``POOL_AFTER`` batches."""
     from dedupe.blockstore import BlockStore
     from storage.db import make_engine
 
+    monkeypatch.setattr(blocking, "POOL_AFTER", 1)     # the variant set is one batch or two
     pairs, url = variant_build.pairs, variant_build.url
     engine = make_engine(url)
     found = find_pairs(None, BlockStore(engine), workers=2)
@@ -244,29 +248,62 @@ def test_a_full_pass_leaves_the_schema_whole(variant_build):
         engine.dispose()
 
 
-def test_scoring_holds_the_collector_per_batch_here_and_in_forked_workers(variant_build, tmp_path, monkeypatch):
-    """A batch is scored with the cyclic collector held, in this process and in each forked worker, and the
-    collector runs between batches: a worker forked with it off would keep what SQLAlchemy leaves in cycles
-    for the whole pass.  The workers write what they saw to a file (their memory is their own)."""
+class Watched(MemoryBlocks):
+    """Blocks that note, for every batch read, the process reading it and whether its collector is on (a
+    worker's memory is its own: in a file).  At module level, so a worker can unpickle it."""
+
+    def __init__(self, seen, *args):
+        super().__init__(*args)
+        self.seen = seen
+
+    def batch(self, keys, changed):
+        with self.seen.open("a") as out:
+            out.write(f"{os.getpid()}:{gc.isenabled()}\n")
+        return super().batch(keys, changed)
+
+
+def test_scoring_holds_the_collector_per_batch_here_and_in_the_workers(variant_build, tmp_path, monkeypatch):
+    """A batch is scored with the cyclic collector held, in this process and in each worker process, the
+    collector back on after it here; with two workers every batch is read in them, none here."""
     seen = tmp_path / "seen"
-
-    class Watched(MemoryBlocks):
-        def batch(self, keys, changed):
-            with seen.open("a") as out:
-                out.write(f"batch:{gc.isenabled()}\n")
-            return super().batch(keys, changed)
-
-    def forked(real=blocking._forked) -> None:
-        real()
-        with seen.open("a") as out:
-            out.write(f"worker:{gc.isenabled()}\n")
-
-    monkeypatch.setattr(blocking, "_forked", forked)
-    blocks = Watched({r: keys for r, (keys, _) in variant_build.stored.items()}, variant_build.feats)
+    monkeypatch.setattr(blocking, "POOL_AFTER", 1)
+    blocks = Watched(seen, {r: keys for r, (keys, _) in variant_build.stored.items()}, variant_build.feats)
     for workers in (1, 2):
         seen.write_text("")
         pairs = {(p.a, p.b): (p.decision, p.rule, p.score) for p in find_pairs(None, blocks, workers=workers).pairs}
-        lines = seen.read_text().split()
+        lines = [line.split(":") for line in seen.read_text().split()]
         assert pairs == variant_build.pairs and gc.isenabled()
-        assert "batch:False" in lines and "batch:True" not in lines
-        assert lines.count("worker:True") == (2 if workers == 2 else 0) and "worker:False" not in lines
+        assert lines and all(on == "False" for _, on in lines)
+        here = {pid == str(os.getpid()) for pid, _ in lines}
+        assert here == ({True} if workers == 1 else {False})
+
+
+#: A lock another thread of the caller holds while the scoring pool starts (a logging handler's, a connection
+#: pool's: the web app's in-process runner builds in a thread beside the server's).
+HELD = threading.Lock()
+
+
+class Locking(MemoryBlocks):
+    """Blocks whose batches take :data:`HELD` (within 20 s, or the batch fails)."""
+
+    def batch(self, keys, changed):
+        if not HELD.acquire(timeout=20):
+            raise TimeoutError("HELD never came free in this process")
+        HELD.release()
+        return super().batch(keys, changed)
+
+
+def test_a_lock_another_thread_holds_at_the_start_does_not_stop_the_workers(variant_build, monkeypatch):
+    """Workers forked from the caller inherited its locks in whatever state they were: one held by another
+    thread at that moment stayed held in the worker for good (a hang, or here a failed batch).  They come
+    from a clean forkserver, so the pass finds its pairs."""
+    monkeypatch.setattr(blocking, "POOL_AFTER", 1)
+    blocks = Locking({r: keys for r, (keys, _) in variant_build.stored.items()}, variant_build.feats)
+    HELD.acquire()
+    timer = threading.Timer(1.0, HELD.release)
+    timer.start()
+    try:
+        found = find_pairs(None, blocks, workers=2)
+    finally:
+        timer.join()
+    assert {(p.a, p.b): (p.decision, p.rule, p.score) for p in found.pairs} == variant_build.pairs

@@ -41,7 +41,7 @@ def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
     while not working() and time.monotonic() < deadline:
         time.sleep(0.01)
     while not found and time.monotonic() < deadline:
-        workers = workers_of(os.getpid(), "normalise")
+        workers = workers_of(os.getpid())
         if workers:
             os.kill(workers[0], signal.SIGKILL)
             found.append(workers[0])
@@ -95,13 +95,13 @@ def test_a_killed_worker_stops_the_stage_and_a_rerun_loses_nothing(tmp_path):
         cat.close()
 
 
-def kill_a_forked_worker(parent: subprocess.Popen, deadline: float) -> int | None:
+def kill_a_scoring_worker(parent: subprocess.Popen, deadline: float) -> int | None:
     """SIGKILL a worker of ``parent``'s scoring pool (:func:`workers_of`) once it exists."""
     while parent.poll() is None and time.monotonic() < deadline:
-        forked = workers_of(parent.pid, "scoring")
-        if forked:
-            os.kill(forked[0], signal.SIGKILL)
-            return forked[0]
+        found = workers_of(parent.pid)
+        if found:
+            os.kill(found[0], signal.SIGKILL)
+            return found[0]
         time.sleep(0.005)
     return None
 
@@ -115,7 +115,7 @@ def cli(sources: Path, data: Path, *args: str, workers: int = 1, **popen: object
 
 
 def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_process(tmp_path):
-    """`unioncat build` with the dedupe's scoring in forked workers (``UNIONCAT_DEDUPE_WORKERS=2``): a worker
+    """`unioncat build` with the dedupe's scoring in worker processes (``UNIONCAT_DEDUPE_WORKERS=2``): a worker
     SIGKILLed mid-pass stops the build with one clear line and exit status 1 (``multiprocessing.Pool`` hung
     for good: the dead worker's batch was never answered), and the build run again goes on from the pass's
     place and ends where one uninterrupted process ends: every dedupe table the same."""
@@ -130,7 +130,7 @@ def test_a_killed_scoring_worker_stops_the_build_and_a_rerun_decides_as_one_proc
 
     build = cli(sources, tmp_path / "killed", "build", workers=2)
     try:
-        killed = kill_a_forked_worker(build, time.monotonic() + 120)
+        killed = kill_a_scoring_worker(build, time.monotonic() + 120)
         out, err = build.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         build.kill()
@@ -155,12 +155,10 @@ def descendants(pid: int) -> list[int]:
     return proctree.tree([pid])[1:]       # parents first: the process itself, then all below it
 
 
-def workers_of(pid: int, phase: str) -> list[int]:
-    """The pool workers under process ``pid``: the normaliser's are its forkserver's children, the scoring's
-    are forked from it without exec (their command line is its own)."""
+def workers_of(pid: int) -> list[int]:
+    """The pool workers under process ``pid``: its forkserver's children (the normaliser's, or the scoring's
+    when the normaliser had nothing to do)."""
     children = proctree.table()[1]
-    if phase == "scoring":
-        return [p for p in children.get(pid, []) if cmdline(p) == cmdline(pid)]
     servers = [p for p in children.get(pid, []) if "multiprocessing.forkserver" in cmdline(p)]
     return [p for server in servers for p in children.get(server, [])]
 
@@ -187,9 +185,9 @@ def build_at_work(tmp_path: Path, phase: str, **popen: object) -> tuple[subproce
         cat.close()
     build = cli(sources, data, "build", workers=2, **popen)
     deadline = time.monotonic() + 120
-    while not workers_of(build.pid, phase) and build.poll() is None and time.monotonic() < deadline:
+    while not workers_of(build.pid) and build.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert workers_of(build.pid, phase), f"no {phase} worker was seen"
+    assert workers_of(build.pid), f"no {phase} worker was seen"
     time.sleep(0.3)                       # at work on their batches
     return build, sources, data
 
@@ -204,8 +202,8 @@ def all_gone(pids: list[int], within: float) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("phase", ["normalise", "scoring"])
 def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
-    """``kill -9`` of ``unioncat build`` while its workers work — the normaliser's (from a forkserver) or the
-    dedupe's scoring ones (forked): every process it started ends within seconds (they stayed for good, blocked
+    """``kill -9`` of ``unioncat build`` while its workers work — the normaliser's or the dedupe's scoring
+    ones: every process it started ends within seconds (they stayed for good, blocked
     on their pipes, a dedupe worker's SQLite read keeping the WAL from being checkpointed), the WAL can be
     checkpointed, and the build run again finishes."""
     build, sources, data = build_at_work(tmp_path, phase)
@@ -225,7 +223,7 @@ def test_a_killed_build_leaves_no_worker_behind(tmp_path, phase):
 @pytest.mark.parametrize("phase", ["normalise", "scoring"])
 def test_ctrl_c_stops_a_build_in_one_line(tmp_path, phase):
     """Ctrl-C (SIGINT to the process group) while the workers work: the build says "Aborted!" and ends within
-    seconds, no worker prints a ``KeyboardInterrupt`` of its own (the forked scoring workers did), and none is
+    seconds, no worker prints a ``KeyboardInterrupt`` of its own (forked scoring workers did), and none is
     left."""
     build, _, _ = build_at_work(tmp_path, phase, start_new_session=True)
     below = descendants(build.pid)

@@ -32,7 +32,7 @@ from dedupe.features import MATCHER_VERSION
 from dedupe.store import CLUSTER_SEQ
 from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
-from runtime.workerpool import worker_pool
+from runtime.workerpool import cores, worker_pool
 
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
 
@@ -196,7 +196,7 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
     with cat.engine.connect() as conn:
         since = get_value(conn, NORMALISE_CHECKPOINT)
     had_quarantine = cat.raw.quarantined_keys("normalise")
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = workers if workers is not None else cores()
 
     def commit(item: _Batch, results: list[tuple[Stored | None, str | None]]) -> None:
         _commit(cat, item, results, had_quarantine, report, progress)
@@ -236,7 +236,7 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
         since = 0
     parts = cat.settings.dedupe_partitions
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
-                            block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers,
+                            block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers or cores(),
                             source_order=cat.source_order(), progress=progress,
                             holdings_feeds=holdings_feeds(cat),
                             partitions=Partitions(parts, fanout) if fanout and parts > 1 else None)
