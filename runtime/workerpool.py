@@ -70,13 +70,31 @@ def worker_pool(workers: int, what: str, *, preload: list[str] | None = None,
     try:
         yield pool
     except BrokenProcessPool as exc:
+        how = _how_it_ended(pool)
         _let_go(pool)
-        raise WorkerDied(f"a worker process of the {what} died (killed by a signal: the OOM killer, or by "
-                         "hand); what was committed before is kept — run it again to go on from there") from exc
+        raise WorkerDied(f"a worker process of the {what} {how}; what was committed before is kept — run it "
+                         "again to go on from there") from exc
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _how_it_ended(pool: ProcessPoolExecutor) -> str:
+    """What ended the pool's dead worker, from the exit codes of its processes (a private attribute: looked up,
+    not relied on): a signal (the OOM killer's SIGKILL, or an operator's), or an exit of its own — an error
+    it printed, such as its initializer failing or a main module run again without its ``__main__`` guard.
+    A broken pool sends SIGTERM to the workers still alive, so that is the dead one's only when nothing else is."""
+    processes = getattr(pool, "_processes", None) or {}
+    codes = [p.exitcode for p in list(processes.values()) if p.exitcode is not None]
+    ranked = sorted(codes, key=lambda code: (code == -signal.SIGTERM, code >= 0))
+    if not ranked:
+        return "died"
+    code = ranked[0]
+    if code >= 0:
+        return f"ended before its work was done ({f'exit status {code}: ' if code else ''}its error is above)"
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+    return f"was killed by a signal ({name}: the OOM killer, or by hand)"
 
 
 def _let_go(pool: ProcessPoolExecutor) -> None:
