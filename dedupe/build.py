@@ -206,9 +206,10 @@ def _merge_pending(records: RecordStore, members: MemberStore, source_order: dic
                    partitions: Partitions | None = None, within: tuple[str | None, str | None] = (None, None)
                    ) -> int:
     """Merge the display record of every pending cluster (``within`` an id range), a batch at a time, with its
-    members' MFHD; with ``partitions``, each partition of the ids is merged by a task of its own."""
+    members' MFHD; with ``partitions``, each partition of the ids is merged by a task of its own (none when
+    no cluster is pending: a pass begins by finishing the merges an interrupted one left, usually none)."""
     if partitions is not None:
-        return partitions.merge(batch)
+        return partitions.merge(batch) if members.pending(1) else 0
     written_total = 0
     while True:
         # The batch's records are acyclic trees (see paused_gc); the batch is its own function so that

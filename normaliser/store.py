@@ -242,6 +242,11 @@ class RecordStore:
                     yield s, source, local_id, decode(data)
             last = rows[-1][0]
 
+    def count_changed_since(self, seq: int) -> int:
+        """Records changed (stored or deleted) after ``seq``: what the next dedupe pass has to stage."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(records).where(records.c.seq > seq)).scalar_one())
+
     def holdings_rows_of(self, conn, linked) -> list[tuple[str, str, str | None]]:
         """``(local_id, holdings_of, Holding rows as JSON)`` of the live holdings records among ``linked`` (a
         subquery with ``source``, ``local_id`` and ``holdings_of``, from ``normaliser.links``): the merge's one

@@ -38,6 +38,8 @@ from storage.db import get_value
 from test_jobs import proctree
 from unioncat import pipeline
 from unioncat.dedupe_jobs import DEDUPE_QUEUE
+from unioncat import dedupe_parts
+from unioncat.dedupe_parts import dedupe_part
 from unioncat.jobs import JobPolicy, RqRunner
 from unioncat.settings import Settings, load_settings
 
@@ -131,15 +133,15 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
                 top = conn.exec_driver_sql("SELECT max(seq) FROM records").scalar()
                 epoch = get_value(conn, "dedupe_full_stage_epoch")
             for k, (after, upto) in enumerate(seq_ranges(0, top, PARTS)):
-                again = pipeline.dedupe_part(cat, "stage", {"part": k, "parts": PARTS, "after": after,
+                again = dedupe_part(cat, "stage", {"part": k, "parts": PARTS, "after": after,
                                                             "upto": upto, "epoch": epoch})
                 assert again["stored"] > 500
             for k in range(PARTS):
-                again = pipeline.dedupe_part(cat, "score", {"part": k, "parts": PARTS, "changed": None,
+                again = dedupe_part(cat, "score", {"part": k, "parts": PARTS, "changed": None,
                                                             "max_block": settings.max_block,
                                                             "window": settings.block_window})
                 assert again["compared"] > 0
-                assert pipeline.dedupe_part(cat, "merge", {"part": k, "parts": PARTS, "batch": 100}) == {"written": 0}
+                assert dedupe_part(cat, "merge", {"part": k, "parts": PARTS, "batch": 100}) == {"written": 0}
         finally:
             cat.close()
         assert bench.digests(url) == reference
@@ -181,6 +183,16 @@ def normalised_catalogue(sources: Path, data_dir: Path) -> Iterator[tuple[Settin
         cat.close()
 
 
+def change_a_twentieth(settings: Settings) -> int:
+    """Give every twentieth bibliographic record a new ``seq``: changed, as far as the dedupe can tell."""
+    with sqlite3.connect(settings.data_dir / "unioncat.db") as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM records WHERE kind = 'bibliographic' ORDER BY id")][::20]
+        top = db.execute("SELECT value FROM counters WHERE name = 'record_seq'").fetchone()[0]
+        db.executemany("UPDATE records SET seq = ? WHERE id = ?", [(top + n + 1, i) for n, i in enumerate(ids)])
+        db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids),))
+    return len(ids)
+
+
 def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
     """The partitions alone (no rq, no PostgreSQL): run one after the other in one process, on SQLite —
     a full pass, then an incremental one after 5% of the records changed."""
@@ -191,17 +203,36 @@ def test_partitions_run_in_turn_on_sqlite_decide_like_one_pass(tmp_path):
             cat.settings = replace(settings, dedupe_partitions=parts)
 
             def in_turn(task: str, tasks: list[dict]) -> list[dict]:
-                return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+                return [dedupe_part(cat, task, args) for args in tasks]
 
             pipeline.dedupe_stage(cat, fanout=in_turn)
             full = bench.digests(settings.database_url)
-            with sqlite3.connect(settings.data_dir / "unioncat.db") as db:    # 5% changed, as far as seq tells
-                ids = [r[0] for r in db.execute("SELECT id FROM records WHERE kind = 'bibliographic' ORDER BY id")]
-                top = db.execute("SELECT value FROM counters WHERE name = 'record_seq'").fetchone()[0]
-                db.executemany("UPDATE records SET seq = ? WHERE id = ?", [(top + n + 1, i) for n, i in
-                                                                             enumerate(ids[::20])])
-                db.execute("UPDATE counters SET value = ? WHERE name = 'record_seq'", (top + len(ids[::20]),))
-            assert pipeline.dedupe_stage(cat, fanout=in_turn).records_changed == len(ids[::20])
+            changed = change_a_twentieth(settings)
+            assert pipeline.dedupe_stage(cat, fanout=in_turn).records_changed == changed
+        digests.append((full, bench.digests(settings.database_url)))
+    assert digests[0] == digests[1] and int(digests[0][0]["pairs"].split(":")[0]) > 500
+
+
+def test_local_partitions_side_by_side_on_sqlite_decide_like_one_process(tmp_path, monkeypatch):
+    """Without rq, a pass with enough changed records runs its partitions in this machine's worker processes
+    (``dedupe_parts.local_partitions``: two here, writing to SQLite side by side) — a full pass, then an
+    incremental one after 5% of the records changed — and leaves every dedupe table as one process does."""
+    monkeypatch.setattr(dedupe_parts, "LOCAL_AFTER", 100)      # the pass in worker processes from 100 records
+    sources = bench.consortium(tmp_path, 3000, seed=6)
+    digests = []
+    for workers in (1, 2):
+        with normalised_catalogue(sources, tmp_path / f"w{workers}") as (settings, cat):
+            cat.settings = replace(settings, dedupe_workers=workers)
+            said: list[str] = []
+            pipeline.dedupe_stage(cat, progress=said.append)
+            full = bench.digests(settings.database_url)
+            changed = change_a_twentieth(settings)
+            assert pipeline.dedupe_stage(cat, progress=said.append).records_changed == changed
+            fanned = [m for m in said if "partitions done" in m]
+            assert {m.split(":")[0] for m in fanned} == ({"dedupe stage", "dedupe score", "dedupe merge"}
+                                                         if workers == 2 else set())
+            # what a partition says of its progress in its worker is passed on here
+            assert any(m.startswith("dedupe score partition 2/2: scored a batch") for m in said) == (workers == 2)
         digests.append((full, bench.digests(settings.database_url)))
     assert digests[0] == digests[1] and int(digests[0][0]["pairs"].split(":")[0]) > 500
 
@@ -230,9 +261,9 @@ def test_a_staging_partition_cut_short_or_run_twice_stages_what_one_run_does(tmp
                 with monkeypatch.context() as patch:    # the first run dies after its first batch
                     patch.setattr(staging, "in_batches", dies_after_one_batch(staging.in_batches))
                     with pytest.raises(KeyboardInterrupt):
-                        pipeline.dedupe_part(cat, task, tasks[1])
-                pipeline.dedupe_part(cat, task, tasks[2])
-            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+                        dedupe_part(cat, task, tasks[1])
+                dedupe_part(cat, task, tasks[2])
+            return [dedupe_part(cat, task, args) for args in tasks]
         return fanout
 
     one, cut = one_job_and_partitioned(bench.consortium(tmp_path, 1500, seed=11), tmp_path, 3, cut_short_then_twice)
@@ -271,9 +302,9 @@ def test_a_partitioned_staging_interrupted_goes_on_without_emptying_what_it_stag
 
         def dies_after_one(task: str, tasks: list[dict]) -> list[dict]:
             if task == "stage" and not interrupted:
-                interrupted.append(pipeline.dedupe_part(cat, task, tasks[0]))
+                interrupted.append(dedupe_part(cat, task, tasks[0]))
                 raise KeyboardInterrupt("the orchestrator was killed")
-            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+            return [dedupe_part(cat, task, args) for args in tasks]
 
         with pytest.raises(KeyboardInterrupt):
             pipeline.dedupe_stage(cat, fanout=dies_after_one)
@@ -291,12 +322,12 @@ def test_a_staging_partition_of_a_replaced_attempt_writes_nothing(tmp_path):
                 with cat.members.engine.begin() as conn:      # a newer attempt began
                     newer = fullpass.new_epoch(conn)
                 with pytest.raises(fullpass.StaleStaging):
-                    pipeline.dedupe_part(cat, task, tasks[0])
+                    dedupe_part(cat, task, tasks[0])
                 with cat.members.engine.connect() as conn:
                     assert conn.exec_driver_sql("SELECT count(*) FROM dedupe_features").scalar() == 0
                     assert conn.exec_driver_sql("SELECT count(*) FROM dedupe_members").scalar() == 0
                 tasks = [{**args, "epoch": newer} for args in tasks]
-            return [pipeline.dedupe_part(cat, task, args) for args in tasks]
+            return [dedupe_part(cat, task, args) for args in tasks]
         return fanout
 
     one, fenced = one_job_and_partitioned(bench.consortium(tmp_path, 600, seed=13), tmp_path, 2, replaced_first)
@@ -307,7 +338,7 @@ def test_creation_order_does_not_follow_the_order_partitions_merge_in(tmp_path):
     """rq workers merge their id ranges in any order; the clusters' ``created_seq`` ("the oldest id wins" when
     they merge later) is what the one-process pass gives them all the same (here: the ranges merged last first)."""
     def backwards(cat: pipeline.Catalogue):
-        return lambda task, tasks: [pipeline.dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
+        return lambda task, tasks: [dedupe_part(cat, task, args) for args in tasks[::-1]][::-1]
 
     one, cut = one_job_and_partitioned(bench.consortium(tmp_path, 800, seed=7), tmp_path, 3, backwards)
     assert one == cut and int(one["clusters"].split(":")[0]) > 100
@@ -317,6 +348,6 @@ def test_a_partition_logs_its_start_and_end(tmp_path, caplog):
     """Staff follow a long partitioned pass in the workers' logs."""
     with normalised_catalogue(bench.consortium(tmp_path, 100, seed=9), tmp_path / "var") as (_, cat):
         with caplog.at_level("INFO", logger="dedupe.build"):
-            pipeline.dedupe_part(cat, "merge", {"part": 1, "parts": 2, "batch": 10})
+            dedupe_part(cat, "merge", {"part": 1, "parts": 2, "batch": 10})
     assert "dedupe merge partition 2/2 started" in caplog.text
     assert "dedupe merge partition 2/2 finished in" in caplog.text and "{'written': 0}" in caplog.text

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from runtime.workerpool import WorkerDied
 from storage.db import get_value
 from test_jobs import proctree
-from unioncat import pipeline
+from unioncat import dedupe_parts, pipeline
 from unioncat.catalogue import NORMALISE_CHECKPOINT
 from unioncat.settings import load_settings
 
@@ -232,3 +233,45 @@ def test_ctrl_c_stops_a_build_in_one_line(tmp_path, phase):
     assert build.returncode == 1 and err.rstrip().endswith("Aborted!"), err[-2000:]
     assert "KeyboardInterrupt" not in err and "Traceback" not in err, err[-2000:]
     assert not all_gone(below, 15)
+
+
+def test_a_killed_partition_worker_stops_the_pass_and_a_rerun_decides_as_one_process(tmp_path, monkeypatch):
+    """A full pass's staging partitions in this machine's worker processes (``unioncat.dedupe_parts``, side by
+    side on SQLite): a worker SIGKILLed mid-partition stops the pass with the one clear error, and the pass run
+    again ends where the pass in one process ends — every dedupe table the same."""
+    monkeypatch.setattr(dedupe_parts, "LOCAL_AFTER", 1000)
+    sources = bench.consortium(tmp_path, 20000, seed=24)
+    cat = pipeline.Catalogue(load_settings(env={}, sources_path=sources, data_dir=tmp_path / "killed"))
+    try:
+        pipeline.harvest(cat, pipeline.select_sources(cat))
+        pipeline.normalise_stage(cat, workers=1)
+        shutil.copytree(tmp_path / "killed", tmp_path / "alone")
+        cat.settings = replace(cat.settings, dedupe_workers=2)
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append(pipeline.dedupe_stage(cat))
+            except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
+                outcome.append(exc)
+
+        killed: list[int] = []
+        stage = threading.Thread(target=run, daemon=True)
+        stage.start()
+        kill_a_worker(killed, lambda: True)
+        stage.join(timeout=120)
+        assert killed, "no worker process was seen"
+        assert not stage.is_alive(), "the dedupe hung after its partition's worker was killed"
+        assert isinstance(outcome[0], WorkerDied), outcome
+        assert "of the dedupe's stage partitions was killed by a signal (SIGKILL" in str(outcome[0]), outcome
+        pipeline.dedupe_stage(cat)
+    finally:
+        cat.close()
+    alone = pipeline.Catalogue(load_settings(env={"UNIONCAT_DEDUPE_WORKERS": "1"}, sources_path=sources,
+                                             data_dir=tmp_path / "alone"))
+    try:
+        pipeline.dedupe_stage(alone)
+    finally:
+        alone.close()
+    assert dedupe_digest.digests(f"sqlite:///{tmp_path / 'killed' / 'unioncat.db'}") == \
+        dedupe_digest.digests(f"sqlite:///{tmp_path / 'alone' / 'unioncat.db'}")

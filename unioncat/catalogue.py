@@ -74,6 +74,10 @@ class Catalogue:
         """Member id → its position in sources.yaml (dedupe's tie-break for the preferred record)."""
         return {s.id: i for i, s in enumerate(self.sources.sources)}
 
+    def holdings_feeds(self) -> dict[str, str]:
+        """Each holdings feed's source id → the source whose bibliographic records it holds (``holdings_for``)."""
+        return {s.id: s.holdings_for for s in self.sources.sources if s.holdings_for}
+
     def close(self) -> None:
         if self._index is not None:
             self._index.close()

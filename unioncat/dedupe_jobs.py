@@ -25,8 +25,8 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from . import pipeline
 from .catalogue import Catalogue
+from .dedupe_parts import dedupe_part
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def dedupe_part_job(task: str, args: dict) -> dict:
 
     cat = Catalogue(_settings or load_settings())
     try:
-        return pipeline.dedupe_part(cat, task, args, progress)
+        return dedupe_part(cat, task, args, progress)
     finally:
         cat.close()
 
@@ -90,7 +90,7 @@ class RqFanout:
         """Take one of our partitions still queued off the queue and run it here; False if none was."""
         for job, args in zip(jobs, tasks):
             if job.id not in self._done and queue.remove(job.id):
-                self._done[job.id] = pipeline.dedupe_part(self.cat, task, args, self.progress)
+                self._done[job.id] = dedupe_part(self.cat, task, args, self.progress)
                 job.delete()
                 self._report(task, len(jobs), "here")
                 return True

@@ -26,7 +26,7 @@ from normaliser.links import LinkStore
 from normaliser.quality import quality_report
 from normaliser.batch import PRELOAD, normalise_batch, normalise_one  # noqa: F401 - normalise_one: bench, callers
 from normaliser.store import QualityStore, Stored, paused_gc
-from dedupe.build import DedupeReport, dedupe_changes, run_part
+from dedupe.build import DedupeReport, dedupe_changes
 from dedupe.partition import Fanout, Partitions
 from dedupe.features import MATCHER_VERSION
 from dedupe.store import CLUSTER_SEQ
@@ -34,6 +34,7 @@ from index.documents import to_document
 from index.names import add_variants, ids_of, names_of
 from runtime.workerpool import cores, worker_pool
 
+from .dedupe_parts import local_partitions
 from .catalogue import DEDUPE_CHECKPOINT, INDEX_CHECKPOINT, MATCHER_KEY, NORMALISE_CHECKPOINT, Catalogue
 
 Progress = Callable[[str], None]
@@ -213,11 +214,6 @@ def normalise_stage(cat: Catalogue, progress: Progress = quiet, batch: int = 100
 
 # -- dedupe and index ---------------------------------------------------------------
 
-def holdings_feeds(cat: Catalogue) -> dict[str, str]:
-    """Each holdings feed's source id → the source whose bibliographic records it holds (``holdings_for``)."""
-    return {s.id: s.holdings_for for s in cat.sources.sources if s.holdings_for}
-
-
 def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
                  fanout: Fanout | None = None) -> DedupeReport:
     """Dedupe what changed; ``full`` scores every record again (cluster ids and overrides are kept).
@@ -225,7 +221,9 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
     A catalogue whose features and keys were made by another version of the matcher is scored again in
     full, once: an upgrade that changes the rules must not leave old records keyed the old way.  With a
     ``fanout`` (the rq jobs of ``unioncat.jobs``) and ``dedupe_partitions`` > 1, staging (a full pass),
-    scoring and merging are cut into that many partitions it runs (:func:`dedupe_part` runs one).
+    scoring and merging are cut into that many partitions it runs (``dedupe_parts.dedupe_part`` runs one);
+    otherwise a pass big enough runs them on this machine's worker processes
+    (``dedupe_parts.local_partitions``).
     """
     with cat.engine.connect() as conn:
         since = 0 if full else get_value(conn, DEDUPE_CHECKPOINT)
@@ -235,20 +233,18 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
                  "every record is scored again")
         since = 0
     parts = cat.settings.dedupe_partitions
+    if fanout is not None and parts > 1:
+        partitions: Partitions | None = Partitions(parts, fanout)
+    else:
+        partitions = local_partitions(cat, since, progress)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
                             block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers or cores(),
                             source_order=cat.source_order(), progress=progress,
-                            holdings_feeds=holdings_feeds(cat),
-                            partitions=Partitions(parts, fanout) if fanout and parts > 1 else None)
+                            holdings_feeds=cat.holdings_feeds(), partitions=partitions)
     with cat.engine.begin() as conn:
         set_value(conn, DEDUPE_CHECKPOINT, report.last_seq)
         set_value(conn, MATCHER_KEY, MATCHER_VERSION)
     return report
-
-
-def dedupe_part(cat: Catalogue, task: str, args: dict, progress: Progress = quiet) -> dict:
-    """One partition of a partitioned dedupe pass (staging, scoring or merging), wherever it runs."""
-    return run_part(task, args, cat.records, cat.members, cat.source_order(), holdings_feeds(cat), progress)
 
 
 @dataclass
@@ -390,7 +386,7 @@ def quality(cat: Catalogue, source: str | None = None) -> dict:
     """The data-quality report per source (see :mod:`normaliser.quality`), computed from the stores,
     with the holdings records (MFHD) whose bibliographic record never arrived."""
     known = [s.id for s in cat.sources.sources if source is None or s.id == source]
-    orphans = LinkStore(cat.engine, holdings_feeds(cat)).orphans(source)
+    orphans = LinkStore(cat.engine, cat.holdings_feeds()).orphans(source)
     report = quality_report(cat.records.iter_live(source), cat.raw.quarantine_summary(source), known,
                             orphans, AuthorityStore(cat.engine).problems(source))
     return {name: q.as_dict() for name, q in report.items()}

@@ -78,8 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_block", 500, "UNIONCAT_MAX_BLOCK",
             "records one match key may join and still be compared all-pairs (default 500; see UNIONCAT_BLOCK_WINDOW)"),
     Setting("dedupe_workers", 0, "UNIONCAT_DEDUPE_WORKERS",
-            "processes scoring dedupe blocks at once (default 0: one per core, the most that helps; "
-            "1 scores in the build's own process)"),
+            "worker processes of a dedupe pass: its scoring, and with 100,000 changed records or more its "
+            "staging, scoring and merging as partitions (default 0: one per core; 1: all in the build's own process)"),
     Setting("dedupe_partitions", 0, "UNIONCAT_DEDUPE_PARTITIONS",
             "with UNIONCAT_REDIS: rq jobs a dedupe pass's staging (a full pass), scoring and merging are cut "
             "into, taken by any worker (default 0: the pass runs in its one job)"),
