@@ -73,6 +73,26 @@ def in_process(server: str, base: str, sources: Path, work: Path) -> dict:
     return out
 
 
+def test_local_partitions_on_postgresql_decide_like_one_process(normalised_base, monkeypatch):
+    """Without rq, on PostgreSQL: the pass's partitions in this machine's worker processes (two, side by side)
+    leave every dedupe table as the pass in one process does."""
+    server, base, sources, work = normalised_base
+    reference = in_process(server, base, sources, work)     # 3,000 records: under the threshold, one process
+    monkeypatch.setattr(dedupe_parts, "LOCAL_AFTER", 100)
+    url = bench.copy_of(server, base, f"t_{uuid.uuid4().hex[:10]}")
+    cat = pipeline.Catalogue(load_settings(env={"UNIONCAT_DEDUPE_WORKERS": "2"}, sources_path=sources,
+                                           data_dir=work / "local", db_url=url))
+    said: list[str] = []
+    try:
+        pipeline.dedupe_stage(cat, progress=said.append)
+    finally:
+        cat.close()
+    assert {m for m in said if m.endswith("2/2 partitions done")} == {
+        f"dedupe {task}: 2/2 partitions done" for task in ("stage", "score", "merge")}
+    assert bench.digests(url) == reference
+    drop_database(server, url)
+
+
 def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_killed(normalised_base, redis_url):
     server, base, sources, work = normalised_base
     reference = in_process(server, base, sources, work)
