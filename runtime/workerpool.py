@@ -70,8 +70,9 @@ def worker_pool(workers: int, what: str, *, preload: list[str] | None = None,
     try:
         yield pool
     except BrokenProcessPool as exc:
-        how = _how_it_ended(pool)
+        processes = list((getattr(pool, "_processes", None) or {}).values())   # private: looked up, not relied on
         _let_go(pool)
+        how = _how_it_ended(processes)
         raise WorkerDied(f"a worker process of the {what} {how}; what was committed before is kept — run it "
                          "again to go on from there") from exc
     except BaseException:
@@ -80,13 +81,14 @@ def worker_pool(workers: int, what: str, *, preload: list[str] | None = None,
     pool.shutdown(wait=True)
 
 
-def _how_it_ended(pool: ProcessPoolExecutor) -> str:
-    """What ended the pool's dead worker, from the exit codes of its processes (a private attribute: looked up,
-    not relied on): a signal (the OOM killer's SIGKILL, or an operator's), or an exit of its own — an error
-    it printed, such as its initializer failing or a main module run again without its ``__main__`` guard.
-    A broken pool sends SIGTERM to the workers still alive, so that is the dead one's only when nothing else is."""
-    processes = getattr(pool, "_processes", None) or {}
-    codes = [p.exitcode for p in list(processes.values()) if p.exitcode is not None]
+def _how_it_ended(processes: list) -> str:
+    """What ended the pool's dead worker, from the exit codes of its processes once the pool has joined them:
+    a signal (the OOM killer's SIGKILL, or an operator's), or an exit of its own — an error it printed, such
+    as its initializer failing.  Read only after the pool's own thread is done with them: a forkserver
+    worker's exit code is a message read once, and a second reader at the same time gets none (Python then
+    says 255).  A broken pool sends SIGTERM to the workers still alive, so that is the dead one's only when
+    nothing else is."""
+    codes = [p.exitcode for p in processes if p.exitcode is not None]
     ranked = sorted(codes, key=lambda code: (code == -signal.SIGTERM, code >= 0))
     if not ranked:
         return "died"
@@ -99,10 +101,15 @@ def _how_it_ended(pool: ProcessPoolExecutor) -> str:
 
 def _let_go(pool: ProcessPoolExecutor) -> None:
     """Shut a broken pool down without the hang: close this process's read end of the workers' call queue
-    (a private attribute: looked up, not relied on), so the feeder thread's blocked write fails."""
+    (a private attribute: looked up, not relied on), so the feeder thread's blocked write fails.  A feeder
+    that was not blocked closes that end itself once the pool's thread closes the queue, and may do so at
+    the same moment: the second close then fails (EBADF), which changes nothing here."""
     reader = getattr(getattr(pool, "_call_queue", None), "_reader", None)
     if reader is not None:
-        reader.close()
+        try:
+            reader.close()
+        except OSError:
+            pass
     pool.shutdown(wait=True, cancel_futures=True)
 
 
