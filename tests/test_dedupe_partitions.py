@@ -36,9 +36,8 @@ from dedupe.partition import seq_ranges
 from peers.postgres import drop_database
 from storage.db import get_value
 from test_jobs import proctree
-from unioncat import pipeline
+from unioncat import dedupe_parts, pipeline
 from unioncat.dedupe_jobs import DEDUPE_QUEUE
-from unioncat import dedupe_parts
 from unioncat.dedupe_parts import dedupe_part
 from unioncat.jobs import JobPolicy, RqRunner
 from unioncat.settings import Settings, load_settings
@@ -154,12 +153,12 @@ def test_partitioned_by_rq_workers_decides_like_one_process_even_with_a_worker_k
                 epoch = get_value(conn, "dedupe_full_stage_epoch")
             for k, (after, upto) in enumerate(seq_ranges(0, top, PARTS)):
                 again = dedupe_part(cat, "stage", {"part": k, "parts": PARTS, "after": after,
-                                                            "upto": upto, "epoch": epoch})
+                                                   "upto": upto, "epoch": epoch})
                 assert again["stored"] > 500
             for k in range(PARTS):
                 again = dedupe_part(cat, "score", {"part": k, "parts": PARTS, "changed": None,
-                                                            "max_block": settings.max_block,
-                                                            "window": settings.block_window})
+                                                   "max_block": settings.max_block,
+                                                   "window": settings.block_window})
                 assert again["compared"] > 0
                 assert dedupe_part(cat, "merge", {"part": k, "parts": PARTS, "batch": 100}) == {"written": 0}
         finally:

@@ -50,6 +50,28 @@ def kill_a_worker(found: list[int], working: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
+def killed_midway(stage: Callable[[], object], working: Callable[[], bool]) -> WorkerDied:
+    """Run ``stage`` in a thread, SIGKILL one of its pool's workers once ``working()`` (:func:`kill_a_worker`),
+    and return the :class:`WorkerDied` the stage ended with — within 120 s, where it used to hang."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(stage())
+        except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    killed: list[int] = []
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    kill_a_worker(killed, working)
+    thread.join(timeout=120)
+    assert killed, "no worker process was seen"
+    assert not thread.is_alive(), "the stage hung after its worker was killed"
+    assert isinstance(outcome[0], WorkerDied), outcome
+    return outcome[0]
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
@@ -69,23 +91,9 @@ def test_a_killed_worker_stops_the_stage_and_a_rerun_loses_nothing(tmp_path):
         pipeline.harvest(cat, pipeline.select_sources(cat))
         raw = cat.raw.count_changed_since(0)
         assert raw >= 20000
-        outcome: list = []
-
-        def run() -> None:
-            try:
-                outcome.append(pipeline.normalise_stage(cat, workers=2))
-            except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
-                outcome.append(exc)
-
-        killed: list[int] = []
-        stage = threading.Thread(target=run, daemon=True)
-        stage.start()
-        kill_a_worker(killed, lambda: checkpoint(cat) > 0)      # once the first batch is committed
-        stage.join(timeout=120)
-        assert killed, "no worker process was seen"
-        assert not stage.is_alive(), "the normalise stage hung after its worker was killed"
-        assert isinstance(outcome[0], WorkerDied), outcome
-        assert "run it again" in str(outcome[0])
+        died = killed_midway(lambda: pipeline.normalise_stage(cat, workers=2),
+                             lambda: checkpoint(cat) > 0)      # once the first batch is committed
+        assert "run it again" in str(died)
 
         again = pipeline.normalise_stage(cat, workers=2)
         with cat.engine.connect() as conn:
@@ -247,23 +255,8 @@ def test_a_killed_partition_worker_stops_the_pass_and_a_rerun_decides_as_one_pro
         pipeline.normalise_stage(cat, workers=1)
         shutil.copytree(tmp_path / "killed", tmp_path / "alone")
         cat.settings = replace(cat.settings, dedupe_workers=2)
-        outcome: list = []
-
-        def run() -> None:
-            try:
-                outcome.append(pipeline.dedupe_stage(cat))
-            except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
-                outcome.append(exc)
-
-        killed: list[int] = []
-        stage = threading.Thread(target=run, daemon=True)
-        stage.start()
-        kill_a_worker(killed, lambda: True)
-        stage.join(timeout=120)
-        assert killed, "no worker process was seen"
-        assert not stage.is_alive(), "the dedupe hung after its partition's worker was killed"
-        assert isinstance(outcome[0], WorkerDied), outcome
-        assert "of the dedupe's stage partitions was killed by a signal (SIGKILL" in str(outcome[0]), outcome
+        died = killed_midway(lambda: pipeline.dedupe_stage(cat), lambda: True)
+        assert "of the dedupe's stage partitions was killed by a signal (SIGKILL" in str(died), died
         pipeline.dedupe_stage(cat)
     finally:
         cat.close()

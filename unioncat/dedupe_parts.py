@@ -6,7 +6,7 @@ the database; :func:`dedupe_part` runs one of them wherever it is called — an 
 
 Without rq (the embedded default, and any installation that has not set ``UNIONCAT_DEDUPE_PARTITIONS``)
 a pass big enough to pay for it runs its partitions on this machine's cores (:func:`local_partitions`):
-one a worker process (``UNIONCAT_DEDUPE_WORKERS``, by default one per core), each opening the catalogue
+one a worker process (``UNIONCAT_DEDUPE_WORKERS``, by default one per core: ``runtime.workerpool.cores``), each opening the catalogue
 itself.  Only staging, scoring and merging fan out; planning the block walk and clustering stay in the
 build's own process, as they stay in the rq orchestrator.  The partitions decide exactly what the pass in
 one process decides (``tests/test_dedupe_partitions.py``); on SQLite their writes take the database's one
@@ -24,7 +24,7 @@ from queue import Empty
 
 from dedupe.build import run_part
 from dedupe.partition import Partitions
-from runtime.workerpool import cores, worker_pool
+from runtime.workerpool import worker_pool
 
 from .catalogue import Catalogue
 from .settings import Settings
@@ -40,11 +40,10 @@ def dedupe_part(cat: Catalogue, task: str, args: dict, progress: Progress = None
     return run_part(task, args, cat.records, cat.members, cat.source_order(), cat.holdings_feeds(), progress)
 
 
-def local_partitions(cat: Catalogue, since: int, progress: Progress = None) -> Partitions | None:
-    """Partitions on this machine's worker processes for a pass of at least :data:`LOCAL_AFTER` changed
-    records (those after ``seq`` ``since``) where there is more than one worker, else None: the pass runs
-    in this process."""
-    workers = cat.settings.dedupe_workers or cores()
+def local_partitions(cat: Catalogue, since: int, workers: int, progress: Progress = None) -> Partitions | None:
+    """Partitions on ``workers`` worker processes of this machine for a pass of at least :data:`LOCAL_AFTER`
+    changed records (those after ``seq`` ``since``) where there is more than one worker, else None: the pass
+    runs in this process."""
     if workers <= 1 or cat.records.count_changed_since(since) < LOCAL_AFTER:
         return None
     return Partitions(workers, LocalFanout(cat.settings, workers, progress))

@@ -232,13 +232,13 @@ def dedupe_stage(cat: Catalogue, progress: Progress = quiet, full: bool = False,
         progress(f"the matcher changed since the last build ({made_by or 'unversioned'} → {MATCHER_VERSION}): "
                  "every record is scored again")
         since = 0
-    parts = cat.settings.dedupe_partitions
+    parts, workers = cat.settings.dedupe_partitions, cat.settings.dedupe_workers or cores()
     if fanout is not None and parts > 1:
         partitions: Partitions | None = Partitions(parts, fanout)
     else:
-        partitions = local_partitions(cat, since, progress)
+        partitions = local_partitions(cat, since, workers, progress)
     report = dedupe_changes(cat.records, cat.clusters, cat.members, since, max_block=cat.settings.max_block,
-                            block_window=cat.settings.block_window, workers=cat.settings.dedupe_workers or cores(),
+                            block_window=cat.settings.block_window, workers=workers,
                             source_order=cat.source_order(), progress=progress,
                             holdings_feeds=cat.holdings_feeds(), partitions=partitions)
     with cat.engine.begin() as conn:
